@@ -1,0 +1,71 @@
+# -*- coding: utf-8 -*-
+# Copyright: sre.runbooks contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Pure reading of what changed around a service: deploys from container events, commits from
+git, each with a time that the next steps compare with the error onset."""
+
+from __future__ import annotations
+
+from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import iso
+
+GIT_FORMAT = '%H%x1f%ct%x1f%an%x1f%s'
+
+
+def event_time(event):
+    if event.get('timeNano'):
+        return event['timeNano'] / 1e9
+    return float(event.get('time', 0))
+
+
+def deploys(create_events):
+    """One deploy per container creation, with the image it replaced (if the history shows it)."""
+    result = []
+    previous = None
+    for event in sorted(create_events, key=event_time):
+        image = (event.get('Actor') or {}).get('Attributes', {}).get('image') or event.get('from')
+        result.append({
+            'kind': 'deploy',
+            'time': event_time(event),
+            'image': image,
+            'previous_image': previous,
+            'container': (event.get('Actor') or {}).get('Attributes', {}).get('name'),
+            'summary': ('image %s -> %s' % (previous, image) if previous and previous != image
+                        else 'container recreated with %s' % image if previous
+                        else 'container created with %s' % image),
+        })
+        previous = image
+    return result
+
+
+def previous_image(current_image, deploy_list):
+    """The last image the service ran before the current one, or None when unknown."""
+    for deploy in reversed(deploy_list):
+        if deploy['image'] != current_image:
+            return deploy['image']
+        if deploy['previous_image'] and deploy['previous_image'] != current_image:
+            return deploy['previous_image']
+    return None
+
+
+def parse_git_log(output, repo, paths):
+    commits = []
+    for line in output.splitlines():
+        fields = line.split('\x1f')
+        if len(fields) != 4:
+            continue
+        sha, epoch, author, subject = fields
+        commits.append({'kind': 'config' if paths else 'commit', 'time': float(epoch),
+                        'commit': sha, 'author': author, 'repo': repo, 'paths': list(paths),
+                        'summary': '%s %s' % (sha[:8], subject)})
+    return commits
+
+
+def timeline(changes, since, onset=None):
+    """Changes since `since`, newest first, each with its ISO time and, given an onset, how many
+    seconds before it the change happened (negative: after the errors began)."""
+    kept = sorted((c for c in changes if c['time'] >= since), key=lambda c: -c['time'])
+    for change in kept:
+        change['time_iso'] = iso(change['time'])
+        change['seconds_before_onset'] = (None if onset is None
+                                          else round(onset - change['time'], 1))
+    return kept

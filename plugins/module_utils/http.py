@@ -1,0 +1,210 @@
+# -*- coding: utf-8 -*-
+# Copyright: sre.runbooks contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One HTTP layer for every API the collection speaks to.
+
+Timeouts always, bounded retries with backoff for transient failures, bearer or basic auth,
+TLS verification on by default, and errors turned into one sentence that says what failed,
+against which URL, and what to check.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import time
+
+from urllib.error import HTTPError, URLError
+from urllib.parse import urlencode
+
+from ansible.module_utils.urls import open_url
+
+# Status codes worth a second try: the request may well succeed a moment later.
+RETRY_STATUSES = frozenset((429, 502, 503, 504))
+
+ENDPOINT_ARGS = dict(
+    url=dict(type='str', required=True),
+    bearer_token=dict(type='str', no_log=True),
+    username=dict(type='str'),
+    password=dict(type='str', no_log=True),
+    headers=dict(type='dict', default={}),
+    validate_certs=dict(type='bool', default=True),
+    ca_path=dict(type='path'),
+    timeout=dict(type='float', default=10.0),
+    retries=dict(type='int', default=2),
+)
+
+
+def endpoint_module_kwargs(**own_args):
+    """AnsibleModule keyword arguments: the endpoint options (doc fragment
+    sre.runbooks.endpoint) plus the module's own."""
+    spec = dict(ENDPOINT_ARGS)
+    spec.update(own_args)
+    return dict(argument_spec=spec, supports_check_mode=True,
+                mutually_exclusive=[('bearer_token', 'username')],
+                required_together=[('username', 'password')])
+
+
+class ApiError(Exception):
+    """A failed call, already phrased for the person who reads it."""
+
+    def __init__(self, message, status=None, body=None):
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    @property
+    def content_type(self):
+        return (self.headers.get('Content-Type') or '').split(';')[0].strip().lower()
+
+    def text(self, limit=None):
+        text = self.body.decode('utf-8', errors='replace')
+        return text if limit is None else text[:limit]
+
+
+class HttpClient:
+    """Calls one API endpoint. `name` names the service in error messages (e.g. Prometheus)."""
+
+    def __init__(self, url, name='API', bearer_token=None, username=None, password=None,
+                 headers=None, validate_certs=True, ca_path=None, timeout=10.0, retries=2,
+                 backoff=0.5, unix_socket=None):
+        self.base_url = url.rstrip('/')
+        self.name = name
+        self.headers = dict(headers or {})
+        if bearer_token:
+            self.headers['Authorization'] = 'Bearer %s' % bearer_token
+        elif username is not None:
+            creds = ('%s:%s' % (username, password or '')).encode('utf-8')
+            self.headers['Authorization'] = 'Basic %s' % base64.b64encode(creds).decode('ascii')
+        self.validate_certs = validate_certs
+        self.ca_path = ca_path
+        self.timeout = timeout
+        self.retries = max(0, retries)
+        self.backoff = backoff
+        self.unix_socket = unix_socket
+
+    @classmethod
+    def from_params(cls, params, name):
+        return cls(params['url'], name=name, bearer_token=params.get('bearer_token'),
+                   username=params.get('username'), password=params.get('password'),
+                   headers=params.get('headers'), validate_certs=params.get('validate_certs', True),
+                   ca_path=params.get('ca_path'), timeout=params.get('timeout', 10.0),
+                   retries=params.get('retries', 2))
+
+    def url_for(self, path, query=None):
+        url = self.base_url + path
+        if query:
+            url += ('&' if '?' in url else '?') + urlencode(query)
+        return url
+
+    def request(self, method, path, query=None, form=None, json_body=None, headers=None,
+                timeout=None):
+        """Sends one request; returns a Response for every HTTP status (errors are data too).
+
+        Raises ApiError only when no HTTP answer came back (refused, DNS, TLS, timeout), after
+        retries, or when the answer kept being a retryable status.
+        """
+        url = self.url_for(path, query)
+        all_headers = dict(self.headers)
+        all_headers.update(headers or {})
+        data = None
+        if form is not None:
+            data = urlencode(form)
+            all_headers.setdefault('Content-Type', 'application/x-www-form-urlencoded')
+        elif json_body is not None:
+            data = json.dumps(json_body)
+            all_headers.setdefault('Content-Type', 'application/json')
+        timeout = self.timeout if timeout is None else timeout
+        attempt = 0
+        while True:
+            try:
+                response = self._send(method, url, data, all_headers, timeout)
+            except ApiError:
+                if attempt >= self.retries:
+                    raise
+            else:
+                if response.status not in RETRY_STATUSES or attempt >= self.retries:
+                    return response
+            attempt += 1
+            time.sleep(self.backoff * (2 ** (attempt - 1)))
+
+    def _send(self, method, url, data, headers, timeout):
+        try:
+            handle = open_url(url, data=data, headers=headers, method=method,
+                              validate_certs=self.validate_certs, ca_path=self.ca_path,
+                              timeout=timeout, follow_redirects='safe',
+                              unix_socket=self.unix_socket, use_proxy=self.unix_socket is None)
+            with handle:
+                return Response(handle.getcode(), handle.headers, handle.read())
+        except HTTPError as err:
+            body = err.read() if err.fp is not None else b''
+            return Response(err.code, err.headers or {}, body)
+        except (socket.timeout, TimeoutError):
+            raise ApiError('%s at %s did not answer within %ss: check that it is up and not '
+                           'overloaded, or raise timeout' % (self.name, self._where(url), timeout))
+        except URLError as err:
+            reason = getattr(err, 'reason', err)
+            if isinstance(reason, (socket.timeout, TimeoutError)):
+                raise ApiError('%s at %s did not answer within %ss: check that it is up and '
+                               'not overloaded, or raise timeout'
+                               % (self.name, self._where(url), timeout))
+            raise ApiError('cannot reach %s at %s: %s (timeout %ss): check the URL and that the '
+                           'server is up' % (self.name, self._where(url), reason, timeout))
+        except (ConnectionError, OSError, ValueError) as err:
+            raise ApiError('cannot reach %s at %s: %s (timeout %ss): check the URL and that the '
+                           'server is up' % (self.name, self._where(url), err, timeout))
+
+    def _where(self, url):
+        url = url.split('?')[0]
+        return url if self.unix_socket is None else '%s (socket %s)' % (url, self.unix_socket)
+
+    def get_json(self, path, query=None, method='GET', form=None, json_body=None, timeout=None):
+        """Requests a JSON document; ApiError for anything that is not a 2xx JSON answer."""
+        response = self.request(method, path, query=query, form=form, json_body=json_body,
+                                timeout=timeout)
+        return self.expect_json(response, self.url_for(path))
+
+    def expect_json(self, response, url):
+        """The JSON payload of a 2xx answer, else ApiError saying what came back instead."""
+        if response.status in (401, 403):
+            raise ApiError('%s at %s refused the request with HTTP %s: check the credentials '
+                           '(bearer_token or username/password) and their permissions'
+                           % (self.name, url, response.status), response.status, response.text(500))
+        payload = decode_json(response)
+        if not 200 <= response.status < 300:
+            raise ApiError('%s at %s answered HTTP %s: %s'
+                           % (self.name, url, response.status,
+                              summarise_body(payload, response)), response.status, payload)
+        if payload is None:
+            raise ApiError('%s at %s answered HTTP %s with %s, not JSON: is this the API URL '
+                           '(not a UI, proxy or login page)? Body starts: %r'
+                           % (self.name, url, response.status, response.content_type or
+                              'no content type', response.text(120)), response.status)
+        return payload
+
+
+def decode_json(response):
+    """The JSON body of a response, or None when it is not JSON."""
+    if not response.body:
+        return None
+    try:
+        return json.loads(response.body.decode('utf-8'))
+    except ValueError:
+        return None
+
+
+def summarise_body(payload, response):
+    if isinstance(payload, dict):
+        for key in ('error', 'message', 'msg', 'detail'):
+            if payload.get(key):
+                return str(payload[key])
+        return json.dumps(payload)[:300]
+    return response.text(300) or '(empty body)'

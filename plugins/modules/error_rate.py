@@ -1,0 +1,350 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: sre.runbooks contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: error_rate
+short_description: 5xx error ratio of a service, overall and by endpoint, against its baseline
+version_added: 0.1.0
+description:
+  - Measures the share of a service's requests that answer 5xx over a window, overall and grouped by
+    a label (the endpoint by default), compares it with the same window at a baseline offset, and
+    judges it against the warning and critical thresholds of the High Error Rate runbook.
+  - Tells whether the errors came as a C(spike) (a step change, as after a deploy), a C(gradual)
+    climb, or are C(steady), and estimates when they began (RV(onset)), from a range query over
+    O(lookback).
+  - No traffic is reported as V(no_traffic), never as 0% errors. Below O(min_request_rate) the
+    verdict is V(low_traffic), so that one error on an idle service does not read as 100%.
+  - Fails with a clear message when no series matches at all over O(lookback): the service name,
+    metric or labels are then wrong, which is not the same as a quiet service.
+  - All queries run concurrently. Never changes anything.
+author: sre.runbooks contributors
+extends_documentation_fragment:
+  - sre.runbooks.endpoint
+attributes:
+  check_mode:
+    support: full
+    description: Read-only; runs the same in check mode.
+  diff_mode:
+    support: none
+    description: Read-only; nothing to diff.
+  action_group:
+    support: full
+    membership:
+      - sre.runbooks.prometheus
+    description: Use C(group/sre.runbooks.prometheus) in C(module_defaults) to set the URL once.
+options:
+  service:
+    description: The service, matched against O(service_label).
+    type: str
+    required: true
+  metric:
+    description: Request counter.
+    type: str
+    default: http_requests_total
+  service_label:
+    description: Label that names the service, for example C(service), C(job) or C(app).
+    type: str
+    default: service
+  status_label:
+    description: Label holding the HTTP status code; the two runbooks use C(status) and C(status_code).
+    type: str
+    default: status
+  status_regex:
+    description: Regular expression of the status codes that count as errors.
+    type: str
+    default: 5..
+  selector:
+    description:
+      - Extra label matchers, as a mapping of label to value (exact match), for example a namespace.
+    type: dict
+    default: {}
+  group_by:
+    description: Label to break the errors down by. Empty for the overall figure only.
+    type: str
+    default: endpoint
+  window:
+    description: Rate window, a Prometheus duration. The runbook's alert uses C(5m).
+    type: str
+    default: 5m
+  baseline_offset:
+    description:
+      - How far back the baseline window sits, a Prometheus duration; C(1d) compares with the same
+        time yesterday.
+    type: str
+    default: 1d
+  lookback:
+    description: Period of the range query that gives the shape and the onset.
+    type: str
+    default: 1h
+  warning_percent:
+    description: Error percentage above which the verdict is V(warning).
+    type: float
+    default: 1.0
+  critical_percent:
+    description: Error percentage above which the verdict is V(critical).
+    type: float
+    default: 5.0
+  min_request_rate:
+    description: Requests per second below which a ratio proves nothing (verdict V(low_traffic)).
+    type: float
+    default: 0.1
+  at:
+    description: Evaluation time; epoch seconds, C(now), C(now-10m) or RFC 3339. Defaults to now.
+    type: str
+'''
+
+EXAMPLES = r'''
+- name: How bad is it, and where?
+  sre.runbooks.error_rate:
+    url: http://127.0.0.1:9090
+    service: inference-gateway
+  register: errors
+
+- name: The DhakaCart backend labels its status as status_code and runs in a namespace
+  sre.runbooks.error_rate:
+    url: http://prometheus.monitoring:9090
+    service: dhakacart-backend
+    service_label: app
+    status_label: status_code
+    selector:
+      namespace: dhakacart
+    baseline_offset: 1w
+
+- name: Page only on a critical verdict
+  ansible.builtin.fail:
+    msg: "{{ errors.message }}"
+  when: errors.verdict == 'critical'
+'''
+
+RETURN = r'''
+verdict:
+  description: V(ok), V(warning), V(critical), V(low_traffic) or V(no_traffic).
+  returned: always
+  type: str
+  sample: critical
+message:
+  description: One sentence summing it all up.
+  returned: always
+  type: str
+  sample: "inference-gateway: 26.70% of 20.00 req/s answer 5xx over 5m (critical > 5%); ..."
+error_ratio:
+  description: Share of requests answering 5xx (0.05 is 5%), V(null) without traffic.
+  returned: always
+  type: float
+error_percent:
+  description: RV(error_ratio) in percent, rounded.
+  returned: always
+  type: float
+request_rate:
+  description: Requests per second over the window, V(null) when no series has data.
+  returned: always
+  type: float
+error_rate:
+  description: Error answers per second over the window.
+  returned: always
+  type: float
+baseline:
+  description: The same figures at the baseline offset (V(null) ratios when there was no traffic).
+  returned: always
+  type: dict
+  contains:
+    error_ratio:
+      description: Error ratio at the baseline.
+      type: float
+    error_percent:
+      description: The same in percent.
+      type: float
+    request_rate:
+      description: Requests per second at the baseline.
+      type: float
+    verdict:
+      description: Verdict the baseline would get.
+      type: str
+change_percent_points:
+  description: Current minus baseline error percentage.
+  returned: always
+  type: float
+groups:
+  description: One entry per value of O(group_by), the most errors first.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    value:
+      description: The label value, for example C(/predict).
+      type: str
+    request_rate:
+      description: Requests per second.
+      type: float
+    error_rate:
+      description: Errors per second.
+      type: float
+    error_ratio:
+      description: Error ratio of this group.
+      type: float
+    error_percent:
+      description: The same in percent.
+      type: float
+    share_of_errors:
+      description: This group's share of all the service's errors.
+      type: float
+    baseline_error_ratio:
+      description: This group's error ratio at the baseline.
+      type: float
+    verdict:
+      description: This group's verdict.
+      type: str
+failing_groups:
+  description: Groups whose verdict is warning or critical.
+  returned: always
+  type: list
+  elements: str
+top_group:
+  description: The failing group with the most errors, or V(null).
+  returned: always
+  type: str
+  sample: /predict
+concentrated:
+  description: True when one failing group holds at least 80% of all errors.
+  returned: always
+  type: bool
+shape:
+  description: V(spike), V(gradual), V(steady), or V(unknown) with too few points.
+  returned: always
+  type: str
+onset:
+  description: Epoch seconds of the first point of the rise, V(null) when not failing or not found.
+  returned: always
+  type: float
+onset_iso:
+  description: RV(onset) as RFC 3339 UTC.
+  returned: always
+  type: str
+last_seen:
+  description: Epoch seconds of the last point with traffic in the lookback.
+  returned: always
+  type: float
+last_seen_iso:
+  description: RV(last_seen) as RFC 3339 UTC.
+  returned: always
+  type: str
+evaluated_at:
+  description: Epoch seconds at which the figures were taken.
+  returned: always
+  type: float
+queries:
+  description: The PromQL sent, by purpose, to reproduce the figures by hand.
+  returned: always
+  type: dict
+query_warnings:
+  description: Warnings the server sent with any of the answers; each is also shown as an Ansible warning.
+  returned: always
+  type: list
+  elements: str
+partial:
+  description: True when the server sent warnings, so the figures may be incomplete.
+  returned: always
+  type: bool
+'''
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.sre.runbooks.plugins.module_utils.error_analysis import (
+    NoData, assess, build_queries, by_group, describe, points)
+from ansible_collections.sre.runbooks.plugins.module_utils.http import (
+    ApiError, HttpClient, endpoint_module_kwargs)
+from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_all
+from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import (
+    PrometheusClient, iso, parse_duration, resolve_time, warn_partial)
+
+POINTS_PER_LOOKBACK = 150
+
+
+def main():
+    module = AnsibleModule(**endpoint_module_kwargs(
+        service=dict(type='str', required=True),
+        metric=dict(type='str', default='http_requests_total'),
+        service_label=dict(type='str', default='service'),
+        status_label=dict(type='str', default='status'),
+        status_regex=dict(type='str', default='5..'),
+        selector=dict(type='dict', default={}),
+        group_by=dict(type='str', default='endpoint'),
+        window=dict(type='str', default='5m'),
+        baseline_offset=dict(type='str', default='1d'),
+        lookback=dict(type='str', default='1h'),
+        warning_percent=dict(type='float', default=1.0),
+        critical_percent=dict(type='float', default=5.0),
+        min_request_rate=dict(type='float', default=0.1),
+        at=dict(type='str'),
+    ))
+    p = module.params
+    try:
+        window = parse_duration(p['window'])
+        parse_duration(p['baseline_offset'])
+        lookback = parse_duration(p['lookback'])
+        at = resolve_time(p['at'], time.time())
+    except ValueError as err:
+        module.fail_json(msg='invalid option: %s' % err)
+    if not 0 < p['warning_percent'] <= p['critical_percent'] <= 100:
+        module.fail_json(msg='invalid thresholds: need 0 < warning_percent (%s) <= '
+                             'critical_percent (%s) <= 100' % (p['warning_percent'],
+                                                              p['critical_percent']))
+    if lookback < 3 * window:
+        module.fail_json(msg='lookback (%s) must be at least three windows (%s) to tell a spike '
+                             'from a climb' % (p['lookback'], p['window']))
+
+    matchers = [(p['service_label'], '=', p['service'])] + sorted(
+        (k, '=', v) for k, v in p['selector'].items())
+    queries = build_queries(p['metric'], matchers, p['status_label'], p['status_regex'],
+                            p['window'], p['baseline_offset'], p['group_by'])
+    client = PrometheusClient(HttpClient.from_params(p, 'Prometheus'))
+    step = max(1.0, round(lookback / POINTS_PER_LOOKBACK))
+    calls = {name: (lambda q=q: client.query(q, at=at)) for name, q in queries.items()
+             if not name.endswith('_overall')}
+    calls.update({name: (lambda q=q: client.query_range(q, at - lookback, at, step))
+                  for name, q in queries.items() if name.endswith('_overall')})
+    outcomes = run_all(calls)
+    failures = [err for _, err in outcomes.values() if err is not None]
+    if failures:
+        err = failures[0]
+        module.fail_json(msg=str(err) if isinstance(err, ApiError) else
+                         'error rate query failed: %s' % err, queries=queries)
+    results = {name: value for name, (value, _) in outcomes.items()}
+
+    def sample(prefix):
+        return {'errors': by_group(results[prefix + 'errors'].series, p['group_by']),
+                'total': by_group(results[prefix + 'total'].series, p['group_by'])}
+
+    thresholds = {'warning': p['warning_percent'] / 100.0,
+                  'critical': p['critical_percent'] / 100.0,
+                  'min_request_rate': p['min_request_rate']}
+    try:
+        result = assess(sample(''), sample('baseline_'),
+                        (points(results['errors_overall'].series),
+                         points(results['total_overall'].series)),
+                        thresholds, p['group_by'], window)
+    except NoData:
+        module.fail_json(
+            msg='no series of %s match %s=%r%s in the last %s: check the service name, the metric '
+                'and the service_label (the runbooks use service, app or job); run the total query '
+                'in Prometheus to see what exists' % (
+                    p['metric'], p['service_label'], p['service'],
+                    ''.join(' %s=%r' % kv for kv in sorted(p['selector'].items())), p['lookback']),
+            queries=queries)
+    warnings = sorted({w for r in results.values() for w in r.warnings})
+    result.update(onset_iso=iso(result['onset']), last_seen_iso=iso(result['last_seen']),
+                  evaluated_at=at, queries=queries, query_warnings=warnings,
+                  partial=bool(warnings))
+    result['message'] = describe(result, p['service'], p['window'], p['baseline_offset'],
+                                 thresholds)
+    warn_partial(module, warnings)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,284 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: sre.runbooks contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: recent_changes
+short_description: What changed around a service lately: deploys and git commits, with times
+version_added: 0.1.0
+description:
+  - On a docker host, lists the compose service's containers with image, image id and creation
+    time, and its deploys (container creations, from the Docker Engine's event history) with the
+    image each one replaced, so that the previous image is known when the history shows it.
+  - In git checkouts, lists the commits since O(since), optionally only those touching some paths,
+    as the runbook's C(git log --since="1 hour ago" -- config/).
+  - Every change has a time; given O(onset), each says how many seconds before the errors began it
+    happened (negative when it came after, so it cannot be their cause).
+  - Runs on the docker host. Never changes anything.
+author: sre.runbooks contributors
+extends_documentation_fragment:
+  - sre.runbooks.docker
+requirements:
+  - git on the host, only for O(git)
+attributes:
+  check_mode:
+    support: full
+    description: Read-only; runs the same in check mode.
+  diff_mode:
+    support: none
+    description: Read-only; nothing to diff.
+options:
+  service:
+    description: Compose service name (label C(com.docker.compose.service)).
+    type: str
+  compose_project:
+    description: Compose project name, to tell apart services of the same name in several projects.
+    type: str
+  since:
+    description: Start of the period; a duration back from now (C(1h)), C(now-1h), epoch or RFC 3339.
+    type: str
+    default: 1h
+  history:
+    description: How far back the Docker event history is read to find the previous image.
+    type: str
+    default: 24h
+  onset:
+    description: When the errors began (epoch seconds or RFC 3339), to place each change before or after.
+    type: str
+  git:
+    description: Git checkouts to read commits from.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: Directory of the checkout on the host.
+        type: path
+        required: true
+      paths:
+        description: Only commits touching these paths (configuration changes), for example C(config/).
+        type: list
+        elements: str
+        default: []
+'''
+
+EXAMPLES = r'''
+- name: Deploys of the gateway and configuration commits of the last hour
+  sre.runbooks.recent_changes:
+    service: inference-gateway
+    compose_project: sre-demo
+    since: 1h
+    onset: "{{ errors.onset }}"
+    git:
+      - path: /srv/inference-gateway
+        paths: [config/]
+  register: changes
+
+- name: The change nearest before the errors
+  ansible.builtin.debug:
+    msg: "{{ changes.changes | selectattr('seconds_before_onset', 'ge', 0) | first }}"
+'''
+
+RETURN = r'''
+changes:
+  description: Deploys and commits since O(since), newest first.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    kind:
+      description: V(deploy), V(commit), or V(config) for commits under O(git[].paths).
+      type: str
+    time:
+      description: Epoch seconds.
+      type: float
+    time_iso:
+      description: RFC 3339 UTC.
+      type: str
+    summary:
+      description: One line, for example C(image sre-demo/inference-gateway:v1.2.2 -> ...:v1.2.3).
+      type: str
+    seconds_before_onset:
+      description: O(onset) minus the change time; negative when the change came after the onset.
+      type: float
+    image:
+      description: Deploys only; the image deployed.
+      type: str
+    previous_image:
+      description: Deploys only; the image it replaced, when the history shows it.
+      type: str
+    commit:
+      description: Commits only; the commit id.
+      type: str
+containers:
+  description: The service's containers now.
+  returned: when O(service) is given
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Container name.
+      type: str
+    id:
+      description: Container id.
+      type: str
+    image:
+      description: Image reference.
+      type: str
+    image_id:
+      description: Image id (C(sha256:...)).
+      type: str
+    state:
+      description: C(running), C(exited), ...
+      type: str
+    created:
+      description: Creation time, RFC 3339.
+      type: str
+    started_at:
+      description: Last start time, RFC 3339.
+      type: str
+    restart_count:
+      description: Restarts by the engine.
+      type: int
+current_image:
+  description: Image of the newest container of the service.
+  returned: when O(service) is given
+  type: str
+previous_image:
+  description: The image the service ran before the current one, V(null) when the history does not show it.
+  returned: when O(service) is given
+  type: str
+last_deploy:
+  description: The most recent deploy in the period, V(null) if none.
+  returned: always
+  type: dict
+since:
+  description: Start of the period, epoch seconds.
+  returned: always
+  type: float
+since_iso:
+  description: RV(since) as RFC 3339 UTC.
+  returned: always
+  type: str
+'''
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.sre.runbooks.plugins.module_utils.changes import (
+    GIT_FORMAT, deploys, parse_git_log, previous_image, timeline)
+from ansible_collections.sre.runbooks.plugins.module_utils.docker import (
+    DOCKER_ARGS, container_events, docker_client, inspect_container, list_containers)
+from ansible_collections.sre.runbooks.plugins.module_utils.http import ApiError
+from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_all
+from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import (
+    iso, parse_duration, resolve_time)
+
+
+def relative_or_absolute(value, now):
+    try:
+        return now - parse_duration(value)
+    except ValueError:
+        return resolve_time(value, now)
+
+
+def docker_facts(params, since, now):
+    client = docker_client(params)
+    service, project = params['service'], params['compose_project']
+    history_start = min(since, now - parse_duration(params['history']))
+    listed = run_all({
+        'containers': lambda: list_containers(client, service, project),
+        'events': lambda: container_events(client, service, project, history_start, now,
+                                           ['create']),
+    })
+    for _, error in listed.values():
+        if error is not None:
+            raise error
+    summaries, events = listed['containers'][0], listed['events'][0]
+    inspected = run_all({c['Id']: (lambda cid=c['Id']: inspect_container(client, cid))
+                         for c in summaries})
+    containers = []
+    for summary in summaries:
+        details, error = inspected[summary['Id']]
+        if error is not None:
+            raise error
+        state = details.get('State') or {}
+        containers.append({
+            'name': details.get('Name', '').lstrip('/'),
+            'id': summary['Id'],
+            'image': (details.get('Config') or {}).get('Image') or summary.get('Image'),
+            'image_id': summary.get('ImageID'),
+            'state': state.get('Status'),
+            'created': details.get('Created'),
+            'created_epoch': float(summary.get('Created', 0)),
+            'started_at': state.get('StartedAt'),
+            'restart_count': details.get('RestartCount', 0),
+        })
+    containers.sort(key=lambda c: -c['created_epoch'])
+    return containers, deploys(events)
+
+
+def git_commits(module, repo, paths, since):
+    rc, out, err = module.run_command(
+        ['git', '-C', repo, 'log', '--since=@%d' % since, '--format=' + GIT_FORMAT, '--'] + paths)
+    if rc != 0:
+        module.fail_json(msg='git log failed in %s: %s: check that it is a git checkout readable '
+                             'by the remote user' % (repo, err.strip() or out.strip()))
+    return parse_git_log(out, repo, paths)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            service=dict(type='str'),
+            compose_project=dict(type='str'),
+            since=dict(type='str', default='1h'),
+            history=dict(type='str', default='24h'),
+            onset=dict(type='str'),
+            git=dict(type='list', elements='dict', default=[], options=dict(
+                path=dict(type='path', required=True),
+                paths=dict(type='list', elements='str', default=[]),
+            )),
+            **DOCKER_ARGS
+        ),
+        required_one_of=[('service', 'git')],
+        supports_check_mode=True,
+    )
+    p = module.params
+    now = time.time()
+    try:
+        since = relative_or_absolute(p['since'], now)
+        parse_duration(p['history'])
+        onset = resolve_time(p['onset'], now) if p['onset'] not in (None, '', 'None') else None
+    except ValueError as err:
+        module.fail_json(msg='invalid option: %s' % err)
+
+    changes, result = [], {}
+    if p['service']:
+        try:
+            containers, deploy_list = docker_facts(p, since, now)
+        except ApiError as err:
+            module.fail_json(msg='%s; is the Docker engine running on %s?' % (err, p['docker_host']))
+        current = containers[0]['image'] if containers else None
+        if not containers and not deploy_list:
+            module.fail_json(msg='no container of compose service %r%s on this host: check the '
+                                 'service name (docker ps --filter label=com.docker.compose.service'
+                                 '=%s) and the host the task runs on' % (
+                                     p['service'], ' in project %r' % p['compose_project']
+                                     if p['compose_project'] else '', p['service']))
+        result.update(containers=containers, current_image=current,
+                      previous_image=previous_image(current, deploy_list))
+        changes.extend(deploy_list)
+    for repo in p['git']:
+        changes.extend(git_commits(module, repo['path'], repo['paths'], since))
+    changes = timeline(changes, since, onset)
+    module.exit_json(changed=False, changes=changes, since=since, since_iso=iso(since),
+                     last_deploy=next((c for c in changes if c['kind'] == 'deploy'), None),
+                     **result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,246 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: sre.runbooks contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: service_health
+short_description: Check many health URLs at once and extract dependency states
+version_added: 0.1.0
+description:
+  - Calls every URL in O(checks) concurrently, each with its own timeout, and returns its status
+    code, latency and body (parsed when JSON).
+  - A JMESPath O(checks[].query) extracts part of a JSON body, such as the C(dependencies) of a
+    C(/ready) answer.
+  - A service that is down is data, not a task failure. The task fails only on bad input, such as an
+    invalid JMESPath expression, before any request is sent.
+  - Never changes anything.
+author: sre.runbooks contributors
+requirements:
+  - jmespath, only when a check has a O(checks[].query)
+attributes:
+  check_mode:
+    support: full
+    description: Read-only; runs the same in check mode.
+  diff_mode:
+    support: none
+    description: Read-only; nothing to diff.
+options:
+  checks:
+    description: The URLs to check.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Name of the check in the results. Defaults to the URL.
+        type: str
+      url:
+        description: Full URL, for example C(http://127.0.0.1:8000/ready).
+        type: str
+        required: true
+      method:
+        description: C(HEAD) checks that the service answers without a body, as C(curl -I).
+        type: str
+        choices: [GET, HEAD]
+        default: GET
+      expect_status:
+        description: Status codes that count as healthy.
+        type: list
+        elements: int
+        default: [200]
+      query:
+        description: JMESPath expression applied to the JSON body, for example C(dependencies).
+        type: str
+      timeout:
+        description: Seconds to wait for this URL; defaults to O(timeout).
+        type: float
+  timeout:
+    description: Seconds to wait for each URL.
+    type: float
+    default: 5
+  headers:
+    description: Headers sent with every request.
+    type: dict
+    default: {}
+  validate_certs:
+    description: Verify TLS certificates.
+    type: bool
+    default: true
+  max_body:
+    description: Characters of a non-JSON body kept in the result.
+    type: int
+    default: 500
+'''
+
+EXAMPLES = r'''
+- name: Health, liveness and dependencies of the inference gateway
+  sre.runbooks.service_health:
+    checks:
+      - name: health
+        url: http://127.0.0.1:8000/health
+      - name: head
+        url: http://127.0.0.1:8000/
+        method: HEAD
+      - name: ready
+        url: http://127.0.0.1:8000/ready
+        expect_status: [200]
+        query: dependencies
+      - name: model-service
+        url: http://127.0.0.1:8080/health
+  register: health
+
+- name: Go to the service-down path when nothing answers
+  ansible.builtin.debug:
+    msg: "Down: {{ health.failed_checks | join(', ') }}"
+  when: not health.all_ok
+'''
+
+RETURN = r'''
+checks:
+  description: One result per check, in the order given.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Name of the check.
+      type: str
+    url:
+      description: URL called.
+      type: str
+    method:
+      description: HTTP method used.
+      type: str
+    ok:
+      description: True when the status is one of O(checks[].expect_status).
+      type: bool
+    status:
+      description: HTTP status code, V(null) when no answer came.
+      type: int
+    latency_ms:
+      description: Time to the full answer or to the failure, in milliseconds.
+      type: float
+    error:
+      description: Why there was no answer (refused, timeout, TLS), else V(null).
+      type: str
+    json:
+      description: The body parsed as JSON, V(null) when it is not JSON.
+      type: raw
+    body:
+      description: The start of a body that is not JSON.
+      type: str
+    extracted:
+      description: Result of O(checks[].query) on the JSON body, V(null) without query or JSON.
+      type: raw
+by_name:
+  description: The same results keyed by name.
+  returned: always
+  type: dict
+all_ok:
+  description: True when every check is healthy.
+  returned: always
+  type: bool
+failed_checks:
+  description: Names of the unhealthy checks.
+  returned: always
+  type: list
+  elements: str
+'''
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.sre.runbooks.plugins.module_utils.http import (
+    ApiError, HttpClient, decode_json)
+from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_all
+
+try:
+    import jmespath
+except ImportError:
+    jmespath = None
+
+
+def check_one(check, defaults, compiled):
+    client = HttpClient(check['url'], name=check['name'], headers=defaults['headers'],
+                        validate_certs=defaults['validate_certs'],
+                        timeout=check['timeout'] or defaults['timeout'], retries=0)
+    result = {'name': check['name'], 'url': check['url'], 'method': check['method'],
+              'ok': False, 'status': None, 'error': None, 'json': None, 'body': None,
+              'extracted': None}
+    started = time.monotonic()
+    try:
+        response = client.request(check['method'], '')
+    except ApiError as err:
+        result['error'] = str(err)
+    else:
+        result['status'] = response.status
+        result['ok'] = response.status in check['expect_status']
+        payload = decode_json(response)
+        if payload is None:
+            result['body'] = response.text(defaults['max_body']) or None
+        else:
+            result['json'] = payload
+            if compiled is not None:
+                result['extracted'] = compiled.search(payload)
+    result['latency_ms'] = round(1000 * (time.monotonic() - started), 1)
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            checks=dict(type='list', elements='dict', required=True, options=dict(
+                name=dict(type='str'),
+                url=dict(type='str', required=True),
+                method=dict(type='str', choices=['GET', 'HEAD'], default='GET'),
+                expect_status=dict(type='list', elements='int', default=[200]),
+                query=dict(type='str'),
+                timeout=dict(type='float'),
+            )),
+            timeout=dict(type='float', default=5.0),
+            headers=dict(type='dict', default={}),
+            validate_certs=dict(type='bool', default=True),
+            max_body=dict(type='int', default=500),
+        ),
+        supports_check_mode=True,
+    )
+    checks = module.params['checks']
+    if not checks:
+        module.fail_json(msg='checks is empty: give at least one URL to check')
+    compiled = {}
+    for check in checks:
+        check['name'] = check['name'] or check['url']
+        if not check['url'].startswith(('http://', 'https://')):
+            module.fail_json(msg="check %s: url %r must start with http:// or https://"
+                                 % (check['name'], check['url']))
+        if check['query']:
+            if jmespath is None:
+                module.fail_json(msg=missing_required_lib('jmespath'))
+            try:
+                compiled[check['name']] = jmespath.compile(check['query'])
+            except jmespath.exceptions.JMESPathError as err:
+                module.fail_json(msg='check %s: invalid JMESPath query %r: %s'
+                                     % (check['name'], check['query'], err))
+    names = [c['name'] for c in checks]
+    if len(set(names)) != len(names):
+        module.fail_json(msg='check names must be unique; got %s' % ', '.join(names))
+
+    outcomes = run_all({c['name']: (lambda c=c: check_one(c, module.params,
+                                                          compiled.get(c['name'])))
+                        for c in checks})
+    results = []
+    for name in names:
+        result, error = outcomes[name]
+        if error is not None:
+            module.fail_json(msg='check %s failed unexpectedly: %s' % (name, error))
+        results.append(result)
+    module.exit_json(changed=False, checks=results, by_name={r['name']: r for r in results},
+                     all_ok=all(r['ok'] for r in results),
+                     failed_checks=[r['name'] for r in results if not r['ok']])
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,100 @@
+"""Shared test plumbing: the collection on sys.path, module runs, and a local HTTP server.
+
+Modules run as Ansible runs them: a child Python process given an args file; nothing is mocked.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+COLLECTIONS = ROOT / '.collections'
+sys.path.insert(0, str(COLLECTIONS))
+
+
+def run_module(name, args, check_mode=False):
+    """Runs sre.runbooks.<name> with args; returns its JSON result (failed results included)."""
+    payload = dict(args)
+    if check_mode:
+        payload['_ansible_check_mode'] = True
+    env = dict(os.environ, PYTHONPATH=str(COLLECTIONS))
+    proc = subprocess.run(
+        [sys.executable, '-m', 'ansible_collections.sre.runbooks.plugins.modules.' + name],
+        input=json.dumps({'ANSIBLE_MODULE_ARGS': payload}), capture_output=True, text=True,
+        env=env, timeout=120, check=False)
+    try:
+        result = json.loads(proc.stdout)
+    except ValueError:
+        raise AssertionError('module %s printed no JSON: stdout=%r stderr=%r'
+                             % (name, proc.stdout[-2000:], proc.stderr[-2000:]))
+    assert 'Traceback' not in proc.stdout + proc.stderr, proc.stderr
+    return result
+
+
+class Route:
+    """A canned answer: status, headers, body (bytes or JSON-able), optional delay."""
+
+    def __init__(self, status=200, body=b'', headers=None, delay=0.0):
+        self.status, self.body, self.headers, self.delay = status, body, headers or {}, delay
+
+
+class LocalServer:
+    """A small HTTP server on 127.0.0.1 whose answers each test sets; it records every request."""
+
+    def __init__(self):
+        self.routes = {}
+        self.requests = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _answer(self):
+                length = int(self.headers.get('Content-Length') or 0)
+                body = self.rfile.read(length) if length else b''
+                server.requests.append({'method': self.command, 'path': self.path,
+                                        'headers': {k.lower(): v for k, v in self.headers.items()}, 'body': body})
+                route = server.routes.get((self.command, self.path.split('?')[0])) \
+                    or server.routes.get(self.path.split('?')[0]) or Route(404, b'not found')
+                if callable(route):
+                    route = route(self)
+                if route.delay:
+                    threading.Event().wait(route.delay)
+                data = route.body
+                headers = dict(route.headers)
+                if not isinstance(data, bytes):
+                    data = json.dumps(data).encode()
+                    headers.setdefault('Content-Type', 'application/json')
+                self.send_response(route.status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header('Content-Length', str(len(data)))
+                self.end_headers()
+                if self.command != 'HEAD':
+                    self.wfile.write(data)
+
+            do_GET = do_POST = do_HEAD = do_PUT = _answer
+
+        self.httpd = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = 'http://127.0.0.1:%d' % self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    srv = LocalServer()
+    yield srv
+    srv.close()
