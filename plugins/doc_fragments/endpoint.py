@@ -18,7 +18,7 @@ options:
     required: true
   bearer_token:
     description:
-      - Token sent as C(Authorization: Bearer <token>). Never shown in output.
+      - Token sent in the C(Authorization) header as C(Bearer <token>). Never shown in output.
     type: str
   username:
     description:

@@ -17,18 +17,30 @@ def event_time(event):
     return float(event.get('time', 0))
 
 
-def deploys(create_events):
-    """One deploy per container creation, with the image it replaced (if the history shows it)."""
+def deploys(create_events, containers=()):
+    """One deploy per container creation, with the image it replaced when the history shows it.
+
+    The Docker engine keeps only its last 256 events (health checks fill them fast), so the
+    creation of each existing container also counts, from the container itself.
+    """
+    created = []
+    for event in create_events:
+        attributes = (event.get('Actor') or {}).get('Attributes') or {}
+        created.append((event_time(event), attributes.get('image') or event.get('from'),
+                        attributes.get('name')))
+    for container in containers:
+        if not any(name == container['name'] and abs(t - container['created_epoch']) <= 2
+                   for t, _image, name in created):
+            created.append((container['created_epoch'], container['image'], container['name']))
     result = []
     previous = None
-    for event in sorted(create_events, key=event_time):
-        image = (event.get('Actor') or {}).get('Attributes', {}).get('image') or event.get('from')
+    for when, image, name in sorted(created, key=lambda item: item[0]):
         result.append({
             'kind': 'deploy',
-            'time': event_time(event),
+            'time': when,
             'image': image,
             'previous_image': previous,
-            'container': (event.get('Actor') or {}).get('Attributes', {}).get('name'),
+            'container': name,
             'summary': ('image %s -> %s' % (previous, image) if previous and previous != image
                         else 'container recreated with %s' % image if previous
                         else 'container created with %s' % image),

@@ -94,7 +94,7 @@ def shape_and_onset(series, warning, window_seconds):
     """
     if len(series) < 3:
         return 'unknown', None
-    values = [v for _, v in series]
+    values = [value for _time, value in series]
     current = values[-1]
     low_index = min(range(len(values)), key=lambda i: (values[i], -i))
     low = values[low_index]
@@ -193,9 +193,9 @@ def describe(result, service, window, offset, thresholds):
     """One line an on-call engineer reads first."""
     v = result['verdict']
     if v == 'no_traffic':
+        last_seen = result.get('last_seen_iso') or 'never'
         return ('%s: no requests in the last %s (last seen %s): the service may be down or '
-                'idle; no traffic is not 0%% errors' % (service, window,
-                                                       result.get('last_seen_iso') or 'never'))
+                'idle; no traffic is not 0%% errors' % (service, window, last_seen))
     text = '%s: %.2f%% of %.2f req/s answer 5xx over %s (%s' % (
         service, result['error_percent'], result['request_rate'], window, v)
     if v == 'low_traffic':

@@ -9,7 +9,7 @@ import math
 import re
 from datetime import datetime, timezone
 
-from ansible_collections.sre.runbooks.plugins.module_utils.http import ApiError, decode_json
+from ansible_collections.sre.runbooks.plugins.module_utils.http_client import ApiError, decode_json
 
 # Longer queries go as a form-encoded POST, which every Prometheus-API backend accepts.
 MAX_GET_QUERY = 1500
@@ -69,7 +69,8 @@ def iso(epoch):
     """RFC 3339 UTC text for epoch seconds, or None."""
     if epoch is None:
         return None
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat().replace('+00:00', 'Z')
+    moment = datetime.fromtimestamp(epoch, tz=timezone.utc)
+    return moment.isoformat(timespec='seconds').replace('+00:00', 'Z')
 
 
 def parse_sample(raw):
@@ -94,7 +95,7 @@ def normalise(data):
         if 'values' in item:
             values = [[float(t), parse_sample(v)] for t, v in item['values']]
             series.append({'labels': labels, 'values': values,
-                           'nonfinite': sum(1 for _, v in values if v is None)})
+                           'nonfinite': sum(1 for _time, v in values if v is None)})
         else:
             t, raw = item['value']
             value = raw if result_type == 'string' else parse_sample(raw)

@@ -18,10 +18,10 @@ description:
     O(lookback).
   - No traffic is reported as V(no_traffic), never as 0% errors. Below O(min_request_rate) the
     verdict is V(low_traffic), so that one error on an idle service does not read as 100%.
-  - Fails with a clear message when no series matches at all over O(lookback): the service name,
-    metric or labels are then wrong, which is not the same as a quiet service.
+  - Fails with a clear message when no series matches at all over O(lookback), because the
+    service name, metric or labels are then wrong, which is not the same as a quiet service.
   - All queries run concurrently. Never changes anything.
-author: sre.runbooks contributors
+author: sre.runbooks developers (@sre-runbooks)
 extends_documentation_fragment:
   - sre.runbooks.endpoint
 attributes:
@@ -256,7 +256,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sre.runbooks.plugins.module_utils.error_analysis import (
     NoData, assess, build_queries, by_group, describe, points)
-from ansible_collections.sre.runbooks.plugins.module_utils.http import (
+from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
     ApiError, HttpClient, endpoint_module_kwargs)
 from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_all
 from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import (
@@ -292,8 +292,8 @@ def main():
         module.fail_json(msg='invalid option: %s' % err)
     if not 0 < p['warning_percent'] <= p['critical_percent'] <= 100:
         module.fail_json(msg='invalid thresholds: need 0 < warning_percent (%s) <= '
-                             'critical_percent (%s) <= 100' % (p['warning_percent'],
-                                                              p['critical_percent']))
+                             'critical_percent (%s) <= 100'
+                             % (p['warning_percent'], p['critical_percent']))
     if lookback < 3 * window:
         module.fail_json(msg='lookback (%s) must be at least three windows (%s) to tell a spike '
                              'from a climb' % (p['lookback'], p['window']))
@@ -309,12 +309,12 @@ def main():
     calls.update({name: (lambda q=q: client.query_range(q, at - lookback, at, step))
                   for name, q in queries.items() if name.endswith('_overall')})
     outcomes = run_all(calls)
-    failures = [err for _, err in outcomes.values() if err is not None]
+    failures = [err for _value, err in outcomes.values() if err is not None]
     if failures:
         err = failures[0]
         module.fail_json(msg=str(err) if isinstance(err, ApiError) else
                          'error rate query failed: %s' % err, queries=queries)
-    results = {name: value for name, (value, _) in outcomes.items()}
+    results = {name: value for name, (value, _err) in outcomes.items()}
 
     def sample(prefix):
         return {'errors': by_group(results[prefix + 'errors'].series, p['group_by']),

@@ -15,9 +15,9 @@ description:
   - C(NaN) and C(+Inf)/C(-Inf) samples come back as V(null) with the original text kept, so the next
     task never does arithmetic on them.
   - Warnings from the server (for example a store that did not answer) come back in RV(query_warnings) and
-    set RV(partial): the data is then partial evidence.
+    set RV(partial), as the data is then partial evidence.
   - Never changes anything. Long queries are sent as a form-encoded POST.
-author: sre.runbooks contributors
+author: sre.runbooks developers (@sre-runbooks)
 extends_documentation_fragment:
   - sre.runbooks.endpoint
 attributes:
@@ -109,14 +109,31 @@ result_type:
   sample: vector
 series:
   description:
-    - One entry per series. Vector, scalar and string results have RV(series[].value) (a float, or
-      V(null) for NaN/Inf), RV(series[].raw) (the text Prometheus sent) and RV(series[].time).
-    - Matrix results have RV(series[].values), a list of C([time, value]) pairs, and
-      RV(series[].nonfinite), how many values were NaN/Inf.
+    - One entry per series.
     - An empty list means that no series matched, which is not the same as a value of zero.
   returned: always
   type: list
   elements: dict
+  contains:
+    labels:
+      description: The series' labels.
+      type: dict
+    value:
+      description: Vector, scalar and string results; a float, or V(null) for NaN and +/-Inf.
+      type: raw
+    raw:
+      description: Vector, scalar and string results; the value as Prometheus sent it.
+      type: str
+    time:
+      description: Vector, scalar and string results; evaluation time, epoch seconds.
+      type: float
+    values:
+      description: Matrix results; C([time, value]) pairs, V(null) values for NaN and +/-Inf.
+      type: list
+      elements: list
+    nonfinite:
+      description: Matrix results; how many values were NaN or +/-Inf.
+      type: int
   sample: [{"labels": {"endpoint": "/predict"}, "time": 1795542002.1, "value": 0.81, "raw": "0.81"}]
 query_warnings:
   description:
@@ -139,7 +156,7 @@ partial:
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sre.runbooks.plugins.module_utils.http import (
+from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
     ApiError, HttpClient, endpoint_module_kwargs)
 from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import (
     PrometheusClient, parse_duration, resolve_time, warn_partial)

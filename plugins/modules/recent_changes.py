@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r'''
 module: recent_changes
-short_description: What changed around a service lately: deploys and git commits, with times
+short_description: Recent deploys and git commits around a service, with their times
 version_added: 0.1.0
 description:
   - On a docker host, lists the compose service's containers with image, image id and creation
@@ -18,7 +18,7 @@ description:
   - Every change has a time; given O(onset), each says how many seconds before the errors began it
     happened (negative when it came after, so it cannot be their cause).
   - Runs on the docker host. Never changes anything.
-author: sre.runbooks contributors
+author: sre.runbooks developers (@sre-runbooks)
 extends_documentation_fragment:
   - sre.runbooks.docker
 requirements:
@@ -165,17 +165,26 @@ since_iso:
   type: str
 '''
 
+import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sre.runbooks.plugins.module_utils.changes import (
     GIT_FORMAT, deploys, parse_git_log, previous_image, timeline)
-from ansible_collections.sre.runbooks.plugins.module_utils.docker import (
+from ansible_collections.sre.runbooks.plugins.module_utils.docker_engine import (
     DOCKER_ARGS, container_events, docker_client, inspect_container, list_containers)
-from ansible_collections.sre.runbooks.plugins.module_utils.http import ApiError
+from ansible_collections.sre.runbooks.plugins.module_utils.http_client import ApiError
 from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_all
 from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import (
     iso, parse_duration, resolve_time)
+
+
+def created_epoch(text):
+    """Epoch seconds of Docker's nanosecond RFC 3339 time, or None."""
+    try:
+        return resolve_time(re.sub(r'(\.\d{6})\d+', r'\1', text or ''), 0)
+    except ValueError:
+        return None
 
 
 def relative_or_absolute(value, now):
@@ -194,7 +203,7 @@ def docker_facts(params, since, now):
         'events': lambda: container_events(client, service, project, history_start, now,
                                            ['create']),
     })
-    for _, error in listed.values():
+    for _value, error in listed.values():
         if error is not None:
             raise error
     summaries, events = listed['containers'][0], listed['events'][0]
@@ -213,12 +222,12 @@ def docker_facts(params, since, now):
             'image_id': summary.get('ImageID'),
             'state': state.get('Status'),
             'created': details.get('Created'),
-            'created_epoch': float(summary.get('Created', 0)),
+            'created_epoch': created_epoch(details.get('Created')) or float(summary['Created']),
             'started_at': state.get('StartedAt'),
             'restart_count': details.get('RestartCount', 0),
         })
     containers.sort(key=lambda c: -c['created_epoch'])
-    return containers, deploys(events)
+    return containers, deploys(events, containers)
 
 
 def git_commits(module, repo, paths, since):

@@ -17,7 +17,7 @@ description:
   - A service that is down is data, not a task failure. The task fails only on bad input, such as an
     invalid JMESPath expression, before any request is sent.
   - Never changes anything.
-author: sre.runbooks contributors
+author: sre.runbooks developers (@sre-runbooks)
 requirements:
   - jmespath, only when a check has a O(checks[].query)
 attributes:
@@ -153,7 +153,7 @@ failed_checks:
 import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.sre.runbooks.plugins.module_utils.http import (
+from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
     ApiError, HttpClient, decode_json)
 from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_all
 

@@ -194,8 +194,8 @@ def test_service_health_checks_concurrently_and_reports_down_as_data(server):
     assert by['down']['status'] is None and 'cannot reach' in by['down']['error']
     assert r['all_ok'] is False
     assert sorted(r['failed_checks']) == ['down', 'ready', 'slow', 'slow2']
-    assert [c['name'] for c in r['checks']] == ['health', 'slow', 'slow2', 'ready', 'head',
-                                               'page', 'down']
+    assert [c['name'] for c in r['checks']] == [
+        'health', 'slow', 'slow2', 'ready', 'head', 'page', 'down']
     assert [q['method'] for q in server.requests if q['path'] == '/'] == ['HEAD']
     # Two 0.5 s timeouts side by side: concurrent, not one after the other plus start-up.
     assert by['slow']['latency_ms'] < 1500 and elapsed < 5

@@ -5,9 +5,9 @@ from ansible_collections.sre.runbooks.plugins.module_utils.changes import (
 
 
 def create(image, t, name='sre-demo_inference-gateway_1'):
+    attributes = {'image': image, 'name': name}
     return {'Type': 'container', 'Action': 'create', 'from': image, 'time': int(t),
-            'timeNano': int(t * 1e9), 'Actor': {'ID': 'x', 'Attributes': {'image': image,
-                                                                        'name': name}}}
+            'timeNano': int(t * 1e9), 'Actor': {'ID': 'x', 'Attributes': attributes}}
 
 
 def test_deploys_read_the_image_they_replaced():
@@ -42,3 +42,13 @@ def test_timeline_orders_and_places_changes_against_the_onset():
     assert [c['seconds_before_onset'] for c in kept] == [-50.0, 100.0]
     assert kept[1]['time_iso'] == '1970-01-01T00:01:40Z'
     assert timeline([{'kind': 'deploy', 'time': 60.0}], 0.0)[0]['seconds_before_onset'] is None
+
+
+def test_existing_containers_count_when_their_event_is_gone():
+    running = {'name': 'sre-demo_inference-gateway_1', 'image': 'gw:v1.2.3', 'created_epoch': 300.4}
+    # The engine forgot the creation event: the container itself still tells when it came.
+    history = deploys([create('gw:v1.2.2', 100)], [running])
+    assert [(d['time'], d['image'], d['previous_image']) for d in history] == [
+        (100, 'gw:v1.2.2', None), (300.4, 'gw:v1.2.3', 'gw:v1.2.2')]
+    # With its event still there, the container is not counted twice.
+    assert len(deploys([create('gw:v1.2.3', 300)], [running])) == 1

@@ -61,9 +61,9 @@ def test_by_group_drops_non_finite_samples():
 
 def test_critical_on_one_endpoint_after_a_step():
     errors, totals = step_series(0.0, 0.27, change_at=40)
-    now = sample({'/predict': 4.0, '/embed': 0.05}, {'/predict': 5.0, '/embed': 5.0,
-                                                       '/classify': 5.0, '/models': 5.0})
-    base = sample({}, {'/predict': 5.0, '/embed': 5.0, '/classify': 5.0, '/models': 5.0})
+    traffic = {'/predict': 5.0, '/embed': 5.0, '/classify': 5.0, '/models': 5.0}
+    now = sample({'/predict': 4.0, '/embed': 0.05}, traffic)
+    base = sample({}, traffic)
     r = assess(now, base, (errors, totals), THRESHOLDS, 'endpoint', 5)
     assert r['verdict'] == 'critical'
     assert r['error_ratio'] == pytest.approx(4.05 / 20)

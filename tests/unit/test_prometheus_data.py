@@ -52,8 +52,8 @@ def test_normalise_vector_with_nan_and_inf():
 
 
 def test_normalise_matrix_counts_non_finite():
-    _, series = normalise({'resultType': 'matrix', 'result': [
-        {'metric': {}, 'values': [[1, '1'], [2, 'NaN'], [3, '3']]}]})
+    series = normalise({'resultType': 'matrix', 'result': [
+        {'metric': {}, 'values': [[1, '1'], [2, 'NaN'], [3, '3']]}]})[1]
     assert series == [{'labels': {}, 'values': [[1.0, 1.0], [2.0, None], [3.0, 3.0]],
                        'nonfinite': 1}]
 

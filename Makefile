@@ -1,0 +1,98 @@
+# sre.runbooks: every target installs what it needs on a fresh machine and is safe to run twice.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+PYTHON ?= python3.11
+APT_PACKAGES := docker.io docker-compose prometheus debootstrap git
+COLLECTION_LINK := .collections/ansible_collections/sre/runbooks
+SANITY_DIR := build/ansible_collections/sre/runbooks
+# ansible-test looks here before downloading its pip bootstrap script (no such download here).
+PIP_BOOTSTRAP := $(HOME)/.ansible/test/cache/get_pip_24_2.py
+MODULES := $(basename $(notdir $(wildcard plugins/modules/*.py)))
+SERVICE ?= inference-gateway
+BAD_VERSION ?= v1.2.3
+
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_FORCE_COLOR ?= 1
+
+.PHONY: help deps venv rig demo demo-down test lint sanity docs units integration molecule clean
+
+help:
+	@echo "make demo       the High Error Rate runbook on the local demo stack (bad deploy of $(BAD_VERSION))"
+	@echo "make demo-down  remove the demo stack"
+	@echo "make test       lint, sanity, ansible-doc, unit, integration and Molecule tests"
+
+deps:
+	@missing=""; \
+	for cmd in dockerd:docker.io docker-compose:docker-compose prometheus:prometheus \
+	           promtool:prometheus debootstrap:debootstrap git:git; do \
+	  command -v "$${cmd%%:*}" >/dev/null || missing="$$missing $${cmd#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	    --no-install-recommends $$missing; \
+	fi
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(COLLECTION_LINK):
+	mkdir -p $(dir $@)
+	ln -sfn ../../.. $@
+
+$(PIP_BOOTSTRAP): tests/tools/get_pip.py
+	mkdir -p $(dir $@)
+	cp $< $@
+
+venv: $(VENV)/.installed $(COLLECTION_LINK) $(PIP_BOOTSTRAP)
+
+rig: deps
+	demo/rig.sh up
+
+demo: venv rig
+	demo/rig.sh wait-baseline 70
+	demo/rig.sh deploy $(BAD_VERSION)
+	demo/rig.sh wait-alert 180
+	time ansible-playbook playbooks/high_error_rate.yml -i inventories/compose -e service=$(SERVICE)
+
+demo-down:
+	demo/rig.sh down
+
+lint: venv
+	ansible-lint --profile production --strict
+
+# ansible-test wants the collection under ansible_collections/<ns>/<name>: a copy of the
+# tracked and new files (not the .venv), refreshed on each run, with a git index of its own
+# (inside this checkout, git would see build/ as ignored).
+sanity: venv
+	rm -rf $(SANITY_DIR) && mkdir -p $(SANITY_DIR)
+	git ls-files -co --exclude-standard | while read -r f; do [ -e "$$f" ] && echo "$$f"; done \
+	  | tar -cf - -T - | tar -C $(SANITY_DIR) -xf -
+	cd $(SANITY_DIR) && git init -q && git add -A && \
+	  ansible-test sanity --venv --python 3.11 --color no $(SANITY_ARGS)
+
+docs: venv
+	for module in $(MODULES); do \
+	  ansible-doc sre.runbooks.$$module > /dev/null || { echo "ansible-doc failed: $$module"; exit 1; }; \
+	done; echo "ansible-doc renders $(words $(MODULES)) modules"
+
+units: venv
+	pytest -q tests/unit
+
+integration: venv rig
+	pytest -q tests/integration
+
+molecule: venv rig
+	cd roles/triage && molecule test
+
+test: lint sanity docs units integration molecule
+
+clean: demo-down
+	rm -rf build $(VENV) .collections tests/output
