@@ -1,0 +1,445 @@
+"""Helper logic of demo/rig.sh (Python standard library only).
+
+Every wait is bounded and ends with a message that says what was not reached.
+Exit codes: 0 ok, 1 failed / timed out, 2 usage.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+PROM = os.environ.get("SRE_DEMO_PROMETHEUS_URL", "http://127.0.0.1:9090")
+GATEWAY = "inference-gateway"
+SERVICES = {"inference-gateway": 8000, "model-service": 8080, "feature-store": 8081}
+
+
+def say(msg):
+    print(msg, flush=True)
+
+
+def fail(msg):
+    print("ERROR: " + msg, file=sys.stderr, flush=True)
+    return 1
+
+
+def http_get(url, timeout=2.0):
+    """(status, body text) or (None, error text); never raises."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", "replace")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return None, str(getattr(exc, "reason", exc))
+
+
+def query(expr, timeout=3.0):
+    """Instant query -> list of (labels, float). Raises RuntimeError on API errors."""
+    url = PROM + "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    status, body = http_get(url, timeout)
+    if status != 200:
+        raise RuntimeError("Prometheus %s answered %s: %s" % (PROM, status, body.strip()[:200]))
+    data = json.loads(body)
+    if data.get("status") != "success":
+        raise RuntimeError("query failed: %s" % data.get("error"))
+    return [(r["metric"], float(r["value"][1])) for r in data["data"]["result"]]
+
+
+def query_or_none(expr):
+    try:
+        return query(expr)
+    except (RuntimeError, ValueError) as exc:
+        return exc
+
+
+def error_ratio_expr(window, by="service", selector=""):
+    """5xx/total by `by`; 0 (not absent) when there is traffic but no 5xx series."""
+    total = "sum by (%s) (rate(http_requests_total%s[%s]))" % (
+        by, "{%s}" % selector if selector else "", window)
+    errors = 'sum by (%s) (rate(http_requests_total{status=~"5.."%s}[%s]))' % (
+        by, "," + selector if selector else "", window)
+    return "(%s or %s * 0) / %s" % (errors, total, total)
+
+
+def poll(timeout, interval, check, what):
+    """Call check() until it returns (True, msg); bounded by timeout seconds."""
+    start = time.monotonic()
+    last = "no answer yet"
+    while True:
+        done, last = check()
+        if done:
+            return True, time.monotonic() - start, last
+        if time.monotonic() - start >= timeout:
+            fail("timed out after %ds waiting for %s (last: %s)" % (timeout, what, last))
+            return False, time.monotonic() - start, last
+        time.sleep(interval)
+
+
+# --------------------------------------------------------------------------- commands
+
+def cmd_hash(args):
+    """sha256 over the files of a directory (paths + contents) and extra strings."""
+    h = hashlib.sha256()
+    for root, dirs, files in os.walk(args.dir):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if name.endswith(".pyc"):
+                continue
+            path = os.path.join(root, name)
+            h.update(os.path.relpath(path, args.dir).encode() + b"\0")
+            with open(path, "rb") as fh:
+                h.update(fh.read() + b"\0")
+    for extra in args.extra:
+        h.update(extra.encode() + b"\0")
+    say(h.hexdigest()[:24])
+    return 0
+
+
+def cmd_spawn(args):
+    """Start a daemon in its own session, output appended to a log; print its pid."""
+    cmd = args.cmd[1:] if args.cmd and args.cmd[0] == "--" else args.cmd
+    if not cmd:
+        return fail("spawn: no command")
+    with open(args.log, "ab") as log, open(os.devnull, "rb") as devnull:
+        proc = subprocess.Popen(cmd, stdin=devnull, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, close_fds=True)
+    if args.pidfile:
+        tmp = args.pidfile + ".tmp"
+        with open(tmp, "w") as fh:
+            fh.write("%d\n" % proc.pid)
+        os.replace(tmp, args.pidfile)
+    say(str(proc.pid))
+    return 0
+
+
+def _listeners():
+    """{port: [(pid, command)]} for TCP listeners, from `ss -Hltnp`."""
+    out = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True, check=False).stdout
+    found = {}
+    for line in out.splitlines():
+        cols = line.split()
+        if len(cols) < 4:
+            continue
+        port = cols[3].rsplit(":", 1)[-1]
+        procs = re.findall(r'\("([^"]*)",pid=(\d+)', line)
+        found.setdefault(port, []).extend((int(pid), name) for name, pid in procs)
+        found.setdefault(port, [])
+    return found
+
+
+def _container_of(pid):
+    try:
+        with open("/proc/%d/cgroup" % pid) as fh:
+            m = re.search(r"([0-9a-f]{64})", fh.read())
+            return m.group(1) if m else None
+    except OSError:
+        return None
+
+
+def cmd_check_ports(args):
+    """Fail if a port is held by something that is not ours.
+
+    spec: PORT=pid:N (ours if the listener is pid N) or PORT=containers (ours if
+    the listener runs in one of the container ids given by --containers).
+    """
+    ours = set(c for c in args.containers.split(",") if c)
+    listeners = _listeners()
+    bad = []
+    for spec in args.spec:
+        port, _sep, owner = spec.partition("=")
+        if port not in listeners:
+            continue
+        procs = listeners[port]
+        for pid, name in procs or [(None, "?")]:
+            if owner.startswith("pid:") and pid is not None and str(pid) == owner[4:]:
+                continue
+            if owner == "containers" and pid is not None and _container_of(pid) in ours:
+                continue
+            who = "pid %s (%s)" % (pid, name) if pid else "an unknown process"
+            if pid and _container_of(pid):
+                who += " in container %s" % _container_of(pid)[:12]
+            bad.append("port 127.0.0.1:%s is already in use by %s, which is not part of the "
+                       "sre-demo rig" % (port, who))
+    for msg in bad:
+        fail(msg)
+    return 1 if bad else 0
+
+
+def cmd_wait_http(args):
+    def check():
+        pending = []
+        for url in args.url:
+            status, body = http_get(url, 1.5)
+            if status != 200:
+                pending.append("%s -> %s" % (url, status if status else body))
+            elif args.contains and args.contains not in body:
+                pending.append("%s -> 200 without %r" % (url, args.contains))
+        return not pending, "; ".join(pending)
+
+    ok, took, _last = poll(args.timeout, 0.5, check, "HTTP 200 from " + ", ".join(args.url))
+    if ok and not args.quiet:
+        say("ready after %.1fs: %s" % (took, " ".join(args.url)))
+    return 0 if ok else 1
+
+
+def cmd_wait_targets(args):
+    jobs = args.jobs.split(",")
+
+    def check():
+        res = query_or_none("up")
+        if isinstance(res, Exception):
+            return False, str(res)
+        up = {m.get("job"): v for m, v in res}
+        missing = [j for j in jobs if up.get(j) != 1.0]
+        return not missing, "targets not up: " + ", ".join(
+            "%s=%s" % (j, up.get(j, "absent")) for j in missing)
+
+    ok, took, _last = poll(args.timeout, 0.5, check, "Prometheus targets up (%s)" % args.jobs)
+    if ok:
+        say("prometheus: all targets up after %.1fs (%s)" % (took, args.jobs))
+    return 0 if ok else 1
+
+
+def cmd_wait_baseline(args):
+    """Gateway at the good version, up for SECONDS, scraped all along, with traffic."""
+    need = args.seconds
+    version = args.version.lstrip("v")
+    series = 'app_build_info{service="%s",version="%s"}' % (GATEWAY, version)
+    expected = max(int(need * 0.9 / args.scrape_interval) - 1, 1)
+
+    def first(expr):
+        res = query_or_none(expr)
+        if isinstance(res, Exception):
+            raise res
+        return res[0][1] if res else None
+
+    def check():
+        try:
+            if first(series) is None:
+                other = query_or_none('app_build_info{service="%s"}' % GATEWAY)
+                running = ",".join(m.get("version", "?") for m, _value in other) if isinstance(other, list) else ""
+                return False, "gateway is not scraped at %s (currently: %s)" % (version, running or "none")
+            uptime = first('time() - process_start_time_seconds{service="%s"}' % GATEWAY) or 0.0
+            count = first("count_over_time(%s[%ds])" % (series, need)) or 0
+            rps = first('sum(rate(http_requests_total{service="%s"}[10s]))' % GATEWAY) or 0.0
+        except (RuntimeError, ValueError) as exc:
+            return False, str(exc)
+        msg = "v%s up %.0fs/%ds, %d/%d scrapes in the last %ds, %.1f req/s" % (
+            version, uptime, need, count, expected, need, rps)
+        if rps <= 0:
+            return False, msg + " (no traffic: is loadgen running?)"
+        return uptime >= need and count >= expected, msg
+
+    say("waiting for a %ds baseline of inference-gateway v%s ..." % (need, version))
+    ok, took, msg = poll(need + args.extra, 1.0, check, "a %ds baseline" % need)
+    if ok:
+        say("baseline ready after %.1fs: %s" % (took, msg))
+    return 0 if ok else 1
+
+
+def _deploy_info(path):
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
+def cmd_wait_alert(args):
+    expr = ('ALERTS{alertname="%s",alertstate="firing",service="%s"}' % (args.alertname, GATEWAY))
+
+    def check():
+        res = query_or_none(expr)
+        if isinstance(res, Exception):
+            return False, str(res)
+        if res:
+            return True, "firing"
+        pending = query_or_none('ALERTS{alertname="%s",alertstate="pending",service="%s"}'
+                                % (args.alertname, GATEWAY))
+        ratio = query_or_none(error_ratio_expr(args.window, selector='service="%s"' % GATEWAY))
+        r = ("%.1f%%" % (ratio[0][1] * 100)) if isinstance(ratio, list) and ratio else "n/a"
+        state = "pending" if isinstance(pending, list) and pending else "inactive"
+        return False, "%s, gateway 5xx ratio %s over %s" % (state, r, args.window)
+
+    say("waiting up to %ds for %s (firing) on %s ..." % (args.timeout, args.alertname, GATEWAY))
+    ok, took, msg = poll(args.timeout, 1.0, check, "alert %s to fire" % args.alertname)
+    if not ok:
+        return 1
+    line = "alert %s firing for %s after %.1fs of waiting" % (args.alertname, GATEWAY, took)
+    info = _deploy_info(args.deploy_file)
+    if info and info.get("epoch"):
+        line += "; %.1fs after the deploy of %s at %s" % (
+            time.time() - info["epoch"], info.get("version"), info.get("time"))
+    say(line)
+    return 0
+
+
+def cmd_wait_clear(args):
+    expr = error_ratio_expr(args.window, selector='service="%s"' % GATEWAY)
+
+    def check():
+        res = query_or_none(expr)
+        if isinstance(res, Exception):
+            return False, str(res)
+        if not res:
+            return False, "no traffic on %s in the last %s" % (GATEWAY, args.window)
+        ratio = res[0][1]
+        return ratio < args.threshold, "5xx ratio %.2f%% over %s" % (ratio * 100, args.window)
+
+    say("waiting up to %ds for the %s 5xx ratio over %s to drop below %.1f%% ..."
+        % (args.timeout, GATEWAY, args.window, args.threshold * 100))
+    ok, took, msg = poll(args.timeout, 1.0, check, "the error ratio to clear")
+    if ok:
+        line = "clear after %.1fs: %s" % (took, msg)
+        info = _deploy_info(args.deploy_file)
+        if info and info.get("epoch"):
+            line += "; %.1fs after the deploy of %s" % (time.time() - info["epoch"], info.get("version"))
+        say(line)
+    return 0 if ok else 1
+
+
+def cmd_query(args):
+    try:
+        res = query(args.expr)
+    except (RuntimeError, ValueError) as exc:
+        return fail(str(exc))
+    for labels, value in res:
+        name = labels.pop("__name__", "")
+        say("%s%s %s" % (name, json.dumps(labels, sort_keys=True), value))
+    return 0
+
+
+def cmd_status(args):
+    say("== containers (compose project sre-demo)")
+    fmt = '{{.Label "com.docker.compose.service"}}\t{{.Image}}\t{{.Status}}\t{{.Names}}'
+    ps = subprocess.run(["docker", "ps", "-a", "--filter", "label=com.docker.compose.project=sre-demo",
+                         "--format", fmt], capture_output=True, text=True, check=False)
+    if ps.returncode != 0:
+        say("  docker is not answering: %s" % ps.stderr.strip()[:200])
+    else:
+        rows = sorted(line.split("\t") for line in ps.stdout.splitlines() if line.strip())
+        for row in rows or [["(none)", "", "", ""]]:
+            say("  %-18s %-36s %-28s %s" % tuple(row + [""] * (4 - len(row))))
+
+    say("== services (/health)")
+    for name, port in SERVICES.items():
+        status, body = http_get("http://127.0.0.1:%d/health" % port, 1.0)
+        version = ""
+        if status == 200:
+            try:
+                version = "version " + json.loads(body).get("version", "?")
+            except ValueError:
+                pass
+        say("  %-18s 127.0.0.1:%d  %s %s" % (name, port, status or ("DOWN (%s)" % body), version))
+
+    say("== prometheus (%s)" % PROM)
+    status, body = http_get(PROM + "/api/v1/targets?state=active", 2.0)
+    if status != 200:
+        say("  not answering: %s" % (status or body))
+        return 0
+    for t in sorted(json.loads(body)["data"]["activeTargets"], key=lambda t: t["labels"].get("job", "")):
+        say("  target %-18s %-16s %-5s %s" % (
+            t["labels"].get("job"), t["labels"].get("instance"), t.get("health"),
+            t.get("lastError") or ""))
+    ratio = query_or_none(error_ratio_expr(args.window))
+    say("== 5xx ratio per service over %s" % args.window)
+    if isinstance(ratio, list):
+        for labels, v in sorted(ratio, key=lambda x: x[0].get("service", "")):
+            say("  %-18s %6.2f%%" % (labels.get("service"), v * 100))
+    ep = query_or_none(error_ratio_expr(args.window, by="service,endpoint",
+                                        selector='service="%s"' % GATEWAY))
+    if isinstance(ep, list) and ep:
+        say("== %s 5xx ratio per endpoint over %s" % (GATEWAY, args.window))
+        for labels, v in sorted(ep, key=lambda x: x[0].get("endpoint", "")):
+            say("  %-18s %6.2f%%" % (labels.get("endpoint"), v * 100))
+    info = _deploy_info(args.deploy_file) if args.deploy_file else None
+    if info:
+        say("== last deploy: %s %s at %s (previous %s)" % (
+            info.get("service"), info.get("version"), info.get("time"), info.get("previous")))
+    alerts = query_or_none("ALERTS")
+    say("== alerts")
+    if isinstance(alerts, list) and alerts:
+        for labels, _value in alerts:
+            say("  %s{service=%s,severity=%s} %s" % (labels.get("alertname"), labels.get("service"),
+                                                     labels.get("severity"), labels.get("alertstate")))
+    else:
+        say("  none")
+    return 0
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="righelper.py")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("hash")
+    p.add_argument("dir")
+    p.add_argument("extra", nargs="*")
+    p.set_defaults(func=cmd_hash)
+
+    p = sub.add_parser("spawn")
+    p.add_argument("--log", required=True)
+    p.add_argument("--pidfile")
+    p.add_argument("cmd", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_spawn)
+
+    p = sub.add_parser("check-ports")
+    p.add_argument("--containers", default="")
+    p.add_argument("spec", nargs="+")
+    p.set_defaults(func=cmd_check_ports)
+
+    p = sub.add_parser("wait-http")
+    p.add_argument("--timeout", type=float, default=60)
+    p.add_argument("--contains")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("url", nargs="+")
+    p.set_defaults(func=cmd_wait_http)
+
+    p = sub.add_parser("wait-targets")
+    p.add_argument("--timeout", type=float, default=60)
+    p.add_argument("--jobs", default=",".join(SERVICES))
+    p.set_defaults(func=cmd_wait_targets)
+
+    p = sub.add_parser("wait-baseline")
+    p.add_argument("seconds", type=int)
+    p.add_argument("--version", default="v1.2.2")
+    p.add_argument("--scrape-interval", type=float, default=1.0)
+    p.add_argument("--extra", type=int, default=90, help="slack added to the timeout")
+    p.set_defaults(func=cmd_wait_baseline)
+
+    for name, func in (("wait-alert", cmd_wait_alert), ("wait-clear", cmd_wait_clear)):
+        p = sub.add_parser(name)
+        p.add_argument("timeout", type=int, nargs="?", default=120)
+        p.add_argument("--window", default="30s")
+        p.add_argument("--deploy-file", default="")
+        if name == "wait-alert":
+            p.add_argument("--alertname", default="HighErrorRate")
+        else:
+            p.add_argument("--threshold", type=float, default=0.01)
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("query")
+    p.add_argument("expr")
+    p.set_defaults(func=cmd_query)
+
+    p = sub.add_parser("status")
+    p.add_argument("--window", default="30s")
+    p.add_argument("--deploy-file", default="")
+    p.set_defaults(func=cmd_status)
+
+    args = ap.parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

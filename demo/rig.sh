@@ -1,0 +1,437 @@
+#!/usr/bin/env bash
+# demo/rig.sh: the local demo rig of sre.runbooks (High Error Rate runbook).
+# Loopback only: dockerd (no bridge), local images, Prometheus on 127.0.0.1:9090.
+# See demo/README.md. Usage: demo/rig.sh {up|images|deploy|wait-baseline|wait-alert|
+#                                          wait-clear|status|down|query} [args]
+set -euo pipefail
+
+DEMO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
+PROJECT=sre-demo
+COMPOSE_FILE="$DEMO_DIR/docker-compose.yml"
+STATE_DIR=/var/lib/sre-demo
+RUN_DIR=/run/sre-demo
+LOG_DIR=/var/log/sre-demo
+PROM_DATA="$STATE_DIR/prometheus"
+PROM_CONF_DIR="$STATE_DIR/prometheus-config"
+PROM_PIDFILE="$RUN_DIR/prometheus.pid"
+PROM_FINGERPRINT="$RUN_DIR/prometheus.fingerprint"
+PROM_LISTEN=127.0.0.1:9090
+PROM_URL="http://$PROM_LISTEN"
+DOCKERD_PIDFILE="$RUN_DIR/dockerd.pid"
+DEPLOY_FILE="$STATE_DIR/last-deploy.json"
+LOCK_FILE="$RUN_DIR/rig.lock"
+
+# Demo alert windows (production values live in prometheus/rules/high-error-rate.rules.yml).
+DEMO_WINDOW=30s
+DEMO_CRITICAL_FOR=10s
+DEMO_WARNING_FOR=30s
+
+GOOD_VERSION=v1.2.2
+BASE_IMAGE=sre-demo/base:bookworm
+DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# service:tag:APP_VERSION
+IMAGES=(
+  "inference-gateway:v1.2.2:1.2.2"
+  "inference-gateway:v1.2.3:1.2.3"
+  "model-service:v1.0.0:1.0.0"
+  "feature-store:v1.0.0:1.0.0"
+  "loadgen:v1.0.0:1.0.0"
+)
+SERVICE_PORTS=("8000=inference-gateway" "8080=model-service" "8081=feature-store")
+
+if [[ -x /usr/bin/python3 ]]; then PY=/usr/bin/python3; else PY=python3; fi
+HELPER=("$PY" "$DEMO_DIR/lib/righelper.py")
+
+log() { printf '[rig %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
+die() { printf 'rig: ERROR: %s\n' "$*" >&2; exit 1; }
+now() { date +%s.%N; }
+since() { "$PY" -c 'import sys,time; print("%.1f" % (time.time() - float(sys.argv[1])))' "$1"; }
+
+usage() {
+  cat <<EOF
+usage: demo/rig.sh COMMAND [ARGS]
+  up                      dockerd if needed, images (cached), Prometheus, stack at $GOOD_VERSION; waits until healthy
+  images [--force]        build the base image and the demo images (skipped when up to date)
+  deploy VERSION          recreate only inference-gateway at image tag VERSION (e.g. v1.2.3)
+  wait-baseline SECONDS   wait until the gateway at $GOOD_VERSION has been scraped for SECONDS
+  wait-alert [TIMEOUT]    wait until HighErrorRate fires for inference-gateway (default 120 s)
+  wait-clear [TIMEOUT]    wait until the gateway's 5xx ratio over $DEMO_WINDOW is < 1% (default 120 s)
+  status                  containers, versions, Prometheus targets, error ratios, alerts
+  query PROMQL            instant query against $PROM_URL
+  check                   static checks, nothing started: rules render, promtool, compose config
+  down                    remove containers, stop Prometheus (and a dockerd this rig started)
+EOF
+}
+
+# ----------------------------------------------------------------------------- helpers
+
+# pid_alive PID: running and not a zombie.
+pid_alive() {
+  local state
+  [[ -r /proc/$1/stat ]] || return 1
+  state=$(sed -E 's/^.*\) (.).*$/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ $state != Z ]]
+}
+
+# read_pid PIDFILE NAME: the pid if alive and its command is NAME, else nothing.
+read_pid() {
+  local pid comm
+  [[ -s $1 ]] || return 0
+  pid=$(tr -dc '0-9' <"$1")
+  [[ -n $pid ]] && pid_alive "$pid" || return 0
+  comm=$(cat "/proc/$pid/comm" 2>/dev/null || true)
+  [[ $comm == "$2" ]] && echo "$pid"
+  return 0
+}
+
+# stop_pidfile PIDFILE NAME TIMEOUT: SIGTERM, bounded wait, then SIGKILL. By pid only.
+stop_pidfile() {
+  local pidfile=$1 name=$2 timeout=$3 pid deadline
+  pid=$(read_pid "$pidfile" "$name")
+  if [[ -z $pid ]]; then
+    rm -f "$pidfile"
+    return 0
+  fi
+  log "stopping $name (pid $pid, from $pidfile)"
+  kill -TERM "$pid" 2>/dev/null || true
+  deadline=$((SECONDS + timeout))
+  while pid_alive "$pid"; do
+    if ((SECONDS >= deadline)); then
+      log "$name (pid $pid) still running after ${timeout}s: SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      sleep 1
+      pid_alive "$pid" && die "$name (pid $pid) did not stop"
+      break
+    fi
+    sleep 0.2
+  done
+  rm -f "$pidfile"
+}
+
+take_lock() {
+  mkdir -p "$RUN_DIR" "$LOG_DIR" "$STATE_DIR"
+  exec 9>"$LOCK_FILE"
+  flock -w 600 9 || die "another demo/rig.sh holds $LOCK_FILE for more than 600 s"
+}
+
+compose() {
+  if command -v docker-compose >/dev/null 2>&1; then
+    docker-compose -p "$PROJECT" -f "$COMPOSE_FILE" "$@"
+  elif docker compose version >/dev/null 2>&1; then
+    docker compose -p "$PROJECT" -f "$COMPOSE_FILE" "$@"
+  else
+    die "neither docker-compose (v1) nor the docker compose plugin (v2) is installed"
+  fi
+}
+
+# ----------------------------------------------------------------------------- dockerd
+
+ensure_dockerd() {
+  local pid other deadline
+  docker info >/dev/null 2>&1 && return 0
+  pid=$(read_pid "$DOCKERD_PIDFILE" dockerd)
+  other=$(read_pid /var/run/docker.pid dockerd)
+  if [[ -n $pid ]]; then
+    log "dockerd (pid $pid, started by this rig) is not answering yet: waiting"
+  elif [[ -n $other ]]; then
+    log "a dockerd (pid $other, /var/run/docker.pid) is running but not answering yet: waiting"
+  else
+    command -v dockerd >/dev/null || die "dockerd is not installed (Debian package docker.io)"
+    log "starting dockerd (log $LOG_DIR/dockerd.log, pidfile $DOCKERD_PIDFILE)"
+    pid=$("${HELPER[@]}" spawn --log "$LOG_DIR/dockerd.log" --pidfile "$DOCKERD_PIDFILE" -- \
+      dockerd --bridge=none --iptables=false --ip-masq=false --host unix:///var/run/docker.sock)
+  fi
+  deadline=$((SECONDS + 60))
+  until docker info >/dev/null 2>&1; do
+    if [[ -n $pid ]] && ! pid_alive "$pid"; then
+      tail -n 20 "$LOG_DIR/dockerd.log" >&2 || true
+      die "dockerd (pid $pid) exited; see $LOG_DIR/dockerd.log"
+    fi
+    ((SECONDS < deadline)) || die "dockerd did not answer 'docker info' within 60 s; see $LOG_DIR/dockerd.log"
+    sleep 0.5
+  done
+  log "dockerd is answering"
+}
+
+# ----------------------------------------------------------------------------- images
+
+umount_under() {
+  # Unmount anything debootstrap may have left mounted below $1 (deepest first).
+  local m
+  awk -v d="$1" 'index($2, d"/") == 1 {print $2}' /proc/mounts | sort -r |
+    while IFS= read -r m; do umount -l "$m" 2>/dev/null || true; done
+}
+
+ensure_base_image() {
+  local tmp start
+  if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+    return 0
+  fi
+  command -v debootstrap >/dev/null || die "debootstrap is not installed (Debian package debootstrap)"
+  start=$(now)
+  tmp=$(mktemp -d /var/tmp/sre-demo-rootfs.XXXXXX)
+  log "building $BASE_IMAGE: debootstrap --variant=minbase --include=python3 bookworm ($DEBIAN_MIRROR)"
+  if ! timeout 900 debootstrap --variant=minbase --include=python3 bookworm "$tmp" "$DEBIAN_MIRROR" \
+      >"$LOG_DIR/debootstrap.log" 2>&1; then
+    umount_under "$tmp"
+    tail -n 20 "$LOG_DIR/debootstrap.log" >&2 || true
+    die "debootstrap failed (log $LOG_DIR/debootstrap.log); the rootfs is left in $tmp"
+  fi
+  umount_under "$tmp"
+  if awk -v d="$tmp" 'index($2, d"/") == 1 {f=1} END {exit !f}' /proc/mounts; then
+    die "something is still mounted under $tmp; not importing nor deleting it"
+  fi
+  rm -rf "${tmp:?}"/var/cache/apt/archives/*.deb "${tmp:?}"/var/lib/apt/lists/* \
+         "${tmp:?}"/usr/share/doc/* "${tmp:?}"/usr/share/man/* "${tmp:?}"/usr/share/locale/*
+  tar -C "$tmp" --numeric-owner -c . |
+    docker import -c 'ENV LANG=C.UTF-8' -c 'CMD ["python3"]' \
+      -m "debootstrap --variant=minbase --include=python3 bookworm" - "$BASE_IMAGE" >/dev/null
+  rm -rf --one-file-system "${tmp:?}"
+  log "$BASE_IMAGE imported in $(since "$start")s"
+}
+
+cmd_images() {
+  local force=0 start base_id src_hash spec svc tag version image have built=0
+  [[ ${1:-} == --force ]] && force=1
+  start=$(now)
+  ensure_dockerd
+  ensure_base_image
+  base_id=$(docker image inspect -f '{{.Id}}' "$BASE_IMAGE")
+  src_hash=$("${HELPER[@]}" hash "$DEMO_DIR/app" "$base_id")
+  for spec in "${IMAGES[@]}"; do
+    IFS=: read -r svc tag version <<<"$spec"
+    image="sre-demo/$svc:$tag"
+    have=$(docker image inspect -f '{{index .Config.Labels "io.sre-demo.source-hash"}}' "$image" 2>/dev/null || true)
+    if ((force == 0)) && [[ $have == "$src_hash" ]]; then
+      continue
+    fi
+    log "building $image (APP_VERSION=$version, source hash $src_hash)"
+    if ! DOCKER_BUILDKIT=0 docker build --build-arg BASE_IMAGE="$BASE_IMAGE" \
+        --build-arg SERVICE="$svc" --build-arg APP_VERSION="$version" \
+        --build-arg SOURCE_HASH="$src_hash" -t "$image" "$DEMO_DIR/app" \
+        >"$LOG_DIR/build-$svc-$tag.log" 2>&1; then
+      tail -n 20 "$LOG_DIR/build-$svc-$tag.log" >&2 || true
+      die "docker build of $image failed; see $LOG_DIR/build-$svc-$tag.log"
+    fi
+    built=$((built + 1))
+  done
+  if ((built > 0)); then
+    # Drop the demo images that the new builds untagged (never images in use).
+    docker image prune -f --filter label=io.sre-demo.service >/dev/null 2>&1 || true
+    log "images: built $built in $(since "$start")s (source hash $src_hash)"
+  else
+    log "images: all ${#IMAGES[@]} up to date (source hash $src_hash, $(since "$start")s)"
+  fi
+}
+
+# ----------------------------------------------------------------------------- prometheus
+
+render_prometheus_config() {
+  local tmp
+  mkdir -p "$PROM_CONF_DIR/rules"
+  tmp=$(mktemp -d "$RUN_DIR/promconf.XXXXXX")
+  mkdir -p "$tmp/rules"
+  cp "$DEMO_DIR/prometheus/prometheus.yml" "$tmp/prometheus.yml"
+  "$PY" "$DEMO_DIR/prometheus/render_rules.py" --preset demo --window "$DEMO_WINDOW" \
+    --critical-for "$DEMO_CRITICAL_FOR" --warning-for "$DEMO_WARNING_FOR" \
+    -o "$tmp/rules/high-error-rate.rules.yml"
+  promtool check rules "$DEMO_DIR/prometheus/rules/high-error-rate.rules.yml" >/dev/null ||
+    die "promtool rejects the production rules (prometheus/rules/high-error-rate.rules.yml)"
+  { promtool check rules "$tmp/rules/high-error-rate.rules.yml" &&
+    promtool check config "$tmp/prometheus.yml"; } >"$tmp/check.log" 2>&1 ||
+    { cat "$tmp/check.log" >&2; rm -rf "$tmp"; die "promtool rejects the demo Prometheus config/rules"; }
+  # Replace files only when they differ, so an unchanged config is left untouched.
+  cmp -s "$tmp/prometheus.yml" "$PROM_CONF_DIR/prometheus.yml" ||
+    mv -f "$tmp/prometheus.yml" "$PROM_CONF_DIR/prometheus.yml"
+  cmp -s "$tmp/rules/high-error-rate.rules.yml" "$PROM_CONF_DIR/rules/high-error-rate.rules.yml" ||
+    mv -f "$tmp/rules/high-error-rate.rules.yml" "$PROM_CONF_DIR/rules/high-error-rate.rules.yml"
+  find "$PROM_CONF_DIR/rules" -type f ! -name high-error-rate.rules.yml -delete
+  rm -rf "$tmp"
+}
+
+prometheus_args() {
+  printf '%s\n' \
+    --config.file="$PROM_CONF_DIR/prometheus.yml" \
+    --storage.tsdb.path="$PROM_DATA" \
+    --storage.tsdb.retention.time=31d \
+    --web.listen-address="$PROM_LISTEN" \
+    --web.enable-lifecycle
+}
+
+prometheus_fingerprint() {
+  { prometheus_args; cat "$PROM_CONF_DIR/prometheus.yml" "$PROM_CONF_DIR"/rules/*.yml; } | sha256sum | cut -c1-32
+}
+
+ensure_prometheus() {
+  local pid fp start deadline args=()
+  command -v prometheus >/dev/null || die "prometheus is not installed (Debian package prometheus)"
+  render_prometheus_config
+  fp=$(prometheus_fingerprint)
+  mapfile -t args < <(prometheus_args)
+  pid=$(read_pid "$PROM_PIDFILE" prometheus)
+  if [[ -n $pid ]]; then
+    if [[ $(cat "$PROM_FINGERPRINT" 2>/dev/null) == "$fp" ]] &&
+       tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qxF -- "--config.file=$PROM_CONF_DIR/prometheus.yml" &&
+       "${HELPER[@]}" wait-http --quiet --timeout 5 "$PROM_URL/-/ready" >/dev/null 2>&1; then
+      log "prometheus: running (pid $pid) with this checkout's config"
+      return 0
+    fi
+    log "prometheus (pid $pid) runs another config (or is not ready): restarting it"
+    stop_pidfile "$PROM_PIDFILE" prometheus 20
+  fi
+  "${HELPER[@]}" check-ports 9090 ||
+    die "cannot start Prometheus: port 9090 is taken by a process that is not this rig's Prometheus ($PROM_PIDFILE)"
+  mkdir -p "$PROM_DATA"
+  start=$(now)
+  pid=$("${HELPER[@]}" spawn --log "$LOG_DIR/prometheus.log" --pidfile "$PROM_PIDFILE" -- prometheus "${args[@]}")
+  echo "$fp" >"$PROM_FINGERPRINT"
+  deadline=$((SECONDS + 60))
+  until "${HELPER[@]}" wait-http --quiet --timeout 1 "$PROM_URL/-/ready" >/dev/null 2>&1; do
+    if ! pid_alive "$pid"; then
+      tail -n 20 "$LOG_DIR/prometheus.log" >&2 || true
+      rm -f "$PROM_PIDFILE" "$PROM_FINGERPRINT"
+      die "prometheus (pid $pid) exited at start; see $LOG_DIR/prometheus.log"
+    fi
+    ((SECONDS < deadline)) || die "prometheus did not become ready on $PROM_URL within 60 s; see $LOG_DIR/prometheus.log"
+    sleep 0.3
+  done
+  log "prometheus: started (pid $pid) on $PROM_URL, ready in $(since "$start")s"
+}
+
+# ----------------------------------------------------------------------------- stack
+
+project_container_ids() {
+  docker ps -q --no-trunc --filter "label=com.docker.compose.project=$PROJECT" | paste -sd, -
+}
+
+gateway_image() {
+  docker ps --filter "label=com.docker.compose.project=$PROJECT" \
+    --filter "label=com.docker.compose.service=inference-gateway" --format '{{.Image}}' | head -n 1
+}
+
+health_urls() {
+  local spec
+  for spec in "${SERVICE_PORTS[@]}"; do printf 'http://127.0.0.1:%s/health\n' "${spec%%=*}"; done
+}
+
+# record_deploy VERSION PREVIOUS STAMP EPOCH: what wait-alert/wait-clear/status report.
+record_deploy() {
+  printf '{"service": "inference-gateway", "version": "%s", "previous": "%s", "time": "%s", "epoch": %s}\n' \
+    "$1" "$2" "$3" "$4" >"$DEPLOY_FILE.tmp"
+  mv -f "$DEPLOY_FILE.tmp" "$DEPLOY_FILE"
+}
+
+cmd_up() {
+  local start specs=() spec urls=() prev stamp epoch
+  start=$(now)
+  take_lock
+  ensure_dockerd
+  cmd_images
+  ensure_prometheus
+  for spec in "${SERVICE_PORTS[@]}"; do specs+=("${spec%%=*}=containers"); done
+  "${HELPER[@]}" check-ports --containers "$(project_container_ids)" "${specs[@]}" ||
+    die "a demo port (8000, 8080, 8081) is taken by a process outside the sre-demo containers"
+  prev=$(gateway_image)
+  stamp=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
+  epoch=$(date +%s.%N)
+  log "compose up (project $PROJECT, inference-gateway $GOOD_VERSION)"
+  GATEWAY_VERSION=$GOOD_VERSION compose up -d --remove-orphans 2>&1 | sed 's/^/  /'
+  if [[ -n $prev && ${prev##*:} != "$GOOD_VERSION" ]]; then
+    record_deploy "$GOOD_VERSION" "${prev##*:}" "$stamp" "$epoch"
+    log "inference-gateway brought back from ${prev##*:} to $GOOD_VERSION at $stamp"
+  fi
+  mapfile -t urls < <(health_urls)
+  "${HELPER[@]}" wait-http --timeout 60 --quiet "${urls[@]}" ||
+    die "the demo services did not all answer /health within 60 s (see: docker logs, demo/rig.sh status)"
+  "${HELPER[@]}" wait-http --timeout 10 --quiet --contains "\"version\": \"${GOOD_VERSION#v}\"" \
+    http://127.0.0.1:8000/health || die "inference-gateway does not report version ${GOOD_VERSION#v}"
+  "${HELPER[@]}" wait-targets --timeout 30 || die "Prometheus does not see all targets up"
+  log "up: rig ready in $(since "$start")s (gateway $GOOD_VERSION, Prometheus $PROM_URL)"
+}
+
+cmd_deploy() {
+  local version=${1:-} image prev start stamp epoch
+  [[ $version =~ ^v[0-9]+(\.[0-9]+)*$ ]] || die "usage: demo/rig.sh deploy VERSION (e.g. v1.2.3)"
+  take_lock
+  ensure_dockerd
+  image="sre-demo/inference-gateway:$version"
+  if ! docker image inspect "$image" >/dev/null 2>&1; then
+    die "image $image does not exist; available: $(docker images sre-demo/inference-gateway --format '{{.Tag}}' | sort | paste -sd' ' -)"
+  fi
+  prev=$(gateway_image)
+  [[ -n $prev ]] || die "inference-gateway is not running; run demo/rig.sh up first"
+  start=$(now)
+  stamp=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
+  epoch=$(date +%s.%N)
+  log "deploy inference-gateway: ${prev##*:} -> $version"
+  GATEWAY_VERSION=$version compose up -d --no-deps inference-gateway 2>&1 | sed 's/^/  /'
+  "${HELPER[@]}" wait-http --timeout 30 --quiet --contains "\"version\": \"${version#v}\"" \
+    http://127.0.0.1:8000/health || die "inference-gateway $version did not answer /health within 30 s"
+  record_deploy "$version" "${prev##*:}" "$stamp" "$epoch"
+  log "deployed inference-gateway $version at $stamp (previous ${prev##*:}; took $(since "$start")s)"
+}
+
+cmd_down() {
+  local ids
+  take_lock
+  if docker info >/dev/null 2>&1; then
+    log "compose down (project $PROJECT)"
+    compose down --remove-orphans --timeout 5 2>&1 | sed 's/^/  /'
+    ids=$(docker ps -aq --filter "label=com.docker.compose.project=$PROJECT")
+    [[ -z $ids ]] || die "containers of project $PROJECT remain: $ids"
+  else
+    log "docker is not answering: no containers to remove"
+  fi
+  stop_pidfile "$PROM_PIDFILE" prometheus 20
+  rm -f "$PROM_FINGERPRINT"
+  if [[ -n $(read_pid "$DOCKERD_PIDFILE" dockerd) ]]; then
+    stop_pidfile "$DOCKERD_PIDFILE" dockerd 30
+  else
+    rm -f "$DOCKERD_PIDFILE"
+  fi
+  rm -rf --one-file-system "${PROM_DATA:?}" "${PROM_CONF_DIR:?}"
+  rm -f "$DEPLOY_FILE"
+  log "down: containers removed, Prometheus stopped, $PROM_DATA removed"
+}
+
+cmd_check() {
+  local tmp
+  tmp=$(mktemp -d)
+  "$PY" "$DEMO_DIR/prometheus/render_rules.py" --check
+  promtool check rules "$DEMO_DIR/prometheus/rules/high-error-rate.rules.yml"
+  promtool test rules "$DEMO_DIR/prometheus/tests/high-error-rate.test.yml"
+  promtool check config "$DEMO_DIR/prometheus/prometheus.yml"
+  mkdir -p "$tmp/rules"
+  cp "$DEMO_DIR/prometheus/prometheus.yml" "$tmp/"
+  "$PY" "$DEMO_DIR/prometheus/render_rules.py" --preset demo --window "$DEMO_WINDOW" \
+    --critical-for "$DEMO_CRITICAL_FOR" --warning-for "$DEMO_WARNING_FOR" -o "$tmp/rules/high-error-rate.rules.yml"
+  promtool check rules "$tmp/rules/high-error-rate.rules.yml"
+  promtool check config "$tmp/prometheus.yml"
+  rm -rf "$tmp"
+  compose config -q
+  log "check: OK"
+}
+
+main() {
+  local cmd=${1:-}
+  [[ $# -gt 0 ]] && shift
+  case $cmd in
+    up) cmd_up "$@" ;;
+    images) take_lock; cmd_images "$@" ;;
+    deploy) cmd_deploy "$@" ;;
+    wait-baseline)
+      [[ ${1:-} =~ ^[0-9]+$ ]] || die "usage: demo/rig.sh wait-baseline SECONDS"
+      "${HELPER[@]}" wait-baseline "$1" --version "$GOOD_VERSION" ;;
+    wait-alert | wait-clear)
+      [[ ${1:-120} =~ ^[0-9]+$ ]] || die "usage: demo/rig.sh $cmd [TIMEOUT_SECONDS]"
+      "${HELPER[@]}" "$cmd" "${1:-120}" --window "$DEMO_WINDOW" --deploy-file "$DEPLOY_FILE" ;;
+    status) "${HELPER[@]}" status --window "$DEMO_WINDOW" --deploy-file "$DEPLOY_FILE" ;;
+    check) cmd_check ;;
+    query) [[ $# -eq 1 ]] || die "usage: demo/rig.sh query PROMQL"; "${HELPER[@]}" query "$1" ;;
+    down) cmd_down ;;
+    -h | --help | help) usage ;;
+    *) usage >&2; exit 2 ;;
+  esac
+}
+
+main "$@"

@@ -1,0 +1,49 @@
+"""Drives the real local rig (demo/rig.sh) and the playbooks against it, for the tests."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+from conftest import ROOT
+
+PROMETHEUS = 'http://127.0.0.1:9090'
+ENV = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / 'ansible.cfg'), ANSIBLE_FORCE_COLOR='0',
+           ANSIBLE_NOCOLOR='1')
+
+
+def rig(*args, timeout=600):
+    proc = subprocess.run([str(ROOT / 'demo' / 'rig.sh')] + [str(a) for a in args],
+                          capture_output=True, text=True, timeout=timeout, check=False)
+    assert proc.returncode == 0, 'rig.sh %s failed:\n%s\n%s' % (args, proc.stdout, proc.stderr)
+    return proc.stdout
+
+
+def playbook(name, *extra, timeout=300):
+    ansible_playbook = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
+    proc = subprocess.run([ansible_playbook, str(ROOT / name), '-i',
+                           str(ROOT / 'inventories' / 'compose')] + list(extra),
+                          capture_output=True, text=True, timeout=timeout, env=ENV, cwd=ROOT,
+                          check=False)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def run_runbook(tmp_path, service='inference-gateway'):
+    out = tmp_path / 'incident.json'
+    rc, output = playbook('tests/integration/playbooks/capture_incident.yml', '-e',
+                          'service=%s' % service, '-e', 'incident_out=%s' % out)
+    assert rc == 0, output
+    return json.loads(out.read_text()), output
+
+
+def query(promql):
+    url = PROMETHEUS + '/api/v1/query?' + urllib.parse.urlencode({'query': promql})
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)['data']['result']
+
+
+def now():
+    return time.time()
