@@ -67,6 +67,7 @@ demo-down:
 
 lint: venv
 	ansible-lint --profile production --strict
+	antsibull-changelog lint
 
 # ansible-test wants the collection under ansible_collections/<ns>/<name>: a copy of the
 # tracked and new files (not the .venv), refreshed on each run, with a git index of its own

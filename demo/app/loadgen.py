@@ -46,7 +46,7 @@ def main():
         key = "%s %s" % (method, path)
         try:
             status, _body = call_json(target + path, make_body(), timeout=timeout,
-                                  trace_id=new_trace_id(), method=method)
+                                      trace_id=new_trace_id(), method=method)
             outcome = "%dxx" % (status // 100)
         except urllib.error.HTTPError as exc:
             outcome = "%dxx" % (exc.code // 100)
