@@ -6,7 +6,6 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 PYTHON ?= python3.11
-APT_PACKAGES := docker.io docker-compose prometheus debootstrap git
 COLLECTION_LINK := .collections/ansible_collections/sre/runbooks
 SANITY_DIR := build/ansible_collections/sre/runbooks
 # ansible-test looks here before downloading its pip bootstrap script (no such download here).
@@ -29,7 +28,7 @@ help:
 deps:
 	@missing=""; \
 	for cmd in dockerd:docker.io docker-compose:docker-compose prometheus:prometheus \
-	           promtool:prometheus debootstrap:debootstrap git:git; do \
+	           promtool:prometheus debootstrap:debootstrap git:git shellcheck:shellcheck; do \
 	  command -v "$${cmd%%:*}" >/dev/null || missing="$$missing $${cmd#*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -56,8 +55,9 @@ venv: $(VENV)/.installed $(COLLECTION_LINK) $(PIP_BOOTSTRAP)
 rig: deps
 	demo/rig.sh up
 
+# The demo's baseline is a 30 s window 60 s back: it must hold only the good version's traffic.
 demo: venv rig
-	demo/rig.sh wait-baseline 70
+	demo/rig.sh wait-baseline 100
 	demo/rig.sh deploy $(BAD_VERSION)
 	demo/rig.sh wait-alert 180
 	time ansible-playbook playbooks/high_error_rate.yml -i inventories/compose -e service=$(SERVICE)
@@ -72,7 +72,7 @@ lint: venv
 # ansible-test wants the collection under ansible_collections/<ns>/<name>: a copy of the
 # tracked and new files (not the .venv), refreshed on each run, with a git index of its own
 # (inside this checkout, git would see build/ as ignored).
-sanity: venv
+sanity: venv deps
 	rm -rf $(SANITY_DIR) && mkdir -p $(SANITY_DIR)
 	git ls-files -co --exclude-standard | while read -r f; do [ -e "$$f" ] && echo "$$f"; done \
 	  | tar -cf - -T - | tar -C $(SANITY_DIR) -xf -

@@ -149,9 +149,11 @@ class PrometheusClient:
         url = self.http.url_for(path)
         payload = decode_json(response)
         if isinstance(payload, dict) and payload.get('status') == 'error':
-            raise ApiError('Prometheus at %s rejected the query with %s (HTTP %s): %s. Query: %s'
+            hint = (' Raise query_timeout or narrow the query (shorter range, fewer series).'
+                    if payload.get('errorType') == 'timeout' else '')
+            raise ApiError('Prometheus at %s rejected the query with %s (HTTP %s): %s.%s Query: %s'
                            % (url, payload.get('errorType', 'an error'), response.status,
-                              payload.get('error', 'no message'), params['query']),
+                              payload.get('error', 'no message'), hint, params['query']),
                            response.status, payload)
         payload = self.http.expect_json(response, url)
         if not isinstance(payload, dict) or payload.get('status') != 'success' \

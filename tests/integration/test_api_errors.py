@@ -89,6 +89,18 @@ def test_prometheus_error_envelope_is_surfaced(server):
     assert 'too many samples' in r['msg']
 
 
+def test_server_side_query_timeout_is_explained(server):
+    server.routes['/api/v1/query'] = Route(503, {
+        'status': 'error', 'errorType': 'timeout',
+        'error': 'query timed out in expression evaluation'})
+    r = run_module('prometheus_query', {'url': server.url, 'query': 'up', 'query_timeout': '2s',
+                                        'retries': 0})
+    assert r['failed'] is True
+    assert ('rejected the query with timeout (HTTP 503): query timed out in expression '
+            'evaluation. Raise query_timeout') in r['msg']
+    assert 'timeout=2s' in server.requests[0]['path']
+
+
 def test_html_answer_is_named_as_such(server):
     server.routes['/api/v1/query'] = Route(200, b'<html><body>Grafana login</body></html>',
                                            {'Content-Type': 'text/html; charset=utf-8'})

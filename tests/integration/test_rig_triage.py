@@ -15,7 +15,8 @@ DEMO_WINDOWS = {'window': '30s', 'baseline_offset': '60s', 'lookback': '5m'}
 @pytest.fixture(scope='module')
 def stack():
     rig('up')
-    rig('wait-baseline', 70)
+    # The baseline window (30 s, 60 s back) must hold only v1.2.2 traffic.
+    rig('wait-baseline', 100)
     yield
     rig('deploy', 'v1.2.2')
 
