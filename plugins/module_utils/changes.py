@@ -17,35 +17,48 @@ def event_time(event):
     return float(event.get('time', 0))
 
 
-def deploys(create_events, containers=()):
+# Compose creates the new container before it removes the old one: a removal this many seconds
+# after a creation still belongs to the same deploy.
+RECREATE_SECONDS = 30
+
+
+def _record(event):
+    attributes = (event.get('Actor') or {}).get('Attributes') or {}
+    return {'time': event_time(event), 'action': event.get('Action') or event.get('status'),
+            'id': event.get('id') or (event.get('Actor') or {}).get('ID'),
+            'image': attributes.get('image') or event.get('from'), 'name': attributes.get('name')}
+
+
+def deploys(events, containers=()):
     """One deploy per container creation, with the image it replaced when the history shows it.
 
-    The Docker engine keeps only its last 256 events (health checks fill them fast), so the
-    creation of each existing container also counts, from the container itself.
+    The image replaced is that of the last container of the service created, or removed, before
+    (or, for compose's recreate, just after) this one. The Docker engine keeps only its last 256
+    events, so each existing container's own creation time counts too.
     """
-    created = []
-    for event in create_events:
-        attributes = (event.get('Actor') or {}).get('Attributes') or {}
-        created.append((event_time(event), attributes.get('image') or event.get('from'),
-                        attributes.get('name')))
+    records = [_record(event) for event in events]
     for container in containers:
-        if not any(name == container['name'] and abs(t - container['created_epoch']) <= 2
-                   for t, _image, name in created):
-            created.append((container['created_epoch'], container['image'], container['name']))
+        if not any(r['action'] == 'create' and r['id'] == container['id'] for r in records):
+            records.append({'time': container['created_epoch'], 'action': 'create',
+                            'id': container['id'], 'image': container['image'],
+                            'name': container['name']})
     result = []
-    previous = None
-    for when, image, name in sorted(created, key=lambda item: item[0]):
+    for new in sorted((r for r in records if r['action'] == 'create'), key=lambda r: r['time']):
+        before = [r for r in records if r['id'] != new['id']
+                  and (r['time'] < new['time'] or (r['action'] == 'destroy'
+                                                   and r['time'] <= new['time'] + RECREATE_SECONDS))]
+        previous = max(before, key=lambda r: r['time'])['image'] if before else None
+        image = new['image']
         result.append({
             'kind': 'deploy',
-            'time': when,
+            'time': new['time'],
             'image': image,
             'previous_image': previous,
-            'container': name,
+            'container': new['name'],
             'summary': ('image %s -> %s' % (previous, image) if previous and previous != image
                         else 'container recreated with %s' % image if previous
                         else 'container created with %s' % image),
         })
-        previous = image
     return result
 
 

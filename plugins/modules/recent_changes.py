@@ -201,7 +201,7 @@ def docker_facts(params, since, now):
     listed = run_all({
         'containers': lambda: list_containers(client, service, project),
         'events': lambda: container_events(client, service, project, history_start, now,
-                                           ['create']),
+                                           ['create', 'destroy']),
     })
     for _value, error in listed.values():
         if error is not None:

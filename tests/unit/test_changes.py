@@ -4,10 +4,14 @@ from ansible_collections.sre.runbooks.plugins.module_utils.changes import (
     deploys, parse_git_log, previous_image, timeline)
 
 
-def create(image, t, name='sre-demo_inference-gateway_1'):
-    attributes = {'image': image, 'name': name}
-    return {'Type': 'container', 'Action': 'create', 'from': image, 'time': int(t),
-            'timeNano': int(t * 1e9), 'Actor': {'ID': 'x', 'Attributes': attributes}}
+def event(action, image, t, cid):
+    attributes = {'image': image, 'name': 'sre-demo_inference-gateway_1'}
+    return {'Type': 'container', 'Action': action, 'id': cid, 'from': image, 'time': int(t),
+            'timeNano': int(t * 1e9), 'Actor': {'ID': cid, 'Attributes': attributes}}
+
+
+def create(image, t, cid=None):
+    return event('create', image, t, cid or 'c%d' % t)
 
 
 def test_deploys_read_the_image_they_replaced():
@@ -18,6 +22,21 @@ def test_deploys_read_the_image_they_replaced():
     assert history[2]['summary'] == 'container recreated with gw:v1.2.3'
     assert history[0]['summary'] == 'container created with gw:v1.2.2'
     assert previous_image('gw:v1.2.3', history) == 'gw:v1.2.2'
+
+
+def test_removal_of_the_old_container_names_the_replaced_image():
+    # The engine forgot the old container's creation; compose's recreate removed it just after
+    # creating the new one, and that removal is still in the event history.
+    history = deploys([create('gw:v1.2.3', 200, 'new'), event('destroy', 'gw:v1.2.2', 201, 'old')])
+    assert [(d['image'], d['previous_image']) for d in history] == [('gw:v1.2.3', 'gw:v1.2.2')]
+    # A rollback: the removal of the bad container names what the rollback replaced.
+    history = deploys([create('gw:v1.2.3', 200, 'bad'), event('destroy', 'gw:v1.2.2', 201, 'old'),
+                       create('gw:v1.2.2', 300, 'back'), event('destroy', 'gw:v1.2.3', 301, 'bad')])
+    assert [(d['image'], d['previous_image']) for d in history] == [
+        ('gw:v1.2.3', 'gw:v1.2.2'), ('gw:v1.2.2', 'gw:v1.2.3')]
+    # A removal long after a creation is another story.
+    assert deploys([create('gw:v1.2.3', 200, 'a'),
+                    event('destroy', 'gw:v1.2.2', 900, 'b')])[0]['previous_image'] is None
 
 
 def test_previous_image_unknown_without_history():
@@ -45,7 +64,8 @@ def test_timeline_orders_and_places_changes_against_the_onset():
 
 
 def test_existing_containers_count_when_their_event_is_gone():
-    running = {'name': 'sre-demo_inference-gateway_1', 'image': 'gw:v1.2.3', 'created_epoch': 300.4}
+    running = {'name': 'sre-demo_inference-gateway_1', 'id': 'c300', 'image': 'gw:v1.2.3',
+               'created_epoch': 300.4}
     # The engine forgot the creation event: the container itself still tells when it came.
     history = deploys([create('gw:v1.2.2', 100)], [running])
     assert [(d['time'], d['image'], d['previous_image']) for d in history] == [
