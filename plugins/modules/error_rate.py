@@ -232,6 +232,10 @@ last_seen_iso:
   description: RV(last_seen) as RFC 3339 UTC.
   returned: always
   type: str
+window_seconds:
+  description: The rate window, in seconds.
+  returned: always
+  type: float
 evaluated_at:
   description: Epoch seconds at which the figures were taken.
   returned: always
@@ -338,6 +342,7 @@ def main():
             queries=queries)
     warnings = sorted({w for r in results.values() for w in r.warnings})
     result.update(onset_iso=iso(result['onset']), last_seen_iso=iso(result['last_seen']),
+                  window_seconds=window,
                   evaluated_at=at, queries=queries, query_warnings=warnings,
                   partial=bool(warnings))
     result['message'] = describe(result, p['service'], p['window'], p['baseline_offset'],

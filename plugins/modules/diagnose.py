@@ -1,0 +1,196 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: sre.runbooks contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: diagnose
+short_description: Ranked causes of a High Error Rate incident, with evidence, and one action
+version_added: 0.1.0
+description:
+  - Applies the High Error Rate runbook's rules to the evidence gathered in the C(incident) fact by
+    the triage and investigate roles, and returns the causes it supports, ranked, each with its
+    evidence, a confidence, the runbook step it maps to and one action with its parameters.
+  - "Rules: service down (crash loop, OOM, configuration error, port conflict); errors that began
+    right after a deploy or configuration change (rollback); CPU or memory saturation (scale or
+    raise limits); errors concentrated on one endpoint (disable its feature flag); a failing
+    dependency (circuit breaker, or a restart to reset exhausted pools); otherwise escalate."
+  - A deploy that came after the errors began is never blamed (it is listed in RV(ruled_out)).
+    Evidence that could not be gathered is listed in RV(missing_evidence), and an action that
+    interrupts the service (rollback, restart, recreate, freeing a port) is never recommended when
+    the evidence it rests on is missing or the error rate is partial.
+  - Pure computation, no I/O; never changes anything.
+author: sre.runbooks developers (@sre-runbooks)
+attributes:
+  check_mode:
+    support: full
+    description: Computes the same in check mode.
+  diff_mode:
+    support: none
+    description: Changes nothing.
+options:
+  incident:
+    description:
+      - The C(incident) fact, with C(triage) (C(error_rate), C(health), C(changes), C(service_down))
+        and C(investigate) (C(logs), C(resources), C(dependencies), C(traces)) as the roles record
+        them. A part whose task failed carries C(failed) and C(msg).
+    type: dict
+    required: true
+  platform:
+    description: Where the service runs; saturation is answered by scaling out on Kubernetes.
+    type: str
+    choices: [compose, kubernetes]
+  port:
+    description: Port the service listens on, named in a port-conflict action.
+    type: int
+  cpu_percent:
+    description: CPU use, in percent of the limit, above which the service is saturated.
+    type: float
+    default: 90
+  memory_percent:
+    description: Memory use, in percent of the limit, above which OOM kills threaten.
+    type: float
+    default: 95
+  max_deploy_gap:
+    description: How long before the onset a deploy or configuration change can still be the cause.
+    type: str
+    default: 30m
+  min_confidence:
+    description: Confidence below which no action is recommended (escalate instead).
+    type: float
+    default: 0.5
+  feature_flag_pattern:
+    description: Name of an endpoint's feature flag; C({name}) is the endpoint in capitals.
+    type: str
+    default: FEATURE_ENDPOINT_{name}_ENABLED
+  circuit_breaker_env:
+    description: Environment of the circuit breaker action (runbook option 4).
+    type: dict
+    default: {CIRCUIT_BREAKER_THRESHOLD: '5', CIRCUIT_BREAKER_TIMEOUT: '60'}
+'''
+
+EXAMPLES = r'''
+- name: Decide what to do
+  sre.runbooks.diagnose:
+    incident: "{{ incident }}"
+    port: 8000
+  register: diagnosis
+
+- name: Show the recommendation
+  ansible.builtin.debug:
+    msg: "{{ diagnosis.recommended.cause }} -> {{ diagnosis.action.description }}"
+'''
+
+RETURN = r'''
+causes:
+  description: Supported causes, most likely first.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    cause:
+      description: V(service_down), V(deploy), V(saturation), V(endpoint) or V(dependency).
+      type: str
+    confidence:
+      description: From 0 to 1.
+      type: float
+    evidence:
+      description: The facts behind it, one sentence each.
+      type: list
+      elements: str
+    runbook_step:
+      description: The runbook section it maps to.
+      type: str
+    action:
+      description: The action for this cause (see RV(action)).
+      type: dict
+recommended:
+  description: The cause whose action is recommended, or an escalation.
+  returned: always
+  type: dict
+action:
+  description: The one recommended action.
+  returned: always
+  type: dict
+  contains:
+    name:
+      description: >-
+        V(rollback), V(feature_flag), V(circuit_breaker), V(scale), V(resources), V(restart),
+        V(recreate), V(free_port) or V(escalate).
+      type: str
+    params:
+      description: What the action needs, for example C(to_image) or C(env).
+      type: dict
+    description:
+      description: The action in words, for example C(rollback to v1.2.2).
+      type: str
+    disruptive:
+      description: True when it interrupts the service.
+      type: bool
+  sample: {name: rollback, description: rollback to v1.2.2, disruptive: true,
+           params: {to_image: "sre-demo/inference-gateway:v1.2.2"}}
+summary:
+  description: The decision in one line.
+  returned: always
+  type: str
+ruled_out:
+  description: Changes that came after the errors began, so are not their cause.
+  returned: always
+  type: list
+  elements: str
+refused:
+  description: Actions not recommended for want of evidence.
+  returned: always
+  type: list
+  elements: str
+missing_evidence:
+  description: Evidence that could not be gathered, and why.
+  returned: always
+  type: list
+  elements: str
+partial:
+  description: True when some evidence is missing or partial.
+  returned: always
+  type: bool
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.sre.runbooks.plugins.module_utils.diagnosis import diagnose
+from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import parse_duration
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            incident=dict(type='dict', required=True),
+            platform=dict(type='str', choices=['compose', 'kubernetes']),
+            port=dict(type='int'),
+            cpu_percent=dict(type='float', default=90.0),
+            memory_percent=dict(type='float', default=95.0),
+            max_deploy_gap=dict(type='str', default='30m'),
+            min_confidence=dict(type='float', default=0.5),
+            feature_flag_pattern=dict(type='str', default='FEATURE_ENDPOINT_{name}_ENABLED'),
+            circuit_breaker_env=dict(type='dict', default={'CIRCUIT_BREAKER_THRESHOLD': '5',
+                                                           'CIRCUIT_BREAKER_TIMEOUT': '60'}),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    if '{name}' not in p['feature_flag_pattern']:
+        module.fail_json(msg="feature_flag_pattern %r must contain {name}" % p['feature_flag_pattern'])
+    try:
+        max_gap = parse_duration(p['max_deploy_gap'])
+    except ValueError as err:
+        module.fail_json(msg='invalid option max_deploy_gap: %s' % err)
+    options = dict(platform=p['platform'] or p['incident'].get('platform'), port=p['port'],
+                   cpu_percent=p['cpu_percent'], memory_percent=p['memory_percent'],
+                   max_deploy_gap=max_gap, min_confidence=p['min_confidence'],
+                   feature_flag_pattern=p['feature_flag_pattern'],
+                   circuit_breaker_env={k: str(v) for k, v in p['circuit_breaker_env'].items()})
+    module.exit_json(changed=False, **diagnose(p['incident'], options))
+
+
+if __name__ == '__main__':
+    main()
