@@ -91,7 +91,9 @@ integration: venv rig
 	pytest -q tests/integration
 
 molecule: venv rig
-	cd roles/triage && molecule test
+	for scenario in roles/*/molecule/default; do \
+	  (cd $$scenario/../.. && molecule test) || exit 1; \
+	done
 
 test: lint sanity docs units integration molecule
 
