@@ -18,7 +18,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR ?= 1
 
-.PHONY: help deps venv rig demo demo-down test lint sanity docs units integration molecule clean
+.PHONY: help deps venv rig demo demo-down test lint sanity docs units integration molecule scenarios clean
 
 help:
 	@echo "make demo       the High Error Rate runbook on the local demo stack (bad deploy of $(BAD_VERSION))"
@@ -94,6 +94,10 @@ molecule: venv rig
 	for scenario in roles/*/molecule/default; do \
 	  (cd $$scenario/../.. && molecule test) || exit 1; \
 	done
+
+# Every demo fault in turn, diagnosed by the runbook; FAULTS="endpoint crash" for a subset.
+scenarios: venv rig
+	python tests/scenarios/run.py $(FAULTS)
 
 test: lint sanity docs units integration molecule
 

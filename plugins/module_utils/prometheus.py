@@ -65,6 +65,14 @@ def resolve_time(value, now):
     return parsed.timestamp()
 
 
+def point_in_time(value, now):
+    """Epoch seconds of '15m' (back from now), 'now', 'now-15m', epoch seconds or RFC 3339."""
+    text = str(value).strip()
+    if _DURATION_RE.findall(text) and ''.join(n + u for n, u in _DURATION_RE.findall(text)) == text:
+        return now - parse_duration(text)
+    return resolve_time(text, now)
+
+
 def iso(epoch):
     """RFC 3339 UTC text for epoch seconds, or None."""
     if epoch is None:

@@ -176,7 +176,7 @@ from ansible_collections.sre.runbooks.plugins.module_utils.docker_engine import 
 from ansible_collections.sre.runbooks.plugins.module_utils.http_client import ApiError
 from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_all
 from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import (
-    iso, parse_duration, resolve_time)
+    iso, parse_duration, point_in_time, resolve_time)
 
 
 def created_epoch(text):
@@ -185,13 +185,6 @@ def created_epoch(text):
         return resolve_time(re.sub(r'(\.\d{6})\d+', r'\1', text or ''), 0)
     except ValueError:
         return None
-
-
-def relative_or_absolute(value, now):
-    try:
-        return now - parse_duration(value)
-    except ValueError:
-        return resolve_time(value, now)
 
 
 def docker_facts(params, since, now):
@@ -259,7 +252,7 @@ def main():
     p = module.params
     now = time.time()
     try:
-        since = relative_or_absolute(p['since'], now)
+        since = point_in_time(p['since'], now)
         parse_duration(p['history'])
         onset = resolve_time(p['onset'], now) if p['onset'] not in (None, '', 'None') else None
     except ValueError as err:

@@ -164,3 +164,27 @@ def test_rules_pass_promtool():
     proc = subprocess.run(['promtool', 'test', 'rules', 'high-error-rate.test.yml'], cwd=tests,
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0 and 'SUCCESS' in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_healthy_service_needs_no_action(healthy):
+    incident, output = healthy
+    d = incident['diagnosis']
+    assert d['causes'] == []
+    assert d['action']['name'] == 'escalate'
+    assert d['action']['params']['reason'] == 'the error rate is ok'
+    assert incident['investigate']['dependencies']['failing'] == []
+    assert incident['investigate']['resources']['saturated'] is False
+
+
+def test_bad_deploy_is_diagnosed_and_rolled_back_in_advice(bad_deploy):
+    incident, output = bad_deploy[1:]
+    d = incident['diagnosis']
+    assert d['recommended']['cause'] == 'deploy'
+    assert d['action']['name'] == 'rollback'
+    assert d['action']['params']['to_image'] == 'sre-demo/inference-gateway:v1.2.2'
+    assert [c['cause'] for c in d['causes']][:2] == ['deploy', 'endpoint']
+    assert d['missing_evidence'] == []
+    # The evidence behind it comes from the real logs of the bad version.
+    top = incident['investigate']['logs']['top_messages'][0]
+    assert 'prediction handler failed' in top['pattern'] and top['count'] > 10
+    assert 'DIAGNOSIS of inference-gateway: deploy: rollback to v1.2.2' in output

@@ -1,0 +1,480 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: sre.runbooks contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: log_search
+short_description: Error logs of a service in a time window, and its top error messages
+version_added: 0.1.0
+description:
+  - Reads a service's log lines of a time window from the Docker Engine, Loki or Elasticsearch,
+    keeps the errors, and groups them into top messages. This is the runbooks' C(docker logs),
+    Loki C({container="inference-gateway"} | json | status_code >= 500) and Kibana
+    C(level:ERROR AND service:backend) step.
+  - A line counts when its level is at or above O(min_level), or when it records an HTTP status of
+    500 or more, and, given O(match), when its message matches.
+  - Lines are JSON objects (C(timestamp), C(level), C(message), C(endpoint), C(status_code),
+    C(trace_id), C(error), and common aliases such as C(msg), C(severity), C(path), C(status),
+    C(traceId), ECS C(log.level)), logfmt, access-log lines or plain text whose level is guessed
+    from words such as C(ERROR), C(Exception), C(Traceback), C(FATAL) or C(panic). A Python
+    traceback or indented stack frames join the line they belong to; a traceback of its own
+    takes its final exception line as message.
+  - Messages that differ only in ids, numbers, hex, UUIDs, IPs and ports, quoted values, durations
+    or timestamps count as one, for example C(upstream model-service timed out after <num>s).
+  - With O(backend=docker), runs on the docker host and reads every container of the compose
+    service, running or exited (the startup errors of a crash-looping container matter), stdout
+    and stderr. With O(backend=loki) or O(backend=elasticsearch), runs anywhere that reaches the
+    API at O(url).
+  - A backend that cannot be reached, is too slow, rejects the query or answers something else
+    than its API fails the task with a message that says what to check. A partial answer
+    (Elasticsearch shard failures or time-out, a container whose logs cannot be read) sets
+    RV(partial) and shows a warning.
+  - Never changes anything.
+author: sre.runbooks developers (@sre-runbooks)
+extends_documentation_fragment:
+  - sre.runbooks.endpoint
+  - sre.runbooks.docker
+attributes:
+  check_mode:
+    support: full
+    description: Read-only; runs the same in check mode.
+  diff_mode:
+    support: none
+    description: Read-only; nothing to diff.
+options:
+  backend:
+    description:
+      - Where the logs are. V(docker) reads the Docker Engine API on the host the task runs on
+        (options O(compose_project), O(docker_host), O(docker_timeout)); V(loki) and
+        V(elasticsearch) call the API at O(url).
+    type: str
+    required: true
+    choices: [docker, elasticsearch, loki]
+  service:
+    description:
+      - The service. For V(docker), the compose service (label C(com.docker.compose.service)); in
+        the default queries of V(loki) and V(elasticsearch), the C(container) label and the
+        C(service) field.
+    type: str
+    required: true
+  since:
+    description:
+      - Start of the window; a duration back from now (V(15m), V(1h30m)), V(now-15m), epoch
+        seconds or RFC 3339. A bare number is epoch seconds.
+    type: str
+    default: 15m
+  until:
+    description: End of the window, in the same forms as O(since).
+    type: str
+    default: now
+  min_level:
+    description:
+      - Least severe level that counts as an error; records at or above it count, as do records
+        with an HTTP status code of 500 or more.
+      - One of V(TRACE), V(DEBUG), V(INFO), V(WARNING), V(ERROR), V(CRITICAL), in any case, or an
+        alias such as V(warn), V(err) or V(fatal). Records whose level cannot be told rank as
+        V(INFO).
+    type: str
+    default: ERROR
+  match:
+    description:
+      - Regular expression (Python syntax, case-insensitive) that the message or error of a line
+        must match to count, for example V(timeout|refused). Applied after reading.
+    type: str
+  limit:
+    description: Matched lines returned in RV(lines), newest first.
+    type: int
+    default: 50
+  top:
+    description: Top messages returned in RV(top_messages).
+    type: int
+    default: 10
+  max_lines:
+    description:
+      - Lines read at most, the newest ones. For V(docker) it is the Engine's C(tail) per
+        container and the newest lines of all of them together; for V(loki) the C(limit); for
+        V(elasticsearch) the C(size). RV(truncated) tells when there were more.
+      - Docker applies C(tail) before C(until), so for an O(until) more than a few seconds in the
+        past the whole window is read and its newest O(max_lines) lines kept.
+    type: int
+    default: 5000
+  query:
+    description:
+      - For V(loki), the LogQL log query. Defaults to
+        C({container="<service>"} | json | level=~"(?i)error|err|critical|crit|fatal|panic" or
+        status_code >= 500), the levels following O(min_level) (no filter for V(TRACE)). The
+        default keeps JSON lines only; for a plain-text service give a line filter such as
+        C({container="app"} |~ "(?i)error|exception").
+      - For V(elasticsearch), the C(query_string) query. Defaults to
+        C((level:(ERROR OR CRITICAL OR FATAL) OR status_code:>=500) AND service:"<service>"),
+        the runbook's Kibana filter with the levels following O(min_level).
+      - Ignored by V(docker), which reads every line and filters locally.
+    type: str
+  index:
+    description: Index, alias, data stream or pattern searched with V(elasticsearch).
+    type: str
+    default: logs-*
+  compose_project:
+    description:
+      - Compose project of the service (label C(com.docker.compose.project)), for V(docker), to
+        tell apart services of the same name in several projects.
+    type: str
+  url:
+    description:
+      - Base URL of the Loki (for example C(http://127.0.0.1:3100)) or Elasticsearch (C(https://es:9200))
+        API. Required with O(backend=loki) and O(backend=elasticsearch); not used by V(docker).
+    type: str
+    required: false
+notes:
+  - Every call has a time-out (O(timeout), or O(docker_timeout) for the Docker Engine).
+  - Loki's C(end) is exclusive; Elasticsearch's range and Docker's C(until) include O(until).
+seealso:
+  - name: Loki query_range
+    description: The Loki HTTP API for log queries.
+    link: https://grafana.com/docs/loki/latest/reference/loki-http-api/#query-logs-within-a-range-of-time
+  - name: Elasticsearch search API
+    description: Search, shard failures and partial results.
+    link: https://www.elastic.co/guide/en/elasticsearch/reference/current/search-search.html
+  - name: Docker Engine API, container logs
+    description: The multiplexed log stream of a container.
+    link: https://docs.docker.com/reference/api/engine/version/v1.41/#tag/Container/operation/ContainerLogs
+'''
+
+EXAMPLES = r'''
+- name: Errors of the inference gateway in the last 15 minutes, from its containers
+  sre.runbooks.log_search:
+    backend: docker
+    service: inference-gateway
+    compose_project: sre-demo
+  register: logs
+
+- name: Say what fails most
+  ansible.builtin.debug:
+    msg: "{{ logs.summary }}"
+
+- name: The runbook's Loki query, for a multi-tenant Loki
+  sre.runbooks.log_search:
+    backend: loki
+    url: http://loki.monitoring:3100
+    headers:
+      X-Scope-OrgID: ml-platform
+    service: inference-gateway
+    since: now-30m
+
+- name: The DhakaCart Kibana filter, only time-outs and refused connections
+  sre.runbooks.log_search:
+    backend: elasticsearch
+    url: https://es.dhakacart.local:9200
+    username: sre
+    password: "{{ vault_es_password }}"
+    index: logs-dhakacart-*
+    service: backend
+    query: 'level:ERROR AND service:backend'
+    match: timeout|refused
+
+- name: A crash-looping container's startup errors, including the exited ones
+  sre.runbooks.log_search:
+    backend: docker
+    service: inference-gateway
+    since: 1h
+    min_level: WARNING
+'''
+
+RETURN = r'''
+backend:
+  description: The backend read.
+  returned: always
+  type: str
+  sample: docker
+service:
+  description: The service.
+  returned: always
+  type: str
+  sample: inference-gateway
+since:
+  description: Start of the window, epoch seconds.
+  returned: always
+  type: float
+since_iso:
+  description: RV(since) as RFC 3339 UTC.
+  returned: always
+  type: str
+  sample: '2026-11-23T14:08:00Z'
+until:
+  description: End of the window, epoch seconds.
+  returned: always
+  type: float
+until_iso:
+  description: RV(until) as RFC 3339 UTC.
+  returned: always
+  type: str
+min_level:
+  description: The minimum level applied, canonical (V(TRACE), V(DEBUG), V(INFO), V(WARNING), V(ERROR), V(CRITICAL)).
+  returned: always
+  type: str
+query:
+  description: The LogQL or query_string sent, to run it by hand; V(null) for V(docker).
+  returned: always
+  type: str
+scanned:
+  description: Lines read from the backend (for Loki and Elasticsearch, those its query selected).
+  returned: always
+  type: int
+  sample: 5000
+matched:
+  description: Error records in the window (at or above O(min_level), or 5xx, and matching O(match)).
+  returned: always
+  type: int
+  sample: 212
+truncated:
+  description: True when O(max_lines) was reached, so older lines of the window were not read.
+  returned: always
+  type: bool
+partial:
+  description: True when the backend answered only in part (see RV(backend_warnings)).
+  returned: always
+  type: bool
+backend_warnings:
+  description: Why the answer is partial; each is also shown as an Ansible warning.
+  returned: always
+  type: list
+  elements: str
+  sample: ['Elasticsearch: 1 of 5 shards failed, the hits are partial: index logs-2026.11.23 shard 2 on node es-2: node_disconnected_exception: node left']
+distinct_messages:
+  description: Number of distinct message patterns among the matched records.
+  returned: always
+  type: int
+level_counts:
+  description: Records of the window read, by level (V(UNKNOWN) when it could not be told).
+  returned: always
+  type: dict
+  sample: {INFO: 4750, WARNING: 38, ERROR: 212}
+summary:
+  description: One sentence on what was found.
+  returned: always
+  type: str
+  sample: "inference-gateway: 212 lines at ERROR or above, or 5xx, of 5000 read between 2026-11-23T14:23:00Z and
+    2026-11-23T14:38:00Z; top: 'upstream model-service failed: timed out' x180 (84.9%) on /predict, /embed"
+lines:
+  description: The matched records, newest first, at most O(limit).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    time:
+      description: Epoch seconds (the backend's timestamp of the line).
+      type: float
+    time_iso:
+      description: RV(lines[].time) as RFC 3339 UTC with milliseconds.
+      type: str
+    level:
+      description: Canonical level, V(null) when it could not be told.
+      type: str
+    message:
+      description: The message; for a traceback of its own, its final exception line.
+      type: str
+    endpoint:
+      description: Endpoint or path, V(null) when the line has none.
+      type: str
+    method:
+      description: HTTP method, V(null) when the line has none.
+      type: str
+    status_code:
+      description: HTTP status code, V(null) when the line has none.
+      type: int
+    trace_id:
+      description: Trace id, to look the request up in the tracing backend.
+      type: str
+    error:
+      description: The error or exception recorded with the line.
+      type: str
+    source:
+      description: Container name (docker), stream labels (loki) or index (elasticsearch).
+      type: str
+    stream:
+      description: V(stdout), V(stderr) or V(tty) (docker), the C(stream) label (loki), else V(null).
+      type: str
+    line:
+      description: The raw line (with its traceback lines), shortened to 2000 characters.
+      type: str
+top_messages:
+  description: The matched records grouped by message pattern, most frequent first, at most O(top).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - pattern: 'upstream model-service failed: timed out'
+      count: 180
+      percent: 84.9
+      level: ERROR
+      first_seen: 1795443902.311
+      first_seen_iso: '2026-11-23T14:25:02.311Z'
+      last_seen: 1795444671.06
+      last_seen_iso: '2026-11-23T14:37:51.060Z'
+      endpoints: {/predict: 150, /embed: 30}
+      status_codes: {'504': 180}
+      sources: {sre-demo_inference-gateway_1: 180}
+      example: '{"timestamp":"2026-11-23T14:37:51.060Z","level":"ERROR","message":"upstream model-service failed: timed out",...}'
+      example_trace_id: 66f9c3568005047e5e56740f0d5fabe1
+  contains:
+    pattern:
+      description: The message with placeholders C(<num>), C(<hex>), C(<uuid>), C(<ip>), C(<ts>), C(<id>), C(<str>).
+      type: str
+    count:
+      description: Matched records with this pattern.
+      type: int
+    percent:
+      description: Share of RV(matched), in percent.
+      type: float
+    level:
+      description: The most severe level seen.
+      type: str
+    first_seen:
+      description: Epoch seconds of the first occurrence in the window.
+      type: float
+    first_seen_iso:
+      description: RV(top_messages[].first_seen) as RFC 3339 UTC.
+      type: str
+    last_seen:
+      description: Epoch seconds of the last occurrence.
+      type: float
+    last_seen_iso:
+      description: RV(top_messages[].last_seen) as RFC 3339 UTC.
+      type: str
+    endpoints:
+      description: Occurrences by endpoint.
+      type: dict
+    status_codes:
+      description: Occurrences by HTTP status code.
+      type: dict
+    sources:
+      description: Occurrences by source (container, stream labels or index).
+      type: dict
+    example:
+      description: The raw line of the latest occurrence, shortened to 500 characters.
+      type: str
+    example_trace_id:
+      description: The trace id of the latest occurrence that has one.
+      type: str
+containers:
+  description: The containers of the service read, running or exited.
+  returned: when O(backend=docker)
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Container name.
+      type: str
+    id:
+      description: Short container id.
+      type: str
+    state:
+      description: State, for example V(running) or V(exited).
+      type: str
+    status:
+      description: Docker's status text, for example C(Exited (1) 2 minutes ago).
+      type: str
+total_hits:
+  description: Hits Elasticsearch counted for the query (at least this many when capped at 10000).
+  returned: when O(backend=elasticsearch)
+  type: int
+'''
+
+import re
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.sre.runbooks.plugins.module_utils.docker_engine import DOCKER_ARGS
+from ansible_collections.sre.runbooks.plugins.module_utils.http_client import ApiError, ENDPOINT_ARGS
+from ansible_collections.sre.runbooks.plugins.module_utils.log_patterns import (
+    LEVELS, RANK, analyse, normalise_level)
+from ansible_collections.sre.runbooks.plugins.module_utils.log_sources import BACKENDS, Window
+from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import iso, point_in_time
+
+
+def describe(service, result, scanned, since, until, min_level):
+    head = '%s: %d lines at %s or above, or 5xx, of %d read between %s and %s' % (
+        service, result['matched'], min_level, scanned, iso(since), iso(until))
+    if not result['top_messages']:
+        return head
+    first = result['top_messages'][0]
+    where = ''
+    if first['endpoints']:
+        where = ' on ' + ', '.join(sorted(first['endpoints'], key=lambda e: -first['endpoints'][e])[:3])
+    return "%s; top: '%s' x%d (%s%%)%s" % (head, first['pattern'], first['count'],
+                                           first['percent'], where)
+
+
+def main():
+    spec = dict(ENDPOINT_ARGS)
+    spec['url'] = dict(type='str')
+    spec.update(DOCKER_ARGS)
+    spec.update(
+        backend=dict(type='str', required=True, choices=sorted(BACKENDS)),
+        service=dict(type='str', required=True),
+        since=dict(type='str', default='15m'),
+        until=dict(type='str', default='now'),
+        min_level=dict(type='str', default='ERROR'),
+        match=dict(type='str'),
+        limit=dict(type='int', default=50),
+        top=dict(type='int', default=10),
+        max_lines=dict(type='int', default=5000),
+        query=dict(type='str'),
+        index=dict(type='str', default='logs-*'),
+        compose_project=dict(type='str'),
+    )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
+                           required_if=[('backend', 'loki', ('url',)),
+                                        ('backend', 'elasticsearch', ('url',))],
+                           mutually_exclusive=[('bearer_token', 'username')],
+                           required_together=[('username', 'password')])
+    p = module.params
+    now = time.time()
+    try:
+        since = point_in_time(p['since'], now)
+        until = point_in_time(p['until'], now)
+    except ValueError as err:
+        module.fail_json(msg='invalid option: %s' % err)
+    if since >= until:
+        module.fail_json(msg='since (%s, %s) must be before until (%s, %s)'
+                             % (p['since'], iso(since), p['until'], iso(until)))
+    min_level = normalise_level(p['min_level'])
+    if min_level is None:
+        module.fail_json(msg='min_level %r is not a level: use one of %s'
+                             % (p['min_level'], ', '.join(LEVELS)))
+    for name, least in (('limit', 0), ('top', 0), ('max_lines', 1)):
+        if p[name] < least:
+            module.fail_json(msg='%s must be at least %d, not %d' % (name, least, p[name]))
+    try:
+        match = re.compile(p['match'], re.IGNORECASE) if p['match'] else None
+    except re.error as err:
+        module.fail_json(msg='match %r is not a valid regular expression: %s' % (p['match'], err))
+    if p['backend'] == 'docker' and p['query']:
+        module.warn('query is ignored by the docker backend, which reads every line; use match '
+                    'and min_level to select lines')
+
+    window = Window(p['service'], since, until, now, p['max_lines'], min_level)
+    try:
+        fetched = BACKENDS[p['backend']](p, window)
+    except ApiError as err:
+        module.fail_json(msg='log_search (%s) for %s failed: %s' % (p['backend'], p['service'], err),
+                         backend=p['backend'], service=p['service'])
+
+    result = analyse(fetched.records, since, until, RANK[min_level], match, p['limit'], p['top'])
+    for warning in fetched.warnings:
+        module.warn(warning)
+    result.update(fetched.details)
+    module.exit_json(
+        changed=False, backend=p['backend'], service=p['service'], since=since,
+        since_iso=iso(since), until=until, until_iso=iso(until), min_level=min_level,
+        query=fetched.query, scanned=fetched.scanned, truncated=fetched.truncated,
+        partial=fetched.partial, backend_warnings=fetched.warnings,
+        summary=describe(p['service'], result, fetched.scanned, since, until, min_level),
+        **result)
+
+
+if __name__ == '__main__':
+    main()

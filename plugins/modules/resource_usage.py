@@ -1,0 +1,499 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: sre.runbooks contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: resource_usage
+short_description: CPU, memory, CPU throttling, restarts and OOM kills of a service's containers
+version_added: 0.1.0
+description:
+  - Step 6 of the High Error Rate runbook (Check Resource Utilization), per container of a service,
+    with the runbook's verdicts (CPU above 90%, memory above 95%) and the evidence the diagnosis needs
+    (CPU throttling, restarts, OOM kills).
+  - With O(source=docker) (the default) it runs on the docker host and reads the Docker Engine API,
+    the containers of the compose service, then concurrently the stats, the inspect data of each
+    container and the service's container events since O(since).
+  - CPU percent is of the container's CPU limit when one is set (C(--cpus), or CPU quota over period,
+    capped by the number of CPUs of C(--cpuset-cpus)), else of one core, as C(docker stats) shows
+    it; so a container without a limit that uses two full cores reads 200%. RV(containers[].cpu_basis)
+    says which, and RV(containers[].host_cpu_percent) gives the share of the whole host.
+  - Memory is the working set (usage minus the inactive file cache, as C(docker stats)) over the
+    memory limit. Without a limit the Docker Engine reports the host's memory as the limit;
+    RV(containers[].limit_set) is then false and the percent is of the host's memory.
+  - CPU throttling is the share of CFS periods in which the container was throttled, over the stats
+    sample of about one second (and since the start in RV(containers[].throttled_ratio_total)).
+  - OOM kills come from the C(oom) events since O(since), because C(State.OOMKilled) is reset when a
+    container restarts; a container whose last exit was an OOM kill counts once even without an event
+    in the period. Non-zero exits come from the C(die) events.
+  - A stopped container is listed with its state and V(null) figures.
+  - With O(source=prometheus) it runs on the controller and reads the PromQL of O(cpu_query),
+    O(memory_query), O(throttling_query), O(restarts_query) and O(oom_query), all concurrently.
+    A figure without a series is V(null) (unknown), never 0.
+  - Never changes anything.
+author: sre.runbooks developers (@sre-runbooks)
+extends_documentation_fragment:
+  - sre.runbooks.docker
+  - sre.runbooks.endpoint
+requirements:
+  - For O(source=docker), access to the Docker Engine API on the host the module runs on.
+attributes:
+  check_mode:
+    support: full
+    description: Read-only; runs the same in check mode.
+  diff_mode:
+    support: none
+    description: Read-only; nothing to diff.
+options:
+  source:
+    description:
+      - V(docker) reads the Docker Engine API of the host the module runs on.
+      - V(prometheus) queries a Prometheus-API server at O(url) (cAdvisor metrics and the runbook's
+        recording rules).
+    type: str
+    choices: [docker, prometheus]
+    default: docker
+  service:
+    description:
+      - Compose service name (label C(com.docker.compose.service)); in the queries it replaces
+        C($service).
+    type: str
+    required: true
+  compose_project:
+    description: Compose project name, to tell apart services of the same name (O(source=docker)).
+    type: str
+  since:
+    description:
+      - Period over which OOM kills, exits and restarts are counted, a duration such as C(15m) (the
+        runbook's lookback). In the queries it replaces C($since).
+    type: str
+    default: 15m
+  cpu_percent:
+    description: CPU percent above which a container is saturated (the runbook's 90%).
+    type: float
+    default: 90
+  memory_percent:
+    description: Memory percent above which a container is at risk of OOM kills (the runbook's 95%).
+    type: float
+    default: 95
+  throttled_percent:
+    description:
+      - Percent of CFS periods throttled above which a container counts as CPU-throttled; 25 is the
+        threshold of the kubernetes-mixin C(CPUThrottlingHigh) alert.
+    type: float
+    default: 25
+  url:
+    description:
+      - Base URL of the Prometheus-API server, for example C(http://127.0.0.1:9090). Required with
+        O(source=prometheus), unused otherwise.
+    type: str
+    required: false
+  container_label:
+    description:
+      - Label of the query results that names the container (O(source=prometheus)); cAdvisor names
+        docker containers in C(name), Kubernetes in C(pod) and C(container). Series without it fall
+        back to C(container), C(pod), C(name), C(id), then the service name.
+    type: str
+    default: name
+  cpu_query:
+    description:
+      - PromQL for the CPU percent of each container (O(source=prometheus)). C($service) and
+        C($since) are replaced. The default is the runbook's recording rule. Empty to skip.
+    type: str
+    default: container:cpu_usage:percent{container_label_com_docker_compose_service="$service"}
+  memory_query:
+    description: PromQL for the memory percent of each container. Empty to skip.
+    type: str
+    default: container:memory_usage:percent{container_label_com_docker_compose_service="$service"}
+  throttling_query:
+    description:
+      - PromQL for the share (0 to 1) of CFS periods throttled, from cAdvisor's counters. Empty to
+        skip.
+    type: str
+    default: >-
+      sum by (name) (rate(container_cpu_cfs_throttled_periods_total{container_label_com_docker_compose_service="$service"}[5m]))
+      / sum by (name) (rate(container_cpu_cfs_periods_total{container_label_com_docker_compose_service="$service"}[5m]))
+  restarts_query:
+    description:
+      - PromQL for the restarts of each container over O(since); by default the changes of
+        cAdvisor's start time. On Kubernetes use
+        C(increase(kube_pod_container_status_restarts_total{...}[$since])). Empty to skip.
+    type: str
+    default: changes(container_start_time_seconds{container_label_com_docker_compose_service="$service"}[$since])
+  oom_query:
+    description: PromQL for the OOM kills of each container over O(since) (cAdvisor). Empty to skip.
+    type: str
+    default: increase(container_oom_events_total{container_label_com_docker_compose_service="$service"}[$since])
+'''
+
+EXAMPLES = r'''
+- name: Resources of the gateway's containers, on the docker host
+  sre.runbooks.resource_usage:
+    service: inference-gateway
+    compose_project: sre-demo
+  register: resources
+
+- name: The same from Prometheus (cAdvisor and the runbook's recording rules), on the controller
+  sre.runbooks.resource_usage:
+    source: prometheus
+    url: http://127.0.0.1:9090
+    service: inference-gateway
+  delegate_to: localhost
+  register: resources
+
+- name: Kubernetes pods through Prometheus
+  sre.runbooks.resource_usage:
+    source: prometheus
+    url: http://prometheus.monitoring:9090
+    service: dhakacart-backend
+    container_label: pod
+    cpu_query: >-
+      100 * sum by (pod) (rate(container_cpu_usage_seconds_total{namespace="dhakacart",pod=~"$service-.*",container!=""}[5m]))
+      / sum by (pod) (kube_pod_container_resource_limits{namespace="dhakacart",pod=~"$service-.*",resource="cpu"})
+    memory_query: >-
+      100 * sum by (pod) (container_memory_working_set_bytes{namespace="dhakacart",pod=~"$service-.*",container!=""})
+      / sum by (pod) (kube_pod_container_resource_limits{namespace="dhakacart",pod=~"$service-.*",resource="memory"})
+    throttling_query: ''
+    restarts_query: sum by (pod) (increase(kube_pod_container_status_restarts_total{namespace="dhakacart",pod=~"$service-.*"}[$since]))
+    oom_query: ''
+
+- name: Scale out when saturated
+  ansible.builtin.debug:
+    msg: "{{ resources.reasons | join('; ') }}"
+  when: resources.saturated
+'''
+
+RETURN = r'''
+source:
+  description: Where the figures come from, V(docker) or V(prometheus).
+  returned: always
+  type: str
+  sample: docker
+service:
+  description: The service.
+  returned: always
+  type: str
+  sample: inference-gateway
+containers:
+  description: One entry per container, by name. Figures that could not be measured are V(null).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Container name (with O(source=prometheus), the value of O(container_label)).
+      type: str
+      sample: sre-demo_inference-gateway_1
+    id:
+      description: Container id, V(null) when unknown.
+      type: str
+    state:
+      description: C(running), C(exited), C(restarting), ...; V(null) with O(source=prometheus).
+      type: str
+      sample: running
+    running:
+      description: Whether the container runs; V(null) when unknown.
+      type: bool
+    restarting:
+      description: Whether the Docker Engine is restarting it now (a restart loop).
+      type: bool
+    exit_code:
+      description: Exit code of its last exit (137 is a SIGKILL, as by the OOM killer).
+      type: int
+    cpu_percent:
+      description: CPU use, percent of RV(containers[].cpu_limit_cores) when set, else of one core.
+      type: float
+      sample: 98.7
+    cpu_basis:
+      description: V(limit) or V(core), what RV(containers[].cpu_percent) is a percent of.
+      type: str
+    cpu_cores:
+      description: Cores in use over the stats sample.
+      type: float
+      sample: 0.494
+    host_cpu_percent:
+      description: Percent of all the host's CPUs (O(source=docker)).
+      type: float
+    cpu_limit_cores:
+      description: The container's CPU limit in cores, V(null) without a limit.
+      type: float
+      sample: 0.5
+    memory_bytes:
+      description: Working-set memory (usage minus inactive file cache).
+      type: int
+    memory_limit_bytes:
+      description: Memory limit; the host's memory when RV(containers[].limit_set) is false.
+      type: int
+    memory_percent:
+      description: RV(containers[].memory_bytes) over RV(containers[].memory_limit_bytes), in percent.
+      type: float
+    limit_set:
+      description: Whether the container has a memory limit of its own.
+      type: bool
+    throttled_ratio:
+      description: Share of CFS periods throttled (0 to 1), over the sample or the query's window.
+      type: float
+      sample: 1.0
+    throttled_ratio_total:
+      description: The same since the container started (O(source=docker)).
+      type: float
+    restart_count:
+      description: Restarts by the restart policy (C(RestartCount)), or by O(restarts_query).
+      type: int
+    oom_killed_now:
+      description: Whether its last exit was an OOM kill (C(State.OOMKilled)).
+      type: bool
+    oom_kills:
+      description: OOM kills in the period (C(oom) events, or at least 1 when RV(containers[].oom_killed_now)).
+      type: int
+    nonzero_exits:
+      description: Exits with a non-zero code in the period (C(die) events).
+      type: int
+    exit_codes:
+      description: Those exit codes.
+      type: list
+      elements: int
+max_cpu_percent:
+  description: Highest RV(containers[].cpu_percent), V(null) when none is known.
+  returned: always
+  type: float
+max_memory_percent:
+  description: Highest RV(containers[].memory_percent), V(null) when none is known.
+  returned: always
+  type: float
+max_throttled_ratio:
+  description: Highest RV(containers[].throttled_ratio), V(null) when none is known.
+  returned: always
+  type: float
+oom_kills:
+  description: OOM kills of the service in the period, removed containers included; V(null) when unknown.
+  returned: always
+  type: int
+restarts:
+  description: Sum of the containers' restart counts, V(null) when unknown.
+  returned: always
+  type: int
+nonzero_exits:
+  description: Non-zero exits of the service in the period, V(null) when unknown.
+  returned: always
+  type: int
+running:
+  description: Number of running containers, V(null) when unknown.
+  returned: always
+  type: int
+throttled:
+  description: Whether a container is throttled more than O(throttled_percent).
+  returned: always
+  type: bool
+saturated:
+  description: Whether a container is over a CPU, memory or throttling threshold, or was OOM-killed.
+  returned: always
+  type: bool
+reasons:
+  description: One sentence per finding, the container first.
+  returned: always
+  type: list
+  elements: str
+  sample: ["sre-demo_inference-gateway_1: cpu 97% of its 1.0-core limit > 90%",
+           "sre-demo_model-service_1: OOM-killed 2 times in 15m"]
+thresholds:
+  description: The thresholds applied.
+  returned: always
+  type: dict
+  sample: {cpu_percent: 90.0, memory_percent: 95.0, throttled_percent: 25.0}
+since:
+  description: Start of the period, epoch seconds.
+  returned: always
+  type: float
+since_iso:
+  description: RV(since) as RFC 3339 UTC.
+  returned: always
+  type: str
+cgroup_version:
+  description: Cgroup version of the docker host (O(source=docker)), V(null) when unknown.
+  returned: when O(source=docker)
+  type: str
+  sample: '1'
+queries:
+  description: The PromQL sent, by figure (O(source=prometheus)).
+  returned: when O(source=prometheus)
+  type: dict
+query_warnings:
+  description: Warnings the Prometheus server sent; each is also shown as an Ansible warning.
+  returned: when O(source=prometheus)
+  type: list
+  elements: str
+partial:
+  description: True when part of the data could not be read (a container's stats, the events, server warnings).
+  returned: always
+  type: bool
+'''
+
+import time
+from string import Template
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.sre.runbooks.plugins.module_utils.docker_engine import (
+    DOCKER_ARGS, container_events, docker_client, inspect_container, list_containers)
+from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
+    ENDPOINT_ARGS, ApiError, HttpClient)
+from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_all
+from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import (
+    PrometheusClient, format_duration, iso, parse_duration, warn_partial)
+from ansible_collections.sre.runbooks.plugins.module_utils.resources import (
+    assess, docker_container, event_counts, prometheus_containers)
+
+SERVICE_SELECTOR = '{container_label_com_docker_compose_service="$service"}'
+QUERY_OPTIONS = {
+    'cpu_percent': ('cpu_query', 'container:cpu_usage:percent' + SERVICE_SELECTOR),
+    'memory_percent': ('memory_query', 'container:memory_usage:percent' + SERVICE_SELECTOR),
+    'throttled_ratio': ('throttling_query',
+                        'sum by (name) (rate(container_cpu_cfs_throttled_periods_total%s[5m])) / '
+                        'sum by (name) (rate(container_cpu_cfs_periods_total%s[5m]))'
+                        % (SERVICE_SELECTOR, SERVICE_SELECTOR)),
+    'restart_count': ('restarts_query',
+                      'changes(container_start_time_seconds%s[$since])' % SERVICE_SELECTOR),
+    'oom_kills': ('oom_query', 'increase(container_oom_events_total%s[$since])' % SERVICE_SELECTOR),
+}
+
+
+def docker_source(module, since, now):
+    p = module.params
+    client = docker_client(p)
+    service, project = p['service'], p['compose_project']
+    listed = run_all({
+        'containers': lambda: list_containers(client, service, project),
+        'events': lambda: container_events(client, service, project, since, now, ['oom', 'die']),
+        'info': lambda: client.get_json('/info'),
+    })
+    summaries, error = listed['containers']
+    if error is not None:
+        raise error
+    if not summaries:
+        module.fail_json(msg='no container of compose service %r%s on this host: check the service '
+                             'name (docker ps -a --filter label=com.docker.compose.service=%s) and '
+                             'the host the task runs on' % (
+                                 service, ' in project %r' % project if project else '', service))
+    partial = []
+    events, error = listed['events']
+    if error is not None:
+        partial.append('container events (OOM kills and exits are then only those of State): %s'
+                       % error)
+        events = []
+    info = listed['info'][0] or {}
+
+    calls = {}
+    for summary in summaries:
+        cid = summary['Id']
+        calls[('inspect', cid)] = lambda cid=cid: inspect_container(client, cid)
+        if summary.get('State') == 'running':
+            calls[('stats', cid)] = lambda cid=cid: client.get_json(
+                '/containers/%s/stats' % cid, query={'stream': 'false'})
+    outcomes = run_all(calls)
+    counts = event_counts(events)
+    containers = []
+    for summary in summaries:
+        cid = summary['Id']
+        details, error = outcomes[('inspect', cid)]
+        if error is not None:
+            partial.append('inspect of container %s: %s' % (cid[:12], error))
+        stats, error = outcomes.get(('stats', cid), (None, None))
+        if error is not None:
+            partial.append('stats of container %s: %s' % (cid[:12], error))
+        containers.append(docker_container(summary, details, stats, counts.get(cid),
+                                           info.get('MemTotal')))
+    containers.sort(key=lambda record: record['name'])
+    listed_ids = {s['Id'] for s in summaries}
+    gone = {cid: entry for cid, entry in counts.items() if cid not in listed_ids}
+    extra = {'cgroup_version': info.get('CgroupVersion')}
+    return containers, gone, partial, extra
+
+
+def prometheus_source(module, since_text):
+    p = module.params
+    values = {'service': p['service'], 'since': since_text}
+    queries = {}
+    for figure, (option, _default) in QUERY_OPTIONS.items():
+        if p[option]:
+            queries[figure] = Template(p[option]).safe_substitute(values)
+    if not queries:
+        module.fail_json(msg='every query option is empty: give at least cpu_query or memory_query')
+    client = PrometheusClient(HttpClient.from_params(p, 'Prometheus'))
+    outcomes = run_all({figure: (lambda q=q: client.query(q)) for figure, q in queries.items()})
+    for figure, (_value, error) in outcomes.items():
+        if error is not None:
+            module.fail_json(msg=str(error) if isinstance(error, ApiError) else
+                             '%s query failed: %s' % (figure, error), queries=queries)
+    results = {figure: value for figure, (value, _error) in outcomes.items()}
+    series = {figure: results[figure].series if figure in results else None
+              for figure in QUERY_OPTIONS}
+    containers = prometheus_containers(series, p['container_label'], p['service'])
+    warnings = sorted({w for r in results.values() for w in r.warnings})
+    warn_partial(module, warnings)
+    if not containers:
+        module.warn('no series matched any query for service %r: the figures are unknown. Check '
+                    'that cAdvisor and the recording rules exist and the label names in the '
+                    'queries (see queries)' % p['service'])
+    return containers, warnings, queries
+
+
+def main():
+    own = dict(
+        source=dict(type='str', choices=['docker', 'prometheus'], default='docker'),
+        service=dict(type='str', required=True),
+        compose_project=dict(type='str'),
+        since=dict(type='str', default='15m'),
+        cpu_percent=dict(type='float', default=90.0),
+        memory_percent=dict(type='float', default=95.0),
+        throttled_percent=dict(type='float', default=25.0),
+        container_label=dict(type='str', default='name'),
+    )
+    own.update({option: dict(type='str', default=default)
+                for option, default in QUERY_OPTIONS.values()})
+    spec = dict(ENDPOINT_ARGS)
+    spec['url'] = dict(type='str')
+    spec.update(DOCKER_ARGS)
+    spec.update(own)
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
+                           mutually_exclusive=[('bearer_token', 'username')],
+                           required_together=[('username', 'password')],
+                           required_if=[('source', 'prometheus', ['url'])])
+    p = module.params
+    try:
+        period = parse_duration(p['since'])
+    except ValueError as err:
+        module.fail_json(msg='invalid option since: %s' % err)
+    if period <= 0:
+        module.fail_json(msg='invalid option since: %r must be a positive duration' % p['since'])
+    for option in ('cpu_percent', 'memory_percent', 'throttled_percent'):
+        if not 0 < p[option] <= 1000:
+            module.fail_json(msg='invalid threshold %s=%s: give a percent above 0'
+                                 % (option, p[option]))
+    now = time.time()
+    since = now - period
+    since_text = format_duration(period)
+    thresholds = {'cpu_percent': p['cpu_percent'], 'memory_percent': p['memory_percent'],
+                  'throttled_percent': p['throttled_percent']}
+    result = {'source': p['source'], 'service': p['service'], 'since': since,
+              'since_iso': iso(since)}
+    gone = None
+    if p['source'] == 'docker':
+        try:
+            containers, gone, partial, extra = docker_source(module, since, now)
+        except ApiError as err:
+            module.fail_json(msg='%s; is the Docker engine running on %s and readable by the remote '
+                                 'user?' % (err, p['docker_host']))
+        for text in partial:
+            module.warn('resource_usage could not read %s' % text)
+        result.update(extra, partial=bool(partial))
+    else:
+        containers, warnings, queries = prometheus_source(module, since_text)
+        result.update(queries=queries, query_warnings=warnings, partial=bool(warnings))
+    result.update(assess(containers, thresholds, since_text, gone))
+    module.exit_json(changed=False, containers=containers, **result)
+
+
+if __name__ == '__main__':
+    main()
