@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import parse_duration
+
 RUNBOOK_ORDER = ('service_down', 'deploy', 'saturation', 'endpoint', 'dependency')
 RUNBOOK_STEPS = {
     'service_down': 'Service Completely Down',
@@ -34,6 +36,19 @@ DEFAULTS = {
     'feature_flag_pattern': 'FEATURE_ENDPOINT_{name}_ENABLED',
     'circuit_breaker_env': {'CIRCUIT_BREAKER_THRESHOLD': '5', 'CIRCUIT_BREAKER_TIMEOUT': '60'},
 }
+
+ARGUMENT_SPEC = dict(
+    incident=dict(type='dict', required=True),
+    platform=dict(type='str', choices=['compose', 'kubernetes']),
+    port=dict(type='int'),
+    cpu_percent=dict(type='float', default=90.0),
+    memory_percent=dict(type='float', default=95.0),
+    max_deploy_gap=dict(type='str', default='30m'),
+    min_confidence=dict(type='float', default=0.5),
+    feature_flag_pattern=dict(type='str', default='FEATURE_ENDPOINT_{name}_ENABLED'),
+    circuit_breaker_env=dict(type='dict', default={'CIRCUIT_BREAKER_THRESHOLD': '5',
+                                                   'CIRCUIT_BREAKER_TIMEOUT': '60'}),
+)
 
 _UPSTREAM_WORDS = re.compile(r'timed? ?out|timeout|refused|unreachable|upstream|reset by peer|'
                              r'connection|pool exhausted|too many connections', re.I)
@@ -279,6 +294,23 @@ def rule_dependency(ev, opts):
     params = {'dependency': names[0], 'env': dict(opts['circuit_breaker_env'])}
     return _cause('dependency', confidence, evidence, 'circuit_breaker', params,
                   'circuit breaker on %s' % names[0], needs=('dependencies',))
+
+
+def options_from_params(params):
+    """Rule options from validated module parameters; ValueError names a bad one."""
+    if '{name}' not in params['feature_flag_pattern']:
+        raise ValueError('feature_flag_pattern %r must contain {name}'
+                         % params['feature_flag_pattern'])
+    try:
+        max_gap = parse_duration(params['max_deploy_gap'])
+    except ValueError as err:
+        raise ValueError('max_deploy_gap: %s' % err)
+    return dict(platform=params['platform'] or params['incident'].get('platform'),
+                port=params['port'], cpu_percent=params['cpu_percent'],
+                memory_percent=params['memory_percent'], max_deploy_gap=max_gap,
+                min_confidence=params['min_confidence'],
+                feature_flag_pattern=params['feature_flag_pattern'],
+                circuit_breaker_env={k: str(v) for k, v in params['circuit_breaker_env'].items()})
 
 
 def diagnose(incident, options=None):

@@ -21,7 +21,8 @@ description:
     Evidence that could not be gathered is listed in RV(missing_evidence), and an action that
     interrupts the service (rollback, restart, recreate, freeing a port) is never recommended when
     the evidence it rests on is missing or the error rate is partial.
-  - Pure computation, no I/O; never changes anything.
+  - Pure computation, no I/O; never changes anything. An action plugin runs it on the controller
+    without starting a module process.
 author: sre.runbooks developers (@sre-runbooks)
 attributes:
   check_mode:
@@ -157,39 +158,19 @@ partial:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sre.runbooks.plugins.module_utils.diagnosis import diagnose
-from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import parse_duration
+from ansible_collections.sre.runbooks.plugins.module_utils.diagnosis import (
+    ARGUMENT_SPEC, diagnose, options_from_params)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            incident=dict(type='dict', required=True),
-            platform=dict(type='str', choices=['compose', 'kubernetes']),
-            port=dict(type='int'),
-            cpu_percent=dict(type='float', default=90.0),
-            memory_percent=dict(type='float', default=95.0),
-            max_deploy_gap=dict(type='str', default='30m'),
-            min_confidence=dict(type='float', default=0.5),
-            feature_flag_pattern=dict(type='str', default='FEATURE_ENDPOINT_{name}_ENABLED'),
-            circuit_breaker_env=dict(type='dict', default={'CIRCUIT_BREAKER_THRESHOLD': '5',
-                                                           'CIRCUIT_BREAKER_TIMEOUT': '60'}),
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
-    if '{name}' not in p['feature_flag_pattern']:
-        module.fail_json(msg="feature_flag_pattern %r must contain {name}" % p['feature_flag_pattern'])
+    # The action plugin of the same name runs this on the controller without starting a process;
+    # the module stays for ansible-doc and for callers that run modules directly.
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     try:
-        max_gap = parse_duration(p['max_deploy_gap'])
+        options = options_from_params(module.params)
     except ValueError as err:
-        module.fail_json(msg='invalid option max_deploy_gap: %s' % err)
-    options = dict(platform=p['platform'] or p['incident'].get('platform'), port=p['port'],
-                   cpu_percent=p['cpu_percent'], memory_percent=p['memory_percent'],
-                   max_deploy_gap=max_gap, min_confidence=p['min_confidence'],
-                   feature_flag_pattern=p['feature_flag_pattern'],
-                   circuit_breaker_env={k: str(v) for k, v in p['circuit_breaker_env'].items()})
-    module.exit_json(changed=False, **diagnose(p['incident'], options))
+        module.fail_json(msg='invalid option %s' % err)
+    module.exit_json(changed=False, **diagnose(module.params['incident'], options))
 
 
 if __name__ == '__main__':

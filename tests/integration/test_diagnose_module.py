@@ -1,0 +1,52 @@
+"""sre.runbooks.diagnose as a module (a process, as ansible runs modules without the action) and
+through its action plugin (on the controller, as the diagnose role runs it)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, run_module
+
+DEPLOYED = {'triage': {
+    'error_rate': {'verdict': 'critical', 'shape': 'spike', 'onset': 100.0, 'window_seconds': 30},
+    'health': {'all_ok': True}, 'changes': [{
+        'kind': 'deploy', 'time': 90.0, 'time_iso': 'T', 'seconds_before_onset': 10.0,
+        'image': 'gw:v2', 'previous_image': 'gw:v1', 'summary': 'image gw:v1 -> gw:v2'}]}}
+
+
+def adhoc(args):
+    ansible = os.path.join(os.path.dirname(sys.executable), 'ansible')
+    proc = subprocess.run([ansible, 'localhost', '-m', 'sre.runbooks.diagnose', '-a',
+                           json.dumps(args)], capture_output=True, text=True, check=False,
+                          env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / 'ansible.cfg'),
+                                   ANSIBLE_NOCOLOR='1', ANSIBLE_LOAD_CALLBACK_PLUGINS='1',
+                                   ANSIBLE_STDOUT_CALLBACK='minimal',
+                                   ANSIBLE_CALLBACK_RESULT_FORMAT='json'), cwd=ROOT, timeout=60)
+    output = proc.stdout + proc.stderr
+    result = json.loads(proc.stdout.split(' => ', 1)[1]) if ' => ' in proc.stdout else {}
+    return proc.returncode, output, result
+
+
+def test_module_and_action_decide_alike():
+    module = run_module('diagnose', {'incident': DEPLOYED})
+    assert module['action']['description'] == 'rollback to v1'
+    rc, output, action = adhoc({'incident': DEPLOYED})
+    assert rc == 0, output
+    assert action['action'] == module['action']
+    assert action['causes'] == module['causes']
+    assert action['missing_evidence'] == ['logs: not gathered', 'resources: not gathered']
+
+
+@pytest.mark.parametrize('args,message', [
+    ({'feature_flag_pattern': 'FLAG'}, "invalid option feature_flag_pattern 'FLAG' must contain {name}"),
+    ({'max_deploy_gap': 'soon'}, "invalid option max_deploy_gap: 'soon' is not a duration"),
+    ({'platform': 'nomad'}, 'value of platform must be one of: compose, kubernetes, got: nomad'),
+])
+def test_bad_options_are_named_by_module_and_action(args, message):
+    r = run_module('diagnose', dict({'incident': DEPLOYED}, **args))
+    assert r['failed'] is True and message in r['msg']
+    rc, output, result = adhoc(dict({'incident': DEPLOYED}, **args))
+    assert rc != 0 and message in result['msg'] and 'Traceback' not in output
