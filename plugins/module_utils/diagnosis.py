@@ -266,7 +266,8 @@ def rule_dependency(ev, opts):
     failing = _failing_dependencies(ev)
     upstream = ev.messages_matching(_UPSTREAM_WORDS)
     suspect = ev.traces.get('dependency_suspect') if ev.has(ev.traces) else None
-    pools = ev.dependencies.get('exhausted_pools') or [] if ev.has(ev.dependencies) else []
+    pools = sorted({pool for check in ev.dependencies.get('checks') or []
+                    for pool in check.get('exhausted_pools') or []}) if ev.has(ev.dependencies) else []
     if not (failing or suspect or pools or upstream):
         return None
     names = failing or ([suspect] if suspect else [])

@@ -54,6 +54,12 @@ options:
       query:
         description: JMESPath expression applied to the JSON body, for example C(dependencies).
         type: str
+      metrics_match:
+        description:
+          - Read the body as a Prometheus C(/metrics) page and return the samples whose name matches
+            this regular expression in RV(checks[].metrics), for example C(^pg_pool_) for the
+            connection pools of the DhakaCart runbook.
+        type: str
       timeout:
         description: Seconds to wait for this URL; defaults to O(timeout).
         type: float
@@ -135,6 +141,16 @@ checks:
     extracted:
       description: Result of O(checks[].query) on the JSON body, V(null) without query or JSON.
       type: raw
+    metrics:
+      description: With O(checks[].metrics_match), the matching samples (name, labels, value).
+      type: list
+      elements: dict
+    exhausted_pools:
+      description: >-
+        With O(checks[].metrics_match), the connection pools in those samples with nothing free
+        (all connections in use, or callers waiting and none idle).
+      type: list
+      elements: str
 by_name:
   description: The same results keyed by name.
   returned: always
@@ -150,9 +166,12 @@ failed_checks:
   elements: str
 '''
 
+import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.sre.runbooks.plugins.module_utils.exposition import (
+    exhausted_pools, parse_exposition)
 from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
     ApiError, HttpClient, decode_json)
 from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_all
@@ -170,6 +189,8 @@ def check_one(check, defaults, compiled):
     result = {'name': check['name'], 'url': check['url'], 'method': check['method'],
               'ok': False, 'status': None, 'error': None, 'json': None, 'body': None,
               'extracted': None}
+    if check['metrics_match']:
+        result.update(metrics=[], exhausted_pools=[])
     started = time.monotonic()
     try:
         response = client.request(check['method'], '')
@@ -179,7 +200,10 @@ def check_one(check, defaults, compiled):
         result['status'] = response.status
         result['ok'] = response.status in check['expect_status']
         payload = decode_json(response)
-        if payload is None:
+        if check['metrics_match']:
+            samples = parse_exposition(response.text(), check['metrics_match'])
+            result.update(metrics=samples, exhausted_pools=exhausted_pools(samples))
+        elif payload is None:
             result['body'] = response.text(defaults['max_body']) or None
         else:
             result['json'] = payload
@@ -198,6 +222,7 @@ def main():
                 method=dict(type='str', choices=['GET', 'HEAD'], default='GET'),
                 expect_status=dict(type='list', elements='int', default=[200]),
                 query=dict(type='str'),
+                metrics_match=dict(type='str'),
                 timeout=dict(type='float'),
             )),
             timeout=dict(type='float', default=5.0),
@@ -216,6 +241,12 @@ def main():
         if not check['url'].startswith(('http://', 'https://')):
             module.fail_json(msg="check %s: url %r must start with http:// or https://"
                                  % (check['name'], check['url']))
+        if check['metrics_match']:
+            try:
+                re.compile(check['metrics_match'])
+            except re.error as err:
+                module.fail_json(msg='check %s: invalid regular expression metrics_match %r: %s'
+                                     % (check['name'], check['metrics_match'], err))
         if check['query']:
             if jmespath is None:
                 module.fail_json(msg=missing_required_lib('jmespath'))

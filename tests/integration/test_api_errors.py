@@ -213,12 +213,27 @@ def test_service_health_checks_concurrently_and_reports_down_as_data(server):
     assert by['slow']['latency_ms'] < 1500 and elapsed < 5
 
 
+def test_service_health_reads_pool_metrics(server):
+    server.routes['/metrics'] = Route(200, b'# TYPE pg_pool_max gauge\npg_pool_max 20\n'
+                                           b'pg_pool_active 20\npg_pool_idle 0\npg_pool_waiting 4\n'
+                                           b'http_requests_total{status="500"} 3\n',
+                                      {'Content-Type': 'text/plain; version=0.0.4'})
+    r = run_module('service_health', {'checks': [
+        {'name': 'pools', 'url': server.url + '/metrics', 'metrics_match': '^pg_pool_'}]})
+    pools = r['by_name']['pools']
+    assert [m['name'] for m in pools['metrics']] == [
+        'pg_pool_max', 'pg_pool_active', 'pg_pool_idle', 'pg_pool_waiting']
+    assert pools['exhausted_pools'] == ['pg_pool']
+    assert pools['ok'] is True
+
+
 @pytest.mark.parametrize('checks,message', [
     ([{'url': 'http://127.0.0.1:9/ready', 'query': 'dependencies[?'}], 'invalid JMESPath query'),
     ([{'url': '127.0.0.1:8000/health'}], 'must start with http:// or https://'),
     ([], 'checks is empty'),
     ([{'url': 'http://a/'}, {'url': 'http://a/'}], 'check names must be unique'),
     ([{'url': 'http://a/', 'method': 'DELETE'}], 'value of method must be one of: GET, HEAD'),
+    ([{'url': 'http://a/', 'metrics_match': '(pg'}], 'invalid regular expression metrics_match'),
 ])
 def test_service_health_bad_input(checks, message):
     r = run_module('service_health', {'checks': checks})

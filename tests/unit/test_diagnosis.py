@@ -158,10 +158,11 @@ def test_conflicting_evidence_deploy_and_dead_dependency():
 
 
 def test_pool_exhaustion_restarts_to_reset_pools():
-    d = diagnose(incident(i__dependencies={'failing': ['db'], 'names': ['db'],
-                                           'exhausted_pools': ['pg_pool']}))
+    pools = {'name': 'pools', 'ok': True, 'exhausted_pools': ['pg_pool{db=orders}']}
+    d = diagnose(incident(i__dependencies={'failing': [], 'names': ['db'], 'checks': [pools]}))
     assert d['action']['name'] == 'restart'
     assert d['action']['description'] == 'restart to reset the connection pools'
+    assert 'connection pool exhausted: pg_pool{db=orders}' in d['recommended']['evidence']
 
 
 def test_cpu_saturation_raises_cpu_on_compose_and_scales_on_kubernetes():
