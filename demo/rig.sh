@@ -2,7 +2,7 @@
 # demo/rig.sh: the local demo rig of sre.runbooks (High Error Rate runbook).
 # Loopback only: dockerd (no bridge), local images, Prometheus on 127.0.0.1:9090.
 # See demo/README.md. Usage: demo/rig.sh {up|images|deploy|wait-baseline|wait-alert|
-#                                          wait-clear|status|down|query} [args]
+#   wait-clear|inject|wait-fault|clear|status|down|query|check} [args]
 set -euo pipefail
 
 DEMO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
@@ -20,6 +20,21 @@ PROM_URL="http://$PROM_LISTEN"
 DOCKERD_PIDFILE="$RUN_DIR/dockerd.pid"
 DEPLOY_FILE="$STATE_DIR/last-deploy.json"
 LOCK_FILE="$RUN_DIR/rig.lock"
+# Faults: the injected one, the runtime fault state the services keep (bind mounted into
+# inference-gateway), and the process that holds port 8000 in the port-conflict fault.
+FAULT_FILE="$STATE_DIR/fault.json"
+FAULT_DIR="$STATE_DIR/faults"
+SQUATTER_PIDFILE="$RUN_DIR/port-squatter.pid"
+SQUATTER_LOG="$LOG_DIR/port-squatter.log"
+FAULTS=(bad-deploy endpoint dependency dependency-down saturation memory crash port-conflict)
+BAD_VERSION=v1.2.3
+# The gateway's limits in docker-compose.yml (160m, 1.0 CPU) as docker inspect shows them.
+GATEWAY_LIMITS="$((160 * 1024 * 1024)) 1000000000"
+BAD_MODEL_SERVICE_URL=not-a-url
+# Variables of docker-compose.yml that the rig sets itself: the caller's values are dropped,
+# so up/clear/deploy/inject always render the defaults plus what the command says.
+RIG_VARS=(GATEWAY_VERSION GATEWAY_FAULT GATEWAY_MODEL_SERVICE_URL GATEWAY_CPUS GATEWAY_MEM_LIMIT
+          FEATURE_ENDPOINT_PREDICT_ENABLED CIRCUIT_BREAKER_THRESHOLD CIRCUIT_BREAKER_TIMEOUT)
 
 # Demo alert windows (production values live in prometheus/rules/high-error-rate.rules.yml).
 DEMO_WINDOW=30s
@@ -56,6 +71,9 @@ usage: demo/rig.sh COMMAND [ARGS]
   wait-baseline SECONDS   wait until the gateway at $GOOD_VERSION has been scraped for SECONDS
   wait-alert [TIMEOUT]    wait until HighErrorRate fires for inference-gateway (default 120 s)
   wait-clear [TIMEOUT]    wait until the gateway's 5xx ratio over $DEMO_WINDOW is < 1% (default 120 s)
+  inject FAULT            inject one fault: ${FAULTS[*]}
+  wait-fault FAULT [TIMEOUT]  wait until the fault is observable (default 180 s)
+  clear                   undo any fault: stack at $GOOD_VERSION with the compose defaults, healthy
   status                  containers, versions, Prometheus targets, error ratios, alerts
   query PROMQL            instant query against $PROM_URL
   check                   static checks, nothing started: rules render, promtool, compose config
@@ -114,11 +132,17 @@ take_lock() {
   flock -w 600 9 || die "another demo/rig.sh holds $LOCK_FILE for more than 600 s"
 }
 
+# compose [VAR=VALUE ...] [--] ARGS: docker-compose of the demo project; the RIG_VARS of the
+# caller's environment are dropped, the VAR=VALUE given here are set.
 compose() {
+  local envs=(env) var
+  for var in "${RIG_VARS[@]}"; do envs+=(-u "$var"); done
+  while [[ $# -gt 0 && $1 =~ ^[A-Z_][A-Z0-9_]*= ]]; do envs+=("$1"); shift; done
+  [[ ${1:-} == -- ]] && shift
   if command -v docker-compose >/dev/null 2>&1; then
-    docker-compose -p "$PROJECT" -f "$COMPOSE_FILE" "$@"
+    "${envs[@]}" docker-compose -p "$PROJECT" -f "$COMPOSE_FILE" "$@"
   elif docker compose version >/dev/null 2>&1; then
-    docker compose -p "$PROJECT" -f "$COMPOSE_FILE" "$@"
+    "${envs[@]}" docker compose -p "$PROJECT" -f "$COMPOSE_FILE" "$@"
   else
     die "neither docker-compose (v1) nor the docker compose plugin (v2) is installed"
   fi
@@ -321,39 +345,115 @@ record_deploy() {
   mv -f "$DEPLOY_FILE.tmp" "$DEPLOY_FILE"
 }
 
-cmd_up() {
-  local start specs=() spec urls=() prev stamp epoch
-  start=$(now)
-  take_lock
-  ensure_dockerd
-  cmd_images
-  ensure_prometheus
+gateway_id() {
+  docker ps -aq --no-trunc --filter "label=com.docker.compose.project=$PROJECT" \
+    --filter "label=com.docker.compose.service=inference-gateway" | head -n 1
+}
+
+# The injected fault (from $FAULT_FILE), or nothing.
+current_fault() {
+  [[ -s $FAULT_FILE ]] || return 0
+  "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("fault", ""))' "$FAULT_FILE" 2>/dev/null || true
+}
+
+fault_time() {
+  "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("time", "?"))' "$FAULT_FILE" 2>/dev/null || echo "?"
+}
+
+# Undo the faults that live outside the compose file: the port squatter, the runtime
+# faults of the services (admin API) and their state files. Never fails.
+clear_runtime_faults() {
+  local svc port id
+  stop_pidfile "$SQUATTER_PIDFILE" port-squatter 10
+  for svc in inference-gateway:8000 model-service:8080; do
+    port=${svc#*:}
+    svc=${svc%%:*}
+    id=$(docker ps -q --filter "label=com.docker.compose.project=$PROJECT" \
+      --filter "label=com.docker.compose.service=$svc" --filter status=running | head -n 1)
+    [[ -n $id ]] || continue
+    # The admin API answers even when the service is slow; a crash-looping one refuses.
+    "${HELPER[@]}" admin "$svc" all off --timeout 2 >/dev/null 2>&1 ||
+      log "could not switch the runtime faults of $svc (127.0.0.1:$port) off; its state file is removed anyway"
+  done
+  mkdir -p "$FAULT_DIR"
+  find "$FAULT_DIR" -maxdepth 1 -type f -delete
+}
+
+# A gateway container whose limits were changed in place (docker update) is recreated; one
+# that crash-loops, restarted or was OOM-killed keeps saying so (RestartCount,
+# State.OOMKilled) until it is started by hand: restart it (no recreate).
+reset_gateway_state() {
+  local id state limits
+  id=$(gateway_id)
+  [[ -n $id ]] || return 0
+  limits=$(docker inspect -f '{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}' "$id")
+  if [[ $limits != "$GATEWAY_LIMITS" ]]; then
+    log "recreating inference-gateway: its limits (memory, nano CPUs) are $limits, not $GATEWAY_LIMITS"
+    compose GATEWAY_VERSION="$GOOD_VERSION" -- up -d --no-deps --force-recreate inference-gateway 2>&1 | sed 's/^/  /'
+    return 0
+  fi
+  state=$(docker inspect -f '{{.State.Status}} restarting={{.State.Restarting}} restarts={{.RestartCount}} oom={{.State.OOMKilled}}' "$id")
+  if [[ $state != "running restarting=false restarts=0 oom=false" ]]; then
+    log "restarting inference-gateway to reset its container state ($state)"
+    compose -- restart -t 3 inference-gateway 2>&1 | sed 's/^/  /'
+  fi
+}
+
+# converge_stack: every service at its compose defaults (gateway $GOOD_VERSION), no fault,
+# healthy and scraped. Recreates only what differs from the compose file.
+converge_stack() {
+  local specs=() spec urls=() prev stamp epoch
+  clear_runtime_faults
   for spec in "${SERVICE_PORTS[@]}"; do specs+=("${spec%%=*}=containers"); done
   "${HELPER[@]}" check-ports --containers "$(project_container_ids)" "${specs[@]}" ||
     die "a demo port (8000, 8080, 8081) is taken by a process outside the sre-demo containers"
   prev=$(gateway_image)
   stamp=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
   epoch=$(date +%s.%N)
-  log "compose up (project $PROJECT, inference-gateway $GOOD_VERSION)"
-  GATEWAY_VERSION=$GOOD_VERSION compose up -d --remove-orphans 2>&1 | sed 's/^/  /'
+  log "compose up (project $PROJECT, inference-gateway $GOOD_VERSION, compose defaults)"
+  compose GATEWAY_VERSION="$GOOD_VERSION" -- up -d --remove-orphans 2>&1 | sed 's/^/  /'
   if [[ -n $prev && ${prev##*:} != "$GOOD_VERSION" ]]; then
     record_deploy "$GOOD_VERSION" "${prev##*:}" "$stamp" "$epoch"
     log "inference-gateway brought back from ${prev##*:} to $GOOD_VERSION at $stamp"
   fi
+  reset_gateway_state
   mapfile -t urls < <(health_urls)
   "${HELPER[@]}" wait-http --timeout 60 --quiet "${urls[@]}" ||
     die "the demo services did not all answer /health within 60 s (see: docker logs, demo/rig.sh status)"
   "${HELPER[@]}" wait-http --timeout 10 --quiet --contains "\"version\": \"${GOOD_VERSION#v}\"" \
     http://127.0.0.1:8000/health || die "inference-gateway does not report version ${GOOD_VERSION#v}"
   "${HELPER[@]}" wait-targets --timeout 30 || die "Prometheus does not see all targets up"
+  rm -f "$FAULT_FILE"
+}
+
+cmd_up() {
+  local start
+  start=$(now)
+  take_lock
+  ensure_dockerd
+  cmd_images
+  ensure_prometheus
+  converge_stack
   log "up: rig ready in $(since "$start")s (gateway $GOOD_VERSION, Prometheus $PROM_URL)"
 }
 
-cmd_deploy() {
-  local version=${1:-} image prev start stamp epoch
-  [[ $version =~ ^v[0-9]+(\.[0-9]+)*$ ]] || die "usage: demo/rig.sh deploy VERSION (e.g. v1.2.3)"
+# clear: the same convergence as up (images and Prometheus are only checked when they are fine).
+cmd_clear() {
+  local start fault
+  start=$(now)
   take_lock
   ensure_dockerd
+  fault=$(current_fault)
+  cmd_images
+  ensure_prometheus
+  converge_stack
+  log "clear: ${fault:-no} fault cleared, stack healthy at $GOOD_VERSION in $(since "$start")s" \
+    "(demo/rig.sh wait-clear waits for the 5xx ratio)"
+}
+
+# deploy_gateway VERSION: recreate only inference-gateway at that tag (compose defaults otherwise).
+deploy_gateway() {
+  local version=$1 image prev start stamp epoch
   image="sre-demo/inference-gateway:$version"
   if ! docker image inspect "$image" >/dev/null 2>&1; then
     die "image $image does not exist; available: $(docker images sre-demo/inference-gateway --format '{{.Tag}}' | sort | paste -sd' ' -)"
@@ -364,19 +464,111 @@ cmd_deploy() {
   stamp=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
   epoch=$(date +%s.%N)
   log "deploy inference-gateway: ${prev##*:} -> $version"
-  GATEWAY_VERSION=$version compose up -d --no-deps inference-gateway 2>&1 | sed 's/^/  /'
+  compose GATEWAY_VERSION="$version" -- up -d --no-deps inference-gateway 2>&1 | sed 's/^/  /'
   "${HELPER[@]}" wait-http --timeout 30 --quiet --contains "\"version\": \"${version#v}\"" \
     http://127.0.0.1:8000/health || die "inference-gateway $version did not answer /health within 30 s"
   record_deploy "$version" "${prev##*:}" "$stamp" "$epoch"
   log "deployed inference-gateway $version at $stamp (previous ${prev##*:}; took $(since "$start")s)"
 }
 
+cmd_deploy() {
+  local version=${1:-}
+  [[ $version =~ ^v[0-9]+(\.[0-9]+)*$ ]] || die "usage: demo/rig.sh deploy VERSION (e.g. v1.2.3)"
+  take_lock
+  ensure_dockerd
+  deploy_gateway "$version"
+  # A rollback by hand ends the bad-deploy fault.
+  if [[ $version == "$GOOD_VERSION" && $(current_fault) == bad-deploy ]]; then rm -f "$FAULT_FILE"; fi
+}
+
+# ----------------------------------------------------------------------------- faults
+
+# record_fault FAULT STAMP EPOCH CONTAINER RESTARTS: what wait-fault and status read.
+record_fault() {
+  printf '{"fault": "%s", "time": "%s", "epoch": %s, "container": "%s", "restart_count": %s}\n' \
+    "$1" "$2" "$3" "$4" "$5" >"$FAULT_FILE.tmp"
+  mv -f "$FAULT_FILE.tmp" "$FAULT_FILE"
+}
+
+inject_port_conflict() {
+  local pid deadline
+  pid=$(read_pid "$SQUATTER_PIDFILE" port-squatter)
+  if [[ -z $pid ]]; then
+    log "stopping inference-gateway (the container is kept: no recreate)"
+    compose -- stop -t 3 inference-gateway 2>&1 | sed 's/^/  /'
+    "${HELPER[@]}" check-ports 8000=none >/dev/null 2>&1 ||
+      die "port 8000 is still held after stopping inference-gateway"
+    pid=$("${HELPER[@]}" spawn --log "$SQUATTER_LOG" --pidfile "$SQUATTER_PIDFILE" -- \
+      "$PY" "$DEMO_DIR/lib/port_squatter.py" --host 127.0.0.1 --port 8000)
+    deadline=$((SECONDS + 10))
+    until ss -Hltnp 'sport = :8000' 2>/dev/null | grep -q "pid=$pid,"; do
+      if ! pid_alive "$pid"; then
+        tail -n 5 "$SQUATTER_LOG" >&2 || true
+        die "port-squatter (pid $pid) exited; see $SQUATTER_LOG"
+      fi
+      ((SECONDS < deadline)) || die "port-squatter (pid $pid) does not listen on 127.0.0.1:8000 after 10 s"
+      sleep 0.2
+    done
+    log "port-squatter (pid $pid, pidfile $SQUATTER_PIDFILE) holds 127.0.0.1:8000"
+  else
+    log "port-squatter already holds 127.0.0.1:8000 (pid $pid)"
+  fi
+  log "starting inference-gateway again: it cannot bind 127.0.0.1:8000"
+  compose -- start inference-gateway 2>&1 | sed 's/^/  /'
+}
+
+cmd_inject() {
+  local fault=${1:-} current stamp epoch id restarts
+  [[ " ${FAULTS[*]} " == *" $fault "* && -n $fault ]] ||
+    die "usage: demo/rig.sh inject FAULT (one of: ${FAULTS[*]})"
+  take_lock
+  ensure_dockerd
+  [[ -n $(gateway_id) ]] || die "the stack is not up; run demo/rig.sh up first"
+  current=$(current_fault)
+  if [[ -n $current && $current != "$fault" ]]; then
+    log "fault $current is injected: clearing it first"
+    converge_stack
+  elif [[ $current == "$fault" ]]; then
+    log "fault $fault is already injected: applying it again (no change if it holds)"
+  fi
+  id=$(gateway_id)
+  restarts=$(docker inspect -f '{{.RestartCount}}' "$id")
+  stamp=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
+  epoch=$(date +%s.%N)
+  case $fault in
+    bad-deploy) deploy_gateway "$BAD_VERSION" ;;
+    endpoint) "${HELPER[@]}" admin inference-gateway predict_v2 on || die "could not switch predict-v2 on" ;;
+    dependency) "${HELPER[@]}" admin model-service slow_responses on || die "could not slow model-service down" ;;
+    dependency-down)
+      log "stopping model-service"
+      compose -- stop -t 3 model-service 2>&1 | sed 's/^/  /' ;;
+    saturation) "${HELPER[@]}" admin inference-gateway cpu_saturation on || die "could not switch cpu_saturation on" ;;
+    memory) "${HELPER[@]}" admin inference-gateway memory_growth on || die "could not switch memory_growth on" ;;
+    crash)
+      log "recreating inference-gateway with MODEL_SERVICE_URL=$BAD_MODEL_SERVICE_URL"
+      compose GATEWAY_VERSION="$GOOD_VERSION" GATEWAY_MODEL_SERVICE_URL="$BAD_MODEL_SERVICE_URL" -- \
+        up -d --no-deps inference-gateway 2>&1 | sed 's/^/  /'
+      id=$(gateway_id)
+      restarts=0 ;;
+    port-conflict)
+      inject_port_conflict
+      restarts=0 ;;
+  esac
+  if [[ $current != "$fault" ]]; then
+    record_fault "$fault" "$stamp" "$epoch" "$id" "$restarts"
+    log "injected $fault at $stamp (demo/rig.sh wait-fault $fault waits until it shows; demo/rig.sh clear undoes it)"
+  else
+    log "$fault is injected (first at $(fault_time)); applied again"
+  fi
+}
+
 cmd_down() {
   local ids
   take_lock
+  stop_pidfile "$SQUATTER_PIDFILE" port-squatter 10
   if docker info >/dev/null 2>&1; then
     log "compose down (project $PROJECT)"
-    compose down --remove-orphans --timeout 5 2>&1 | sed 's/^/  /'
+    compose -- down --remove-orphans --timeout 5 2>&1 | sed 's/^/  /'
     ids=$(docker ps -aq --filter "label=com.docker.compose.project=$PROJECT")
     [[ -z $ids ]] || die "containers of project $PROJECT remain: $ids"
   else
@@ -389,8 +581,8 @@ cmd_down() {
   else
     rm -f "$DOCKERD_PIDFILE"
   fi
-  rm -rf --one-file-system "${PROM_DATA:?}" "${PROM_CONF_DIR:?}"
-  rm -f "$DEPLOY_FILE"
+  rm -rf --one-file-system "${PROM_DATA:?}" "${PROM_CONF_DIR:?}" "${FAULT_DIR:?}"
+  rm -f "$DEPLOY_FILE" "$FAULT_FILE"
   log "down: containers removed, Prometheus stopped, $PROM_DATA removed"
 }
 
@@ -408,7 +600,8 @@ cmd_check() {
   promtool check rules "$tmp/rules/high-error-rate.rules.yml"
   promtool check config "$tmp/prometheus.yml"
   rm -rf "$tmp"
-  compose config -q
+  compose -- config -q
+  "$PY" -c 'import ast, sys; [ast.parse(open(f).read(), f) for f in sys.argv[1:]]' "$DEMO_DIR"/app/*.py "$DEMO_DIR"/lib/*.py
   log "check: OK"
 }
 
@@ -419,13 +612,19 @@ main() {
     up) cmd_up "$@" ;;
     images) take_lock; cmd_images "$@" ;;
     deploy) cmd_deploy "$@" ;;
+    inject) cmd_inject "$@" ;;
+    clear) cmd_clear ;;
+    wait-fault)
+      [[ " ${FAULTS[*]} " == *" ${1:-} "* && -n ${1:-} && ${2:-180} =~ ^[0-9]+$ ]] ||
+        die "usage: demo/rig.sh wait-fault FAULT [TIMEOUT_SECONDS] (FAULT: ${FAULTS[*]})"
+      "${HELPER[@]}" wait-fault "$1" "${2:-180}" --window "$DEMO_WINDOW" --fault-file "$FAULT_FILE" ;;
     wait-baseline)
       [[ ${1:-} =~ ^[0-9]+$ ]] || die "usage: demo/rig.sh wait-baseline SECONDS"
       "${HELPER[@]}" wait-baseline "$1" --version "$GOOD_VERSION" ;;
     wait-alert | wait-clear)
       [[ ${1:-120} =~ ^[0-9]+$ ]] || die "usage: demo/rig.sh $cmd [TIMEOUT_SECONDS]"
       "${HELPER[@]}" "$cmd" "${1:-120}" --window "$DEMO_WINDOW" --deploy-file "$DEPLOY_FILE" ;;
-    status) "${HELPER[@]}" status --window "$DEMO_WINDOW" --deploy-file "$DEPLOY_FILE" ;;
+    status) "${HELPER[@]}" status --window "$DEMO_WINDOW" --deploy-file "$DEPLOY_FILE" --fault-file "$FAULT_FILE" ;;
     check) cmd_check ;;
     query) [[ $# -eq 1 ]] || die "usage: demo/rig.sh query PROMQL"; "${HELPER[@]}" query "$1" ;;
     down) cmd_down ;;

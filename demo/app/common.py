@@ -7,8 +7,9 @@
   SIGTERM/SIGINT shutdown.
 
 Routed ("counted") endpoints appear in http_requests_total and in the latency
-histogram; the probes (/health, /ready, /metrics, /) are answered but never
-counted, so they cannot dilute or inflate an error ratio.
+histogram; the probes (/health, /ready, /metrics, /) and the admin API
+(/admin/..., see faults.py) are answered but never counted, so they cannot
+dilute or inflate an error ratio.
 """
 
 import json
@@ -28,6 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 VERSION = os.environ.get("APP_VERSION", "0.0.0-dev")
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 PROBE_PATHS = ("/health", "/ready", "/metrics", "/")
+ADMIN_PREFIX = "/admin/"
 
 
 def env_float(name, default):
@@ -227,8 +229,10 @@ class HttpError(Exception):
 
 
 class Request:
-    def __init__(self, handler, endpoint, params, trace_id):
+    def __init__(self, handler, endpoint, params, trace_id, started=None):
         self.handler = handler
+        self.started = time.monotonic() if started is None else started
+        self.upstream_seconds = 0.0  # time spent waiting on dependencies
         self.method = handler.command
         self.path = handler.path
         self.endpoint = endpoint
@@ -278,6 +282,12 @@ def describe_url_error(exc):
     return "error", text.lower() if text else type(reason).__name__
 
 
+class _Server(ThreadingHTTPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+    request_queue_size = 128  # the socketserver default (5) drops connections under load
+
+
 class Service:
     """A small HTTP service: routes + health + metrics + JSON logs."""
 
@@ -289,8 +299,13 @@ class Service:
         self.metrics = standard_metrics(name)
         self.baseline_error_rate = env_float("BASELINE_ERROR_RATE", 0.0)
         self.log_probes = env_bool("LOG_PROBES", False)
+        self.slow_request_ms = env_float("SLOW_REQUEST_MS", 1000.0)
         self.routes = []  # (method, compiled regex, endpoint label, handler)
         self.ready_check = None  # optional callable -> (ok, payload)
+        # optional callable(method, path, body) -> (status, payload): /admin/... (faults.py)
+        self.admin = None
+        # optional callable(path): runs before every request but /metrics and /admin/...
+        self.before_dispatch = None
 
     # -- routing -----------------------------------------------------------
     def route(self, method, pattern, handler):
@@ -327,12 +342,41 @@ class Service:
             return 200, self.metrics.render()
         return None
 
+    # -- admin API (not counted, not logged unless LOG_PROBES) -------------
+    def handle_admin(self, h, method, path, trace_id, started):
+        if self.admin is None:
+            status, body = 404, {"error": "not found", "path": path}
+        else:
+            length = int(h.headers.get("Content-Length") or 0)
+            raw = h.rfile.read(length) if length > 0 else b""
+            try:
+                payload = json.loads(raw.decode("utf-8")) if raw else {}
+            except ValueError:
+                payload = None
+            if payload is not None and not isinstance(payload, dict):
+                payload = None
+            if payload is None:
+                status, body = 400, {"error": "the body must be a JSON object"}
+            else:
+                status, body = self.admin(method, path, payload)
+        h.send_body(status, body, trace_id)
+        if self.log_probes:
+            self.log.info("%s %s %d" % (h.command, path, status), endpoint=path, method=h.command,
+                          status_code=status, duration_ms=round((time.monotonic() - started) * 1000, 2),
+                          trace_id=trace_id)
+
     # -- request accounting ------------------------------------------------
     def dispatch(self, h):
         started = time.monotonic()
         path = h.path.split("?", 1)[0]
         method = "GET" if h.command == "HEAD" else h.command
         trace_id = h.headers.get("X-Trace-Id") or new_trace_id()
+
+        if path.startswith(ADMIN_PREFIX):
+            self.handle_admin(h, method, path, trace_id, started)
+            return
+        if self.before_dispatch is not None and path != "/metrics":
+            self.before_dispatch(path)
 
         if path in PROBE_PATHS and method == "GET":
             status, body = self.handle_probe(h, path)
@@ -348,7 +392,7 @@ class Service:
         if not endpoint:
             h.send_body(404, {"error": "not found", "path": path, "trace_id": trace_id}, trace_id)
             return
-        req = Request(h, endpoint, params, trace_id)
+        req = Request(h, endpoint, params, trace_id, started)
         level, message, error = "INFO", None, None
         if handler is None:
             status, body = 405, {"error": "method not allowed", "trace_id": trace_id}
@@ -373,6 +417,9 @@ class Service:
                 body = {"error": "internal server error", "trace_id": trace_id}
                 level = "ERROR"
         duration = time.monotonic() - started
+        if level == "INFO" and duration * 1000 > self.slow_request_ms > 0:
+            level = "WARNING"
+            message = "slow request: %s %s %d took %dms" % (h.command, endpoint, status, duration * 1000)
         h.send_body(status, body, trace_id)
         self.metrics.inc("http_requests_total", (self.name, endpoint, method, status))
         self.metrics.observe("http_request_duration_seconds", (self.name, endpoint), duration)
@@ -416,9 +463,13 @@ class Service:
         return Handler
 
     def serve(self, on_start=None):
-        ThreadingHTTPServer.allow_reuse_address = True
-        ThreadingHTTPServer.daemon_threads = True
-        httpd = ThreadingHTTPServer((self.host, self.port), self.make_handler())
+        """Listen and serve until SIGTERM/SIGINT; 1 (logged) when the address cannot be bound."""
+        try:
+            httpd = _Server((self.host, self.port), self.make_handler())
+        except OSError as exc:
+            self.log.error("cannot bind %s:%d: %s" % (self.host, self.port, exc),
+                           error="%s: %s" % (type(exc).__name__, exc))
+            return 1
         stop = threading.Event()
 
         def on_signal(signum, _frame):

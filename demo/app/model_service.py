@@ -1,10 +1,15 @@
-"""model-service (127.0.0.1:8080): fake model inference and embeddings (a few ms of work)."""
+"""model-service (127.0.0.1:8080): fake model inference and embeddings (a few ms of work).
+
+Runtime fault (faults.py, POST /admin/faults): slow_responses, every request but
+/metrics waits SLOW_MS (3000) ms first.
+"""
 
 import hashlib
 import random
 import time
 
-from common import Service
+from common import VERSION, Service
+from faults import Faults
 
 SERVICE = "model-service"
 MODEL = "demo-model-2024.11"
@@ -35,7 +40,12 @@ def main():
     svc = Service(SERVICE, 8080)
     svc.route("POST", "/v1/infer", infer)
     svc.route("POST", "/v1/embed", embed)
-    return svc.serve()
+    faults = Faults(svc, SERVICE, VERSION, svc.log)
+    if faults.unknown:
+        svc.log.warning("ignoring unknown FAULT value(s): %s" % ",".join(faults.unknown))
+    svc.admin = faults.admin
+    svc.before_dispatch = faults.before_dispatch
+    return svc.serve(on_start=faults.start)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,10 @@ import urllib.request
 PROM = os.environ.get("SRE_DEMO_PROMETHEUS_URL", "http://127.0.0.1:9090")
 GATEWAY = "inference-gateway"
 SERVICES = {"inference-gateway": 8000, "model-service": 8080, "feature-store": 8081}
+PROJECT = "sre-demo"
+# The faults of `rig.sh inject`: how each one shows (see demo/README.md).
+FAULTS_5XX = ("bad-deploy", "endpoint", "dependency", "dependency-down", "saturation", "memory")
+FAULTS_DOWN = ("crash", "port-conflict")
 
 
 def say(msg):
@@ -51,6 +55,23 @@ def query(expr, timeout=3.0):
     if data.get("status") != "success":
         raise RuntimeError("query failed: %s" % data.get("error"))
     return [(r["metric"], float(r["value"][1])) for r in data["data"]["result"]]
+
+
+def http_post_json(url, payload, timeout=3.0):
+    """(status, decoded JSON or text) or (None, error text); never raises."""
+    req = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            status, body = resp.status, resp.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        status, body = exc.code, exc.read().decode("utf-8", "replace")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return None, str(getattr(exc, "reason", exc))
+    try:
+        return status, json.loads(body)
+    except ValueError:
+        return status, body
 
 
 def query_or_none(expr):
@@ -306,6 +327,132 @@ def cmd_wait_clear(args):
     return 0 if ok else 1
 
 
+def cmd_admin(args):
+    """POST /admin/faults on a service: switch one runtime fault (bounded retries)."""
+    url = "http://127.0.0.1:%d/admin/faults" % SERVICES[args.service]
+    payload = {"fault": args.fault, "enabled": args.state == "on"}
+    deadline = time.monotonic() + args.timeout
+    while True:
+        status, body = http_post_json(url, payload)
+        if status == 200:
+            active = ", ".join(body.get("active", [])) or "none"
+            say("%s: %s %s (active: %s)" % (args.service, args.fault, args.state, active))
+            return 0
+        if status is not None or time.monotonic() >= deadline:
+            text = body if isinstance(body, str) else json.dumps(body)
+            return fail("POST %s %s -> %s: %s" % (url, json.dumps(payload), status or "no answer", text))
+        time.sleep(0.5)
+
+
+def docker_state(service):
+    """State of the service's container (compose project sre-demo), or None."""
+    ps = subprocess.run(["docker", "ps", "-aq", "--no-trunc", "--filter", "label=com.docker.compose.project=" + PROJECT,
+                         "--filter", "label=com.docker.compose.service=" + service],
+                        capture_output=True, text=True, check=False)
+    ids = ps.stdout.split()
+    if ps.returncode != 0 or not ids:
+        return None
+    out = subprocess.run(["docker", "inspect", ids[0]], capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        return None
+    data = json.loads(out.stdout)[0]
+    state = data.get("State", {})
+    return {"id": data.get("Id", ""), "status": state.get("Status"), "restarting": state.get("Restarting"),
+            "oom_killed": state.get("OOMKilled"), "exit_code": state.get("ExitCode"),
+            "restart_count": data.get("RestartCount", 0), "image": data.get("Config", {}).get("Image"),
+            "health": (state.get("Health") or {}).get("Status")}
+
+
+def _first_value(expr):
+    res = query_or_none(expr)
+    if isinstance(res, list) and res:
+        return res[0][1]
+    return None
+
+
+def _percent(value):
+    return "n/a" if value is None else "%.1f%%" % (value * 100)
+
+
+def fault_evidence(fault, window, info):
+    """(observable, one-line evidence) for an injected fault."""
+    sel = 'service="%s"' % GATEWAY
+    if fault in FAULTS_DOWN:
+        status, body = http_get("http://127.0.0.1:%d/health" % SERVICES[GATEWAY], 1.5)
+        state = docker_state(GATEWAY) or {}
+        restarts = state.get("restart_count", 0)
+        same = state.get("id") == info.get("container")
+        more = restarts > (info.get("restart_count", 0) if same else 0)
+        down = status != 200
+        looping = bool(state.get("restarting")) or state.get("status") in ("exited", "dead") or more
+        msg = "/health %s; container %s%s, exit code %s, %d restarts" % (
+            status or "DOWN (%s)" % body[:60], state.get("status", "missing"),
+            " (restarting)" if state.get("restarting") else "", state.get("exit_code"), restarts)
+        return down and looping, msg
+
+    firing = query_or_none('ALERTS{alertname="HighErrorRate",alertstate="firing",%s}' % sel)
+    firing = isinstance(firing, list) and bool(firing)
+    overall = _first_value(error_ratio_expr(window, selector=sel))
+    endpoints = query_or_none(error_ratio_expr(window, by="endpoint", selector=sel))
+    per = {}
+    if isinstance(endpoints, list):
+        per = {labels.get("endpoint"): v for labels, v in endpoints}
+    codes = query_or_none('sum by (status) (rate(http_requests_total{%s,status=~"5.."}[%s]))' % (sel, window))
+    codes = {labels.get("status"): v for labels, v in codes} if isinstance(codes, list) else {}
+    parts = ["HighErrorRate %s" % ("firing" if firing else "not firing"),
+             "5xx %s over %s" % (_percent(overall), window),
+             " ".join("%s=%s" % (ep, _percent(v)) for ep, v in sorted(per.items())),
+             "codes " + (" ".join("%s=%.1f/s" % (c, v) for c, v in sorted(codes.items()) if v > 0) or "none")]
+    ok = firing
+    if fault == "bad-deploy":
+        ok = ok and _first_value('app_build_info{%s,version="1.2.3"}' % sel) is not None
+    elif fault == "endpoint":
+        ok = ok and per.get("/predict", 0) >= 0.3
+    elif fault in ("dependency", "dependency-down"):
+        code = "504" if fault == "dependency" else "502"
+        ok = ok and codes.get(code, 0) > 0
+        status, body = http_get("http://127.0.0.1:%d/ready" % SERVICES[GATEWAY], 3.0)
+        try:
+            dep = json.loads(body)["dependencies"]["model-service"]
+            parts.append("/ready %s: model-service %s (%s, %sms)" % (status, dep.get("status"), dep.get("error"),
+                                                                     dep.get("latency_ms")))
+        except (ValueError, KeyError, TypeError):
+            parts.append("/ready %s" % status)
+    elif fault == "saturation":
+        cpu = _first_value('rate(process_cpu_seconds_total{%s}[10s])' % sel)
+        ok = ok and codes.get("503", 0) > 0 and (cpu or 0) >= 0.9
+        parts.append("gateway CPU %s of its 1.0-CPU limit over 10s" % _percent(cpu))
+    elif fault == "memory":
+        state = docker_state(GATEWAY) or {}
+        restarts = state.get("restart_count", 0) - (info.get("restart_count", 0)
+                                                    if state.get("id") == info.get("container") else 0)
+        ok = ok and codes.get("503", 0) > 0 and (restarts > 0 or bool(state.get("oom_killed")))
+        peak = _first_value('max_over_time(process_resident_memory_bytes{%s}[%s])' % (sel, window))
+        parts.append("OOMKilled=%s, %d restarts since inject, peak RSS %s MiB" % (
+            state.get("oom_killed"), restarts, "n/a" if peak is None else "%.0f" % (peak / 1048576.0)))
+    return ok, "; ".join(p for p in parts if p)
+
+
+def cmd_wait_fault(args):
+    info = _deploy_info(args.fault_file) or {}
+    if info.get("fault") != args.fault:
+        return fail("fault %s is not injected (%s); run demo/rig.sh inject %s first" % (
+            args.fault, "active: %s" % info["fault"] if info.get("fault") else "no fault is active", args.fault))
+    what = ("HighErrorRate firing with the evidence of %s" % args.fault if args.fault in FAULTS_5XX
+            else "inference-gateway /health failing and its container restarting or exited")
+
+    def check():
+        return fault_evidence(args.fault, args.window, info)
+
+    say("waiting up to %ds for fault %s to be observable: %s ..." % (args.timeout, args.fault, what))
+    ok, took, msg = poll(args.timeout, 1.0, check, "fault %s to be observable" % args.fault)
+    if not ok:
+        return 1
+    say("fault %s observable after %.1fs of waiting, %.1fs after the inject at %s: %s" % (
+        args.fault, took, time.time() - info.get("epoch", time.time()), info.get("time"), msg))
+    return 0
+
+
 def cmd_query(args):
     try:
         res = query(args.expr)
@@ -364,6 +511,16 @@ def cmd_status(args):
     if info:
         say("== last deploy: %s %s at %s (previous %s)" % (
             info.get("service"), info.get("version"), info.get("time"), info.get("previous")))
+    fault = _deploy_info(args.fault_file) if args.fault_file else None
+    say("== faults")
+    say("  injected: %s" % ("%s at %s" % (fault.get("fault"), fault.get("time")) if fault else "none"))
+    for name in ("inference-gateway", "model-service"):
+        status, body = http_get("http://127.0.0.1:%d/admin/faults" % SERVICES[name], 1.0)
+        try:
+            active = ", ".join(json.loads(body).get("active", [])) or "none"
+        except (ValueError, AttributeError):
+            active = "n/a (%s)" % (status or body[:60])
+        say("  %-18s runtime faults: %s" % (name, active))
     alerts = query_or_none("ALERTS")
     say("== alerts")
     if isinstance(alerts, list) and alerts:
@@ -425,6 +582,20 @@ def main(argv=None):
             p.add_argument("--threshold", type=float, default=0.01)
         p.set_defaults(func=func)
 
+    p = sub.add_parser("admin")
+    p.add_argument("service", choices=sorted(SERVICES))
+    p.add_argument("fault")
+    p.add_argument("state", choices=("on", "off"))
+    p.add_argument("--timeout", type=float, default=10)
+    p.set_defaults(func=cmd_admin)
+
+    p = sub.add_parser("wait-fault")
+    p.add_argument("fault", choices=FAULTS_5XX + FAULTS_DOWN)
+    p.add_argument("timeout", type=int, nargs="?", default=180)
+    p.add_argument("--window", default="30s")
+    p.add_argument("--fault-file", required=True)
+    p.set_defaults(func=cmd_wait_fault)
+
     p = sub.add_parser("query")
     p.add_argument("expr")
     p.set_defaults(func=cmd_query)
@@ -432,6 +603,7 @@ def main(argv=None):
     p = sub.add_parser("status")
     p.add_argument("--window", default="30s")
     p.add_argument("--deploy-file", default="")
+    p.add_argument("--fault-file", default="")
     p.set_defaults(func=cmd_status)
 
     args = ap.parse_args(argv)
