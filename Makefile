@@ -99,7 +99,7 @@ molecule: venv rig
 scenarios: venv rig
 	python tests/scenarios/run.py $(FAULTS)
 
-test: lint sanity docs units integration molecule
+test: lint sanity docs units integration molecule scenarios
 
 clean: demo-down
 	rm -rf build $(VENV) .collections tests/output

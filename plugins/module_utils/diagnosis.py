@@ -142,13 +142,14 @@ def rule_service_down(ev, opts):
         return _cause('service_down', 0.95, evidence + _quote(port), 'free_port',
                       {'port': opts.get('port')}, 'free port %s held by another process, then '
                       'restart' % (opts.get('port') or 'of the service'), needs=('logs',))
-    if oom:
-        return _cause('service_down', 0.9, evidence + ['OOM-killed %d times' % oom],
-                      'resources', {'memory_factor': 2},
-                      'raise the memory limit (OOM kills), then recreate', needs=('resources',))
+    # The startup error in the logs says more than an OOM kill that may be an older story.
     if config:
         return _cause('service_down', 0.9, evidence + _quote(config), 'recreate', {},
                       'fix the configuration, then force-recreate', needs=('logs',))
+    if oom:
+        return _cause('service_down', 0.85, evidence + ['OOM-killed %d times' % oom],
+                      'resources', {'memory_factor': 2},
+                      'raise the memory limit (OOM kills), then recreate', needs=('resources',))
     return _cause('service_down', 0.8, evidence, 'restart', {},
                   'restart the service and watch its startup logs', needs=('health',))
 

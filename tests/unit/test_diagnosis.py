@@ -210,6 +210,15 @@ def test_service_down_by_bad_config():
     assert d['action']['description'] == 'fix the configuration, then force-recreate'
 
 
+def test_service_down_startup_error_outweighs_an_older_oom_kill():
+    d = diagnose(incident(**down(
+        i__logs=logs(("config error: MODEL_SERVICE_URL <str> is not a URL", 4)),
+        i__resources={'restarts': 6, 'oom_kills': 1})))
+    assert d['action']['name'] == 'recreate'
+    d = diagnose(incident(**down(i__resources={'restarts': 6, 'oom_kills': 2})))
+    assert d['action']['description'] == 'raise the memory limit (OOM kills), then recreate'
+
+
 def test_service_down_without_clue_restarts():
     d = diagnose(incident(**down()))
     assert d['action']['name'] == 'restart'
