@@ -24,13 +24,8 @@ description:
   - Pure computation, no I/O; never changes anything. An action plugin runs it on the controller
     without starting a module process.
 author: sre.runbooks developers (@sre-runbooks)
-attributes:
-  check_mode:
-    support: full
-    description: Computes the same in check mode.
-  diff_mode:
-    support: none
-    description: Changes nothing.
+extends_documentation_fragment:
+  - sre.runbooks.read_only
 options:
   incident:
     description:

@@ -35,15 +35,9 @@ description:
   - Never changes anything.
 author: sre.runbooks developers (@sre-runbooks)
 extends_documentation_fragment:
+  - sre.runbooks.read_only
   - sre.runbooks.endpoint
   - sre.runbooks.docker
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Read-only; nothing to diff.
 options:
   backend:
     description:

@@ -19,14 +19,9 @@ description:
   - Never changes anything. Long queries are sent as a form-encoded POST.
 author: sre.runbooks developers (@sre-runbooks)
 extends_documentation_fragment:
+  - sre.runbooks.read_only
   - sre.runbooks.endpoint
 attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Read-only; nothing to diff.
   action_group:
     support: full
     membership:

@@ -20,16 +20,10 @@ description:
   - Runs on the docker host. Never changes anything.
 author: sre.runbooks developers (@sre-runbooks)
 extends_documentation_fragment:
+  - sre.runbooks.read_only
   - sre.runbooks.docker
 requirements:
   - git on the host, only for O(git)
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Read-only; nothing to diff.
 options:
   service:
     description: Compose service name (label C(com.docker.compose.service)).

@@ -35,17 +35,11 @@ description:
   - Never changes anything.
 author: sre.runbooks developers (@sre-runbooks)
 extends_documentation_fragment:
+  - sre.runbooks.read_only
   - sre.runbooks.docker
   - sre.runbooks.endpoint
 requirements:
   - For O(source=docker), access to the Docker Engine API on the host the module runs on.
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Read-only; nothing to diff.
 options:
   source:
     description:

@@ -18,15 +18,10 @@ description:
     invalid JMESPath expression, before any request is sent.
   - Never changes anything.
 author: sre.runbooks developers (@sre-runbooks)
+extends_documentation_fragment:
+  - sre.runbooks.read_only
 requirements:
   - jmespath, only when a check has a O(checks[].query)
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Read-only; nothing to diff.
 options:
   checks:
     description: The URLs to check.

@@ -29,14 +29,8 @@ description:
   - Runs on the controller. Never changes anything.
 author: sre.runbooks developers (@sre-runbooks)
 extends_documentation_fragment:
+  - sre.runbooks.read_only
   - sre.runbooks.endpoint
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Read-only; nothing to diff.
 options:
   url:
     description:
