@@ -21,7 +21,7 @@ def adhoc(args):
     ansible = os.path.join(os.path.dirname(sys.executable), 'ansible')
     proc = subprocess.run([ansible, 'localhost', '-m', 'sre.runbooks.diagnose', '-a',
                            json.dumps(args)], capture_output=True, text=True, check=False,
-                          env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / 'ansible.cfg'),
+                          env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / 'ansible.cfg'), ANSIBLE_FORCE_COLOR='0',
                                    ANSIBLE_NOCOLOR='1', ANSIBLE_LOAD_CALLBACK_PLUGINS='1',
                                    ANSIBLE_STDOUT_CALLBACK='minimal',
                                    ANSIBLE_CALLBACK_RESULT_FORMAT='json'), cwd=ROOT, timeout=60)
