@@ -185,6 +185,7 @@ def rule_deploy(ev, opts, ruled_out):
     if spike and near:
         confidence = 0.9
         evidence.append('the error rate rose as a spike right after it, as a bad version does')
+        evidence += _quote(ev.messages(), 1)
     elif spike:
         confidence = 0.3
         evidence.append('but the spike came long after it: the new version had been healthy')
@@ -242,8 +243,8 @@ def rule_endpoint(ev, opts):
         return None
     endpoint = ev.errors['top_group']
     top = next((g for g in ev.errors.get('groups') or [] if g.get('value') == endpoint), {})
-    evidence = ['%s holds %.0f%% of the errors (%s%% of its requests fail)' % (
-        endpoint, 100 * top.get('share_of_errors', 0), top.get('error_percent'))]
+    evidence = ['%s holds %.0f%% of the errors (%.1f%% of its requests fail)' % (
+        endpoint, 100 * top.get('share_of_errors', 0), top.get('error_percent') or 0)]
     confidence = 0.65
     related = [(t, c) for t, c in ev.messages() if endpoint in t]
     if related:

@@ -63,8 +63,11 @@ def logs(*messages):
 
 def test_bad_deploy_right_before_a_spike_is_rolled_back():
     d = diagnose(incident(t__changes=[deploy(4)], t__error_rate=errors(
-        shape='spike', concentrated=True, top_group='/predict', groups=groups('/predict'))))
+        shape='spike', concentrated=True, top_group='/predict', groups=groups('/predict')),
+        i__logs=logs(("prediction handler failed: TypeError: 'NoneType' object", 67))))
     assert d['recommended']['cause'] == 'deploy'
+    assert d['recommended']['evidence'][2] == (
+        'log: 67x "prediction handler failed: TypeError: \'NoneType\' object"')
     assert d['action'] == {'name': 'rollback', 'description': 'rollback to v1.2.2',
                            'params': {'to_image': GW + 'v1.2.2', 'from_image': GW + 'v1.2.3'},
                            'disruptive': True}
@@ -122,7 +125,7 @@ def test_one_failing_endpoint_without_change_disables_its_feature():
                                      'env': {'FEATURE_ENDPOINT_PREDICT_ENABLED': 'false'}}
     assert d['action']['description'] == 'disable FEATURE_ENDPOINT_PREDICT_ENABLED'
     assert d['action']['disruptive'] is False
-    assert '/predict holds 100% of the errors' in d['recommended']['evidence'][0]
+    assert d['recommended']['evidence'][0] == '/predict holds 100% of the errors (80.0% of its requests fail)'
 
 
 def test_feature_flag_names():
