@@ -221,8 +221,7 @@ def test_demo_gateway_info_lines_on_the_rig():
         ['docker', 'ps', '-q', '--filter', 'label=com.docker.compose.project=sre-demo',
          '--filter', 'label=com.docker.compose.service=inference-gateway'],
         capture_output=True, text=True, timeout=30, check=False).stdout.split()
-    if not running:
-        pytest.skip('the demo rig is not running (demo/rig.sh up)')
+    assert running, 'the demo rig is not running: make rig (make integration starts it)'
     r = run_module('log_search', {'backend': 'docker', 'service': 'inference-gateway',
                                   'compose_project': 'sre-demo', 'since': '2m',
                                   'min_level': 'INFO', 'limit': 20})
