@@ -84,6 +84,8 @@ class Evidence:
         self.resources = investigate.get('resources') or {}
         self.dependencies = investigate.get('dependencies') or {}
         self.traces = investigate.get('traces') or {}
+        # The "Service Completely Down" checks on the host (compose_service config_check).
+        self.host = (self.incident.get('service_down') or {}).get('checks') or {}
         self.missing = []
         for name, part, needed in (('error rate', self.errors, True), ('health', self.health, True),
                                    ('recent changes', triage.get('changes'), True),
@@ -134,16 +136,30 @@ def rule_service_down(ev, opts):
                 else 'no traffic reaches the service']
     restarts = (ev.resources.get('restarts') or 0) if ev.has(ev.resources) else 0
     oom = (ev.resources.get('oom_kills') or 0) if ev.has(ev.resources) else 0
+    host = ev.host if ev.has(ev.host) else {}
+    oom = oom or int(bool((host.get('oom') or {}).get('oom_killed')))
     if restarts:
         evidence.append('crash loop: %d restarts' % restarts)
     port = ev.messages_matching(_PORT_CONFLICT)
+    holders = [h for h in host.get('port_holders') or [] if not h.get('in_service')]
     config = ev.messages_matching(_CONFIG_ERROR)
-    if port:
-        return _cause('service_down', 0.95, evidence + _quote(port), 'free_port',
-                      {'port': opts.get('port')}, 'free port %s held by another process, then '
-                      'restart' % (opts.get('port') or 'of the service'), needs=('logs',))
+    compose = host.get('config') or {}
+    drift = [d['name'] for d in compose.get('env_drift') or []]
+    if port or holders:
+        evidence += _quote(port) + ['port %s held by pid %s (%s)' % (
+            opts.get('port'), h.get('pid'), (h.get('command') or '?')[:80]) for h in holders]
+        return _cause('service_down', 0.95, evidence, 'free_port',
+                      {'port': opts.get('port'), 'holders': holders},
+                      'free port %s held by another process, then restart'
+                      % (opts.get('port') or 'of the service'), needs=() if holders else ('logs',))
+    if compose.get('valid') is False:
+        return _cause('service_down', 0.9, evidence + ['compose config: %s' % compose.get('error')],
+                      'escalate', {}, 'fix the compose file (compose config fails)')
     # The startup error in the logs says more than an OOM kill that may be an older story.
-    if config:
+    if config or compose.get('hash_drift'):
+        if compose.get('hash_drift'):
+            evidence.append('the running container differs from the compose configuration%s'
+                            % (': ' + ', '.join(drift) if drift else ''))
         return _cause('service_down', 0.9, evidence + _quote(config), 'recreate', {},
                       'fix the configuration, then force-recreate', needs=('logs',))
     if oom:
@@ -317,7 +333,8 @@ def options_from_params(params):
 
 
 def diagnose(incident, options=None):
-    """Ranked causes, one recommended action, what was ruled out and what could not be seen."""
+    """Ranked causes, one recommended action and the plan of actions to try in turn (the
+    recommended one first), what was ruled out and what could not be seen."""
     opts = dict(DEFAULTS)
     opts.update({k: v for k, v in (options or {}).items() if v is not None})
     ev = Evidence(incident)
@@ -326,7 +343,7 @@ def diagnose(incident, options=None):
              rule_saturation(ev, opts), rule_endpoint(ev, opts), rule_dependency(ev, opts)]
     causes = sorted((c for c in found if c),
                     key=lambda c: (-c['confidence'], RUNBOOK_ORDER.index(c['cause'])))
-    recommended = None
+    plan = []
     refused = []
     for cause in causes:
         if cause['confidence'] < opts['min_confidence'] or cause['action']['name'] == 'escalate':
@@ -339,11 +356,13 @@ def diagnose(incident, options=None):
                 cause['action']['description'],
                 'missing ' + ', '.join(blocked) if blocked else 'the error rate is partial'))
             continue
-        recommended = cause
-        break
+        plan.append(cause)
+    recommended = plan[0] if plan else None
     if recommended is None:
         verdict = ev.errors.get('verdict')
-        reason = ('; '.join(refused) if refused else 'no cause stands out in the evidence'
+        first = causes[0] if causes else None
+        reason = (first['action']['description'] if first and first['action']['name'] == 'escalate'
+                  else '; '.join(refused) if refused else 'no cause stands out in the evidence'
                   if causes or verdict in ('warning', 'critical') else
                   'the error rate is %s' % (verdict or 'unknown'))
         action = {'name': 'escalate', 'params': {'reason': reason},
@@ -354,6 +373,7 @@ def diagnose(incident, options=None):
         'causes': causes,
         'recommended': recommended,
         'action': recommended['action'],
+        'plan': plan,
         'summary': '%s: %s' % (recommended['cause'], recommended['action']['description']),
         'ruled_out': ruled_out,
         'refused': refused,

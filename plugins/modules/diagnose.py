@@ -127,6 +127,14 @@ action:
       type: bool
   sample: {name: rollback, description: rollback to v1.2.2, disruptive: true,
            params: {to_image: "sre-demo/inference-gateway:v1.2.2"}}
+plan:
+  description:
+    - The causes whose actions may be tried, in turn, best first; the first is RV(recommended).
+      Empty when the decision is to escalate. The mitigation tries the next one when the first
+      did not bring the error rate down, within its guardrails.
+  returned: always
+  type: list
+  elements: dict
 summary:
   description: The decision in one line.
   returned: always

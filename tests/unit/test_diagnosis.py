@@ -201,7 +201,8 @@ def test_service_down_by_port_conflict():
         ('cannot bind 127.0.0.1:<num>: [Errno <num>] Address already in use', 7)),
         i__resources={'restarts': 5, 'oom_kills': 0})), {'port': 8000})
     assert d['recommended']['cause'] == 'service_down'
-    assert d['action']['name'] == 'free_port' and d['action']['params'] == {'port': 8000}
+    assert d['action']['name'] == 'free_port'
+    assert d['action']['params'] == {'port': 8000, 'holders': []}
     assert 'crash loop: 5 restarts' in d['recommended']['evidence']
     assert d['recommended']['runbook_step'] == 'Service Completely Down'
 
@@ -256,3 +257,49 @@ def test_empty_incident_says_what_is_missing():
     d = diagnose({})
     assert d['action']['name'] == 'escalate'
     assert 'error rate: not gathered' in d['missing_evidence']
+
+
+def test_plan_lists_the_actions_to_try_in_turn():
+    # The dependency first, the deploy next: verify tries the second when the first fails.
+    d = diagnose(incident(
+        t__changes=[deploy(20)], t__error_rate=errors(shape='spike'),
+        i__dependencies={'failing': ['model-service'], 'names': ['model-service']},
+        i__logs=logs(('upstream model-service connection refused', 120))))
+    assert [(c['cause'], c['action']['name']) for c in d['plan']] == [
+        ('dependency', 'circuit_breaker'), ('deploy', 'rollback')]
+    assert d['plan'][0] == d['recommended']
+    assert diagnose(incident(t__error_rate=errors(verdict='ok', onset=None)))['plan'] == []
+
+
+def host_checks(**checks):
+    return {'service_down': {'checks': dict({'config': {'valid': True, 'hash_drift': False,
+                                                        'env_drift': []},
+                                             'port_holders': [], 'oom': {'oom_killed': False}},
+                                            **checks)}}
+
+
+def test_service_down_port_holder_seen_on_the_host_without_logs():
+    inc = incident(**down(i__logs={'failed': True, 'msg': 'Docker engine unreachable'}))
+    inc.update(host_checks(port_holders=[
+        {'pid': 4242, 'command': 'python3 port_squatter.py --port 8000', 'in_service': False},
+        {'pid': 17, 'command': 'python3 main.py', 'in_service': True}]))
+    d = diagnose(inc, {'port': 8000})
+    assert d['action']['name'] == 'free_port'
+    assert d['action']['params']['holders'] == [
+        {'pid': 4242, 'command': 'python3 port_squatter.py --port 8000', 'in_service': False}]
+    assert 'port 8000 held by pid 4242 (python3 port_squatter.py --port 8000)' in \
+        d['recommended']['evidence']
+
+
+def test_service_down_config_drift_recreates_and_a_broken_compose_file_escalates():
+    inc = incident(**down())
+    inc.update(host_checks(config={'valid': True, 'hash_drift': True, 'env_drift': [
+        {'name': 'MODEL_SERVICE_URL', 'running': 'not-a-url', 'configured': 'http://x'}]}))
+    d = diagnose(inc)
+    assert d['action']['name'] == 'recreate'
+    assert ('the running container differs from the compose configuration: MODEL_SERVICE_URL'
+            in d['recommended']['evidence'])
+    inc.update(host_checks(config={'valid': False, 'error': 'services.x.image must be a string'}))
+    d = diagnose(inc)
+    assert d['action']['name'] == 'escalate'
+    assert d['action']['params']['reason'] == 'fix the compose file (compose config fails)'
