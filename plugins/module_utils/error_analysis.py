@@ -218,3 +218,30 @@ def describe(result, service, window, offset, thresholds):
     if result['onset_iso']:
         text += '; %s since %s' % (result['shape'], result['onset_iso'])
     return text
+
+
+def recovery(samples, target, stable_for, min_request_rate):
+    """Whether the error ratio has stayed under target for stable_for seconds.
+
+    samples: [(t, errors per second or None, requests per second or None)], oldest first. A sample
+    without enough traffic breaks the stable stretch: silence is not health.
+    """
+    stable_since = None
+    for t, errors, total in samples:
+        healthy = (total is not None and total >= min_request_rate
+                   and (errors or 0.0) / total < target)
+        if not healthy:
+            stable_since = None
+        elif stable_since is None:
+            stable_since = t
+    last = samples[-1][0] if samples else None
+    stable = 0.0 if stable_since is None else last - stable_since
+    ratios = [(e or 0.0) / n for _t, e, n in samples if n]
+    if len(ratios) < 2:
+        trend = 'unknown'
+    else:
+        first, final = ratios[0], ratios[-1]
+        trend = ('decreasing' if final < first * 0.8 else 'increasing' if final > first * 1.2
+                 else 'flat')
+    return {'recovered': stable_since is not None and stable >= stable_for,
+            'stable_seconds': round(stable, 1), 'trend': trend}

@@ -153,3 +153,22 @@ def test_describe_names_the_failing_endpoint():
     assert 'baseline 0.00% 60s ago' in text
     assert 'endpoint /predict at 80.0% (100% of errors)' in text
     assert 'spike since 2026-11-23T17:40:05Z' in text
+
+
+def test_recovery_needs_the_whole_stable_window_under_target():
+    from ansible_collections.sre.runbooks.plugins.module_utils.error_analysis import recovery
+    samples = [(0, 4.0, 20.0), (10, 1.0, 20.0), (20, 0.1, 20.0), (30, 0.0, 20.0)]
+    assert recovery(samples, 0.01, 10, 0.1) == {'recovered': True, 'stable_seconds': 10.0,
+                                                'trend': 'decreasing'}
+    assert recovery(samples, 0.01, 20, 0.1)['recovered'] is False
+
+
+def test_recovery_silence_or_a_failed_query_breaks_the_stable_stretch():
+    from ansible_collections.sre.runbooks.plugins.module_utils.error_analysis import recovery
+    samples = [(0, 0.0, 20.0), (10, 0.0, 20.0), (20, None, None), (30, 0.0, 0.05),
+               (40, 0.0, 20.0)]
+    verdict = recovery(samples, 0.01, 15, 0.1)
+    assert verdict == {'recovered': False, 'stable_seconds': 0.0, 'trend': 'flat'}
+    assert recovery([(0, 2.0, 20.0), (10, 4.0, 20.0)], 0.01, 0, 0.1)['trend'] == 'increasing'
+    assert recovery([], 0.01, 0, 0.1) == {'recovered': False, 'stable_seconds': 0.0,
+                                          'trend': 'unknown'}
