@@ -87,7 +87,7 @@ def _multiplexed(response):
     return None  # API < 1.42 says neither: DockerLogDecoder tells from the first bytes
 
 
-def _read_container(client, container, window, tail):
+def read_container(client, container, window, tail):
     """(entries, warning) of one container; entries are (time, text, source, stream)."""
     name = _container_name(container)
     path = '/containers/%s/logs' % container['Id']
@@ -143,7 +143,7 @@ def docker_logs(params, window):
                        % (window.service, ' in project %r' % project if project else '',
                           window.service))
     tail = window.until >= window.now - NOW_SLACK
-    outcomes = run_all({c['Id']: (lambda c=c: _read_container(client, c, window, tail))
+    outcomes = run_all({c['Id']: (lambda c=c: read_container(client, c, window, tail))
                         for c in containers})
     entries, warnings, listed, truncated, unread = [], [], [], False, 0
     for container in containers:
