@@ -13,17 +13,20 @@ PIP_BOOTSTRAP := $(HOME)/.ansible/test/cache/get_pip_24_2.py
 MODULES := $(basename $(notdir $(wildcard plugins/modules/*.py)))
 SERVICE ?= inference-gateway
 BAD_VERSION ?= v1.2.3
+MODE ?= auto
 
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR ?= 1
 
-.PHONY: help deps venv rig demo demo-down test lint sanity docs units integration molecule scenarios clean
+.PHONY: help deps venv rig demo demo-down test lint sanity docs units integration molecule scenarios bench clean
 
 help:
 	@echo "make demo       the High Error Rate runbook on the local demo stack (bad deploy of $(BAD_VERSION))"
 	@echo "make demo-down  remove the demo stack"
-	@echo "make test       lint, sanity, ansible-doc, unit, integration and Molecule tests"
+	@echo "make test       lint, sanity, ansible-doc, unit, integration and Molecule tests, scenarios"
+	@echo "make scenarios  every demo fault handled by the runbook (MODE=advise, FAULTS=...)"
+	@echo "make bench      time to diagnosis, to recovery, and against a naive playbook"
 
 deps:
 	@missing=""; \
@@ -60,7 +63,8 @@ demo: venv rig
 	demo/rig.sh wait-baseline 100
 	demo/rig.sh deploy $(BAD_VERSION)
 	demo/rig.sh wait-alert 180
-	time ansible-playbook playbooks/high_error_rate.yml -i inventories/compose -e service=$(SERVICE)
+	time ansible-playbook playbooks/high_error_rate.yml -i inventories/compose -e service=$(SERVICE) \
+	  -e mitigate_mode=auto
 
 demo-down:
 	demo/rig.sh down
@@ -95,9 +99,14 @@ molecule: venv rig
 	  (cd $$scenario/../.. && molecule test) || exit 1; \
 	done
 
-# Every demo fault in turn, diagnosed by the runbook; FAULTS="endpoint crash" for a subset.
+# Every demo fault in turn, handled by the whole runbook (MODE=advise: diagnosis only);
+# FAULTS="endpoint crash" for a subset.
 scenarios: venv rig
-	python tests/scenarios/run.py $(FAULTS)
+	python tests/scenarios/run.py --mode $(MODE) $(FAULTS)
+
+# Speed on the rig against DESIGN.md section 6: prints a table, asserts nothing.
+bench: venv rig
+	python tests/bench/run.py $(BENCH_ARGS)
 
 test: lint sanity docs units integration molecule scenarios
 

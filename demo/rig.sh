@@ -19,6 +19,9 @@ PROM_LISTEN=127.0.0.1:9090
 PROM_URL="http://$PROM_LISTEN"
 DOCKERD_PIDFILE="$RUN_DIR/dockerd.pid"
 DEPLOY_FILE="$STATE_DIR/last-deploy.json"
+# The compose override file that sre.runbooks.compose_service owns (mitigations: pinned image,
+# feature flags, circuit breaker, limits). The rig's clear and deploy start without it.
+OVERRIDE_FILE=/var/lib/sre-runbooks/compose/$PROJECT/override.yml
 LOCK_FILE="$RUN_DIR/rig.lock"
 # Faults: the injected one, the runtime fault state the services keep (bind mounted into
 # inference-gateway), and the process that holds port 8000 in the port-conflict fault.
@@ -401,6 +404,13 @@ reset_gateway_state() {
 
 # converge_stack: every service at its compose defaults (gateway $GOOD_VERSION), no fault,
 # healthy and scraped. Recreates only what differs from the compose file.
+drop_mitigations() {
+  if [[ -e $OVERRIDE_FILE ]]; then
+    log "removing the mitigations of earlier runs ($OVERRIDE_FILE)"
+    rm -f "$OVERRIDE_FILE"
+  fi
+}
+
 converge_stack() {
   local specs=() spec urls=() prev stamp epoch
   clear_runtime_faults
@@ -410,6 +420,7 @@ converge_stack() {
   prev=$(gateway_image)
   stamp=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
   epoch=$(date +%s.%N)
+  drop_mitigations
   log "compose up (project $PROJECT, inference-gateway $GOOD_VERSION, compose defaults)"
   compose GATEWAY_VERSION="$GOOD_VERSION" -- up -d --remove-orphans 2>&1 | sed 's/^/  /'
   if [[ -n $prev && ${prev##*:} != "$GOOD_VERSION" ]]; then
@@ -463,6 +474,7 @@ deploy_gateway() {
   start=$(now)
   stamp=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
   epoch=$(date +%s.%N)
+  drop_mitigations
   log "deploy inference-gateway: ${prev##*:} -> $version"
   compose GATEWAY_VERSION="$version" -- up -d --no-deps inference-gateway 2>&1 | sed 's/^/  /'
   "${HELPER[@]}" wait-http --timeout 30 --quiet --contains "\"version\": \"${version#v}\"" \

@@ -18,8 +18,11 @@ description:
   - On the same call it checks the service's ledger of actions: at most O(max_actions) actions
     per incident and O(cooldown) between two actions on the service. When one of them forbids
     acting, RV(allowed) is false with RV(reasons), and no lock is taken.
-  - With O(state=released), records the action taken (O(record)) in the ledger and releases the
-    lock when this run holds it. Releasing a lock this run does not hold changes nothing.
+  - Taking it again in the same run (same O(run_id)) renews its expiry: a run that tries a second
+    action, or watches the first one for long, keeps other runs out until it is done.
+  - With O(state=recorded), adds the action taken (O(record)) to the ledger and keeps the lock.
+    With O(state=released), does the same when O(record) is given and releases the lock when this
+    run holds it. Releasing a lock this run does not hold changes nothing.
   - Lock and ledger are small JSON files under O(state_dir) on the host the module runs on
     (the service's docker host), written atomically.
 author: sre.runbooks developers (@sre-runbooks)
@@ -47,9 +50,9 @@ options:
     type: str
     required: true
   state:
-    description: V(acquired) takes the lock after the guardrail checks; V(released) records and releases.
+    description: V(acquired) takes the lock after the guardrail checks; V(recorded) records an action; V(released) releases.
     type: str
-    choices: [acquired, released]
+    choices: [acquired, recorded, released]
     default: acquired
   ttl:
     description: How long the lock holds without being released, a duration such as C(15m).
@@ -65,7 +68,7 @@ options:
     default: 5m
   record:
     description:
-      - With O(state=released), the action to add to the ledger, for example
+      - With O(state=recorded) or O(state=released), the action to add to the ledger, for example
         C({name: rollback, description: rollback to v1.2.2, acted: true, outcome: changed}).
         C(acted) says whether the service was changed; only those count for the guardrails.
     type: dict
@@ -85,13 +88,20 @@ EXAMPLES = r'''
     cooldown: 5m
   register: guard
 
-- name: Record the rollback and release the lock
+- name: Record the rollback
+  sre.runbooks.remediation_lock:
+    service: inference-gateway
+    run_id: "{{ incident.run_id }}"
+    incident_id: "{{ incident.id }}"
+    state: recorded
+    record: {name: rollback, description: rollback to v1.2.2, acted: true}
+
+- name: Release the lock once the rollback is verified
   sre.runbooks.remediation_lock:
     service: inference-gateway
     run_id: "{{ incident.run_id }}"
     incident_id: "{{ incident.id }}"
     state: released
-    record: {name: rollback, description: rollback to v1.2.2, acted: true}
 '''
 
 RETURN = r'''
@@ -145,13 +155,14 @@ def main():
             run_id=dict(type='str', required=True),
             owner=dict(type='str'),
             incident_id=dict(type='str', required=True),
-            state=dict(type='str', choices=['acquired', 'released'], default='acquired'),
+            state=dict(type='str', choices=['acquired', 'recorded', 'released'], default='acquired'),
             ttl=dict(type='str', default='15m'),
             max_actions=dict(type='int', default=2),
             cooldown=dict(type='str', default='5m'),
             record=dict(type='dict'),
             state_dir=dict(type='path', default='/var/lib/sre-runbooks'),
         ),
+        required_if=[('state', 'recorded', ['record'])],
         supports_check_mode=True,
     )
     p = module.params
@@ -181,16 +192,16 @@ def main():
         module.exit_json(**result)
 
     try:
-        if p['state'] == 'released':
+        if p['state'] in ('recorded', 'released'):
             if p['record']:
                 ledger = (ledger + [ledger_entry(p['record'], p['run_id'], p['incident_id'],
                                                  now)])[-LEDGER_SIZE:]
                 if not module.check_mode:
                     write_json_atomic(ledger_file, ledger)
-            if verdict == 'ours' and not module.check_mode:
+            release = p['state'] == 'released' and verdict == 'ours'
+            if release and not module.check_mode:
                 os.unlink(lock_file)
-            finish(changed=bool(p['record']) or verdict == 'ours',
-                   lock=None if verdict == 'ours' else lock)
+            finish(changed=bool(p['record']) or release, lock=None if release else lock)
 
         if verdict == 'held':
             module.fail_json(msg=held_message(p['service'], lock, now), lock=lock,

@@ -22,19 +22,34 @@ def rig(*args, timeout=600):
     return proc.stdout
 
 
-def playbook(name, *extra, timeout=300):
+CAPTURE = 'tests/integration/playbooks/capture_incident.yml'
+
+
+def command(name, *extra):
+    """ansible-playbook NAME -i inventories/compose EXTRA..."""
     ansible_playbook = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
-    proc = subprocess.run([ansible_playbook, str(ROOT / name), '-i',
-                           str(ROOT / 'inventories' / 'compose')] + list(extra),
-                          capture_output=True, text=True, timeout=timeout, env=ENV, cwd=ROOT,
-                          check=False)
+    return [ansible_playbook, str(ROOT / name), '-i', str(ROOT / 'inventories' / 'compose')] + \
+        list(extra)
+
+
+def playbook(name, *extra, timeout=300):
+    # No terminal: an approval prompt is declined at once, as under AWX or cron.
+    proc = subprocess.run(command(name, *extra), capture_output=True, text=True, timeout=timeout,
+                          env=ENV, cwd=ROOT, stdin=subprocess.DEVNULL, check=False)
     return proc.returncode, proc.stdout + proc.stderr
 
 
-def run_runbook(tmp_path, service='inference-gateway'):
+def start_playbook(name, *extra):
+    """The playbook in the background, in a session of its own (to kill it whole)."""
+    return subprocess.Popen(command(name, *extra), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=ENV, cwd=ROOT,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def run_runbook(tmp_path, service='inference-gateway', *extra, mode='advise'):
     out = tmp_path / 'incident.json'
-    rc, output = playbook('tests/integration/playbooks/capture_incident.yml', '-e',
-                          'service=%s' % service, '-e', 'incident_out=%s' % out)
+    rc, output = playbook(CAPTURE, '-e', 'service=%s' % service, '-e', 'incident_out=%s' % out,
+                          '-e', 'mitigate_mode=%s' % mode, *extra)
     assert rc == 0, output
     return json.loads(out.read_text()), output
 

@@ -69,3 +69,18 @@ def test_bad_input_and_a_corrupt_ledger_fail_clearly(tmp_path):
     (tmp_path / 'actions' / 'inference-gateway.json').write_text('[{"time": 1,')
     result = run_module('remediation_lock', lock_args(tmp_path, 'run-a'))
     assert result['failed'] and 'is not valid JSON' in result['msg']
+
+
+def test_recording_keeps_the_lock_and_taking_it_again_renews_it(tmp_path):
+    first = run_module('remediation_lock', lock_args(tmp_path, 'run-a', ttl='60s'))
+    recorded = run_module('remediation_lock', lock_args(tmp_path, 'run-a', state='recorded', record={
+        'name': 'feature_flag', 'description': 'disable FEATURE_ENDPOINT_PREDICT_ENABLED',
+        'acted': True}))
+    assert recorded['changed'] and recorded['lock']['run_id'] == 'run-a'
+    assert (tmp_path / 'locks' / 'inference-gateway.lock').exists()
+    time.sleep(0.05)
+    renewed = run_module('remediation_lock', lock_args(tmp_path, 'run-a', ttl='60s'))
+    assert renewed['lock']['expires_at'] > first['lock']['expires_at']
+    assert run_module('remediation_lock', lock_args(tmp_path, 'run-b'))['failed']
+    assert 'record' in run_module('remediation_lock', lock_args(tmp_path, 'run-a',
+                                                                 state='recorded'))['msg']

@@ -1,35 +1,39 @@
-"""make scenarios: each demo fault in turn on the real rig, diagnosed by the runbook in advise mode.
+"""make scenarios: each demo fault in turn on the real rig, handled by the whole runbook.
 
 For every fault: back to a healthy v1.2.2 stack with a clean baseline, inject the fault, wait until
-it is observable (alert firing, or the service down), run playbooks/high_error_rate.yml, and
-compare the diagnosis with the cause and action the fault calls for. Prints a table; exits non-zero
-when any fault is diagnosed wrong.
+it is observable (alert firing, or the service down), run playbooks/high_error_rate.yml in auto
+mode (or advise: diagnosis only), and compare the diagnosis with the cause and action the fault
+calls for and the outcome with the one the runbook calls for: verified healthy, or escalated where
+a human must decide. Prints a table; exits non-zero when any fault ends otherwise.
 
-    python tests/scenarios/run.py [FAULT ...]     (default: every fault)
+    python tests/scenarios/run.py [--mode auto|advise] [FAULT ...]     (default: every fault)
 """
 
+import argparse
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 RIG = str(ROOT / 'demo' / 'rig.sh')
 CAPTURE = str(ROOT / 'tests' / 'integration' / 'playbooks' / 'capture_incident.yml')
 
-# fault -> (cause, action) the runbook calls for. Runtime faults first: the faults that recreate
-# the gateway come last, so that no recent deploy stands next to the runtime ones.
+# fault -> (cause, action, outcome in auto mode) the runbook calls for. Runtime faults first: the
+# faults that recreate the gateway come last, so that no recent deploy stands next to the runtime
+# ones. A port held by another process is a human's call (kill it or move the service).
 EXPECTED = {
-    'endpoint': ('endpoint', 'feature_flag'),
-    'dependency': ('dependency', 'circuit_breaker'),
-    'saturation': ('saturation', 'resources'),
-    'memory': ('saturation', 'resources'),
-    'bad-deploy': ('deploy', 'rollback'),
-    'crash': ('service_down', 'recreate'),
-    'port-conflict': ('service_down', 'free_port'),
+    'endpoint': ('endpoint', 'feature_flag', 'resolved'),
+    'dependency': ('dependency', 'circuit_breaker', 'resolved'),
+    'saturation': ('saturation', 'resources', 'resolved'),
+    'memory': ('saturation', 'resources', 'resolved'),
+    'bad-deploy': ('deploy', 'rollback', 'resolved'),
+    'crash': ('service_down', 'recreate', 'resolved'),
+    'port-conflict': ('service_down', 'free_port', 'escalated'),
 }
 # The baseline is a 30 s window 60 s back and a deploy counts as the cause of a spike within
 # 90 s: a fresh stack waits this long before a fault goes in.
@@ -45,23 +49,31 @@ def rig(*args, timeout=600):
     return proc.stdout
 
 
-def diagnose(workdir):
+def epoch(text):
+    return datetime.fromisoformat(text.replace('Z', '+00:00')).timestamp()
+
+
+def runbook(workdir, mode):
+    """Runs the runbook; returns the incident, the wall time to the diagnosis and in all, output."""
     out = Path(workdir) / 'incident.json'
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / 'ansible.cfg'), ANSIBLE_NOCOLOR='1')
     playbook = str(Path(sys.executable).parent / 'ansible-playbook')
-    started = time.monotonic()
+    started = time.time()
     proc = subprocess.run([playbook, CAPTURE, '-i', str(ROOT / 'inventories' / 'compose'),
-                           '-e', 'service=inference-gateway', '-e', 'incident_out=%s' % out],
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=300,
+                           '-e', 'service=inference-gateway', '-e', 'incident_out=%s' % out,
+                           '-e', 'mitigate_mode=%s' % mode],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=900,
                           check=False)
-    took = time.monotonic() - started
+    took = time.time() - started
     if proc.returncode != 0 or not out.exists():
         raise RuntimeError('the runbook failed (rc %s):\n%s'
                            % (proc.returncode, proc.stdout[-4000:]))
-    return json.loads(out.read_text())['diagnosis'], took, proc.stdout
+    incident = json.loads(out.read_text())
+    out.unlink()
+    return incident, epoch(incident['diagnosis']['at']) - started, took, proc.stdout
 
 
-def run(fault, workdir):
+def run(fault, workdir, mode):
     rig('clear')
     rig('wait-clear', 180)
     rig('wait-baseline', CLEAN_SECONDS)
@@ -69,45 +81,55 @@ def run(fault, workdir):
     rig('inject', fault)
     rig('wait-fault', fault, 240)
     observable = time.monotonic() - started
-    diagnosis, took, output = diagnose(workdir)
-    cause = diagnosis['recommended']['cause']
-    action = diagnosis['action']['name']
-    return {'fault': fault, 'cause': cause, 'action': diagnosis['action']['description'],
-            'ok': (cause, action) == EXPECTED[fault], 'observable_s': observable,
-            'diagnosis_s': took, 'output': output}
+    incident, to_diagnosis, took, output = runbook(workdir, mode)
+    diagnosis = incident['diagnosis']
+    cause, action, outcome = EXPECTED[fault]
+    got = (diagnosis['recommended']['cause'], diagnosis['action']['name'],
+           incident['outcome'] if mode == 'auto' else 'advised')
+    return {'fault': fault, 'cause': got[0], 'action': diagnosis['action']['description'],
+            'outcome': got[2], 'ok': got == (cause, action, outcome if mode == 'auto' else 'advised'),
+            'observable_s': observable, 'diagnosis_s': to_diagnosis,
+            'fault_to_end_s': observable + took, 'output': output}
 
 
-def main(faults):
-    unknown = [f for f in faults if f not in EXPECTED]
+def main(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--mode', choices=['auto', 'advise'], default='auto')
+    parser.add_argument('faults', nargs='*', default=list(EXPECTED))
+    args = parser.parse_args(argv)
+    unknown = [f for f in args.faults if f not in EXPECTED]
     if unknown:
         print('unknown fault(s): %s; known: %s' % (', '.join(unknown), ', '.join(EXPECTED)))
         return 2
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
         try:
-            for fault in faults:
+            for fault in args.faults:
                 try:
-                    row = run(fault, workdir)
+                    row = run(fault, workdir, args.mode)
                 except (RuntimeError, subprocess.TimeoutExpired) as err:
                     row = {'fault': fault, 'cause': 'ERROR', 'action': str(err).splitlines()[0],
-                           'ok': False, 'observable_s': 0.0, 'diagnosis_s': 0.0,
-                           'output': str(err)}
+                           'outcome': '-', 'ok': False, 'observable_s': 0.0, 'diagnosis_s': 0.0,
+                           'fault_to_end_s': 0.0, 'output': str(err)}
                 rows.append(row)
                 if not row['ok']:
                     print(row['output'][-3000:])
         finally:
             rig('clear')
-    header = ('fault', 'cause', 'recommended action', 'observed', 'diagnosis', 'verdict')
-    print('\n%-14s %-13s %-48s %10s %10s  %s' % header)
+    header = ('fault', 'cause', 'recommended action', 'outcome', 'observed', 'diagnosis',
+              'fault->end', 'verdict')
+    print('\n%-14s %-13s %-44s %-10s %9s %10s %11s  %s' % header)
     for row in rows:
-        print('%-14s %-13s %-48s %9.1fs %9.1fs  %s' % (
-            row['fault'], row['cause'], row['action'][:48], row['observable_s'],
-            row['diagnosis_s'], 'ok' if row['ok'] else 'WRONG (expected %s / %s)'
-            % EXPECTED[row['fault']]))
+        cause, action, outcome = EXPECTED[row['fault']]
+        print('%-14s %-13s %-44s %-10s %8.1fs %9.1fs %10.1fs  %s' % (
+            row['fault'], row['cause'], row['action'][:44], row['outcome'], row['observable_s'],
+            row['diagnosis_s'], row['fault_to_end_s'], 'ok' if row['ok'] else
+            'WRONG (expected %s / %s / %s)' % (cause, action,
+                                               outcome if args.mode == 'auto' else 'advised')))
     wrong = [r['fault'] for r in rows if not r['ok']]
-    print('\n%d passed, %d failed' % (len(rows) - len(wrong), len(wrong)))
+    print('\n%d passed, %d failed (%s mode)' % (len(rows) - len(wrong), len(wrong), args.mode))
     return 1 if wrong else 0
 
 
 if __name__ == '__main__':
-    sys.exit(main(sys.argv[1:] or list(EXPECTED)))
+    sys.exit(main(sys.argv[1:]))
