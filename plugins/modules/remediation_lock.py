@@ -15,11 +15,11 @@ description:
     service at once. A lock held by another run fails the task and names that run, its incident,
     its process and when the lock expires. A lock whose run crashed expires after O(ttl) and is
     then taken over (RV(took_over) says from whom).
-  - On the same call it checks the service's ledger of actions: at most O(max_actions) actions
+  - On the same call it checks the service's ledger of actions, at most O(max_actions) actions
     per incident and O(cooldown) between two actions on the service. When one of them forbids
     acting, RV(allowed) is false with RV(reasons), and no lock is taken.
-  - Taking it again in the same run (same O(run_id)) renews its expiry: a run that tries a second
-    action, or watches the first one for long, keeps other runs out until it is done.
+  - Taking it again in the same run (same O(run_id)) renews its expiry, so that a run that tries a
+    second action, or watches the first one for long, keeps other runs out until it is done.
   - With O(state=recorded), adds the action taken (O(record)) to the ledger and keeps the lock.
     With O(state=released), does the same when O(record) is given and releases the lock when this
     run holds it. Releasing a lock this run does not hold changes nothing.
@@ -68,9 +68,9 @@ options:
     default: 5m
   record:
     description:
-      - With O(state=recorded) or O(state=released), the action to add to the ledger, for example
-        C({name: rollback, description: rollback to v1.2.2, acted: true, outcome: changed}).
-        C(acted) says whether the service was changed; only those count for the guardrails.
+      - With O(state=recorded) or O(state=released), the action to add to the ledger, with C(name),
+        C(description), C(acted) and any other key (see the examples). C(acted) says whether the
+        service was changed; only those count for the guardrails.
     type: dict
   state_dir:
     description: Directory of the lock and ledger files on the host.

@@ -167,8 +167,8 @@ def test_env_set_then_unchanged_then_unset(project):
     assert {'SRE_TEST_FLAG=false', 'SRE_TEST_N=3'} <= set(inspect(cid)['Config']['Env'])
     assert any('listening on' in line['line'] for line in result['logs'])
     assert result['after']['env'] == {'SRE_TEST_FLAG': 'false', 'SRE_TEST_N': '3'}
-    assert 'version' in json.loads(''.join(l for l in Path(project.override).read_text().splitlines()
-                                            if not l.startswith('#')))
+    override_lines = Path(project.override).read_text().splitlines()
+    assert 'version' in json.loads(''.join(l for l in override_lines if not l.startswith('#')))
     again = project.run('env', env={'SRE_TEST_FLAG': False, 'SRE_TEST_N': 3})
     assert not again['changed'] and again['commands'] == [] and project.container_ids() == [cid]
     result = project.run('env', env={'SRE_TEST_FLAG': None, 'SRE_TEST_N': None})

@@ -82,5 +82,5 @@ def test_recording_keeps_the_lock_and_taking_it_again_renews_it(tmp_path):
     renewed = run_module('remediation_lock', lock_args(tmp_path, 'run-a', ttl='60s'))
     assert renewed['lock']['expires_at'] > first['lock']['expires_at']
     assert run_module('remediation_lock', lock_args(tmp_path, 'run-b'))['failed']
-    assert 'record' in run_module('remediation_lock', lock_args(tmp_path, 'run-a',
-                                                                 state='recorded'))['msg']
+    missing = run_module('remediation_lock', lock_args(tmp_path, 'run-a', state='recorded'))
+    assert 'record' in missing['msg']

@@ -97,7 +97,7 @@ def test_one_remediation_at_a_time_then_a_second_run_does_nothing(bad_deploy, tm
                               'mitigate_mode=auto', '-e', 'incident_out=%s' % (tmp_path / 'b.json'))
         assert rc != 0
         assert 'another remediation of inference-gateway is under way: run %s' % holder in output
-        output, _ = first.communicate(timeout=400)
+        output = first.communicate(timeout=400)[0]
     finally:
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)

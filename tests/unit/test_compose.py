@@ -131,8 +131,8 @@ def test_proc_net_tcp_parsing_listen_only():
     six = cu.parse_proc_net_tcp(TCP6)
     assert [(s['address'], s['port']) for s in six[:2]] == [('::', 18082), ('::1', 18082)]
     assert six[2]['address'] == '0:0:0:0:0:ffff:a00:a'
-    assert cu.listeners_on(18082, cu.parse_proc_net_tcp(TCP) + six) == {4242: '127.0.0.1', 5151: '::',
-                                                                          5252: '::1'}
+    listening = cu.parse_proc_net_tcp(TCP) + six
+    assert cu.listeners_on(18082, listening) == {4242: '127.0.0.1', 5151: '::', 5252: '::1'}
 
 
 def test_port_holders_from_a_proc_tree(tmp_path):
