@@ -14,10 +14,10 @@ description:
     share of the service's requests answering 5xx over O(window), and returns as soon as the
     ratio has stayed under O(target_percent) for O(stable_for) (recovered), or when O(deadline)
     has passed (not recovered; the caller tries the next action or escalates).
-  - A sample with less traffic than O(min_request_rate), or none, breaks the stable stretch: a
+  - A sample with less traffic than O(min_request_rate), or none, breaks the stable stretch; a
     silent service is not a healthy one. A failed query does too; the watch goes on and reports
     the errors, and fails only when no query succeeded at all.
-  - One task, however long the watch: no task per poll. Never changes anything.
+  - One task however long the watch, not a task per poll. Never changes anything.
 author: sre.runbooks developers (@sre-runbooks)
 extends_documentation_fragment:
   - sre.runbooks.read_only
