@@ -36,14 +36,16 @@ ENDPOINT_ARGS = dict(
 )
 
 
-def endpoint_module_kwargs(**own_args):
-    """AnsibleModule keyword arguments: the endpoint options (doc fragment
-    sre.runbooks.endpoint) plus the module's own."""
+ENDPOINT_CONSTRAINTS = dict(mutually_exclusive=[('bearer_token', 'username')],
+                            required_together=[('username', 'password')])
+
+
+def endpoint_spec(**own_args):
+    """The argument spec and constraints of a module that calls one endpoint: the endpoint options
+    (doc fragment sre.runbooks.endpoint) plus the module's own."""
     spec = dict(ENDPOINT_ARGS)
     spec.update(own_args)
-    return dict(argument_spec=spec, supports_check_mode=True,
-                mutually_exclusive=[('bearer_token', 'username')],
-                required_together=[('username', 'password')])
+    return dict(argument_spec=spec, **ENDPOINT_CONSTRAINTS)
 
 
 class ApiError(Exception):

@@ -124,10 +124,10 @@ class QueryResult:
                 'query_warnings': self.warnings, 'infos': self.infos, 'partial': bool(self.warnings)}
 
 
-def warn_partial(module, warnings):
+def warn_partial(warn, warnings):
     """Shows the server's warnings to the person running the play: the data may be partial."""
     for text in warnings:
-        module.warn('Prometheus sent a warning, the data may be partial: %s' % text)
+        warn('Prometheus sent a warning, the data may be partial: %s' % text)
 
 
 class PrometheusClient:

@@ -250,100 +250,13 @@ partial:
   type: bool
 '''
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sre.runbooks.plugins.module_utils.error_analysis import (
-    NoData, assess, build_queries, by_group, describe, points)
-from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
-    ApiError, HttpClient, endpoint_module_kwargs)
-from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_all
-from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import (
-    PrometheusClient, iso, parse_duration, resolve_time, warn_partial)
-
-POINTS_PER_LOOKBACK = 150
+from ansible_collections.sre.runbooks.plugins.module_utils.collector import run_module
+from ansible_collections.sre.runbooks.plugins.module_utils.error_rate import SPEC, collect
 
 
 def main():
-    module = AnsibleModule(**endpoint_module_kwargs(
-        service=dict(type='str', required=True),
-        metric=dict(type='str', default='http_requests_total'),
-        service_label=dict(type='str', default='service'),
-        status_label=dict(type='str', default='status'),
-        status_regex=dict(type='str', default='5..'),
-        selector=dict(type='dict', default={}),
-        group_by=dict(type='str', default='endpoint'),
-        window=dict(type='str', default='5m'),
-        baseline_offset=dict(type='str', default='1d'),
-        lookback=dict(type='str', default='1h'),
-        warning_percent=dict(type='float', default=1.0),
-        critical_percent=dict(type='float', default=5.0),
-        min_request_rate=dict(type='float', default=0.1),
-        at=dict(type='str'),
-    ))
-    p = module.params
-    try:
-        window = parse_duration(p['window'])
-        parse_duration(p['baseline_offset'])
-        lookback = parse_duration(p['lookback'])
-        at = resolve_time(p['at'], time.time())
-    except ValueError as err:
-        module.fail_json(msg='invalid option: %s' % err)
-    if not 0 < p['warning_percent'] <= p['critical_percent'] <= 100:
-        module.fail_json(msg='invalid thresholds: need 0 < warning_percent (%s) <= '
-                             'critical_percent (%s) <= 100'
-                             % (p['warning_percent'], p['critical_percent']))
-    if lookback < 3 * window:
-        module.fail_json(msg='lookback (%s) must be at least three windows (%s) to tell a spike '
-                             'from a climb' % (p['lookback'], p['window']))
-
-    matchers = [(p['service_label'], '=', p['service'])] + sorted(
-        (k, '=', v) for k, v in p['selector'].items())
-    queries = build_queries(p['metric'], matchers, p['status_label'], p['status_regex'],
-                            p['window'], p['baseline_offset'], p['group_by'])
-    client = PrometheusClient(HttpClient.from_params(p, 'Prometheus'))
-    step = max(1.0, round(lookback / POINTS_PER_LOOKBACK))
-    calls = {name: (lambda q=q: client.query(q, at=at)) for name, q in queries.items()
-             if not name.endswith('_overall')}
-    calls.update({name: (lambda q=q: client.query_range(q, at - lookback, at, step))
-                  for name, q in queries.items() if name.endswith('_overall')})
-    outcomes = run_all(calls)
-    failures = [err for _value, err in outcomes.values() if err is not None]
-    if failures:
-        err = failures[0]
-        module.fail_json(msg=str(err) if isinstance(err, ApiError) else
-                         'error rate query failed: %s' % err, queries=queries)
-    results = {name: value for name, (value, _err) in outcomes.items()}
-
-    def sample(prefix):
-        return {'errors': by_group(results[prefix + 'errors'].series, p['group_by']),
-                'total': by_group(results[prefix + 'total'].series, p['group_by'])}
-
-    thresholds = {'warning': p['warning_percent'] / 100.0,
-                  'critical': p['critical_percent'] / 100.0,
-                  'min_request_rate': p['min_request_rate']}
-    try:
-        result = assess(sample(''), sample('baseline_'),
-                        (points(results['errors_overall'].series),
-                         points(results['total_overall'].series)),
-                        thresholds, p['group_by'], window)
-    except NoData:
-        module.fail_json(
-            msg='no series of %s match %s=%r%s in the last %s: check the service name, the metric '
-                'and the service_label (the runbooks use service, app or job); run the total query '
-                'in Prometheus to see what exists' % (
-                    p['metric'], p['service_label'], p['service'],
-                    ''.join(' %s=%r' % kv for kv in sorted(p['selector'].items())), p['lookback']),
-            queries=queries)
-    warnings = sorted({w for r in results.values() for w in r.warnings})
-    result.update(onset_iso=iso(result['onset']), last_seen_iso=iso(result['last_seen']),
-                  window_seconds=window,
-                  evaluated_at=at, queries=queries, query_warnings=warnings,
-                  partial=bool(warnings))
-    result['message'] = describe(result, p['service'], p['window'], p['baseline_offset'],
-                                 thresholds)
-    warn_partial(module, warnings)
-    module.exit_json(changed=False, **result)
+    run_module(AnsibleModule(supports_check_mode=True, **SPEC), collect)
 
 
 if __name__ == '__main__':

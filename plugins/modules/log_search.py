@@ -377,97 +377,13 @@ total_hits:
   type: int
 '''
 
-import re
-import time
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sre.runbooks.plugins.module_utils.docker_engine import DOCKER_ARGS
-from ansible_collections.sre.runbooks.plugins.module_utils.http_client import ApiError, ENDPOINT_ARGS
-from ansible_collections.sre.runbooks.plugins.module_utils.log_patterns import (
-    LEVELS, RANK, analyse, normalise_level)
-from ansible_collections.sre.runbooks.plugins.module_utils.log_sources import BACKENDS, Window
-from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import iso, point_in_time
-
-
-def describe(service, result, scanned, since, until, min_level):
-    head = '%s: %d lines at %s or above, or 5xx, of %d read between %s and %s' % (
-        service, result['matched'], min_level, scanned, iso(since), iso(until))
-    if not result['top_messages']:
-        return head
-    first = result['top_messages'][0]
-    where = ''
-    if first['endpoints']:
-        where = ' on ' + ', '.join(sorted(first['endpoints'], key=lambda e: -first['endpoints'][e])[:3])
-    return "%s; top: '%s' x%d (%s%%)%s" % (head, first['pattern'], first['count'],
-                                           first['percent'], where)
+from ansible_collections.sre.runbooks.plugins.module_utils.collector import run_module
+from ansible_collections.sre.runbooks.plugins.module_utils.log_search import SPEC, collect
 
 
 def main():
-    spec = dict(ENDPOINT_ARGS)
-    spec['url'] = dict(type='str')
-    spec.update(DOCKER_ARGS)
-    spec.update(
-        backend=dict(type='str', required=True, choices=sorted(BACKENDS)),
-        service=dict(type='str', required=True),
-        since=dict(type='str', default='15m'),
-        until=dict(type='str', default='now'),
-        min_level=dict(type='str', default='ERROR'),
-        match=dict(type='str'),
-        limit=dict(type='int', default=50),
-        top=dict(type='int', default=10),
-        max_lines=dict(type='int', default=5000),
-        query=dict(type='str'),
-        index=dict(type='str', default='logs-*'),
-        compose_project=dict(type='str'),
-    )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
-                           required_if=[('backend', 'loki', ('url',)),
-                                        ('backend', 'elasticsearch', ('url',))],
-                           mutually_exclusive=[('bearer_token', 'username')],
-                           required_together=[('username', 'password')])
-    p = module.params
-    now = time.time()
-    try:
-        since = point_in_time(p['since'], now)
-        until = point_in_time(p['until'], now)
-    except ValueError as err:
-        module.fail_json(msg='invalid option: %s' % err)
-    if since >= until:
-        module.fail_json(msg='since (%s, %s) must be before until (%s, %s)'
-                             % (p['since'], iso(since), p['until'], iso(until)))
-    min_level = normalise_level(p['min_level'])
-    if min_level is None:
-        module.fail_json(msg='min_level %r is not a level: use one of %s'
-                             % (p['min_level'], ', '.join(LEVELS)))
-    for name, least in (('limit', 0), ('top', 0), ('max_lines', 1)):
-        if p[name] < least:
-            module.fail_json(msg='%s must be at least %d, not %d' % (name, least, p[name]))
-    try:
-        match = re.compile(p['match'], re.IGNORECASE) if p['match'] else None
-    except re.error as err:
-        module.fail_json(msg='match %r is not a valid regular expression: %s' % (p['match'], err))
-    if p['backend'] == 'docker' and p['query']:
-        module.warn('query is ignored by the docker backend, which reads every line; use match '
-                    'and min_level to select lines')
-
-    window = Window(p['service'], since, until, now, p['max_lines'], min_level)
-    try:
-        fetched = BACKENDS[p['backend']](p, window)
-    except ApiError as err:
-        module.fail_json(msg='log_search (%s) for %s failed: %s' % (p['backend'], p['service'], err),
-                         backend=p['backend'], service=p['service'])
-
-    result = analyse(fetched.records, since, until, RANK[min_level], match, p['limit'], p['top'])
-    for warning in fetched.warnings:
-        module.warn(warning)
-    result.update(fetched.details)
-    module.exit_json(
-        changed=False, backend=p['backend'], service=p['service'], since=since,
-        since_iso=iso(since), until=until, until_iso=iso(until), min_level=min_level,
-        query=fetched.query, scanned=fetched.scanned, truncated=fetched.truncated,
-        partial=fetched.partial, backend_warnings=fetched.warnings,
-        summary=describe(p['service'], result, fetched.scanned, since, until, min_level),
-        **result)
+    run_module(AnsibleModule(supports_check_mode=True, **SPEC), collect)
 
 
 if __name__ == '__main__':

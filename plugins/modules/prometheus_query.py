@@ -148,52 +148,13 @@ partial:
   type: bool
 '''
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
-    ApiError, HttpClient, endpoint_module_kwargs)
-from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import (
-    PrometheusClient, parse_duration, resolve_time, warn_partial)
-
-POINTS_PER_RANGE = 200
+from ansible_collections.sre.runbooks.plugins.module_utils.collector import run_module
+from ansible_collections.sre.runbooks.plugins.module_utils.prometheus_query import SPEC, collect
 
 
 def main():
-    module = AnsibleModule(**endpoint_module_kwargs(
-        query=dict(type='str', required=True),
-        type=dict(type='str', choices=['instant', 'range'], default='instant'),
-        time=dict(type='str'),
-        start=dict(type='str', default='now-1h'),
-        end=dict(type='str', default='now'),
-        step=dict(type='str'),
-        query_timeout=dict(type='str'),
-    ))
-    p = module.params
-    now = time.time()
-    try:
-        query_timeout = parse_duration(p['query_timeout']) if p['query_timeout'] else None
-        if p['type'] == 'instant':
-            at = resolve_time(p['time'], now) if p['time'] else None
-        else:
-            start, end = resolve_time(p['start'], now), resolve_time(p['end'], now)
-            if end <= start:
-                raise ValueError('end (%s) must be after start (%s)' % (p['end'], p['start']))
-            step = parse_duration(p['step']) if p['step'] else \
-                max(1.0, round((end - start) / POINTS_PER_RANGE))
-    except ValueError as err:
-        module.fail_json(msg='invalid option: %s' % err)
-
-    client = PrometheusClient(HttpClient.from_params(p, 'Prometheus'))
-    try:
-        if p['type'] == 'instant':
-            result = client.query(p['query'], at=at, timeout=query_timeout)
-        else:
-            result = client.query_range(p['query'], start, end, step, timeout=query_timeout)
-    except ApiError as err:
-        module.fail_json(msg=str(err), status=err.status)
-    warn_partial(module, result.warnings)
-    module.exit_json(changed=False, **result.as_dict())
+    run_module(AnsibleModule(supports_check_mode=True, **SPEC), collect)
 
 
 if __name__ == '__main__':

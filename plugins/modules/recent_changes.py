@@ -159,121 +159,13 @@ since_iso:
   type: str
 '''
 
-import re
-import time
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sre.runbooks.plugins.module_utils.changes import (
-    GIT_FORMAT, deploys, parse_git_log, previous_image, timeline)
-from ansible_collections.sre.runbooks.plugins.module_utils.docker_engine import (
-    DOCKER_ARGS, container_events, docker_client, inspect_container, list_containers)
-from ansible_collections.sre.runbooks.plugins.module_utils.http_client import ApiError
-from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_all
-from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import (
-    iso, parse_duration, point_in_time, resolve_time)
-
-
-def created_epoch(text):
-    """Epoch seconds of Docker's nanosecond RFC 3339 time, or None."""
-    try:
-        return resolve_time(re.sub(r'(\.\d{6})\d+', r'\1', text or ''), 0)
-    except ValueError:
-        return None
-
-
-def docker_facts(params, since, now):
-    client = docker_client(params)
-    service, project = params['service'], params['compose_project']
-    history_start = min(since, now - parse_duration(params['history']))
-    listed = run_all({
-        'containers': lambda: list_containers(client, service, project),
-        'events': lambda: container_events(client, service, project, history_start, now,
-                                           ['create', 'destroy']),
-    })
-    for _value, error in listed.values():
-        if error is not None:
-            raise error
-    summaries, events = listed['containers'][0], listed['events'][0]
-    inspected = run_all({c['Id']: (lambda cid=c['Id']: inspect_container(client, cid))
-                         for c in summaries})
-    containers = []
-    for summary in summaries:
-        details, error = inspected[summary['Id']]
-        if error is not None:
-            raise error
-        state = details.get('State') or {}
-        containers.append({
-            'name': details.get('Name', '').lstrip('/'),
-            'id': summary['Id'],
-            'image': (details.get('Config') or {}).get('Image') or summary.get('Image'),
-            'image_id': summary.get('ImageID'),
-            'state': state.get('Status'),
-            'created': details.get('Created'),
-            'created_epoch': created_epoch(details.get('Created')) or float(summary['Created']),
-            'started_at': state.get('StartedAt'),
-            'restart_count': details.get('RestartCount', 0),
-        })
-    containers.sort(key=lambda c: -c['created_epoch'])
-    return containers, deploys(events, containers)
-
-
-def git_commits(module, repo, paths, since):
-    rc, out, err = module.run_command(
-        ['git', '-C', repo, 'log', '--since=@%d' % since, '--format=' + GIT_FORMAT, '--'] + paths)
-    if rc != 0:
-        module.fail_json(msg='git log failed in %s: %s: check that it is a git checkout readable '
-                             'by the remote user' % (repo, err.strip() or out.strip()))
-    return parse_git_log(out, repo, paths)
+from ansible_collections.sre.runbooks.plugins.module_utils.collector import run_module
+from ansible_collections.sre.runbooks.plugins.module_utils.recent_changes import SPEC, collect
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            service=dict(type='str'),
-            compose_project=dict(type='str'),
-            since=dict(type='str', default='1h'),
-            history=dict(type='str', default='24h'),
-            onset=dict(type='str'),
-            git=dict(type='list', elements='dict', default=[], options=dict(
-                path=dict(type='path', required=True),
-                paths=dict(type='list', elements='str', default=[]),
-            )),
-            **DOCKER_ARGS
-        ),
-        required_one_of=[('service', 'git')],
-        supports_check_mode=True,
-    )
-    p = module.params
-    now = time.time()
-    try:
-        since = point_in_time(p['since'], now)
-        parse_duration(p['history'])
-        onset = resolve_time(p['onset'], now) if p['onset'] not in (None, '', 'None') else None
-    except ValueError as err:
-        module.fail_json(msg='invalid option: %s' % err)
-
-    changes, result = [], {}
-    if p['service']:
-        try:
-            containers, deploy_list = docker_facts(p, since, now)
-        except ApiError as err:
-            module.fail_json(msg='%s; is the Docker engine running on %s?' % (err, p['docker_host']))
-        current = containers[0]['image'] if containers else None
-        if not containers and not deploy_list:
-            module.fail_json(msg='no container of compose service %r%s on this host: check the '
-                                 'service name (docker ps --filter label=com.docker.compose.service'
-                                 '=%s) and the host the task runs on' % (
-                                     p['service'], ' in project %r' % p['compose_project']
-                                     if p['compose_project'] else '', p['service']))
-        result.update(containers=containers, current_image=current,
-                      previous_image=previous_image(current, deploy_list))
-        changes.extend(deploy_list)
-    for repo in p['git']:
-        changes.extend(git_commits(module, repo['path'], repo['paths'], since))
-    changes = timeline(changes, since, onset)
-    module.exit_json(changed=False, changes=changes, since=since, since_iso=iso(since),
-                     last_deploy=next((c for c in changes if c['kind'] == 'deploy'), None),
-                     **result)
+    run_module(AnsibleModule(supports_check_mode=True, **SPEC), collect)
 
 
 if __name__ == '__main__':

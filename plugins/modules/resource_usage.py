@@ -23,8 +23,10 @@ description:
   - Memory is the working set (usage minus the inactive file cache, as C(docker stats)) over the
     memory limit. Without a limit the Docker Engine reports the host's memory as the limit;
     RV(containers[].limit_set) is then false and the percent is of the host's memory.
-  - CPU throttling is the share of CFS periods in which the container was throttled, over the stats
-    sample of about one second (and since the start in RV(containers[].throttled_ratio_total)).
+  - CPU and CPU throttling are measured over half a second, between two one-shot stats reads
+    (Docker Engine API 1.41 and later; an older engine takes its own sample of about one second).
+    Throttling is the share of CFS periods in which the container was throttled over that sample,
+    and since the start in RV(containers[].throttled_ratio_total).
   - OOM kills come from the C(oom) events since O(since), because C(State.OOMKilled) is reset when a
     container restarts; a container whose last exit was an OOM kill counts once even without an event
     in the period. Non-zero exits come from the C(die) events.
@@ -325,168 +327,13 @@ partial:
   type: bool
 '''
 
-import time
-from string import Template
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sre.runbooks.plugins.module_utils.docker_engine import (
-    DOCKER_ARGS, container_events, docker_client, inspect_container, list_containers)
-from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
-    ENDPOINT_ARGS, ApiError, HttpClient)
-from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_all
-from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import (
-    PrometheusClient, format_duration, iso, parse_duration, warn_partial)
-from ansible_collections.sre.runbooks.plugins.module_utils.resources import (
-    assess, docker_container, event_counts, prometheus_containers)
-
-SERVICE_SELECTOR = '{container_label_com_docker_compose_service="$service"}'
-QUERY_OPTIONS = {
-    'cpu_percent': ('cpu_query', 'container:cpu_usage:percent' + SERVICE_SELECTOR),
-    'memory_percent': ('memory_query', 'container:memory_usage:percent' + SERVICE_SELECTOR),
-    'throttled_ratio': ('throttling_query',
-                        'sum by (name) (rate(container_cpu_cfs_throttled_periods_total%s[5m])) / '
-                        'sum by (name) (rate(container_cpu_cfs_periods_total%s[5m]))'
-                        % (SERVICE_SELECTOR, SERVICE_SELECTOR)),
-    'restart_count': ('restarts_query',
-                      'changes(container_start_time_seconds%s[$since])' % SERVICE_SELECTOR),
-    'oom_kills': ('oom_query', 'increase(container_oom_events_total%s[$since])' % SERVICE_SELECTOR),
-}
-
-
-def docker_source(module, since, now):
-    p = module.params
-    client = docker_client(p)
-    service, project = p['service'], p['compose_project']
-    listed = run_all({
-        'containers': lambda: list_containers(client, service, project),
-        'events': lambda: container_events(client, service, project, since, now, ['oom', 'die']),
-        'info': lambda: client.get_json('/info'),
-    })
-    summaries, error = listed['containers']
-    if error is not None:
-        raise error
-    if not summaries:
-        module.fail_json(msg='no container of compose service %r%s on this host: check the service '
-                             'name (docker ps -a --filter label=com.docker.compose.service=%s) and '
-                             'the host the task runs on' % (
-                                 service, ' in project %r' % project if project else '', service))
-    partial = []
-    events, error = listed['events']
-    if error is not None:
-        partial.append('container events (OOM kills and exits are then only those of State): %s'
-                       % error)
-        events = []
-    info = listed['info'][0] or {}
-
-    calls = {}
-    for summary in summaries:
-        cid = summary['Id']
-        calls[('inspect', cid)] = lambda cid=cid: inspect_container(client, cid)
-        if summary.get('State') == 'running':
-            calls[('stats', cid)] = lambda cid=cid: client.get_json(
-                '/containers/%s/stats' % cid, query={'stream': 'false'})
-    outcomes = run_all(calls)
-    counts = event_counts(events)
-    containers = []
-    for summary in summaries:
-        cid = summary['Id']
-        details, error = outcomes[('inspect', cid)]
-        if error is not None:
-            partial.append('inspect of container %s: %s' % (cid[:12], error))
-        stats, error = outcomes.get(('stats', cid), (None, None))
-        if error is not None:
-            partial.append('stats of container %s: %s' % (cid[:12], error))
-        containers.append(docker_container(summary, details, stats, counts.get(cid),
-                                           info.get('MemTotal')))
-    containers.sort(key=lambda record: record['name'])
-    listed_ids = {s['Id'] for s in summaries}
-    gone = {cid: entry for cid, entry in counts.items() if cid not in listed_ids}
-    extra = {'cgroup_version': info.get('CgroupVersion')}
-    return containers, gone, partial, extra
-
-
-def prometheus_source(module, since_text):
-    p = module.params
-    values = {'service': p['service'], 'since': since_text}
-    queries = {}
-    for figure, (option, _default) in QUERY_OPTIONS.items():
-        if p[option]:
-            queries[figure] = Template(p[option]).safe_substitute(values)
-    if not queries:
-        module.fail_json(msg='every query option is empty: give at least cpu_query or memory_query')
-    client = PrometheusClient(HttpClient.from_params(p, 'Prometheus'))
-    outcomes = run_all({figure: (lambda q=q: client.query(q)) for figure, q in queries.items()})
-    for figure, (_value, error) in outcomes.items():
-        if error is not None:
-            module.fail_json(msg=str(error) if isinstance(error, ApiError) else
-                             '%s query failed: %s' % (figure, error), queries=queries)
-    results = {figure: value for figure, (value, _error) in outcomes.items()}
-    series = {figure: results[figure].series if figure in results else None
-              for figure in QUERY_OPTIONS}
-    containers = prometheus_containers(series, p['container_label'], p['service'])
-    warnings = sorted({w for r in results.values() for w in r.warnings})
-    warn_partial(module, warnings)
-    if not containers:
-        module.warn('no series matched any query for service %r: the figures are unknown. Check '
-                    'that cAdvisor and the recording rules exist and the label names in the '
-                    'queries (see queries)' % p['service'])
-    return containers, warnings, queries
+from ansible_collections.sre.runbooks.plugins.module_utils.collector import run_module
+from ansible_collections.sre.runbooks.plugins.module_utils.resource_usage import SPEC, collect
 
 
 def main():
-    own = dict(
-        source=dict(type='str', choices=['docker', 'prometheus'], default='docker'),
-        service=dict(type='str', required=True),
-        compose_project=dict(type='str'),
-        since=dict(type='str', default='15m'),
-        cpu_percent=dict(type='float', default=90.0),
-        memory_percent=dict(type='float', default=95.0),
-        throttled_percent=dict(type='float', default=25.0),
-        container_label=dict(type='str', default='name'),
-    )
-    own.update({option: dict(type='str', default=default)
-                for option, default in QUERY_OPTIONS.values()})
-    spec = dict(ENDPOINT_ARGS)
-    spec['url'] = dict(type='str')
-    spec.update(DOCKER_ARGS)
-    spec.update(own)
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
-                           mutually_exclusive=[('bearer_token', 'username')],
-                           required_together=[('username', 'password')],
-                           required_if=[('source', 'prometheus', ['url'])])
-    p = module.params
-    try:
-        period = parse_duration(p['since'])
-    except ValueError as err:
-        module.fail_json(msg='invalid option since: %s' % err)
-    if period <= 0:
-        module.fail_json(msg='invalid option since: %r must be a positive duration' % p['since'])
-    for option in ('cpu_percent', 'memory_percent', 'throttled_percent'):
-        if not 0 < p[option] <= 1000:
-            module.fail_json(msg='invalid threshold %s=%s: give a percent above 0'
-                                 % (option, p[option]))
-    now = time.time()
-    since = now - period
-    since_text = format_duration(period)
-    thresholds = {'cpu_percent': p['cpu_percent'], 'memory_percent': p['memory_percent'],
-                  'throttled_percent': p['throttled_percent']}
-    result = {'source': p['source'], 'service': p['service'], 'since': since,
-              'since_iso': iso(since)}
-    gone = None
-    if p['source'] == 'docker':
-        try:
-            containers, gone, partial, extra = docker_source(module, since, now)
-        except ApiError as err:
-            module.fail_json(msg='%s; is the Docker engine running on %s and readable by the remote '
-                                 'user?' % (err, p['docker_host']))
-        for text in partial:
-            module.warn('resource_usage could not read %s' % text)
-        result.update(extra, partial=bool(partial))
-    else:
-        containers, warnings, queries = prometheus_source(module, since_text)
-        result.update(queries=queries, query_warnings=warnings, partial=bool(warnings))
-    result.update(assess(containers, thresholds, since_text, gone))
-    module.exit_json(changed=False, containers=containers, **result)
+    run_module(AnsibleModule(supports_check_mode=True, **SPEC), collect)
 
 
 if __name__ == '__main__':
