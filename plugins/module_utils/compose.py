@@ -5,7 +5,7 @@
 
 Pure logic first (the collection's override file, the image history, crash-loop and port verdicts,
 limits arithmetic, which compose command to run), then the little I/O it needs: the compose CLI
-(v2 plugin `docker compose` or v1 `docker-compose`) and the state files, written atomically.
+(v2 plugin `docker compose` or v1 `docker-compose`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import os
 import re
 import shlex
 import subprocess
-import tempfile
 
 from ansible_collections.sre.runbooks.plugins.module_utils.changes import event_time
 from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import resolve_time
@@ -508,7 +507,7 @@ def tail_text(text, lines=15):
     return '\n'.join((text or '').strip().splitlines()[-lines:])
 
 
-# --------------------------------------------------------------------------- time and files
+# --------------------------------------------------------------------------- time
 
 def docker_time(text):
     """Epoch seconds of Docker's nanosecond RFC 3339 time, None for the zero time."""
@@ -517,31 +516,3 @@ def docker_time(text):
     except ValueError:
         return None
     return epoch if epoch > 0 else None
-
-
-def read_text(path):
-    try:
-        with open(path, encoding='utf-8') as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-    except OSError as err:
-        raise ComposeError('cannot read %s: %s' % (path, err))
-
-
-def write_atomic(path, text):
-    """Writes the file through a temporary file in the same directory and a rename."""
-    directory = os.path.dirname(path)
-    try:
-        os.makedirs(directory, mode=0o755, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=directory)
-        try:
-            with os.fdopen(fd, 'w', encoding='utf-8') as handle:
-                handle.write(text)
-            os.chmod(temp, 0o644)
-            os.replace(temp, path)
-        except BaseException:
-            os.unlink(temp)
-            raise
-    except OSError as err:
-        raise ComposeError('cannot write %s: %s: check state_dir and its permissions' % (path, err))

@@ -11,6 +11,16 @@ from __future__ import annotations
 # One group holding at least this share of all errors is where the errors are concentrated.
 CONCENTRATION_SHARE = 0.8
 
+# The request counter of a service and its labels (doc fragment sre.runbooks.request_metric).
+METRIC_ARGS = dict(
+    service=dict(type='str', required=True),
+    metric=dict(type='str', default='http_requests_total'),
+    service_label=dict(type='str', default='service'),
+    status_label=dict(type='str', default='status'),
+    status_regex=dict(type='str', default='5..'),
+    selector=dict(type='dict', default={}),
+)
+
 
 class NoData(Exception):
     """No series matched at all: a wrong service name, metric or label, not a quiet service."""
@@ -23,6 +33,12 @@ def label_selector(matchers):
         escaped = str(value).replace('\\', '\\\\').replace('"', '\\"')
         parts.append('%s%s"%s"' % (label, op, escaped))
     return '{%s}' % ','.join(parts)
+
+
+def metric_matchers(params):
+    """[(label, op, value)] that select the service's requests, from the METRIC_ARGS options."""
+    return [(params['service_label'], '=', params['service'])] + sorted(
+        (k, '=', v) for k, v in params['selector'].items())
 
 
 def build_queries(metric, matchers, status_label, status_regex, window, offset, group_by):

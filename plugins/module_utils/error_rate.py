@@ -9,7 +9,7 @@ import time
 
 from ansible_collections.sre.runbooks.plugins.module_utils.collector import CollectError
 from ansible_collections.sre.runbooks.plugins.module_utils.error_analysis import (
-    NoData, assess, build_queries, by_group, describe, points)
+    METRIC_ARGS, NoData, assess, build_queries, by_group, describe, metric_matchers, points)
 from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
     ApiError, HttpClient, endpoint_spec)
 from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_all
@@ -19,12 +19,7 @@ from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import (
 POINTS_PER_LOOKBACK = 150
 
 SPEC = endpoint_spec(
-    service=dict(type='str', required=True),
-    metric=dict(type='str', default='http_requests_total'),
-    service_label=dict(type='str', default='service'),
-    status_label=dict(type='str', default='status'),
-    status_regex=dict(type='str', default='5..'),
-    selector=dict(type='dict', default={}),
+    **METRIC_ARGS,
     group_by=dict(type='str', default='endpoint'),
     window=dict(type='str', default='5m'),
     baseline_offset=dict(type='str', default='1d'),
@@ -52,9 +47,7 @@ def collect(p, warn):
         raise CollectError('lookback (%s) must be at least three windows (%s) to tell a spike '
                            'from a climb' % (p['lookback'], p['window']))
 
-    matchers = [(p['service_label'], '=', p['service'])] + sorted(
-        (k, '=', v) for k, v in p['selector'].items())
-    queries = build_queries(p['metric'], matchers, p['status_label'], p['status_regex'],
+    queries = build_queries(p['metric'], metric_matchers(p), p['status_label'], p['status_regex'],
                             p['window'], p['baseline_offset'], p['group_by'])
     client = PrometheusClient(HttpClient.from_params(p, 'Prometheus'))
     step = max(1.0, round(lookback / POINTS_PER_LOOKBACK))

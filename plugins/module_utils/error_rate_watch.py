@@ -9,7 +9,7 @@ import time
 
 from ansible_collections.sre.runbooks.plugins.module_utils.collector import CollectError
 from ansible_collections.sre.runbooks.plugins.module_utils.error_analysis import (
-    build_queries, by_group, recovery)
+    METRIC_ARGS, build_queries, by_group, metric_matchers, recovery)
 from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
     ApiError, HttpClient, endpoint_spec)
 from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_all
@@ -17,12 +17,7 @@ from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import (
     PrometheusClient, iso, parse_duration)
 
 SPEC = endpoint_spec(
-    service=dict(type='str', required=True),
-    metric=dict(type='str', default='http_requests_total'),
-    service_label=dict(type='str', default='service'),
-    status_label=dict(type='str', default='status'),
-    status_regex=dict(type='str', default='5..'),
-    selector=dict(type='dict', default={}),
+    **METRIC_ARGS,
     window=dict(type='str', default='1m'),
     target_percent=dict(type='float', default=1.0),
     stable_for=dict(type='str', default='10m'),
@@ -54,9 +49,7 @@ def collect(p, warn):
     if not 0 < p['target_percent'] < 100 or interval <= 0 or deadline < stable_for:
         raise CollectError('invalid options: need 0 < target_percent < 100, interval > 0 and '
                            'deadline (%s) >= stable_for (%s)' % (p['deadline'], p['stable_for']))
-    matchers = [(p['service_label'], '=', p['service'])] + sorted(
-        (k, '=', v) for k, v in p['selector'].items())
-    queries = build_queries(p['metric'], matchers, p['status_label'], p['status_regex'],
+    queries = build_queries(p['metric'], metric_matchers(p), p['status_label'], p['status_regex'],
                             p['window'], '0s', None)
     queries = {k: queries[k] for k in ('errors_overall', 'total_overall')}
     client = PrometheusClient(HttpClient.from_params(p, 'Prometheus'))

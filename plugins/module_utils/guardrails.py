@@ -3,13 +3,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Guardrails of the mitigation: one remediation at a time per service (a lock that expires, so
 a crashed run cannot block the next one forever), a bounded number of actions per incident and a
-cooldown between actions. Decisions are pure; the files are read and written by the caller."""
+cooldown between actions. Decisions are pure; the caller reads and writes the files
+(module_utils/state_files.py)."""
 
 from __future__ import annotations
-
-import json
-import os
-import tempfile
 
 from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import iso
 
@@ -67,40 +64,3 @@ def ledger_entry(record, run_id, incident_id, now):
     entry.update(record)
     entry['acted'] = bool(record.get('acted'))
     return entry
-
-
-def read_json(path, default):
-    """The JSON document at path, default when absent; ValueError names a corrupt file."""
-    try:
-        with open(path) as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        return default
-    except ValueError as err:
-        raise ValueError('%s is not valid JSON (%s): move it aside to start afresh' % (path, err))
-
-
-def write_json_atomic(path, document):
-    """Writes the whole file or nothing: a crash never leaves half a lock or ledger."""
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o750, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp-')
-    try:
-        with os.fdopen(handle, 'w') as out:
-            json.dump(document, out, indent=2, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def create_exclusive(path, document):
-    """Creates path with document unless it exists; False when another run created it first."""
-    os.makedirs(os.path.dirname(path), mode=0o750, exist_ok=True)
-    try:
-        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
-    except FileExistsError:
-        return False
-    with os.fdopen(handle, 'w') as out:
-        json.dump(document, out, indent=2, sort_keys=True)
-    return True

@@ -390,6 +390,8 @@ from ansible_collections.sre.runbooks.plugins.module_utils.http_client import Ap
 from ansible_collections.sre.runbooks.plugins.module_utils.log_sources import Window, read_container
 from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_all
 from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import iso, parse_duration, resolve_time
+from ansible_collections.sre.runbooks.plugins.module_utils.state_files import (
+    StateError, read_json, read_text, write_atomic, write_json)
 
 try:
     import yaml
@@ -497,7 +499,7 @@ class ComposeService:
                                self.files, self.override_path if with_override else None) + tail
 
     def compose(self, tail, timeout=CLI_TIMEOUT):
-        args = self.compose_args(tail, cu.read_text(self.override_path) is not None)
+        args = self.compose_args(tail, read_text(self.override_path) is not None)
         self.commands.append(cu.show(args))
         return cu.run(args, timeout, cwd=self.project_dir)
 
@@ -605,13 +607,10 @@ class ComposeService:
             self.module.fail_json(msg='no compose file of project %r other than the override %s: give files'
                                       % (self.project, self.override_path))
         history_path = '%s/%s.history.json' % (directory, self.service)
-        override_before = cu.read_text(self.override_path)
+        override_before = read_text(self.override_path)
         doc = cu.parse_override(override_before)
-        try:
-            saved = json.loads(cu.read_text(history_path) or '{}')
-        except ValueError as err:
-            raise cu.ComposeError('the history file %s is not JSON (%s): delete it' % (history_path, err))
-        version = cu.file_version(cu.read_text(self.files[0]) or '')
+        saved = read_json(history_path, {})
+        version = cu.file_version(read_text(self.files[0]) or '')
 
         events = container_events(self.client, self.service, self.project, self.now - HISTORY_SECONDS,
                                   self.now + 1, ['create', 'destroy', 'die', 'start', 'oom'])
@@ -637,7 +636,7 @@ class ComposeService:
                     self.commands.append(cu.show(self.compose_args(tail, with_override)))
             elif changed:
                 if new_doc != doc:
-                    cu.write_atomic(self.override_path, cu.render_override(new_doc, self.project))
+                    write_atomic(self.override_path, cu.render_override(new_doc, self.project))
                 started = time.time()
                 if live and not self.update_live(containers, live):
                     tail = cu.action_args('resources', self.service)
@@ -693,8 +692,8 @@ class ComposeService:
 
     def save(self, path, state_doc, must):
         try:
-            cu.write_atomic(path, json.dumps(state_doc, indent=2, sort_keys=True) + '\n')
-        except cu.ComposeError as err:
+            write_json(path, state_doc)
+        except StateError as err:
             if must:
                 raise
             self.module.warn('deployment history not recorded: %s' % err)
@@ -761,7 +760,7 @@ def main():
         result = ComposeService(module).run()
     except ApiError as err:
         module.fail_json(msg='%s; is the Docker engine running on %s?' % (err, module.params['docker_host']))
-    except (cu.ComposeError, ValueError) as err:
+    except (cu.ComposeError, StateError, ValueError) as err:
         module.fail_json(msg='compose service %r: %s' % (module.params['service'], err))
     module.exit_json(**result)
 

@@ -25,6 +25,7 @@ author: sre.runbooks developers (@sre-runbooks)
 extends_documentation_fragment:
   - sre.runbooks.read_only
   - sre.runbooks.endpoint
+  - sre.runbooks.request_metric
 attributes:
   action_group:
     support: full
@@ -32,31 +33,6 @@ attributes:
       - sre.runbooks.prometheus
     description: Use C(group/sre.runbooks.prometheus) in C(module_defaults) to set the URL once.
 options:
-  service:
-    description: The service, matched against O(service_label).
-    type: str
-    required: true
-  metric:
-    description: Request counter.
-    type: str
-    default: http_requests_total
-  service_label:
-    description: Label that names the service, for example C(service), C(job) or C(app).
-    type: str
-    default: service
-  status_label:
-    description: Label holding the HTTP status code; the two runbooks use C(status) and C(status_code).
-    type: str
-    default: status
-  status_regex:
-    description: Regular expression of the status codes that count as errors.
-    type: str
-    default: 5..
-  selector:
-    description:
-      - Extra label matchers, as a mapping of label to value (exact match), for example a namespace.
-    type: dict
-    default: {}
   group_by:
     description: Label to break the errors down by. Empty for the overall figure only.
     type: str

@@ -22,6 +22,7 @@ author: sre.runbooks developers (@sre-runbooks)
 extends_documentation_fragment:
   - sre.runbooks.read_only
   - sre.runbooks.endpoint
+  - sre.runbooks.request_metric
 attributes:
   action_group:
     support: full
@@ -29,30 +30,6 @@ attributes:
       - sre.runbooks.prometheus
     description: Use C(group/sre.runbooks.prometheus) in C(module_defaults) to set the URL once.
 options:
-  service:
-    description: The service, matched against O(service_label).
-    type: str
-    required: true
-  metric:
-    description: Request counter.
-    type: str
-    default: http_requests_total
-  service_label:
-    description: Label that names the service.
-    type: str
-    default: service
-  status_label:
-    description: Label holding the HTTP status code.
-    type: str
-    default: status
-  status_regex:
-    description: Regular expression of the status codes that count as errors.
-    type: str
-    default: 5..
-  selector:
-    description: Extra label matchers, label to value (exact match).
-    type: dict
-    default: {}
   window:
     description: Rate window of each measurement; shorter windows forget the incident sooner.
     type: str

@@ -137,14 +137,16 @@ ledger_file:
   type: str
 '''
 
+import json
 import os
 import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sre.runbooks.plugins.module_utils.guardrails import (
-    LEDGER_SIZE, create_exclusive, held_message, ledger_entry, lock_verdict, new_lock, read_json,
-    refusals, write_json_atomic)
+    LEDGER_SIZE, held_message, ledger_entry, lock_verdict, new_lock, refusals)
+from ansible_collections.sre.runbooks.plugins.module_utils.state_files import (
+    StateError, create_exclusive, read_json, write_json)
 from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import parse_duration
 
 
@@ -180,7 +182,7 @@ def main():
     try:
         lock = read_json(lock_file, None)
         ledger = read_json(ledger_file, [])
-    except (OSError, ValueError) as err:
+    except StateError as err:
         module.fail_json(msg='cannot read the guardrail state of %s: %s' % (p['service'], err))
     verdict = lock_verdict(lock, p['run_id'], now)
     result = dict(changed=False, allowed=False, reasons=[], lock=lock, took_over=None,
@@ -197,7 +199,7 @@ def main():
                 ledger = (ledger + [ledger_entry(p['record'], p['run_id'], p['incident_id'],
                                                  now)])[-LEDGER_SIZE:]
                 if not module.check_mode:
-                    write_json_atomic(ledger_file, ledger)
+                    write_json(ledger_file, ledger, 0o640)
             release = p['state'] == 'released' and verdict == 'ours'
             if release and not module.check_mode:
                 os.unlink(lock_file)
@@ -211,16 +213,15 @@ def main():
             finish(reasons=reasons)
         mine = new_lock(p['run_id'], p['incident_id'], now, ttl, p['owner'])
         if not module.check_mode:
-            if verdict == 'free' and not create_exclusive(lock_file, mine):
+            if verdict == 'free' and not create_exclusive(lock_file, json.dumps(mine, indent=2, sort_keys=True)):
                 module.fail_json(msg='another run took the remediation lock of %s at the same '
                                      'moment: %s' % (p['service'], lock_file))
             if verdict in ('ours', 'expired'):
-                write_json_atomic(lock_file, mine)
+                write_json(lock_file, mine, 0o640)
         finish(changed=True, allowed=True, lock=mine,
                took_over=lock if verdict == 'expired' else None)
-    except OSError as err:
-        module.fail_json(msg='cannot write the guardrail state of %s under %s: %s: check that the '
-                             'directory is writable' % (p['service'], p['state_dir'], err))
+    except (StateError, OSError) as err:
+        module.fail_json(msg='cannot write the guardrail state of %s: %s' % (p['service'], err))
 
 
 if __name__ == '__main__':

@@ -231,11 +231,3 @@ def test_container_facts_and_times():
     assert facts['health'] == 'healthy' and facts['env'] == {'A': '1'} and facts['nano_cpus'] == 5e8
     assert facts['started_epoch'] is None and facts['created_epoch'] == pytest.approx(1795442400.123456)
     assert set(cu.public(facts)) == set(cu.PUBLIC) and cu.public(facts)['image'] == 'gw:v1'
-
-
-def test_atomic_write(tmp_path):
-    path = str(tmp_path / 'a' / 'override.yml')
-    cu.write_atomic(path, 'one')
-    cu.write_atomic(path, 'two')
-    assert cu.read_text(path) == 'two' and os.listdir(str(tmp_path / 'a')) == ['override.yml']
-    assert cu.read_text(str(tmp_path / 'none')) is None

@@ -1,10 +1,13 @@
 """The guardrails' decisions: lock ownership and expiry, actions per incident, cooldown."""
 
-import json
+import os
+
+import pytest
 
 from ansible_collections.sre.runbooks.plugins.module_utils.guardrails import (
-    create_exclusive, held_message, ledger_entry, lock_verdict, new_lock, read_json, refusals,
-    write_json_atomic)
+    held_message, ledger_entry, lock_verdict, new_lock, refusals)
+from ansible_collections.sre.runbooks.plugins.module_utils.state_files import (
+    StateError, create_exclusive, read_json, read_text, write_json)
 
 NOW = 10_000.0
 
@@ -43,19 +46,20 @@ def test_cooldown_counts_from_the_last_action_on_the_service():
     assert refusals(ledger, 'inc-1', NOW, 5, cooldown=60) == []
 
 
-def test_files_are_written_whole_and_created_once(tmp_path):
+def test_state_files_are_written_whole_and_created_once(tmp_path):
     path = str(tmp_path / 'locks' / 'svc.lock')
-    assert create_exclusive(path, {'run_id': 'a'})
-    assert not create_exclusive(path, {'run_id': 'b'})
+    assert create_exclusive(path, '{"run_id": "a"}')
+    assert not create_exclusive(path, '{"run_id": "b"}')
     assert read_json(path, None) == {'run_id': 'a'}
-    write_json_atomic(path, {'run_id': 'c'})
-    assert json.loads(open(path).read()) == {'run_id': 'c'}
+    write_json(path, {'run_id': 'c'})
+    write_json(path, {'run_id': 'd'})
+    assert read_json(path, None) == {'run_id': 'd'}
     assert [p.name for p in (tmp_path / 'locks').iterdir()] == ['svc.lock']
-    assert read_json(str(tmp_path / 'none.json'), []) == []
+    assert read_json(str(tmp_path / 'none.json'), []) == [] and read_text(str(tmp_path / 'x')) is None
     (tmp_path / 'bad.json').write_text('{half')
-    try:
+    with pytest.raises(StateError, match='is not valid JSON .* move it aside'):
         read_json(str(tmp_path / 'bad.json'), [])
-    except ValueError as err:
-        assert 'is not valid JSON' in str(err) and 'move it aside' in str(err)
-    else:
-        raise AssertionError('a corrupt file must not read as empty')
+    (tmp_path / 'ro').mkdir(mode=0o500)
+    if os.geteuid() != 0:  # root writes anywhere
+        with pytest.raises(StateError, match='cannot write'):
+            write_json(str(tmp_path / 'ro' / 'x.json'), {})
