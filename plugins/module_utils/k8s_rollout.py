@@ -1,0 +1,292 @@
+# -*- coding: utf-8 -*-
+# Copyright: sre.runbooks contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Rollouts of a Deployment as kubectl sees them: pure logic on the API's JSON (camelCase dicts).
+
+The rules follow kubectl (k8s.io/kubectl pkg/polymorphichelpers rollback.go, history.go,
+rollout_status.go, objectrestarter.go and pkg/util/deployment): the revisions of a Deployment are
+the ReplicaSets it controls (ownerReferences, not labels), `undo` goes to the second-highest
+revision or to the one asked for, skips when the template already matches (ignoring the
+pod-template-hash label), and replaces spec.template and the annotations with a JSON patch.
+`wait_rollout` polls a Deployment, through the read callable it is given, until that verdict is done.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from datetime import datetime, timezone
+
+REVISION = 'deployment.kubernetes.io/revision'
+CHANGE_CAUSE = 'kubernetes.io/change-cause'
+HASH_LABEL = 'pod-template-hash'
+RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt'
+TIMED_OUT = 'ProgressDeadlineExceeded'
+# The Deployment's own values of these are kept on undo; the others come from the ReplicaSet.
+KEPT_ANNOTATIONS = frozenset((
+    'kubectl.kubernetes.io/last-applied-configuration',
+    REVISION,
+    'deployment.kubernetes.io/revision-history',
+    'deployment.kubernetes.io/desired-replicas',
+    'deployment.kubernetes.io/max-replicas',
+    'deprecated.deployment.rollback.to',
+))
+
+
+def annotations(obj):
+    return (obj.get('metadata') or {}).get('annotations') or {}
+
+
+def template(obj):
+    return (obj.get('spec') or {}).get('template') or {}
+
+
+def revision(obj):
+    """The revision annotation as an int: 0 when absent, None when not a number (kubectl skips it)."""
+    value = annotations(obj).get(REVISION)
+    if value is None:
+        return 0
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def images(obj):
+    return [c.get('image') for c in (template(obj).get('spec') or {}).get('containers') or []]
+
+
+def owned_replica_sets(deployment, replica_sets):
+    """The ReplicaSets whose controller ownerReference is this Deployment (by uid), as kubectl
+    keeps them: a ReplicaSet of another Deployment with overlapping labels is not one of them."""
+    uid = deployment['metadata']['uid']
+    owned = []
+    for rs in replica_sets:
+        refs = (rs.get('metadata') or {}).get('ownerReferences') or []
+        controller = next((ref for ref in refs if ref.get('controller')), None)
+        if controller and controller.get('uid') == uid:
+            owned.append(rs)
+    return owned
+
+
+def revisions(owned):
+    """(revision, ReplicaSet) of the owned ReplicaSets with a valid revision, highest first."""
+    pairs = [(revision(rs), rs) for rs in owned]
+    return sorted(((n, rs) for n, rs in pairs if n is not None), key=lambda pair: pair[0], reverse=True)
+
+
+def history(deployment, owned):
+    """One entry per revision, oldest first: what `kubectl rollout history` lists, and more."""
+    current = revision(deployment)
+    entries = []
+    for number, rs in reversed(revisions(owned)):
+        status = rs.get('status') or {}
+        entries.append({
+            'revision': number,
+            'replica_set': rs['metadata']['name'],
+            'images': images(rs),
+            'change_cause': annotations(rs).get(CHANGE_CAUSE),
+            'created': rs['metadata'].get('creationTimestamp'),
+            'replicas': (rs.get('spec') or {}).get('replicas', 0),
+            'ready_replicas': status.get('readyReplicas', 0),
+            'available_replicas': status.get('availableReplicas', 0),
+            'current': number == current,
+        })
+    return entries
+
+
+def undo_target(deployment, owned, to_revision=None):
+    """The ReplicaSet `kubectl rollout undo` goes to: the one of to_revision, else the
+    second-highest revision. ValueError when there is none."""
+    name = deployment['metadata']['name']
+    ranked = revisions(owned)
+    known = ', '.join(str(n) for n, rs in reversed(ranked)) or 'none'
+    if to_revision:
+        if to_revision < 0:
+            raise ValueError('to_revision must be a positive revision, not %d' % to_revision)
+        for number, rs in ranked:
+            if number == to_revision:
+                return rs
+        raise ValueError('unable to find revision %d in the history of deployment %s (revisions: %s)'
+                         % (to_revision, name, known))
+    if len(ranked) < 2:
+        raise ValueError('no previous revision of deployment %s to roll back to (revisions: %s); the older '
+                         'ReplicaSets were pruned or the Deployment was never updated' % (name, known))
+    return ranked[1][1]
+
+
+def refuse_paused(deployment, action):
+    """ValueError for an undo or restart of a paused Deployment, as kubectl refuses them."""
+    if (deployment.get('spec') or {}).get('paused'):
+        name = deployment['metadata']['name']
+        raise ValueError('cannot %s paused deployment %s in namespace %s; resume it first with '
+                         "'kubectl rollout resume deployment/%s -n %s' and try again"
+                         % (action, name, deployment['metadata'].get('namespace'), name,
+                            deployment['metadata'].get('namespace')))
+
+
+def _without_hash(pod_template):
+    pod_template = copy.deepcopy(pod_template)
+    labels = (pod_template.get('metadata') or {}).get('labels')
+    if labels:
+        labels.pop(HASH_LABEL, None)
+    return pod_template
+
+
+def _semantic(value):
+    """A value where null, empty maps and empty lists are absent, as apimachinery's Semantic
+    equality does not tell them apart."""
+    if isinstance(value, dict):
+        pruned = {k: _semantic(v) for k, v in value.items()}
+        return {k: v for k, v in pruned.items() if v not in (None, {}, [])}
+    if isinstance(value, list):
+        return [_semantic(v) for v in value]
+    return value
+
+
+def templates_match(rs, deployment):
+    """Whether the ReplicaSet's pod template is the Deployment's, ignoring pod-template-hash."""
+    return _semantic(_without_hash(template(rs))) == _semantic(_without_hash(template(deployment)))
+
+
+def undo_annotations(deployment, rs):
+    """The Deployment's annotations after the undo: the ReplicaSet's, except the bookkeeping ones,
+    for which the Deployment keeps its own values."""
+    kept = {k: v for k, v in annotations(deployment).items() if k in KEPT_ANNOTATIONS}
+    kept.update((k, v) for k, v in annotations(rs).items() if k not in KEPT_ANNOTATIONS)
+    return kept
+
+
+def undo_patch(deployment, rs):
+    """The JSON patch (application/json-patch+json) kubectl sends to restore the ReplicaSet."""
+    return [
+        {'op': 'replace', 'path': '/spec/template', 'value': _without_hash(template(rs))},
+        {'op': 'replace', 'path': '/metadata/annotations', 'value': undo_annotations(deployment, rs)},
+    ]
+
+
+def restarted_at(deployment):
+    return summary(deployment)['template_annotations'].get(RESTARTED_AT)
+
+
+def parse_time(text):
+    """Epoch seconds of an RFC 3339 time (a Z or an offset); None when absent or unreadable."""
+    try:
+        parsed = datetime.fromisoformat(text.replace('Z', '+00:00'))
+    except (AttributeError, ValueError):
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def restart_needed(deployment, restarted_before=None):
+    """Whether to restart: always, or with restarted_before (epoch seconds), only when the last
+    restart (the restartedAt annotation) is older than that."""
+    if restarted_before is None:
+        return True
+    last = parse_time(restarted_at(deployment))
+    return last is None or last < restarted_before
+
+
+def restart_stamp(now):
+    """The restartedAt value `kubectl rollout restart` sets at `now` (an aware datetime): RFC 3339, UTC."""
+    return now.astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+
+
+def restart_patch(now):
+    """The strategic merge patch of `kubectl rollout restart`, at `now` (an aware datetime)."""
+    return {'spec': {'template': {'metadata': {'annotations': {RESTARTED_AT: restart_stamp(now)}}}}}
+
+
+def progressing(deployment):
+    conditions = (deployment.get('status') or {}).get('conditions') or []
+    return next((c for c in conditions if c.get('type') == 'Progressing'), None)
+
+
+def rollout_status(deployment, stale=None):
+    """(done, failed, message) under `kubectl rollout status`'s rules, in its order and words.
+
+    stale is the Progressing condition read before this module changed the Deployment: the
+    controller leaves a ProgressDeadlineExceeded condition (same lastUpdateTime) in place until the
+    new rollout makes progress, so that one is not this rollout's failure."""
+    name = deployment['metadata']['name']
+    spec = deployment.get('spec') or {}
+    status = deployment.get('status') or {}
+    if deployment['metadata'].get('generation', 0) > status.get('observedGeneration', 0):
+        return False, False, 'Waiting for deployment spec update to be observed...'
+    cond = progressing(deployment)
+    if cond and cond.get('reason') == TIMED_OUT:
+        if not (stale and stale.get('reason') == TIMED_OUT and stale.get('lastUpdateTime') == cond.get('lastUpdateTime')):
+            return False, True, 'deployment "%s" exceeded its progress deadline: %s' % (name, cond.get('message', TIMED_OUT))
+    updated = status.get('updatedReplicas', 0)
+    if spec.get('replicas') is not None and updated < spec['replicas']:
+        return False, False, ('Waiting for deployment "%s" rollout to finish: %d out of %d new replicas have been updated...'
+                              % (name, updated, spec['replicas']))
+    if status.get('replicas', 0) > updated:
+        return False, False, ('Waiting for deployment "%s" rollout to finish: %d old replicas are pending termination...'
+                              % (name, status['replicas'] - updated))
+    if status.get('availableReplicas', 0) < updated:
+        return False, False, ('Waiting for deployment "%s" rollout to finish: %d of %d updated replicas are available...'
+                              % (name, status.get('availableReplicas', 0), updated))
+    return True, False, 'deployment "%s" successfully rolled out' % name
+
+
+def status_facts(deployment, stale=None):
+    """The verdict with the counts it was made from."""
+    done, failed, message = rollout_status(deployment, stale)
+    status = deployment.get('status') or {}
+    return {
+        'done': done, 'failed': failed, 'message': message,
+        'replicas': (deployment.get('spec') or {}).get('replicas'),
+        'current_replicas': status.get('replicas', 0),
+        'updated_replicas': status.get('updatedReplicas', 0),
+        'ready_replicas': status.get('readyReplicas', 0),
+        'available_replicas': status.get('availableReplicas', 0),
+        'generation': deployment['metadata'].get('generation'),
+        'observed_generation': status.get('observedGeneration'),
+    }
+
+
+class RolloutError(Exception):
+    """The rollout failed or did not finish in time; `deployment` is the last one read."""
+
+    def __init__(self, message, deployment):
+        super().__init__(message)
+        self.deployment = deployment
+
+
+def wait_rollout(read, timeout, verdict=rollout_status, clock=time.monotonic, sleep=time.sleep):
+    """Reads the Deployment (read()) every second until verdict(deployment), (done, failed, message)
+    as rollout_status gives them, is done, and returns the last one read. RolloutError at once on a
+    failure, and with the last message when it is not done after `timeout` seconds."""
+    deadline = clock() + timeout
+    while True:
+        deployment = read()
+        done, failed, message = verdict(deployment)
+        if failed:
+            raise RolloutError(message, deployment)
+        if done:
+            return deployment
+        if clock() >= deadline:
+            meta = deployment['metadata']
+            raise RolloutError('deployment %s in namespace %s: rollout not done after %ds: %s'
+                               % (meta['name'], meta.get('namespace'), timeout, message), deployment)
+        sleep(1)
+
+
+def summary(deployment):
+    """What before/after show of a Deployment."""
+    return {
+        'revision': revision(deployment),
+        'images': images(deployment),
+        'template_annotations': (template(deployment).get('metadata') or {}).get('annotations') or {},
+    }
+
+
+def label_selector(selector):
+    """The label selector string of a LabelSelector (matchLabels and matchExpressions)."""
+    terms = ['%s=%s' % item for item in sorted((selector.get('matchLabels') or {}).items())]
+    for expr in selector.get('matchExpressions') or []:
+        key, op, values = expr['key'], expr['operator'], ','.join(sorted(expr.get('values') or []))
+        terms.append({'In': '%s in (%s)' % (key, values), 'NotIn': '%s notin (%s)' % (key, values),
+                      'Exists': key, 'DoesNotExist': '!' + key}[op])
+    return ','.join(terms)

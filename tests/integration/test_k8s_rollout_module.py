@@ -1,0 +1,351 @@
+"""sre.runbooks.k8s_rollout run for real, as Ansible runs it (a child process, tests/conftest.py
+run_module), against a fake Kubernetes API server on 127.0.0.1.
+
+The module's `kubernetes` client cannot be patched from here, so the fake sits at the HTTP
+boundary: a small server answering the REST paths the module calls as the API server does -
+GET /apis/apps/v1/namespaces/{ns}/deployments/{name}, GET .../replicasets?labelSelector=...,
+PATCH .../deployments/{name} (application/json-patch+json or strategic-merge-patch+json, with
+?dryRun=All answering the would-be object without storing it) and 404 Status objects. The module is
+pointed at it with host + api_key and validate_certs false over plain http. A real cluster is
+exercised by test_k8s_real_cluster.py.
+"""
+
+import copy
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from conftest import run_module
+
+TOKEN = 's3cr3t-bearer-7f2a91'
+PREFIX = '/apis/apps/v1/namespaces/'
+UID = '6f1c2a8e-0b5d-4a43-9d57-2f1b7e0c9a11'
+OTHER_UID = 'a3d9e4b2-77c1-4f0e-8a6b-91c0d2e4f5a6'
+
+
+def pod_template(image, hash_value=None):
+    labels = {'app': 'web', 'pod-template-hash': hash_value} if hash_value else {'app': 'web'}
+    return {'metadata': {'labels': labels},
+            'spec': {'containers': [{'name': 'web', 'image': image, 'imagePullPolicy': 'IfNotPresent',
+                                     'resources': {}, 'terminationMessagePath': '/dev/termination-log',
+                                     'terminationMessagePolicy': 'File'}],
+                     'dnsPolicy': 'ClusterFirst', 'restartPolicy': 'Always', 'schedulerName': 'default-scheduler',
+                     'securityContext': {}, 'terminationGracePeriodSeconds': 30}}
+
+
+def deployment(paused=False, progressing=None, **status):
+    """Deployment web in shop at revision 7, rolled out, as `kubectl get -o json` shows it."""
+    counts = dict(observedGeneration=9, replicas=3, updatedReplicas=3, readyReplicas=3, availableReplicas=3)
+    counts.update(status)
+    counts['conditions'] = [progressing or {
+        'lastTransitionTime': '2026-11-20T08:00:00Z', 'lastUpdateTime': '2026-11-23T14:02:11Z',
+        'message': 'ReplicaSet "web-h00007" has successfully progressed.', 'reason': 'NewReplicaSetAvailable',
+        'status': 'True', 'type': 'Progressing'}]
+    spec = {'progressDeadlineSeconds': 600, 'replicas': 3, 'revisionHistoryLimit': 10,
+            'selector': {'matchLabels': {'app': 'web'}},
+            'strategy': {'rollingUpdate': {'maxSurge': '25%', 'maxUnavailable': '25%'}, 'type': 'RollingUpdate'},
+            'template': pod_template('web:7')}
+    if paused:
+        spec['paused'] = True
+    return {'apiVersion': 'apps/v1', 'kind': 'Deployment',
+            'metadata': {'annotations': {'deployment.kubernetes.io/revision': '7'},
+                         'creationTimestamp': '2026-11-20T08:00:00Z', 'generation': 9, 'labels': {'app': 'web'},
+                         'name': 'web', 'namespace': 'shop', 'resourceVersion': '48211', 'uid': UID},
+            'spec': spec, 'status': counts}
+
+
+def stuck():
+    """web rolling out web:8, stuck on ProgressDeadlineExceeded."""
+    dep = deployment(replicas=4, updatedReplicas=1, unavailableReplicas=1, progressing={
+        'lastTransitionTime': '2026-11-23T14:12:40Z', 'lastUpdateTime': '2026-11-23T14:12:40Z',
+        'message': 'ReplicaSet "web-6b7f9c4d8" has timed out progressing.', 'reason': 'ProgressDeadlineExceeded',
+        'status': 'False', 'type': 'Progressing'})
+    dep['spec']['template'] = pod_template('web:8')
+    return dep
+
+
+def replica_set(revision, image, owner='web', owner_uid=UID, replicas=0):
+    hash_value = 'h%05d' % revision
+    return {'apiVersion': 'apps/v1', 'kind': 'ReplicaSet',
+            'metadata': {'annotations': {'deployment.kubernetes.io/desired-replicas': '3',
+                                         'deployment.kubernetes.io/max-replicas': '4',
+                                         'deployment.kubernetes.io/revision': str(revision)},
+                         'creationTimestamp': '2026-11-%02dT10:00:00Z' % (revision + 1), 'generation': 1,
+                         'labels': {'app': 'web', 'pod-template-hash': hash_value},
+                         'name': '%s-%s' % (owner, hash_value), 'namespace': 'shop',
+                         'ownerReferences': [{'apiVersion': 'apps/v1', 'blockOwnerDeletion': True, 'controller': True,
+                                              'kind': 'Deployment', 'name': owner, 'uid': owner_uid}],
+                         'resourceVersion': str(1000 + revision), 'uid': 'rs-%s-%d' % (owner, revision)},
+            'spec': {'replicas': replicas, 'selector': {'matchLabels': {'app': 'web', 'pod-template-hash': hash_value}},
+                     'template': pod_template(image, hash_value)},
+            'status': {'observedGeneration': 1, 'replicas': replicas}}
+
+
+class FakeApiServer:
+    """Deployments and ReplicaSets of a namespace, served as the API server serves them. Its
+    'controller' converges a Deployment at once after each stored change unless told otherwise."""
+
+    def __init__(self):
+        self.deployments, self.replica_sets, self.requests = {}, [], []
+        self.converge = True
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def answer(self, code, body):
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header('Content-Type', 'application/json')
+                self.send_header('Content-Length', str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def handle_any(self):
+                url = urlsplit(self.path)
+                length = int(self.headers.get('Content-Length') or 0)
+                body = json.loads(self.rfile.read(length)) if length else None
+                fake.requests.append({'method': self.command, 'path': url.path, 'query': parse_qs(url.query),
+                                      'headers': {k.lower(): v for k, v in self.headers.items()}, 'body': body})
+                self.answer(*fake.route(self.command, url.path, parse_qs(url.query), self.headers, body))
+
+            do_GET = do_PATCH = handle_any
+
+        self.httpd = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = 'http://127.0.0.1:%d' % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    @staticmethod
+    def not_found(resource, name):
+        return 404, {'kind': 'Status', 'apiVersion': 'v1', 'metadata': {}, 'status': 'Failure',
+                     'message': '%s.apps "%s" not found' % (resource, name), 'reason': 'NotFound',
+                     'details': {'name': name, 'group': 'apps', 'kind': resource}, 'code': 404}
+
+    def route(self, method, path, query, headers, body):
+        if headers.get('Authorization') != 'Bearer ' + TOKEN:
+            return 401, {'kind': 'Status', 'apiVersion': 'v1', 'metadata': {}, 'status': 'Failure',
+                         'message': 'Unauthorized', 'reason': 'Unauthorized', 'code': 401}
+        parts = path[len(PREFIX):].split('/') if path.startswith(PREFIX) else []
+        if len(parts) == 2 and parts[1] == 'replicasets' and method == 'GET':
+            wanted = dict(term.split('=') for term in query['labelSelector'][0].split(','))
+            items = [rs for rs in self.replica_sets if rs['metadata']['namespace'] == parts[0]
+                     and wanted.items() <= rs['metadata']['labels'].items()]
+            return 200, {'kind': 'ReplicaSetList', 'apiVersion': 'apps/v1',
+                         'metadata': {'resourceVersion': '50000'}, 'items': items}
+        if len(parts) == 3 and parts[1] == 'deployments':
+            current = self.deployments.get((parts[0], parts[2]))
+            if current is None:
+                return self.not_found('deployments', parts[2])
+            if method == 'GET':
+                return 200, current
+            patched = self.apply(current, headers['Content-Type'], body)
+            if query.get('dryRun') != ['All']:
+                self.deployments[(parts[0], parts[2])] = patched
+                if self.converge:
+                    self.controller(patched)
+            return 200, patched
+        return 404, {'kind': 'Status', 'status': 'Failure', 'reason': 'NotFound', 'code': 404, 'message': 'the server could not find the requested resource'}
+
+    @staticmethod
+    def apply(current, content_type, body):
+        patched = copy.deepcopy(current)
+        if content_type == 'application/json-patch+json':
+            for op in body:
+                assert op['op'] == 'replace'
+                parent, key = patched, None
+                steps = op['path'].strip('/').split('/')
+                for step in steps[:-1]:
+                    parent = parent[step]
+                key = steps[-1]
+                assert key in parent, 'JSON patch replace of a missing path %s' % op['path']
+                parent[key] = copy.deepcopy(op['value'])
+        else:
+            assert content_type == 'application/strategic-merge-patch+json'
+            merge(patched, copy.deepcopy(body))
+        if patched['spec']['template'] != current['spec']['template']:
+            patched['metadata']['generation'] += 1
+        patched['metadata']['resourceVersion'] = str(int(current['metadata']['resourceVersion']) + 1)
+        return patched
+
+    def controller(self, dep):
+        """What the Deployment controller ends with: the template's revision and a done status."""
+        owned = [rs for rs in self.replica_sets if rs['metadata']['ownerReferences'][0]['uid'] == dep['metadata']['uid']]
+        top = max(int(rs['metadata']['annotations']['deployment.kubernetes.io/revision']) for rs in owned)
+        dep['metadata']['annotations']['deployment.kubernetes.io/revision'] = str(top + 1)
+        replicas = dep['spec']['replicas']
+        dep['status'].update(observedGeneration=dep['metadata']['generation'], replicas=replicas,
+                             updatedReplicas=replicas, readyReplicas=replicas, availableReplicas=replicas)
+
+
+def merge(target, patch):
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            merge(target[key], value)
+        else:
+            target[key] = value
+
+
+@pytest.fixture
+def api():
+    fake = FakeApiServer()
+    fake.deployments[('shop', 'web')] = deployment()
+    fake.replica_sets = [replica_set(1, 'web:1'), replica_set(4, 'web:4'), replica_set(7, 'web:7', replicas=3),
+                         # another Deployment whose ReplicaSets carry the same app=web label
+                         replica_set(6, 'admin:6', owner='web-admin', owner_uid=OTHER_UID, replicas=2)]
+    yield fake
+    fake.close()
+
+
+def rollout(api, check_mode=False, **args):
+    params = dict(name='web', namespace='shop', host=api.url, api_key=TOKEN, validate_certs=False,
+                  request_timeout=5, wait_timeout=10)
+    params.update(args)
+    result = run_module('k8s_rollout', params, check_mode=check_mode)
+    assert TOKEN not in json.dumps(result)
+    return result
+
+
+def patches(api):
+    return [r for r in api.requests if r['method'] == 'PATCH']
+
+
+def test_history_from_owned_replica_sets(api):
+    result = rollout(api, state='history')
+    assert not result.get('failed') and result['changed'] is False
+    assert [(e['revision'], e['images'], e['current']) for e in result['history']] == \
+        [(1, ['web:1'], False), (4, ['web:4'], False), (7, ['web:7'], True)]
+    listed = [r for r in api.requests if r['path'].endswith('/replicasets')]
+    assert listed[0]['query']['labelSelector'] == ['app=web']
+    assert api.requests[0]['headers']['authorization'] == 'Bearer ' + TOKEN
+
+
+def test_undone_to_previous(api):
+    result = rollout(api, state='undone', _ansible_diff=True)
+    assert result['changed'] and not result.get('failed'), result
+    assert result['target_revision'] == 4 and result['msg'] == 'rolled back to revision 4'
+    [patch] = patches(api)
+    assert patch['headers']['content-type'] == 'application/json-patch+json' and 'dryRun' not in patch['query']
+    assert patch['body'] == [
+        {'op': 'replace', 'path': '/spec/template', 'value': pod_template('web:4')},    # without pod-template-hash
+        {'op': 'replace', 'path': '/metadata/annotations', 'value': {'deployment.kubernetes.io/revision': '7'}},
+    ]
+    assert result['before']['images'] == ['web:7'] and result['after']['images'] == ['web:4']
+    assert result['revision'] == 8 and result['status']['done']          # waited for the controller
+    assert result['diff']['before']['spec']['template']['spec']['containers'][0]['image'] == 'web:7'
+    assert result['diff']['after']['spec']['template']['spec']['containers'][0]['image'] == 'web:4'
+
+
+def test_undone_to_revision(api):
+    result = rollout(api, state='undone', to_revision=1, wait=False)
+    assert result['changed'] and result['target_revision'] == 1
+    [patch] = patches(api)
+    assert patch['body'][0]['value']['spec']['containers'][0]['image'] == 'web:1'
+    assert 'pod-template-hash' not in patch['body'][0]['value']['metadata']['labels']
+
+
+def test_undone_to_missing_revision(api):
+    result = rollout(api, state='undone', to_revision=6)       # 6 is web-admin's, not web's
+    assert result['failed'] and 'unable to find revision 6' in result['msg'] and '(revisions: 1, 4, 7)' in result['msg']
+    assert not patches(api)
+
+
+def test_undone_skipped_when_template_matches(api):
+    result = rollout(api, state='undone', to_revision=7)
+    assert result['changed'] is False and not result.get('failed')
+    assert result['msg'] == 'skipped rollback (current template already matches revision 7)'
+    assert not patches(api)
+
+
+def test_undone_twice_is_idempotent(api):
+    assert rollout(api, state='undone', to_revision=4)['changed']
+    again = rollout(api, state='undone', to_revision=4)
+    assert again['changed'] is False and 'skipped rollback' in again['msg']
+    assert len(patches(api)) == 1
+
+
+def test_paused_refused(api):
+    api.deployments[('shop', 'web')] = deployment(paused=True)
+    for state in ('undone', 'restarted'):
+        result = rollout(api, state=state)
+        assert result['failed'] and 'paused deployment web' in result['msg'] and 'kubectl rollout resume' in result['msg']
+    assert not patches(api)
+
+
+def test_check_mode_sends_a_server_dry_run(api):
+    before = copy.deepcopy(api.deployments[('shop', 'web')])
+    result = rollout(api, check_mode=True, state='undone')
+    assert result['changed'] and result['after']['images'] == ['web:4']
+    [patch] = patches(api)
+    assert patch['query']['dryRun'] == ['All']
+    assert api.deployments[('shop', 'web')] == before
+    assert [r['method'] for r in api.requests].count('GET') == 2         # no wait in check mode
+
+
+def test_restarted(api):
+    result = rollout(api, state='restarted')
+    assert result['changed'] and result['status']['done']
+    [patch] = patches(api)
+    assert patch['headers']['content-type'] == 'application/strategic-merge-patch+json'
+    stamp = patch['body']['spec']['template']['metadata']['annotations']['kubectl.kubernetes.io/restartedAt']
+    assert abs(time.mktime(time.strptime(stamp, '%Y-%m-%dT%H:%M:%SZ')) - time.mktime(time.gmtime())) < 60
+    assert result['after']['template_annotations']['kubectl.kubernetes.io/restartedAt'] == stamp
+    again = rollout(api, state='restarted', if_restarted_before='now-10m')
+    assert again['changed'] is False and 'not restarted' in again['msg']
+    assert len(patches(api)) == 1
+
+
+def test_restarted_check_mode(api):
+    result = rollout(api, check_mode=True, state='restarted')
+    assert result['changed'] and patches(api)[0]['query']['dryRun'] == ['All']
+    assert 'annotations' not in api.deployments[('shop', 'web')]['spec']['template']['metadata']
+
+
+def test_status_done(api):
+    result = rollout(api, state='status')
+    assert result['status']['done'] and result['msg'] == 'deployment "web" successfully rolled out'
+    assert result['changed'] is False and result['revision'] == 7
+
+
+def test_status_progress_deadline_exceeded_fails_at_once(api):
+    api.deployments[('shop', 'web')] = stuck()
+    started = time.monotonic()
+    result = rollout(api, state='status', wait=True, wait_timeout=60)
+    assert time.monotonic() - started < 10
+    assert result['failed'] and result['status']['failed']
+    assert result['msg'] == 'deployment "web" exceeded its progress deadline: ReplicaSet "web-6b7f9c4d8" has timed out progressing.'
+
+
+def test_undo_of_a_stuck_rollout_waits_past_the_stale_deadline(api):
+    api.deployments[('shop', 'web')] = stuck()
+    api.converge = False      # the controller has seen the change but the new pods are not there yet
+    result = rollout(api, state='undone', to_revision=7, wait_timeout=3)
+    assert result['failed'] and 'rollout not done after 3s' in result['msg'] and 'exceeded' not in result['msg']
+    assert result['changed'] and result['target_revision'] == 7
+
+
+def test_wait_times_out_with_the_last_message(api):
+    api.converge = False
+    result = rollout(api, state='restarted', wait_timeout=2)
+    assert result['failed'] and result['msg'].startswith('deployment web in namespace shop: rollout not done after 2s: ')
+    assert 'Waiting for deployment spec update to be observed' in result['msg']
+
+
+def test_not_found(api):
+    result = rollout(api, name='nope')
+    assert result['failed']
+    assert result['msg'].startswith('deployment nope not found in namespace shop (HTTP 404')
+
+
+def test_bad_token(api):
+    result = rollout(api, api_key='wrong-token')
+    assert result['failed'] and 'refused the credentials' in result['msg'] and 'wrong-token' not in json.dumps(result)
