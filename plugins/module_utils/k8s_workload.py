@@ -1,0 +1,340 @@
+# -*- coding: utf-8 -*-
+# Copyright: sre.runbooks contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What sre.runbooks.k8s_workload changes in a Deployment, its HorizontalPodAutoscaler and a
+ConfigMap: pure decisions on plain dicts shaped as the API returns them (camelCase JSON, as
+`kubectl get -o json`), no I/O.
+
+- Replicas: absolute (`6`) or relative to spec.replicas (`+2`, `-1`); a result outside
+  [min_replicas, max_replicas] is refused, never clamped: a clamped scale-out would look like a
+  success while giving less capacity than asked.
+- Under an HPA (autoscaling/v2, scaleTargetRef naming the workload) spec.replicas is not patched,
+  the HPA would undo it: the target becomes the HPA's minReplicas, and is refused above its
+  maxReplicas unless raising that is allowed. The one exception: an HPA does nothing while its
+  target has 0 replicas, so spec.replicas is set too then, which re-enables it.
+- Patches are strategic-merge patches. A variable is unset with the `$patch: delete` directive on
+  its env entry (merge key `name`), not with a JSON patch by index: an index is only valid for the
+  list that was read (a concurrent edit shifts it), and one strategic-merge body carries every
+  template change of the run, so the run creates one revision, not one per change.
+- Quantities compare by value ("1" == "1000m", "1Gi" == "1024Mi"): the API server canonicalises
+  what it stores, so a textual comparison would patch again at every run.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from decimal import Decimal
+
+from ansible_collections.sre.runbooks.plugins.module_utils import k8s_rollout as kr
+
+SECRET_NAME = re.compile(r'TOKEN|SECRET|PASSWORD|KEY', re.I)
+MASK = '********'
+_REPLICAS_RE = re.compile(r'^\s*([+-]?)\s*(\d+)\s*$')
+_QUANTITY_RE = re.compile(r'^([+-]?(?:\d+\.?\d*|\.\d+))([eE][+-]?\d+|[KMGTPE]i|[numkMGTPE]|)$')
+_SUFFIX = {'': Decimal(1), 'n': Decimal('1e-9'), 'u': Decimal('1e-6'), 'm': Decimal('1e-3'),
+           'k': Decimal(10) ** 3, 'M': Decimal(10) ** 6, 'G': Decimal(10) ** 9, 'T': Decimal(10) ** 12,
+           'P': Decimal(10) ** 15, 'E': Decimal(10) ** 18,
+           'Ki': Decimal(2) ** 10, 'Mi': Decimal(2) ** 20, 'Gi': Decimal(2) ** 30, 'Ti': Decimal(2) ** 40,
+           'Pi': Decimal(2) ** 50, 'Ei': Decimal(2) ** 60}
+_REQUIREMENTS = ('limits', 'requests')
+
+
+class WorkloadError(ValueError):
+    """A request the module refuses; the message says why and what to change."""
+
+
+def stringify(value):
+    """A value as Kubernetes stores env values and ConfigMap data: YAML booleans as true/false."""
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    return str(value)
+
+
+# --------------------------------------------------------------------------- quantities
+
+def parse_quantity(text):
+    """The value of a Kubernetes quantity ("500m", "4Gi", "1e3", 2) as a Decimal."""
+    match = _QUANTITY_RE.match(str(text).strip())
+    if not match:
+        raise WorkloadError('%r is not a Kubernetes quantity (such as 500m, 2, 512Mi, 4Gi)' % (text,))
+    number, suffix = match.groups()
+    if suffix in _SUFFIX:
+        return Decimal(number) * _SUFFIX[suffix]
+    return Decimal(number + suffix)  # an exponent: 1e3
+
+
+def same_quantity(a, b):
+    if a is None or b is None:
+        return a is None and b is None
+    return parse_quantity(a) == parse_quantity(b)
+
+
+# --------------------------------------------------------------------------- replicas and HPA
+
+def target_replicas(requested, current, min_replicas, max_replicas):
+    """The replicas `requested` asks for: absolute ("6") or relative to `current` ("+2", "-1").
+    Refused (never clamped) outside [min_replicas, max_replicas]."""
+    if min_replicas < 0 or min_replicas > max_replicas:
+        raise WorkloadError('min_replicas %d and max_replicas %d are not bounds: need 0 <= min_replicas <= max_replicas'
+                            % (min_replicas, max_replicas))
+    match = _REPLICAS_RE.match(str(requested))
+    if not match:
+        raise WorkloadError('replicas %r is neither a count (6) nor a change (+2, -1)' % (requested,))
+    sign, number = match.group(1), int(match.group(2))
+    target = current + number if sign == '+' else current - number if sign == '-' else number
+    if not min_replicas <= target <= max_replicas:
+        raise WorkloadError('replicas %s gives %d (now %d), outside the bounds [%d, %d] (min_replicas, max_replicas): '
+                            'refusing; change the bounds if %d is intended'
+                            % (requested, target, current, min_replicas, max_replicas, target))
+    return target
+
+
+def find_hpa(hpas, kind, name):
+    """The HorizontalPodAutoscaler (autoscaling/v2 dict) whose scaleTargetRef names the workload, or None.
+    The HPA controller finds its target through the group of scaleTargetRef.apiVersion: a reference
+    outside group apps (extensions/v1beta1, none) does not scale a Deployment."""
+    found = []
+    for hpa in hpas:
+        ref = hpa['spec']['scaleTargetRef']
+        if ref.get('kind') == kind and ref.get('name') == name and ref.get('apiVersion', '').split('/')[0] == 'apps':
+            found.append(hpa)
+    if len(found) > 1:
+        raise WorkloadError('HorizontalPodAutoscalers %s all target %s %s (the HPA controller then scales none of them): '
+                            'delete all but one' % (', '.join(sorted(h['metadata']['name'] for h in found)), kind, name))
+    return found[0] if found else None
+
+
+def hpa_bounds(hpa):
+    spec = hpa['spec']
+    return spec.get('minReplicas', 1), spec['maxReplicas']
+
+
+def hpa_patch(hpa, target, raise_max):
+    """The patch moving the HPA's floor to `target` ({} when already there); refused above its
+    maxReplicas unless `raise_max` (then maxReplicas becomes `target`)."""
+    low, high = hpa_bounds(hpa)
+    spec = {}
+    if target > high:
+        if not raise_max:
+            raise WorkloadError('HorizontalPodAutoscaler %s manages this workload with maxReplicas %d: %d replicas is above it '
+                                'and the HPA would scale back down; refusing. Set hpa_raise_max: true to raise maxReplicas '
+                                'to %d, or ask for at most %d' % (hpa['metadata']['name'], high, target, target, high))
+        spec['maxReplicas'] = target
+    if target != low:
+        spec['minReplicas'] = target
+    return {'spec': spec} if spec else {}
+
+
+# --------------------------------------------------------------------------- pod template
+
+def containers(workload):
+    return workload['spec']['template']['spec']['containers']
+
+
+def container_of(workload, name=None):
+    """The container called `name`, the first one when None."""
+    found = containers(workload)
+    if name is None:
+        return found[0]
+    for container in found:
+        if container['name'] == name:
+            return container
+    raise WorkloadError('no container %r in %s %s: it has %s' % (
+        name, workload['kind'], workload['metadata']['name'], ', '.join(c['name'] for c in found)))
+
+
+def resources_patch(container, resources):
+    """{limits: {...}, requests: {...}} of the quantities that differ (None removes one); {} when none."""
+    current = container.get('resources') or {}
+    patch = {}
+    for group, wanted in (resources or {}).items():
+        if group not in _REQUIREMENTS:
+            raise WorkloadError('resources takes limits and requests, not %r' % group)
+        have = current.get(group) or {}
+        for resource, value in (wanted or {}).items():
+            value = None if value is None else stringify(value)
+            if value is not None:
+                parse_quantity(value)
+            if not same_quantity(have.get(resource), value):
+                patch.setdefault(group, {})[resource] = value
+    return patch
+
+
+def env_patch(container, env):
+    """The env entries to merge: {name, value} to set (valueFrom dropped), {name, $patch: delete} to unset."""
+    current = {e['name']: e for e in container.get('env') or []}
+    patch = []
+    for name, value in (env or {}).items():
+        have = current.get(name)
+        if value is None:
+            if have is not None:
+                patch.append({'name': name, '$patch': 'delete'})
+            continue
+        value = stringify(value)
+        if have is None or have.get('value', '') != value or 'valueFrom' in have:
+            entry = {'name': name, 'value': value}
+            if have is not None and 'valueFrom' in have:
+                entry['valueFrom'] = None
+            patch.append(entry)
+    return patch
+
+
+def references_configmap(workload, configmap):
+    """Whether the pod template reads the ConfigMap: env valueFrom, envFrom, or a (projected) volume."""
+    pod = workload['spec']['template']['spec']
+    for container in (pod.get('initContainers') or []) + pod['containers']:
+        for entry in container.get('env') or []:
+            if ((entry.get('valueFrom') or {}).get('configMapKeyRef') or {}).get('name') == configmap:
+                return True
+        for source in container.get('envFrom') or []:
+            if (source.get('configMapRef') or {}).get('name') == configmap:
+                return True
+    for volume in pod.get('volumes') or []:
+        if (volume.get('configMap') or {}).get('name') == configmap:
+            return True
+        for source in (volume.get('projected') or {}).get('sources') or []:
+            if (source.get('configMap') or {}).get('name') == configmap:
+                return True
+    return False
+
+
+def configmap_patch(configmap, data):
+    """{data: {...}} of the keys that differ (None removes one); {} when none. Refused on an immutable ConfigMap."""
+    have = configmap.get('data') or {}
+    changes = {}
+    for key, value in (data or {}).items():
+        if value is None:
+            if key in have:
+                changes[key] = None
+        elif have.get(key) != stringify(value):
+            changes[key] = stringify(value)
+    if changes and configmap.get('immutable'):
+        raise WorkloadError('ConfigMap %s is immutable: create a new ConfigMap and point the workload at it'
+                            % configmap['metadata']['name'])
+    return {'data': changes} if changes else {}
+
+
+# --------------------------------------------------------------------------- the plan
+
+def plan(workload, hpas, configmap, params, now):
+    """What to send, from the objects read and the module's parameters:
+    {hpa, target_replicas, patches: {configmap, workload, hpa} (bodies, {} for none),
+    creates_revision, restart, configmap_referenced}. `now` is the RFC 3339 restart time."""
+    name, kind = workload['metadata']['name'], workload['kind']
+    hpa = find_hpa(hpas, kind, name)
+    target = None
+    patches = {'configmap': {}, 'workload': {}, 'hpa': {}}
+    spec = {}
+    if params.get('replicas') is not None:
+        current = workload['spec'].get('replicas', 1)
+        target = target_replicas(params['replicas'], current, params['min_replicas'], params['max_replicas'])
+        if hpa:
+            patches['hpa'] = hpa_patch(hpa, target, params['hpa_raise_max'])
+        # An HPA is disabled while its target has 0 replicas: spec.replicas re-enables it.
+        if target != current and (not hpa or current == 0):
+            spec['replicas'] = target
+
+    referenced = None
+    if params.get('configmap'):
+        patches['configmap'] = configmap_patch(configmap, params['configmap_data'])
+        referenced = references_configmap(workload, params['configmap'])
+    restart = bool(patches['configmap'] and referenced and params['restart_on_configmap_change'])
+
+    container = container_of(workload, params.get('container'))
+    change = {}
+    resources = resources_patch(container, params.get('resources'))
+    if resources:
+        change['resources'] = resources
+    env = env_patch(container, params.get('env'))
+    if env:
+        change['env'] = env
+    template = {}
+    if change:
+        template['spec'] = {'containers': [dict(name=container['name'], **change)]}
+    if restart:
+        template['metadata'] = {'annotations': {kr.RESTARTED_AT: now}}
+    if template:
+        if workload['spec'].get('paused'):
+            raise WorkloadError('the Deployment is paused, so a change of its pod template (resources, env, restart) would not '
+                                'roll out: resume it first (kubectl rollout resume), or change only replicas')
+        spec['template'] = template
+    if spec:
+        patches['workload'] = {'spec': spec}
+    return {'hpa': hpa, 'target_replicas': target, 'patches': patches, 'creates_revision': bool(template),
+            'restart': restart, 'configmap_referenced': referenced}
+
+
+def masked_patches(patches):
+    """A copy of plan()'s patch bodies with the values of secret-looking names masked."""
+    patches = copy.deepcopy(patches)
+    template = patches['workload'].get('spec', {}).get('template', {})
+    for container in template.get('spec', {}).get('containers', []):
+        for entry in container.get('env', []):
+            if entry.get('value') is not None and SECRET_NAME.search(entry['name']):
+                entry['value'] = MASK
+    data = patches['configmap'].get('data', {})
+    for key, value in data.items():
+        if value is not None and SECRET_NAME.search(key):
+            data[key] = MASK
+    return patches
+
+
+# --------------------------------------------------------------------------- views and status
+
+def revision(workload):
+    """The Deployment's revision (deployment.kubernetes.io/revision) as an int, None before the controller set it."""
+    return kr.revision(workload) or None
+
+
+def env_view(container):
+    """{name: value}, values of secret-looking names masked; a variable taken from a reference
+    (secret, ConfigMap key, field) as {valueFrom: <kind of reference>}, never its value."""
+    view = {}
+    for entry in container.get('env') or []:
+        if 'valueFrom' in entry:
+            view[entry['name']] = {'valueFrom': next(iter(entry['valueFrom']), None)}
+        else:
+            value = entry.get('value', '')
+            view[entry['name']] = MASK if SECRET_NAME.search(entry['name']) else value
+    return view
+
+
+def hpa_view(hpa):
+    if not hpa:
+        return None
+    low, high = hpa_bounds(hpa)
+    return {'name': hpa['metadata']['name'], 'min': low, 'max': high,
+            'current': (hpa.get('status') or {}).get('currentReplicas', 0)}
+
+
+def view(workload, hpa, configmap, params):
+    """The fields k8s_workload manages, as returned in before and after."""
+    container = container_of(workload, params.get('container'))
+    result = {'replicas': workload['spec'].get('replicas', 1), 'hpa': hpa_view(hpa),
+              'container': container['name'], 'resources': container.get('resources') or {},
+              'env': env_view(container)}
+    if configmap is not None:
+        data = configmap.get('data') or {}
+        result['configmap'] = {
+            'name': configmap['metadata']['name'],
+            'data': {key: (MASK if key in data and SECRET_NAME.search(key) else data.get(key))
+                     for key in params['configmap_data']}}
+    return result
+
+
+def diff(before, after):
+    """Before and after restricted to the fields that differ."""
+    keys = [k for k in before if before[k] != after.get(k)]
+    return {'before': {k: before[k] for k in keys}, 'after': {k: after.get(k) for k in keys}}
+
+
+def rollout_status(deployment, floor=None, stale=None):
+    """kubectl's verdict (k8s_rollout.rollout_status, with its stale deadline), and with `floor` (an
+    HPA's new minReplicas) not done before the HPA has raised spec.replicas to it."""
+    done, failed, message = kr.rollout_status(deployment, stale)
+    replicas = deployment['spec'].get('replicas', 1)
+    if done and floor is not None and replicas < floor:
+        return False, False, ('Waiting for deployment "%s" rollout to finish: %d replicas, below the new minReplicas %d '
+                              'of its HorizontalPodAutoscaler yet...' % (deployment['metadata']['name'], replicas, floor))
+    return done, failed, message

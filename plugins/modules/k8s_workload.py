@@ -1,0 +1,346 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: sre.runbooks contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: k8s_workload
+short_description: Replicas (HPA-aware, bounded), container resources, environment variables and ConfigMap keys of a Deployment
+version_added: 0.2.0
+description:
+  - The Kubernetes mitigations of the High Error Rate runbook, what C(kubectl scale),
+    C(kubectl set resources), C(kubectl set env) and C(kubectl edit configmap) followed by
+    C(kubectl rollout restart) do, as one idempotent task with check mode and diff.
+  - O(replicas) is a count (V(6)) or a change of C(spec.replicas) (V(+2), V(-1)); a result outside
+    [O(min_replicas), O(max_replicas)] is refused, never clamped. A relative change applies again
+    at every run; use a count for an idempotent task.
+  - When a HorizontalPodAutoscaler (C(autoscaling/v2)) has the Deployment as its C(scaleTargetRef),
+    C(spec.replicas) is left alone (the HPA would undo it); O(replicas) becomes the HPA's
+    C(minReplicas), a floor the HPA may scale above. Above its C(maxReplicas) the task fails unless
+    O(hpa_raise_max) lets it raise C(maxReplicas) too. Only when the Deployment has 0 replicas (which
+    disables its HPA) is C(spec.replicas) set as well.
+  - O(resources), O(env) and a restart change the pod template, in one strategic-merge patch, so the
+    Deployment gets one new revision (RV(creates_revision)). RV(revision_before) is the revision
+    before the change, the target of a later C(kubectl rollout undo --to-revision) that reverts the
+    bad deploy rather than this mitigation. A paused Deployment would not roll such a change out, so
+    it is refused.
+  - O(configmap_data) sets and unsets keys of O(configmap). When keys changed and the pod template
+    reads that ConfigMap (env C(valueFrom), C(envFrom), a volume or a projected volume), the pods are
+    restarted as C(kubectl rollout restart) does (annotation C(kubectl.kubernetes.io/restartedAt)),
+    unless O(restart_on_configmap_change=false).
+  - After a change, with O(wait), waits for the rollout as C(kubectl rollout status) does, and under
+    an HPA for the HPA to have scaled the Deployment to its new C(minReplicas).
+extends_documentation_fragment:
+  - sre.runbooks.kubernetes
+author: sre.runbooks developers (@sre-runbooks)
+attributes:
+  check_mode:
+    support: full
+    description: Every patch is sent with C(dryRun=All); the server validates it, nothing is persisted, RV(after) is its answer.
+  diff_mode:
+    support: full
+    description: Before and after of the fields that change (replicas, HPA, resources, env, ConfigMap keys).
+options:
+  name:
+    description: Name of the Deployment; its HPA is the one whose C(scaleTargetRef) names it.
+    type: str
+    required: true
+  namespace:
+    description: Namespace of the Deployment, its HPA and O(configmap).
+    type: str
+    default: default
+  kind:
+    description: Kind of the workload; only Deployments have the revisions RV(revision_before) records.
+    type: str
+    choices: [Deployment]
+    default: Deployment
+  replicas:
+    description:
+      - Replicas as a count (V(6)) or a change of the current C(spec.replicas) (V(+2), V(-1)).
+      - Under an HPA, its C(minReplicas); see the description.
+    type: str
+  min_replicas:
+    description: Fewest replicas O(replicas) may give; below, the task fails.
+    type: int
+    default: 1
+  max_replicas:
+    description: Most replicas O(replicas) may give, a guardrail against a runaway scale-out; above, the task fails.
+    type: int
+    default: 10
+  hpa_raise_max:
+    description: Under an HPA, raise its C(maxReplicas) when O(replicas) is above it, instead of failing.
+    type: bool
+    default: false
+  container:
+    description: Container whose O(resources) and O(env) change, and whose values RV(before) and RV(after) show. Default, the first one.
+    type: str
+  resources:
+    description:
+      - C(limits) and C(requests), each a mapping of resource name (C(cpu), C(memory), ...) to a
+        quantity (V(2000m), V(4Gi)), or V(null) to remove it. Quantities compare by value
+        (V(1) is V(1000m)), so an equal value changes nothing.
+    type: dict
+  env:
+    description:
+      - Environment variables of the container to set (the value, turned into a string; V(true)
+        and V(false) as such) or, with V(null), to remove. A variable set from a reference
+        (C(valueFrom)) gets the plain value instead.
+      - The values are shown in the task's arguments like any other; keep secrets in a Secret the
+        container references, or set C(no_log) on the task.
+    type: dict
+  configmap:
+    description: Name of the ConfigMap whose O(configmap_data) keys change.
+    type: str
+  configmap_data:
+    description: Keys of O(configmap) to set (the value, turned into a string) or, with V(null), to remove.
+    type: dict
+  restart_on_configmap_change:
+    description: Restart the pods when O(configmap_data) changed keys of a ConfigMap the pod template reads.
+    type: bool
+    default: true
+  wait:
+    description:
+      - After a change, wait until the rollout is complete by C(kubectl rollout status) rules
+        (C(observedGeneration) caught up, every replica updated and available) and, under an HPA,
+        until C(spec.replicas) reached its new C(minReplicas).
+      - A C(ProgressDeadlineExceeded) condition fails the task at once, unless it is the one left from
+        the rollout before this task's patches (the controller keeps it until the new rollout progresses).
+      - When the rollout is not done after O(wait_timeout), the task fails with the last status message.
+    type: bool
+    default: true
+  wait_timeout:
+    description: Seconds to wait; the task fails after that.
+    type: int
+    default: 300
+'''
+
+EXAMPLES = r'''
+- name: Scale the gateway out to 6 (through its HPA's minReplicas if it has one)
+  sre.runbooks.k8s_workload:
+    name: dhakacart-backend
+    namespace: dhakacart
+    replicas: "6"
+  register: scaled
+
+- name: Two more replicas, at most 12, raising the HPA's maxReplicas if needed
+  sre.runbooks.k8s_workload:
+    name: inference-gateway
+    replicas: "+2"
+    max_replicas: 12
+    hpa_raise_max: true
+
+- name: Scale vertically (kubectl set resources --limits=cpu=2000m,memory=4Gi)
+  sre.runbooks.k8s_workload:
+    name: inference-gateway
+    resources:
+      limits: {cpu: 2000m, memory: 4Gi}
+
+- name: Disable the failing endpoint's feature flag and open the circuit breaker
+  sre.runbooks.k8s_workload:
+    name: inference-gateway
+    env:
+      FEATURE_ENDPOINT_XYZ_ENABLED: false
+      CIRCUIT_BREAKER_THRESHOLD: 5
+      CIRCUIT_BREAKER_TIMEOUT: 60
+  register: flags
+
+- name: Record the rollback target in the incident
+  ansible.builtin.set_fact:
+    incident: "{{ incident | combine({'rollback_revision': flags.revision_before}) }}"
+
+- name: Turn the flag off in the ConfigMap; the pods restart to read it
+  sre.runbooks.k8s_workload:
+    name: inference-gateway
+    configmap: inference-gateway-config
+    configmap_data:
+      FEATURE_ENDPOINT_XYZ_ENABLED: "false"
+      OBSOLETE_FLAG: null
+'''
+
+RETURN = r'''
+before:
+  description: The managed fields before the run.
+  returned: always
+  type: dict
+  contains:
+    replicas:
+      description: C(spec.replicas).
+      type: int
+    hpa:
+      description: The HPA managing the Deployment, C(name), C(min), C(max) and C(current) replicas; V(null) without one.
+      type: dict
+    container:
+      description: The container shown.
+      type: str
+    resources:
+      description: Its C(resources), as the API returns them.
+      type: dict
+    env:
+      description:
+        - Its variables, name to value; values of names matching TOKEN, SECRET, PASSWORD or KEY
+          masked; a variable set from a reference as a mapping whose C(valueFrom) is the kind of
+          reference (C(secretKeyRef), C(configMapKeyRef), C(fieldRef)...), never the referenced value.
+      type: dict
+    configmap:
+      description: C(name) and C(data), the O(configmap_data) keys with their values (V(null) when absent, secret-looking ones masked).
+      type: dict
+      returned: when O(configmap) is given
+after:
+  description: The same after the run (after the wait when waiting); in check mode, the server's dry-run answer.
+  returned: always
+  type: dict
+revision_before:
+  description:
+    - The Deployment's revision (C(deployment.kubernetes.io/revision)) before any change, the target
+      of a rollback of the deploy that caused the incident. V(null) before the controller set one.
+  returned: always
+  type: int
+  sample: 7
+creates_revision:
+  description: Whether the run changes (or in check mode would change) the pod template, creating a new revision.
+  returned: always
+  type: bool
+restart:
+  description: Whether the pods are restarted for a ConfigMap change.
+  returned: always
+  type: bool
+configmap_referenced:
+  description: Whether the pod template reads O(configmap); V(null) without O(configmap).
+  returned: always
+  type: bool
+target_replicas:
+  description: The replicas O(replicas) resolved to; V(null) without O(replicas).
+  returned: always
+  type: int
+patches:
+  description:
+    - The strategic-merge patches sent (with C(dryRun=All) in check mode), in order, each with C(kind),
+      C(name) and C(body); values of secret-looking names masked.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - kind: HorizontalPodAutoscaler
+      name: inference-gateway
+      body: {spec: {minReplicas: 6}}
+diff:
+  description: With C(--diff), before and after of the fields that differ.
+  returned: when diff mode is on
+  type: dict
+'''
+
+from datetime import datetime, timezone
+from functools import partial
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.sre.runbooks.plugins.module_utils import k8s_rollout as kr
+from ansible_collections.sre.runbooks.plugins.module_utils import k8s_workload as kw
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s_client import (
+    DEPLOYMENT_ARGS, HAS_KUBERNETES, K8S_ARGS, KUBERNETES_IMPORT_ERROR, K8sError, call, k8s_api_client, patch)
+
+if HAS_KUBERNETES:
+    from kubernetes import client
+
+
+class Workload:
+    def __init__(self, module):
+        self.module, self.p = module, module.params
+        self.ns, self.name = self.p['namespace'], self.p['name']
+        self.api = k8s_api_client(self.p)
+        self.apps = client.AppsV1Api(self.api)
+        self.core = client.CoreV1Api(self.api)
+        self.autoscaling = client.AutoscalingV2Api(self.api)
+        self.sent = []
+
+    def deployment(self):
+        return call(self.api, self.p['request_timeout'], 'get', 'deployment', self.name, self.ns,
+                    self.apps.read_namespaced_deployment, self.name, self.ns)
+
+    def hpas(self):
+        return call(self.api, self.p['request_timeout'], 'list', 'horizontalpodautoscaler', None, self.ns,
+                    self.autoscaling.list_namespaced_horizontal_pod_autoscaler, self.ns)['items']
+
+    def patch(self, kind, name, method, body, shown):
+        """A strategic-merge patch (a dry run in check mode); `shown` is the body as RV(patches) shows it."""
+        answer = patch(self.api, self.p['request_timeout'], kind.lower(), name, self.ns, method, body,
+                       check_mode=self.module.check_mode)
+        self.sent.append({'kind': kind, 'name': name, 'body': shown})
+        return answer
+
+    def run(self):
+        p = self.p
+        deployment, hpas = self.deployment(), self.hpas()
+        configmap = None
+        if p['configmap']:
+            configmap = call(self.api, p['request_timeout'], 'get', 'configmap', p['configmap'], self.ns,
+                             self.core.read_namespaced_config_map, p['configmap'], self.ns)
+        now = kr.restart_stamp(datetime.now(timezone.utc))
+        decision = kw.plan(deployment, hpas, configmap, p, now)
+        stale = kr.progressing(deployment)  # a deadline exceeded before these patches is not theirs
+        patches, hpa = decision['patches'], decision['hpa']
+        shown = kw.masked_patches(patches)
+        result = {'before': kw.view(deployment, hpa, configmap, p), 'revision_before': kw.revision(deployment),
+                  'patches': self.sent}
+        result.update((key, decision[key]) for key in ('creates_revision', 'restart', 'configmap_referenced', 'target_replicas'))
+        if patches['configmap'] and not decision['restart']:
+            self.module.warn('ConfigMap %s changed; its readers keep the old values until they restart (%s)' % (
+                p['configmap'], 'restart_on_configmap_change is false' if decision['configmap_referenced']
+                else 'Deployment %s does not read it through env, envFrom or a volume' % self.name))
+        try:
+            if patches['configmap']:
+                configmap = self.patch('ConfigMap', p['configmap'], self.core.patch_namespaced_config_map,
+                                       patches['configmap'], shown['configmap'])
+            if patches['workload']:
+                deployment = self.patch('Deployment', self.name, self.apps.patch_namespaced_deployment,
+                                        patches['workload'], shown['workload'])
+            if patches['hpa']:
+                hpa = self.patch('HorizontalPodAutoscaler', hpa['metadata']['name'],
+                                 self.autoscaling.patch_namespaced_horizontal_pod_autoscaler, patches['hpa'], shown['hpa'])
+            if p['wait'] and not self.module.check_mode and (patches['workload'] or patches['hpa']):
+                verdict = partial(kw.rollout_status, floor=patches['hpa'].get('spec', {}).get('minReplicas'), stale=stale)
+                deployment = kr.wait_rollout(self.deployment, p['wait_timeout'], verdict)
+                hpa = kw.find_hpa(self.hpas(), p['kind'], self.name)
+        except (K8sError, kr.RolloutError) as err:
+            done = ', '.join('%s %s' % (s['kind'], s['name']) for s in self.sent)
+            self.module.fail_json(msg='%s%s' % (err, '; already patched: %s' % done if done else ''),
+                                  changed=bool(self.sent), **result)
+        result.update(changed=bool(self.sent), after=kw.view(deployment, hpa, configmap, p))
+        if self.module._diff:
+            result['diff'] = kw.diff(result['before'], result['after'])
+        return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            replicas=dict(type='str'),
+            min_replicas=dict(type='int', default=1),
+            max_replicas=dict(type='int', default=10),
+            hpa_raise_max=dict(type='bool', default=False),
+            container=dict(type='str'),
+            resources=dict(type='dict'),
+            env=dict(type='dict'),
+            configmap=dict(type='str'),
+            configmap_data=dict(type='dict'),
+            restart_on_configmap_change=dict(type='bool', default=True),
+            wait=dict(type='bool', default=True),
+            **DEPLOYMENT_ARGS, **K8S_ARGS
+        ),
+        required_together=[('configmap', 'configmap_data')],
+        supports_check_mode=True,
+    )
+    if not HAS_KUBERNETES:
+        module.fail_json(msg=missing_required_lib('kubernetes'), exception=KUBERNETES_IMPORT_ERROR)
+    try:
+        result = Workload(module).run()
+    except K8sError as err:
+        module.fail_json(msg=str(err))
+    except kw.WorkloadError as err:
+        module.fail_json(msg='%s %s/%s: %s' % (module.params['kind'], module.params['namespace'], module.params['name'], err))
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

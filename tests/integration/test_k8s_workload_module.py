@@ -1,0 +1,500 @@
+"""k8s_workload run as Ansible runs it (a child process, tests/conftest.py run_module), with the
+real `kubernetes` client, pointed through host + api_key + validate_certs: false at FakeApiServer,
+a small HTTP server on 127.0.0.1 answering the REST paths the module calls as the API server does:
+
+- GET  /apis/apps/v1/namespaces/{ns}/deployments/{name}, /api/v1/namespaces/{ns}/configmaps/{name}
+- GET  /apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers (a HorizontalPodAutoscalerList)
+- PATCH of those objects (and of /horizontalpodautoscalers/{name}) as a strategic merge (merge key
+  `name` for containers, env and volumes, `$patch: delete`, null removes a key), with `?dryRun=All`
+  answering the patched object without storing it. Other patch types get 415, as a server that
+  does not accept them: the client's default for a dict body would be a JSON patch.
+- Errors as Status objects: 401 without the bearer token, 404 NotFound, 409 Conflict, 422 Invalid
+  (request above limit, `value` with `valueFrom`, minReplicas above maxReplicas).
+- Quantities stored canonically ("2000m" comes back as "2"), generation bumped by spec changes.
+
+It also plays the controllers, one step per GET of the Deployment: the Deployment controller
+observes the new generation (a template change gets the next revision), then reports every replica
+updated and available; the HPA controller raises spec.replicas to its minReplicas.
+"""
+
+import copy
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from conftest import run_module
+
+TOKEN = 'k8s-token-7f3a9c1e-never-shown'
+NS = 'prod'
+NAME = 'inference-gateway'
+CONFIG = 'inference-gateway-config'
+REVISION = 'deployment.kubernetes.io/revision'
+MERGE_KEYS = {'containers': 'name', 'initContainers': 'name', 'env': 'name', 'volumes': 'name'}
+GROUPS = {'deployments': ('apps', 'Deployment'), 'configmaps': ('', 'ConfigMap'),
+          'horizontalpodautoscalers': ('autoscaling', 'HorizontalPodAutoscaler')}
+PATH_RE = re.compile(r'^/(?:api/v1|apis/apps/v1|apis/autoscaling/v2)/namespaces/([^/]+)/([a-z]+)(?:/([^/]+))?$')
+
+
+class ApiStatus(Exception):
+    def __init__(self, code, reason, message, details=None):
+        super().__init__(message)
+        self.body = {'kind': 'Status', 'apiVersion': 'v1', 'metadata': {}, 'status': 'Failure',
+                     'message': message, 'reason': reason, 'code': code}
+        if details:
+            self.body['details'] = details
+        self.code = code
+
+
+def strategic_merge(original, patch):
+    result = dict(original)
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        elif key in MERGE_KEYS and isinstance(value, list):
+            result[key] = merge_list(original.get(key) or [], value, MERGE_KEYS[key])
+        elif isinstance(value, dict):
+            result[key] = strategic_merge(original.get(key) or {}, value)
+        else:
+            result[key] = value
+    return result
+
+
+def merge_list(items, patch, key):
+    items = [dict(i) for i in items]
+    for entry in patch:
+        if entry.get('$patch') == 'delete':
+            items = [i for i in items if i[key] != entry[key]]
+            continue
+        index = next((n for n, i in enumerate(items) if i[key] == entry[key]), None)
+        if index is None:
+            items.append(strategic_merge({}, entry))
+        else:
+            items[index] = strategic_merge(items[index], entry)
+    return items
+
+
+def canonical(quantity):
+    """The API server's serialisation of the quantities used here."""
+    number, unit = re.fullmatch(r'(\d+)(m|Ki|Mi|Gi|)', quantity).groups()
+    if unit == 'm' and int(number) % 1000 == 0:
+        return str(int(number) // 1000)
+    if unit in ('Ki', 'Mi') and int(number) % 1024 == 0:
+        return canonical('%d%s' % (int(number) // 1024, {'Ki': 'Mi', 'Mi': 'Gi'}[unit]))
+    return quantity
+
+
+def millis(quantity):
+    number, unit = re.fullmatch(r'(\d+)(m|Ki|Mi|Gi|)', quantity).groups()
+    return int(number) * {'m': 1, '': 1000, 'Ki': 1000 << 10, 'Mi': 1000 << 20, 'Gi': 1000 << 30}[unit]
+
+
+def deployment(replicas=3, env_from=True):
+    container = {'name': 'gateway', 'image': 'registry.example/inference-gateway:v1.2.3',
+                 'env': [{'name': 'FEATURE_ENDPOINT_XYZ_ENABLED', 'value': 'true'},
+                         {'name': 'LOG_LEVEL', 'value': 'info'},
+                         {'name': 'DB_PASSWORD', 'valueFrom': {'secretKeyRef': {'name': 'db', 'key': 'password'}}}],
+                 'resources': {'limits': {'cpu': '1', 'memory': '1Gi'}, 'requests': {'cpu': '500m', 'memory': '512Mi'}},
+                 'terminationMessagePath': '/dev/termination-log', 'terminationMessagePolicy': 'File',
+                 'imagePullPolicy': 'IfNotPresent'}
+    if env_from:
+        container['envFrom'] = [{'configMapRef': {'name': CONFIG}}]
+    return {'apiVersion': 'apps/v1', 'kind': 'Deployment',
+            'metadata': {'name': NAME, 'namespace': NS, 'uid': '6f1d2c3b-0a9e-4d8c-b7a6-5e4f3d2c1b0a',
+                         'resourceVersion': '1000', 'generation': 4, 'creationTimestamp': '2024-05-01T09:00:00Z',
+                         'labels': {'app': NAME}, 'annotations': {REVISION: '7'}},
+            'spec': {'replicas': replicas, 'selector': {'matchLabels': {'app': NAME}},
+                     'template': {'metadata': {'creationTimestamp': None, 'labels': {'app': NAME}},
+                                  'spec': {'containers': [container], 'restartPolicy': 'Always',
+                                           'terminationGracePeriodSeconds': 30, 'dnsPolicy': 'ClusterFirst',
+                                           'securityContext': {}, 'schedulerName': 'default-scheduler'}},
+                     'strategy': {'type': 'RollingUpdate', 'rollingUpdate': {'maxUnavailable': '25%', 'maxSurge': '25%'}},
+                     'revisionHistoryLimit': 10, 'progressDeadlineSeconds': 600},
+            'status': {'observedGeneration': 4, 'replicas': replicas, 'updatedReplicas': replicas,
+                       'readyReplicas': replicas, 'availableReplicas': replicas,
+                       'conditions': [{'type': 'Available', 'status': 'True', 'reason': 'MinimumReplicasAvailable',
+                                       'message': 'Deployment has minimum availability.',
+                                       'lastUpdateTime': '2024-05-01T09:01:00Z', 'lastTransitionTime': '2024-05-01T09:01:00Z'},
+                                      {'type': 'Progressing', 'status': 'True', 'reason': 'NewReplicaSetAvailable',
+                                       'message': 'ReplicaSet "inference-gateway-7d4b9c8f6d" has successfully progressed.',
+                                       'lastUpdateTime': '2024-05-01T09:01:00Z', 'lastTransitionTime': '2024-05-01T09:00:00Z'}]}}
+
+
+def hpa(low=2, high=8, current=3):
+    return {'apiVersion': 'autoscaling/v2', 'kind': 'HorizontalPodAutoscaler',
+            'metadata': {'name': NAME, 'namespace': NS, 'resourceVersion': '900', 'creationTimestamp': '2024-05-01T09:00:00Z'},
+            'spec': {'scaleTargetRef': {'apiVersion': 'apps/v1', 'kind': 'Deployment', 'name': NAME},
+                     'minReplicas': low, 'maxReplicas': high,
+                     'metrics': [{'type': 'Resource', 'resource': {'name': 'cpu', 'target': {
+                         'type': 'Utilization', 'averageUtilization': 70}}}]},
+            'status': {'currentReplicas': current, 'desiredReplicas': current}}
+
+
+def other_hpa():
+    other = hpa(low=1, high=3)
+    other['metadata']['name'] = 'model-service'
+    other['spec']['scaleTargetRef']['name'] = 'model-service'
+    return other
+
+
+def configmap():
+    return {'apiVersion': 'v1', 'kind': 'ConfigMap',
+            'metadata': {'name': CONFIG, 'namespace': NS, 'resourceVersion': '800', 'creationTimestamp': '2024-05-01T09:00:00Z'},
+            'data': {'FEATURE_ENDPOINT_XYZ_ENABLED': 'true', 'LOG_LEVEL': 'info'}}
+
+
+class FakeApiServer:
+    def __init__(self):
+        self.objects = {}
+        self.requests = []
+        self.conflict_on = set()  # kinds whose next PATCH answers 409
+        self.templates = {}  # pod template each Deployment's last revision was made of
+        self.stuck = False  # the new ReplicaSet never becomes available
+        self.version = 1000
+        self.lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def answer(self):
+                length = int(self.headers.get('Content-Length') or 0)
+                body = self.rfile.read(length) if length else b''
+                url = urlsplit(self.path)
+                query = parse_qs(url.query)
+                fake.requests.append({'method': self.command, 'path': url.path, 'query': query,
+                                      'content_type': self.headers.get('Content-Type'),
+                                      'body': json.loads(body) if body else None})
+                try:
+                    if self.headers.get('Authorization') != 'Bearer ' + TOKEN:
+                        raise ApiStatus(401, 'Unauthorized', 'Unauthorized')
+                    with fake.lock:
+                        code, data = fake.serve(self.command, url.path, query, self.headers.get('Content-Type'), body)
+                except ApiStatus as status:
+                    code, data = status.code, status.body
+                payload = json.dumps(data).encode()
+                self.send_response(code)
+                self.send_header('Content-Type', 'application/json')
+                self.send_header('Content-Length', str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_PATCH = answer
+
+        self.httpd = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = 'http://127.0.0.1:%d' % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def add(self, obj):
+        resource = {'Deployment': 'deployments', 'ConfigMap': 'configmaps',
+                    'HorizontalPodAutoscaler': 'horizontalpodautoscalers'}[obj['kind']]
+        key = (resource, obj['metadata']['namespace'], obj['metadata']['name'])
+        self.objects[key] = copy.deepcopy(obj)
+        if resource == 'deployments':
+            self.templates[key] = copy.deepcopy(obj['spec']['template'])
+
+    def get(self, resource, name, ns=NS):
+        return self.objects[(resource, ns, name)]
+
+    def patches(self):
+        return [r for r in self.requests if r['method'] == 'PATCH']
+
+    def not_found(self, resource, name):
+        group, _kind = GROUPS[resource]
+        qualified = '%s.%s' % (resource, group) if group else resource
+        details = {'name': name, 'kind': resource}
+        if group:
+            details['group'] = group
+        return ApiStatus(404, 'NotFound', '%s "%s" not found' % (qualified, name), details)
+
+    def serve(self, method, path, query, content_type, body):
+        match = PATH_RE.match(path)
+        if not match:
+            raise ApiStatus(404, 'NotFound', 'the server could not find the requested resource')
+        ns, resource, name = match.groups()
+        if method == 'GET' and name is None:
+            items = [copy.deepcopy(o) for (r, n, _name), o in sorted(self.objects.items()) if r == resource and n == ns]
+            return 200, {'apiVersion': 'autoscaling/v2', 'kind': 'HorizontalPodAutoscalerList',
+                         'metadata': {'resourceVersion': str(self.version)}, 'items': items}
+        key = (resource, ns, name)
+        if key not in self.objects:
+            raise self.not_found(resource, name)
+        if method == 'GET':
+            if resource == 'deployments':
+                self.controllers(key)
+            return 200, copy.deepcopy(self.objects[key])
+        if content_type != 'application/strategic-merge-patch+json':
+            raise ApiStatus(415, 'UnsupportedMediaType', 'the body of the request was in an unknown format - '
+                            'accepted media types include: application/strategic-merge-patch+json')
+        dry_run = query.get('dryRun')
+        if dry_run not in (None, ['All']):
+            raise ApiStatus(400, 'BadRequest', 'Invalid dry run value: %s' % dry_run)
+        group, kind = GROUPS[resource]
+        if kind in self.conflict_on:
+            self.conflict_on.discard(kind)
+            raise ApiStatus(409, 'Conflict', 'Operation cannot be fulfilled on %s%s "%s": the object has been modified; '
+                            'please apply your changes to the latest version and try again'
+                            % (resource, '.' + group if group else '', name),
+                            {'name': name, 'group': group, 'kind': resource})
+        old = self.objects[key]
+        new = strategic_merge(copy.deepcopy(old), json.loads(body))
+        self.validate(kind, new)
+        if old.get('spec') != new.get('spec'):
+            new['metadata']['generation'] = old['metadata'].get('generation', 1) + 1
+        if new != old and not dry_run:
+            self.version += 1
+            new['metadata']['resourceVersion'] = str(self.version)
+            self.objects[key] = new
+        return 200, copy.deepcopy(new)
+
+    def validate(self, kind, obj):
+        causes = []
+        if kind == 'Deployment':
+            for index, container in enumerate(obj['spec']['template']['spec']['containers']):
+                where = 'spec.template.spec.containers[%d]' % index
+                resources = container.get('resources') or {}
+                for group in ('limits', 'requests'):
+                    resources[group] = {k: canonical(v) for k, v in (resources.get(group) or {}).items()} or None
+                    if resources[group] is None:
+                        del resources[group]
+                for resource, request in (resources.get('requests') or {}).items():
+                    limit = (resources.get('limits') or {}).get(resource)
+                    if limit and millis(request) > millis(limit):
+                        causes.append(('%s.resources.requests' % where, 'Invalid value: "%s": must be less than or '
+                                       'equal to %s limit of %s' % (request, resource, limit)))
+                for j, env in enumerate(container.get('env') or []):
+                    if env.get('value') and 'valueFrom' in env:
+                        causes.append(('%s.env[%d].valueFrom' % (where, j), 'Invalid value: "": may not be '
+                                       'specified when `value` is not empty'))
+        if kind == 'HorizontalPodAutoscaler' and obj['spec'].get('minReplicas', 1) > obj['spec']['maxReplicas']:
+            causes.append(('spec.maxReplicas', 'Invalid value: %d: must be greater than or equal to `minReplicas`'
+                           % obj['spec']['maxReplicas']))
+        if causes:
+            group = 'apps' if kind == 'Deployment' else 'autoscaling'
+            raise ApiStatus(422, 'Invalid', '%s.%s "%s" is invalid: %s' % (
+                kind, group, obj['metadata']['name'], ', '.join('%s: %s' % c for c in causes)),
+                {'name': obj['metadata']['name'], 'group': group, 'kind': kind,
+                 'causes': [{'reason': 'FieldValueInvalid', 'message': m, 'field': f} for f, m in causes]})
+
+    def controllers(self, key):
+        """One step of the HPA and Deployment controllers."""
+        deploy = self.objects[key]
+        spec, status, meta = deploy['spec'], deploy['status'], deploy['metadata']
+        for (resource, ns, _name), obj in self.objects.items():
+            ref = obj.get('spec', {}).get('scaleTargetRef', {}) if resource == 'horizontalpodautoscalers' else {}
+            if ns == key[1] and ref.get('name') == meta['name'] and spec['replicas'] < obj['spec']['minReplicas']:
+                spec['replicas'] = obj['spec']['minReplicas']
+                meta['generation'] += 1
+                obj['status'].update(currentReplicas=spec['replicas'], desiredReplicas=spec['replicas'])
+                return
+        if status['observedGeneration'] < meta['generation']:
+            if spec['template'] != self.templates[key]:
+                self.templates[key] = copy.deepcopy(spec['template'])
+                annotations = meta['annotations']
+                annotations[REVISION] = str(int(annotations[REVISION]) + 1)
+            status.update(observedGeneration=meta['generation'], updatedReplicas=0)
+        elif self.stuck:
+            # The rollout of each generation times out on its own: a new lastUpdateTime, so that the
+            # module tells it from a deadline exceeded before its patch (still there until progress).
+            status['conditions'][1].update(status='False', reason='ProgressDeadlineExceeded',
+                                           lastUpdateTime='2024-05-01T10:%02d:00Z' % meta['generation'],
+                                           message='ReplicaSet "inference-gateway-5f7c9d" has timed out progressing.')
+        else:
+            status.update(replicas=spec['replicas'], updatedReplicas=spec['replicas'],
+                          readyReplicas=spec['replicas'], availableReplicas=spec['replicas'])
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def api():
+    fake = FakeApiServer()
+    fake.add(deployment())
+    fake.add(other_hpa())
+    fake.add(configmap())
+    yield fake
+    fake.close()
+
+
+def run(api, check_mode=False, diff=False, **args):
+    args = dict(dict(name=NAME, namespace=NS, host=api.url, api_key=TOKEN, validate_certs=False), **args)
+    if diff:
+        args['_ansible_diff'] = True
+    api.requests.clear()
+    result = run_module('k8s_workload', args, check_mode=check_mode)
+    assert TOKEN not in json.dumps(result)
+    return result
+
+
+def container(api):
+    return api.get('deployments', NAME)['spec']['template']['spec']['containers'][0]
+
+
+def test_scale_without_hpa_and_again(api):
+    result = run(api, replicas='6')
+    assert result['changed'] and not result.get('failed'), result
+    assert result['patches'] == [{'kind': 'Deployment', 'name': NAME, 'body': {'spec': {'replicas': 6}}}]
+    assert [(r['path'], r['query'], r['content_type']) for r in api.patches()] == [
+        ('/apis/apps/v1/namespaces/prod/deployments/inference-gateway', {}, 'application/strategic-merge-patch+json')]
+    assert api.get('deployments', NAME)['spec']['replicas'] == 6
+    assert result['before']['replicas'] == 3 and result['after']['replicas'] == 6
+    assert result['before']['hpa'] is None  # the model-service HPA is not this workload's
+    assert result['target_replicas'] == 6 and result['revision_before'] == 7 and result['creates_revision'] is False
+    again = run(api, replicas='6')
+    assert not again['changed'] and again['patches'] == [] and api.patches() == []
+
+
+def test_relative_scale_under_an_hpa_moves_its_floor(api):
+    api.add(hpa(low=2, high=8))
+    result = run(api, replicas='+3')
+    assert result['changed'], result
+    assert result['patches'] == [{'kind': 'HorizontalPodAutoscaler', 'name': NAME, 'body': {'spec': {'minReplicas': 6}}}]
+    assert [r['path'] for r in api.patches()] == ['/apis/autoscaling/v2/namespaces/prod/horizontalpodautoscalers/inference-gateway']
+    # The HPA, not the module, raised spec.replicas; the module waited for it.
+    assert api.get('deployments', NAME)['spec']['replicas'] == 6
+    assert result['after']['replicas'] == 6
+    assert result['before']['hpa'] == {'name': NAME, 'min': 2, 'max': 8, 'current': 3}
+    assert result['after']['hpa'] == {'name': NAME, 'min': 6, 'max': 8, 'current': 6}
+    again = run(api, replicas='6')
+    assert not again['changed'] and api.patches() == []
+
+
+def test_above_the_hpa_max_refused_then_raised(api):
+    api.add(hpa(low=2, high=8))
+    refused = run(api, replicas='9')
+    assert refused['failed'] and api.patches() == []
+    assert refused['msg'].startswith('Deployment prod/inference-gateway: HorizontalPodAutoscaler inference-gateway '
+                                     'manages this workload with maxReplicas 8: 9 replicas is above it')
+    assert 'hpa_raise_max: true' in refused['msg']
+    raised = run(api, replicas='9', hpa_raise_max=True, wait=False)
+    assert raised['changed'] and raised['patches'][0]['body'] == {'spec': {'minReplicas': 9, 'maxReplicas': 9}}
+    assert api.get('horizontalpodautoscalers', NAME)['spec'] == dict(hpa()['spec'], minReplicas=9, maxReplicas=9)
+    assert api.get('deployments', NAME)['spec']['replicas'] == 3  # never patched by the module
+
+
+def test_out_of_bounds_is_refused(api):
+    result = run(api, replicas='+8')
+    assert result['failed'] and api.patches() == []
+    assert result['msg'] == ('Deployment prod/inference-gateway: replicas +8 gives 11 (now 3), outside the bounds [1, 10] '
+                             '(min_replicas, max_replicas): refusing; change the bounds if 11 is intended')
+
+
+def test_resources_new_revision_and_idempotence_across_canonical_quantities(api):
+    result = run(api, diff=True, resources={'limits': {'cpu': '2000m', 'memory': '4Gi'}})
+    assert result['changed'] and result['creates_revision'], result
+    assert result['patches'][0]['body'] == {'spec': {'template': {'spec': {'containers': [
+        {'name': 'gateway', 'resources': {'limits': {'cpu': '2000m', 'memory': '4Gi'}}}]}}}}
+    assert container(api)['resources']['limits'] == {'cpu': '2', 'memory': '4Gi'}
+    assert result['after']['resources']['limits'] == {'cpu': '2', 'memory': '4Gi'}
+    assert result['revision_before'] == 7
+    assert api.get('deployments', NAME)['metadata']['annotations'][REVISION] == '8'
+    assert result['diff'] == {'before': {'resources': result['before']['resources']},
+                              'after': {'resources': result['after']['resources']}}
+    again = run(api, resources={'limits': {'cpu': 2, 'memory': '4096Mi'}})
+    assert not again['changed'] and api.patches() == []
+    assert again['revision_before'] == 8
+
+
+def test_env_set_unset_reference_replaced_and_secrets_masked(api):
+    result = run(api, env={'FEATURE_ENDPOINT_XYZ_ENABLED': False, 'LOG_LEVEL': None,
+                           'API_TOKEN': 'tok-s3cr3t', 'DB_PASSWORD': 'pw-s3cr3t'})
+    assert result['changed'], result
+    assert {e['name']: e for e in container(api)['env']} == {
+        'FEATURE_ENDPOINT_XYZ_ENABLED': {'name': 'FEATURE_ENDPOINT_XYZ_ENABLED', 'value': 'false'},
+        'DB_PASSWORD': {'name': 'DB_PASSWORD', 'value': 'pw-s3cr3t'},  # valueFrom dropped, else 422
+        'API_TOKEN': {'name': 'API_TOKEN', 'value': 'tok-s3cr3t'}}
+    # The values are in the task's invocation, as any argument; never in what the module reports.
+    assert 's3cr3t' not in json.dumps([result[k] for k in ('before', 'after', 'patches')])
+    assert result['before']['env'] == {'FEATURE_ENDPOINT_XYZ_ENABLED': 'true', 'LOG_LEVEL': 'info',
+                                       'DB_PASSWORD': {'valueFrom': 'secretKeyRef'}}
+    assert result['after']['env'] == {'FEATURE_ENDPOINT_XYZ_ENABLED': 'false', 'DB_PASSWORD': '********',
+                                      'API_TOKEN': '********'}
+    assert {'name': 'LOG_LEVEL', '$patch': 'delete'} in api.patches()[0]['body']['spec']['template']['spec']['containers'][0]['env']
+    again = run(api, env={'FEATURE_ENDPOINT_XYZ_ENABLED': 'false', 'LOG_LEVEL': None})
+    assert not again['changed'] and api.patches() == []
+
+
+def test_configmap_change_restarts_its_readers(api):
+    result = run(api, configmap=CONFIG, configmap_data={'FEATURE_ENDPOINT_XYZ_ENABLED': 'false', 'LOG_LEVEL': None})
+    assert result['changed'] and result['restart'] and result['configmap_referenced'], result
+    assert [p['kind'] for p in result['patches']] == ['ConfigMap', 'Deployment']
+    assert api.get('configmaps', CONFIG)['data'] == {'FEATURE_ENDPOINT_XYZ_ENABLED': 'false'}
+    annotations = api.get('deployments', NAME)['spec']['template']['metadata']['annotations']
+    assert re.fullmatch(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ', annotations['kubectl.kubernetes.io/restartedAt'])
+    assert result['creates_revision'] and api.get('deployments', NAME)['metadata']['annotations'][REVISION] == '8'
+    assert result['before']['configmap'] == {'name': CONFIG, 'data': {'FEATURE_ENDPOINT_XYZ_ENABLED': 'true', 'LOG_LEVEL': 'info'}}
+    assert result['after']['configmap'] == {'name': CONFIG, 'data': {'FEATURE_ENDPOINT_XYZ_ENABLED': 'false', 'LOG_LEVEL': None}}
+    again = run(api, configmap=CONFIG, configmap_data={'FEATURE_ENDPOINT_XYZ_ENABLED': False, 'LOG_LEVEL': None})
+    assert not again['changed'] and not again['restart'] and api.patches() == []
+
+
+def test_configmap_nobody_reads_changes_without_restart(api):
+    api.add(deployment(env_from=False))
+    result = run(api, configmap=CONFIG, configmap_data={'LOG_LEVEL': 'debug'})
+    assert result['changed'] and not result['restart'] and result['configmap_referenced'] is False
+    assert [p['kind'] for p in result['patches']] == ['ConfigMap']
+    assert 'does not read it through env, envFrom or a volume' in json.dumps(result['warnings'])
+
+
+def test_check_mode_sends_dry_runs_and_changes_nothing(api):
+    api.add(hpa(low=2, high=8))
+    before = copy.deepcopy(api.objects)
+    result = run(api, check_mode=True, replicas='6', resources={'limits': {'memory': '2Gi'}},
+                 env={'CIRCUIT_BREAKER_THRESHOLD': 5}, configmap=CONFIG, configmap_data={'LOG_LEVEL': 'debug'})
+    assert result['changed'] and not result.get('failed'), result
+    assert [(r['path'].rsplit('/', 2)[1], r['query']) for r in api.patches()] == [
+        ('configmaps', {'dryRun': ['All']}), ('deployments', {'dryRun': ['All']}),
+        ('horizontalpodautoscalers', {'dryRun': ['All']})]
+    assert api.objects == before
+    after = result['after']
+    assert after['hpa']['min'] == 6 and after['resources']['limits']['memory'] == '2Gi'
+    assert after['env']['CIRCUIT_BREAKER_THRESHOLD'] == '5' and after['configmap']['data'] == {'LOG_LEVEL': 'debug'}
+    assert result['creates_revision'] and result['restart']
+
+
+def test_errors_are_clear(api):
+    missing = run(api, name='nope', replicas='2')
+    assert missing['failed'] and missing['msg'].startswith('deployment nope not found in namespace prod (HTTP 404')
+    assert 'deployments.apps \\"nope\\" not found' in json.dumps(missing['msg'])
+    no_cm = run(api, configmap='absent', configmap_data={'A': '1'})
+    assert no_cm['failed'] and 'configmap absent not found in namespace prod' in no_cm['msg']
+    invalid = run(api, resources={'requests': {'cpu': '2'}})
+    assert invalid['failed'] and 'HTTP 422' in invalid['msg']
+    assert 'must be less than or equal to cpu limit of 1' in invalid['msg']
+    bad_token = run_module('k8s_workload', dict(name=NAME, namespace=NS, host=api.url, api_key='wrong-token', validate_certs=False))
+    assert bad_token['failed'] and 'refused the credentials' in bad_token['msg'] and 'wrong-token' not in json.dumps(bad_token)
+
+
+def test_a_failure_after_a_patch_says_what_was_patched(api):
+    api.conflict_on.add('Deployment')
+    result = run(api, configmap=CONFIG, configmap_data={'LOG_LEVEL': 'debug'})
+    assert result['failed'] and result['changed']
+    assert 'HTTP 409' in result['msg'] and result['msg'].endswith('; already patched: ConfigMap inference-gateway-config')
+    assert result['patches'] == [{'kind': 'ConfigMap', 'name': CONFIG, 'body': {'data': {'LOG_LEVEL': 'debug'}}}]
+    assert result['revision_before'] == 7
+
+
+def test_progress_deadline_fails_at_once(api):
+    api.stuck = True
+    result = run(api, env={'MODE': 'safe'}, wait_timeout=60)
+    assert result['failed'] and result['msg'] == (
+        'deployment "inference-gateway" exceeded its progress deadline: '
+        'ReplicaSet "inference-gateway-5f7c9d" has timed out progressing.; already patched: Deployment inference-gateway')
+
+
+def test_a_deadline_exceeded_before_the_patch_is_not_its_failure(api):
+    """The controller keeps the old rollout's ProgressDeadlineExceeded until the new one progresses."""
+    stuck = deployment()
+    stuck['status']['conditions'][1].update(status='False', reason='ProgressDeadlineExceeded',
+                                            message='ReplicaSet "inference-gateway-7d4b9c8f6d" has timed out progressing.')
+    api.add(stuck)
+    result = run(api, env={'MODE': 'safe'}, wait_timeout=30)
+    assert result['changed'] and not result.get('failed'), result
+    assert result['after']['env']['MODE'] == 'safe'
