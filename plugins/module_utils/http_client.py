@@ -77,7 +77,10 @@ class HttpClient:
 
     def __init__(self, url, name='API', bearer_token=None, username=None, password=None,
                  headers=None, validate_certs=True, ca_path=None, timeout=10.0, retries=2,
-                 backoff=0.5, unix_socket=None):
+                 backoff=0.5, unix_socket=None, retry_statuses=RETRY_STATUSES, max_retry_after=None):
+        """retry_statuses: the HTTP statuses tried again. max_retry_after: when set, a 429 that
+        carries Retry-After (seconds) is tried again after that wait, or, when it asks for longer
+        than max_retry_after seconds, returned at once; without it, backoff applies."""
         self.base_url = url.rstrip('/')
         self.name = name
         self.headers = dict(headers or {})
@@ -92,6 +95,8 @@ class HttpClient:
         self.retries = max(0, retries)
         self.backoff = backoff
         self.unix_socket = unix_socket
+        self.retry_statuses = frozenset(retry_statuses)
+        self.max_retry_after = max_retry_after
 
     @classmethod
     def from_params(cls, params, name):
@@ -127,16 +132,31 @@ class HttpClient:
         timeout = self.timeout if timeout is None else timeout
         attempt = 0
         while True:
+            delay = self.backoff * (2 ** attempt)
             try:
                 response = self._send(method, url, data, all_headers, timeout)
             except ApiError:
                 if attempt >= self.retries:
                     raise
             else:
-                if response.status not in RETRY_STATUSES or attempt >= self.retries:
+                if response.status not in self.retry_statuses or attempt >= self.retries:
                     return response
+                asked = self._retry_after(response)
+                if asked is not None:
+                    if asked > self.max_retry_after:
+                        return response
+                    delay = asked
             attempt += 1
-            time.sleep(self.backoff * (2 ** (attempt - 1)))
+            time.sleep(delay)
+
+    def _retry_after(self, response):
+        """Seconds a 429 asks to wait (Retry-After), when honoured; None otherwise."""
+        if response.status != 429 or self.max_retry_after is None:
+            return None
+        try:
+            return max(0.0, float(response.headers.get('Retry-After')))
+        except (TypeError, ValueError):
+            return None
 
     def _send(self, method, url, data, headers, timeout):
         try:

@@ -1,0 +1,199 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: sre.runbooks contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: slack_notify
+short_description: Post the incident's Slack messages in one thread, and react with the runbook's emoji
+version_added: 0.3.0
+description:
+  - With O(token), uses the Slack Web API. C(chat.postMessage) posts O(text) (with O(blocks)) or the
+    message O(template) renders from the O(incident) fact, in the thread O(thread_ts) when given. The
+    first message's C(ts) comes back as RV(thread_ts); pass it to every later call so that each
+    update lands in the incident's thread. C(reactions.add) adds O(reaction) (the runbook's C(eyes))
+    to the message O(timestamp), or to the message the same task posted; a reaction already there is
+    success with C(changed=false).
+  - With O(webhook_url), posts to an incoming webhook instead, in the channel it was made for. A
+    webhook returns no C(ts), so no thread and no reaction.
+  - The templates are the runbook's Communication messages, each as mrkdwn section blocks and as the
+    plain-text fallback. V(incident) is the first notification (severity, incident commander, start,
+    status, error rate against the target, dashboard, bridge); V(update) the status update (status,
+    current action, ETA, error rate and its trend); V(resolved) the resolution (duration, root cause,
+    mitigation, error rate); V(escalation) hands over (reason, diagnosis, what was tried). Parts
+    missing from the incident read as such (for example the error rate reads C(unknown)).
+  - Slack's refusals (HTTP 200 with C(ok=false)) fail the task with what to do, for example to invite
+    the app into the channel on C(not_in_channel) or to check the token on C(invalid_auth). A 429 is
+    retried after the C(Retry-After) it gives, when that is at most O(max_retry_after).
+  - The token and the webhook URL never appear in the result, also at C(-vvv).
+author: sre.runbooks developers (@sre-runbooks)
+attributes:
+  check_mode:
+    support: full
+    description: Sends nothing; RV(request) holds what would be sent and C(changed) is true.
+  diff_mode:
+    support: none
+    description: Messages and events have no before and after; RV(request) shows what is sent.
+options:
+  token:
+    description: A bot token (C(xoxb-...)) with C(chat:write) and C(reactions:write). Never shown in output.
+    type: str
+  webhook_url:
+    description: An incoming webhook URL, instead of O(token). Never shown in output.
+    type: str
+  channel:
+    description: The channel ID (C(C0123ABCD)) or name to post in; required with O(token).
+    type: str
+  text:
+    description: The message, or the plain-text fallback of O(blocks) (notifications show it).
+    type: str
+  blocks:
+    description: Block Kit blocks; need O(text) as their fallback.
+    type: list
+    elements: dict
+  thread_ts:
+    description: The C(ts) of the thread's first message (RV(thread_ts) of the first call), to reply in its thread.
+    type: str
+  reply_broadcast:
+    description: Also show the thread reply in the channel.
+    type: bool
+    default: false
+  reaction:
+    description: An emoji name, without colons (C(eyes)), to add to the message O(timestamp).
+    type: str
+  timestamp:
+    description: The C(ts) of the message to react to. Default, the message posted by this task.
+    type: str
+  template:
+    description: Render the runbook's message from O(incident) and O(template_vars) instead of O(text) and O(blocks).
+    type: str
+    choices: [incident, update, resolved, escalation]
+  incident:
+    description: The C(incident) fact the roles record (service, severity, priority, started_at, triage, diagnosis, mitigation, verify, outcome, escalation).
+    type: dict
+  template_vars:
+    description:
+      - What the incident fact does not hold, used as given (Slack mrkdwn, so C(<@U012AB3CD>) mentions),
+        and overrides of what it does.
+      - C(commander), C(dashboard), C(bridge), C(eta), C(target_percent) (default 0.5, the SLO's),
+        C(update_every) (default C(10 minutes)), C(status), C(action), C(error_percent), C(root_cause),
+        C(mitigation), C(resolved_at), C(postmortem) (default C(Will be completed by EOD)),
+        C(escalate_to), C(title) (default C(High Error Rate)), C(service_name).
+    type: dict
+    default: {}
+  api_url:
+    description: Base URL of the Web API.
+    type: str
+    default: https://slack.com/api
+  timeout:
+    description: Seconds to wait for each HTTP answer.
+    type: float
+    default: 10
+  retries:
+    description: Extra attempts on 429, 502, 503, 504 or no answer.
+    type: int
+    default: 2
+  max_retry_after:
+    description: Longest C(Retry-After), in seconds, waited for on a 429; a longer one fails at once.
+    type: float
+    default: 30
+  validate_certs:
+    description: Verify the server's TLS certificate.
+    type: bool
+    default: true
+'''
+
+EXAMPLES = r'''
+- name: Announce the incident in the incidents channel
+  sre.runbooks.slack_notify:
+    token: "{{ slack_bot_token }}"
+    channel: C0INCIDENTS
+    template: incident
+    incident: "{{ incident }}"
+    template_vars:
+      commander: "<@U012AB3CD>"
+      dashboard: http://localhost:3000/d/app-performance
+      bridge: https://zoom.us/j/123456789
+    reaction: eyes
+  register: announced
+
+- name: Post the status update in the incident's thread
+  sre.runbooks.slack_notify:
+    token: "{{ slack_bot_token }}"
+    channel: C0INCIDENTS
+    thread_ts: "{{ announced.thread_ts }}"
+    template: update
+    incident: "{{ incident }}"
+    template_vars:
+      eta: 5 minutes
+
+- name: Acknowledge the alert's message, as the runbook says
+  sre.runbooks.slack_notify:
+    token: "{{ slack_bot_token }}"
+    channel: C0ALERTS
+    timestamp: "{{ alert_message_ts }}"
+    reaction: eyes
+
+- name: Resolution through an incoming webhook
+  sre.runbooks.slack_notify:
+    webhook_url: "{{ slack_webhook_url }}"
+    template: resolved
+    incident: "{{ incident }}"
+'''
+
+RETURN = r'''
+ts:
+  description: The C(ts) of the message posted; V(null) in check mode, for a webhook, or for a reaction alone.
+  returned: always
+  type: str
+  sample: "1503435956.000247"
+channel:
+  description: The channel ID Slack posted in (O(channel) when nothing was posted).
+  returned: always
+  type: str
+  sample: C0INCIDENTS
+thread_ts:
+  description: The ts of the thread's first message (O(thread_ts), or RV(ts) for a first message); pass it to later calls.
+  returned: always
+  type: str
+  sample: "1503435956.000247"
+message:
+  description: The message as Slack stored it (C(chat.postMessage)'s C(message)); V(null) if none.
+  returned: always
+  type: dict
+sent:
+  description: Whether anything was sent (false in check mode).
+  returned: always
+  type: bool
+request:
+  description: The calls made (or, in check mode, that would be made), with their bodies; no secret is in them.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    method:
+      description: C(chat.postMessage), C(reactions.add) or C(webhook).
+      type: str
+    body:
+      description: The JSON body.
+      type: dict
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.sre.runbooks.plugins.module_utils.http_client import ApiError
+from ansible_collections.sre.runbooks.plugins.module_utils.slack import ARGUMENT_SPEC, CONSTRAINTS, run
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, **CONSTRAINTS)
+    try:
+        result = run(module.params, module.check_mode)
+    except ApiError as err:
+        module.fail_json(msg=str(err), status_code=err.status, response=err.body)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
