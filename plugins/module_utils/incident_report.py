@@ -1,0 +1,384 @@
+# -*- coding: utf-8 -*-
+# Copyright: sre.runbooks contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The incident document and the post-mortem invite, rendered from the `incident` fact.
+
+Pure: no I/O, no clock. Everything derives from the incident, so the same incident renders the
+same bytes (a rerun changes nothing). A partial incident (a run that failed after triage) still
+renders: every section says what is not known instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta, timezone
+
+DEFAULT_ATTENDEES = ('Incident Commander', 'On-call engineer', 'Service owner', 'Observability lead')
+
+# Post-mortem slots: whole hours, UTC, Monday to Friday, starting from 10:00 and ending by 17:00,
+# at least PREP_HOURS after the incident ended so that the document can be shared first.
+WORKING_HOURS = (10, 17)
+PREP_HOURS = 4
+
+PRODID = '-//sre.runbooks//incident_report//EN'
+
+
+def parse_time(value):
+    """An aware UTC datetime from epoch seconds or RFC 3339 text; None when absent or unreadable."""
+    if value is None or value == '':
+        return None
+    try:
+        if isinstance(value, (int, float)):
+            return datetime.fromtimestamp(value, tz=timezone.utc)
+        parsed = datetime.fromisoformat(str(value).strip().replace('Z', '+00:00'))
+    except (ValueError, OverflowError, OSError):
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
+def iso(moment):
+    return moment.strftime('%Y-%m-%dT%H:%M:%SZ') if moment else 'not known'
+
+
+def file_stem(started):
+    """('YYYY-MM', 'incident-YYYYMMDD-HHmm-high-error-rate') for the incident's start."""
+    return started.strftime('%Y-%m'), started.strftime('incident-%Y%m%d-%H%M-high-error-rate')
+
+
+def _get(data, path, default=None):
+    """data['a']['b'] for 'a.b'; default when any part is missing or null."""
+    for key in path.split('.'):
+        if not isinstance(data, dict) or data.get(key) is None:
+            return default
+        data = data[key]
+    return data
+
+
+def attempts(incident):
+    return _get(incident, 'mitigation.attempts', [])
+
+
+def ended_at(incident):
+    """When the incident ended: ended_at when set, else the last sample of a recovered verify."""
+    explicit = parse_time(incident.get('ended_at'))
+    samples = _get(incident, 'verify.samples', [])
+    if explicit or not (_get(incident, 'verify.recovered') and samples):
+        return explicit
+    return parse_time(samples[-1].get('time_iso') or samples[-1].get('time'))
+
+
+def timeline(incident):
+    """[(time or None, text)] of every step and action, in time order; untimed ones last."""
+    events = [(parse_time(incident.get('started_at')), 'Runbook run started (incident %s)'
+               % incident.get('id', 'without id'))]
+    rate = _get(incident, 'triage.error_rate')
+    if rate:
+        if rate.get('onset_iso'):
+            events.append((parse_time(rate['onset_iso']), 'Errors began (%s)' % rate.get('shape')))
+        events.append((parse_time(rate.get('evaluated_at')), 'Triage: %s' % rate.get('message')))
+    for change in _get(incident, 'triage.changes', []):
+        events.append((parse_time(change.get('time_iso') or change.get('time')),
+                       'Change: %s' % change.get('summary')))
+    logs = _get(incident, 'investigate.logs')
+    if logs:
+        events.append((parse_time(logs.get('until_iso')), 'Investigation: %s' % logs.get('summary')))
+    diagnosis = incident.get('diagnosis')
+    if diagnosis:
+        events.append((parse_time(diagnosis.get('at')), 'Diagnosis: %s' % diagnosis.get('summary')))
+    for attempt in attempts(incident):
+        events.append((parse_time(attempt.get('at')), 'Attempt %s: %s, %s (%s)' % (
+            attempt.get('attempt'), attempt.get('decision'), attempt.get('description'),
+            'acted' if attempt.get('acted') else 'nothing changed')))
+    samples = _get(incident, 'verify.samples', [])
+    picks = [('first', samples[0]), ('last', samples[-1])] if len(samples) > 1 else [
+        ('only', sample) for sample in samples]
+    for label, sample in picks:
+        events.append((parse_time(sample.get('time_iso') or sample.get('time')),
+                       'Verify, %s sample: %s%% errors at %s req/s'
+                       % (label, sample.get('error_percent'), sample.get('request_rate'))))
+    if incident.get('verify'):
+        events.append((ended_at(incident), 'Verify: %s' % incident['verify'].get('message')))
+    if incident.get('escalation'):
+        events.append((None, 'Escalated: %s' % incident['escalation'].get('reason')))
+    known = sorted((e for e in events if e[0] is not None), key=lambda e: e[0])
+    return known + [e for e in events if e[0] is None]
+
+
+def _table(header, rows):
+    if not rows:
+        return ['_None._']
+    lines = ['| %s |' % ' | '.join(header), '|' + '---|' * len(header)]
+    return lines + ['| %s |' % ' | '.join(_cell(v) for v in row) for row in rows]
+
+
+def _cell(value):
+    return ('-' if value is None else str(value)).replace('|', '\\|').replace('\n', ' ')
+
+
+def _unknown(what):
+    return ['_Not known: %s._' % what]
+
+
+def summary_section(incident):
+    started, ended = parse_time(incident.get('started_at')), ended_at(incident)
+    duration = ('%d min' % round((ended - started).total_seconds() / 60)
+                if started and ended else 'not known (no verified end)')
+    rows = [('Service', '%s (%s)' % (incident.get('service', 'not known'),
+                                     incident.get('platform', 'platform not known'))),
+            ('Severity / priority', '%s / %s' % (incident.get('severity', 'not known'),
+                                                 incident.get('priority', 'not known'))),
+            ('Started', iso(started)), ('Ended', iso(ended)), ('Duration', duration),
+            ('Outcome', incident.get('outcome', 'not known')), ('Run', incident.get('run_id'))]
+    return ['## Summary', ''] + _table(('', ''), rows)
+
+
+def timeline_section(incident):
+    return ['## Timeline', ''] + _table(('Time (UTC)', 'Step'), [
+        (iso(moment) if moment else 'time not recorded', text) for moment, text in timeline(incident)])
+
+
+def evidence_section(incident):
+    lines = ['## Evidence', '', '### Error rate', '']
+    rate = _get(incident, 'triage.error_rate')
+    if rate:
+        lines += [rate.get('message', ''), '']
+        lines += _table((rate.get('group_by') or 'group', 'req/s', 'error %', 'share of errors', 'verdict'), [
+            (g.get('value'), g.get('request_rate'), g.get('error_percent'),
+             None if g.get('share_of_errors') is None else '%.0f%%' % (100 * g['share_of_errors']),
+             g.get('verdict')) for g in rate.get('groups') or []])
+    else:
+        lines += _unknown('triage did not measure the error rate')
+    lines += ['', '### Top log messages', '']
+    logs = _get(incident, 'investigate.logs')
+    if logs:
+        lines += [logs.get('summary', ''), '']
+        lines += _table(('count', 'level', 'message'), [
+            (m.get('count'), m.get('level'), m.get('pattern')) for m in logs.get('top_messages') or []])
+    else:
+        lines += _unknown('no logs were searched')
+    lines += ['', '### Resources', '']
+    res = _get(incident, 'investigate.resources')
+    if res:
+        lines += ['- max CPU %s%%, max memory %s%%, max throttled %s, restarts %s, OOM kills %s, '
+                  'saturated: %s' % (res.get('max_cpu_percent'), res.get('max_memory_percent'),
+                                     res.get('max_throttled_ratio'), res.get('restarts'),
+                                     res.get('oom_kills'), res.get('saturated'))]
+        lines += ['- %s' % reason for reason in res.get('reasons') or []]
+    else:
+        lines += _unknown('resource usage was not read')
+    lines += ['', '### Dependencies', '']
+    deps = _get(incident, 'investigate.dependencies')
+    if deps:
+        lines += ['- failing: %s' % (', '.join(deps.get('failing') or []) or 'none')]
+        lines += ['- %s: %s (HTTP %s, %s ms)' % (c.get('name'), 'ok' if c.get('ok') else 'FAILING',
+                                                 c.get('status'), c.get('latency_ms'))
+                  for c in deps.get('checks') or []]
+    else:
+        lines += _unknown('dependencies were not checked')
+    lines += ['', '### Traces', '']
+    traces = _get(incident, 'investigate.traces')
+    if traces:
+        lines += ['- %s of %s traces with errors; suspect dependency: %s' % (
+            traces.get('error_traces'), traces.get('traces'), traces.get('dependency_suspect') or 'none')]
+        lines += ['- %s x %s %s: %s' % (s.get('count'), s.get('service'), s.get('operation'),
+                                        s.get('message')) for s in traces.get('error_sources') or []]
+    else:
+        lines += _unknown('no traces were searched')
+    lines += ['', '### Recent changes', '']
+    if _get(incident, 'triage') is None:
+        lines += _unknown('triage did not list changes')
+    else:
+        changes = _get(incident, 'triage.changes', [])
+        lines += ['- %s %s: %s' % (c.get('time_iso'), c.get('kind'), c.get('summary'))
+                  for c in changes] or ['- none found']
+    return lines
+
+
+def actions_section(incident):
+    lines = ['## Actions', '', '### Decision', '']
+    recommended = _get(incident, 'diagnosis.recommended')
+    if recommended:
+        lines += ['- %s (confidence %s, runbook step: %s): %s' % (
+            recommended.get('cause'), recommended.get('confidence'), recommended.get('runbook_step'),
+            _get(recommended, 'action.description'))]
+        lines += ['- also considered: %s (%s)' % (c.get('cause'), c.get('confidence'))
+                  for c in _get(incident, 'diagnosis.causes', [])[1:]]
+    else:
+        lines += _unknown('the run ended before the diagnosis')
+    for attempt in attempts(incident):
+        lines += ['', '### Attempt %s: %s' % (attempt.get('attempt'), attempt.get('description')), '',
+                  '- decision: %s; reason: %s' % (attempt.get('decision'), attempt.get('reason')),
+                  '- acted: %s%s' % (attempt.get('acted'), ' (check mode)' if attempt.get('check_mode') else '')]
+        if attempt.get('before') or attempt.get('after'):
+            lines += ['- before: `%s`' % json.dumps(attempt.get('before'), sort_keys=True),
+                      '- after: `%s`' % json.dumps(attempt.get('after'), sort_keys=True)]
+        if attempt.get('commands'):
+            lines += ['', '```'] + [c if isinstance(c, str) else ' '.join(map(str, c))
+                                    for c in attempt['commands']] + ['```']
+    if not attempts(incident):
+        lines += ['', '_No mitigation was attempted._']
+    return lines
+
+
+def outcome_of(attempt):
+    """(verdict, detail) of one attempt: worked, did not work, not verified or not done."""
+    verify = attempt.get('verify')
+    if not attempt.get('acted'):
+        return 'Not done', '%s: %s' % (attempt.get('decision'), attempt.get('reason'))
+    if not verify:
+        return 'Not verified', 'acted, the error rate was not measured afterwards'
+    return ('Worked' if verify.get('recovered') else 'Did not work'), verify.get('message')
+
+
+def worked_section(incident):
+    lines = ['## What worked / what did not', '']
+    for attempt in attempts(incident):
+        verdict, detail = outcome_of(attempt)
+        lines.append('- **%s**: %s (%s)' % (verdict, attempt.get('description'), detail))
+    return lines if attempts(incident) else lines + _unknown('no action was taken, so nothing to judge')
+
+
+def slo_section(incident):
+    lines = ['## SLO impact', '']
+    slo = incident.get('slo')
+    if not slo:
+        return lines + _unknown('not measured; run sre.runbooks.slo_budget and keep its result as incident.slo')
+    remaining = slo.get('budget_remaining') or {}
+    burned = slo.get('budget_burned_during_incident') or {}
+    rows = [('Availability over %s' % slo.get('slo_window'), '%s%% (objective %s%%)'
+             % (slo.get('availability_percent', 'not known'), slo.get('objective'))),
+            ('Error budget left', '%s%% (%s of %s minutes)' % (
+                remaining.get('percent'), remaining.get('minutes'), remaining.get('allowed_minutes'))),
+            ('Burned during the incident', '%s%% (%s minutes)' % (burned.get('percent'), burned.get('minutes'))
+             if burned else 'not known'),
+            ('Burn rates', ', '.join('%s: %s' % (w, None if r is None else round(r, 2))
+                                     for w, r in (slo.get('burn_rates') or {}).items())),
+            ('Alerts', ', '.join('%s %s' % (name, {True: 'firing', False: 'not firing'}.get(a.get('firing'), 'unknown'))
+                                 for name, a in sorted((slo.get('alerts') or {}).items()))),
+            ('Source', slo.get('source'))]
+    return lines + _table(('', ''), rows)
+
+
+def follow_ups_section(follow_ups):
+    return ['## Follow-ups', ''] + (['- [ ] %s' % item for item in follow_ups] or ['_None recorded._'])
+
+
+def missing(incident):
+    """What the run did not learn: the diagnosis's missing evidence and every absent section."""
+    parts = (('triage', 'triage'), ('investigate.logs', 'error logs'),
+             ('investigate.resources', 'resource usage'), ('investigate.dependencies', 'dependency health'),
+             ('investigate.traces', 'traces'), ('diagnosis', 'diagnosis'),
+             ('verify', 'verification'), ('slo', 'SLO impact'))
+    return [text for path, text in parts if not _get(incident, path)] + list(
+        _get(incident, 'diagnosis.missing_evidence', []))
+
+
+def render_markdown(incident, follow_ups, postmortem, ics_name):
+    """The incident document."""
+    title = '# Incident %s: high error rate on %s' % (incident.get('id', '(no id)'),
+                                                      incident.get('service', '(service not known)'))
+    lines = [title, '']
+    for section in (summary_section(incident), timeline_section(incident), evidence_section(incident),
+                    actions_section(incident), worked_section(incident), slo_section(incident),
+                    follow_ups_section(follow_ups)):
+        lines += section + ['']
+    lines += ['## Missing evidence', ''] + (['- %s' % m for m in missing(incident)] or ['_None._'])
+    lines += ['', '## Post-mortem', '',
+              '- %s to %s UTC, invite `%s`' % (iso(postmortem['start']), iso(postmortem['end']), ics_name),
+              '- attendees: %s' % ', '.join(postmortem['attendees']),
+              '- share this document before the meeting']
+    return '\n'.join(lines) + '\n'
+
+
+def postmortem_slot(after, within_hours, duration_minutes):
+    """The first working-hour start at least PREP_HOURS after `after` whose meeting ends within
+    `within_hours` of it, a weekday preferred; (start, end)."""
+    first = (after + timedelta(hours=PREP_HOURS) + timedelta(minutes=59)).replace(
+        minute=0, second=0, microsecond=0)
+    limit = after + timedelta(hours=within_hours)
+    duration = timedelta(minutes=duration_minutes)
+    candidates = []
+    moment = first
+    while moment + duration <= limit:
+        if moment.hour >= WORKING_HOURS[0] and moment + duration <= moment.replace(hour=WORKING_HOURS[1]):
+            candidates.append(moment)
+        moment += timedelta(hours=1)
+    start = (next((c for c in candidates if c.weekday() < 5), None)
+             or (candidates[0] if candidates else first))
+    return start, start + duration
+
+
+def postmortem_event(incident, postmortem):
+    """The post-mortem meeting: start, end, attendees, uid and dtstamp, all from the incident."""
+    started = parse_time(incident.get('started_at'))
+    moments = [m for m, _text in timeline(incident) if m] or [started]
+    last = max(moments)
+    start, end = postmortem_slot(ended_at(incident) or last, postmortem['within_hours'],
+                                 postmortem['duration_minutes'])
+    return {'start': start, 'end': end, 'dtstamp': last,
+            'uid': '%s-postmortem@sre.runbooks' % re.sub(r'[^A-Za-z0-9._-]', '-', str(incident.get('id', 'incident'))),
+            'attendees': list(postmortem['attendees']), 'organizer': postmortem.get('organizer')}
+
+
+def escape_text(text):
+    """RFC 5545 TEXT: backslash, semicolon, comma and newline escaped."""
+    return (text.replace('\\', '\\\\').replace(';', '\\;').replace(',', '\\,')
+            .replace('\r\n', '\\n').replace('\n', '\\n'))
+
+
+def fold(line):
+    """RFC 5545 folding: lines of at most 75 octets, continued after CRLF and a space, never
+    inside a UTF-8 character."""
+    parts, current, size, limit = [], '', 0, 75
+    for char in line:
+        octets = len(char.encode('utf-8'))
+        if size + octets > limit:
+            parts.append(current)
+            current, size, limit = '', 0, 74
+        current += char
+        size += octets
+    parts.append(current)
+    return '\r\n '.join(parts)
+
+
+def _address(entry):
+    """(common name, calendar address) of 'Name <email>', 'email' or a role."""
+    match = re.match(r'^\s*(.*?)\s*<([^>]+@[^>]+)>\s*$', entry)
+    if match:
+        return match.group(1) or match.group(2), 'mailto:' + match.group(2)
+    if '@' in entry:
+        return entry.strip(), 'mailto:' + entry.strip()
+    # A role without an address: a placeholder the organizer replaces with the person on duty.
+    return entry.strip(), 'urn:sre-runbooks:role:' + re.sub(r'[^a-z0-9]+', '-', entry.lower()).strip('-')
+
+
+def _param(value):
+    return '"%s"' % value.replace('"', "'")
+
+
+def _stamp(moment):
+    return moment.strftime('%Y%m%dT%H%M%SZ')
+
+
+def render_ics(incident, event, document_name):
+    """The post-mortem invite: one VEVENT, CRLF line endings, folded lines."""
+    summary = 'Post-mortem: high error rate on %s (%s, %s)' % (
+        incident.get('service', 'service not known'), incident.get('priority', 'priority not known'),
+        iso(parse_time(incident.get('started_at'))))
+    description = ('Post-mortem of incident %s (outcome: %s). Read the incident document %s before '
+                   'the meeting. Attendees: %s.' % (incident.get('id'), incident.get('outcome', 'not known'),
+                                                    document_name, ', '.join(event['attendees'])))
+    lines = ['BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:' + PRODID, 'CALSCALE:GREGORIAN',
+             'METHOD:REQUEST', 'BEGIN:VEVENT', 'UID:' + event['uid'], 'DTSTAMP:' + _stamp(event['dtstamp']),
+             'DTSTART:' + _stamp(event['start']), 'DTEND:' + _stamp(event['end']),
+             'SUMMARY:' + escape_text(summary), 'DESCRIPTION:' + escape_text(description)]
+    if event['organizer']:
+        name, address = _address(event['organizer'])
+        lines.append('ORGANIZER;CN=%s:%s' % (_param(name), address))
+    for attendee in event['attendees']:
+        name, address = _address(attendee)
+        lines.append('ATTENDEE;CN=%s;ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:%s'
+                     % (_param(name), address))
+    lines += ['END:VEVENT', 'END:VCALENDAR']
+    return ''.join(fold(line) + '\r\n' for line in lines)

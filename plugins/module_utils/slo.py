@@ -1,0 +1,75 @@
+# -*- coding: utf-8 -*-
+# Copyright: sre.runbooks contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Pure SLO maths: availability, error budget, burn rates and the multiwindow burn-rate alerts.
+
+Fractions throughout (0.995 is 99.5%). None means "no traffic, nothing to judge": no traffic is
+never 100% availability, and a burn rate without traffic is unknown, not zero.
+"""
+
+from __future__ import annotations
+
+# Burn-rate windows, the shortest first (the short one is the current burn rate).
+BURN_WINDOWS = ('5m', '30m', '1h', '6h')
+
+# The multiwindow burn-rate alerts: (name, long window, short window, burn rate both must exceed).
+# At 14.4x a 30-day budget lasts about two days (page); at 6x about five (ticket).
+MULTIWINDOW_ALERTS = (('page', '1h', '5m', 14.4), ('ticket', '6h', '30m', 6.0))
+
+
+def allowed_error_ratio(objective):
+    """The error budget as a ratio of requests: 1 - objective (0.005 for 99.5%)."""
+    if not 0.0 < objective < 1.0:
+        raise ValueError('objective must be between 0 and 100%% (exclusive), not %g%%'
+                         % (100 * objective))
+    return 1.0 - objective
+
+
+def availability(errors, total):
+    """Share of requests that did not fail, None without traffic."""
+    if total is None or total <= 0:
+        return None
+    return max(0.0, 1.0 - (errors or 0.0) / total)
+
+
+def budget_remaining(avail, objective):
+    """Share of the error budget left: 1 untouched, 0 spent, below 0 the SLO is breached."""
+    if avail is None:
+        return None
+    return 1.0 - (1.0 - avail) / allowed_error_ratio(objective)
+
+
+def budget_minutes(fraction, objective, window_seconds):
+    """Minutes of full downtime a share of the budget is worth over the SLO window."""
+    if fraction is None:
+        return None
+    return round(fraction * allowed_error_ratio(objective) * window_seconds / 60.0, 3)
+
+
+def burn_rate(errors, total, objective):
+    """How many times faster than allowed the budget burns: 1 spends it exactly over the window."""
+    if total is None or total <= 0:
+        return None
+    return (errors or 0.0) / total / allowed_error_ratio(objective)
+
+
+def budget_burned(errors, window_total, objective):
+    """Share of the window's whole error budget that `errors` failed requests consumed."""
+    if errors is None or window_total is None or window_total <= 0:
+        return None
+    return errors / (allowed_error_ratio(objective) * window_total)
+
+
+def multiwindow_alerts(burn_rates):
+    """{name: {firing, threshold, long_window, short_window}}; firing is None when either window
+    had no traffic, so nothing can be said."""
+    alerts = {}
+    for name, long_window, short_window, threshold in MULTIWINDOW_ALERTS:
+        rates = (burn_rates.get(long_window), burn_rates.get(short_window))
+        alerts[name] = {
+            'firing': None if None in rates else all(rate > threshold for rate in rates),
+            'threshold': threshold,
+            'long_window': long_window,
+            'short_window': short_window,
+        }
+    return alerts

@@ -1,0 +1,179 @@
+# -*- coding: utf-8 -*-
+# Copyright: sre.runbooks contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""sre.runbooks.slo_budget: availability, error budget and burn rates of a service's SLO."""
+
+from __future__ import annotations
+
+import time
+
+from ansible_collections.sre.runbooks.plugins.module_utils import slo
+from ansible_collections.sre.runbooks.plugins.module_utils.collector import CollectError
+from ansible_collections.sre.runbooks.plugins.module_utils.error_analysis import (
+    METRIC_ARGS, label_selector, metric_matchers)
+from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
+    ApiError, HttpClient, endpoint_spec)
+from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_all
+from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import (
+    PrometheusClient, format_duration, iso, parse_duration, resolve_time, warn_partial)
+
+SPEC = endpoint_spec(
+    **METRIC_ARGS,
+    objective=dict(type='float', default=99.5),
+    slo_window=dict(type='str', default='30d'),
+    incident_start=dict(type='str'),
+    incident_end=dict(type='str'),
+    availability_rule=dict(type='str', default='slo:availability:ratio_rate30d'),
+    budget_rule=dict(type='str', default='slo:availability:error_budget_remaining'),
+)
+
+
+def build_queries(p, incident_range):
+    """The PromQL by purpose: the recording rules (when named), the window's counters, the error
+    and request rates of every burn window, and the increases over the incident."""
+    matchers = metric_matchers(p)
+    everything = p['metric'] + label_selector(matchers)
+    errors = p['metric'] + label_selector(matchers + [(p['status_label'], '=~', p['status_regex'])])
+    queries = {}
+    rule_selector = label_selector([(p['service_label'], '=', p['service'])])
+    for name in ('availability_rule', 'budget_rule'):
+        if p[name]:
+            queries[name] = p[name] + rule_selector
+    windows = [('window', p['slo_window'])] + [(w, w) for w in slo.BURN_WINDOWS]
+    if incident_range:
+        windows.append(('incident', incident_range))
+    for name, window in windows:
+        function = 'rate' if window in slo.BURN_WINDOWS else 'increase'
+        queries['%s_errors' % name] = 'sum(%s(%s[%s]))' % (function, errors, window)
+        queries['%s_total' % name] = 'sum(%s(%s[%s]))' % (function, everything, window)
+    return queries
+
+
+def first_value(result):
+    """The first finite sample of an instant query, None when no series has one."""
+    return next((s['value'] for s in result.series if s['value'] is not None), None)
+
+
+def _percent(fraction):
+    return None if fraction is None else round(100.0 * fraction, 3)
+
+
+def collect(p, warn):
+    now = time.time()
+    try:
+        objective = p['objective'] / 100.0
+        slo.allowed_error_ratio(objective)
+        window_seconds = parse_duration(p['slo_window'])
+        start = None if p['incident_start'] is None else resolve_time(p['incident_start'], now)
+        end = resolve_time(p['incident_end'], now)
+    except ValueError as err:
+        raise CollectError('invalid option: %s' % err)
+    if start is not None and start >= end:
+        raise CollectError('incident_start (%s) must come before incident_end (%s)'
+                           % (iso(start), iso(end)))
+    incident_range = None if start is None else format_duration(max(1.0, end - start))
+    queries = build_queries(p, incident_range)
+
+    client = PrometheusClient(HttpClient.from_params(p, 'Prometheus'))
+    outcomes = run_all({name: (lambda q=q, at=(end if name.startswith('incident_') else now):
+                               client.query(q, at=at))
+                        for name, q in queries.items()})
+    failures = [err for _value, err in outcomes.values() if err is not None]
+    if failures:
+        err = failures[0]
+        raise CollectError(str(err) if isinstance(err, ApiError) else 'SLO query failed: %s' % err,
+                           queries=queries)
+    results = {name: value for name, (value, _err) in outcomes.items()}
+    values = {name: first_value(result) for name, result in results.items()}
+
+    rule_availability = values.get('availability_rule')
+    if rule_availability is None and not results['window_total'].series:
+        raise CollectError(
+            'no series of %s match %s=%r%s in the last %s, and no %s for it: check the service '
+            'name, the metric and the service_label; run the window_total query in Prometheus to '
+            'see what exists' % (p['metric'], p['service_label'], p['service'],
+                                 ''.join(' %s=%r' % kv for kv in sorted(p['selector'].items())),
+                                 p['slo_window'], p['availability_rule'] or 'availability rule'),
+            queries=queries)
+
+    source = 'counters' if rule_availability is None else 'rules'
+    avail = (slo.availability(values['window_errors'], values['window_total'])
+             if rule_availability is None else rule_availability)
+    remaining = values.get('budget_rule') if source == 'rules' else None
+    if remaining is None:
+        remaining = slo.budget_remaining(avail, objective)
+    burn_rates = {w: slo.burn_rate(values['%s_errors' % w], values['%s_total' % w], objective)
+                  for w in slo.BURN_WINDOWS}
+    alerts = slo.multiwindow_alerts(burn_rates)
+    warnings = sorted({w for r in results.values() for w in r.warnings})
+    warn_partial(warn, warnings)
+
+    result = {
+        'service': p['service'],
+        'objective': p['objective'],
+        'slo_window': p['slo_window'],
+        'availability': avail,
+        'availability_percent': _percent(avail),
+        'budget_remaining': {
+            'fraction': remaining,
+            'percent': _percent(remaining),
+            'minutes': slo.budget_minutes(remaining, objective, window_seconds),
+            'allowed_minutes': slo.budget_minutes(1.0, objective, window_seconds),
+        },
+        'budget_burned_during_incident': None if start is None else incident_burn(
+            values, objective, window_seconds, start, end),
+        'burn_rates': burn_rates,
+        'current_burn_rate': burn_rates[slo.BURN_WINDOWS[0]],
+        'alerts': alerts,
+        'source': source,
+        'evaluated_at': now,
+        'queries': queries,
+        'query_warnings': warnings,
+        'partial': bool(warnings),
+    }
+    result['message'] = describe(result)
+    return result
+
+
+def incident_burn(values, objective, window_seconds, start, end):
+    """What the incident cost: its failed requests as a share of the window's whole budget."""
+    total = values['incident_total']
+    # Requests but no 5xx series: no errors. No requests: nothing known.
+    errors = (values['incident_errors'] or 0.0) if total else None
+    fraction = slo.budget_burned(errors, values['window_total'], objective)
+    return {
+        'start': iso(start),
+        'end': iso(end),
+        'duration_seconds': round(end - start, 3),
+        'errors': errors,
+        'requests': total,
+        'error_ratio': None if errors is None else errors / total,
+        'burn_rate': slo.burn_rate(errors, total, objective),
+        'fraction': fraction,
+        'percent': _percent(fraction),
+        'minutes': slo.budget_minutes(fraction, objective, window_seconds),
+    }
+
+
+def describe(r):
+    """One line for the on-call engineer and the incident document."""
+    if r['availability'] is None:
+        text = ('%s: no requests over %s, so no availability (no traffic is not 100%%)'
+                % (r['service'], r['slo_window']))
+    else:
+        budget = r['budget_remaining']
+        text = ('%s: availability %.3f%% over %s (objective %g%%), %.1f%% of the error budget '
+                'left (%.1f of %.1f minutes of downtime)'
+                % (r['service'], r['availability_percent'], r['slo_window'], r['objective'],
+                   budget['percent'], budget['minutes'], budget['allowed_minutes']))
+    burned = r['budget_burned_during_incident']
+    if burned and burned['percent'] is not None:
+        text += '; the incident burned %.2f%% of the budget (%.1f minutes)' % (
+            burned['percent'], burned['minutes'])
+    current = r['current_burn_rate']
+    text += '; burn rate %s over %s' % ('unknown (no traffic)' if current is None
+                                        else '%.2fx' % current, slo.BURN_WINDOWS[0])
+    for name, alert in sorted(r['alerts'].items()):
+        state = {True: 'firing', False: 'not firing', None: 'unknown'}[alert['firing']]
+        text += '; %s alert %s' % (name, state)
+    return text + '; from the %s' % ('recording rules' if r['source'] == 'rules' else 'raw counters')

@@ -1,0 +1,210 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: sre.runbooks contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: incident_report
+short_description: Write the incident document and the post-mortem calendar invite from the incident fact
+version_added: 0.3.0
+description:
+  - Writes the document step 3 of the runbook's Resolution & Cleanup asks for,
+    C(<directory>/YYYY-MM/incident-YYYYMMDD-HHmm-high-error-rate.md) (from C(incident.started_at),
+    UTC), rendered from the C(incident) fact alone, and beside it the same name in C(.ics), the
+    post-mortem invite of step 5 (RFC 5545).
+  - "The document: summary (service, severity and priority, start, end, duration, outcome),
+    timeline of every step and action with its time, evidence (error rate overall and by endpoint,
+    top log messages, resources, dependencies, traces, recent changes), actions (decision, each
+    attempt with what changed before and after and its commands), what worked and what did not
+    (verified or not), SLO impact (from C(incident.slo), as M(sre.runbooks.slo_budget) returns
+    it), follow-ups, missing evidence and the post-mortem."
+  - Works on a partial incident, such as that of a run that failed after triage, so that nothing
+    learned is lost (run it in an C(always) section); every section then says what is not known.
+    Only C(incident.started_at) is required, as it names the files.
+  - The post-mortem starts at the first whole hour from 10:00 to 16:00 UTC (ending by 17:00), a
+    weekday when there is one, at least four hours after the incident ended and ending within
+    O(postmortem.within_hours). Its UID and DTSTAMP derive from the incident, so a rerun with the
+    same incident rewrites nothing.
+  - Files are written whole through a temporary file and a rename. Run it on the controller
+    (C(delegate_to=localhost)), or wherever the documents should live.
+author: sre.runbooks developers (@sre-runbooks)
+attributes:
+  check_mode:
+    support: full
+    description: Renders and diffs; writes nothing.
+  diff_mode:
+    support: full
+    description: The document and the invite, before and after.
+options:
+  incident:
+    description: The incident fact the roles build (triage, investigate, diagnose, mitigate, verify), optionally with C(slo).
+    type: dict
+    required: true
+  directory:
+    description: Directory of the incident documents; C(YYYY-MM) subdirectories are created in it. Relative to the working directory.
+    type: path
+    default: incidents
+  postmortem:
+    description: The post-mortem invite.
+    type: dict
+    default: {}
+    suboptions:
+      attendees:
+        description:
+          - Who to invite, as C(Name <email>), an email, or a role; a role without an address
+            becomes a placeholder attendee for the organizer to fill in.
+        type: list
+        elements: str
+        default: [Incident Commander, On-call engineer, Service owner, Observability lead]
+      organizer:
+        description: The organizer, as C(Name <email>) or an email.
+        type: str
+      within_hours:
+        description: The meeting ends within this many hours of the end of the incident.
+        type: int
+        default: 48
+      duration_minutes:
+        description: Length of the meeting.
+        type: int
+        default: 60
+  follow_ups:
+    description: Follow-up actions, listed as a checklist.
+    type: list
+    elements: str
+    default: []
+'''
+
+EXAMPLES = r'''
+- name: Run the runbook, and keep what it learned whatever happens
+  block:
+    - name: Triage
+      ansible.builtin.include_role:
+        name: sre.runbooks.triage
+  always:
+    - name: Write the incident document and the post-mortem invite
+      sre.runbooks.incident_report:
+        incident: "{{ incident }}"
+        directory: "{{ playbook_dir }}/../incidents"
+        postmortem:
+          organizer: On-call <oncall@example.com>
+          attendees:
+            - Incident Commander <ic@example.com>
+            - On-call engineer
+            - Service owner <ml-platform@example.com>
+            - Observability lead
+        follow_ups:
+          - Add canary deployment with automatic rollback
+      delegate_to: localhost
+      when: incident is defined
+'''
+
+RETURN = r'''
+path:
+  description: The incident document.
+  returned: always
+  type: str
+  sample: incidents/2026-11/incident-20261123-1423-high-error-rate.md
+ics_path:
+  description: The post-mortem invite.
+  returned: always
+  type: str
+  sample: incidents/2026-11/incident-20261123-1423-high-error-rate.ics
+postmortem:
+  description: The meeting in the invite.
+  returned: always
+  type: dict
+  contains:
+    start:
+      description: Start, RFC 3339 UTC.
+      type: str
+    end:
+      description: End, RFC 3339 UTC.
+      type: str
+    uid:
+      description: The event's UID.
+      type: str
+    attendees:
+      description: Who is invited.
+      type: list
+      elements: str
+missing:
+  description: What the run did not learn (absent sections and the diagnosis's missing evidence).
+  returned: always
+  type: list
+  elements: str
+  sample: [traces, verification, SLO impact]
+'''
+
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.sre.runbooks.plugins.module_utils.incident_report import (
+    DEFAULT_ATTENDEES, file_stem, iso, missing, parse_time, postmortem_event, render_ics,
+    render_markdown)
+
+
+def read_bytes(path):
+    try:
+        with open(path, 'rb') as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def write_atomic(module, path, data):
+    directory = os.path.dirname(path) or '.'
+    os.makedirs(directory, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=directory)
+    with os.fdopen(handle, 'wb') as out:
+        out.write(data)
+    module.atomic_move(temp, path)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            incident=dict(type='dict', required=True),
+            directory=dict(type='path', default='incidents'),
+            postmortem=dict(type='dict', default={}, options=dict(
+                attendees=dict(type='list', elements='str', default=list(DEFAULT_ATTENDEES)),
+                organizer=dict(type='str'),
+                within_hours=dict(type='int', default=48),
+                duration_minutes=dict(type='int', default=60),
+            )),
+            follow_ups=dict(type='list', elements='str', default=[]),
+        ),
+        supports_check_mode=True,
+    )
+    incident, postmortem = module.params['incident'], module.params['postmortem']
+    started = parse_time(incident.get('started_at'))
+    if started is None:
+        module.fail_json(msg='incident.started_at is %r, not a time (RFC 3339 or epoch seconds): it '
+                             'names the document; the triage role sets it' % incident.get('started_at'))
+    month, stem = file_stem(started)
+    base = os.path.join(module.params['directory'], month, stem)
+    event = postmortem_event(incident, postmortem)
+    files = [(base + '.md', render_markdown(incident, module.params['follow_ups'], event, stem + '.ics')),
+             (base + '.ics', render_ics(incident, event, stem + '.md'))]
+    diff = []
+    try:
+        for path, text in files:
+            old = read_bytes(path)
+            if old != text.encode('utf-8'):
+                diff.append({'before_header': path, 'after_header': path,
+                             'before': '' if old is None else old.decode('utf-8', 'replace'), 'after': text})
+                if not module.check_mode:
+                    write_atomic(module, path, text.encode('utf-8'))
+    except OSError as err:
+        module.fail_json(msg='cannot write the incident document %s: %s: check directory (%s) and its '
+                             'permissions' % (path, err, module.params['directory']))
+    module.exit_json(changed=bool(diff), diff=diff, path=files[0][0], ics_path=files[1][0],
+                     missing=missing(incident),
+                     postmortem={'start': iso(event['start']), 'end': iso(event['end']),
+                                 'uid': event['uid'], 'attendees': event['attendees']})
+
+
+if __name__ == '__main__':
+    main()

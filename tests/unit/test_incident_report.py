@@ -1,0 +1,158 @@
+"""The incident document and the post-mortem invite, rendered from incident facts shaped as the
+roles build them (triage, investigate, diagnose, mitigate, verify) plus slo_budget's result."""
+
+from datetime import datetime, timezone
+
+from ansible_collections.sre.runbooks.plugins.module_utils import incident_report as report
+
+POSTMORTEM = {'attendees': list(report.DEFAULT_ATTENDEES), 'organizer': None, 'within_hours': 48,
+              'duration_minutes': 60}
+
+# A Monday: a bad deploy at 14:18, errors from 14:20, rolled back at 14:31, verified at 14:45.
+FULL = {
+    'id': 'inference-gateway-20261123T142300Z', 'run_id': '20261123T142300.1', 'service': 'inference-gateway',
+    'platform': 'compose', 'started_at': '2026-11-23T14:23:00Z', 'outcome': 'resolved',
+    'severity': 'critical', 'priority': 'P1',
+    'triage': {
+        'service_down': False,
+        'error_rate': {'message': 'inference-gateway: 26.70% of 20.00 req/s answer 5xx over 5m (critical > 5%)',
+                       'evaluated_at': 1795443780.0, 'onset_iso': '2026-11-23T14:20:00Z', 'shape': 'spike',
+                       'group_by': 'endpoint',
+                       'groups': [{'value': '/predict', 'request_rate': 5.0, 'error_percent': 95.0,
+                                   'share_of_errors': 0.89, 'verdict': 'critical'},
+                                  {'value': '/embed', 'request_rate': 5.0, 'error_percent': 0.0,
+                                   'share_of_errors': 0.0, 'verdict': 'ok'}]},
+        'changes': [{'time_iso': '2026-11-23T14:18:00Z', 'kind': 'deploy',
+                     'summary': 'image v1.2.2 -> v1.2.3'}]},
+    'investigate': {
+        'logs': {'summary': 'inference-gateway: 212 lines at ERROR', 'until_iso': '2026-11-23T14:23:01Z',
+                 'top_messages': [{'pattern': 'NullPointerException in prediction handler', 'count': 180,
+                                   'level': 'ERROR'}]},
+        'resources': {'max_cpu_percent': 31.0, 'max_memory_percent': 40.0, 'max_throttled_ratio': 0.0,
+                      'restarts': 0, 'oom_kills': 0, 'saturated': False, 'reasons': []},
+        'dependencies': {'names': ['model-service'], 'failing': [],
+                         'checks': [{'name': 'model-service', 'ok': True, 'status': 200, 'latency_ms': 3.1}]},
+        'traces': {'traces': 50, 'error_traces': 44, 'dependency_suspect': None,
+                   'error_sources': [{'service': 'inference-gateway', 'operation': 'POST /predict',
+                                      'message': 'NullPointerException', 'count': 44}]}},
+    'diagnosis': {'at': '2026-11-23T14:23:02.5Z', 'summary': 'bad_deploy: roll back to v1.2.2',
+                  'recommended': {'cause': 'bad_deploy', 'confidence': 0.9, 'runbook_step': 'Rollback',
+                                  'action': {'description': 'roll back to v1.2.2'}},
+                  'causes': [{'cause': 'bad_deploy', 'confidence': 0.9},
+                             {'cause': 'endpoint_failure', 'confidence': 0.6}],
+                  'missing_evidence': []},
+    'mitigation': {'mode': 'auto', 'attempts': [
+        {'attempt': 1, 'decision': 'act', 'description': 'roll back to v1.2.2', 'reason': 'deploy before onset',
+         'acted': True, 'check_mode': False, 'at': '2026-11-23T14:31:00Z',
+         'before': {'image': 'v1.2.3'}, 'after': {'image': 'v1.2.2'},
+         'commands': ['docker-compose up -d --no-deps inference-gateway'],
+         'verify': {'recovered': True, 'message': 'inference-gateway recovered: under 1% errors for 10m'}}]},
+    'verify': {'recovered': True, 'message': 'inference-gateway recovered: under 1% errors for 10m',
+               'samples': [{'time_iso': '2026-11-23T14:32:00Z', 'error_percent': 12.0, 'request_rate': 20.0},
+                           {'time_iso': '2026-11-23T14:45:00Z', 'error_percent': 0.3, 'request_rate': 20.0}]},
+    'escalation': None,
+    'slo': {'objective': 99.5, 'slo_window': '30d', 'availability_percent': 99.71, 'source': 'rules',
+            'budget_remaining': {'percent': 42.0, 'minutes': 90.72, 'allowed_minutes': 216.0},
+            'budget_burned_during_incident': {'percent': 18.5, 'minutes': 39.96},
+            'burn_rates': {'5m': 0.6, '30m': 20.1, '1h': 15.2, '6h': 3.0},
+            'alerts': {'page': {'firing': False}, 'ticket': {'firing': None}}},
+}
+
+# A run that failed right after triage.
+PARTIAL = {'id': 'inference-gateway-20261123T142300Z', 'service': 'inference-gateway',
+           'started_at': '2026-11-23T14:23:00Z', 'outcome': 'open', 'severity': 'critical',
+           'triage': {'error_rate': FULL['triage']['error_rate']}}
+
+
+def render(incident, follow_ups=()):
+    event = report.postmortem_event(incident, POSTMORTEM)
+    return report.render_markdown(incident, list(follow_ups), event, 'x.ics'), event
+
+
+def test_file_names_come_from_the_start():
+    started = report.parse_time('2026-01-05T09:07:59Z')
+    assert report.file_stem(started) == ('2026-01', 'incident-20260105-0907-high-error-rate')
+
+
+def test_times_in_every_form_the_roles_write():
+    expected = datetime(2026, 11, 23, 14, 23, 2, 847031, tzinfo=timezone.utc)
+    assert report.parse_time('2026-11-23T14:23:02.847031Z') == expected
+    assert report.parse_time(1795443780.0).isoformat() == '2026-11-23T14:23:00+00:00'
+    assert report.parse_time(None) is None and report.parse_time('soon') is None
+
+
+def test_full_document_has_every_section_with_its_facts():
+    text, _event = render(FULL, ['Add canary deployment with automatic rollback'])
+    for heading in ('## Summary', '## Timeline', '## Evidence', '## Actions', '## What worked / what did not',
+                    '## SLO impact', '## Follow-ups', '## Missing evidence', '## Post-mortem'):
+        assert heading in text
+    assert '| Duration | 22 min |' in text and '| Ended | 2026-11-23T14:45:00Z |' in text
+    assert '| /predict | 5.0 | 95.0 | 89% | critical |' in text
+    assert '| 180 | ERROR | NullPointerException in prediction handler |' in text
+    assert '- 44 x inference-gateway POST /predict: NullPointerException' in text
+    assert '- **Worked**: roll back to v1.2.2 (inference-gateway recovered' in text
+    assert 'docker-compose up -d --no-deps inference-gateway' in text
+    assert '| Burned during the incident | 18.5% (39.96 minutes) |' in text
+    assert 'page not firing, ticket unknown' in text
+    assert '- [ ] Add canary deployment with automatic rollback' in text
+    assert '## Missing evidence\n\n_None._' in text
+
+
+def test_timeline_is_in_time_order_with_every_step():
+    steps = [text for _moment, text in report.timeline(FULL)]
+    assert steps[0] == 'Change: image v1.2.2 -> v1.2.3'
+    assert steps[1] == 'Errors began (spike)'
+    assert [s.split(':')[0] for s in steps[2:]] == [
+        'Runbook run started (incident inference-gateway-20261123T142300Z)', 'Triage', 'Investigation', 'Diagnosis',
+        'Attempt 1', 'Verify, first sample', 'Verify, last sample', 'Verify']
+
+
+def test_a_partial_incident_says_what_is_not_known():
+    text, _event = render(PARTIAL)
+    assert '| Ended | not known |' in text
+    assert '_Not known: no logs were searched._' in text
+    assert '_Not known: the run ended before the diagnosis._' in text
+    assert '_Not known: no action was taken, so nothing to judge._' in text
+    assert '_Not known: not measured; run sre.runbooks.slo_budget' in text
+    assert report.missing(PARTIAL) == ['error logs', 'resource usage', 'dependency health', 'traces',
+                                       'diagnosis', 'verification', 'SLO impact']
+
+
+def test_an_escalation_without_a_time_comes_last():
+    incident = dict(PARTIAL, escalation={'reason': 'nothing conclusive'})
+    assert report.timeline(incident)[-1] == (None, 'Escalated: nothing conclusive')
+
+
+def test_postmortem_at_a_working_hour_within_the_window():
+    monday_evening = datetime(2026, 11, 23, 18, 30, tzinfo=timezone.utc)
+    start, end = report.postmortem_slot(monday_evening, 48, 60)
+    assert (start.isoformat(), end.isoformat()) == ('2026-11-24T10:00:00+00:00', '2026-11-24T11:00:00+00:00')
+    # Friday evening: no weekday hour within 48 h, so a working hour on Saturday.
+    friday_evening = datetime(2026, 11, 27, 18, 0, tzinfo=timezone.utc)
+    assert report.postmortem_slot(friday_evening, 48, 60)[0].isoformat() == '2026-11-28T10:00:00+00:00'
+    # Monday 09:00: four hours to share the document first.
+    assert report.postmortem_slot(monday_evening.replace(hour=9, minute=0), 48, 90)[0].hour == 13
+
+
+def test_invite_is_stable_and_rfc5545():
+    event = report.postmortem_event(FULL, POSTMORTEM)
+    assert event['uid'] == 'inference-gateway-20261123T142300Z-postmortem@sre.runbooks'
+    assert event['dtstamp'].isoformat() == '2026-11-23T14:45:00+00:00'
+    ics = report.render_ics(FULL, event, 'doc.md')
+    assert ics == report.render_ics(FULL, report.postmortem_event(FULL, POSTMORTEM), 'doc.md')
+    lines = ics.split('\r\n')
+    assert lines[0] == 'BEGIN:VCALENDAR' and lines[-2:] == ['END:VCALENDAR', '']
+    assert all(len(line.encode('utf-8')) <= 75 for line in lines)
+    assert 'DTSTART:20261124T100000Z' in lines and 'DTEND:20261124T110000Z' in lines
+
+
+def test_folding_never_splits_a_character_and_unfolds_back():
+    line = 'DESCRIPTION:' + 'é' * 100
+    folded = report.fold(line)
+    parts = folded.split('\r\n')
+    assert all(len(p.encode('utf-8')) <= 75 for p in parts)
+    assert folded.replace('\r\n ', '') == line
+
+
+def test_text_escaping():
+    assert report.escape_text('a,b;c\\d\ne') == 'a\\,b\\;c\\\\d\\ne'
