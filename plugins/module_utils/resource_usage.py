@@ -18,8 +18,7 @@ from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_a
 from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import (
     PrometheusClient, format_duration, iso, parse_duration, warn_partial)
 from ansible_collections.sre.runbooks.plugins.module_utils.resources import (
-    assess, docker_container, event_counts, has_previous_sample, merge_samples,
-    prometheus_containers)
+    assess, docker_container, event_counts, prometheus_containers)
 
 SERVICE_SELECTOR = '{container_label_com_docker_compose_service="$service"}'
 QUERY_OPTIONS = {
@@ -33,8 +32,6 @@ QUERY_OPTIONS = {
                       'changes(container_start_time_seconds%s[$since])' % SERVICE_SELECTOR),
     'oom_kills': ('oom_query', 'increase(container_oom_events_total%s[$since])' % SERVICE_SELECTOR),
 }
-# Seconds between the two stats reads that give the CPU and throttling figures.
-SAMPLE_SECONDS = 0.5
 
 ARGUMENT_SPEC = dict(ENDPOINT_ARGS, url=dict(type='str'), **DOCKER_ARGS)
 ARGUMENT_SPEC.update(
@@ -51,18 +48,6 @@ ARGUMENT_SPEC.update({option: dict(type='str', default=default)
                       for option, default in QUERY_OPTIONS.values()})
 SPEC = dict(argument_spec=ARGUMENT_SPEC, required_if=[('source', 'prometheus', ['url'])],
             **ENDPOINT_CONSTRAINTS)
-
-
-def container_stats(client, cid):
-    """A stats answer with a CPU sample of SAMPLE_SECONDS: two one-shot reads (API 1.41 and later
-    answer at once), rather than stream=false alone, where the engine waits about a second for a
-    second read of its own. An engine that ignores one-shot has sampled already."""
-    path, query = '/containers/%s/stats' % cid, {'stream': 'false', 'one-shot': 'true'}
-    first = client.get_json(path, query=query)
-    if has_previous_sample(first):
-        return first
-    time.sleep(SAMPLE_SECONDS)
-    return merge_samples(first, client.get_json(path, query=query))
 
 
 def docker_source(p, since, now):
@@ -94,7 +79,9 @@ def docker_source(p, since, now):
         cid = summary['Id']
         calls[('inspect', cid)] = lambda cid=cid: inspect_container(client, cid)
         if summary.get('State') == 'running':
-            calls[('stats', cid)] = lambda cid=cid: container_stats(client, cid)
+            # The engine samples every second: stream=false waits for two samples (about 1 s).
+            calls[('stats', cid)] = lambda cid=cid: client.get_json(
+                '/containers/%s/stats' % cid, query={'stream': 'false'})
     outcomes = run_all(calls)
     counts = event_counts(events)
     containers = []

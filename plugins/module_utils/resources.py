@@ -4,8 +4,7 @@
 """Container resource figures and their verdicts: pure maths, no I/O.
 
 Inputs are shaped exactly as the Docker Engine API returns them (GET /containers/{id}/stats with
-stream=false, or two one-shot answers merged by merge_samples, GET /containers/{id}/json,
-GET /events), for cgroup v1 and v2 hosts, or are series of Prometheus instant queries already
+stream=false, GET /containers/{id}/json, GET /events), for cgroup v1 and v2 hosts, or are series of Prometheus instant queries already
 normalised by module_utils.prometheus.
 
 CPU percent: of the container's CPU limit when one is set (HostConfig.NanoCpus, else
@@ -54,18 +53,6 @@ def cpu_limit_cores(host_config):
     if cpus is not None and (limit is None or cpus < limit):
         limit = float(cpus)
     return limit
-
-
-def has_previous_sample(stats):
-    """Whether a stats answer holds a previous CPU reading: stream=false answers do, one-shot
-    answers (API 1.41 and later) have empty precpu_stats."""
-    return bool((stats.get('precpu_stats') or {}).get('system_cpu_usage'))
-
-
-def merge_samples(first, second):
-    """A stats answer as stream=false gives it, from two one-shot answers: the second, with the
-    first's reading as the previous one."""
-    return dict(second, precpu_stats=first.get('cpu_stats') or {}, preread=first.get('read'))
 
 
 def cpu_figures(stats, limit_cores):

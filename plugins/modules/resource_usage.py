@@ -23,10 +23,8 @@ description:
   - Memory is the working set (usage minus the inactive file cache, as C(docker stats)) over the
     memory limit. Without a limit the Docker Engine reports the host's memory as the limit;
     RV(containers[].limit_set) is then false and the percent is of the host's memory.
-  - CPU and CPU throttling are measured over half a second, between two one-shot stats reads
-    (Docker Engine API 1.41 and later; an older engine takes its own sample of about one second).
-    Throttling is the share of CFS periods in which the container was throttled over that sample,
-    and since the start in RV(containers[].throttled_ratio_total).
+  - CPU throttling is the share of CFS periods in which the container was throttled, over the stats
+    sample of about one second (and since the start in RV(containers[].throttled_ratio_total)).
   - OOM kills come from the C(oom) events since O(since), because C(State.OOMKilled) is reset when a
     container restarts; a container whose last exit was an OOM kill counts once even without an event
     in the period. Non-zero exits come from the C(die) events.

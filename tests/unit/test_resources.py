@@ -12,8 +12,7 @@ import pytest
 
 from ansible_collections.sre.runbooks.plugins.module_utils.resources import (
     assess, container_reasons, cpu_figures, cpu_limit_cores, cpuset_size, docker_container,
-    event_counts, has_previous_sample, memory_figures, merge_samples, prometheus_containers,
-    throttling_figures)
+    event_counts, memory_figures, prometheus_containers, throttling_figures)
 
 HOST_MEMORY = 25276510208
 THRESHOLDS = {'cpu_percent': 90.0, 'memory_percent': 95.0, 'throttled_percent': 25.0}
@@ -131,32 +130,6 @@ def test_cpu_is_unknown_without_a_previous_reading():
     stats = copy.deepcopy(V1_BURNER)
     stats['precpu_stats'] = {'cpu_usage': {'total_usage': 0}, 'throttling_data': {}}
     assert cpu_figures(stats, None)['cpu_cores'] is None
-
-
-def one_shot(stats, read, cpu_stats):
-    """An answer of GET /containers/{id}/stats?stream=false&one-shot=true (API 1.41): no
-    previous reading, its precpu_stats zeroed as Docker 20.10 sends them."""
-    return dict(stats, read=read, preread='0001-01-01T00:00:00Z', cpu_stats=cpu_stats,
-                precpu_stats={'cpu_usage': {'total_usage': 0, 'usage_in_kernelmode': 0,
-                                            'usage_in_usermode': 0},
-                              'throttling_data': {'periods': 0, 'throttled_periods': 0,
-                                                  'throttled_time': 0}})
-
-
-def test_two_one_shot_samples_merge_into_a_stream_false_answer():
-    first = one_shot(V1_BURNER, V1_BURNER['preread'], V1_BURNER['precpu_stats'])
-    second = one_shot(V1_BURNER, V1_BURNER['read'], V1_BURNER['cpu_stats'])
-    assert not has_previous_sample(first) and not has_previous_sample(second)
-    merged = merge_samples(first, second)
-    assert merged == V1_BURNER
-    assert cpu_figures(merged, 0.5)['cpu_percent'] == 101.5
-    assert throttling_figures(merged) == throttling_figures(V1_BURNER)
-
-
-def test_an_answer_with_a_previous_reading_is_used_as_is():
-    # An engine older than API 1.41 ignores one-shot and samples twice itself.
-    assert has_previous_sample(V1_BURNER) and has_previous_sample(V2_HOG)
-    assert not has_previous_sample(STOPPED)
 
 
 def test_cpu_limit_from_nano_cpus_quota_or_cpuset():
