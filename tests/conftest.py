@@ -81,7 +81,7 @@ class LocalServer:
                 if self.command != 'HEAD':
                     self.wfile.write(data)
 
-            do_GET = do_POST = do_HEAD = do_PUT = _answer
+            do_GET = do_POST = do_HEAD = do_PUT = do_PATCH = do_DELETE = _answer
 
         self.httpd = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
         self.httpd.daemon_threads = True

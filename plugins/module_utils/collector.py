@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: sre.runbooks contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What the read-only observe modules share, wherever they run.
+"""What the modules share: the read-only observe modules wherever they run, and the acting
+modules over an HTTP API (run_api_module).
 
 Each of them has, in module_utils/<module>.py, SPEC (the keyword arguments of both AnsibleModule
 and ActionBase.validate_argument_spec: argument_spec and its constraints) and
@@ -11,6 +12,8 @@ on the target; its action plugin runs it in the controller process when the task
 
 from __future__ import annotations
 
+from ansible_collections.sre.runbooks.plugins.module_utils.http_client import ApiError
+
 
 class CollectError(Exception):
     """A failure, phrased for the person who reads it; extra: keys returned with it."""
@@ -19,6 +22,16 @@ class CollectError(Exception):
         super().__init__(msg)
         self.msg = msg
         self.extra = extra
+
+
+def run_api_module(module, run):
+    """Runs an acting module over an HTTP API: run(params, check_mode) returns its result; an
+    ApiError fails the task with the HTTP status and body that came back."""
+    try:
+        result = run(module.params, module.check_mode)
+    except ApiError as err:
+        module.fail_json(msg=str(err), status_code=err.status, response=err.body)
+    module.exit_json(**result)
 
 
 def run_module(module, collect):

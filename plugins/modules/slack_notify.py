@@ -182,17 +182,12 @@ request:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sre.runbooks.plugins.module_utils.http_client import ApiError
+from ansible_collections.sre.runbooks.plugins.module_utils.collector import run_api_module
 from ansible_collections.sre.runbooks.plugins.module_utils.slack import ARGUMENT_SPEC, CONSTRAINTS, run
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, **CONSTRAINTS)
-    try:
-        result = run(module.params, module.check_mode)
-    except ApiError as err:
-        module.fail_json(msg=str(err), status_code=err.status, response=err.body)
-    module.exit_json(**result)
+    run_api_module(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, **CONSTRAINTS), run)
 
 
 if __name__ == '__main__':
