@@ -17,10 +17,24 @@ description:
     right after a deploy or configuration change (rollback); CPU or memory saturation (scale or
     raise limits); errors concentrated on one endpoint (disable its feature flag); a failing
     dependency (circuit breaker, or a restart to reset exhausted pools); otherwise escalate."
+  - On Kubernetes (O(platform=kubernetes), or the incident's C(platform)) the service-down checks
+    are those of C(sre.runbooks.k8s_status) in C(incident.service_down.checks), and the pods' state
+    decides. An image that cannot be pulled (C(ImagePullBackOff), C(ErrImagePull)) is rolled back;
+    so is a rollout past its progress deadline, or a crash loop, when a deploy or configuration
+    change preceded it (a crash loop without one is restarted). A missing ConfigMap or Secret
+    (C(CreateContainerConfigError)) is escalated naming it; pods that no node has room for
+    (C(Unschedulable), Insufficient cpu or memory) are escalated as an infrastructure issue;
+    C(OOMKilled) raises the memory limit (a preceding deploy is the next action of the plan);
+    running pods that are not ready are restarted unless a dependency they wait for fails.
+  - On Kubernetes V(restart) is a rollout restart; there is no V(recreate) and no V(free_port)
+    (ports are per pod). CPU saturation scales out by O(scale_step) replicas, up to O(max_replicas)
+    and the HorizontalPodAutoscaler's maximum; at either ceiling the CPU limit is raised instead.
+    A rollback of a change that carries revisions names the revision to undo to
+    (C(incident.triage.rollback_revision), else the change's C(previous_revision)).
   - A deploy that came after the errors began is never blamed (it is listed in RV(ruled_out)).
     Evidence that could not be gathered is listed in RV(missing_evidence), and an action that
     interrupts the service (rollback, restart, recreate, freeing a port) is never recommended when
-    the evidence it rests on is missing or the error rate is partial.
+    the evidence it rests on is missing or the error rate is partial. Scaling out does not.
   - Pure computation, no I/O; never changes anything. An action plugin runs it on the controller
     without starting a module process.
 author: sre.runbooks developers (@sre-runbooks)
@@ -29,13 +43,17 @@ extends_documentation_fragment:
 options:
   incident:
     description:
-      - The C(incident) fact, with C(triage) (C(error_rate), C(health), C(changes), C(service_down))
-        and C(investigate) (C(logs), C(resources), C(dependencies), C(traces)) as the roles record
-        them. A part whose task failed carries C(failed) and C(msg).
+      - The C(incident) fact, with C(triage) (C(error_rate), C(health), C(changes), C(service_down),
+        C(rollback_revision)), C(investigate) (C(logs), C(resources), C(dependencies), C(traces))
+        and C(service_down.checks) as the roles record them. A part whose task failed carries
+        C(failed) and C(msg).
     type: dict
     required: true
   platform:
-    description: Where the service runs; saturation is answered by scaling out on Kubernetes.
+    description:
+      - Where the service runs; default, the incident's C(platform). On Kubernetes the service-down
+        checks are read as C(sre.runbooks.k8s_status) returns them and saturation is answered by
+        scaling out.
     type: str
     choices: [compose, kubernetes]
   port:
@@ -65,6 +83,19 @@ options:
     description: Environment of the circuit breaker action (runbook option 4).
     type: dict
     default: {CIRCUIT_BREAKER_THRESHOLD: '5', CIRCUIT_BREAKER_TIMEOUT: '60'}
+  scale_step:
+    description:
+      - On Kubernetes, replicas a scale-out adds to the current count (the HPA's current replicas,
+        else the Deployment's), as the DhakaCart runbook scales up temporarily.
+    type: int
+    default: 2
+  max_replicas:
+    description:
+      - On Kubernetes, most replicas a scale-out may recommend (the DhakaCart runbook's
+        C(kubectl scale --replicas=8)); at this count, or at the HPA's maximum, the CPU limit is
+        raised instead.
+    type: int
+    default: 8
 '''
 
 EXAMPLES = r'''
@@ -102,8 +133,21 @@ causes:
     action:
       description: The action for this cause (see RV(action)).
       type: dict
+    infrastructure:
+      description: >-
+        True when the cause is the cluster's (pods no node has room for): escalate to the
+        infrastructure team.
+      type: bool
+    database:
+      description: >-
+        True when the failing dependency looks like a database (postgres, mysql, db, redis, an
+        exhausted pg_pool): escalate to the database team.
+      type: bool
 recommended:
-  description: The cause whose action is recommended, or an escalation.
+  description:
+    - The cause whose action is recommended, or an escalation; an escalation carries
+      C(infrastructure) and C(database) of the causes that stand (confidence at least
+      O(min_confidence)).
   returned: always
   type: dict
 action:
@@ -117,10 +161,17 @@ action:
         V(recreate), V(free_port) or V(escalate).
       type: str
     params:
-      description: What the action needs, for example C(to_image) or C(env).
+      description:
+        - What the action needs, for example C(to_image) or C(env). A Kubernetes rollback carries
+          C(to_revision) (V(null) for the previous revision); V(scale) carries C(replicas), a count
+          or a change such as V(+2); V(resources) C(memory_factor) or C(cpu_factor); an
+          escalation for a missing ConfigMap or Secret C(missing), for unschedulable pods
+          C(insufficient).
       type: dict
     description:
-      description: The action in words, for example C(rollback to v1.2.2).
+      description: >-
+        The action in words, for example C(rollback to v1.2.2), C(roll back to revision 11) followed
+        by the image tag in brackets, or C(scale dhakacart-backend from 3 to 5 replicas).
       type: str
     disruptive:
       description: True when it interrupts the service.

@@ -50,3 +50,25 @@ def test_bad_options_are_named_by_module_and_action(args, message):
     assert r['failed'] is True and message in r['msg']
     rc, output, result = adhoc(dict({'incident': DEPLOYED}, **args))
     assert rc != 0 and message in result['msg'] and 'Traceback' not in output
+
+
+K8S_SATURATED = {'platform': 'kubernetes', 'service': 'dhakacart-backend', 'investigate': {
+    'resources': {'max_cpu_percent': 97.0, 'max_memory_percent': 40.0, 'oom_kills': 0,
+                  'throttled': True, 'reasons': ['cpu 97% of its limit'],
+                  'hpa': {'name': 'dhakacart-backend', 'min_replicas': 2, 'max_replicas': 10,
+                          'current_replicas': 3, 'desired_replicas': 3, 'at_max': False,
+                          'conditions': []}}},
+    'triage': {'error_rate': {'verdict': 'critical', 'shape': 'gradual', 'onset': 100.0},
+               'health': {'all_ok': True}, 'changes': []}}
+
+
+def test_scale_options_reach_the_rules_by_module_and_action():
+    module = run_module('diagnose', {'incident': K8S_SATURATED, 'scale_step': 3, 'max_replicas': 5})
+    assert module['action']['params'] == {'replicas': 5}
+    assert module['action']['description'] == 'scale dhakacart-backend from 3 to 5 replicas'
+    rc, output, action = adhoc({'incident': K8S_SATURATED, 'scale_step': 3, 'max_replicas': 5})
+    assert rc == 0, output
+    assert action['action'] == module['action'] and action['causes'] == module['causes']
+    assert module['causes'][0]['infrastructure'] is False and module['causes'][0]['database'] is False
+    bad = run_module('diagnose', {'incident': K8S_SATURATED, 'scale_step': 0})
+    assert bad['failed'] and bad['msg'] == 'invalid option scale_step must be at least 1, not 0'

@@ -303,3 +303,278 @@ def test_service_down_config_drift_recreates_and_a_broken_compose_file_escalates
     d = diagnose(inc)
     assert d['action']['name'] == 'escalate'
     assert d['action']['params']['reason'] == 'fix the compose file (compose config fails)'
+
+
+# --------------------------------------------------------------------------- Kubernetes
+
+DC = 'registry.dhakacart.local/dhakacart-backend:'
+
+
+def k8s_deploy(gap, revision=12, previous_revision=11, image='v2.4.1', previous='v2.4.0'):
+    change = deploy(gap, image, previous)
+    change.update(image=DC + image, previous_image=DC + previous, revision=revision,
+                  previous_revision=previous_revision,
+                  summary='revision %d: image %s -> %s' % (revision, previous, image))
+    return change
+
+
+def pod(name, phase='Running', ready=False, restarts=0, waiting=None, message=None,
+        terminated=None, exit_code=None):
+    return {'name': name, 'phase': phase, 'ready': ready, 'restarts': restarts,
+            'node': 'node-1', 'waiting_reason': waiting, 'waiting_message': message,
+            'last_terminated_reason': terminated, 'last_exit_code': exit_code,
+            'started_at': '2024-05-01T10:00:00Z'}
+
+
+def k8s_status(problems=(), pods=(), logs=(), ready=0, events=(), hpa=None, oom=0):
+    """A k8s_status result for dhakacart-backend, 3 replicas, as the contract shapes it."""
+    return {'service_down': {'checks': {
+        'deployment': {'name': 'dhakacart-backend', 'namespace': 'dhakacart', 'replicas': 3,
+                       'ready_replicas': ready, 'available_replicas': ready,
+                       'updated_replicas': 3, 'paused': False, 'revision': 12,
+                       'images': [DC + 'v2.4.1'], 'conditions': []},
+        'pods': list(pods),
+        'endpoints': {'found': True, 'service': 'dhakacart-backend',
+                      'ready': ['10.0.0.%d' % n for n in range(ready)],
+                      'not_ready': ['10.0.1.%d' % n for n in range(3 - ready)]},
+        'events': list(events), 'hpa': hpa,
+        'problems': [{'kind': k, 'pods': [p['name'] for p in pods], 'message': m}
+                     for k, m in problems],
+        'oom': {'oom_killed': bool(oom), 'count': oom}, 'logs': list(logs),
+        'summary': '%d of 3 ready' % ready}}}
+
+
+def k8s_incident(status, **parts):
+    inc = incident(**down(**parts))
+    inc['platform'] = 'kubernetes'
+    inc['service'] = 'dhakacart-backend'
+    inc.update(status)
+    return inc
+
+
+PULL = pod('dhakacart-backend-6d9f-x2x', phase='Pending', waiting='ImagePullBackOff',
+           message='Back-off pulling image "%sv2.4.1"' % DC)
+
+
+def test_k8s_image_pull_backoff_rolls_back_to_the_recorded_revision():
+    status = k8s_status([('ImagePullBackOff', 'Back-off pulling image "%sv2.4.1"' % DC)], [PULL])
+    d = diagnose(k8s_incident(status, t__changes=[k8s_deploy(20)]))
+    assert d['recommended']['cause'] == 'service_down'
+    assert d['recommended']['confidence'] == 0.95
+    assert d['action'] == {'name': 'rollback', 'disruptive': True,
+                           'description': 'roll back to revision 11 (v2.4.0)',
+                           'params': {'to_image': DC + 'v2.4.0', 'from_image': DC + 'v2.4.1',
+                                      'to_revision': 11}}
+    evidence = d['recommended']['evidence']
+    assert 'deployment dhakacart-backend: 0 of 3 replicas ready, 3 updated, 0 available ' \
+           '(revision 12)' in evidence
+    assert 'service dhakacart-backend: 0 ready endpoints, 3 not ready' in evidence
+    assert ('ImagePullBackOff in 1 pod (dhakacart-backend-6d9f-x2x): Back-off pulling image '
+            '"%sv2.4.1"' % DC) in evidence
+    # The revision recorded before any mitigation wins over the change's previous one.
+    inc = k8s_incident(status, t__changes=[k8s_deploy(20)])
+    inc['triage']['rollback_revision'] = 9
+    assert diagnose(inc)['action']['params']['to_revision'] == 9
+    # No change known: kubectl's previous revision, or the recorded one.
+    assert diagnose(k8s_incident(status))['action']['description'] == \
+        'roll back to the previous revision'
+
+
+def test_k8s_image_pull_backoff_outranks_a_dead_dependency():
+    status = k8s_status([('ErrImagePull', 'rpc error: manifest unknown')], [PULL])
+    d = diagnose(k8s_incident(
+        status, t__changes=[k8s_deploy(20)],
+        i__dependencies={'failing': ['postgres'], 'names': ['postgres', 'redis']},
+        i__logs=logs(('connection to postgres refused', 40))))
+    assert [c['cause'] for c in d['causes']] == ['service_down', 'dependency']
+    assert d['action']['name'] == 'rollback'
+    assert ('dependencies fail too (postgres), but they do not keep an image from being pulled'
+            in d['recommended']['evidence'])
+    assert d['causes'][1]['database'] is True and d['causes'][1]['action']['name'] == \
+        'circuit_breaker'
+    assert [c['action']['name'] for c in d['plan']] == ['rollback', 'circuit_breaker']
+
+
+def test_k8s_stalled_rollout_after_a_deploy_rolls_back_and_without_one_does_not():
+    crash = pod('dhakacart-backend-6d9f-a', restarts=4, waiting='CrashLoopBackOff',
+                terminated='Error', exit_code=1)
+    status = k8s_status([('ProgressDeadlineExceeded', 'ReplicaSet "dhakacart-backend-6d9f" has '
+                          'timed out progressing.')], [crash])
+    d = diagnose(k8s_incident(status, t__changes=[k8s_deploy(60)]))
+    assert d['action']['name'] == 'rollback' and d['recommended']['confidence'] == 0.85
+    assert d['action']['description'] == 'roll back to revision 11 (v2.4.0)'
+    assert 'pod dhakacart-backend-6d9f-a: 4 restarts, last terminated Error (exit code 1)' in \
+        d['recommended']['evidence']
+    d = diagnose(k8s_incident(status))
+    assert d['action']['name'] == 'restart'
+    assert d['action']['description'] == \
+        'rollout restart dhakacart-backend and watch its startup logs'
+
+
+def test_k8s_missing_configmap_escalates_naming_it():
+    status = k8s_status([('CreateContainerConfigError', 'configmap "dhakacart-config" not found')],
+                        [pod('dhakacart-backend-6d9f-b', phase='Pending',
+                             waiting='CreateContainerConfigError')])
+    d = diagnose(k8s_incident(status, t__changes=[k8s_deploy(60)]))
+    assert d['action']['name'] == 'escalate' and d['plan'] == []
+    assert d['action']['params']['reason'] == (
+        'escalate: ConfigMap dhakacart-config the pods need is missing '
+        '(CreateContainerConfigError); create it or roll back the change that needs it')
+    key = k8s_status([('CreateContainerConfigError', "couldn't find key DB_HOST in Secret "
+                                                     "dhakacart/db-credentials")])
+    assert diagnose(k8s_incident(key))['causes'][0]['action']['params'] == {
+        'missing': 'key DB_HOST of Secret dhakacart/db-credentials'}
+
+
+def test_k8s_unschedulable_escalates_to_infrastructure():
+    status = k8s_status([('Unschedulable', '0/3 nodes are available: 2 Insufficient cpu, '
+                          '1 Insufficient memory.')],
+                        [pod('dhakacart-backend-6d9f-c', phase='Pending')],
+                        events=[{'type': 'Warning', 'reason': 'FailedScheduling',
+                                 'object': 'Pod/dhakacart-backend-6d9f-c', 'count': 12,
+                                 'message': '0/3 nodes are available: 2 Insufficient cpu.',
+                                 'last_seen': '2024-05-01T10:02:00Z'}])
+    d = diagnose(k8s_incident(status))
+    assert d['action']['name'] == 'escalate'
+    assert d['recommended']['infrastructure'] is True and d['recommended']['database'] is False
+    assert d['causes'][0]['infrastructure'] is True
+    assert d['action']['params']['reason'] == \
+        'escalate to infrastructure: pods cannot be scheduled (insufficient cpu, memory on the nodes)'
+    assert ('event Warning FailedScheduling on Pod/dhakacart-backend-6d9f-c (12x): 0/3 nodes are '
+            'available: 2 Insufficient cpu.') in d['causes'][0]['evidence']
+
+
+def test_k8s_oom_killed_raises_memory_with_the_deploy_next_in_the_plan():
+    oom = pod('dhakacart-backend-6d9f-d', restarts=5, waiting='CrashLoopBackOff',
+              terminated='OOMKilled', exit_code=137)
+    status = k8s_status([('OOMKilled', 'container backend was OOM-killed 5 times'),
+                         ('CrashLoopBackOff', 'back-off 2m40s restarting failed container')],
+                        [oom], oom=5)
+    d = diagnose(k8s_incident(status, t__changes=[k8s_deploy(90)]))
+    assert d['action'] == {'name': 'resources', 'params': {'memory_factor': 2}, 'disruptive': False,
+                           'description': 'raise the memory limit of dhakacart-backend (OOM kills); '
+                                          'the pods roll'}
+    assert 'OOM-killed 5 times' in d['recommended']['evidence']
+    assert [(c['cause'], c['action']['name']) for c in d['plan']] == [
+        ('service_down', 'resources'), ('deploy', 'rollback')]
+    assert d['plan'][1]['evidence'] == [
+        'the OOM kills began after it: deploy revision 12: image v2.4.0 -> v2.4.1 at T']
+    # Without a deploy, the memory raise alone.
+    assert [c['action']['name'] for c in diagnose(k8s_incident(status))['plan']] == ['resources']
+
+
+def test_k8s_crash_loop_with_a_startup_error_rolls_back_after_a_deploy_else_restarts():
+    crash = pod('dhakacart-backend-6d9f-e', restarts=7, waiting='CrashLoopBackOff',
+                terminated='Error', exit_code=1)
+    status = k8s_status([('CrashLoopBackOff', 'back-off 5m0s restarting failed container')],
+                        [crash], logs=['starting dhakacart-backend 2.4.1',
+                                       'Error: DATABASE_URL is not set'])
+    d = diagnose(k8s_incident(status, t__changes=[k8s_deploy(45)]))
+    assert d['action']['name'] == 'rollback' and d['recommended']['confidence'] == 0.9
+    assert 'previous container log: "Error: DATABASE_URL is not set"' in d['recommended']['evidence']
+    assert 'deploy revision 12: image v2.4.0 -> v2.4.1 at T 45 s before the errors' in \
+        d['recommended']['evidence']
+    d = diagnose(k8s_incident(status))
+    assert d['action']['name'] == 'restart' and d['recommended']['confidence'] == 0.75
+
+
+def test_k8s_deploy_after_the_onset_is_not_rolled_back():
+    crash = pod('dhakacart-backend-6d9f-f', restarts=3, waiting='CrashLoopBackOff')
+    status = k8s_status([('CrashLoopBackOff', 'back-off 40s restarting failed container')],
+                        [crash], logs=['fatal: cannot connect config server'])
+    d = diagnose(k8s_incident(status, t__changes=[k8s_deploy(-120)],
+                              t__error_rate=errors(verdict='no_traffic', onset=ONSET)))
+    assert d['action']['name'] == 'restart'
+    assert all(c['action']['name'] != 'rollback' for c in d['causes'])
+    assert d['ruled_out'] == ['deploy revision 12: image v2.4.0 -> v2.4.1 at T came 120 s after '
+                              'the errors began: not their cause']
+
+
+def test_k8s_pods_running_not_ready_restart_unless_a_dependency_fails():
+    running = [pod('dhakacart-backend-6d9f-%d' % n) for n in range(3)]
+    status = k8s_status([('NoReadyEndpoints', 'service dhakacart-backend has no ready endpoints'),
+                         ('NotReady', 'readiness probe failed: HTTP 503')], running)
+    d = diagnose(k8s_incident(status))
+    assert d['action']['name'] == 'restart' and d['recommended']['confidence'] == 0.8
+    d = diagnose(k8s_incident(status, i__dependencies={'failing': ['db'], 'names': ['db', 'redis']},
+                              i__logs=logs(('pg_pool: timeout acquiring connection to db', 80))))
+    assert d['recommended']['cause'] == 'dependency' and d['action']['name'] == 'circuit_breaker'
+    assert d['recommended']['database'] is True
+    down_cause = next(c for c in d['causes'] if c['cause'] == 'service_down')
+    assert down_cause['action']['name'] == 'escalate' and down_cause['database'] is True
+    assert ('the pods run but are not ready while db fails: a restart would not make them ready'
+            in down_cause['evidence'])
+
+
+def test_k8s_never_recreates_nor_frees_a_port():
+    d = diagnose(k8s_incident({}, i__logs=logs(
+        ("config error: MODEL_SERVICE_URL <str> is not a URL", 4))))
+    assert d['action']['name'] == 'restart'
+    d = diagnose(k8s_incident({}, i__logs=logs(
+        ('cannot bind 0.0.0.0:<num>: Address already in use', 7))), {'port': 5000})
+    assert d['action']['name'] == 'escalate'
+    assert 'a port is taken inside the pod' in d['action']['params']['reason']
+    assert all(c['action']['name'] not in ('recreate', 'free_port') for c in d['causes'])
+
+
+def k8s_saturated(hpa=None, current=3):
+    inc = incident(i__resources={'max_cpu_percent': 97.0, 'max_memory_percent': 50.0,
+                                 'oom_kills': 0, 'restarts': 0, 'throttled': True,
+                                 'reasons': ['cpu 97% of its 1000m limit > 90%'], 'hpa': hpa,
+                                 'limits': {'cpu': '1', 'memory': '1Gi'}})
+    inc['platform'] = 'kubernetes'
+    inc['service'] = 'dhakacart-backend'
+    if current is not None:
+        inc.update(k8s_status(ready=current))
+    return inc
+
+
+def hpa_of(current, high, at_max):
+    return {'name': 'dhakacart-backend', 'min_replicas': 2, 'max_replicas': high,
+            'current_replicas': current, 'desired_replicas': current, 'at_max': at_max,
+            'conditions': []}
+
+
+def test_k8s_cpu_saturation_scales_out_within_the_hpa_and_max_replicas():
+    d = diagnose(k8s_saturated())
+    assert d['action'] == {'name': 'scale', 'params': {'replicas': 5}, 'disruptive': False,
+                           'description': 'scale dhakacart-backend from 3 to 5 replicas'}
+    d = diagnose(k8s_saturated(hpa_of(4, 10, False)), {'scale_step': 3})
+    assert d['action']['params'] == {'replicas': 7}
+    assert 'HorizontalPodAutoscaler dhakacart-backend: 4 replicas (min 2, max 10, desired 4)' in \
+        d['recommended']['evidence']
+    # Bounded by max_replicas (the runbook's 8) and by the HPA's maxReplicas.
+    assert diagnose(k8s_saturated(hpa_of(7, 10, False)))['action']['params'] == {'replicas': 8}
+    assert diagnose(k8s_saturated(hpa_of(5, 6, False)))['action']['params'] == {'replicas': 6}
+
+
+def test_k8s_cpu_saturation_at_the_hpa_max_raises_the_cpu_limit():
+    d = diagnose(k8s_saturated(hpa_of(6, 6, True)))
+    assert d['action']['name'] == 'resources' and d['action']['params'] == {'cpu_factor': 2}
+    assert d['action']['description'] == (
+        'raise the CPU limit of dhakacart-backend (cpu 97% of its limit): the '
+        'HorizontalPodAutoscaler dhakacart-backend is at its maximum of 6 replicas')
+    d = diagnose(k8s_saturated(), {'max_replicas': 3})
+    assert d['action']['name'] == 'resources'
+    assert ('dhakacart-backend already has 3 replicas, the most max_replicas (3) allows'
+            in d['recommended']['evidence'])
+
+
+def test_deploy_with_revisions_rolls_back_to_a_revision():
+    d = diagnose(incident(t__changes=[k8s_deploy(4)], t__error_rate=errors(shape='spike')))
+    assert d['action']['params'] == {'to_image': DC + 'v2.4.0', 'from_image': DC + 'v2.4.1',
+                                     'to_revision': 11}
+    assert d['action']['description'] == 'roll back to revision 11 (v2.4.0)'
+    inc = incident(t__changes=[k8s_deploy(4, previous='v2.4.0')], t__error_rate=errors(shape='spike'))
+    inc['triage']['rollback_revision'] = 10
+    inc['triage']['changes'][0]['previous_image'] = None
+    d = diagnose(inc)
+    assert d['action']['description'] == 'roll back to revision 10' and d['plan']
+
+
+def test_pool_exhaustion_of_a_database_is_flagged():
+    pools = {'name': 'pools', 'ok': True, 'exhausted_pools': ['pg_pool{db=orders}']}
+    d = diagnose(incident(i__dependencies={'failing': [], 'names': ['db'], 'checks': [pools]}))
+    assert d['recommended']['database'] is True and d['recommended']['infrastructure'] is False
+    d = diagnose(incident(i__dependencies={'failing': ['model-service'], 'names': ['model-service']}))
+    assert d['recommended']['database'] is False
