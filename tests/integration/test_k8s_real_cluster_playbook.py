@@ -1,0 +1,282 @@
+"""The whole High Error Rate runbook (playbooks/high_error_rate.yml with inventories/kubernetes) on a
+real Kubernetes cluster, named by the kubeconfig in SRE_RUNBOOKS_TEST_KUBECONFIG (its current context;
+SRE_RUNBOOKS_TEST_CONTEXT picks another); skipped when unset, as in CI.
+
+The demo of demo/k8s is created in a namespace of its own, sre-runbooks-test-<random>, with the
+Prometheus ClusterRole and ClusterRoleBinding renamed after it; all of it is deleted at the end,
+whatever happens. The cluster must hold the demo images (demo/k8s/run.sh up loads them into kind;
+elsewhere load or push them, see docs/kubernetes.md) and pull quay.io/prometheus/prometheus;
+kubectl must be installed (Prometheus is reached through kubectl port-forward on 127.0.0.1). The
+user of the kubeconfig needs to create and delete namespaces, ClusterRoles and ClusterRoleBindings.
+
+In file order: a baseline of good traffic (about 100 s), the bad deploy (v1.2.3, with a change-cause),
+the HighErrorRate alert, then the runbook in advise mode (diagnosis: the deploy; recommended: roll back
+to revision 1; nothing changed) and in auto mode (rolled back to v1.2.2 as revision 3, verified, the
+Deployment's other annotations kept). About six minutes.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+import uuid
+
+import pytest
+import yaml
+
+from conftest import ROOT, run_module
+from rig import CAPTURE, ENV
+
+KUBECONFIG = os.environ.get('SRE_RUNBOOKS_TEST_KUBECONFIG')
+CONTEXT = os.environ.get('SRE_RUNBOOKS_TEST_CONTEXT')
+K8S = ROOT / 'demo' / 'k8s'
+# demo/k8s/run.sh up applies these (namespace.yaml is made here, under another name).
+MANIFESTS = ('prometheus.yaml', 'model-service.yaml', 'feature-store.yaml', 'inference-gateway.yaml', 'loadgen.yaml')
+DEPLOYMENTS = ('prometheus', 'model-service', 'feature-store', 'inference-gateway', 'loadgen')
+GATEWAY = 'inference-gateway'
+GOOD = 'sre-demo/inference-gateway:v1.2.2'
+BAD = 'sre-demo/inference-gateway:v1.2.3'
+REVISION = 'deployment.kubernetes.io/revision'
+CHANGE_CAUSE = 'kubernetes.io/change-cause'
+# The demo's baseline is a 30 s window 60 s back (inventories/kubernetes): good traffic first.
+BASELINE_SECONDS = 100
+
+pytestmark = pytest.mark.skipif(not KUBECONFIG, reason='needs a real Kubernetes cluster: set SRE_RUNBOOKS_TEST_KUBECONFIG')
+
+
+def retarget(obj, namespace):
+    """A demo/k8s object moved to `namespace`; cluster-scoped names carry the namespace."""
+    obj = json.loads(json.dumps(obj))
+    kind = obj['kind']
+    if kind in ('ClusterRole', 'ClusterRoleBinding'):
+        obj['metadata']['name'] = '%s-%s' % (obj['metadata']['name'], namespace)
+    else:
+        obj['metadata']['namespace'] = namespace
+    if kind == 'ClusterRoleBinding':
+        obj['roleRef']['name'] = '%s-%s' % (obj['roleRef']['name'], namespace)
+        for subject in obj['subjects']:
+            subject['namespace'] = namespace
+    return obj
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+class Demo:
+    def __init__(self):
+        from kubernetes import client, config
+        self.api = config.new_client_from_config(config_file=KUBECONFIG, context=CONTEXT)
+        self.core = client.CoreV1Api(self.api)
+        self.apps = client.AppsV1Api(self.api)
+        self.rbac = client.RbacAuthorizationV1Api(self.api)
+        self.namespace = 'sre-runbooks-test-%s' % uuid.uuid4().hex[:8]
+        self.cluster_objects = []
+        self.forward = None
+        self.prometheus = None
+
+    # -- cluster ---------------------------------------------------------------------------
+    def create(self):
+        from kubernetes import utils
+        namespace = yaml.safe_load((K8S / 'namespace.yaml').read_text())
+        namespace['metadata']['name'] = self.namespace
+        self.core.create_namespace(namespace, _request_timeout=30)
+        for name in MANIFESTS:
+            for obj in yaml.safe_load_all((K8S / name).read_text()):
+                if not obj:
+                    continue
+                obj = retarget(obj, self.namespace)
+                if obj['kind'] in ('ClusterRole', 'ClusterRoleBinding'):
+                    self.cluster_objects.append((obj['kind'], obj['metadata']['name']))
+                utils.create_from_dict(self.api, obj, namespace=self.namespace)
+
+    def delete(self):
+        if self.forward is not None:
+            self.forward.terminate()
+            try:
+                self.forward.wait(10)
+            except subprocess.TimeoutExpired:
+                self.forward.kill()
+        for kind, name in self.cluster_objects:
+            delete = self.rbac.delete_cluster_role if kind == 'ClusterRole' else self.rbac.delete_cluster_role_binding
+            try:
+                delete(name, _request_timeout=30)
+            except Exception as exc:  # pylint: disable=broad-except
+                print('could not delete %s %s: %s' % (kind, name, exc))
+        self.core.delete_namespace(self.namespace, _request_timeout=30)
+
+    def deployment(self, name=GATEWAY):
+        return self.api.sanitize_for_serialization(
+            self.apps.read_namespaced_deployment(name, self.namespace, _request_timeout=30))
+
+    def pod_problems(self):
+        problems = []
+        for pod in self.core.list_namespaced_pod(self.namespace, _request_timeout=30).items:
+            for status in pod.status.container_statuses or []:
+                waiting = status.state.waiting if status.state else None
+                if waiting and waiting.reason:
+                    problems.append('%s: %s %s (%s)' % (pod.metadata.name, waiting.reason, waiting.message or '', status.image))
+        return problems
+
+    def wait_available(self, timeout=300):
+        deadline = time.monotonic() + timeout
+        for name in DEPLOYMENTS:
+            while True:
+                deployment = self.deployment(name)
+                status = deployment.get('status') or {}
+                replicas = deployment['spec']['replicas']
+                if (status.get('availableReplicas') or 0) >= replicas and (status.get('updatedReplicas') or 0) >= replicas \
+                        and (status.get('observedGeneration') or 0) >= deployment['metadata']['generation']:
+                    break
+                assert time.monotonic() < deadline, (
+                    'deployment %s/%s not available after %ss; does the cluster hold the demo images '
+                    '(demo/k8s/run.sh up loads them into kind)? %s' % (self.namespace, name, timeout, self.pod_problems()))
+                time.sleep(2)
+
+    def rollout_status(self):
+        params = dict(name=GATEWAY, namespace=self.namespace, kubeconfig=KUBECONFIG, state='status', wait=True,
+                      wait_timeout=240, request_timeout=30)
+        if CONTEXT:
+            params['context'] = CONTEXT
+        result = run_module('k8s_rollout', params)
+        assert result['status']['done'], result
+        return result
+
+    def history(self):
+        params = dict(name=GATEWAY, namespace=self.namespace, kubeconfig=KUBECONFIG, state='history', request_timeout=30)
+        if CONTEXT:
+            params['context'] = CONTEXT
+        return run_module('k8s_rollout', params)
+
+    def bad_deploy(self):
+        # kubectl set image + kubectl annotate change-cause, in one patch: revision 2 only gets it.
+        body = {'metadata': {'annotations': {CHANGE_CAUSE: 'deploy inference-gateway v1.2.3 (test)'}},
+                'spec': {'template': {'spec': {'containers': [{'name': GATEWAY, 'image': BAD}]}}}}
+        self.apps.patch_namespaced_deployment(GATEWAY, self.namespace, body, _request_timeout=30,
+                                              _content_type='application/strategic-merge-patch+json')
+        self.rollout_status()
+
+    # -- Prometheus ------------------------------------------------------------------------
+    def port_forward(self):
+        kubectl = shutil.which('kubectl')
+        port = free_port()
+        command = [kubectl, '--kubeconfig', KUBECONFIG] + (['--context', CONTEXT] if CONTEXT else []) + [
+            '--namespace', self.namespace, 'port-forward', '--address', '127.0.0.1', 'svc/prometheus', '%d:9090' % port]
+        self.forward = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                        stdin=subprocess.DEVNULL, start_new_session=True)
+        self.prometheus = 'http://127.0.0.1:%d' % port
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(self.prometheus + '/-/ready', timeout=3):
+                    return
+            except OSError:
+                pass
+            assert self.forward.poll() is None, 'kubectl port-forward exited: %s' % self.forward.stdout.read()
+            assert time.monotonic() < deadline, 'Prometheus not ready through the port-forward after 60 s'
+            time.sleep(1)
+
+    def query(self, promql):
+        url = self.prometheus + '/api/v1/query?' + urllib.parse.urlencode({'query': promql})
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return json.load(answer)['data']['result']
+
+    def wait_query(self, promql, timeout, what):
+        deadline = time.monotonic() + timeout
+        while not self.query(promql):
+            assert time.monotonic() < deadline, 'no %s after %ss (%s); pods: %s' % (what, timeout, promql, self.pod_problems())
+            time.sleep(2)
+
+    # -- the runbook -----------------------------------------------------------------------
+    def runbook(self, tmp_path, mode):
+        """The runbook as on call (inventories/kubernetes), moved to this namespace and Prometheus."""
+        out = tmp_path / ('incident-%s.json' % mode)
+        overrides = tmp_path / 'overrides.json'
+        workload = dict(yaml.safe_load((ROOT / 'inventories' / 'kubernetes' / 'host_vars' / 'inference-gateway.yml')
+                                       .read_text())['runbook_kubernetes'], namespace=self.namespace)
+        variables = {'runbook_kubernetes': workload, 'runbook_prometheus_url': self.prometheus,
+                     'runbook_kubeconfig': KUBECONFIG, 'service': GATEWAY, 'incident_out': str(out),
+                     'mitigate_mode': mode,
+                     # The locks and ledger of this run, not those of a demo run on the same machine.
+                     'mitigate_state_dir': str(tmp_path / 'state'), 'service_down_state_dir': str(tmp_path / 'state')}
+        if CONTEXT:
+            variables['runbook_kube_context'] = CONTEXT
+        overrides.write_text(json.dumps(variables))
+        command = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), str(ROOT / CAPTURE),
+                   '-i', str(ROOT / 'inventories' / 'kubernetes'), '-e', '@%s' % overrides]
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT,
+                              env=dict(ENV, KUBECONFIG=KUBECONFIG), stdin=subprocess.DEVNULL, check=False)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 0, output
+        return json.loads(out.read_text()), output
+
+
+@pytest.fixture(scope='module')
+def demo():
+    if not shutil.which('kubectl'):
+        pytest.skip('needs kubectl to port-forward the demo Prometheus')
+    kube = Demo()
+    kube.create()
+    try:
+        kube.wait_available()
+        kube.port_forward()
+        kube.wait_query('count_over_time(service:http_requests:rate30s{service="%s"}[10m]) >= %d' % (GATEWAY, BASELINE_SECONDS),
+                        BASELINE_SECONDS + 120, 'baseline of the good version')
+        kube.bad_deploy()
+        kube.wait_query('ALERTS{alertname="HighErrorRate",service="%s",alertstate="firing"}' % GATEWAY, 180,
+                        'HighErrorRate alert after the bad deploy')
+        yield kube
+    finally:
+        kube.delete()
+
+
+def test_bad_deploy_is_revision_2(demo):
+    history = demo.history()
+    assert [(e['revision'], e['images'], e['change_cause']) for e in history['history']] == [
+        (1, [GOOD], 'deploy inference-gateway v1.2.2'), (2, [BAD], 'deploy inference-gateway v1.2.3 (test)')], history
+
+
+def test_advise_diagnoses_the_deploy_and_recommends_the_previous_revision(demo, tmp_path):
+    before = demo.deployment()
+    incident, output = demo.runbook(tmp_path, 'advise')
+    diagnosis = incident['diagnosis']
+    assert diagnosis['causes'][0]['cause'] == 'deploy', output
+    assert diagnosis['recommended']['cause'] == 'deploy'
+    action = diagnosis['action']
+    assert action['name'] == 'rollback', action
+    assert action['params']['to_revision'] == 1, action
+    assert action['params'].get('to_image') in (None, GOOD), action
+    assert incident['outcome'] == 'advised', incident.get('mitigation')
+    assert incident['severity'] == 'critical'
+    # Advice changes nothing (the HPA may change the replicas, not the template).
+    after = demo.deployment()
+    assert after['spec']['template'] == before['spec']['template']
+    assert after['metadata']['annotations'][REVISION] == '2'
+    assert after['spec']['template']['spec']['containers'][0]['image'] == BAD
+
+
+def test_auto_rolls_back_to_the_good_revision_and_verifies(demo, tmp_path):
+    incident, output = demo.runbook(tmp_path, 'auto')
+    assert incident['outcome'] == 'resolved', output
+    attempts = incident['mitigation']['attempts']
+    assert attempts[0]['action']['name'] == 'rollback' and attempts[0]['decision'] == 'act', attempts
+    assert attempts[0]['acted'] is True
+    assert incident['verify']['recovered'] is True, incident['verify']
+    deployment = demo.deployment()
+    assert deployment['spec']['template']['spec']['containers'][0]['image'] == GOOD
+    # kubectl rollout undo: revision 1's template comes back as revision 3 ...
+    annotations = deployment['metadata']['annotations']
+    assert annotations[REVISION] == '3'
+    assert [(e['revision'], e['images']) for e in demo.history()['history']] == [(2, [BAD]), (3, [GOOD])]
+    # ... with the annotations of that revision: the Deployment's own are kept, the bad deploy's
+    # change-cause is gone.
+    assert annotations['sre-demo/owner'] == 'ml-platform'
+    assert annotations[CHANGE_CAUSE] == 'deploy inference-gateway v1.2.2'
+    demo.rollout_status()
