@@ -18,13 +18,22 @@ ConfigMap: pure decisions on plain dicts shaped as the API returns them (camelCa
   template change of the run, so the run creates one revision, not one per change.
 - Quantities compare by value ("1" == "1000m", "1Gi" == "1024Mi"): the API server canonicalises
   what it stores, so a textual comparison would patch again at every run.
+- Factors (memory_factor, cpu_factor) multiply a container's limit, never its request: the
+  request is what the scheduler reserves, and raising it in an incident can leave the new pods
+  unschedulable on a full cluster (the request stays a floor; a limit below it is refused). A
+  factor is relative, so the limit it multiplies is recorded in the Deployment's annotation
+  FACTOR_BASE with the limit it set, as compose_service keeps the limits before it first changed
+  them: while the limit is still the one set, the factor multiplies the recorded base again (a
+  second run changes nothing); once someone else changed it (a deploy, a rollback), the current
+  limit is the new base.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import re
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 from ansible_collections.sre.runbooks.plugins.module_utils import k8s_rollout as kr
 
@@ -38,6 +47,11 @@ _SUFFIX = {'': Decimal(1), 'n': Decimal('1e-9'), 'u': Decimal('1e-6'), 'm': Deci
            'Ki': Decimal(2) ** 10, 'Mi': Decimal(2) ** 20, 'Gi': Decimal(2) ** 30, 'Ti': Decimal(2) ** 40,
            'Pi': Decimal(2) ** 50, 'Ei': Decimal(2) ** 60}
 _REQUIREMENTS = ('limits', 'requests')
+FACTOR_BASE = 'sre.runbooks/limits-before-factor'
+# The factor options, the limit each multiplies and the option bounding it.
+FACTORS = (('memory_factor', 'memory', 'max_memory'), ('cpu_factor', 'cpu', 'max_cpus'))
+_BINARY = ('Ei', 'Pi', 'Ti', 'Gi', 'Mi', 'Ki')
+_DECIMAL = ('E', 'P', 'T', 'G', 'M', 'k')
 
 
 class WorkloadError(ValueError):
@@ -68,6 +82,72 @@ def same_quantity(a, b):
     if a is None or b is None:
         return a is None and b is None
     return parse_quantity(a) == parse_quantity(b)
+
+
+def format_quantity(value, resource):
+    """A canonical quantity: CPU in whole cores ("2") or millicores ("750m"), rounded up to the
+    millicore; other resources (memory) in whole bytes, rounded up, with the largest binary suffix
+    that divides them ("1536Mi"), else the largest decimal one ("1500M"), else none."""
+    if resource == 'cpu':
+        millis = int((value * 1000).to_integral_value(ROUND_CEILING))
+        return str(millis // 1000) if millis % 1000 == 0 else '%dm' % millis
+    number = int(value.to_integral_value(ROUND_CEILING))
+    for suffix in _BINARY + _DECIMAL:
+        unit = int(_SUFFIX[suffix])
+        if number and number % unit == 0:
+            return '%d%s' % (number // unit, suffix)
+    return str(number)
+
+
+def factor_records(workload):
+    """{container: {resource: {base, set}}} from the FACTOR_BASE annotation; {} when absent or unreadable."""
+    try:
+        records = json.loads(kr.annotations(workload).get(FACTOR_BASE) or '{}')
+    except ValueError:
+        return {}
+    return records if isinstance(records, dict) else {}
+
+
+def factor_limits(container, params, record):
+    """The limits the factors of `params` give the container, and its record for FACTOR_BASE:
+    ({resource: quantity}, {resource: {base, set}}, {resource: {base, factor, limit}}).
+    `record` is the container's entry of FACTOR_BASE. Refused without a limit to multiply, above
+    max_memory / max_cpus (never clamped) and below the container's request."""
+    current = container.get('resources') or {}
+    limits, requests = current.get('limits') or {}, current.get('requests') or {}
+    asked = (params.get('resources') or {}).get('limits') or {}
+    targets, record, shown = {}, dict(record or {}), {}
+    for option, resource, bound_option in FACTORS:
+        factor = params.get(option)
+        if factor is None:
+            continue
+        if resource in asked:
+            raise WorkloadError('%s and resources.limits.%s both set the %s limit: give one' % (option, resource, resource))
+        if factor <= 0:
+            raise WorkloadError('%s must be above 0, not %g' % (option, factor))
+        have = limits.get(resource)
+        if have is None:
+            raise WorkloadError('%s multiplies the %s limit of container %s, and it has none: give resources.limits.%s '
+                                'instead' % (option, resource, container['name'], resource))
+        seen = record.get(resource) or {}
+        base = seen['base'] if seen.get('base') and seen.get('set') and same_quantity(seen['set'], have) else stringify(have)
+        target = format_quantity(parse_quantity(base) * Decimal(str(factor)), resource)
+        try:
+            bound = parse_quantity(params[bound_option])
+        except WorkloadError as err:
+            raise WorkloadError('%s: %s' % (bound_option, err))
+        if parse_quantity(target) > bound:
+            raise WorkloadError('%s %g gives a %s limit of %s (%s x %g), above %s %s: refusing; raise %s if %s is intended'
+                                % (option, factor, resource, target, base, factor, bound_option, params[bound_option],
+                                   bound_option, target))
+        request = requests.get(resource)
+        if request is not None and parse_quantity(target) < parse_quantity(request):
+            raise WorkloadError('%s %g gives a %s limit of %s, below the request %s of container %s: refusing'
+                                % (option, factor, resource, target, request, container['name']))
+        targets[resource] = target
+        record[resource] = {'base': base, 'set': target}
+        shown[resource] = {'base': base, 'factor': factor, 'limit': target}
+    return targets, record, shown
 
 
 # --------------------------------------------------------------------------- replicas and HPA
@@ -242,8 +322,13 @@ def plan(workload, hpas, configmap, params, now):
     restart = bool(patches['configmap'] and referenced and params['restart_on_configmap_change'])
 
     container = container_of(workload, params.get('container'))
+    records = factor_records(workload)
+    factored, record, factors = factor_limits(container, params, records.get(container['name']))
+    wanted = copy.deepcopy(params.get('resources') or {})
+    if factored:
+        wanted.setdefault('limits', {}).update(factored)
     change = {}
-    resources = resources_patch(container, params.get('resources'))
+    resources = resources_patch(container, wanted)
     if resources:
         change['resources'] = resources
     env = env_patch(container, params.get('env'))
@@ -261,8 +346,11 @@ def plan(workload, hpas, configmap, params, now):
         spec['template'] = template
     if spec:
         patches['workload'] = {'spec': spec}
+    if record != records.get(container['name'], {}):
+        records[container['name']] = record
+        patches['workload']['metadata'] = {'annotations': {FACTOR_BASE: json.dumps(records, sort_keys=True)}}
     return {'hpa': hpa, 'target_replicas': target, 'patches': patches, 'creates_revision': bool(template),
-            'restart': restart, 'configmap_referenced': referenced}
+            'restart': restart, 'configmap_referenced': referenced, 'factors': factors or None}
 
 
 def masked_patches(patches):

@@ -26,6 +26,16 @@ description:
     before the change, the target of a later C(kubectl rollout undo --to-revision) that reverts the
     bad deploy rather than this mitigation. A paused Deployment would not roll such a change out, so
     it is refused.
+  - O(memory_factor) and O(cpu_factor) multiply the container's current limit (V(2) doubles it, as
+    the runbook's "double the memory limit"), rendered as a canonical quantity (V(1536Mi), V(750m));
+    the requests stay as they are (see O(memory_factor)). A container without that limit, or a result
+    above O(max_memory) or O(max_cpus), is refused, never clamped.
+  - A factor is relative, yet the task is idempotent. The limit it multiplied and the limit it set
+    are recorded in the annotation C(sre.runbooks/limits-before-factor) (on the Deployment's
+    metadata, not its pod template). While the container's limit is still the one set, a factor
+    multiplies the recorded limit again, so a second run with the same factor changes nothing and
+    another factor is relative to the same original. Once the limit was changed otherwise (a deploy,
+    a rollback, O(resources)), the current limit is the one multiplied.
   - O(configmap_data) sets and unsets keys of O(configmap). When keys changed and the pod template
     reads that ConfigMap (env C(valueFrom), C(envFrom), a volume or a projected volume), the pods are
     restarted as C(kubectl rollout restart) does (annotation C(kubectl.kubernetes.io/restartedAt)),
@@ -82,6 +92,34 @@ options:
         quantity (V(2000m), V(4Gi)), or V(null) to remove it. Quantities compare by value
         (V(1) is V(1000m)), so an equal value changes nothing.
     type: dict
+  memory_factor:
+    description:
+      - Multiply the container's memory limit by this (above 0), for example V(2) for the runbook's
+        "double the memory limit"; see the description for repeated runs.
+      - The memory request is left alone, it is what the scheduler reserves, and raising it during
+        an incident can leave the new pods unschedulable on a full cluster; a limit below the request
+        is refused.
+      - Refused when the container has no memory limit (give O(resources) instead) or O(resources)
+        sets C(limits.memory) too.
+    type: float
+  cpu_factor:
+    description:
+      - Multiply the container's CPU limit by this (above 0), rounded up to the millicore. The CPU
+        request is left alone, as for O(memory_factor).
+      - Refused when the container has no CPU limit or O(resources) sets C(limits.cpu) too.
+    type: float
+  max_memory:
+    description:
+      - Highest memory limit O(memory_factor) may give, a quantity; above it the task fails. A
+        guardrail against doubling without end, four times the 1Gi the DhakaCart runbook raises to.
+    type: str
+    default: 4Gi
+  max_cpus:
+    description:
+      - Highest CPU limit O(cpu_factor) may give, a quantity (V(4), V(4000m)); above it the task fails.
+        Four times the 1000m the DhakaCart runbook raises to.
+    type: str
+    default: '4'
   env:
     description:
       - Environment variables of the container to set (the value, turned into a string; V(true)
@@ -136,6 +174,15 @@ EXAMPLES = r'''
     name: inference-gateway
     resources:
       limits: {cpu: 2000m, memory: 4Gi}
+
+- name: Double the memory limit (OOM kills); a second run changes nothing
+  sre.runbooks.k8s_workload:
+    name: dhakacart-backend
+    namespace: dhakacart
+    container: backend
+    memory_factor: 2
+    max_memory: 2Gi
+  register: raised
 
 - name: Disable the failing endpoint's feature flag and open the circuit breaker
   sre.runbooks.k8s_workload:
@@ -210,6 +257,14 @@ configmap_referenced:
   description: Whether the pod template reads O(configmap); V(null) without O(configmap).
   returned: always
   type: bool
+factors:
+  description:
+    - For each limit O(memory_factor) or O(cpu_factor) multiplied (C(memory), C(cpu)), the limit
+      multiplied (C(base), the recorded one on a repeated run), the C(factor) and the C(limit) it
+      gives. V(null) without a factor.
+  returned: always
+  type: dict
+  sample: {memory: {base: 1Gi, factor: 2, limit: 2Gi}}
 target_replicas:
   description: The replicas O(replicas) resolved to; V(null) without O(replicas).
   returned: always
@@ -225,6 +280,11 @@ patches:
     - kind: HorizontalPodAutoscaler
       name: inference-gateway
       body: {spec: {minReplicas: 6}}
+    - kind: Deployment
+      name: dhakacart-backend
+      body:
+        metadata: {annotations: {sre.runbooks/limits-before-factor: '{"backend": {"memory": {"base": "512Mi", "set": "1Gi"}}}'}}
+        spec: {template: {spec: {containers: [{name: backend, resources: {limits: {memory: 1Gi}}}]}}}
 diff:
   description: With C(--diff), before and after of the fields that differ.
   returned: when diff mode is on
@@ -283,7 +343,7 @@ class Workload:
         shown = kw.masked_patches(patches)
         result = {'before': kw.view(deployment, hpa, configmap, p), 'revision_before': kw.revision(deployment),
                   'patches': self.sent}
-        result.update((key, decision[key]) for key in ('creates_revision', 'restart', 'configmap_referenced', 'target_replicas'))
+        result.update((key, decision[key]) for key in ('creates_revision', 'restart', 'configmap_referenced', 'target_replicas', 'factors'))
         if patches['configmap'] and not decision['restart']:
             self.module.warn('ConfigMap %s changed; its readers keep the old values until they restart (%s)' % (
                 p['configmap'], 'restart_on_configmap_change is false' if decision['configmap_referenced']
@@ -321,6 +381,10 @@ def main():
             hpa_raise_max=dict(type='bool', default=False),
             container=dict(type='str'),
             resources=dict(type='dict'),
+            memory_factor=dict(type='float'),
+            cpu_factor=dict(type='float'),
+            max_memory=dict(type='str', default='4Gi'),
+            max_cpus=dict(type='str', default='4'),
             env=dict(type='dict'),
             configmap=dict(type='str'),
             configmap_data=dict(type='dict'),

@@ -2,6 +2,7 @@
 JSON, as `kubectl get -o json`: defaulted fields present, zero-valued status fields omitted)."""
 
 import copy
+import json
 
 import pytest
 
@@ -392,3 +393,99 @@ def test_a_deadline_exceeded_before_the_patches_is_not_theirs():
     assert kw.rollout_status(stale, stale=condition) == (True, False, 'deployment "inference-gateway" successfully rolled out')
     renewed = deployment(status=status(conditions=[dict(condition, lastUpdateTime='2024-05-01T09:45:00Z')]))
     assert kw.rollout_status(renewed, stale=condition)[1]
+
+
+# --------------------------------------------------------------------------- factors
+
+def factor_params(**given):
+    return params(**dict(dict(memory_factor=None, cpu_factor=None, max_memory='4Gi', max_cpus='4'), **given))
+
+
+@pytest.mark.parametrize('value, resource, expected', [
+    ('2Gi', 'memory', '2Gi'), ('1536Mi', 'memory', '1536Mi'), ('1.5Gi', 'memory', '1536Mi'),
+    ('1G', 'memory', '1G'), ('1.5G', 'memory', '1500M'), ('1000', 'memory', '1k'), ('1025', 'memory', '1025'),
+    ('0.5', 'memory', '1'), ('750m', 'cpu', '750m'), ('2000m', 'cpu', '2'), ('0.3333', 'cpu', '334m'),
+    ('1.5', 'cpu', '1500m'), ('1e3', 'memory', '1k'), ('3e9', 'memory', '3G')])
+def test_quantities_render_canonically(value, resource, expected):
+    assert kw.format_quantity(kw.parse_quantity(value), resource) == expected
+
+
+def limits_of(decision):
+    return decision['patches']['workload']['spec']['template']['spec']['containers'][0]['resources']
+
+
+def record_of(decision):
+    return json.loads(decision['patches']['workload']['metadata']['annotations'][kw.FACTOR_BASE])
+
+
+def test_factors_multiply_the_limits_and_record_the_base():
+    decision = kw.plan(deployment(), [], None, factor_params(memory_factor=2, cpu_factor=1.5), NOW)
+    assert limits_of(decision) == {'limits': {'memory': '2Gi', 'cpu': '1500m'}}  # requests untouched
+    assert record_of(decision) == {'gateway': {'memory': {'base': '1Gi', 'set': '2Gi'},
+                                               'cpu': {'base': '1', 'set': '1500m'}}}
+    assert decision['factors'] == {'memory': {'base': '1Gi', 'factor': 2, 'limit': '2Gi'},
+                                   'cpu': {'base': '1', 'factor': 1.5, 'limit': '1500m'}}
+    assert decision['creates_revision'] is True
+    assert kw.plan(deployment(), [], None, factor_params(), NOW)['factors'] is None
+
+
+def applied(workload, decision):
+    """The Deployment as the API server stores it after the patch (canonical quantities)."""
+    workload = copy.deepcopy(workload)
+    body = decision['patches']['workload']
+    workload['metadata']['annotations'].update(body.get('metadata', {}).get('annotations', {}))
+    limits = kw.container_of(workload)['resources']['limits']
+    for resource, value in limits_of(decision)['limits'].items():
+        limits[resource] = {'2048Mi': '2Gi', '2000m': '2'}.get(value, value)
+    return workload
+
+
+def test_a_second_run_of_a_factor_changes_nothing_and_another_is_from_the_original():
+    first = kw.plan(deployment(), [], None, factor_params(memory_factor=2), NOW)
+    raised = applied(deployment(), first)
+    again = kw.plan(raised, [], None, factor_params(memory_factor=2), NOW)
+    assert again['patches']['workload'] == {} and again['creates_revision'] is False
+    assert again['factors'] == {'memory': {'base': '1Gi', 'factor': 2, 'limit': '2Gi'}}
+    triple = kw.plan(raised, [], None, factor_params(memory_factor=3), NOW)
+    assert limits_of(triple) == {'limits': {'memory': '3Gi'}}
+    assert record_of(triple) == {'gateway': {'memory': {'base': '1Gi', 'set': '3Gi'}}}
+
+
+def test_a_limit_changed_since_is_the_new_base():
+    raised = applied(deployment(), kw.plan(deployment(), [], None, factor_params(memory_factor=2), NOW))
+    kw.container_of(raised)['resources']['limits']['memory'] = '1536Mi'  # a deploy or rollback since
+    decision = kw.plan(raised, [], None, factor_params(memory_factor=2), NOW)
+    assert limits_of(decision) == {'limits': {'memory': '3Gi'}}
+    assert record_of(decision) == {'gateway': {'memory': {'base': '1536Mi', 'set': '3Gi'}}}
+
+
+def test_records_of_other_containers_are_kept_and_a_bad_record_ignored():
+    workload = deployment(resources={'limits': {'memory': '256Mi'}})
+    workload['metadata']['annotations'][kw.FACTOR_BASE] = json.dumps({'proxy': {'cpu': {'base': '1', 'set': '2'}}})
+    decision = kw.plan(workload, [], None, factor_params(memory_factor=1.5), NOW)
+    assert record_of(decision) == {'proxy': {'cpu': {'base': '1', 'set': '2'}},
+                                   'gateway': {'memory': {'base': '256Mi', 'set': '384Mi'}}}
+    workload['metadata']['annotations'][kw.FACTOR_BASE] = 'not json'
+    assert record_of(kw.plan(workload, [], None, factor_params(memory_factor=2), NOW)) == {
+        'gateway': {'memory': {'base': '256Mi', 'set': '512Mi'}}}
+
+
+@pytest.mark.parametrize('given, message', [
+    (dict(memory_factor=8), r'memory_factor 8 gives a memory limit of 8Gi \(1Gi x 8\), above max_memory 4Gi: refusing; '
+                            r'raise max_memory if 8Gi is intended'),
+    (dict(cpu_factor=3, max_cpus='2500m'), r'cpu_factor 3 gives a cpu limit of 3 \(1 x 3\), above max_cpus 2500m'),
+    (dict(memory_factor=0.25), r'memory_factor 0.25 gives a memory limit of 256Mi, below the request 512Mi of container gateway'),
+    (dict(cpu_factor=0), r'cpu_factor must be above 0, not 0'),
+    (dict(memory_factor=2, resources={'limits': {'memory': '2Gi'}}), r'memory_factor and resources.limits.memory both set'),
+    (dict(memory_factor=2, max_memory='lots'), r"max_memory: 'lots' is not a Kubernetes quantity"),
+    (dict(cpu_factor=2, container='proxy'), r'cpu_factor multiplies the cpu limit of container proxy, and it has none: '
+                                            r'give resources.limits.cpu instead'),
+])
+def test_factors_refused(given, message):
+    with pytest.raises(kw.WorkloadError, match=message):
+        kw.plan(deployment(), [], None, factor_params(**given), NOW)
+
+
+def test_a_factor_at_the_bound_and_with_requests_set_absolutely():
+    decision = kw.plan(deployment(), [], None, factor_params(memory_factor=4, resources={'requests': {'memory': '1Gi'}}), NOW)
+    assert limits_of(decision) == {'limits': {'memory': '4Gi'}, 'requests': {'memory': '1Gi'}}

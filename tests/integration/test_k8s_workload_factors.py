@@ -1,0 +1,82 @@
+"""k8s_workload's memory_factor and cpu_factor run as Ansible runs them, against the fake API
+server of test_k8s_workload_module (the real `kubernetes` client, strategic-merge patches, dry
+runs, quantities stored canonically, the Deployment controller's revisions)."""
+
+import copy
+import json
+
+import pytest
+
+from test_k8s_workload_module import NAME, REVISION, FakeApiServer, container, deployment, run
+
+BASE = 'sre.runbooks/limits-before-factor'
+
+
+@pytest.fixture
+def api():
+    fake = FakeApiServer()
+    fake.add(deployment())
+    yield fake
+    fake.close()
+
+
+def annotations(api):
+    return api.get('deployments', NAME)['metadata']['annotations']
+
+
+def test_memory_factor_doubles_the_limit_once(api):
+    result = run(api, diff=True, memory_factor=2)
+    assert result['changed'] and result['creates_revision'] and not result.get('failed'), result
+    assert result['patches'] == [{'kind': 'Deployment', 'name': NAME, 'body': {
+        'metadata': {'annotations': {BASE: '{"gateway": {"memory": {"base": "1Gi", "set": "2Gi"}}}'}},
+        'spec': {'template': {'spec': {'containers': [{'name': 'gateway', 'resources': {'limits': {'memory': '2Gi'}}}]}}}}}]
+    assert container(api)['resources'] == {'limits': {'cpu': '1', 'memory': '2Gi'},
+                                           'requests': {'cpu': '500m', 'memory': '512Mi'}}
+    assert result['factors'] == {'memory': {'base': '1Gi', 'factor': 2.0, 'limit': '2Gi'}}
+    assert result['diff'] == {'before': {'resources': result['before']['resources']},
+                              'after': {'resources': result['after']['resources']}}
+    assert result['after']['resources']['limits']['memory'] == '2Gi'
+    assert annotations(api)[REVISION] == '8'
+    # Relative, yet idempotent: the recorded base is multiplied again.
+    again = run(api, memory_factor=2)
+    assert not again['changed'] and again['patches'] == [] and api.patches() == []
+    assert again['factors'] == {'memory': {'base': '1Gi', 'factor': 2.0, 'limit': '2Gi'}}
+    # Another factor is relative to the same original limit.
+    triple = run(api, memory_factor=3, cpu_factor=1.5)
+    assert triple['changed'], triple
+    assert container(api)['resources']['limits'] == {'cpu': '1500m', 'memory': '3Gi'}
+    assert json.loads(annotations(api)[BASE]) == {'gateway': {'memory': {'base': '1Gi', 'set': '3Gi'},
+                                                              'cpu': {'base': '1', 'set': '1500m'}}}
+
+
+def test_a_limit_changed_since_the_factor_is_the_new_base(api):
+    run(api, memory_factor=2)
+    changed = run(api, resources={'limits': {'memory': '1536Mi'}})  # someone else's change
+    assert changed['changed'], changed
+    result = run(api, memory_factor=2)
+    assert result['changed'] and container(api)['resources']['limits']['memory'] == '3Gi'
+    assert result['factors']['memory']['base'] == '1536Mi'
+
+
+def test_check_mode_is_a_dry_run(api):
+    before = copy.deepcopy(api.objects)
+    result = run(api, check_mode=True, memory_factor=2, cpu_factor=2)
+    assert result['changed'] and not result.get('failed'), result
+    assert [(r['path'].rsplit('/', 2)[1], r['query']) for r in api.patches()] == [('deployments', {'dryRun': ['All']})]
+    assert api.objects == before
+    assert result['after']['resources']['limits'] == {'cpu': '2', 'memory': '2Gi'}
+
+
+def test_refusals_send_nothing(api):
+    above = run(api, memory_factor=8)
+    assert above['failed'] and api.patches() == []
+    assert above['msg'] == ('Deployment prod/inference-gateway: memory_factor 8 gives a memory limit of 8Gi (1Gi x 8), '
+                            'above max_memory 4Gi: refusing; raise max_memory if 8Gi is intended')
+    assert run(api, memory_factor=8, max_memory='8Gi')['changed']
+    bare = deployment()
+    del bare['spec']['template']['spec']['containers'][0]['resources']['limits']
+    api.add(bare)
+    none = run(api, cpu_factor=2)
+    assert none['failed'] and api.patches() == []
+    assert none['msg'].endswith('cpu_factor multiplies the cpu limit of container gateway, and it has none: '
+                                'give resources.limits.cpu instead')
