@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # demo/rig.sh: the local demo rig of sre.runbooks (High Error Rate runbook).
-# Loopback only: dockerd (no bridge), local images, Prometheus on 127.0.0.1:9090.
+# Loopback only: dockerd (no bridge), local images, Prometheus on 127.0.0.1:9090, Alertmanager
+# on 127.0.0.1:9093 and the API stand-ins (Slack, PagerDuty, Statuspage) on 127.0.0.1:18111.
 # See demo/README.md. Usage: demo/rig.sh {up|images|deploy|wait-baseline|wait-alert|
 #   wait-clear|inject|wait-fault|clear|status|down|query|check} [args]
 set -euo pipefail
@@ -18,6 +19,21 @@ PROM_FINGERPRINT="$RUN_DIR/prometheus.fingerprint"
 PROM_LISTEN=127.0.0.1:9090
 PROM_URL="http://$PROM_LISTEN"
 DOCKERD_PIDFILE="$RUN_DIR/dockerd.pid"
+# Alertmanager (Debian prometheus-alertmanager): config rendered into the state dir, its data
+# (silences, notification log) under the run dir, no cluster (--cluster.listen-address=).
+AM_CONF_DIR="$STATE_DIR/alertmanager-config"
+AM_DATA="$RUN_DIR/alertmanager"
+AM_PIDFILE="$RUN_DIR/alertmanager.pid"
+AM_FINGERPRINT="$RUN_DIR/alertmanager.fingerprint"
+AM_LISTEN=127.0.0.1:9093
+AM_URL="http://$AM_LISTEN"
+# The API stand-ins (demo/lib/api_standin.py): Slack, PagerDuty and Statuspage as documented,
+# with a journal of every request (GET /journal). Alertmanager pages there.
+STANDIN_PORT=18111
+STANDIN_URL="http://127.0.0.1:$STANDIN_PORT"
+STANDIN_PIDFILE="$RUN_DIR/api-standin.pid"
+STANDIN_FINGERPRINT="$RUN_DIR/api-standin.fingerprint"
+STANDIN_LOG="$LOG_DIR/api-standin.log"
 DEPLOY_FILE="$STATE_DIR/last-deploy.json"
 # The compose override file that sre.runbooks.compose_service owns (mitigations: pinned image,
 # feature flags, circuit breaker, limits). The rig's clear and deploy start without it.
@@ -68,7 +84,8 @@ since() { "$PY" -c 'import sys,time; print("%.1f" % (time.time() - float(sys.arg
 usage() {
   cat <<EOF
 usage: demo/rig.sh COMMAND [ARGS]
-  up                      dockerd if needed, images (cached), Prometheus, stack at $GOOD_VERSION; waits until healthy
+  up                      dockerd if needed, images (cached), Prometheus, Alertmanager, API stand-ins,
+                          stack at $GOOD_VERSION; waits until healthy
   images [--force]        build the base image and the demo images (skipped when up to date)
   deploy VERSION          recreate only inference-gateway at image tag VERSION (e.g. v1.2.3)
   wait-baseline SECONDS   wait until the gateway at $GOOD_VERSION has been scraped for SECONDS
@@ -76,11 +93,13 @@ usage: demo/rig.sh COMMAND [ARGS]
   wait-clear [TIMEOUT]    wait until the gateway's 5xx ratio over $DEMO_WINDOW is < 1% (default 120 s)
   inject FAULT            inject one fault: ${FAULTS[*]}
   wait-fault FAULT [TIMEOUT]  wait until the fault is observable (default 180 s)
-  clear                   undo any fault: stack at $GOOD_VERSION with the compose defaults, healthy
-  status                  containers, versions, Prometheus targets, error ratios, alerts
+  clear                   undo any fault: stack at $GOOD_VERSION with the compose defaults, healthy;
+                          the API stand-ins' journal and state reset
+  status                  containers, versions, Prometheus targets, error ratios, alerts, Alertmanager
   query PROMQL            instant query against $PROM_URL
-  check                   static checks, nothing started: rules render, promtool, compose config
-  down                    remove containers, stop Prometheus (and a dockerd this rig started)
+  check                   static checks, nothing started: rules render, promtool, amtool, compose config
+  down                    remove containers, stop Prometheus, Alertmanager, the API stand-ins (and a
+                          dockerd this rig started)
 EOF
 }
 
@@ -325,6 +344,136 @@ ensure_prometheus() {
   log "prometheus: started (pid $pid) on $PROM_URL, ready in $(since "$start")s"
 }
 
+# ----------------------------------------------------------------------------- alertmanager
+
+alertmanager_bin() {
+  local bin
+  for bin in prometheus-alertmanager alertmanager; do
+    command -v "$bin" && return 0
+  done
+  return 1
+}
+
+render_alertmanager_config() {
+  local tmp
+  mkdir -p "$AM_CONF_DIR"
+  tmp=$(mktemp -d "$RUN_DIR/amconf.XXXXXX")
+  cp "$DEMO_DIR/alertmanager/alertmanager.yml" "$tmp/alertmanager.yml"
+  amtool check-config "$tmp/alertmanager.yml" >"$tmp/check.log" 2>&1 ||
+    { cat "$tmp/check.log" >&2; rm -rf "$tmp"; die "amtool rejects the demo Alertmanager config"; }
+  cmp -s "$tmp/alertmanager.yml" "$AM_CONF_DIR/alertmanager.yml" ||
+    mv -f "$tmp/alertmanager.yml" "$AM_CONF_DIR/alertmanager.yml"
+  rm -rf "$tmp"
+}
+
+alertmanager_args() {
+  printf '%s\n' \
+    --config.file="$AM_CONF_DIR/alertmanager.yml" \
+    --storage.path="$AM_DATA" \
+    --web.listen-address="$AM_LISTEN" \
+    --web.external-url="$AM_URL" \
+    --cluster.listen-address=
+}
+
+# ensure_daemon NAME PIDFILE FINGERPRINT_FILE FINGERPRINT READY_URL LOG PORT -- COMMAND...:
+# keep a running NAME whose fingerprint (command line + config) is this checkout's, else
+# (re)start it by its pidfile and wait until READY_URL answers 200.
+ensure_daemon() {
+  local name=$1 pidfile=$2 fpfile=$3 fp=$4 ready=$5 logfile=$6 port=$7 pid comm start deadline
+  shift 7
+  [[ ${1:-} == -- ]] && shift
+  comm=$(basename "$1" | cut -c1-15)
+  [[ $name == api-standin ]] && comm=api-standin
+  pid=$(read_pid "$pidfile" "$comm")
+  if [[ -n $pid ]]; then
+    if [[ $(cat "$fpfile" 2>/dev/null) == "$fp" ]] &&
+       "${HELPER[@]}" wait-http --quiet --timeout 5 "$ready" >/dev/null 2>&1; then
+      log "$name: running (pid $pid) with this checkout's config"
+      return 0
+    fi
+    log "$name (pid $pid) runs another config (or is not ready): restarting it"
+    stop_pidfile "$pidfile" "$comm" 20
+  fi
+  "${HELPER[@]}" check-ports "$port" ||
+    die "cannot start $name: port $port is taken by a process that is not this rig's $name ($pidfile)"
+  start=$(now)
+  pid=$("${HELPER[@]}" spawn --log "$logfile" --pidfile "$pidfile" -- "$@")
+  echo "$fp" >"$fpfile"
+  deadline=$((SECONDS + 60))
+  until "${HELPER[@]}" wait-http --quiet --timeout 1 "$ready" >/dev/null 2>&1; do
+    if ! pid_alive "$pid"; then
+      tail -n 20 "$logfile" >&2 || true
+      rm -f "$pidfile" "$fpfile"
+      die "$name (pid $pid) exited at start; see $logfile"
+    fi
+    ((SECONDS < deadline)) || die "$name did not become ready ($ready) within 60 s; see $logfile"
+    sleep 0.3
+  done
+  log "$name: started (pid $pid), ready in $(since "$start")s"
+}
+
+ensure_alertmanager() {
+  local bin fp args=()
+  bin=$(alertmanager_bin) || die "alertmanager is not installed (Debian package prometheus-alertmanager)"
+  command -v amtool >/dev/null || die "amtool is not installed (Debian package prometheus-alertmanager)"
+  render_alertmanager_config
+  mapfile -t args < <(alertmanager_args)
+  fp=$({ printf '%s\n' "$bin" "${args[@]}"; cat "$AM_CONF_DIR/alertmanager.yml"; } | sha256sum | cut -c1-32)
+  mkdir -p "$AM_DATA"
+  ensure_daemon alertmanager "$AM_PIDFILE" "$AM_FINGERPRINT" "$fp" "$AM_URL/-/ready" \
+    "$LOG_DIR/alertmanager.log" "${AM_LISTEN##*:}" -- "$bin" "${args[@]}"
+}
+
+ensure_api_standin() {
+  local fp script="$DEMO_DIR/lib/api_standin.py"
+  fp=$({ echo "$PY $STANDIN_PORT"; cat "$script"; } | sha256sum | cut -c1-32)
+  ensure_daemon api-standin "$STANDIN_PIDFILE" "$STANDIN_FINGERPRINT" "$fp" "$STANDIN_URL/health" \
+    "$STANDIN_LOG" "$STANDIN_PORT" -- "$PY" "$script" --host 127.0.0.1 --port "$STANDIN_PORT" \
+    --log "$STANDIN_LOG"
+}
+
+reset_api_standin() {
+  "$PY" - "$STANDIN_URL/journal/reset" <<'PYEOF' || log "could not reset the API stand-ins' journal ($STANDIN_URL)"
+import sys, urllib.request
+urllib.request.urlopen(urllib.request.Request(sys.argv[1], data=b"", method="POST"), timeout=5).read()
+PYEOF
+}
+
+alertmanager_status() {
+  echo "== alertmanager ($AM_URL)"
+  "$PY" - "$AM_URL" "$STANDIN_URL" <<'PYEOF' || true
+import json, sys, urllib.request
+am, standin = sys.argv[1], sys.argv[2]
+def get(url):
+    with urllib.request.urlopen(url, timeout=2) as resp:
+        return json.load(resp)
+try:
+    alerts = get(am + "/api/v2/alerts")
+except (OSError, ValueError) as exc:
+    print("  not answering: %s" % getattr(exc, "reason", exc))
+else:
+    for a in sorted(alerts, key=lambda a: a.get("startsAt", "")):
+        labels = a.get("labels", {})
+        print("  %s{service=%s,severity=%s} %s since %s -> %s" % (
+            labels.get("alertname"), labels.get("service"), labels.get("severity"),
+            a.get("status", {}).get("state"), a.get("startsAt", "")[:19],
+            ", ".join(r.get("name", "?") for r in a.get("receivers", []))))
+    if not alerts:
+        print("  no alerts")
+print("== API stand-ins (%s)" % standin)
+try:
+    journal = get(standin + "/journal")
+except (OSError, ValueError) as exc:
+    print("  not answering: %s" % getattr(exc, "reason", exc))
+else:
+    counts = {}
+    for entry in journal:
+        counts[entry["api"]] = counts.get(entry["api"], 0) + 1
+    print("  journal: %d requests (%s)" % (len(journal), ", ".join(
+        "%s %d" % kv for kv in sorted(counts.items())) or "none"))
+PYEOF
+}
+
 # ----------------------------------------------------------------------------- stack
 
 project_container_ids() {
@@ -444,8 +593,11 @@ cmd_up() {
   ensure_dockerd
   cmd_images
   ensure_prometheus
+  ensure_alertmanager
+  ensure_api_standin
   converge_stack
-  log "up: rig ready in $(since "$start")s (gateway $GOOD_VERSION, Prometheus $PROM_URL)"
+  log "up: rig ready in $(since "$start")s (gateway $GOOD_VERSION, Prometheus $PROM_URL," \
+    "Alertmanager $AM_URL, API stand-ins $STANDIN_URL)"
 }
 
 # clear: the same convergence as up (images and Prometheus are only checked when they are fine).
@@ -457,6 +609,9 @@ cmd_clear() {
   fault=$(current_fault)
   cmd_images
   ensure_prometheus
+  ensure_alertmanager
+  ensure_api_standin
+  reset_api_standin
   converge_stack
   log "clear: ${fault:-no} fault cleared, stack healthy at $GOOD_VERSION in $(since "$start")s" \
     "(demo/rig.sh wait-clear waits for the 5xx ratio)"
@@ -588,14 +743,18 @@ cmd_down() {
   fi
   stop_pidfile "$PROM_PIDFILE" prometheus 20
   rm -f "$PROM_FINGERPRINT"
+  stop_pidfile "$AM_PIDFILE" "$(basename "$(alertmanager_bin || echo alertmanager)" | cut -c1-15)" 20
+  stop_pidfile "$STANDIN_PIDFILE" api-standin 10
+  rm -f "$AM_FINGERPRINT" "$STANDIN_FINGERPRINT"
   if [[ -n $(read_pid "$DOCKERD_PIDFILE" dockerd) ]]; then
     stop_pidfile "$DOCKERD_PIDFILE" dockerd 30
   else
     rm -f "$DOCKERD_PIDFILE"
   fi
-  rm -rf --one-file-system "${PROM_DATA:?}" "${PROM_CONF_DIR:?}" "${FAULT_DIR:?}"
+  rm -rf --one-file-system "${PROM_DATA:?}" "${PROM_CONF_DIR:?}" "${FAULT_DIR:?}" "${AM_DATA:?}" \
+    "${AM_CONF_DIR:?}"
   rm -f "$DEPLOY_FILE" "$FAULT_FILE"
-  log "down: containers removed, Prometheus stopped, $PROM_DATA removed"
+  log "down: containers removed, Prometheus, Alertmanager and the API stand-ins stopped, $PROM_DATA removed"
 }
 
 cmd_check() {
@@ -611,6 +770,7 @@ cmd_check() {
     --critical-for "$DEMO_CRITICAL_FOR" --warning-for "$DEMO_WARNING_FOR" -o "$tmp/rules/high-error-rate.rules.yml"
   promtool check rules "$tmp/rules/high-error-rate.rules.yml"
   promtool check config "$tmp/prometheus.yml"
+  amtool check-config "$DEMO_DIR/alertmanager/alertmanager.yml"
   rm -rf "$tmp"
   compose -- config -q
   "$PY" -c 'import ast, sys; [ast.parse(open(f).read(), f) for f in sys.argv[1:]]' "$DEMO_DIR"/app/*.py "$DEMO_DIR"/lib/*.py
@@ -636,7 +796,9 @@ main() {
     wait-alert | wait-clear)
       [[ ${1:-120} =~ ^[0-9]+$ ]] || die "usage: demo/rig.sh $cmd [TIMEOUT_SECONDS]"
       "${HELPER[@]}" "$cmd" "${1:-120}" --window "$DEMO_WINDOW" --deploy-file "$DEPLOY_FILE" ;;
-    status) "${HELPER[@]}" status --window "$DEMO_WINDOW" --deploy-file "$DEPLOY_FILE" --fault-file "$FAULT_FILE" ;;
+    status)
+      "${HELPER[@]}" status --window "$DEMO_WINDOW" --deploy-file "$DEPLOY_FILE" --fault-file "$FAULT_FILE"
+      alertmanager_status ;;
     check) cmd_check ;;
     query) [[ $# -eq 1 ]] || die "usage: demo/rig.sh query PROMQL"; "${HELPER[@]}" query "$1" ;;
     down) cmd_down ;;
