@@ -14,16 +14,20 @@ MODULES := $(basename $(notdir $(wildcard plugins/modules/*.py)))
 SERVICE ?= inference-gateway
 BAD_VERSION ?= v1.2.3
 MODE ?= auto
+# make eda: the rulebook's mitigate_mode (EDA cannot answer the approval prompt: advise or auto).
+EDA_MODE ?= advise
 
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR ?= 1
 
-.PHONY: help deps venv rig demo demo-down test lint sanity docs units integration molecule scenarios bench clean
+.PHONY: help deps venv rig demo demo-down demo-k8s eda test lint sanity docs units integration molecule \
+	scenarios bench clean
 
 help:
 	@echo "make demo       the High Error Rate runbook on the local demo stack (bad deploy of $(BAD_VERSION))"
 	@echo "make demo-down  remove the demo stack"
+	@echo "make eda        Event-Driven Ansible: Alertmanager's webhook (127.0.0.1:5001) runs the runbook (EDA_MODE=$(EDA_MODE))"
 	@echo "make test       lint, sanity, ansible-doc, unit, integration and Molecule tests, scenarios"
 	@echo "make scenarios  every demo fault handled by the runbook (MODE=advise, FAULTS=...)"
 	@echo "make bench      time to diagnosis, to recovery, and against a naive playbook"
@@ -31,7 +35,9 @@ help:
 deps:
 	@missing=""; \
 	for cmd in dockerd:docker.io docker-compose:docker-compose prometheus:prometheus \
-	           promtool:prometheus debootstrap:debootstrap git:git shellcheck:shellcheck; do \
+	           promtool:prometheus prometheus-alertmanager:prometheus-alertmanager \
+	           amtool:prometheus-alertmanager java:openjdk-17-jre-headless debootstrap:debootstrap \
+	           git:git shellcheck:shellcheck; do \
 	  command -v "$${cmd%%:*}" >/dev/null || missing="$$missing $${cmd#*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -68,6 +74,18 @@ demo: venv rig
 
 demo-down:
 	demo/rig.sh down
+
+demo-k8s:
+	demo/k8s/run.sh up && demo/k8s/run.sh bad-deploy && demo/k8s/run.sh runbook
+
+# Event-Driven Ansible in the foreground (Ctrl-C ends it): Alertmanager's webhook reaches the
+# rulebook's sre.runbooks.alertmanager source on 127.0.0.1:5001; a firing HighErrorRate runs
+# playbooks/high_error_rate.yml for the alert's service (docs/eda.md).
+# Rulebook variables come from the environment (-E): the gate, and where incident documents go.
+eda: venv rig
+	mitigate_mode=$(EDA_MODE) incident_report_dir=$(CURDIR)/incidents \
+	  ansible-rulebook --rulebook extensions/eda/rulebooks/high_error_rate.yml -i inventories/compose \
+	  -E mitigate_mode,incident_report_dir --print-events
 
 lint: venv
 	ansible-lint --profile production --strict
