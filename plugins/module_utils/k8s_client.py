@@ -56,7 +56,12 @@ STRATEGIC_MERGE_PATCH = 'application/strategic-merge-patch+json'
 
 
 class K8sError(Exception):
-    """The cluster could not be reached or refused a call; the message says which and what to check."""
+    """The cluster could not be reached or refused a call; the message says which and what to check.
+    status: the HTTP status the API server answered, None when it could not be reached."""
+
+    def __init__(self, message, status=None):
+        super().__init__(message)
+        self.status = status
 
 
 def k8s_api_client(params):
@@ -99,7 +104,10 @@ def k8s_api_client(params):
 
 
 def plural(kind):
-    """The REST resource of a lower-case kind: deployment -> deployments, ingress -> ingresses."""
+    """The REST resource of a lower-case kind: deployment -> deployments, ingress -> ingresses; a
+    resource already (pods/log, pods.metrics.k8s.io) as it is."""
+    if '/' in kind or '.' in kind:
+        return kind
     if kind.endswith('s'):
         return kind + 'es'
     if kind.endswith('y'):
@@ -121,15 +129,15 @@ def api_error(err, verb, kind, name=None, namespace=None):
         message = err.body if isinstance(err.body, str) else ''
     detail = 'HTTP %s %s%s' % (err.status, err.reason, ': %s' % message if message else '')
     if err.status == 404 and name:
-        return K8sError('%s not found%s (%s)' % (what, where, detail))
+        return K8sError('%s not found%s (%s)' % (what, where, detail), 404)
     if err.status == 401:
         return K8sError('the Kubernetes API refused the credentials to %s %s%s (%s): check api_key or the '
-                        "kubeconfig user's token or certificate, and that it has not expired" % (verb, what, where, detail))
+                        "kubeconfig user's token or certificate, and that it has not expired" % (verb, what, where, detail), 401)
     if err.status == 403:
         return K8sError('forbidden to %s %s%s (%s): grant the user or service account the RBAC verb %s on %s%s '
                         '(kubectl auth can-i %s %s%s)' % (verb, what, where, detail, verb, plural(kind), where,
-                                                          verb, plural(kind), ' -n %s' % namespace if namespace else ''))
-    return K8sError('cannot %s %s%s: %s' % (verb, what, where, detail))
+                                                          verb, plural(kind), ' -n %s' % namespace if namespace else ''), 403)
+    return K8sError('cannot %s %s%s: %s' % (verb, what, where, detail), err.status)
 
 
 def call(api_client, timeout, verb, kind, name, namespace, method, *args, **kwargs):

@@ -238,38 +238,29 @@ from functools import partial
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.sre.runbooks.plugins.module_utils import k8s_rollout as kr
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s_client import (
-    DEPLOYMENT_ARGS, HAS_KUBERNETES, JSON_PATCH, K8S_ARGS, KUBERNETES_IMPORT_ERROR, STRATEGIC_MERGE_PATCH, K8sError, call,
-    k8s_api_client, patch)
+    DEPLOYMENT_ARGS, HAS_KUBERNETES, JSON_PATCH, K8S_ARGS, KUBERNETES_IMPORT_ERROR, STRATEGIC_MERGE_PATCH, K8sError, patch)
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s_observe import Reader
 from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import resolve_time
-
-if HAS_KUBERNETES:
-    from kubernetes.client import AppsV1Api
-
 
 class Rollout:
     def __init__(self, module):
         self.module = module
         self.p = module.params
         self.name, self.namespace = self.p['name'], self.p['namespace']
-        self.client = k8s_api_client(self.p)
-        self.api = AppsV1Api(self.client)
+        self.reader = Reader(self.p)
         self.result = {'changed': False}
 
     # ------------------------------------------------------------------ API calls (plain dicts)
 
     def deployment(self):
-        return call(self.client, self.p['request_timeout'], 'get', 'deployment', self.name, self.namespace,
-                    self.api.read_namespaced_deployment, self.name, self.namespace)
+        return self.reader.deployment(self.name, self.namespace)
 
     def owned_replica_sets(self, deployment):
-        selector = kr.label_selector(deployment['spec']['selector'])
-        listed = call(self.client, self.p['request_timeout'], 'list', 'replicaset', None, self.namespace,
-                      self.api.list_namespaced_replica_set, self.namespace, label_selector=selector)
-        return kr.owned_replica_sets(deployment, listed.get('items') or [])
+        return self.reader.owned_replica_sets(deployment)
 
     def patch(self, body, content_type):
-        return patch(self.client, self.p['request_timeout'], 'deployment', self.name, self.namespace,
-                     self.api.patch_namespaced_deployment, body, content_type, self.module.check_mode)
+        return patch(self.reader.client, self.reader.timeout, 'deployment', self.name, self.namespace,
+                     self.reader.apps.patch_namespaced_deployment, body, content_type, self.module.check_mode)
 
     # ------------------------------------------------------------------ states
 

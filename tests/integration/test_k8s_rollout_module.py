@@ -1,28 +1,25 @@
 """sre.runbooks.k8s_rollout run for real, as Ansible runs it (a child process, tests/conftest.py
 run_module), against a fake Kubernetes API server on 127.0.0.1.
 
-The module's `kubernetes` client cannot be patched from here, so the fake sits at the HTTP
-boundary: a small server answering the REST paths the module calls as the API server does -
-GET /apis/apps/v1/namespaces/{ns}/deployments/{name}, GET .../replicasets?labelSelector=...,
-PATCH .../deployments/{name} (application/json-patch+json or strategic-merge-patch+json, with
-?dryRun=All answering the would-be object without storing it) and 404 Status objects. The module is
-pointed at it with host + api_key and validate_certs false over plain http. A real cluster is
-exercised by test_k8s_real_cluster.py.
+The module's `kubernetes` client cannot be patched from here, so the fake (fake_k8s.py, shared by
+the Kubernetes module tests) sits at the HTTP boundary and answers as the Kubernetes API documents:
+GET /apis/apps/v1/namespaces/{ns}/deployments/{name}, GET .../replicasets?labelSelector=... (a
+ReplicaSetList), PATCH .../deployments/{name} (application/json-patch+json or
+strategic-merge-patch+json, with ?dryRun=All answering the would-be object without storing it), 404
+Status objects, and the Deployment controller's steps after a change. The module is pointed at it
+with host + api_key and validate_certs false over plain http. A real cluster is exercised by
+test_k8s_real_cluster.py.
 """
 
 import copy
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from conftest import run_module
+from fake_k8s import TOKEN, FakeApiServer
 
-TOKEN = 's3cr3t-bearer-7f2a91'
-PREFIX = '/apis/apps/v1/namespaces/'
 UID = '6f1c2a8e-0b5d-4a43-9d57-2f1b7e0c9a11'
 OTHER_UID = 'a3d9e4b2-77c1-4f0e-8a6b-91c0d2e4f5a6'
 
@@ -85,123 +82,12 @@ def replica_set(revision, image, owner='web', owner_uid=UID, replicas=0):
             'status': {'observedGeneration': 1, 'replicas': replicas}}
 
 
-class FakeApiServer:
-    """Deployments and ReplicaSets of a namespace, served as the API server serves them. Its
-    'controller' converges a Deployment at once after each stored change unless told otherwise."""
-
-    def __init__(self):
-        self.deployments, self.replica_sets, self.requests = {}, [], []
-        self.converge = True
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def answer(self, code, body):
-                data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header('Content-Type', 'application/json')
-                self.send_header('Content-Length', str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def handle_any(self):
-                url = urlsplit(self.path)
-                length = int(self.headers.get('Content-Length') or 0)
-                body = json.loads(self.rfile.read(length)) if length else None
-                fake.requests.append({'method': self.command, 'path': url.path, 'query': parse_qs(url.query),
-                                      'headers': {k.lower(): v for k, v in self.headers.items()}, 'body': body})
-                self.answer(*fake.route(self.command, url.path, parse_qs(url.query), self.headers, body))
-
-            do_GET = do_PATCH = handle_any
-
-        self.httpd = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = 'http://127.0.0.1:%d' % self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    @staticmethod
-    def not_found(resource, name):
-        return 404, {'kind': 'Status', 'apiVersion': 'v1', 'metadata': {}, 'status': 'Failure',
-                     'message': '%s.apps "%s" not found' % (resource, name), 'reason': 'NotFound',
-                     'details': {'name': name, 'group': 'apps', 'kind': resource}, 'code': 404}
-
-    def route(self, method, path, query, headers, body):
-        if headers.get('Authorization') != 'Bearer ' + TOKEN:
-            return 401, {'kind': 'Status', 'apiVersion': 'v1', 'metadata': {}, 'status': 'Failure',
-                         'message': 'Unauthorized', 'reason': 'Unauthorized', 'code': 401}
-        parts = path[len(PREFIX):].split('/') if path.startswith(PREFIX) else []
-        if len(parts) == 2 and parts[1] == 'replicasets' and method == 'GET':
-            wanted = dict(term.split('=') for term in query['labelSelector'][0].split(','))
-            items = [rs for rs in self.replica_sets if rs['metadata']['namespace'] == parts[0]
-                     and wanted.items() <= rs['metadata']['labels'].items()]
-            return 200, {'kind': 'ReplicaSetList', 'apiVersion': 'apps/v1',
-                         'metadata': {'resourceVersion': '50000'}, 'items': items}
-        if len(parts) == 3 and parts[1] == 'deployments':
-            current = self.deployments.get((parts[0], parts[2]))
-            if current is None:
-                return self.not_found('deployments', parts[2])
-            if method == 'GET':
-                return 200, current
-            patched = self.apply(current, headers['Content-Type'], body)
-            if query.get('dryRun') != ['All']:
-                self.deployments[(parts[0], parts[2])] = patched
-                if self.converge:
-                    self.controller(patched)
-            return 200, patched
-        return 404, {'kind': 'Status', 'status': 'Failure', 'reason': 'NotFound', 'code': 404, 'message': 'the server could not find the requested resource'}
-
-    @staticmethod
-    def apply(current, content_type, body):
-        patched = copy.deepcopy(current)
-        if content_type == 'application/json-patch+json':
-            for op in body:
-                assert op['op'] == 'replace'
-                parent, key = patched, None
-                steps = op['path'].strip('/').split('/')
-                for step in steps[:-1]:
-                    parent = parent[step]
-                key = steps[-1]
-                assert key in parent, 'JSON patch replace of a missing path %s' % op['path']
-                parent[key] = copy.deepcopy(op['value'])
-        else:
-            assert content_type == 'application/strategic-merge-patch+json'
-            merge(patched, copy.deepcopy(body))
-        if patched['spec']['template'] != current['spec']['template']:
-            patched['metadata']['generation'] += 1
-        patched['metadata']['resourceVersion'] = str(int(current['metadata']['resourceVersion']) + 1)
-        return patched
-
-    def controller(self, dep):
-        """What the Deployment controller ends with: the template's revision and a done status."""
-        owned = [rs for rs in self.replica_sets if rs['metadata']['ownerReferences'][0]['uid'] == dep['metadata']['uid']]
-        top = max(int(rs['metadata']['annotations']['deployment.kubernetes.io/revision']) for rs in owned)
-        dep['metadata']['annotations']['deployment.kubernetes.io/revision'] = str(top + 1)
-        replicas = dep['spec']['replicas']
-        dep['status'].update(observedGeneration=dep['metadata']['generation'], replicas=replicas,
-                             updatedReplicas=replicas, readyReplicas=replicas, availableReplicas=replicas)
-
-
-def merge(target, patch):
-    for key, value in patch.items():
-        if isinstance(value, dict) and isinstance(target.get(key), dict):
-            merge(target[key], value)
-        else:
-            target[key] = value
-
-
 @pytest.fixture
 def api():
     fake = FakeApiServer()
-    fake.deployments[('shop', 'web')] = deployment()
-    fake.replica_sets = [replica_set(1, 'web:1'), replica_set(4, 'web:4'), replica_set(7, 'web:7', replicas=3),
-                         # another Deployment whose ReplicaSets carry the same app=web label
-                         replica_set(6, 'admin:6', owner='web-admin', owner_uid=OTHER_UID, replicas=2)]
+    fake.add(deployment(), replica_set(1, 'web:1'), replica_set(4, 'web:4'), replica_set(7, 'web:7', replicas=3),
+             # another Deployment whose ReplicaSets carry the same app=web label
+             replica_set(6, 'admin:6', owner='web-admin', owner_uid=OTHER_UID, replicas=2))
     yield fake
     fake.close()
 
@@ -274,7 +160,7 @@ def test_undone_twice_is_idempotent(api):
 
 
 def test_paused_refused(api):
-    api.deployments[('shop', 'web')] = deployment(paused=True)
+    api.add(deployment(paused=True))
     for state in ('undone', 'restarted'):
         result = rollout(api, state=state)
         assert result['failed'] and 'paused deployment web' in result['msg'] and 'kubectl rollout resume' in result['msg']
@@ -282,12 +168,12 @@ def test_paused_refused(api):
 
 
 def test_check_mode_sends_a_server_dry_run(api):
-    before = copy.deepcopy(api.deployments[('shop', 'web')])
+    before = copy.deepcopy(api.get('deployments', 'web', 'shop'))
     result = rollout(api, check_mode=True, state='undone')
     assert result['changed'] and result['after']['images'] == ['web:4']
     [patch] = patches(api)
     assert patch['query']['dryRun'] == ['All']
-    assert api.deployments[('shop', 'web')] == before
+    assert api.get('deployments', 'web', 'shop') == before
     assert [r['method'] for r in api.requests].count('GET') == 2         # no wait in check mode
 
 
@@ -307,7 +193,7 @@ def test_restarted(api):
 def test_restarted_check_mode(api):
     result = rollout(api, check_mode=True, state='restarted')
     assert result['changed'] and patches(api)[0]['query']['dryRun'] == ['All']
-    assert 'annotations' not in api.deployments[('shop', 'web')]['spec']['template']['metadata']
+    assert 'annotations' not in api.get('deployments', 'web', 'shop')['spec']['template']['metadata']
 
 
 def test_status_done(api):
@@ -317,7 +203,7 @@ def test_status_done(api):
 
 
 def test_status_progress_deadline_exceeded_fails_at_once(api):
-    api.deployments[('shop', 'web')] = stuck()
+    api.add(stuck())
     started = time.monotonic()
     result = rollout(api, state='status', wait=True, wait_timeout=60)
     assert time.monotonic() - started < 10
@@ -326,15 +212,15 @@ def test_status_progress_deadline_exceeded_fails_at_once(api):
 
 
 def test_undo_of_a_stuck_rollout_waits_past_the_stale_deadline(api):
-    api.deployments[('shop', 'web')] = stuck()
-    api.converge = False      # the controller has seen the change but the new pods are not there yet
+    api.add(stuck())
+    api.controller = None      # the controller has seen the change but the new pods are not there yet
     result = rollout(api, state='undone', to_revision=7, wait_timeout=3)
     assert result['failed'] and 'rollout not done after 3s' in result['msg'] and 'exceeded' not in result['msg']
     assert result['changed'] and result['target_revision'] == 7
 
 
 def test_wait_times_out_with_the_last_message(api):
-    api.converge = False
+    api.controller = None
     result = rollout(api, state='restarted', wait_timeout=2)
     assert result['failed'] and result['msg'].startswith('deployment web in namespace shop: rollout not done after 2s: ')
     assert 'Waiting for deployment spec update to be observed' in result['msg']

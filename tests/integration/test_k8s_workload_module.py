@@ -1,95 +1,36 @@
 """k8s_workload run as Ansible runs it (a child process, tests/conftest.py run_module), with the
-real `kubernetes` client, pointed through host + api_key + validate_certs: false at FakeApiServer,
-a small HTTP server on 127.0.0.1 answering the REST paths the module calls as the API server does:
+real `kubernetes` client, pointed through host + api_key + validate_certs: false at FakeApiServer
+(fake_k8s.py, shared by the Kubernetes module tests), a small HTTP server on 127.0.0.1 answering
+the REST paths the module calls as the Kubernetes API documents them:
 
 - GET  /apis/apps/v1/namespaces/{ns}/deployments/{name}, /api/v1/namespaces/{ns}/configmaps/{name}
 - GET  /apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers (a HorizontalPodAutoscalerList)
 - PATCH of those objects (and of /horizontalpodautoscalers/{name}) as a strategic merge (merge key
   `name` for containers, env and volumes, `$patch: delete`, null removes a key), with `?dryRun=All`
-  answering the patched object without storing it. Other patch types get 415, as a server that
-  does not accept them: the client's default for a dict body would be a JSON patch.
+  answering the patched object without storing it (a JSON patch of `replace` ops too; other
+  patch types get 415).
 - Errors as Status objects: 401 without the bearer token, 404 NotFound, 409 Conflict, 422 Invalid
   (request above limit, `value` with `valueFrom`, minReplicas above maxReplicas).
 - Quantities stored canonically ("2000m" comes back as "2"), generation bumped by spec changes.
 
-It also plays the controllers, one step per GET of the Deployment: the Deployment controller
-observes the new generation (a template change gets the next revision), then reports every replica
-updated and available; the HPA controller raises spec.replicas to its minReplicas.
+It also plays the controllers, one step per GET of a Deployment changed by a PATCH (directly or
+through its HPA): the Deployment controller observes the new generation (a template change gets
+the next revision), then reports every replica updated and available; the HPA controller raises
+spec.replicas to its minReplicas.
 """
 
 import copy
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from conftest import run_module
+from fake_k8s import REVISION, TOKEN, FakeApiServer
 
-TOKEN = 'k8s-token-7f3a9c1e-never-shown'
 NS = 'prod'
 NAME = 'inference-gateway'
 CONFIG = 'inference-gateway-config'
-REVISION = 'deployment.kubernetes.io/revision'
-MERGE_KEYS = {'containers': 'name', 'initContainers': 'name', 'env': 'name', 'volumes': 'name'}
-GROUPS = {'deployments': ('apps', 'Deployment'), 'configmaps': ('', 'ConfigMap'),
-          'horizontalpodautoscalers': ('autoscaling', 'HorizontalPodAutoscaler')}
-PATH_RE = re.compile(r'^/(?:api/v1|apis/apps/v1|apis/autoscaling/v2)/namespaces/([^/]+)/([a-z]+)(?:/([^/]+))?$')
-
-
-class ApiStatus(Exception):
-    def __init__(self, code, reason, message, details=None):
-        super().__init__(message)
-        self.body = {'kind': 'Status', 'apiVersion': 'v1', 'metadata': {}, 'status': 'Failure',
-                     'message': message, 'reason': reason, 'code': code}
-        if details:
-            self.body['details'] = details
-        self.code = code
-
-
-def strategic_merge(original, patch):
-    result = dict(original)
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        elif key in MERGE_KEYS and isinstance(value, list):
-            result[key] = merge_list(original.get(key) or [], value, MERGE_KEYS[key])
-        elif isinstance(value, dict):
-            result[key] = strategic_merge(original.get(key) or {}, value)
-        else:
-            result[key] = value
-    return result
-
-
-def merge_list(items, patch, key):
-    items = [dict(i) for i in items]
-    for entry in patch:
-        if entry.get('$patch') == 'delete':
-            items = [i for i in items if i[key] != entry[key]]
-            continue
-        index = next((n for n, i in enumerate(items) if i[key] == entry[key]), None)
-        if index is None:
-            items.append(strategic_merge({}, entry))
-        else:
-            items[index] = strategic_merge(items[index], entry)
-    return items
-
-
-def canonical(quantity):
-    """The API server's serialisation of the quantities used here."""
-    number, unit = re.fullmatch(r'(\d+)(m|Ki|Mi|Gi|)', quantity).groups()
-    if unit == 'm' and int(number) % 1000 == 0:
-        return str(int(number) // 1000)
-    if unit in ('Ki', 'Mi') and int(number) % 1024 == 0:
-        return canonical('%d%s' % (int(number) // 1024, {'Ki': 'Mi', 'Mi': 'Gi'}[unit]))
-    return quantity
-
-
-def millis(quantity):
-    number, unit = re.fullmatch(r'(\d+)(m|Ki|Mi|Gi|)', quantity).groups()
-    return int(number) * {'m': 1, '': 1000, 'Ki': 1000 << 10, 'Mi': 1000 << 20, 'Gi': 1000 << 30}[unit]
 
 
 def deployment(replicas=3, env_from=True):
@@ -144,173 +85,6 @@ def configmap():
     return {'apiVersion': 'v1', 'kind': 'ConfigMap',
             'metadata': {'name': CONFIG, 'namespace': NS, 'resourceVersion': '800', 'creationTimestamp': '2024-05-01T09:00:00Z'},
             'data': {'FEATURE_ENDPOINT_XYZ_ENABLED': 'true', 'LOG_LEVEL': 'info'}}
-
-
-class FakeApiServer:
-    def __init__(self):
-        self.objects = {}
-        self.requests = []
-        self.conflict_on = set()  # kinds whose next PATCH answers 409
-        self.templates = {}  # pod template each Deployment's last revision was made of
-        self.stuck = False  # the new ReplicaSet never becomes available
-        self.version = 1000
-        self.lock = threading.Lock()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def answer(self):
-                length = int(self.headers.get('Content-Length') or 0)
-                body = self.rfile.read(length) if length else b''
-                url = urlsplit(self.path)
-                query = parse_qs(url.query)
-                fake.requests.append({'method': self.command, 'path': url.path, 'query': query,
-                                      'content_type': self.headers.get('Content-Type'),
-                                      'body': json.loads(body) if body else None})
-                try:
-                    if self.headers.get('Authorization') != 'Bearer ' + TOKEN:
-                        raise ApiStatus(401, 'Unauthorized', 'Unauthorized')
-                    with fake.lock:
-                        code, data = fake.serve(self.command, url.path, query, self.headers.get('Content-Type'), body)
-                except ApiStatus as status:
-                    code, data = status.code, status.body
-                payload = json.dumps(data).encode()
-                self.send_response(code)
-                self.send_header('Content-Type', 'application/json')
-                self.send_header('Content-Length', str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_PATCH = answer
-
-        self.httpd = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = 'http://127.0.0.1:%d' % self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def add(self, obj):
-        resource = {'Deployment': 'deployments', 'ConfigMap': 'configmaps',
-                    'HorizontalPodAutoscaler': 'horizontalpodautoscalers'}[obj['kind']]
-        key = (resource, obj['metadata']['namespace'], obj['metadata']['name'])
-        self.objects[key] = copy.deepcopy(obj)
-        if resource == 'deployments':
-            self.templates[key] = copy.deepcopy(obj['spec']['template'])
-
-    def get(self, resource, name, ns=NS):
-        return self.objects[(resource, ns, name)]
-
-    def patches(self):
-        return [r for r in self.requests if r['method'] == 'PATCH']
-
-    def not_found(self, resource, name):
-        group, _kind = GROUPS[resource]
-        qualified = '%s.%s' % (resource, group) if group else resource
-        details = {'name': name, 'kind': resource}
-        if group:
-            details['group'] = group
-        return ApiStatus(404, 'NotFound', '%s "%s" not found' % (qualified, name), details)
-
-    def serve(self, method, path, query, content_type, body):
-        match = PATH_RE.match(path)
-        if not match:
-            raise ApiStatus(404, 'NotFound', 'the server could not find the requested resource')
-        ns, resource, name = match.groups()
-        if method == 'GET' and name is None:
-            items = [copy.deepcopy(o) for (r, n, _name), o in sorted(self.objects.items()) if r == resource and n == ns]
-            return 200, {'apiVersion': 'autoscaling/v2', 'kind': 'HorizontalPodAutoscalerList',
-                         'metadata': {'resourceVersion': str(self.version)}, 'items': items}
-        key = (resource, ns, name)
-        if key not in self.objects:
-            raise self.not_found(resource, name)
-        if method == 'GET':
-            if resource == 'deployments':
-                self.controllers(key)
-            return 200, copy.deepcopy(self.objects[key])
-        if content_type != 'application/strategic-merge-patch+json':
-            raise ApiStatus(415, 'UnsupportedMediaType', 'the body of the request was in an unknown format - '
-                            'accepted media types include: application/strategic-merge-patch+json')
-        dry_run = query.get('dryRun')
-        if dry_run not in (None, ['All']):
-            raise ApiStatus(400, 'BadRequest', 'Invalid dry run value: %s' % dry_run)
-        group, kind = GROUPS[resource]
-        if kind in self.conflict_on:
-            self.conflict_on.discard(kind)
-            raise ApiStatus(409, 'Conflict', 'Operation cannot be fulfilled on %s%s "%s": the object has been modified; '
-                            'please apply your changes to the latest version and try again'
-                            % (resource, '.' + group if group else '', name),
-                            {'name': name, 'group': group, 'kind': resource})
-        old = self.objects[key]
-        new = strategic_merge(copy.deepcopy(old), json.loads(body))
-        self.validate(kind, new)
-        if old.get('spec') != new.get('spec'):
-            new['metadata']['generation'] = old['metadata'].get('generation', 1) + 1
-        if new != old and not dry_run:
-            self.version += 1
-            new['metadata']['resourceVersion'] = str(self.version)
-            self.objects[key] = new
-        return 200, copy.deepcopy(new)
-
-    def validate(self, kind, obj):
-        causes = []
-        if kind == 'Deployment':
-            for index, container in enumerate(obj['spec']['template']['spec']['containers']):
-                where = 'spec.template.spec.containers[%d]' % index
-                resources = container.get('resources') or {}
-                for group in ('limits', 'requests'):
-                    resources[group] = {k: canonical(v) for k, v in (resources.get(group) or {}).items()} or None
-                    if resources[group] is None:
-                        del resources[group]
-                for resource, request in (resources.get('requests') or {}).items():
-                    limit = (resources.get('limits') or {}).get(resource)
-                    if limit and millis(request) > millis(limit):
-                        causes.append(('%s.resources.requests' % where, 'Invalid value: "%s": must be less than or '
-                                       'equal to %s limit of %s' % (request, resource, limit)))
-                for j, env in enumerate(container.get('env') or []):
-                    if env.get('value') and 'valueFrom' in env:
-                        causes.append(('%s.env[%d].valueFrom' % (where, j), 'Invalid value: "": may not be '
-                                       'specified when `value` is not empty'))
-        if kind == 'HorizontalPodAutoscaler' and obj['spec'].get('minReplicas', 1) > obj['spec']['maxReplicas']:
-            causes.append(('spec.maxReplicas', 'Invalid value: %d: must be greater than or equal to `minReplicas`'
-                           % obj['spec']['maxReplicas']))
-        if causes:
-            group = 'apps' if kind == 'Deployment' else 'autoscaling'
-            raise ApiStatus(422, 'Invalid', '%s.%s "%s" is invalid: %s' % (
-                kind, group, obj['metadata']['name'], ', '.join('%s: %s' % c for c in causes)),
-                {'name': obj['metadata']['name'], 'group': group, 'kind': kind,
-                 'causes': [{'reason': 'FieldValueInvalid', 'message': m, 'field': f} for f, m in causes]})
-
-    def controllers(self, key):
-        """One step of the HPA and Deployment controllers."""
-        deploy = self.objects[key]
-        spec, status, meta = deploy['spec'], deploy['status'], deploy['metadata']
-        for (resource, ns, _name), obj in self.objects.items():
-            ref = obj.get('spec', {}).get('scaleTargetRef', {}) if resource == 'horizontalpodautoscalers' else {}
-            if ns == key[1] and ref.get('name') == meta['name'] and spec['replicas'] < obj['spec']['minReplicas']:
-                spec['replicas'] = obj['spec']['minReplicas']
-                meta['generation'] += 1
-                obj['status'].update(currentReplicas=spec['replicas'], desiredReplicas=spec['replicas'])
-                return
-        if status['observedGeneration'] < meta['generation']:
-            if spec['template'] != self.templates[key]:
-                self.templates[key] = copy.deepcopy(spec['template'])
-                annotations = meta['annotations']
-                annotations[REVISION] = str(int(annotations[REVISION]) + 1)
-            status.update(observedGeneration=meta['generation'], updatedReplicas=0)
-        elif self.stuck:
-            # The rollout of each generation times out on its own: a new lastUpdateTime, so that the
-            # module tells it from a deadline exceeded before its patch (still there until progress).
-            status['conditions'][1].update(status='False', reason='ProgressDeadlineExceeded',
-                                           lastUpdateTime='2024-05-01T10:%02d:00Z' % meta['generation'],
-                                           message='ReplicaSet "inference-gateway-5f7c9d" has timed out progressing.')
-        else:
-            status.update(replicas=spec['replicas'], updatedReplicas=spec['replicas'],
-                          readyReplicas=spec['replicas'], availableReplicas=spec['replicas'])
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture
@@ -482,7 +256,7 @@ def test_a_failure_after_a_patch_says_what_was_patched(api):
 
 
 def test_progress_deadline_fails_at_once(api):
-    api.stuck = True
+    api.controller = 'stuck'
     result = run(api, env={'MODE': 'safe'}, wait_timeout=60)
     assert result['failed'] and result['msg'] == (
         'deployment "inference-gateway" exceeded its progress deadline: '

@@ -1,0 +1,116 @@
+# -*- coding: utf-8 -*-
+# Copyright: sre.runbooks contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The reads of the observe modules on Kubernetes, through the one client factory (k8s_client).
+
+Each method makes one API call with the request timeout and answers the plain (camelCase) dicts
+the API returned, or raises K8sError (k8s_client.api_error). What they mean is k8s_facts' job.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from ansible_collections.sre.runbooks.plugins.module_utils import k8s_rollout as kr
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s_client import (
+    API_ERRORS, HAS_KUBERNETES, KUBERNETES_IMPORT_ERROR, K8sError, api_error, call, k8s_api_client)
+
+if HAS_KUBERNETES:
+    import urllib3
+    from kubernetes.client import AppsV1Api, AutoscalingV2Api, CoreV1Api, CustomObjectsApi
+
+METRICS_GROUP, METRICS_VERSION = 'metrics.k8s.io', 'v1beta1'
+
+
+class ProxyResponse:
+    """What a service answered through the API server's proxy (the shape of http_client.Response)."""
+
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+
+    @property
+    def content_type(self):
+        return (self.headers.get('Content-Type') or '').split(';')[0].strip().lower()
+
+    def text(self, limit=None):
+        text = self.body.decode('utf-8', errors='replace')
+        return text if limit is None else text[:limit]
+
+
+class Reader:
+    """Read-only calls to the cluster of the module's K8S_ARGS parameters."""
+
+    def __init__(self, params):
+        if not HAS_KUBERNETES:
+            raise K8sError('the kubernetes Python library is required on the host the module runs on '
+                           '(pip install kubernetes): %s' % KUBERNETES_IMPORT_ERROR)
+        self.client = k8s_api_client(params)
+        self.timeout = params['request_timeout']
+        self.core = CoreV1Api(self.client)
+        self.apps = AppsV1Api(self.client)
+
+    def _call(self, verb, kind, name, namespace, method, *args, **kwargs):
+        return call(self.client, self.timeout, verb, kind, name, namespace, method, *args, **kwargs)
+
+    def deployment(self, name, namespace):
+        return self._call('get', 'deployment', name, namespace, self.apps.read_namespaced_deployment, name, namespace)
+
+    def pods(self, namespace, selector):
+        return self._call('list', 'pod', None, namespace, self.core.list_namespaced_pod, namespace,
+                          label_selector=selector)['items']
+
+    def owned_replica_sets(self, deployment):
+        """The ReplicaSets the Deployment controls (ownerReferences), among those its selector lists."""
+        namespace = deployment['metadata'].get('namespace')
+        listed = self._call('list', 'replicaset', None, namespace, self.apps.list_namespaced_replica_set, namespace,
+                            label_selector=kr.label_selector(deployment['spec']['selector']))
+        return kr.owned_replica_sets(deployment, listed.get('items') or [])
+
+    def hpas(self, namespace):
+        return self._call('list', 'horizontalpodautoscaler', None, namespace,
+                          AutoscalingV2Api(self.client).list_namespaced_horizontal_pod_autoscaler, namespace)['items']
+
+    def warning_events(self, namespace):
+        """The namespace's Warning events (core/v1, with involvedObject)."""
+        return self._call('list', 'event', None, namespace, self.core.list_namespaced_event, namespace,
+                          field_selector='type=Warning')['items']
+
+    def endpoints(self, name, namespace):
+        """The Endpoints of the Service, None when there is no such Service (404)."""
+        try:
+            return self._call('get', 'endpoints', name, namespace, self.core.read_namespaced_endpoints, name, namespace)
+        except K8sError as err:
+            if err.status == 404:
+                return None
+            raise
+
+    def pod_metrics(self, namespace, selector):
+        """PodMetrics of metrics.k8s.io (metrics-server). K8sError with status 404 when the API is
+        not registered (no metrics-server), 503 when it is but does not answer."""
+        return self._call('list', 'pods.metrics.k8s.io', None, namespace,
+                          CustomObjectsApi(self.client).list_namespaced_custom_object,
+                          METRICS_GROUP, METRICS_VERSION, namespace, 'pods', label_selector=selector)['items']
+
+    def pod_log(self, pod, namespace, container, previous=False, since_seconds=None, tail_lines=None, timestamps=False):
+        """The text/plain log of one container (of its previous instance with previous)."""
+        return self._call('get', 'pods/log', pod, namespace, self.core.read_namespaced_pod_log, pod, namespace,
+                          container=container, previous=previous or None, since_seconds=since_seconds,
+                          tail_lines=tail_lines, timestamps=timestamps or None) or ''
+
+    def proxy(self, method, namespace, service, port, scheme, path, headers, timeout):
+        """method (GET or HEAD) of path on the Service through the API server's service proxy
+        (/api/v1/namespaces/{ns}/services/{scheme:}{name}:{port}/proxy{path}), with the client's
+        credentials, no retry, and timeout: a ProxyResponse whatever its status; K8sError when the
+        API server could not be reached."""
+        target = ''.join((scheme + ':' if scheme else '', service, ':%s' % port if port else ''))
+        resource = '/api/v1/namespaces/%s/services/%s/proxy%s' % (quote(namespace, safe=''), quote(target, safe=':'), path)
+        # The API credentials go in Authorization: a check's own one would replace them.
+        sent = {k: v for k, v in headers.items() if k.lower() != 'authorization'}
+        method, url, sent, _body, _post = self.client.param_serialize(method, resource, header_params=sent,
+                                                                      auth_settings=['BearerToken'])
+        try:
+            answer = self.client.rest_client.pool_manager.request(
+                method, url, headers=sent, timeout=urllib3.Timeout(total=timeout), retries=False, redirect=False)
+        except API_ERRORS as err:
+            raise api_error(err, 'get', 'services/proxy', service, namespace)
+        return ProxyResponse(answer.status, answer.headers, answer.data)
