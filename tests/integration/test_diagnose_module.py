@@ -52,12 +52,13 @@ def test_bad_options_are_named_by_module_and_action(args, message):
     assert rc != 0 and message in result['msg'] and 'Traceback' not in output
 
 
-K8S_SATURATED = {'platform': 'kubernetes', 'service': 'dhakacart-backend', 'investigate': {
-    'resources': {'max_cpu_percent': 97.0, 'max_memory_percent': 40.0, 'oom_kills': 0,
-                  'throttled': True, 'reasons': ['cpu 97% of its limit'],
-                  'hpa': {'name': 'dhakacart-backend', 'min_replicas': 2, 'max_replicas': 10,
-                          'current_replicas': 3, 'desired_replicas': 3, 'at_max': False,
-                          'conditions': []}}},
+K8S_SATURATED = {
+    'platform': 'kubernetes', 'service': 'dhakacart-backend',
+    'investigate': {'resources': {
+        'max_cpu_percent': 97.0, 'max_memory_percent': 40.0, 'oom_kills': 0, 'throttled': True,
+        'reasons': ['cpu 97% of its limit'],
+        'hpa': {'name': 'dhakacart-backend', 'min_replicas': 2, 'max_replicas': 10,
+                'current_replicas': 3, 'desired_replicas': 3, 'at_max': False, 'conditions': []}}},
     'triage': {'error_rate': {'verdict': 'critical', 'shape': 'gradual', 'onset': 100.0},
                'health': {'all_ok': True}, 'changes': []}}
 
