@@ -1,11 +1,13 @@
 # -*- coding: utf-8 -*-
 # Copyright: sre.runbooks contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Pure reading of what changed around a service: deploys from container events, commits from
-git, each with a time that the next steps compare with the error onset."""
+"""Pure reading of what changed around a service: deploys from container events or from a
+Deployment's rollout history, commits from git, each with a time that the next steps compare with
+the error onset."""
 
 from __future__ import annotations
 
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s_rollout import parse_time
 from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import iso
 
 GIT_FORMAT = '%H%x1f%ct%x1f%an%x1f%s'
@@ -70,6 +72,25 @@ def previous_image(current_image, deploy_list):
         if deploy['previous_image'] and deploy['previous_image'] != current_image:
             return deploy['previous_image']
     return None
+
+
+def rollout_deploys(history):
+    """One deploy per revision of a Deployment, oldest first, from k8s_rollout.history (the
+    ReplicaSets it owns): the revision's images, those of the revision before, and the time its
+    ReplicaSet was created. An undo gives an old ReplicaSet a new revision but keeps its creation
+    time, so a rollback shows at the time of the revision it went back to."""
+    result, previous = [], None
+    for entry in history:
+        image = ', '.join(entry['images'])
+        summary = ('revision %d: image %s -> %s' % (entry['revision'], previous, image) if previous and previous != image
+                   else 'revision %d: %s' % (entry['revision'], image))
+        if entry['change_cause']:
+            summary += ' (%s)' % entry['change_cause']
+        result.append({'kind': 'deploy', 'time': parse_time(entry['created']) or 0.0, 'image': image,
+                       'previous_image': previous, 'revision': entry['revision'], 'replica_set': entry['replica_set'],
+                       'change_cause': entry['change_cause'], 'summary': summary})
+        previous = image
+    return result
 
 
 def parse_git_log(output, repo, paths):

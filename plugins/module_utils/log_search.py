@@ -12,6 +12,7 @@ from ansible_collections.sre.runbooks.plugins.module_utils.collector import Coll
 from ansible_collections.sre.runbooks.plugins.module_utils.docker_engine import DOCKER_ARGS
 from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
     ApiError, ENDPOINT_ARGS, ENDPOINT_CONSTRAINTS)
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s_client import K8S_ARGS
 from ansible_collections.sre.runbooks.plugins.module_utils.log_patterns import (
     LEVELS, RANK, analyse, normalise_level)
 from ansible_collections.sre.runbooks.plugins.module_utils.log_sources import BACKENDS, Window
@@ -33,9 +34,12 @@ SPEC = dict(
         query=dict(type='str'),
         index=dict(type='str', default='logs-*'),
         compose_project=dict(type='str'),
-        **DOCKER_ARGS
+        namespace=dict(type='str', default='default'),
+        selector=dict(type='str'),
+        **DOCKER_ARGS, **K8S_ARGS
     ),
-    required_if=[('backend', 'loki', ('url',)), ('backend', 'elasticsearch', ('url',))],
+    required_if=[('backend', 'loki', ('url',)), ('backend', 'elasticsearch', ('url',)),
+                 ('backend', 'kubernetes', ('selector',))],
     **ENDPOINT_CONSTRAINTS
 )
 
@@ -74,9 +78,9 @@ def collect(p, warn):
         match = re.compile(p['match'], re.IGNORECASE) if p['match'] else None
     except re.error as err:
         raise CollectError('match %r is not a valid regular expression: %s' % (p['match'], err))
-    if p['backend'] == 'docker' and p['query']:
-        warn('query is ignored by the docker backend, which reads every line; use match '
-             'and min_level to select lines')
+    if p['backend'] in ('docker', 'kubernetes') and p['query']:
+        warn('query is ignored by the %s backend, which reads every line; use match '
+             'and min_level to select lines' % p['backend'])
 
     window = Window(p['service'], since, until, now, p['max_lines'], min_level)
     try:

@@ -8,19 +8,23 @@ records it read (not yet filtered by level), how many lines it read, whether it 
 max_lines, and the backend's own warnings when its answer is partial. Failures raise ApiError,
 already phrased for the reader: what failed, against which endpoint, and what to check.
 
-A fourth backend (Kubernetes pod logs) is one more function `<name>_logs(params, window)` added to
-BACKENDS, plus its choice and options in the module.
+Another backend is one more function `<name>_logs(params, window)` added to BACKENDS, plus its
+choice and options in the module.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from urllib.parse import quote
 
 from ansible_collections.sre.runbooks.plugins.module_utils.docker_engine import (
     docker_client, list_containers)
 from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
     ApiError, HttpClient, decode_json)
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s_client import K8sError
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s_facts import pod_facts, restarted_containers
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s_observe import Reader
 from ansible_collections.sre.runbooks.plugins.module_utils.log_patterns import (
     FIELD_ALIASES, LEVELS, MAX_LINE, RANK, DockerLogDecoder, get_field, parse_line, parse_time,
     record_from_fields, records_from_entries)
@@ -389,8 +393,76 @@ def elasticsearch_logs(params, window):
                    details={'total_hits': total_value})
 
 
+# --------------------------------------------------------------------------- kubernetes
+
+def kubernetes_entries(text, source):
+    """(time, text, source, None) entries of a pods/log answer with timestamps=true: each line
+    starts with its RFC 3339 time and a space."""
+    entries = []
+    for line in text.splitlines():
+        stamp, sep, rest = line.partition(' ')
+        time = parse_time(stamp) if sep and stamp[:1].isdigit() else None
+        entries.append((time, rest if time is not None else line, source, None))
+    return entries
+
+
+def kubernetes_reads(pods):
+    """(pod, container, previous) to read: every container of every pod, and the previous instance
+    of those that restarted (its log holds the crash's reason)."""
+    reads = []
+    for pod in pods:
+        name = pod['metadata']['name']
+        restarted = restarted_containers(pod)
+        for container in (pod.get('spec') or {}).get('containers') or []:
+            reads.append((name, container['name'], False))
+            if container['name'] in restarted:
+                reads.append((name, container['name'], True))
+    return reads
+
+
+def kubernetes_logs(params, window):
+    """The pods of the label selector, all their containers' logs concurrently (GET .../pods/{name}/log
+    with sinceSeconds, tailLines and timestamps), and the previous instance's of those that restarted."""
+    namespace, selector = params['namespace'], params['selector']
+    try:
+        reader = Reader(params)
+        pods = reader.pods(namespace, selector)
+    except K8sError as err:
+        raise ApiError(str(err), err.status)
+    if not pods:
+        raise ApiError('no pod matches selector %s in namespace %s: check the selector and the namespace '
+                       '(kubectl get pods -n %s -l %s)' % (selector, namespace, namespace, selector))
+    since_seconds = max(1, int(math.ceil(window.now - window.since)))
+    reads = kubernetes_reads(pods)
+    outcomes = run_all({read: (lambda read=read: reader.pod_log(
+        read[0], namespace, read[1], read[2], since_seconds, window.max_lines, True)) for read in reads})
+    entries, warnings, truncated, unread = [], [], False, 0
+    for pod, container, previous in reads:
+        text, error = outcomes[(pod, container, previous)]
+        source = '%s/%s%s' % (pod, container, ' (previous)' if previous else '')
+        if error is not None:
+            if not isinstance(error, K8sError):
+                raise ApiError('reading the log of %s failed: %s' % (source, error))
+            warnings.append('the log of %s could not be read: %s' % (source, error))
+            unread += 1
+            continue
+        got = kubernetes_entries(text, source)
+        truncated = truncated or len(got) >= window.max_lines
+        entries.extend(e for e in got if e[0] is None or window.since <= e[0] <= window.until)
+    if unread == len(reads):
+        raise ApiError('no log of the pods of selector %s in namespace %s could be read: %s'
+                       % (selector, namespace, '; '.join(warnings)))
+    entries.sort(key=lambda e: e[0] or 0)
+    if len(entries) > window.max_lines:
+        truncated = True
+        entries = entries[-window.max_lines:]
+    return Fetched(records_from_entries(entries), len(entries), truncated, None, warnings,
+                   details={'pods': [pod_facts(pod) for pod in pods]})
+
+
 BACKENDS = {
     'docker': docker_logs,
     'loki': loki_logs,
     'elasticsearch': elasticsearch_logs,
+    'kubernetes': kubernetes_logs,
 }

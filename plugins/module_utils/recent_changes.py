@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: sre.runbooks contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""sre.runbooks.recent_changes: a service's deploys (Docker) and commits (git) since a time."""
+"""sre.runbooks.recent_changes: a service's deploys (Docker, or a Deployment's rollout history on
+Kubernetes) and commits (git) since a time."""
 
 from __future__ import annotations
 
@@ -9,19 +10,25 @@ import re
 import subprocess
 import time
 
+from ansible_collections.sre.runbooks.plugins.module_utils import k8s_rollout as kr
 from ansible_collections.sre.runbooks.plugins.module_utils.changes import (
-    GIT_FORMAT, deploys, parse_git_log, previous_image, timeline)
+    GIT_FORMAT, deploys, parse_git_log, previous_image, rollout_deploys, timeline)
 from ansible_collections.sre.runbooks.plugins.module_utils.collector import CollectError
 from ansible_collections.sre.runbooks.plugins.module_utils.docker_engine import (
     DOCKER_ARGS, container_events, docker_client, inspect_container, list_containers)
 from ansible_collections.sre.runbooks.plugins.module_utils.http_client import ApiError
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s_client import K8S_ARGS, K8sError
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s_observe import Reader
 from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_all
 from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import (
     iso, parse_duration, point_in_time, resolve_time)
 
 SPEC = dict(
     argument_spec=dict(
+        source=dict(type='str', choices=['docker', 'kubernetes'], default='docker'),
         service=dict(type='str'),
+        name=dict(type='str'),
+        namespace=dict(type='str', default='default'),
         compose_project=dict(type='str'),
         since=dict(type='str', default='1h'),
         history=dict(type='str', default='24h'),
@@ -30,9 +37,9 @@ SPEC = dict(
             path=dict(type='path', required=True),
             paths=dict(type='list', elements='str', default=[]),
         )),
-        **DOCKER_ARGS
+        **DOCKER_ARGS, **K8S_ARGS
     ),
-    required_one_of=[('service', 'git')],
+    required_one_of=[('service', 'name', 'git')],
 )
 GIT_FAILED = 'git log failed in %s: %s: check that it is a git checkout readable by the remote user'
 
@@ -81,6 +88,24 @@ def docker_facts(params, since, now):
     return containers, deploys(events, containers)
 
 
+def kubernetes_facts(params):
+    """The Deployment's rollout: its history (the ReplicaSets it owns), current and previous
+    revision (the one `kubectl rollout undo` would go to now) and their images."""
+    name, namespace = params['name'] or params['service'], params['namespace']
+    reader = Reader(params)
+    deployment = reader.deployment(name, namespace)
+    owned = reader.owned_replica_sets(deployment)
+    history = kr.history(deployment, owned)
+    try:
+        target = kr.undo_target(deployment, owned)
+    except ValueError:
+        target = None
+    return {'deployment': name, 'namespace': namespace, 'history': history,
+            'current_revision': kr.revision(deployment), 'current_image': ', '.join(kr.images(deployment)),
+            'previous_revision': kr.revision(target) if target else None,
+            'previous_image': ', '.join(kr.images(target)) if target else None}
+
+
 def git_commits(repo, paths, since):
     command = ['git', '-C', repo, 'log', '--since=@%d' % since, '--format=' + GIT_FORMAT, '--']
     try:
@@ -104,7 +129,18 @@ def collect(p, warn):
         raise CollectError('invalid option: %s' % err)
 
     changes, result = [], {}
-    if p['service']:
+    if p['source'] == 'kubernetes':
+        if not (p['name'] or p['service']):
+            raise CollectError('source kubernetes reads the rollout history of a Deployment: give name (or service)')
+        try:
+            result = kubernetes_facts(p)
+        except K8sError as err:
+            raise CollectError(str(err))
+        changes.extend(rollout_deploys(result['history']))
+    elif p['name'] and not p['service']:
+        raise CollectError('name is the Deployment of source kubernetes: give service (the compose service) '
+                           'for source docker, or set source: kubernetes')
+    elif p['service']:
         try:
             containers, deploy_list = docker_facts(p, since, now)
         except ApiError as err:

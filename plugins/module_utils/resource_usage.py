@@ -2,7 +2,7 @@
 # Copyright: sre.runbooks contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """sre.runbooks.resource_usage: a service's CPU, memory, throttling, restarts and OOM kills, from
-the Docker Engine API or Prometheus."""
+the Docker Engine API, Prometheus or the Kubernetes API (metrics.k8s.io against the limits)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,11 @@ from ansible_collections.sre.runbooks.plugins.module_utils.docker_engine import 
     DOCKER_ARGS, container_events, docker_client, inspect_container, list_containers)
 from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
     ENDPOINT_ARGS, ENDPOINT_CONSTRAINTS, ApiError, HttpClient)
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s_client import K8S_ARGS, K8sError
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s_facts import (
+    container_resources, hpa_facts, hpa_of, metrics_missing, usage_records)
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s_observe import Reader
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s_rollout import label_selector
 from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_all
 from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import (
     PrometheusClient, format_duration, iso, parse_duration, warn_partial)
@@ -33,9 +38,12 @@ QUERY_OPTIONS = {
     'oom_kills': ('oom_query', 'increase(container_oom_events_total%s[$since])' % SERVICE_SELECTOR),
 }
 
-ARGUMENT_SPEC = dict(ENDPOINT_ARGS, url=dict(type='str'), **DOCKER_ARGS)
+ARGUMENT_SPEC = dict(ENDPOINT_ARGS, url=dict(type='str'), **DOCKER_ARGS, **K8S_ARGS)
 ARGUMENT_SPEC.update(
-    source=dict(type='str', choices=['docker', 'prometheus'], default='docker'),
+    source=dict(type='str', choices=['docker', 'kubernetes', 'prometheus'], default='docker'),
+    namespace=dict(type='str', default='default'),
+    name=dict(type='str'),
+    selector=dict(type='str'),
     service=dict(type='str', required=True),
     compose_project=dict(type='str'),
     since=dict(type='str', default='15m'),
@@ -129,6 +137,59 @@ def prometheus_source(p, since_text, warn):
     return containers, warnings, queries
 
 
+def kubernetes_source(p):
+    """(containers, extra, partial): the pods of the Deployment (or of the selector), their
+    PodMetrics against their limits, the Deployment's HPA and its containers' limits and requests."""
+    namespace, name = p['namespace'], p['name'] or p['service']
+    reader = Reader(p)
+    try:
+        deployment = reader.deployment(name, namespace)
+    except K8sError as err:
+        if err.status != 404 or not p['selector']:
+            raise
+        deployment = None
+    selector = p['selector'] or label_selector(deployment['spec']['selector'])
+    calls = {'pods': lambda: reader.pods(namespace, selector),
+             'metrics': lambda: reader.pod_metrics(namespace, selector)}
+    if deployment:
+        calls['hpas'] = lambda: reader.hpas(namespace)
+    outcomes = run_all(calls)
+    pods, error = outcomes['pods']
+    if error is not None:
+        raise error
+    if not pods:
+        raise CollectError('no pod matches selector %s in namespace %s: check the Deployment or the selector '
+                           '(kubectl get pods -n %s -l %s)' % (selector, namespace, namespace, selector))
+    partial, missing = [], []
+    if deployment is None:
+        partial.append('deployment %s not found in namespace %s: no HPA, the limits are those of the pods' % (name, namespace))
+    metrics, error = outcomes['metrics']
+    if error is not None:
+        if not isinstance(error, K8sError):
+            raise error
+        partial.append(metrics_missing(error.status, error))
+        missing.append(partial[-1])
+    containers, unknown = usage_records(pods, metrics)
+    missing.extend(unknown)
+    missing.append("CPU throttling: not in the metrics API (source prometheus reads cAdvisor's CFS counters)")
+    hpa = None
+    hpas, error = outcomes.get('hpas', ([], None))
+    if error is not None:
+        if not isinstance(error, K8sError):
+            raise error
+        partial.append('the HorizontalPodAutoscalers could not be read: %s' % error)
+    else:
+        try:
+            hpa = hpa_of(hpas, name)
+        except ValueError as err:
+            partial.append(str(err))
+    spec = (deployment['spec']['template'] if deployment else pods[0]).get('spec') or {}
+    extra = {'deployment': name if deployment else None, 'namespace': namespace, 'selector': selector,
+             'hpa': hpa_facts(hpa), 'limits': container_resources(spec), 'missing': missing,
+             'oom_kills': sum(1 for record in containers if record['oom_killed_now'])}
+    return containers, extra, partial
+
+
 def collect(p, warn):
     try:
         period = parse_duration(p['since'])
@@ -157,8 +218,19 @@ def collect(p, warn):
         for text in partial:
             warn('resource_usage could not read %s' % text)
         result.update(extra, partial=bool(partial))
+    elif p['source'] == 'kubernetes':
+        try:
+            containers, extra, partial = kubernetes_source(p)
+        except K8sError as err:
+            raise CollectError(str(err))
+        for text in partial:
+            warn(text)
+        result.update(partial=bool(partial))
     else:
         containers, warnings, queries = prometheus_source(p, since_text, warn)
         result.update(queries=queries, query_warnings=warnings, partial=bool(warnings))
     result.update(assess(containers, thresholds, since_text, gone))
+    if p['source'] == 'kubernetes':
+        # restartCount and lastState are what the pods keep: their OOM kills are containers, not events.
+        result.update(extra)
     return dict(containers=containers, **result)

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: sre.runbooks contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""sre.runbooks.service_health: many health URLs at once, with the dependency states they give."""
+"""sre.runbooks.service_health: many health URLs at once, with the dependency states they give;
+a check whose url is a path goes to a Kubernetes Service through the API server's service proxy."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from ansible_collections.sre.runbooks.plugins.module_utils.exposition import (
     exhausted_pools, parse_exposition)
 from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
     ApiError, HttpClient, decode_json)
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s_client import K8S_ARGS, K8sError
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s_observe import Reader
 from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_all
 
 try:
@@ -21,7 +24,16 @@ try:
 except ImportError:
     jmespath = None
 
+# K8S_ARGS reach the API server for proxied checks; validate_certs (below, same definition) covers
+# the checked URLs and the API server; a proxied check waits its own timeout, not request_timeout.
 SPEC = dict(argument_spec=dict(
+    K8S_ARGS,
+    proxy=dict(type='dict', options=dict(
+        namespace=dict(type='str', default='default'),
+        service=dict(type='str', required=True),
+        port=dict(type='str'),
+        scheme=dict(type='str', choices=['http', 'https']),
+    )),
     checks=dict(type='list', elements='dict', required=True, options=dict(
         name=dict(type='str'),
         url=dict(type='str', required=True),
@@ -38,19 +50,42 @@ SPEC = dict(argument_spec=dict(
 ))
 
 
-def check_one(check, defaults, compiled):
-    client = HttpClient(check['url'], name=check['name'], headers=defaults['headers'],
-                        validate_certs=defaults['validate_certs'],
-                        timeout=check['timeout'] or defaults['timeout'], retries=0)
+def proxy_target(proxy):
+    """How a proxied check's result names its way: service proxy ns/[scheme:]service[:port]."""
+    return 'service proxy %s/%s%s%s' % (proxy['namespace'], proxy['scheme'] + ':' if proxy['scheme'] else '',
+                                        proxy['service'], ':%s' % proxy['port'] if proxy['port'] else '')
+
+
+def api_server_status(payload):
+    """The message of a Status object the API server itself answered (no endpoints, no Service), else None."""
+    if isinstance(payload, dict) and payload.get('kind') == 'Status' and payload.get('apiVersion') == 'v1':
+        return 'the Kubernetes API server answered for the service: %s' % (payload.get('message') or payload.get('reason'))
+    return None
+
+
+def fetch(check, defaults, reader):
+    """The answer to one check: directly, or through the service proxy when its url is a path."""
+    timeout = check['timeout'] or defaults['timeout']
+    if reader is None:
+        client = HttpClient(check['url'], name=check['name'], headers=defaults['headers'],
+                            validate_certs=defaults['validate_certs'], timeout=timeout, retries=0)
+        return client.request(check['method'], '')
+    proxy = defaults['proxy']
+    return reader.proxy(check['method'], proxy['namespace'], proxy['service'], proxy['port'], proxy['scheme'],
+                        check['url'], defaults['headers'], timeout)
+
+
+def check_one(check, defaults, compiled, reader=None):
     result = {'name': check['name'], 'url': check['url'], 'method': check['method'],
+              'via': proxy_target(defaults['proxy']) if reader else None,
               'ok': False, 'status': None, 'error': None, 'json': None, 'body': None,
               'extracted': None}
     if check['metrics_match']:
         result.update(metrics=[], exhausted_pools=[])
     started = time.monotonic()
     try:
-        response = client.request(check['method'], '')
-    except ApiError as err:
+        response = fetch(check, defaults, reader)
+    except (ApiError, K8sError) as err:
         result['error'] = str(err)
     else:
         result['status'] = response.status
@@ -63,6 +98,8 @@ def check_one(check, defaults, compiled):
             result['body'] = response.text(defaults['max_body']) or None
         else:
             result['json'] = payload
+            if reader and not result['ok']:
+                result['error'] = api_server_status(payload)
             if compiled is not None:
                 result['extracted'] = compiled.search(payload)
     result['latency_ms'] = round(1000 * (time.monotonic() - started), 1)
@@ -77,8 +114,12 @@ def collect(params, warn):
     compiled = {}
     for check in checks:
         check['name'] = check['name'] or check['url']
-        if not check['url'].startswith(('http://', 'https://')):
-            raise CollectError("check %s: url %r must start with http:// or https://"
+        if check['url'].startswith('/'):
+            if not params['proxy']:
+                raise CollectError('check %s: url %r is a path, for the service proxy: set proxy (namespace, '
+                                   'service, port) or give a full URL' % (check['name'], check['url']))
+        elif not check['url'].startswith(('http://', 'https://')):
+            raise CollectError("check %s: url %r must start with http://, https:// or / (through proxy)"
                                % (check['name'], check['url']))
         if check['metrics_match']:
             try:
@@ -98,7 +139,14 @@ def collect(params, warn):
     if len(set(names)) != len(names):
         raise CollectError('check names must be unique; got %s' % ', '.join(names))
 
-    outcomes = run_all({c['name']: (lambda c=c: check_one(c, params, compiled.get(c['name'])))
+    reader = None
+    if any(c['url'].startswith('/') for c in checks):
+        try:
+            reader = Reader(params)
+        except K8sError as err:
+            raise CollectError('proxy: %s' % err)
+    outcomes = run_all({c['name']: (lambda c=c: check_one(c, params, compiled.get(c['name']),
+                                                          reader if c['url'].startswith('/') else None))
                         for c in checks})
     results = []
     for name in names:

@@ -10,7 +10,7 @@ module: log_search
 short_description: Error logs of a service in a time window, and its top error messages
 version_added: 0.1.0
 description:
-  - Reads a service's log lines of a time window from the Docker Engine, Loki or Elasticsearch,
+  - Reads a service's log lines of a time window from the Docker Engine, Kubernetes pods, Loki or Elasticsearch,
     keeps the errors, and groups them into top messages. This is the runbooks' C(docker logs),
     Loki C({container="inference-gateway"} | json | status_code >= 500) and Kibana
     C(level:ERROR AND service:backend) step.
@@ -28,6 +28,13 @@ description:
     service, running or exited (the startup errors of a crash-looping container matter), stdout
     and stderr. With O(backend=loki) or O(backend=elasticsearch), runs anywhere that reaches the
     API at O(url).
+  - With O(backend=kubernetes), runs anywhere that reaches the Kubernetes API (see O(kubeconfig),
+    O(host)). Lists the pods of O(selector) in O(namespace) and reads the logs of all their
+    containers concurrently (C(GET /api/v1/namespaces/{ns}/pods/{name}/log) with C(sinceSeconds)
+    from O(since), C(tailLines) O(max_lines) and C(timestamps)), and, for a container that
+    restarted, the log of its previous instance (C(previous=true)), where a crash's reason is. A pod
+    whose log cannot be read (a container still waiting to start, for example) is left out with a
+    warning and sets RV(partial); the task fails only when no log at all could be read.
   - A backend that cannot be reached, is too slow, rejects the query or answers something else
     than its API fails the task with a message that says what to check. A partial answer
     (Elasticsearch shard failures or time-out, a container whose logs cannot be read) sets
@@ -38,22 +45,43 @@ extends_documentation_fragment:
   - sre.runbooks.read_only
   - sre.runbooks.endpoint
   - sre.runbooks.docker
+  - sre.runbooks.kubernetes
 options:
   backend:
     description:
       - Where the logs are. V(docker) reads the Docker Engine API on the host the task runs on
         (options O(compose_project), O(docker_host), O(docker_timeout)); V(loki) and
-        V(elasticsearch) call the API at O(url).
+        V(elasticsearch) call the API at O(url); V(kubernetes) reads the pods of O(selector) in
+        O(namespace) through the Kubernetes API (options O(kubeconfig), O(context), O(host),
+        O(api_key), O(ca_cert), O(in_cluster), O(request_timeout)).
     type: str
     required: true
-    choices: [docker, elasticsearch, loki]
+    choices: [docker, elasticsearch, kubernetes, loki]
   service:
     description:
       - The service. For V(docker), the compose service (label C(com.docker.compose.service)); in
         the default queries of V(loki) and V(elasticsearch), the C(container) label and the
-        C(service) field.
+        C(service) field; for V(kubernetes), only the name in RV(summary) (the pods are those of
+        O(selector)).
     type: str
     required: true
+  namespace:
+    description: Namespace of the pods, for V(kubernetes).
+    type: str
+    default: default
+  selector:
+    description:
+      - Label selector of the pods, for V(kubernetes), for example C(app=dhakacart-backend) (as
+        C(kubectl logs -l)). Required with O(backend=kubernetes).
+    type: str
+  validate_certs:
+    description:
+      - Verify the TLS certificate of the server called, the API at O(url) or the Kubernetes API
+        server. Turn off only for a lab.
+      - For V(kubernetes), V(false) turns verification off even when the kubeconfig has a CA;
+        V(true) keeps the kubeconfig's own C(insecure-skip-tls-verify).
+    type: bool
+    default: true
   since:
     description:
       - Start of the window; a duration back from now (V(15m), V(1h30m)), V(now-15m), epoch
@@ -89,7 +117,8 @@ options:
   max_lines:
     description:
       - Lines read at most, the newest ones. For V(docker) it is the Engine's C(tail) per
-        container and the newest lines of all of them together; for V(loki) the C(limit); for
+        container and the newest lines of all of them together; for V(kubernetes) the
+        C(tailLines) of each container's log and the newest lines of all of them together; for V(loki) the C(limit); for
         V(elasticsearch) the C(size). RV(truncated) tells when there were more.
       - Docker applies C(tail) before C(until), so for an O(until) more than a few seconds in the
         past the whole window is read and its newest O(max_lines) lines kept.
@@ -105,7 +134,7 @@ options:
       - For V(elasticsearch), the C(query_string) query. Defaults to
         C((level:(ERROR OR CRITICAL OR FATAL) OR status_code:>=500) AND service:"<service>"),
         the runbook's Kibana filter with the levels following O(min_level).
-      - Ignored by V(docker), which reads every line and filters locally.
+      - Ignored by V(docker) and V(kubernetes), which read every line and filter locally.
     type: str
   index:
     description: Index, alias, data stream or pattern searched with V(elasticsearch).
@@ -123,7 +152,8 @@ options:
     type: str
     required: false
 notes:
-  - Every call has a time-out (O(timeout), or O(docker_timeout) for the Docker Engine).
+  - Every call has a time-out (O(timeout), O(docker_timeout) for the Docker Engine,
+    O(request_timeout) for the Kubernetes API).
   - Loki's C(end) is exclusive; Elasticsearch's range and Docker's C(until) include O(until).
 seealso:
   - name: Loki query_range
@@ -169,6 +199,16 @@ EXAMPLES = r'''
     query: 'level:ERROR AND service:backend'
     match: timeout|refused
 
+- name: Errors of the DhakaCart backend's pods, the crashed instances' included
+  sre.runbooks.log_search:
+    backend: kubernetes
+    context: dhakacart-prod
+    namespace: dhakacart
+    selector: app=dhakacart-backend
+    service: dhakacart-backend
+    since: 30m
+  register: logs
+
 - name: A crash-looping container's startup errors, including the exited ones
   sre.runbooks.log_search:
     backend: docker
@@ -210,7 +250,7 @@ min_level:
   returned: always
   type: str
 query:
-  description: The LogQL or query_string sent, to run it by hand; V(null) for V(docker).
+  description: The LogQL or query_string sent, to run it by hand; V(null) for V(docker) and V(kubernetes).
   returned: always
   type: str
 scanned:
@@ -286,7 +326,9 @@ lines:
       description: The error or exception recorded with the line.
       type: str
     source:
-      description: Container name (docker), stream labels (loki) or index (elasticsearch).
+      description: >-
+        Container name (docker), stream labels (loki), index (elasticsearch) or C(pod/container),
+        with C( (previous)) for a previous instance (kubernetes).
       type: str
     stream:
       description: V(stdout), V(stderr) or V(tty) (docker), the C(stream) label (loki), else V(null).
@@ -370,6 +412,42 @@ containers:
       type: str
     status:
       description: Docker's status text, for example C(Exited (1) 2 minutes ago).
+      type: str
+pods:
+  description: The pods of O(selector) whose logs were read, in the shape M(sre.runbooks.k8s_status) returns them.
+  returned: when O(backend=kubernetes)
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Pod name.
+      type: str
+    phase:
+      description: Pod phase (V(Running), V(Pending), ...).
+      type: str
+    ready:
+      description: Whether the pod is ready.
+      type: bool
+    restarts:
+      description: Restarts of its containers.
+      type: int
+    node:
+      description: Node the pod runs on.
+      type: str
+    waiting_reason:
+      description: Why a container waits, for example V(CrashLoopBackOff); V(null) when none does.
+      type: str
+    waiting_message:
+      description: The message of that wait.
+      type: str
+    last_terminated_reason:
+      description: Reason of a container's last termination, for example V(OOMKilled) or V(Error).
+      type: str
+    last_exit_code:
+      description: Its exit code.
+      type: int
+    started_at:
+      description: When the running container (else the pod) started, RFC 3339.
       type: str
 total_hits:
   description: Hits Elasticsearch counted for the query (at least this many when capped at 10000).

@@ -17,17 +17,44 @@ description:
     as the runbook's C(git log --since="1 hour ago" -- config/).
   - Every change has a time; given O(onset), each says how many seconds before the errors began it
     happened (negative when it came after, so it cannot be their cause).
-  - Runs on the docker host. Never changes anything.
+  - With O(source=kubernetes), the rollout history of the Deployment O(name) (default O(service))
+    in O(namespace) instead: one deploy per revision, from the ReplicaSets the Deployment owns (their
+    C(ownerReferences), never those of another Deployment with overlapping labels), each with its
+    image, the image of the revision before, its C(kubernetes.io/change-cause) and its ReplicaSet's
+    creation time. RV(current_revision) and RV(previous_revision) (the revision
+    C(kubectl rollout undo) would go to now) let the incident record the rollback target before any
+    mitigation adds revisions. Runs anywhere that reaches the Kubernetes API.
+  - With O(source=docker), runs on the docker host. Never changes anything.
 author: sre.runbooks developers (@sre-runbooks)
 extends_documentation_fragment:
   - sre.runbooks.read_only
   - sre.runbooks.docker
+  - sre.runbooks.kubernetes
 requirements:
   - git on the host, only for O(git)
 options:
-  service:
-    description: Compose service name (label C(com.docker.compose.service)).
+  source:
+    description:
+      - Where the deploys are. V(docker) reads the containers and events of the compose O(service)
+        on the docker host; V(kubernetes) the rollout history of the Deployment O(name) through the
+        Kubernetes API (options O(kubeconfig), O(context), O(host), O(api_key), O(ca_cert),
+        O(in_cluster), O(request_timeout)).
+      - O(git) is read with either.
     type: str
+    choices: [docker, kubernetes]
+    default: docker
+  service:
+    description:
+      - Compose service name (label C(com.docker.compose.service)). With O(source=kubernetes), the
+        Deployment when O(name) is not given.
+    type: str
+  name:
+    description: The Deployment, with O(source=kubernetes); default O(service).
+    type: str
+  namespace:
+    description: Namespace of the Deployment, with O(source=kubernetes).
+    type: str
+    default: default
   compose_project:
     description: Compose project name, to tell apart services of the same name in several projects.
     type: str
@@ -36,7 +63,7 @@ options:
     type: str
     default: 1h
   history:
-    description: How far back the Docker event history is read to find the previous image.
+    description: How far back the Docker event history is read to find the previous image (O(source=docker)).
     type: str
     default: 24h
   onset:
@@ -71,6 +98,19 @@ EXAMPLES = r'''
         paths: [config/]
   register: changes
 
+- name: The rollout history of the DhakaCart backend, and the revision a rollback would restore
+  sre.runbooks.recent_changes:
+    source: kubernetes
+    context: dhakacart-prod
+    namespace: dhakacart
+    name: dhakacart-backend
+    onset: "{{ errors.onset }}"
+  register: changes
+
+- name: Record the rollback target before any mitigation adds revisions
+  ansible.builtin.set_fact:
+    rollback_to: "{{ changes.previous_revision }}"
+
 - name: The change nearest before the errors
   ansible.builtin.debug:
     msg: "{{ changes.changes | selectattr('seconds_before_onset', 'ge', 0) | first }}"
@@ -104,12 +144,21 @@ changes:
     previous_image:
       description: Deploys only; the image it replaced, when the history shows it.
       type: str
+    revision:
+      description: Kubernetes deploys only; the revision (C(deployment.kubernetes.io/revision)).
+      type: int
+    replica_set:
+      description: Kubernetes deploys only; the ReplicaSet of the revision.
+      type: str
+    change_cause:
+      description: Kubernetes deploys only; its C(kubernetes.io/change-cause) annotation, or V(null).
+      type: str
     commit:
       description: Commits only; the commit id.
       type: str
 containers:
   description: The service's containers now.
-  returned: when O(service) is given
+  returned: when O(service) is given with O(source=docker)
   type: list
   elements: dict
   contains:
@@ -138,12 +187,41 @@ containers:
       description: Restarts by the engine.
       type: int
 current_image:
-  description: Image of the newest container of the service.
-  returned: when O(service) is given
+  description: >-
+    Image of the newest container of the service; with O(source=kubernetes), the images of the
+    Deployment's pod template (joined with C(, ) when it has several containers).
+  returned: when O(service) or O(name) is given
   type: str
 previous_image:
-  description: The image the service ran before the current one, V(null) when the history does not show it.
-  returned: when O(service) is given
+  description: >-
+    The image the service ran before the current one, V(null) when the history does not show it;
+    with O(source=kubernetes), the images of RV(previous_revision).
+  returned: when O(service) or O(name) is given
+  type: str
+current_revision:
+  description: The Deployment's revision now.
+  returned: when O(source=kubernetes)
+  type: int
+  sample: 8
+previous_revision:
+  description: >-
+    The revision C(kubectl rollout undo) would go to now (the second-highest of the owned
+    ReplicaSets), V(null) when there is none.
+  returned: when O(source=kubernetes)
+  type: int
+  sample: 7
+history:
+  description: The revisions, oldest first, as M(sre.runbooks.k8s_rollout) returns them with O(sre.runbooks.k8s_rollout#module:state=history).
+  returned: when O(source=kubernetes)
+  type: list
+  elements: dict
+deployment:
+  description: The Deployment read.
+  returned: when O(source=kubernetes)
+  type: str
+namespace:
+  description: Its namespace.
+  returned: when O(source=kubernetes)
   type: str
 last_deploy:
   description: The most recent deploy in the period, V(null) if none.

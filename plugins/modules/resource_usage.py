@@ -32,12 +32,25 @@ description:
   - With O(source=prometheus) it runs on the controller and reads the PromQL of O(cpu_query),
     O(memory_query), O(throttling_query), O(restarts_query) and O(oom_query), all concurrently.
     A figure without a series is V(null) (unknown), never 0.
+  - With O(source=kubernetes) it runs anywhere that reaches the Kubernetes API. It reads the
+    Deployment O(name) (default O(service)) in O(namespace), then concurrently its pods (its
+    selector, or O(selector)), their PodMetrics from the metrics API
+    (C(GET /apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods?labelSelector=...), what
+    C(kubectl top pods) shows) and the HorizontalPodAutoscalers. CPU and memory are percents of
+    each container's limits; a container without a limit has V(null) percents, and RV(missing)
+    says so. Restarts are the containers' C(restartCount); OOM kills the containers whose current
+    or last state is terminated with reason C(OOMKilled) (the pods keep one termination per
+    container, so a count over O(since) is not known). The metrics API has no CPU throttling.
+  - When the metrics API answers 404 (metrics-server not installed) or 503 (installed, not
+    answering), CPU and memory are unknown; the task still reports restarts, OOM kills, the HPA
+    and the limits, warns, and sets RV(partial) and RV(missing).
   - Never changes anything.
 author: sre.runbooks developers (@sre-runbooks)
 extends_documentation_fragment:
   - sre.runbooks.read_only
   - sre.runbooks.docker
   - sre.runbooks.endpoint
+  - sre.runbooks.kubernetes
 requirements:
   - For O(source=docker), access to the Docker Engine API on the host the module runs on.
 options:
@@ -46,15 +59,39 @@ options:
       - V(docker) reads the Docker Engine API of the host the module runs on.
       - V(prometheus) queries a Prometheus-API server at O(url) (cAdvisor metrics and the runbook's
         recording rules).
+      - V(kubernetes) reads the Kubernetes API (options O(kubeconfig), O(context), O(host),
+        O(api_key), O(ca_cert), O(in_cluster), O(request_timeout)) for O(name) in O(namespace).
     type: str
-    choices: [docker, prometheus]
+    choices: [docker, kubernetes, prometheus]
     default: docker
   service:
     description:
       - Compose service name (label C(com.docker.compose.service)); in the queries it replaces
-        C($service).
+        C($service). For O(source=kubernetes), the Deployment when O(name) is not given.
     type: str
     required: true
+  namespace:
+    description: Namespace of the Deployment and its pods (O(source=kubernetes)).
+    type: str
+    default: default
+  name:
+    description:
+      - Deployment whose pods, HPA and limits are read (O(source=kubernetes)); default O(service).
+    type: str
+  selector:
+    description:
+      - Label selector of the pods (O(source=kubernetes)), for example C(app=dhakacart-backend),
+        instead of the Deployment's own selector. When the Deployment O(name) does not exist, the
+        pods of this selector are still measured (without HPA, the limits read from a pod).
+    type: str
+  validate_certs:
+    description:
+      - Verify the TLS certificate of the server called, the Prometheus API at O(url) or the
+        Kubernetes API server. Turn off only for a lab.
+      - For O(source=kubernetes), V(false) turns verification off even when the kubeconfig has a
+        CA; V(true) keeps the kubeconfig's own C(insecure-skip-tls-verify).
+    type: bool
+    default: true
   compose_project:
     description: Compose project name, to tell apart services of the same name (O(source=docker)).
     type: str
@@ -153,6 +190,14 @@ EXAMPLES = r'''
     restarts_query: sum by (pod) (increase(kube_pod_container_status_restarts_total{namespace="dhakacart",pod=~"$service-.*"}[$since]))
     oom_query: ''
 
+- name: The DhakaCart backend's pods against their limits, its HPA and its restarts
+  sre.runbooks.resource_usage:
+    source: kubernetes
+    context: dhakacart-prod
+    namespace: dhakacart
+    service: dhakacart-backend
+  register: resources
+
 - name: Scale out when saturated
   ansible.builtin.debug:
     msg: "{{ resources.reasons | join('; ') }}"
@@ -161,7 +206,7 @@ EXAMPLES = r'''
 
 RETURN = r'''
 source:
-  description: Where the figures come from, V(docker) or V(prometheus).
+  description: Where the figures come from, V(docker), V(kubernetes) or V(prometheus).
   returned: always
   type: str
   sample: docker
@@ -171,7 +216,9 @@ service:
   type: str
   sample: inference-gateway
 containers:
-  description: One entry per container, by name. Figures that could not be measured are V(null).
+  description: >-
+    One entry per container, by name (C(pod/container) with O(source=kubernetes)). Figures that
+    could not be measured are V(null).
   returned: always
   type: list
   elements: dict
@@ -184,14 +231,16 @@ containers:
       description: Container id, V(null) when unknown.
       type: str
     state:
-      description: C(running), C(exited), C(restarting), ...; V(null) with O(source=prometheus).
+      description: >-
+        C(running), C(exited), C(restarting), ... (C(running), C(waiting) or C(terminated) with
+        O(source=kubernetes)); V(null) with O(source=prometheus).
       type: str
       sample: running
     running:
       description: Whether the container runs; V(null) when unknown.
       type: bool
     restarting:
-      description: Whether the Docker Engine is restarting it now (a restart loop).
+      description: Whether the Docker Engine is restarting it now (a restart loop), or, on Kubernetes, it waits in C(CrashLoopBackOff).
       type: bool
     exit_code:
       description: Exit code of its last exit (137 is a SIGKILL, as by the OOM killer).
@@ -201,7 +250,9 @@ containers:
       type: float
       sample: 98.7
     cpu_basis:
-      description: V(limit) or V(core), what RV(containers[].cpu_percent) is a percent of.
+      description: >-
+        V(limit) or V(core), what RV(containers[].cpu_percent) is a percent of; V(null) on
+        Kubernetes for a container without a CPU limit.
       type: str
     cpu_cores:
       description: Cores in use over the stats sample.
@@ -240,7 +291,9 @@ containers:
       description: Whether its last exit was an OOM kill (C(State.OOMKilled)).
       type: bool
     oom_kills:
-      description: OOM kills in the period (C(oom) events, or at least 1 when RV(containers[].oom_killed_now)).
+      description: >-
+        OOM kills in the period (C(oom) events, or at least 1 when RV(containers[].oom_killed_now));
+        V(null) on Kubernetes, where RV(containers[].oom_killed_now) tells.
       type: int
     nonzero_exits:
       description: Exits with a non-zero code in the period (C(die) events).
@@ -262,7 +315,9 @@ max_throttled_ratio:
   returned: always
   type: float
 oom_kills:
-  description: OOM kills of the service in the period, removed containers included; V(null) when unknown.
+  description: >-
+    OOM kills of the service in the period, removed containers included; V(null) when unknown. With
+    O(source=kubernetes), the containers whose current or last state is C(OOMKilled).
   returned: always
   type: int
 restarts:
@@ -320,9 +375,66 @@ query_warnings:
   type: list
   elements: str
 partial:
-  description: True when part of the data could not be read (a container's stats, the events, server warnings).
+  description: >-
+    True when part of the data could not be read (a container's stats, the events, server
+    warnings, the Kubernetes metrics API or HPAs).
   returned: always
   type: bool
+missing:
+  description: >-
+    Figures that are unknown and why, for example
+    C(metrics-server is not installed: CPU and memory unknown; kubectl top would fail too), or a
+    container without a limit.
+  returned: when O(source=kubernetes)
+  type: list
+  elements: str
+deployment:
+  description: The Deployment read, V(null) when it does not exist and O(selector) gave the pods.
+  returned: when O(source=kubernetes)
+  type: str
+namespace:
+  description: The namespace.
+  returned: when O(source=kubernetes)
+  type: str
+selector:
+  description: The label selector of the pods measured.
+  returned: when O(source=kubernetes)
+  type: str
+  sample: app=dhakacart-backend
+hpa:
+  description: The HorizontalPodAutoscaler (autoscaling/v2) whose C(scaleTargetRef) names the Deployment, V(null) without one.
+  returned: when O(source=kubernetes)
+  type: dict
+  contains:
+    name:
+      description: Its name.
+      type: str
+    min_replicas:
+      description: C(spec.minReplicas).
+      type: int
+    max_replicas:
+      description: C(spec.maxReplicas).
+      type: int
+    current_replicas:
+      description: C(status.currentReplicas).
+      type: int
+    desired_replicas:
+      description: C(status.desiredReplicas).
+      type: int
+    at_max:
+      description: Whether the current or desired replicas reached C(maxReplicas) (it cannot scale out further).
+      type: bool
+    conditions:
+      description: Its conditions (C(AbleToScale), C(ScalingActive), C(ScalingLimited)), each with type, status, reason and message.
+      type: list
+      elements: dict
+limits:
+  description: >-
+    The containers' current C(limits) and C(requests), by container, from the Deployment's pod
+    template (else from a pod), as the API stores them.
+  returned: when O(source=kubernetes)
+  type: dict
+  sample: {backend: {limits: {cpu: '1', memory: 512Mi}, requests: {cpu: 250m, memory: 256Mi}}}
 '''
 
 from ansible.module_utils.basic import AnsibleModule

@@ -15,7 +15,8 @@ What it answers (every request needs `Authorization: Bearer <TOKEN>`, else a 401
   down, 400 BadRequest for pods/log as the kubelet refuses (a pod of several containers without
   `container`, `previous` without a terminated instance, a container waiting to start).
 - GET /api/v1/namespaces/{ns}/pods/{name}/log: text/plain, with `container`, `previous`,
-  `sinceSeconds`, `tailLines` and `timestamps` (an RFC 3339 nano time and a space per line).
+  `sinceSeconds`, `tailLines` and `timestamps` (an RFC 3339 nano time and a space per line); a
+  container in CrashLoopBackOff answers its last instance's log, `previous=true` the one before.
 - GET and HEAD /api/v1/namespaces/{ns}/services/{[scheme:]name[:port]}/proxy{path}: forwarded to
   the local HTTP server the test registered for the Service (its path and query, its headers but
   Authorization), the answer passed back; 404 without the Service, 503 `no endpoints available for
@@ -576,9 +577,9 @@ class FakeApiServer:
         status = next((s for s in the_pod['status'].get('containerStatuses') or [] if s['name'] == wanted), None)
         if previous and not (status or {}).get('lastState', {}).get('terminated'):
             raise ApiStatus(400, 'BadRequest', 'previous terminated container "%s" in pod "%s" not found' % (wanted, name))
-        if not previous and (status is None or 'waiting' in status.get('state', {})) \
-                and (namespace, name, wanted, False) not in self.logs:
-            reason = ((status or {}).get('state', {}).get('waiting') or {}).get('reason') or 'ContainerCreating'
+        # A container never started has no log; one in CrashLoopBackOff has its last instance's.
+        reason = ((status or {}).get('state', {}).get('waiting') or {}).get('reason') or 'ContainerCreating'
+        if not previous and (status is None or 'waiting' in status.get('state', {})) and reason != 'CrashLoopBackOff':
             raise ApiStatus(400, 'BadRequest', 'container "%s" in pod "%s" is waiting to start: %s' % (wanted, name, reason))
         entries = self.logs.get((namespace, name, wanted, previous), [])
         if query.get('sinceSeconds'):

@@ -1,0 +1,374 @@
+# -*- coding: utf-8 -*-
+# Copyright: sre.runbooks contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the observe modules tell from Kubernetes objects: pure functions on the plain (camelCase)
+dicts the API returns (as `kubectl get -o json`), no I/O (the reads are k8s_observe's).
+
+- Pods: their state as `kubectl get pods` and `describe` show it (waiting reason, last
+  termination, restarts), the containers to read previous logs of, OOM kills.
+- Resources: metrics.k8s.io PodMetrics against each container's limits, in the record shape of
+  module_utils/resources.py, so that its `assess` gives the same verdicts as for docker.
+- The "Service Completely Down" checks: problems (CrashLoopBackOff, ImagePullBackOff,
+  CreateContainerConfigError, OOMKilled, Unschedulable, ProgressDeadlineExceeded,
+  NoReadyEndpoints, NotReady), Warning events of the Deployment, its ReplicaSets and pods, the
+  Service's endpoints and the HorizontalPodAutoscaler.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.sre.runbooks.plugins.module_utils import k8s_rollout as kr
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s_workload import (
+    find_hpa, hpa_bounds, parse_quantity)
+from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import iso
+
+OOM = 'OOMKilled'
+CRASH_LOOP = 'CrashLoopBackOff'
+PULL_FAILURES = frozenset(('ImagePullBackOff', 'ErrImagePull', 'InvalidImageName', 'ErrImageNeverPull'))
+PROBLEM_KINDS = ('CrashLoopBackOff', 'ImagePullBackOff', 'CreateContainerConfigError', 'OOMKilled', 'Unschedulable',
+                 'ProgressDeadlineExceeded', 'NoReadyEndpoints', 'NotReady')
+METRICS_ABSENT = 'metrics-server is not installed: CPU and memory unknown; kubectl top would fail too'
+METRICS_DOWN = ('metrics-server is installed but does not answer (metrics.k8s.io unavailable): CPU and memory '
+                'unknown; kubectl top would fail too')
+MAX_MESSAGES = 3
+
+
+def _meta(obj):
+    return obj.get('metadata') or {}
+
+
+def _status(obj):
+    return obj.get('status') or {}
+
+
+def name_of(obj):
+    return _meta(obj).get('name')
+
+
+def conditions(obj):
+    """The status conditions of an object, as {type, status, reason, message}."""
+    return [{key: c.get(key) for key in ('type', 'status', 'reason', 'message')}
+            for c in _status(obj).get('conditions') or []]
+
+
+def _condition(obj, kind):
+    return next((c for c in _status(obj).get('conditions') or [] if c.get('type') == kind), None)
+
+
+# --------------------------------------------------------------------------- pods
+
+def container_statuses(pod):
+    return _status(pod).get('containerStatuses') or []
+
+
+def _state(status, which='state'):
+    """(name, details) of a container's state or lastState: running, waiting or terminated."""
+    state = status.get(which) or {}
+    for name in ('waiting', 'running', 'terminated'):
+        if state.get(name) is not None:
+            return name, state[name]
+    return None, {}
+
+
+def _terminated(status):
+    """The last termination of a container: its lastState's, else its current state's."""
+    last = (status.get('lastState') or {}).get('terminated')
+    return last or (status.get('state') or {}).get('terminated') or {}
+
+
+def is_oom_killed(status):
+    """Whether the container's current or last instance was OOM-killed."""
+    return OOM in (((status.get('lastState') or {}).get('terminated') or {}).get('reason'),
+                   ((status.get('state') or {}).get('terminated') or {}).get('reason'))
+
+
+def restarted_containers(pod):
+    """Containers with a previous instance (restartCount > 0): where a crash's reason is logged."""
+    return [s['name'] for s in container_statuses(pod) if s.get('restartCount', 0) > 0]
+
+
+def pod_ready(pod):
+    ready = _condition(pod, 'Ready')
+    if ready is not None:
+        return ready.get('status') == 'True'
+    statuses = container_statuses(pod)
+    return bool(statuses) and all(s.get('ready') for s in statuses)
+
+
+def pod_facts(pod):
+    """One pod as `kubectl get pods` and `describe` show it (the first container saying each fact)."""
+    statuses = container_statuses(pod)
+    waiting = next((details for name, details in map(_state, statuses) if name == 'waiting'), {})
+    last = next((t for t in map(_terminated, statuses) if t), {})
+    running = next((details for name, details in map(_state, statuses) if name == 'running'), {})
+    return {
+        'name': name_of(pod),
+        'phase': _status(pod).get('phase'),
+        'ready': pod_ready(pod),
+        'restarts': sum(s.get('restartCount', 0) for s in statuses),
+        'node': (pod.get('spec') or {}).get('nodeName'),
+        'waiting_reason': waiting.get('reason'),
+        'waiting_message': waiting.get('message'),
+        'last_terminated_reason': last.get('reason'),
+        'last_exit_code': last.get('exitCode'),
+        'started_at': iso(kr.parse_time(running.get('startedAt') or _status(pod).get('startTime'))),
+    }
+
+
+def crash_target(pods):
+    """(pod name, container) whose previous instance's log tells why it crashes: a container in
+    CrashLoopBackOff, else one that restarted after a termination; None when no container did."""
+    fallback = None
+    for pod in pods:
+        for status in container_statuses(pod):
+            name, details = _state(status)
+            if name == 'waiting' and details.get('reason') == CRASH_LOOP:
+                return name_of(pod), status['name']
+            if fallback is None and status.get('restartCount', 0) > 0 and (status.get('lastState') or {}).get('terminated'):
+                fallback = (name_of(pod), status['name'])
+    return fallback
+
+
+# --------------------------------------------------------------------------- HPA and resources
+
+def hpa_of(hpas, deployment_name):
+    """The autoscaling/v2 HPA whose scaleTargetRef names the Deployment, or None; ValueError when
+    several do (the HPA controller then scales none)."""
+    return find_hpa(hpas, 'Deployment', deployment_name)
+
+
+def hpa_facts(hpa):
+    """{name, min_replicas, max_replicas, current_replicas, desired_replicas, at_max, conditions}, None without an HPA."""
+    if not hpa:
+        return None
+    low, high = hpa_bounds(hpa)
+    status = _status(hpa)
+    current, desired = status.get('currentReplicas', 0), status.get('desiredReplicas', 0)
+    return {'name': name_of(hpa), 'min_replicas': low, 'max_replicas': high, 'current_replicas': current,
+            'desired_replicas': desired, 'at_max': max(current, desired) >= high, 'conditions': conditions(hpa)}
+
+
+def container_resources(pod_spec):
+    """{container: {limits: {...}, requests: {...}}} of a pod spec (a Deployment template's or a pod's)."""
+    return {c['name']: {group: dict((c.get('resources') or {}).get(group) or {}) for group in ('limits', 'requests')}
+            for c in pod_spec.get('containers') or []}
+
+
+def _amount(quantity):
+    return None if quantity in (None, '') else float(parse_quantity(quantity))
+
+
+def metrics_missing(status, error):
+    """The sentence for a metrics.k8s.io read that failed with HTTP status (None: unreachable)."""
+    if status == 404:
+        return METRICS_ABSENT
+    if status == 503:
+        return METRICS_DOWN
+    return 'pod metrics (metrics.k8s.io) could not be read: %s; CPU and memory unknown' % error
+
+
+def usage_records(pods, pod_metrics):
+    """(records, missing): one record per container of the pods in module_utils.resources' shape,
+    CPU and memory as percents of the container's limits; pod_metrics is the PodMetrics items, None
+    when the metrics API is unavailable. missing says which figures are unknown and why."""
+    usage = {name_of(item): {c.get('name'): c.get('usage') or {} for c in item.get('containers') or []}
+             for item in pod_metrics or []}
+    records, missing = [], []
+    for pod in sorted(pods, key=name_of):
+        pod_name = name_of(pod)
+        statuses = {s.get('name'): s for s in container_statuses(pod)}
+        if pod_metrics is not None and pod_name not in usage:
+            missing.append('pod %s: no metrics sample yet (metrics-server samples every 15 s or so)' % pod_name)
+        for container in (pod.get('spec') or {}).get('containers') or []:
+            status = statuses.get(container['name'], {})
+            record = container_record(pod_name, container, status, (usage.get(pod_name) or {}).get(container['name']))
+            if record['cpu_cores'] is not None and record['cpu_limit_cores'] is None:
+                missing.append('cpu percent of %s: the container has no CPU limit (it uses %.3f cores)'
+                               % (record['name'], record['cpu_cores']))
+            if record['memory_bytes'] is not None and not record['limit_set']:
+                missing.append('memory percent of %s: the container has no memory limit (it uses %d MiB)'
+                               % (record['name'], record['memory_bytes'] // (1024 * 1024)))
+            records.append(record)
+    return records, missing
+
+
+def container_record(pod_name, container, status, usage):
+    """One container's figures: usage (its PodMetrics usage, None without a sample) against its limits."""
+    limits = (container.get('resources') or {}).get('limits') or {}
+    cpu_limit, memory_limit = _amount(limits.get('cpu')), _amount(limits.get('memory'))
+    cpu = _amount((usage or {}).get('cpu'))
+    memory = _amount((usage or {}).get('memory'))
+    state, details = _state(status)
+    last = _terminated(status)
+    return {
+        'name': '%s/%s' % (pod_name, container['name']),
+        'id': status.get('containerID'),
+        'pod': pod_name,
+        'container': container['name'],
+        'state': state,
+        'running': state == 'running',
+        'restarting': state == 'waiting' and details.get('reason') == CRASH_LOOP,
+        'exit_code': last.get('exitCode'),
+        'started_at': details.get('startedAt') if state == 'running' else None,
+        'cpu_cores': None if cpu is None else round(cpu, 3),
+        'cpu_limit_cores': cpu_limit,
+        'cpu_basis': 'limit' if cpu_limit else None,
+        'cpu_percent': round(100.0 * cpu / cpu_limit, 1) if cpu is not None and cpu_limit else None,
+        'memory_bytes': None if memory is None else int(memory),
+        'memory_limit_bytes': None if memory_limit is None else int(memory_limit),
+        'memory_percent': round(100.0 * memory / memory_limit, 1) if memory is not None and memory_limit else None,
+        'limit_set': bool(memory_limit),
+        'throttled_ratio': None,
+        'restart_count': status.get('restartCount', 0),
+        'oom_killed_now': is_oom_killed(status),
+        # lastState keeps one termination: how many OOM kills in the period is not known.
+        'oom_kills': None,
+        'nonzero_exits': None,
+        'exit_codes': [],
+    }
+
+
+# --------------------------------------------------------------------------- events and endpoints
+
+def event_time(event):
+    """Epoch seconds an event was last seen (lastTimestamp, series, eventTime, creation)."""
+    series = event.get('series') or {}
+    for text in (event.get('lastTimestamp'), series.get('lastObservedTime'), event.get('eventTime'),
+                 _meta(event).get('creationTimestamp')):
+        when = kr.parse_time(text) if text else None
+        if when is not None:
+            return when
+    return None
+
+
+def warning_events(events, objects, since):
+    """The Warning events about objects ({(kind, name)}) last seen at or after since (epoch),
+    newest first, as {type, reason, object, message, count, last_seen}."""
+    found = []
+    for event in events:
+        involved = event.get('involvedObject') or {}
+        if event.get('type') != 'Warning' or (involved.get('kind'), involved.get('name')) not in objects:
+            continue
+        seen = event_time(event)
+        if seen is not None and seen < since:
+            continue
+        found.append((seen or 0.0, {
+            'type': event.get('type'), 'reason': event.get('reason'),
+            'object': '%s/%s' % (involved.get('kind'), involved.get('name')),
+            'message': (event.get('message') or '').strip(),
+            'count': event.get('count') or (event.get('series') or {}).get('count') or 1,
+            'last_seen': iso(seen)}))
+    found.sort(key=lambda pair: -pair[0])
+    return [entry for _seen, entry in found]
+
+
+def endpoints_facts(endpoints, service):
+    """{found, service, ready, not_ready} of a Service's Endpoints (None: no such Service)."""
+    subsets = (endpoints or {}).get('subsets') or []
+    return {'found': endpoints is not None, 'service': service,
+            'ready': sum(len(s.get('addresses') or []) for s in subsets),
+            'not_ready': sum(len(s.get('notReadyAddresses') or []) for s in subsets)}
+
+
+# --------------------------------------------------------------------------- Service Completely Down
+
+def _pod_event(events, pod, reasons):
+    return next((e['message'] for e in events if e['object'] == 'Pod/%s' % pod and e['reason'] in reasons), None)
+
+
+def problems(deployment, pods, endpoints, events):
+    """What keeps the Deployment from serving, by kind (PROBLEM_KINDS order): [{kind, pods, message}].
+
+    endpoints: endpoints_facts; events: warning_events of the Deployment, its ReplicaSets and pods."""
+    found = {}
+
+    def add(kind, pod, message):
+        entry = found.setdefault(kind, {'pods': [], 'messages': []})
+        if pod and pod not in entry['pods']:
+            entry['pods'].append(pod)
+        if message and message not in entry['messages']:
+            entry['messages'].append(message)
+
+    for pod in sorted(pods, key=name_of):
+        name, spec = name_of(pod), pod.get('spec') or {}
+        limits = {c['name']: ((c.get('resources') or {}).get('limits') or {}).get('memory')
+                  for c in spec.get('containers') or []}
+        waiting_any = False
+        for status in container_statuses(pod):
+            state, details = _state(status)
+            reason, container = details.get('reason'), status.get('name')
+            last = _terminated(status)
+            if state == 'waiting':
+                waiting_any = True
+            if state == 'waiting' and reason == CRASH_LOOP:
+                add(CRASH_LOOP, name, 'container %s keeps crashing (%d restarts)%s' % (
+                    container, status.get('restartCount', 0),
+                    ', last exit %s code %s' % (last.get('reason'), last.get('exitCode')) if last else ''))
+            elif state == 'waiting' and reason in PULL_FAILURES:
+                add('ImagePullBackOff', name, details.get('message') or 'cannot pull image %s' % status.get('image'))
+            elif state == 'waiting' and reason == 'CreateContainerConfigError':
+                add(reason, name, details.get('message') or 'container %s: invalid configuration' % container)
+            if is_oom_killed(status):
+                add(OOM, name, 'container %s was OOM-killed (memory limit %s)' % (container, limits.get(container) or 'none'))
+        phase = _status(pod).get('phase')
+        scheduled = _condition(pod, 'PodScheduled') or {}
+        failed_scheduling = _pod_event(events, name, ('FailedScheduling',))
+        if phase == 'Pending' and ((scheduled.get('status') == 'False' and scheduled.get('reason') == 'Unschedulable')
+                                   or failed_scheduling):
+            add('Unschedulable', name, scheduled.get('message') or failed_scheduling)
+        elif phase == 'Running' and not waiting_any and not pod_ready(pod):
+            add('NotReady', name, _pod_event(events, name, ('Unhealthy',))
+                or 'running but not ready: its readiness probe fails')
+    progress = kr.progressing(deployment) or {}
+    if progress.get('reason') == kr.TIMED_OUT:
+        add(kr.TIMED_OUT, None, progress.get('message') or kr.TIMED_OUT)
+    if endpoints['found'] and not endpoints['ready']:
+        add('NoReadyEndpoints', None, 'Service %s has no ready endpoint (%d not ready): every request to it fails'
+            % (endpoints['service'], endpoints['not_ready']))
+    return [{'kind': kind, 'pods': found[kind]['pods'], 'message': '; '.join(found[kind]['messages'][:MAX_MESSAGES])
+             + ('; ...' if len(found[kind]['messages']) > MAX_MESSAGES else '')}
+            for kind in PROBLEM_KINDS if kind in found]
+
+
+def deployment_facts(deployment):
+    meta, spec, status = _meta(deployment), deployment.get('spec') or {}, _status(deployment)
+    return {'name': meta.get('name'), 'namespace': meta.get('namespace'), 'replicas': spec.get('replicas'),
+            'ready_replicas': status.get('readyReplicas', 0), 'available_replicas': status.get('availableReplicas', 0),
+            'updated_replicas': status.get('updatedReplicas', 0), 'paused': bool(spec.get('paused')),
+            'revision': kr.revision(deployment), 'images': kr.images(deployment), 'conditions': conditions(deployment)}
+
+
+def summary(deployment, found, endpoints, hpa):
+    """One line: readiness, the problems, the endpoints and the HPA."""
+    line = 'deployment %s in %s: %d/%s replicas ready' % (deployment['name'], deployment['namespace'],
+                                                          deployment['ready_replicas'], deployment['replicas'])
+    if found:
+        line += '; problems: ' + ', '.join('%s (%s)' % (p['kind'], '%d pods' % len(p['pods']) if p['pods'] else p['message'])
+                                           for p in found)
+    else:
+        line += '; no problem seen'
+    if not endpoints['found']:
+        line += '; no Service %s' % endpoints['service']
+    else:
+        line += '; Service %s: %d ready endpoints, %d not ready' % (endpoints['service'], endpoints['ready'],
+                                                                     endpoints['not_ready'])
+    if hpa and hpa['at_max']:
+        line += '; HPA %s at its maximum of %d replicas' % (hpa['name'], hpa['max_replicas'])
+    return line
+
+
+def status_report(deployment, owned, pods, endpoints, events, hpa, service, since):
+    """The k8s_status result, but for its logs: deployment, pods, endpoints, events, hpa, problems, oom, summary.
+
+    owned: the Deployment's ReplicaSets; endpoints: the Service's Endpoints object (None: no
+    Service); events: the namespace's events; hpa: the Deployment's HPA or None; since: epoch."""
+    objects = {('Deployment', name_of(deployment))}
+    objects.update(('ReplicaSet', name_of(rs)) for rs in owned)
+    objects.update(('Pod', name_of(pod)) for pod in pods)
+    relevant = warning_events(events, objects, since)
+    ends = endpoints_facts(endpoints, service)
+    found = problems(deployment, pods, ends, relevant)
+    facts, hpa_view = deployment_facts(deployment), hpa_facts(hpa)
+    oom = sum(1 for pod in pods for status in container_statuses(pod) if is_oom_killed(status))
+    return {'deployment': facts, 'pods': [pod_facts(pod) for pod in sorted(pods, key=name_of)], 'endpoints': ends,
+            'events': relevant, 'hpa': hpa_view, 'problems': found, 'oom': {'oom_killed': bool(oom), 'count': oom},
+            'summary': summary(facts, found, ends, hpa_view)}
