@@ -18,7 +18,7 @@ description:
   - Every change has a time; given O(onset), each says how many seconds before the errors began it
     happened (negative when it came after, so it cannot be their cause).
   - With O(source=kubernetes), the rollout history of the Deployment O(name) (default O(service))
-    in O(namespace) instead: one deploy per revision, from the ReplicaSets the Deployment owns (their
+    in O(namespace) instead - one deploy per revision, from the ReplicaSets the Deployment owns (their
     C(ownerReferences), never those of another Deployment with overlapping labels), each with its
     image, the image of the revision before, its C(kubernetes.io/change-cause) and its ReplicaSet's
     creation time. RV(current_revision) and RV(previous_revision) (the revision

@@ -18,7 +18,7 @@ description:
     O(proxy) through the API server's service proxy,
     C(GET /api/v1/namespaces/{ns}/services/{scheme:}{name}:{port}/proxy{path}), with the
     credentials of the Kubernetes options (O(kubeconfig), O(context), O(host), O(api_key),
-    O(ca_cert), O(in_cluster)): the C(kubectl exec ... curl) of the runbooks without exec rights
+    O(ca_cert), O(in_cluster)) - the C(kubectl exec ... curl) of the runbooks without exec rights
     into a pod, from wherever the API server is reached. The proxy picks one ready endpoint of the
     Service; with none, the API server answers 503 itself, and RV(checks[].error) says so.
   - A service that is down is data, not a task failure. The task fails only on bad input, such as an
