@@ -349,8 +349,8 @@ def summary(deployment, found, endpoints, hpa):
     if not endpoints['found']:
         line += '; no Service %s' % endpoints['service']
     else:
-        line += '; Service %s: %d ready endpoints, %d not ready' % (endpoints['service'], endpoints['ready'],
-                                                                     endpoints['not_ready'])
+        line += '; Service %s: %d ready endpoints, %d not ready' % (
+            endpoints['service'], endpoints['ready'], endpoints['not_ready'])
     if hpa and hpa['at_max']:
         line += '; HPA %s at its maximum of %d replicas' % (hpa['name'], hpa['max_replicas'])
     return line

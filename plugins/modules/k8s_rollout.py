@@ -242,6 +242,7 @@ from ansible_collections.sre.runbooks.plugins.module_utils.k8s_client import (
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s_observe import Reader
 from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import resolve_time
 
+
 class Rollout:
     def __init__(self, module):
         self.module = module
