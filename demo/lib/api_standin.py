@@ -88,7 +88,7 @@ def short_id(prefix, *parts, length=6):
     alphabet = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"
     number = int(digest, 16)
     out = ""
-    for _ in range(length):
+    for _position in range(length):
         number, rest = divmod(number, len(alphabet))
         out += alphabet[rest]
     return prefix + out

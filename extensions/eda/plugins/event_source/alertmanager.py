@@ -10,7 +10,6 @@ import hashlib
 import hmac
 import json
 import logging
-from typing import Any
 
 from aiohttp import web
 
