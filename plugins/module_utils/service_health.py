@@ -119,7 +119,7 @@ def collect(params, warn):
                 raise CollectError('check %s: url %r is a path, for the service proxy: set proxy (namespace, '
                                    'service, port) or give a full URL' % (check['name'], check['url']))
         elif not check['url'].startswith(('http://', 'https://')):
-            raise CollectError("check %s: url %r must start with http://, https:// or / (through proxy)"
+            raise CollectError("check %s: url %r must start with http://, https:// or / (a path, through proxy)"
                                % (check['name'], check['url']))
         if check['metrics_match']:
             try:

@@ -582,7 +582,7 @@ def test_elasticsearch_garbage_fails_clearly(server, route, message):
 @pytest.mark.parametrize('args, message', [
     ({'backend': 'loki'}, 'backend is loki but all of the following are missing: url'),
     ({'backend': 'elasticsearch'}, 'backend is elasticsearch but all of the following are missing: url'),
-    ({'backend': 'splunk'}, 'value of backend must be one of: docker, elasticsearch, loki'),
+    ({'backend': 'splunk'}, 'value of backend must be one of: docker, elasticsearch, kubernetes, loki'),
     ({'since': 'yesterday'}, "invalid option: 'yesterday' is not a time"),
     ({'since': 'now', 'until': '1h'}, 'must be before until'),
     ({'min_level': 'LOUD'}, "min_level 'LOUD' is not a level"),
