@@ -126,26 +126,26 @@ def deployment(name, namespace, image='app:1', replicas=3, ready=None, revision=
     ready = replicas if ready is None else ready
     spec_containers = containers or [container(name, image, limits, requests)]
     built = {'apiVersion': 'apps/v1', 'kind': 'Deployment',
-               'metadata': {'name': name, 'namespace': namespace, 'uid': uid(name), 'generation': 1, 'resourceVersion': '100',
-                            'creationTimestamp': '2026-11-20T08:00:00Z', 'labels': dict(labels),
-                            'annotations': {REVISION: str(revision)}},
-               'spec': {'replicas': replicas, 'selector': {'matchLabels': dict(labels)},
-                        'template': {'metadata': {'labels': dict(labels)},
-                                     'spec': {'containers': copy.deepcopy(spec_containers), 'restartPolicy': 'Always',
-                                              'terminationGracePeriodSeconds': 30, 'dnsPolicy': 'ClusterFirst',
-                                              'securityContext': {}, 'schedulerName': 'default-scheduler'}},
-                        'strategy': {'type': 'RollingUpdate', 'rollingUpdate': {'maxUnavailable': '25%', 'maxSurge': '25%'}},
-                        'revisionHistoryLimit': 10, 'progressDeadlineSeconds': 600},
-               'status': {'observedGeneration': 1, 'replicas': replicas, 'updatedReplicas': replicas,
-                          'readyReplicas': ready, 'availableReplicas': ready, 'unavailableReplicas': replicas - ready,
-                          'conditions': conditions or [
-                              {'type': 'Available', 'status': 'True' if ready else 'False',
-                               'reason': 'MinimumReplicasAvailable' if ready else 'MinimumReplicasUnavailable',
-                               'message': 'Deployment %s minimum availability.' % ('has' if ready else 'does not have'),
-                               'lastUpdateTime': '2026-11-20T08:01:00Z', 'lastTransitionTime': '2026-11-20T08:01:00Z'},
-                              {'type': 'Progressing', 'status': 'True', 'reason': 'NewReplicaSetAvailable',
-                               'message': 'ReplicaSet "%s-h%05d" has successfully progressed.' % (name, revision),
-                               'lastUpdateTime': '2026-11-20T08:01:00Z', 'lastTransitionTime': '2026-11-20T08:00:00Z'}]}}
+             'metadata': {'name': name, 'namespace': namespace, 'uid': uid(name), 'generation': 1, 'resourceVersion': '100',
+                          'creationTimestamp': '2026-11-20T08:00:00Z', 'labels': dict(labels),
+                          'annotations': {REVISION: str(revision)}},
+             'spec': {'replicas': replicas, 'selector': {'matchLabels': dict(labels)},
+                      'template': {'metadata': {'labels': dict(labels)},
+                                   'spec': {'containers': copy.deepcopy(spec_containers), 'restartPolicy': 'Always',
+                                            'terminationGracePeriodSeconds': 30, 'dnsPolicy': 'ClusterFirst',
+                                            'securityContext': {}, 'schedulerName': 'default-scheduler'}},
+                      'strategy': {'type': 'RollingUpdate', 'rollingUpdate': {'maxUnavailable': '25%', 'maxSurge': '25%'}},
+                      'revisionHistoryLimit': 10, 'progressDeadlineSeconds': 600},
+             'status': {'observedGeneration': 1, 'replicas': replicas, 'updatedReplicas': replicas,
+                        'readyReplicas': ready, 'availableReplicas': ready, 'unavailableReplicas': replicas - ready,
+                        'conditions': conditions or [
+                            {'type': 'Available', 'status': 'True' if ready else 'False',
+                             'reason': 'MinimumReplicasAvailable' if ready else 'MinimumReplicasUnavailable',
+                             'message': 'Deployment %s minimum availability.' % ('has' if ready else 'does not have'),
+                             'lastUpdateTime': '2026-11-20T08:01:00Z', 'lastTransitionTime': '2026-11-20T08:01:00Z'},
+                            {'type': 'Progressing', 'status': 'True', 'reason': 'NewReplicaSetAvailable',
+                             'message': 'ReplicaSet "%s-h%05d" has successfully progressed.' % (name, revision),
+                             'lastUpdateTime': '2026-11-20T08:01:00Z', 'lastTransitionTime': '2026-11-20T08:00:00Z'}]}}
     if paused:
         built['spec']['paused'] = True
     return built

@@ -162,7 +162,8 @@ def hpa(name, target, current, desired, low=2, high=6, api_version='apps/v1'):
             'spec': {'scaleTargetRef': {'apiVersion': api_version, 'kind': 'Deployment', 'name': target},
                      'minReplicas': low, 'maxReplicas': high},
             'status': {'currentReplicas': current, 'desiredReplicas': desired, 'conditions': [
-                {'type': 'ScalingLimited', 'status': 'True', 'reason': 'TooManyReplicas', 'message': 'the desired replica count is more than the maximum replica count',
+                {'type': 'ScalingLimited', 'status': 'True', 'reason': 'TooManyReplicas',
+                 'message': 'the desired replica count is more than the maximum replica count',
                  'lastTransitionTime': '2026-11-23T14:00:00Z'}]}}
 
 
