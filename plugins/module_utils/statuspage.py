@@ -31,6 +31,27 @@ HINTS = {
 }
 
 
+ARGUMENT_SPEC = dict(
+    api_key=dict(type='str', required=True, no_log=True),
+    page_id=dict(type='str', required=True),
+    incident_id=dict(type='str'),
+    name=dict(type='str'),
+    status=dict(type='str', choices=list(INCIDENT_STATUSES)),
+    body=dict(type='str'),
+    impact_override=dict(type='str', choices=list(IMPACTS)),
+    components=dict(type='dict'),
+    deliver_notifications=dict(type='bool', default=True),
+    api_url=dict(type='str', default=API_URL),
+    validate_certs=dict(type='bool', default=True),
+    timeout=dict(type='float', default=10.0),
+    retries=dict(type='int', default=2),
+)
+CONSTRAINTS = dict(
+    required_one_of=[('incident_id', 'name')],
+    mutually_exclusive=[('incident_id', 'name')],
+)
+
+
 class StatuspageClient:
     """The incidents of one page."""
 
@@ -131,3 +152,15 @@ def ensure(client, p, check_mode, warn):
     return {'changed': True, 'created': method == 'POST', 'incident': summary(incident),
             'request': {'method': method, 'url': client.http.url_for(path), 'body': body},
             'diff': {'before': before, 'after': after}}
+
+
+def run(p, check_mode):
+    """The module's result (see ensure); a refused value or call raises ApiError."""
+    client = StatuspageClient(p['api_url'], p['api_key'], p['page_id'], p['validate_certs'],
+                              p['timeout'], p['retries'])
+    warnings = []
+    try:
+        result = ensure(client, p, check_mode, warnings.append)
+    except ValueError as err:
+        raise ApiError(str(err))
+    return dict(result, warnings=warnings) if warnings else result

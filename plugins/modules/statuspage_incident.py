@@ -152,40 +152,12 @@ request:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sre.runbooks.plugins.module_utils.http_client import ApiError
-from ansible_collections.sre.runbooks.plugins.module_utils.statuspage import (
-    API_URL, IMPACTS, INCIDENT_STATUSES, StatuspageClient, ensure)
+from ansible_collections.sre.runbooks.plugins.module_utils.collector import run_api_module
+from ansible_collections.sre.runbooks.plugins.module_utils.statuspage import ARGUMENT_SPEC, CONSTRAINTS, run
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            api_key=dict(type='str', required=True, no_log=True),
-            page_id=dict(type='str', required=True),
-            incident_id=dict(type='str'),
-            name=dict(type='str'),
-            status=dict(type='str', choices=list(INCIDENT_STATUSES)),
-            body=dict(type='str'),
-            impact_override=dict(type='str', choices=list(IMPACTS)),
-            components=dict(type='dict'),
-            deliver_notifications=dict(type='bool', default=True),
-            api_url=dict(type='str', default=API_URL),
-            validate_certs=dict(type='bool', default=True),
-            timeout=dict(type='float', default=10.0),
-            retries=dict(type='int', default=2),
-        ),
-        required_one_of=[('incident_id', 'name')],
-        mutually_exclusive=[('incident_id', 'name')],
-        supports_check_mode=True,
-    )
-    p = module.params
-    client = StatuspageClient(p['api_url'], p['api_key'], p['page_id'], p['validate_certs'],
-                              p['timeout'], p['retries'])
-    try:
-        result = ensure(client, p, module.check_mode, module.warn)
-    except (ApiError, ValueError) as err:
-        module.fail_json(msg=str(err))
-    module.exit_json(**result)
+    run_api_module(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, **CONSTRAINTS), run)
 
 
 if __name__ == '__main__':

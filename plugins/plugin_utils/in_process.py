@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: sre.runbooks contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The read-only observe modules in the controller process, when their task runs there.
+"""The observe modules, and the acting ones over an HTTP API, in the controller process when their
+task runs there.
 
 A module task costs about half a second (AnsiballZ, a new process, Python start-up) for what is
 mostly waiting on an API. When the module would run on the controller anyway, its action plugin
@@ -13,6 +14,7 @@ from __future__ import annotations
 from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 from ansible_collections.sre.runbooks.plugins.module_utils.collector import CollectError
+from ansible_collections.sre.runbooks.plugins.module_utils.http_client import ApiError
 
 
 def runs_in_process(transport, become, async_val, environment):
@@ -23,12 +25,20 @@ def runs_in_process(transport, become, async_val, environment):
 
 
 class InProcessAction(ActionBase):
-    """The action plugin of a module whose module_utils/<module>.py, set as `collector`, holds its
-    SPEC and collect(params, warn) (see module_utils/collector.py)."""
+    """The action plugin of a read-only module whose module_utils/<module>.py, set as `collector`,
+    holds its SPEC and collect(params, warn) (see module_utils/collector.py)."""
 
     TRANSFERS_FILES = False
     _supports_async = True
+    _supports_check_mode = True
     collector = None
+
+    def spec(self):
+        return self.collector.SPEC
+
+    def execute(self, params, warn):
+        """The task's result; raises CollectError."""
+        return dict(changed=False, **self.collector.collect(params, warn))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -38,10 +48,10 @@ class InProcessAction(ActionBase):
             return self._run_module(result, task_vars)
         # Validation errors name the plugin by _load_name: the module's name, as the module says.
         self._load_name = self._task.resolved_action
-        validation, params = self.validate_argument_spec(**self.collector.SPEC)
+        validation, params = self.validate_argument_spec(**self.spec())
         warnings = []
         try:
-            result.update(changed=False, **self.collector.collect(params, warnings.append))
+            result.update(self.execute(params, warnings.append))
         except CollectError as err:
             result.update(failed=True, msg=err.msg, **err.extra)
         if warnings:
@@ -58,3 +68,19 @@ class InProcessAction(ActionBase):
         if not wrap_async:
             self._remove_tmp_path(self._connection._shell.tmpdir)
         return result
+
+
+class InProcessApiAction(InProcessAction):
+    """The action plugin of an acting module over an HTTP API whose module_utils, set as `api`,
+    holds ARGUMENT_SPEC, CONSTRAINTS and run(params, check_mode) (collector.run_api_module)."""
+
+    api = None
+
+    def spec(self):
+        return dict(argument_spec=self.api.ARGUMENT_SPEC, **self.api.CONSTRAINTS)
+
+    def execute(self, params, warn):
+        try:
+            return self.api.run(params, self._play_context.check_mode)
+        except ApiError as err:
+            raise CollectError(str(err), status_code=err.status, response=err.body)

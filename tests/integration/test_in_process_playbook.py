@@ -1,9 +1,11 @@
-"""The observe modules in the controller process: a task on a local connection runs collect in
-ansible-playbook's own process (plugins/action, plugin_utils/in_process.py) and must return what
-the module returns when it runs as a process, failures included, without leaking a no_log value.
+"""The observe modules, and the acting ones over an HTTP API, in the controller process: a task on
+a local connection runs in ansible-playbook's own process (plugins/action, plugin_utils/in_process.py)
+and must return what the module returns when it runs as a process, failures included, without
+leaking a no_log value.
 
 The Prometheus here answers as the Prometheus HTTP API does (/api/v1/query and query_range, their
-success envelope, vectors and matrices); the rig is not used.
+success envelope, vectors and matrices), Slack as its Web API does (chat.postMessage: HTTP 200 with
+ok true or false), PagerDuty as its Events API v2 does (202 and its success body); the rig is not used.
 """
 
 import json
@@ -49,6 +51,11 @@ def fake():
     server = LocalServer()
     server.routes['/api/v1/query'] = server.routes['/api/v1/query_range'] = prometheus
     server.routes['/health'] = Route(body={'status': 'ok', 'dependencies': {'db': 'up'}})
+    server.routes['/slack/chat.postMessage'] = Route(body={
+        'ok': True, 'channel': 'C0INCIDENT', 'ts': '1795446000.000100', 'message': {'text': 'x'}})
+    server.routes['/slack-refusing/chat.postMessage'] = Route(body={'ok': False, 'error': 'channel_not_found'})
+    server.routes['/v2/enqueue'] = Route(202, {'status': 'success', 'message': 'Event processed',
+                                               'dedup_key': 'inference-gateway-1'})
     yield server
     server.close()
 
@@ -56,6 +63,7 @@ def fake():
 def cases(url, down):
     """(task name, module, args): each runs in the playbook and as a module process."""
     rate = {'url': url, 'service': 'inference-gateway', 'at': '%d' % AT, 'bearer_token': TOKEN}
+    slack = {'token': TOKEN, 'channel': 'C0INCIDENT', 'api_url': url + '/slack', 'retries': 0}
     return [
         ('error_rate', 'error_rate', rate),
         ('error_rate_bad_value', 'error_rate', dict(rate, window='often')),
@@ -69,6 +77,13 @@ def cases(url, down):
         ('service_health_bad_url', 'service_health', {'checks': [{'url': 'ftp://x'}]}),
         ('prometheus_query', 'prometheus_query', {'url': url, 'query': 'up', 'time': '%d' % AT,
                                                   'username': 'ops', 'password': TOKEN}),
+        ('slack_notify', 'slack_notify', dict(slack, text='rolled back to v1.2.2')),
+        ('slack_notify_refused', 'slack_notify', dict(slack, text='x', api_url=url + '/slack-refusing')),
+        ('slack_notify_constraint', 'slack_notify', {'token': TOKEN, 'text': 'no channel'}),
+        ('pagerduty_event', 'pagerduty_event', {'routing_key': TOKEN, 'event_action': 'acknowledge',
+                                                'dedup_key': 'inference-gateway-1', 'events_url': url}),
+        ('statuspage_bad_component', 'statuspage_incident', {'api_key': TOKEN, 'page_id': 'p', 'name': 'x',
+                                                             'components': {'c1': 'on fire'}, 'api_url': url}),
     ]
 
 
@@ -142,8 +157,13 @@ def test_the_results_are_those_expected(ran):
     health = results['service_health']
     assert health['failed_checks'] == ['down'] and health['by_name']['health']['extracted'] == {
         'db': 'up'}
-    assert 'must start with http:// or https://' in results['service_health_bad_url']['msg']
+    assert 'must start with http://, https:// or /' in results['service_health_bad_url']['msg']
     assert results['prometheus_query']['series'][0]['labels'] == {'endpoint': '/predict'}
+    assert results['slack_notify']['changed'] is True and results['slack_notify']['ts'] == '1795446000.000100'
+    assert 'channel_not_found' in results['slack_notify_refused']['msg']
+    assert results['slack_notify_constraint']['msg'] == 'missing parameter(s) required by \'token\': channel'
+    assert results['pagerduty_event']['changed'] is True and results['pagerduty_event']['status'] == 'success'
+    assert results['statuspage_bad_component']['msg'].startswith('invalid component statuses (c1: on fire)')
 
 
 def test_no_module_process_and_no_secret_in_the_output(ran):
