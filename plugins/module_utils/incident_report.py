@@ -55,6 +55,9 @@ def _get(data, path, default=None):
     return data
 
 
+CHANNELS = {'pagerduty': 'PagerDuty', 'slack': 'Slack', 'statuspage': 'the status page'}
+
+
 def attempts(incident):
     return _get(incident, 'mitigation.attempts', [])
 
@@ -100,7 +103,16 @@ def timeline(incident):
     if incident.get('verify'):
         events.append((ended_at(incident), 'Verify: %s' % incident['verify'].get('message')))
     if incident.get('escalation'):
-        events.append((None, 'Escalated: %s' % incident['escalation'].get('reason')))
+        escalation = incident['escalation']
+        events.append((parse_time(escalation.get('at')), 'Escalated: %s' % escalation.get('reason')))
+    for told in _get(incident, 'communication.log', []):
+        events.append((parse_time(told.get('at')), 'Told %s (%s): %s%s' % (
+            CHANNELS.get(told.get('channel'), told.get('channel')), told.get('event'),
+            'sent' if told.get('ok') else 'FAILED', ', ' + told['detail'] if told.get('detail') else '')))
+    if incident.get('failure'):
+        failure = incident['failure']
+        events.append((parse_time(failure.get('at')), 'Run failed at "%s": %s'
+                       % (failure.get('task'), failure.get('msg'))))
     known = sorted((e for e in events if e[0] is not None), key=lambda e: e[0])
     return known + [e for e in events if e[0] is None]
 

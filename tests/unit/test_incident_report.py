@@ -123,6 +123,23 @@ def test_an_escalation_without_a_time_comes_last():
     assert report.timeline(incident)[-1] == (None, 'Escalated: nothing conclusive')
 
 
+def test_what_was_told_and_a_failed_run_are_in_the_timeline():
+    incident = dict(PARTIAL, escalation={'reason': 'no improvement', 'at': '2026-11-23T14:40:00Z'},
+                    communication={'log': [
+                        {'at': '2026-11-23T14:23:05Z', 'event': 'opened', 'channel': 'pagerduty', 'ok': True,
+                         'detail': 'Event processed'},
+                        {'at': '2026-11-23T14:23:06Z', 'event': 'opened', 'channel': 'slack', 'ok': False,
+                         'detail': 'Slack refused chat.postMessage with channel_not_found'}]},
+                    failure={'at': '2026-11-23T14:41:00Z', 'task': 'Act on the compose service', 'msg': 'boom'})
+    told = [(report.iso(moment), text) for moment, text in report.timeline(incident)
+            if text.startswith(('Told', 'Escalated', 'Run failed'))]
+    assert told == [
+        ('2026-11-23T14:23:05Z', 'Told PagerDuty (opened): sent, Event processed'),
+        ('2026-11-23T14:23:06Z', 'Told Slack (opened): FAILED, Slack refused chat.postMessage with channel_not_found'),
+        ('2026-11-23T14:40:00Z', 'Escalated: no improvement'),
+        ('2026-11-23T14:41:00Z', 'Run failed at "Act on the compose service": boom')]
+
+
 def test_postmortem_at_a_working_hour_within_the_window():
     monday_evening = datetime(2026, 11, 23, 18, 30, tzinfo=timezone.utc)
     start, end = report.postmortem_slot(monday_evening, 48, 60)

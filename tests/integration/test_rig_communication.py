@@ -1,0 +1,100 @@
+"""The whole runbook on the real rig (Docker engine, docker-compose, Prometheus, Alertmanager, the
+demo services), telling the local API stand-ins (demo/lib/api_standin.py, started by rig.sh up),
+which answer as Slack's Web API, PagerDuty's Events API v2 and Statuspage's REST API document:
+the real services cannot be reached from here. Asserts the sequence of messages and pages, the
+thread, the incident document and its invite, and that no secret reaches the output at -vvv."""
+
+import json
+import time
+import urllib.request
+
+import pytest
+
+from rig import playbook, rig
+
+STANDIN = 'http://127.0.0.1:18111'
+SECRETS = ('xoxb-demo-token', 'demo-routing-key', 'demo-escalation-routing-key', 'demo-statuspage-key')
+
+
+def standin(path, data=None):
+    request = urllib.request.Request(STANDIN + path, data=data, method='POST' if data is not None else 'GET')
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def told(journal):
+    """(api, what) of each request the run sent, in order."""
+    seen = []
+    for entry in journal:
+        body = entry.get('body') or {}
+        if entry['api'] == 'slack' and entry['path'].endswith('chat.postMessage'):
+            seen.append(('slack', body['text'].split('\n', 1)[0].split(' [')[0], body.get('thread_ts')))
+        elif entry['api'] == 'slack':
+            seen.append(('slack', 'reaction ' + body.get('name', ''), None))
+        elif entry['api'] == 'pagerduty-events':
+            seen.append(('pagerduty', 'change' if 'change' in entry['path'] else body.get('event_action'),
+                         body.get('dedup_key')))
+        elif entry['api'] == 'statuspage' and entry['method'] in ('POST', 'PATCH', 'PUT'):
+            seen.append(('statuspage', body['incident'].get('status'), None))
+    return seen
+
+
+@pytest.fixture()
+def bad_deploy_paged():
+    """The demo's bad deploy, the alert firing, the page opened by Alertmanager at the stand-in."""
+    rig('clear')
+    rig('wait-clear', 180)
+    rig('wait-baseline', 100)
+    standin('/journal/reset', b'')
+    rig('deploy', 'v1.2.3')
+    rig('wait-alert', 180)
+    deadline = time.monotonic() + 60
+    while not [e for e in standin('/journal') if e['api'] == 'pagerduty-events']:
+        assert time.monotonic() < deadline, 'Alertmanager opened no page within 60 s of the alert'
+        time.sleep(0.5)
+    yield
+    rig('clear')
+
+
+def test_the_whole_story_is_told_in_order(bad_deploy_paged, tmp_path):
+    page = [e for e in standin('/journal') if e['api'] == 'pagerduty-events']
+    assert page[0]['body']['event_action'] == 'trigger'
+    dedup_key = page[0]['body']['dedup_key']
+    reports = tmp_path / 'incidents'
+    # The dedup key as the rulebook passes it (Alertmanager's); updates every 10 s while verifying.
+    rc, output = playbook('playbooks/high_error_rate.yml', '-vvv', '-e', 'service=inference-gateway',
+                          '-e', 'mitigate_mode=auto', '-e', 'communicate_report_dir=%s' % reports,
+                          '-e', 'communicate_pagerduty_dedup_key=%s' % dedup_key,
+                          '-e', 'communicate_update_every=10s', timeout=400)
+    assert rc == 0, output[-5000:]
+    for secret in SECRETS:
+        assert secret not in output, secret
+
+    sent = told(standin('/journal'))
+    slack = [s[1:] for s in sent if s[0] == 'slack']
+    # The first message opens the thread and gets the eyes; every later one lands in its thread.
+    assert slack[0] == ('🔥 INCIDENT: High Error Rate - Inference Gateway', None)
+    assert slack[1] == ('reaction eyes', None)
+    assert len({thread for _what, thread in slack[2:]}) == 1 and slack[2][1]
+    said = [what for what, _thread in slack[2:]]
+    # The diagnosis, the rollback, at least one while verifying, then the resolution.
+    assert said[-1] == '✅ RESOLVED' and set(said[:-1]) == {'🔄 UPDATE'} and len(said) >= 4, said
+
+    pages = [s[1:] for s in sent if s[0] == 'pagerduty']
+    # Alertmanager's trigger, then the run's; Alertmanager may resolve its alert again once it clears.
+    assert [what for what, _key in pages[:4]] == ['trigger', 'acknowledge', 'change', 'resolve'], pages
+    assert {what for what, _key in pages[4:]} <= {'resolve'}, pages
+    assert {key for what, key in pages if what != 'change'} == {dedup_key}
+    assert [s[1] for s in sent if s[0] == 'statuspage'] == ['investigating', 'identified', 'monitoring', 'resolved']
+
+    documents = list(reports.glob('*/incident-*-high-error-rate.md'))
+    assert len(documents) == 1, documents
+    text = documents[0].read_text()
+    assert '| Outcome | resolved |' in text
+    assert 'v1.2.2' in text
+    for line in ('Told PagerDuty (opened): sent', 'Told Slack (action): sent', 'Told the status page (resolved): sent',
+                 'Told PagerDuty (resolved): sent'):
+        assert line in text, line
+    assert '## SLO impact' in text and 'Error budget left' in text
+    invite = documents[0].with_suffix('.ics').read_text()
+    assert invite.startswith('BEGIN:VCALENDAR') and 'BEGIN:VEVENT' in invite
