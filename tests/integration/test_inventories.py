@@ -46,6 +46,7 @@ def templated(name, *variables):
 
 def manifest(kind, name):
     docs = [d for path in (ROOT / 'demo' / 'k8s').glob('*.yaml') for d in yaml.safe_load_all(path.read_text()) if d]
+    docs = [item for d in docs for item in (d['items'] if d['kind'] == 'List' else [d])]
     return next(d for d in docs if d['kind'] == kind and d['metadata']['name'] == name)
 
 

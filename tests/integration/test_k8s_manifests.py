@@ -22,7 +22,9 @@ PROMETHEUS_IMAGE = re.compile(r'^quay\.io/prometheus/prometheus:v\d+\.\d+\.\d+$'
 
 
 def load(name):
-    return [doc for doc in yaml.safe_load_all((K8S / name).read_text()) if doc is not None]
+    docs = [doc for doc in yaml.safe_load_all((K8S / name).read_text()) if doc is not None]
+    # A kind: List stands for its items, as kubectl apply takes them.
+    return [item for doc in docs for item in (doc['items'] if doc.get('kind') == 'List' else [doc])]
 
 
 def manifests():
