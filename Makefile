@@ -69,8 +69,10 @@ demo: venv rig
 	demo/rig.sh wait-baseline 100
 	demo/rig.sh deploy $(BAD_VERSION)
 	demo/rig.sh wait-alert 180
-	time ansible-playbook playbooks/high_error_rate.yml -i inventories/compose -e service=$(SERVICE) \
-	  -e mitigate_mode=auto
+	key=$$(demo/rig.sh wait-page 60) && \
+	  time ansible-playbook playbooks/high_error_rate.yml -i inventories/compose -e service=$(SERVICE) \
+	  -e mitigate_mode=auto -e communicate_pagerduty_dedup_key=$$key
+	demo/rig.sh told
 
 demo-down:
 	demo/rig.sh down

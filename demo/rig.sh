@@ -95,6 +95,8 @@ usage: demo/rig.sh COMMAND [ARGS]
   wait-fault FAULT [TIMEOUT]  wait until the fault is observable (default 180 s)
   clear                   undo any fault: stack at $GOOD_VERSION with the compose defaults, healthy;
                           the API stand-ins' journal and state reset
+  wait-page [TIMEOUT]     wait for Alertmanager's page of the gateway at the API stand-in; print its dedup key
+  told                    what Slack, PagerDuty and the status page were told (the API stand-ins' journal)
   status                  containers, versions, Prometheus targets, error ratios, alerts, Alertmanager
   query PROMQL            instant query against $PROM_URL
   check                   static checks, nothing started: rules render, promtool, amtool, compose config
@@ -799,6 +801,10 @@ main() {
     status)
       "${HELPER[@]}" status --window "$DEMO_WINDOW" --deploy-file "$DEPLOY_FILE" --fault-file "$FAULT_FILE"
       alertmanager_status ;;
+    wait-page)
+      [[ ${1:-60} =~ ^[0-9]+$ ]] || die "usage: demo/rig.sh wait-page [TIMEOUT_SECONDS]"
+      "${HELPER[@]}" wait-page "${1:-60}" ;;
+    told) "${HELPER[@]}" told ;;
     check) cmd_check ;;
     query) [[ $# -eq 1 ]] || die "usage: demo/rig.sh query PROMQL"; "${HELPER[@]}" query "$1" ;;
     down) cmd_down ;;

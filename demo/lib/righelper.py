@@ -532,6 +532,55 @@ def cmd_status(args):
     return 0
 
 
+def cmd_wait_page(args):
+    """Prints the dedup key of the page Alertmanager opened for the gateway at the API stand-in,
+    as an on-call engineer reads it off the page (the rulebook passes it by itself); progress on
+    stderr, the key alone on stdout."""
+    def check():
+        status, text = http_get(args.standin + "/state")
+        if status != 200:
+            return False, "stand-in not answering: %s" % text
+        for incident in json.loads(text)["pagerduty_incidents"]:
+            if incident["status"] == "triggered" and GATEWAY in incident["title"]:
+                check.key = incident["incident_key"]
+                return True, incident["title"]
+        return False, "no triggered page for %s yet" % GATEWAY
+
+    print("waiting up to %ds for Alertmanager's page of %s ..." % (args.timeout, GATEWAY), file=sys.stderr)
+    ok, _took, msg = poll(args.timeout, 0.5, check, "the page")
+    if not ok:
+        return 1
+    print("page open: %s" % msg, file=sys.stderr)
+    print(check.key, flush=True)
+    return 0
+
+
+def cmd_told(args):
+    """What the run told Slack, PagerDuty and the status page, in order (the stand-in's journal)."""
+    status, text = http_get(args.standin + "/journal")
+    if status != 200:
+        return fail("API stand-in at %s: %s" % (args.standin, text))
+    print("== told (API stand-ins' journal)")
+    for entry in json.loads(text):
+        body, path = entry.get("body") or {}, entry["path"].split("?")[0]
+        if entry["method"] == "GET":
+            continue
+        if path.endswith("chat.postMessage"):
+            what = "%s%s" % (body.get("text", "").split("\n", 1)[0], " (in thread)" if body.get("thread_ts") else "")
+        elif path.endswith("reactions.add"):
+            what = ":%s: on the first message" % body.get("name")
+        elif entry["api"] == "pagerduty-events":
+            what = "change: %s" % body.get("summary") if "change" in path else \
+                "%s %s" % (body.get("event_action"), (body.get("payload") or {}).get("summary", ""))
+        elif entry["api"] == "statuspage":
+            incident = body.get("incident") or {}
+            what = "%s: %s" % (incident.get("status"), incident.get("body", ""))
+        else:
+            what = "%s %s" % (entry["method"], path)
+        print("  %s %-16s %s" % (entry["time_iso"][11:19], entry["api"], what[:110]))
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="righelper.py")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -595,6 +644,15 @@ def main(argv=None):
     p.add_argument("--window", default="30s")
     p.add_argument("--fault-file", required=True)
     p.set_defaults(func=cmd_wait_fault)
+
+    p = sub.add_parser("wait-page")
+    p.add_argument("timeout", type=int, nargs="?", default=60)
+    p.add_argument("--standin", default="http://127.0.0.1:18111")
+    p.set_defaults(func=cmd_wait_page)
+
+    p = sub.add_parser("told")
+    p.add_argument("--standin", default="http://127.0.0.1:18111")
+    p.set_defaults(func=cmd_told)
 
     p = sub.add_parser("query")
     p.add_argument("expr")
