@@ -566,18 +566,20 @@ def cmd_told(args):
         if entry["method"] == "GET":
             continue
         if path.endswith("chat.postMessage"):
-            what = "%s%s" % (body.get("text", "").split("\n", 1)[0], " (in thread)" if body.get("thread_ts") else "")
+            lines = body.get("text", "").split("\n")
+            said = [lines[0]] + [line for line in lines[1:] if line.startswith(("Action:", "Error Rate:", "Reason:"))]
+            what = "%s%s" % (" | ".join(said), " (in thread)" if body.get("thread_ts") else "")
         elif path.endswith("reactions.add"):
             what = ":%s: on the first message" % body.get("name")
         elif entry["api"] == "pagerduty-events":
-            what = "change: %s" % body.get("summary") if "change" in path else \
+            what = "change: %s" % (body.get("payload") or {}).get("summary") if "change" in path else \
                 "%s %s" % (body.get("event_action"), (body.get("payload") or {}).get("summary", ""))
         elif entry["api"] == "statuspage":
             incident = body.get("incident") or {}
             what = "%s: %s" % (incident.get("status"), incident.get("body", ""))
         else:
             what = "%s %s" % (entry["method"], path)
-        print("  %s %-16s %s" % (entry["time_iso"][11:19], entry["api"], what[:110]))
+        print("  %s %-16s %s" % (entry["time_iso"][11:19], entry["api"], what[:140]))
     return 0
 
 
