@@ -229,7 +229,7 @@ def test_service_health_reads_pool_metrics(server):
 
 @pytest.mark.parametrize('checks,message', [
     ([{'url': 'http://127.0.0.1:9/ready', 'query': 'dependencies[?'}], 'invalid JMESPath query'),
-    ([{'url': '127.0.0.1:8000/health'}], 'must start with http:// or https://'),
+    ([{'url': '127.0.0.1:8000/health'}], 'must start with http://, https:// or /'),
     ([], 'checks is empty'),
     ([{'url': 'http://a/'}, {'url': 'http://a/'}], 'check names must be unique'),
     ([{'url': 'http://a/', 'method': 'DELETE'}], 'value of method must be one of: GET, HEAD'),
