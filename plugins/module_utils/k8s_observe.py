@@ -12,6 +12,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from ansible_collections.sre.runbooks.plugins.module_utils import k8s_rollout as kr
+from ansible_collections.sre.runbooks.plugins.module_utils.http_client import Response
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s_client import (
     API_ERRORS, HAS_KUBERNETES, KUBERNETES_IMPORT_ERROR, K8sError, api_error, call, k8s_api_client)
 
@@ -20,21 +21,6 @@ if HAS_KUBERNETES:
     from kubernetes.client import AppsV1Api, AutoscalingV2Api, CoreV1Api, CustomObjectsApi
 
 METRICS_GROUP, METRICS_VERSION = 'metrics.k8s.io', 'v1beta1'
-
-
-class ProxyResponse:
-    """What a service answered through the API server's proxy (the shape of http_client.Response)."""
-
-    def __init__(self, status, headers, body):
-        self.status, self.headers, self.body = status, headers, body
-
-    @property
-    def content_type(self):
-        return (self.headers.get('Content-Type') or '').split(';')[0].strip().lower()
-
-    def text(self, limit=None):
-        text = self.body.decode('utf-8', errors='replace')
-        return text if limit is None else text[:limit]
 
 
 class Reader:
@@ -100,7 +86,7 @@ class Reader:
     def proxy(self, method, namespace, service, port, scheme, path, headers, timeout):
         """method (GET or HEAD) of path on the Service through the API server's service proxy
         (/api/v1/namespaces/{ns}/services/{scheme:}{name}:{port}/proxy{path}), with the client's
-        credentials, no retry, and timeout: a ProxyResponse whatever its status; K8sError when the
+        credentials, no retry, and timeout: an http_client.Response whatever its status; K8sError when the
         API server could not be reached."""
         target = ''.join((scheme + ':' if scheme else '', service, ':%s' % port if port else ''))
         resource = '/api/v1/namespaces/%s/services/%s/proxy%s' % (quote(namespace, safe=''), quote(target, safe=':'), path)
@@ -113,4 +99,4 @@ class Reader:
                 method, url, headers=sent, timeout=urllib3.Timeout(total=timeout), retries=False, redirect=False)
         except API_ERRORS as err:
             raise api_error(err, 'get', 'services/proxy', service, namespace)
-        return ProxyResponse(answer.status, answer.headers, answer.data)
+        return Response(answer.status, answer.headers, answer.data)

@@ -712,3 +712,16 @@ class FakeApiServer:
         else:
             status.update(replicas=spec['replicas'], updatedReplicas=spec['replicas'],
                           readyReplicas=spec['replicas'], availableReplicas=spec['replicas'])
+
+
+def write_kubeconfig(api, path, namespace=None):
+    """A kubeconfig file for the fake (its URL and TOKEN), as a playbook's runbook_kubeconfig."""
+    context = {'cluster': 'fake', 'user': 'runbook'}
+    if namespace:
+        context['namespace'] = namespace
+    path.write_text(json.dumps({
+        'apiVersion': 'v1', 'kind': 'Config', 'current-context': 'fake',
+        'clusters': [{'name': 'fake', 'cluster': {'server': api.url}}],
+        'users': [{'name': 'runbook', 'user': {'token': TOKEN}}],
+        'contexts': [{'name': 'fake', 'context': context}]}))
+    return path

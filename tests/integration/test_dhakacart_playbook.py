@@ -21,7 +21,8 @@ import urllib.request
 import pytest
 
 from conftest import LocalServer, Route
-from fake_k8s import TOKEN, FakeApiServer, deployment, endpoints, pod, pod_metrics, replica_set, service
+from fake_k8s import (TOKEN, FakeApiServer, deployment, endpoints, pod, pod_metrics, replica_set, service,
+                      write_kubeconfig)
 from fake_logs import es_answer, es_hit
 from rig import ENV, ROOT, command
 from test_api_errors import free_port
@@ -115,12 +116,7 @@ def cluster(backend, tmp_path_factory):
             service(app, port=5000, target_port=5000), endpoints(app, ready=pods, port=5000),
             *[pod_metrics(p, cpu='180m', memory='300Mi') for p in pods])
     api.proxy_to(NAMESPACE, 'dhakacart-backend', backend.url)
-    kubeconfig = tmp_path_factory.mktemp('kube') / 'config'
-    kubeconfig.write_text(json.dumps({
-        'apiVersion': 'v1', 'kind': 'Config', 'current-context': 'dhakacart',
-        'clusters': [{'name': 'fake', 'cluster': {'server': api.url}}],
-        'users': [{'name': 'runbook', 'user': {'token': TOKEN}}],
-        'contexts': [{'name': 'dhakacart', 'context': {'cluster': 'fake', 'user': 'runbook'}}]}))
+    kubeconfig = write_kubeconfig(api, tmp_path_factory.mktemp('kube') / 'config')
     yield api, kubeconfig
     api.close()
 

@@ -199,12 +199,14 @@ def test_service_health_through_the_service_proxy(api):
     assert result['all_ok'], result
     ready = result['by_name']['ready']
     assert ready['extracted'] == {'db': 'up', 'cache': 'down'} and ready['via'] == 'service proxy shop/backend:http'
-    proxied = [r for r in api.requests if '/proxy' in r['path']]
-    assert proxied[0]['path'] == '/api/v1/namespaces/shop/services/backend:http/proxy/ready'
-    assert proxied[0]['query'] == {'verbose': ['1']}
-    assert proxied[0]['headers']['authorization'] == 'Bearer ' + TOKEN
-    assert web.requests[0]['path'] == '/ready?verbose=1' and web.requests[0]['headers']['x-probe'] == 'runbook'
-    assert 'authorization' not in web.requests[0]['headers']
+    # The two checks run at once: find each request by its method.
+    proxied = next(r for r in api.requests if '/proxy' in r['path'] and r['method'] == 'GET')
+    assert proxied['path'] == '/api/v1/namespaces/shop/services/backend:http/proxy/ready'
+    assert proxied['query'] == {'verbose': ['1']}
+    assert proxied['headers']['authorization'] == 'Bearer ' + TOKEN
+    served = next(r for r in web.requests if r['method'] == 'GET')
+    assert served['path'] == '/ready?verbose=1' and served['headers']['x-probe'] == 'runbook'
+    assert 'authorization' not in served['headers']
     assert sorted(r['method'] for r in web.requests) == ['GET', 'HEAD']
 
 

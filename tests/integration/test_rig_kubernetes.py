@@ -18,7 +18,7 @@ import threading
 import pytest
 
 from fake_k8s import (TOKEN, FakeApiServer, deployment, endpoints, hpa, pod, pod_metrics, replica_set,
-                      service, stamp)
+                      service, stamp, write_kubeconfig)
 from rig import ENV, ROOT, command, rig
 
 NAMESPACE = 'sre-demo'
@@ -81,12 +81,7 @@ def cluster(tmp_path):
     for each in pods:
         api.set_log(NAMESPACE, each['metadata']['name'], 'inference-gateway', lines)
     api.proxy_to(NAMESPACE, 'inference-gateway', 'http://127.0.0.1:8000')
-    kubeconfig = tmp_path / 'kubeconfig'
-    kubeconfig.write_text(json.dumps({
-        'apiVersion': 'v1', 'kind': 'Config', 'current-context': 'fake',
-        'clusters': [{'name': 'fake', 'cluster': {'server': api.url}}],
-        'users': [{'name': 'runbook', 'user': {'token': TOKEN}}],
-        'contexts': [{'name': 'fake', 'context': {'cluster': 'fake', 'user': 'runbook', 'namespace': NAMESPACE}}]}))
+    kubeconfig = write_kubeconfig(api, tmp_path / 'kubeconfig', NAMESPACE)
     yield api, kubeconfig
     api.close()
     rig('clear')
