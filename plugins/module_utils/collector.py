@@ -25,12 +25,14 @@ class CollectError(Exception):
 
 
 def run_api_module(module, run):
-    """Runs an acting module over an HTTP API: run(params, check_mode) returns its result; an
-    ApiError fails the task with the HTTP status and body that came back."""
+    """Runs an acting module: run(params, check_mode) returns its result; an ApiError fails the
+    task with the HTTP status and body that came back, a CollectError with its message."""
     try:
         result = run(module.params, module.check_mode)
     except ApiError as err:
         module.fail_json(msg=str(err), status_code=err.status, response=err.body)
+    except CollectError as err:
+        module.fail_json(msg=err.msg, **err.extra)
     module.exit_json(**result)
 
 

@@ -11,10 +11,26 @@ renders: every section says what is not known instead of failing.
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import datetime, timedelta, timezone
 
+from ansible_collections.sre.runbooks.plugins.module_utils.collector import CollectError
+from ansible_collections.sre.runbooks.plugins.module_utils.state_files import StateError, read_text, write_atomic
+
 DEFAULT_ATTENDEES = ('Incident Commander', 'On-call engineer', 'Service owner', 'Observability lead')
+ARGUMENT_SPEC = dict(
+    incident=dict(type='dict', required=True),
+    directory=dict(type='path', default='incidents'),
+    postmortem=dict(type='dict', default={}, options=dict(
+        attendees=dict(type='list', elements='str', default=list(DEFAULT_ATTENDEES)),
+        organizer=dict(type='str'),
+        within_hours=dict(type='int', default=48),
+        duration_minutes=dict(type='int', default=60),
+    )),
+    follow_ups=dict(type='list', elements='str', default=[]),
+)
+CONSTRAINTS = {}
 
 # Post-mortem slots: whole hours, UTC, Monday to Friday, starting from 10:00 and ending by 17:00,
 # at least PREP_HOURS after the incident ended so that the document can be shared first.
@@ -394,3 +410,32 @@ def render_ics(incident, event, document_name):
                      % (_param(name), address))
     lines += ['END:VEVENT', 'END:VCALENDAR']
     return ''.join(fold(line) + '\r\n' for line in lines)
+
+
+def run(p, check_mode):
+    """Writes (in check mode, only renders) the document and the invite of p['incident'];
+    the module's result, with a diff of each file that changes."""
+    incident, postmortem = p['incident'], p['postmortem']
+    started = parse_time(incident.get('started_at'))
+    if started is None:
+        raise CollectError('incident.started_at is %r, not a time (RFC 3339 or epoch seconds): it '
+                           'names the document; the triage role sets it' % incident.get('started_at'))
+    month, stem = file_stem(started)
+    base = os.path.join(p['directory'], month, stem)
+    event = postmortem_event(incident, postmortem)
+    files = [(base + '.md', render_markdown(incident, p['follow_ups'], event, stem + '.ics')),
+             (base + '.ics', render_ics(incident, event, stem + '.md'))]
+    diff = []
+    try:
+        for path, text in files:
+            old = read_text(path)
+            if old != text:
+                diff.append({'before_header': path, 'after_header': path, 'before': old or '', 'after': text})
+                if not check_mode:
+                    write_atomic(path, text, hint='check directory (%s) and its permissions' % p['directory'])
+    except StateError as err:
+        raise CollectError('cannot write the incident document: %s' % err)
+    return {'changed': bool(diff), 'diff': diff, 'path': files[0][0], 'ics_path': files[1][0],
+            'missing': missing(incident),
+            'postmortem': {'start': iso(event['start']), 'end': iso(event['end']), 'uid': event['uid'],
+                           'attendees': event['attendees']}}

@@ -16,9 +16,9 @@ class StateError(Exception):
 
 
 def read_text(path):
-    """The file's text, None when it does not exist."""
+    """The file's text as it is (line ends untouched), None when it does not exist."""
     try:
-        with open(path, encoding='utf-8') as handle:
+        with open(path, encoding='utf-8', newline='') as handle:
             return handle.read()
     except FileNotFoundError:
         return None
@@ -37,14 +37,15 @@ def read_json(path, default):
         raise StateError('%s is not valid JSON (%s): move it aside to start afresh' % (path, err))
 
 
-def write_atomic(path, text, mode=0o644):
-    """Writes the file through a temporary file in the same directory and a rename."""
+def write_atomic(path, text, mode=0o644, hint='check state_dir and its permissions'):
+    """Writes the file through a temporary file in the same directory and a rename; a failure
+    names the file and `hint`."""
     directory = os.path.dirname(path)
     try:
         os.makedirs(directory, mode=0o755, exist_ok=True)
         handle, temp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=directory)
         try:
-            with os.fdopen(handle, 'w', encoding='utf-8') as out:
+            with os.fdopen(handle, 'w', encoding='utf-8', newline='') as out:
                 out.write(text)
             os.chmod(temp, mode)
             os.replace(temp, path)
@@ -52,7 +53,7 @@ def write_atomic(path, text, mode=0o644):
             os.unlink(temp)
             raise
     except OSError as err:
-        raise StateError('cannot write %s: %s: check state_dir and its permissions' % (path, err))
+        raise StateError('cannot write %s: %s: %s' % (path, err, hint))
 
 
 def write_json(path, document, mode=0o644):

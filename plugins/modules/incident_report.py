@@ -137,73 +137,13 @@ missing:
   sample: [traces, verification, SLO impact]
 '''
 
-import os
-import tempfile
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sre.runbooks.plugins.module_utils.incident_report import (
-    DEFAULT_ATTENDEES, file_stem, iso, missing, parse_time, postmortem_event, render_ics,
-    render_markdown)
-
-
-def read_bytes(path):
-    try:
-        with open(path, 'rb') as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-
-
-def write_atomic(module, path, data):
-    directory = os.path.dirname(path) or '.'
-    os.makedirs(directory, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=directory)
-    with os.fdopen(handle, 'wb') as out:
-        out.write(data)
-    module.atomic_move(temp, path)
+from ansible_collections.sre.runbooks.plugins.module_utils.collector import run_api_module
+from ansible_collections.sre.runbooks.plugins.module_utils.incident_report import ARGUMENT_SPEC, CONSTRAINTS, run
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            incident=dict(type='dict', required=True),
-            directory=dict(type='path', default='incidents'),
-            postmortem=dict(type='dict', default={}, options=dict(
-                attendees=dict(type='list', elements='str', default=list(DEFAULT_ATTENDEES)),
-                organizer=dict(type='str'),
-                within_hours=dict(type='int', default=48),
-                duration_minutes=dict(type='int', default=60),
-            )),
-            follow_ups=dict(type='list', elements='str', default=[]),
-        ),
-        supports_check_mode=True,
-    )
-    incident, postmortem = module.params['incident'], module.params['postmortem']
-    started = parse_time(incident.get('started_at'))
-    if started is None:
-        module.fail_json(msg='incident.started_at is %r, not a time (RFC 3339 or epoch seconds): it '
-                             'names the document; the triage role sets it' % incident.get('started_at'))
-    month, stem = file_stem(started)
-    base = os.path.join(module.params['directory'], month, stem)
-    event = postmortem_event(incident, postmortem)
-    files = [(base + '.md', render_markdown(incident, module.params['follow_ups'], event, stem + '.ics')),
-             (base + '.ics', render_ics(incident, event, stem + '.md'))]
-    diff = []
-    try:
-        for path, text in files:
-            old = read_bytes(path)
-            if old != text.encode('utf-8'):
-                diff.append({'before_header': path, 'after_header': path,
-                             'before': '' if old is None else old.decode('utf-8', 'replace'), 'after': text})
-                if not module.check_mode:
-                    write_atomic(module, path, text.encode('utf-8'))
-    except OSError as err:
-        module.fail_json(msg='cannot write the incident document %s: %s: check directory (%s) and its '
-                             'permissions' % (path, err, module.params['directory']))
-    module.exit_json(changed=bool(diff), diff=diff, path=files[0][0], ics_path=files[1][0],
-                     missing=missing(incident),
-                     postmortem={'start': iso(event['start']), 'end': iso(event['end']),
-                                 'uid': event['uid'], 'attendees': event['attendees']})
+    run_api_module(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, **CONSTRAINTS), run)
 
 
 if __name__ == '__main__':
