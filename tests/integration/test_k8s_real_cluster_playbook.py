@@ -89,13 +89,13 @@ class Demo:
         namespace['metadata']['name'] = self.namespace
         self.core.create_namespace(namespace, _request_timeout=30)
         for name in MANIFESTS:
-            for obj in yaml.safe_load_all((K8S / name).read_text()):
-                if not obj:
-                    continue
-                obj = retarget(obj, self.namespace)
-                if obj['kind'] in ('ClusterRole', 'ClusterRoleBinding'):
-                    self.cluster_objects.append((obj['kind'], obj['metadata']['name']))
-                utils.create_from_dict(self.api, obj, namespace=self.namespace)
+            for doc in yaml.safe_load_all((K8S / name).read_text()):
+                # Each manifest is one kind: List document; kubectl apply takes its items.
+                for obj in (doc or {}).get('items', [doc] if doc else []):
+                    obj = retarget(obj, self.namespace)
+                    if obj['kind'] in ('ClusterRole', 'ClusterRoleBinding'):
+                        self.cluster_objects.append((obj['kind'], obj['metadata']['name']))
+                    utils.create_from_dict(self.api, obj, namespace=self.namespace)
 
     def delete(self):
         if self.forward is not None:
@@ -243,6 +243,22 @@ def test_bad_deploy_is_revision_2(demo):
         (1, [GOOD], 'deploy inference-gateway v1.2.2'), (2, [BAD], 'deploy inference-gateway v1.2.3 (test)')], history
 
 
+def test_k8s_status_sees_the_pods_endpoints_and_hpa(demo):
+    params = dict(name=GATEWAY, namespace=demo.namespace, kubeconfig=KUBECONFIG, request_timeout=30)
+    if CONTEXT:
+        params['context'] = CONTEXT
+    status = run_module('k8s_status', params)
+    assert not status.get('failed'), status
+    assert status['deployment']['images'] == [BAD] and status['deployment']['revision'] == 2
+    assert any(p['phase'] == 'Running' and p['ready'] for p in status['pods']), status['pods']
+    assert status['endpoints']['found'] and status['endpoints']['ready'] >= 1, status['endpoints']
+    assert status['hpa'] and status['hpa']['name'] == GATEWAY, status['hpa']
+    # The bad version answers 500 on one endpoint but runs: nothing crashes (a pod the HPA just
+    # added may still be starting).
+    kinds = {p['kind'] for p in status['problems']}
+    assert not kinds & {'CrashLoopBackOff', 'ImagePullBackOff', 'OOMKilled', 'CreateContainerConfigError'}, status
+
+
 def test_advise_diagnoses_the_deploy_and_recommends_the_previous_revision(demo, tmp_path):
     before = demo.deployment()
     incident, output = demo.runbook(tmp_path, 'advise')
@@ -255,6 +271,14 @@ def test_advise_diagnoses_the_deploy_and_recommends_the_previous_revision(demo, 
     assert action['params'].get('to_image') in (None, GOOD), action
     assert incident['outcome'] == 'advised', incident.get('mitigation')
     assert incident['severity'] == 'critical'
+    # The evidence came from the cluster: the rollout history, the service proxy, the pods' logs,
+    # the metrics API (or the plain words that metrics-server is absent).
+    assert incident['triage']['rollback_revision'] == 1
+    assert incident['triage']['health']['checks'][0]['via'].startswith('service proxy %s/' % demo.namespace)
+    logs = incident['investigate']['logs']
+    assert logs['backend'] == 'kubernetes' and logs['sources'] and logs['top_messages'], logs
+    resources = incident['investigate']['resources']
+    assert resources['max_cpu_percent'] is not None or any('metrics-server' in m for m in resources['missing']), resources
     # Advice changes nothing (the HPA may change the replicas, not the template).
     after = demo.deployment()
     assert after['spec']['template'] == before['spec']['template']
