@@ -7,29 +7,34 @@
 a kubeconfig file (O(kubeconfig), else C($KUBECONFIG) or C(~/.kube/config)) and its context,
 O(host) with an optional bearer token, or the pod's service account (O(in_cluster)).
 Every API call passes `_request_timeout=params['request_timeout']`; `api_error()` turns what a
-call raised (one of API_ERRORS) into a K8sError that names the object, the HTTP status and what to check;
+call raised (one of api_errors()) into a K8sError that names the object, the HTTP status and what to check;
 `call()` makes one API call that way and answers the plain (camelCase) dict the API returned.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 
-try:
-    from kubernetes import client, config
-    from kubernetes.client.exceptions import ApiException
-    from kubernetes.config.config_exception import ConfigException
+# The `kubernetes` package is imported on first use (kube()): importing it costs about half a
+# second, which every in-process task of an observe module would otherwise pay on each run.
+HAS_KUBERNETES = importlib.util.find_spec('kubernetes') is not None
+KUBERNETES_IMPORT_ERROR = None if HAS_KUBERNETES else "No module named 'kubernetes'"
+
+
+def kube():
+    """The kubernetes package, its client and config imported."""
+    for name in ('kubernetes.client', 'kubernetes.config'):
+        importlib.import_module(name)
+    return importlib.import_module('kubernetes')
+
+
+def api_errors():
+    """What an API call raises: the server's answer, or urllib3's error when it could not be reached."""
     from urllib3.exceptions import HTTPError
-    from urllib3.util.retry import Retry
-except ImportError as err:
-    HAS_KUBERNETES = False
-    KUBERNETES_IMPORT_ERROR = err
-    API_ERRORS = ()
-else:
-    HAS_KUBERNETES = True
-    KUBERNETES_IMPORT_ERROR = None
-    # What an API call raises: the server's answer, or urllib3's error when it could not be reached.
-    API_ERRORS = (ApiException, HTTPError)
+    return (kube().client.exceptions.ApiException, HTTPError)
+
 
 K8S_ARGS = dict(
     kubeconfig=dict(type='path'),
@@ -73,12 +78,15 @@ def k8s_api_client(params):
         raise K8sError('host (%s) and api_key replace the kubeconfig: drop kubeconfig and context' % params['host'])
     if params.get('api_key') and not params.get('host'):
         raise K8sError('api_key is the bearer token for host: set host too, or let the kubeconfig give the credentials')
-    cfg = client.Configuration()
+    from urllib3.util.retry import Retry
+    kubernetes = kube()
+    config_error = kubernetes.config.config_exception.ConfigException
+    cfg = kubernetes.client.Configuration()
     if params.get('in_cluster'):
         source = 'the in-cluster service account'
         try:
-            config.load_incluster_config(client_configuration=cfg)
-        except ConfigException as err:
+            kubernetes.config.load_incluster_config(client_configuration=cfg)
+        except config_error as err:
             raise K8sError('cannot load %s (%s): in_cluster works only in a pod with a service account token' % (source, err))
     elif params.get('host'):
         source = 'host %s' % params['host']
@@ -92,15 +100,15 @@ def k8s_api_client(params):
         try:
             # What config.new_client_from_config does, with the options below applied before the
             # ApiClient builds its connection pool from the configuration.
-            config.load_kube_config(config_file=params.get('kubeconfig'), context=params.get('context'),
-                                    client_configuration=cfg, persist_config=False)
-        except (ConfigException, OSError, ValueError, TypeError) as err:
+            kubernetes.config.load_kube_config(config_file=params.get('kubeconfig'), context=params.get('context'),
+                                               client_configuration=cfg, persist_config=False)
+        except (config_error, OSError, ValueError, TypeError) as err:
             raise K8sError('cannot load %s: %s; check the file exists, is readable, and names that context' % (source, err))
     if params.get('ca_cert'):
         cfg.ssl_ca_cert = params['ca_cert']
     cfg.verify_ssl = bool(cfg.verify_ssl and params.get('validate_certs', True))
     cfg.retries = Retry(**RETRY)
-    return client.ApiClient(cfg)
+    return kubernetes.client.ApiClient(cfg)
 
 
 def plural(kind):
@@ -120,7 +128,7 @@ def api_error(err, verb, kind, name=None, namespace=None):
     could not be reached). verb is the RBAC verb (get, list, patch...), kind a lower-case kind."""
     what = '%s %s' % (kind, name) if name else plural(kind)
     where = ' in namespace %s' % namespace if namespace else ''
-    if not isinstance(err, ApiException):
+    if not isinstance(err, api_errors()[0]):
         return K8sError('cannot reach the Kubernetes API to %s %s%s: %s; check host or the kubeconfig context, '
                         'the network and the certificate' % (verb, what, where, err))
     try:
@@ -145,7 +153,7 @@ def call(api_client, timeout, verb, kind, name, namespace, method, *args, **kwar
     plain (camelCase) dict the API returned; K8sError (api_error) for what it raised."""
     try:
         answer = method(*args, _request_timeout=timeout, **kwargs)
-    except API_ERRORS as err:
+    except api_errors() as err:
         raise api_error(err, verb, kind, name, namespace)
     return api_client.sanitize_for_serialization(answer)
 

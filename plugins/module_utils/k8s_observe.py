@@ -14,11 +14,7 @@ from urllib.parse import quote
 from ansible_collections.sre.runbooks.plugins.module_utils import k8s_rollout as kr
 from ansible_collections.sre.runbooks.plugins.module_utils.http_client import Response
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s_client import (
-    API_ERRORS, HAS_KUBERNETES, KUBERNETES_IMPORT_ERROR, K8sError, api_error, call, k8s_api_client)
-
-if HAS_KUBERNETES:
-    import urllib3
-    from kubernetes.client import AppsV1Api, AutoscalingV2Api, CoreV1Api, CustomObjectsApi
+    HAS_KUBERNETES, KUBERNETES_IMPORT_ERROR, K8sError, api_error, api_errors, call, k8s_api_client, kube)
 
 METRICS_GROUP, METRICS_VERSION = 'metrics.k8s.io', 'v1beta1'
 
@@ -32,8 +28,9 @@ class Reader:
                            '(pip install kubernetes): %s' % KUBERNETES_IMPORT_ERROR)
         self.client = k8s_api_client(params)
         self.timeout = params['request_timeout']
-        self.core = CoreV1Api(self.client)
-        self.apps = AppsV1Api(self.client)
+        self.api = kube().client
+        self.core = self.api.CoreV1Api(self.client)
+        self.apps = self.api.AppsV1Api(self.client)
 
     def _call(self, verb, kind, name, namespace, method, *args, **kwargs):
         return call(self.client, self.timeout, verb, kind, name, namespace, method, *args, **kwargs)
@@ -54,7 +51,7 @@ class Reader:
 
     def hpas(self, namespace):
         return self._call('list', 'horizontalpodautoscaler', None, namespace,
-                          AutoscalingV2Api(self.client).list_namespaced_horizontal_pod_autoscaler, namespace)['items']
+                          self.api.AutoscalingV2Api(self.client).list_namespaced_horizontal_pod_autoscaler, namespace)['items']
 
     def warning_events(self, namespace):
         """The namespace's Warning events (core/v1, with involvedObject)."""
@@ -74,7 +71,7 @@ class Reader:
         """PodMetrics of metrics.k8s.io (metrics-server). K8sError with status 404 when the API is
         not registered (no metrics-server), 503 when it is but does not answer."""
         return self._call('list', 'pods.metrics.k8s.io', None, namespace,
-                          CustomObjectsApi(self.client).list_namespaced_custom_object,
+                          self.api.CustomObjectsApi(self.client).list_namespaced_custom_object,
                           METRICS_GROUP, METRICS_VERSION, namespace, 'pods', label_selector=selector)['items']
 
     def pod_log(self, pod, namespace, container, previous=False, since_seconds=None, tail_lines=None, timestamps=False):
@@ -94,9 +91,10 @@ class Reader:
         sent = {k: v for k, v in headers.items() if k.lower() != 'authorization'}
         method, url, sent, _body, _post = self.client.param_serialize(method, resource, header_params=sent,
                                                                       auth_settings=['BearerToken'])
+        from urllib3 import Timeout
         try:
             answer = self.client.rest_client.pool_manager.request(
-                method, url, headers=sent, timeout=urllib3.Timeout(total=timeout), retries=False, redirect=False)
-        except API_ERRORS as err:
+                method, url, headers=sent, timeout=Timeout(total=timeout), retries=False, redirect=False)
+        except api_errors() as err:
             raise api_error(err, 'get', 'services/proxy', service, namespace)
         return Response(answer.status, answer.headers, answer.data)

@@ -298,10 +298,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.sre.runbooks.plugins.module_utils import k8s_rollout as kr
 from ansible_collections.sre.runbooks.plugins.module_utils import k8s_workload as kw
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s_client import (
-    DEPLOYMENT_ARGS, HAS_KUBERNETES, K8S_ARGS, KUBERNETES_IMPORT_ERROR, K8sError, call, k8s_api_client, patch)
-
-if HAS_KUBERNETES:
-    from kubernetes import client
+    DEPLOYMENT_ARGS, HAS_KUBERNETES, K8S_ARGS, KUBERNETES_IMPORT_ERROR, K8sError, call, k8s_api_client, kube, patch)
 
 
 class Workload:
@@ -309,6 +306,7 @@ class Workload:
         self.module, self.p = module, module.params
         self.ns, self.name = self.p['namespace'], self.p['name']
         self.api = k8s_api_client(self.p)
+        client = kube().client
         self.apps = client.AppsV1Api(self.api)
         self.core = client.CoreV1Api(self.api)
         self.autoscaling = client.AutoscalingV2Api(self.api)
