@@ -263,8 +263,7 @@ def _k8s_facts(status):
     endpoints = status.get('endpoints') or {}
     if endpoints.get('found'):
         facts.append('service %s: %d ready endpoints, %d not ready' % (
-            endpoints.get('service'), len(endpoints.get('ready') or []),
-            len(endpoints.get('not_ready') or [])))
+            endpoints.get('service'), endpoints.get('ready') or 0, endpoints.get('not_ready') or 0))
     for problem in status.get('problems') or []:
         pods = problem.get('pods') or []
         facts.append('%s in %d pod%s%s: %s' % (

@@ -334,9 +334,7 @@ def k8s_status(problems=(), pods=(), logs=(), ready=0, events=(), hpa=None, oom=
                        'updated_replicas': 3, 'paused': False, 'revision': 12,
                        'images': [DC + 'v2.4.1'], 'conditions': []},
         'pods': list(pods),
-        'endpoints': {'found': True, 'service': 'dhakacart-backend',
-                      'ready': ['10.0.0.%d' % n for n in range(ready)],
-                      'not_ready': ['10.0.1.%d' % n for n in range(3 - ready)]},
+        'endpoints': {'found': True, 'service': 'dhakacart-backend', 'ready': ready, 'not_ready': 3 - ready},
         'events': list(events), 'hpa': hpa,
         'problems': [{'kind': k, 'pods': [p['name'] for p in pods], 'message': m}
                      for k, m in problems],
