@@ -9,6 +9,9 @@ revision 2 v1.2.3, the bad deploy), its pods (their logs are the real container'
 Service, Endpoints and PodMetrics; its service proxy forwards to the real gateway. Playing the
 kubelet, it runs the image a PATCH gives the Deployment on the rig's container (rig.sh deploy), so
 that a rollback through the Kubernetes API really brings the error rate down.
+
+The service-down case needs no fault on the rig: the fake cluster's pods crash-loop and its
+Service has no ready endpoint, so the health checks through the proxy get the API server's 503.
 """
 
 import json
@@ -17,7 +20,7 @@ import threading
 
 import pytest
 
-from fake_k8s import (TOKEN, FakeApiServer, deployment, endpoints, hpa, pod, pod_metrics, replica_set,
+from fake_k8s import (TOKEN, FakeApiServer, deployment, endpoints, event, hpa, pod, pod_metrics, replica_set,
                       service, stamp, write_kubeconfig)
 from rig import ENV, ROOT, command, rig
 
@@ -87,13 +90,14 @@ def cluster(tmp_path):
     rig('clear')
 
 
-def run_on_kubernetes(tmp_path, kubeconfig, mode):
-    out = tmp_path / ('incident-%s.json' % mode)
-    cmd = command('tests/integration/playbooks/capture_incident.yml', '-e', 'service=inference-gateway',
+def run_on_kubernetes(tmp_path, kubeconfig, mode, playbook='playbooks/high_error_rate.yml', *extra):
+    out = tmp_path / ('incident-%s-%s.json' % (mode, playbook.split('/')[-1]))
+    cmd = command('tests/integration/playbooks/capture_incident.yml', '-e', 'service=inference-gateway', '-e', 'runbook=%s' % playbook,
                   '-e', 'incident_out=%s' % out, '-e', 'mitigate_mode=%s' % mode, '-vvv',
                   # The rig's Prometheus: its series carry no namespace label.
                   '-e', 'runbook_prometheus_url=http://127.0.0.1:9090', '-e', '{"triage_selector": {}}',
-                  '-e', 'runbook_kubeconfig=%s' % kubeconfig, '-e', 'mitigate_state_dir=%s' % (tmp_path / 'state'))
+                  '-e', 'runbook_kubeconfig=%s' % kubeconfig, '-e', 'mitigate_state_dir=%s' % (tmp_path / 'state'),
+                  *extra)
     cmd[cmd.index('-i') + 1] = str(ROOT / 'inventories' / 'kubernetes')
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=400, env=ENV, cwd=ROOT,
                           stdin=subprocess.DEVNULL, check=False)
@@ -124,3 +128,59 @@ def test_advice_then_rollback_through_the_kubernetes_api(cluster, tmp_path):
     assert image_of(rolled) == IMAGE + 'v1.2.2'
     assert rolled['metadata']['annotations']['deployment.kubernetes.io/revision'] == '3'
     assert incident['verify']['recovered'] and incident['outcome'] == 'resolved', incident['verify']
+
+
+def test_a_crash_looping_deployment_is_service_down_on_kubernetes(tmp_path):
+    api = FakeApiServer()
+    try:
+        gateway = deployment('inference-gateway', NAMESPACE, image=IMAGE + 'v1.2.2', replicas=2, ready=0, revision=2)
+        pods = [pod(gateway, 'inference-gateway-h00002-%s' % suffix, waiting='CrashLoopBackOff', restarts=7,
+                    last_terminated='Error') for suffix in ('a1', 'b2')]
+        api.add(gateway, *pods,
+                replica_set(gateway, 1, IMAGE + 'v1.2.1', created='2026-11-18T08:00:00Z'),
+                replica_set(gateway, 2, IMAGE + 'v1.2.2', created='2026-11-20T08:00:00Z', replicas=2),
+                service(gateway, port=8000, target_port=8000), endpoints(gateway, not_ready=pods, port=8000),
+                event(pods[0], 'BackOff', 'Back-off restarting failed container inference-gateway'))
+        for each in pods:
+            api.set_log(NAMESPACE, each['metadata']['name'], 'inference-gateway',
+                        ['{"level": "ERROR", "message": "config error: MODEL_SERVICE_URL is not set"}'], previous=True)
+        kubeconfig = write_kubeconfig(api, tmp_path / 'kubeconfig', NAMESPACE)
+        incident, _output = run_on_kubernetes(tmp_path, kubeconfig, 'advise')
+    finally:
+        api.close()
+    assert incident['triage']['service_down'] and incident['severity'] == 'critical'
+    checks = incident['service_down']['checks']
+    assert {p['kind'] for p in checks['problems']} >= {'CrashLoopBackOff', 'NoReadyEndpoints'}, checks['problems']
+    assert checks['endpoints'] == {'found': True, 'service': 'inference-gateway', 'ready': 0, 'not_ready': 2}
+    assert any('MODEL_SERVICE_URL' in line for line in checks['logs'])
+    recommended = incident['diagnosis']['recommended']
+    assert recommended['cause'] == 'service_down'
+    # No deploy came before: a rollout restart, as the runbook's "Service Completely Down" does.
+    assert recommended['action']['name'] == 'restart', recommended
+    assert incident['outcome'] == 'advised' and not api.patches()
+
+
+def test_scale_and_resources_playbooks_on_kubernetes(tmp_path):
+    """Runbook options 2 alone (scale.yml, resources.yml) on the healthy rig: through the gate in
+    auto mode, the HPA's minReplicas raised, the memory limit doubled, each verified."""
+    api = FakeApiServer()
+    try:
+        gateway = deployment('inference-gateway', NAMESPACE, image=IMAGE + 'v1.2.2', replicas=2, revision=1,
+                             limits={'cpu': '500m', 'memory': '256Mi'})
+        pods = [pod(gateway, 'inference-gateway-h00001-%s' % suffix) for suffix in ('a1', 'b2')]
+        api.add(gateway, *pods, replica_set(gateway, 1, IMAGE + 'v1.2.2', replicas=2), hpa(gateway, 2, 6, current=2),
+                service(gateway, port=8000, target_port=8000), endpoints(gateway, ready=pods, port=8000))
+        api.proxy_to(NAMESPACE, 'inference-gateway', 'http://127.0.0.1:8000')
+        kubeconfig = write_kubeconfig(api, tmp_path / 'kubeconfig', NAMESPACE)
+        scaled, _output = run_on_kubernetes(tmp_path, kubeconfig, 'auto', 'playbooks/scale.yml', '-e', 'replicas=+2')
+        resized, _output = run_on_kubernetes(tmp_path, kubeconfig, 'auto', 'playbooks/resources.yml',
+                                             '-e', 'memory_factor=2', '-e', 'mitigate_cooldown=0')
+        autoscaler = api.get('horizontalpodautoscalers', 'inference-gateway', NAMESPACE)
+        limits = api.get('deployments', 'inference-gateway', NAMESPACE)['spec']['template']['spec']['containers'][0]
+    finally:
+        api.close()
+    for incident in (scaled, resized):
+        assert incident['mitigation']['attempts'][0]['acted'] and incident['outcome'] == 'resolved', incident['mitigation']
+    # Under an HPA, the scale goes through its minReplicas (the HPA would undo spec.replicas).
+    assert autoscaler['spec']['minReplicas'] == 4
+    assert limits['resources']['limits'] == {'cpu': '500m', 'memory': '512Mi'}
