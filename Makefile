@@ -37,7 +37,7 @@ deps:
 	for cmd in dockerd:docker.io docker-compose:docker-compose prometheus:prometheus \
 	           promtool:prometheus prometheus-alertmanager:prometheus-alertmanager \
 	           amtool:prometheus-alertmanager java:openjdk-17-jre-headless debootstrap:debootstrap \
-	           git:git shellcheck:shellcheck; do \
+	           git:git shellcheck:shellcheck kubectl:kubernetes-client; do \
 	  command -v "$${cmd%%:*}" >/dev/null || missing="$$missing $${cmd#*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \

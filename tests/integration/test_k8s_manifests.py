@@ -4,7 +4,6 @@ cluster (exit 2, naming what to set)."""
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 
@@ -207,10 +206,10 @@ def test_prometheus_rules_are_the_demo_rules(tmp_path):
     assert rules == rendered, 'regenerate the prometheus-rules ConfigMap: %s' % ' '.join(RENDER[1:])
     names = {r.get('record') or r.get('alert') for g in yaml.safe_load(rules)['groups'] for r in g['rules']}
     assert {'HighErrorRate', 'service:http_requests:error_ratio_rate30s', 'slo:availability:error_budget_remaining'} <= names
-    if shutil.which('promtool'):
-        path = tmp_path / 'rules.yml'
-        path.write_text(rules)
-        subprocess.run(['promtool', 'check', 'rules', str(path)], check=True, capture_output=True)
+    # promtool and shellcheck come with make deps.
+    path = tmp_path / 'rules.yml'
+    path.write_text(rules)
+    subprocess.run(['promtool', 'check', 'rules', str(path)], check=True, capture_output=True)
 
 
 def test_runbook_rbac_read_only_and_mitigation():
@@ -241,9 +240,8 @@ def test_run_sh_is_clean_shell():
     script = K8S / 'run.sh'
     assert os.access(script, os.X_OK)
     subprocess.run(['bash', '-n', str(script)], check=True)
-    if shutil.which('shellcheck'):
-        proc = subprocess.run(['shellcheck', str(script)], capture_output=True, text=True, check=False)
-        assert proc.returncode == 0, proc.stdout
+    proc = subprocess.run(['shellcheck', str(script)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout
     text = script.read_text()
     # The port-forward is stopped by the pid it recorded, never by name.
     assert 'pkill' not in text and 'killall' not in text
@@ -269,8 +267,6 @@ def test_run_sh_with_an_unreachable_cluster_exits_2(tmp_path):
     env = dict(os.environ, SRE_DEMO_K8S_STATE_DIR=str(tmp_path))
     env.pop('KUBECONFIG', None)
     env['SRE_RUNBOOKS_TEST_KUBECONFIG'] = str(kubeconfig)
-    if not shutil.which('kubectl'):
-        pytest.skip('kubectl is not installed')
     proc = subprocess.run([str(K8S / 'run.sh'), 'up'], capture_output=True, text=True, env=env, timeout=60, check=False)
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert 'no cluster answers' in proc.stderr and str(kubeconfig) in proc.stderr
