@@ -143,20 +143,26 @@ def merge_history(history, seen, limit=HISTORY_LIMIT):
     return sorted(by_image.values(), key=lambda e: e['last_seen'])[-limit:]
 
 
+def newest_image(history):
+    """The image first seen last, or None."""
+    return max(history, key=lambda e: e['first_seen'])['image'] if history else None
+
+
 def previous_image(history, current):
     """The image the service ran last before the current one, or None."""
     older = [e for e in history if e['image'] != current]
     return max(older, key=lambda e: e['last_seen'])['image'] if older else None
 
 
-def rollback_target(requested, current, pinned, previous):
+def rollback_target(requested, current, pinned, previous, newest=None):
     """(target image, reason to refuse or None). A bare tag takes the current repository; without
-    a request, the previous image, unless an earlier rollback already pinned the current one."""
+    a request, the previous image, unless an earlier rollback already pinned the current one (a
+    pinned image that is also the newest one seen was pinned to keep it, not rolled back to)."""
     if requested:
         if ':' in requested or '/' in requested or '@' in requested or not current:
             return requested, None
         return '%s:%s' % (repository(current), requested), None
-    if pinned and pinned == current:
+    if pinned and pinned == current and current != newest:
         return current, None
     if not previous:
         return None, ('no previous image is known for this service (its history shows only %s): '

@@ -524,7 +524,7 @@ class ComposeService:
         if state == 'rolled_back':
             image = current['image'] if current else None
             target, refusal = cu.rollback_target(self.p['image'], image, entry.get('image'),
-                                                 cu.previous_image(history, image))
+                                                 cu.previous_image(history, image), cu.newest_image(history))
             if refusal:
                 self.module.fail_json(msg='not rolling back compose service %r: %s' % (self.service, refusal))
             if not self.image_exists(target):
@@ -536,7 +536,8 @@ class ComposeService:
         if state == 'env':
             running = current['env'] if current else {}
             changed = bool(cu.env_changes(entry.get('environment') or {}, running, self.p['env']))
-            new_doc = cu.update_service(doc, self.service, env=self.p['env'])
+            keep = self.image_to_keep(current, entry) if changed else None
+            new_doc = cu.update_service(doc, self.service, image=keep, env=self.p['env'])
             return changed, new_doc, cu.action_args(state, self.service) if changed else None, None
         # resources
         if not current:
@@ -546,6 +547,20 @@ class ComposeService:
         new_doc = cu.update_service(doc, self.service, limits=cu.limits_override(target))
         live = any(cu.limits_differ(target, c['memory'], c['nano_cpus']) for c in containers)
         return (live or new_doc != doc, new_doc, None, cu.live_update(target) if live else None)
+
+    def image_to_keep(self, current, entry):
+        """The running image, when recreating from the configuration would start another one (a
+        deploy may have set the tag through its own environment): an env change never changes the
+        image too."""
+        if not current or entry.get('image'):
+            return None
+        configured = None
+        if HAS_YAML:  # a read, not one of the commands the action runs
+            rc, out, _err = cu.run(self.compose_args(['config'], read_text(self.override_path) is not None),
+                                   CLI_TIMEOUT, cwd=self.project_dir)
+            rendered = (yaml.safe_load(out) or {}) if rc == 0 else {}
+            configured = ((rendered.get('services') or {}).get(self.service) or {}).get('image')
+        return current['image'] if configured != current['image'] else None
 
     def base_limits(self, containers, doc, saved):
         """The limits factors multiply: those before the collection first changed them."""

@@ -207,9 +207,17 @@ def test_restarted_if_started_before(project):
     assert not project.run('restarted', if_started_before=threshold)['changed']
 
 
-def test_rolled_back_v2_to_v1(project):
+def test_env_change_keeps_the_version_a_deploy_set(project):
     project.compose('up', '-d', tag='v2')  # the "bad deploy", by the user's own files
     project.wait_healthy()
+    result = project.run('env', env={'SRE_TEST_BREAKER': 5})
+    assert result['changed'] and result['before']['image'] == result['after']['image'] == REPO + ':v2', result
+    (cid,) = project.container_ids()
+    assert inspect(cid)['Config']['Image'] == REPO + ':v2'
+    assert '"image": "%s:v2"' % REPO in Path(project.override).read_text()
+
+
+def test_rolled_back_v2_to_v1(project):
     result = project.run('rolled_back')
     assert result['changed'] and 'failed' not in result, result
     assert result['before']['image'] == REPO + ':v2' and result['after']['image'] == REPO + ':v1'

@@ -76,6 +76,9 @@ def test_rollback_target():
     assert cu.rollback_target(None, 'gw:v2', None, 'gw:v1') == ('gw:v1', None)
     # Already rolled back (the pin holds the current image): stays there.
     assert cu.rollback_target(None, 'gw:v1', 'gw:v1', 'gw:v2') == ('gw:v1', None)
+    # Pinned by an env change to keep the newest version: a rollback still goes back.
+    assert cu.rollback_target(None, 'gw:v2', 'gw:v2', 'gw:v1', newest='gw:v2') == ('gw:v1', None)
+    assert cu.rollback_target(None, 'gw:v1', 'gw:v1', 'gw:v2', newest='gw:v2') == ('gw:v1', None)
     target, refusal = cu.rollback_target(None, 'gw:v1', None, None)
     assert target is None and 'no previous image' in refusal
     assert cu.repository('gw@sha256:abc') == 'gw' and cu.repository('host:5000/gw') == 'host:5000/gw'
