@@ -4,9 +4,13 @@
 """The runbook's decision, as pure rules over the evidence in the `incident` fact.
 
 Every rule that finds support becomes a cause with its evidence, a confidence, the runbook step
-it maps to and one action; causes are ranked by confidence, then by the runbook's order (service
-down, recent change, saturation, one endpoint, dependency). Evidence that could not be gathered
-is said, and an action that disrupts the service is never recommended on missing evidence.
+it maps to, one action and what it explains: the share of the errors, split by status code
+(error_rate's by_status) and by log signature (log_search's top messages), credited to it. Causes
+that hold (confidence at least min_confidence) are ranked by that share, shares within SHARE_TIE
+of each other by confidence; without the split, and for the causes that do not hold, by
+confidence; ties by the runbook's order (service down, recent change, saturation, one endpoint,
+dependency). Evidence that could not be gathered is said, an action that disrupts the service is
+never recommended on missing evidence, and a rollback never returns to a version known bad.
 
 On Kubernetes (platform kubernetes) the service-down checks are k8s_status's (deployment, pods,
 endpoints, events, HPA, problems, previous-container logs) and the actions are the cluster's:
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.sre.runbooks.plugins.module_utils.changes import RECREATE_SECONDS
 from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import parse_duration
 
 RUNBOOK_ORDER = ('service_down', 'deploy', 'saturation', 'endpoint', 'dependency')
@@ -33,6 +38,12 @@ RUNBOOK_STEPS = {
 }
 # Actions that interrupt the service: never recommended when evidence they rest on is missing.
 DISRUPTIVE = frozenset(('rollback', 'restart', 'recreate', 'free_port'))
+# Causes that hold and explain shares of the errors this close are ranked by confidence.
+SHARE_TIE = 0.1
+# Without a log signature that says whose they are: a gateway's answers to an upstream that
+# failed or timed out, and a service shedding load.
+DEPENDENCY_STATUSES = ('502', '504')
+SATURATION_STATUSES = ('503',)
 
 ARGUMENT_SPEC = dict(
     incident=dict(type='dict', required=True),
@@ -111,8 +122,14 @@ class Evidence:
                     self.missing.append('%s: not gathered' % name)
             elif isinstance(part, dict) and part.get('failed'):
                 self.missing.append('%s: %s' % (name, part.get('msg') or 'failed'))
+        # What the triage could not gather (its sources are optional at run time), said once.
+        seen = {m.split(':', 1)[0] for m in self.missing}
+        self.missing += [m for m in self.incident.get('missing_evidence') or [] if m.split(':', 1)[0] not in seen]
         self.partial = bool(self.errors.get('partial') or self.logs.get('partial')
                             or self.traces.get('partial') or self.missing)
+        # {image: why}: versions a rollback must not return to, set by diagnose() once the change
+        # before the onset is known.
+        self.known_bad = {}
 
     def has(self, part):
         return bool(part) and not part.get('failed')
@@ -126,6 +143,129 @@ class Evidence:
 
     def messages_matching(self, regex):
         return [(text, count) for text, count in self.messages() if regex.search(text)]
+
+
+class ErrorSplit:
+    """The errors split by status code (error_rate's by_status: status, error_rate, share_of_errors,
+    onset) and by log signature (log_search's top messages: pattern, count, first_seen, last_seen,
+    status_codes, endpoints), each part told whose it is: the dependency's (upstream errors), the
+    saturation's (overload, memory) when those causes stand, else the service's own, which a
+    change may explain. A status the logs split is shared out by its signatures' counts; one they
+    do not is whose its code says (DEPENDENCY_STATUSES, SATURATION_STATUSES), else the service's."""
+
+    def __init__(self, ev, dependency, saturation):
+        by_status = ev.errors.get('by_status')
+        self.statuses = [dict(s, status=str(s['status'])) for s in by_status
+                         if isinstance(s, dict) and s.get('status') is not None
+                         ] if isinstance(by_status, list) else []
+        self.available = bool(self.statuses)
+        total_rate = sum(s.get('error_rate') or 0.0 for s in self.statuses)
+        for status in self.statuses:
+            if not isinstance(status.get('share_of_errors'), (int, float)):
+                status['share_of_errors'] = ((status.get('error_rate') or 0.0) / total_rate
+                                             if total_rate else 0.0)
+        self.dependency, self.saturation = dependency is not None, saturation is not None
+        self.signatures = []
+        for message in (ev.logs.get('top_messages') or []) if ev.has(ev.logs) else []:
+            text = message.get('pattern') or message.get('example') or ''
+            self.signatures.append({
+                'pattern': text, 'count': message.get('count') or 0,
+                'first_seen': message.get('first_seen'), 'last_seen': message.get('last_seen'),
+                'statuses': {str(k): n for k, n in (message.get('status_codes') or {}).items()},
+                'endpoints': message.get('endpoints') or {}, 'kind': self._kind_of_text(text)})
+
+    def _kind_of_text(self, text):
+        if self.dependency and _UPSTREAM_WORDS.search(text):
+            return 'dependency'
+        if self.saturation and (_OVERLOAD.search(text) or _OOM.search(text)):
+            return 'saturation'
+        return 'own'
+
+    def _kind_of_status(self, code):
+        if self.dependency and code in DEPENDENCY_STATUSES:
+            return 'dependency'
+        if self.saturation and code in SATURATION_STATUSES:
+            return 'saturation'
+        return 'own'
+
+    def parts(self, status):
+        """[(kind, fraction of the status, signature or None)] of one by_status entry, a code
+        (504) or a class (5xx)."""
+        code = status['status'].lower()
+        logged = [(sig, sum(n for logged_code, n in sig['statuses'].items() if logged_code == code
+                            or (code.endswith('xx') and logged_code[:1] == code[:1])))
+                  for sig in self.signatures]
+        logged = [(sig, count) for sig, count in logged if count]
+        total = sum(count for _sig, count in logged)
+        if not total:
+            return [(self._kind_of_status(status['status']), 1.0, None)]
+        return [(sig['kind'], count / float(total), sig) for sig, count in logged]
+
+    def own_onsets(self):
+        """[(onset, status)] of the statuses the service's own errors are part of."""
+        return [(s['onset'], s['status']) for s in self.statuses if s.get('onset') is not None
+                and any(kind == 'own' for kind, _f, _sig in self.parts(s))]
+
+    def signatures_of(self, kind, since=None):
+        """Signatures of that kind, most frequent first; with since, those not first seen before."""
+        return [sig for sig in self.signatures if sig['kind'] == kind and (
+            since is None or sig['first_seen'] is None or sig['first_seen'] >= since)]
+
+    def rise_between(self, start, end):
+        """Why the service's own errors rose between start and end (epoch; end None: up to now),
+        or None: a status of its own whose onset falls in between, or a signature of its own
+        first seen in between that ended with it."""
+        if start is None:
+            return None
+        for onset, status in self.own_onsets():
+            if start <= onset and (end is None or onset < end):
+                return '%s errors rose %.0f s after it was deployed' % (status, onset - start)
+        if end is None:
+            return None
+        for sig in self.signatures_of('own'):
+            if (sig['first_seen'] is not None and start <= sig['first_seen'] < end
+                    and sig['last_seen'] is not None
+                    and sig['last_seen'] <= end + RECREATE_SECONDS):
+                return ('its errors "%s" (%dx) began after it was deployed and ended when it was '
+                        'replaced' % (sig['pattern'][:80], sig['count']))
+        return None
+
+    def credit(self, kind, since=None):
+        """The `explains` record of the errors of that kind ('all': every error; 'own': those of
+        statuses whose onset, and of signatures first seen, is at or after since)."""
+        signatures = self.signatures if kind == 'all' else self.signatures_of(kind, since)
+        share = rate = 0.0
+        statuses = []
+        for status in self.statuses:
+            onset = status.get('onset')
+            if kind == 'own' and (since is None or onset is None or onset < since):
+                continue
+            for part_kind, fraction, sig in self.parts(status):
+                if kind == 'all' or (part_kind == kind and (sig is None or sig in signatures)):
+                    share += fraction * status['share_of_errors']
+                    rate += fraction * (status.get('error_rate') or 0.0)
+                    if status['status'] not in statuses:
+                        statuses.append(status['status'])
+        if not self.available:
+            statuses = sorted({code for sig in signatures for code in sig['statuses']})
+        return _explains(min(1.0, share) if self.available else None,
+                         rate if self.available else None, statuses, signatures)
+
+    def on_endpoint(self, endpoint, group):
+        """What disabling one endpoint removes: its errors, from the error rate by endpoint."""
+        signatures = [sig for sig in self.signatures if sig['endpoints']
+                      and max(sig['endpoints'], key=sig['endpoints'].get) == endpoint]
+        statuses = sorted({code for sig in signatures for code in sig['statuses']})
+        return _explains(group.get('share_of_errors'), group.get('error_rate'), statuses,
+                         signatures)
+
+
+def _explains(share, error_rate, statuses, signatures):
+    return {'share': None if share is None else round(share, 3),
+            'error_rate': None if error_rate is None else round(error_rate, 3),
+            'statuses': statuses,
+            'signatures': [{'pattern': sig['pattern'], 'count': sig['count']}
+                           for sig in signatures]}
 
 
 def _cause(kind, confidence, evidence, action, params=None, description=None, needs=(),
@@ -201,10 +341,11 @@ def _what(change):
     return '%s %s at %s' % (change['kind'], change.get('summary'), change.get('time_iso'))
 
 
-def change_before_onset(ev, opts):
+def change_before_onset(ev, opts, split):
     """(change, gap) of the deploy or configuration change nearest before the onset, within
     max_deploy_gap (gap None: no onset is known, the newest change stands), or None; and the
-    changes that came after the onset, ruled out as its cause."""
+    changes that came after the onset, ruled out as its cause. A change after the onset still
+    stands when errors of the service's own (split by status) began after it: gap is theirs."""
     best, unknown, ruled_out = None, None, []
     for change in ev.changes:
         if change.get('kind') not in ('deploy', 'config'):
@@ -215,7 +356,11 @@ def change_before_onset(ev, opts):
         if gap is None:
             if unknown is None or (change.get('time') or 0) > (unknown[0].get('time') or 0):
                 unknown = (change, None)
-        elif gap < 0:
+            continue
+        if gap < 0 and change.get('time') is not None:
+            gap = min((onset - change['time'] for onset, _status in split.own_onsets()
+                       if onset >= change['time']), default=gap)
+        if gap < 0:
             ruled_out.append('%s came %.0f s after the errors began: not their cause'
                              % (_what(change), -gap))
         elif gap <= opts['max_deploy_gap'] and (best is None or gap < best[1]):
@@ -223,6 +368,39 @@ def change_before_onset(ev, opts):
     if best is None and ev.errors.get('onset') is None:
         best = unknown
     return best, ruled_out
+
+
+def known_bad_images(ev, split, change):
+    """{image: why} of the versions a rollback must not return to: the one the errors began after,
+    any a rollback of this incident moved away from, and any deployed in the change window that a
+    later deploy rolled back or that was followed by a rise of the service's own errors."""
+    bad = {}
+    if change and change[0].get('kind') == 'deploy' and change[0].get('image'):
+        bad[change[0]['image']] = 'the errors began after it was deployed'
+    for attempt in (ev.incident.get('mitigation') or {}).get('attempts') or []:
+        if (isinstance(attempt, dict) and attempt.get('acted')
+                and (attempt.get('action') or {}).get('name') == 'rollback'):
+            before = attempt.get('before') or {}
+            image = ', '.join(before['images']) if before.get('images') else before.get('image')
+            if image:
+                bad.setdefault(image, 'a rollback of this incident moved away from it')
+    deploys = sorted((c for c in ev.changes if c.get('kind') == 'deploy' and c.get('image')
+                      and c.get('previous_image') != c['image']), key=lambda c: c.get('time') or 0)
+    # A deploy that reverses the one before it rolls it back, unless that one was a rollback
+    # itself: deploying the version rolled back from again does not make the other one bad.
+    rollback = False
+    for before, after in zip(deploys, deploys[1:]):
+        rollback = (not rollback and after['image'] == before.get('previous_image')
+                    and after.get('previous_image') == before['image'])
+        if rollback:
+            bad.setdefault(before['image'], 'a later deploy rolled it back to %s'
+                           % short_image(after['image']))
+    for index, deploy in enumerate(deploys):
+        replaced = deploys[index + 1].get('time') if index + 1 < len(deploys) else None
+        why = split.rise_between(deploy.get('time'), replaced)
+        if why:
+            bad.setdefault(deploy['image'], why)
+    return bad
 
 
 def _rollback(ev, change):
@@ -244,6 +422,20 @@ def _rollback(ev, change):
     else:
         description = 'rollback to %s' % (short_image(target) or 'the previous version (unknown)')
     return params, description, () if target or revision else ('previous image',)
+
+
+def _rollback_cause(ev, kind, confidence, evidence, change, needs=()):
+    """The cause whose action undoes `change`; a rollback to a version known bad is withheld: the
+    cause escalates instead, its evidence saying why."""
+    params, description, missing = _rollback(ev, change)
+    target = params.get('to_image')
+    if target in ev.known_bad:
+        reason = 'no rollback: the version before it, %s, is known bad (%s)' % (
+            short_image(target), ev.known_bad[target])
+        return _cause(kind, confidence, evidence + [reason], 'escalate',
+                      {'reason': reason, 'known_bad': target}, reason, needs=needs)
+    return _cause(kind, confidence, evidence, 'rollback', params, description,
+                  needs=tuple(needs) + missing)
 
 
 def workload_name(ev):
@@ -373,18 +565,15 @@ def _service_down_kubernetes(ev, change, down):
 
 
 def _change_rollback(ev, change, confidence, evidence):
-    params, description, needs = _rollback(ev, change[0])
-    return _cause('service_down', confidence, evidence, 'rollback', params, description,
-                  needs=needs)
+    return _rollback_cause(ev, 'service_down', confidence, evidence, change[0])
 
 
 def _also_roll_back(ev, change, why):
     """The change before the onset as the next cause to try, when the first is not a rollback."""
     if not change:
         return []
-    params, description, needs = _rollback(ev, change[0])
-    return [_cause('deploy', 0.6, ['%s: %s' % (why, _what(change[0]))], 'rollback', params,
-                   description, needs=('recent changes',) + needs)]
+    return [_rollback_cause(ev, 'deploy', 0.6, ['%s: %s' % (why, _what(change[0]))], change[0],
+                            needs=('recent changes',))]
 
 
 def _image_rollback(ev, evidence):
@@ -392,19 +581,17 @@ def _image_rollback(ev, evidence):
     else the one before the newest deploy, else kubectl's previous revision."""
     deploys = sorted((c for c in ev.changes if c.get('kind') == 'deploy'),
                      key=lambda c: c.get('time') or 0)
-    params, description, needs = (_rollback(ev, deploys[-1]) if deploys
-                                  else (None, None, ('previous image',)))
-    if needs:
-        revision = ev.rollback_revision
-        params = {'to_revision': revision}
-        description = ('roll back to revision %s' % revision if revision
-                       else 'roll back to the previous revision')
     evidence = evidence + ['the image of the new version cannot be pulled: the pods of the '
                            'previous revision can run']
-    return _cause('service_down', 0.95, evidence, 'rollback', params, description)
+    if deploys and not _rollback(ev, deploys[-1])[2]:
+        return _rollback_cause(ev, 'service_down', 0.95, evidence, deploys[-1])
+    revision = ev.rollback_revision
+    return _cause('service_down', 0.95, evidence, 'rollback', {'to_revision': revision},
+                  'roll back to revision %s' % revision if revision
+                  else 'roll back to the previous revision')
 
 
-def rule_deploy(ev, opts, found):
+def rule_deploy(ev, opts, found, split):
     if ev.errors.get('verdict') not in ('warning', 'critical') or found is None:
         return None
     change, gap = found
@@ -412,6 +599,9 @@ def rule_deploy(ev, opts, found):
         return None
     what = _what(change)
     evidence = ['errors began %.0f s after the %s' % (gap, what)]
+    if (change.get('seconds_before_onset') or 0) < 0:
+        evidence.append('the first errors began %.0f s before it: not its own'
+                        % -change['seconds_before_onset'])
     # A bad version fails as soon as it takes traffic: a spike shows within about two rate
     # windows of the deploy; a slow climb (a leak) may come later.
     near = gap <= 2 * (ev.errors.get('window_seconds') or 300) + 30
@@ -419,7 +609,10 @@ def rule_deploy(ev, opts, found):
     if spike and near:
         confidence = 0.9
         evidence.append('the error rate rose as a spike right after it, as a bad version does')
-        evidence += _quote(ev.messages(), 1)
+        own = split.signatures_of('own', change.get('time'))
+        evidence += _quote([(sig['pattern'], sig['count']) for sig in own], 1)
+        if split.signatures and not own:
+            evidence.append('no error signature of its own in the logs began after it')
     elif spike:
         confidence = 0.3
         evidence.append('but the spike came long after it: the new version had been healthy')
@@ -429,11 +622,10 @@ def rule_deploy(ev, opts, found):
     if direct:
         confidence -= 0.3
         evidence.append('but dependencies fail on their own: %s' % ', '.join(direct))
-    params, description, needs = _rollback(ev, change)
-    if needs:
-        evidence.append('the image before it is not known: give the rollback target')
-    return _cause('deploy', confidence, evidence, 'rollback', params, description,
-                  needs=('recent changes',) + needs)
+    cause = _rollback_cause(ev, 'deploy', confidence, evidence, change, needs=('recent changes',))
+    if 'previous image' in cause['needs']:
+        cause['evidence'].append('the image before it is not known: give the rollback target')
+    return cause
 
 
 def rule_saturation(ev, opts):
@@ -564,6 +756,50 @@ def rule_dependency(ev, opts):
                   'circuit breaker on %s' % names[0], needs=('dependencies',), database=database)
 
 
+def credit_cause(cause, ev, split, change):
+    """Sets what the cause explains (see ErrorSplit) and, with the split, says it."""
+    kind = cause['cause']
+    if kind == 'deploy':
+        cause['explains'] = split.credit('own', change[0].get('time'))
+    elif kind in ('dependency', 'saturation'):
+        cause['explains'] = split.credit(kind)
+    elif kind == 'endpoint':
+        endpoint = cause['action']['params']['endpoint']
+        cause['explains'] = split.on_endpoint(endpoint, next(
+            (g for g in ev.errors.get('groups') or [] if g.get('value') == endpoint), {}))
+    else:  # the service down: every error
+        cause['explains'] = split.credit('all')
+    explains = cause['explains']
+    if split.available and kind in ('deploy', 'dependency', 'saturation'):
+        cause['evidence'].append('explains %.0f%% of the errors (%.2f/s: %s)' % (
+            100 * explains['share'], explains['error_rate'], ', '.join(explains['statuses']))
+            if explains['share'] else 'explains none of the errors')
+
+
+def rank(causes, min_confidence, by_share):
+    """Causes by confidence, then the runbook's order; by_share: those that hold (confidence at
+    least min_confidence) first, by the share of the errors they explain, the shares within
+    SHARE_TIE of the largest of their tier by confidence."""
+    ranked = sorted(causes, key=lambda c: (-c['confidence'], RUNBOOK_ORDER.index(c['cause'])))
+    if not by_share:
+        return ranked
+    holding = [c for c in ranked if c['confidence'] >= min_confidence]
+    tiers = []
+    for cause in sorted(holding, key=lambda c: -_share(c)):  # stable: by confidence within
+        if tiers and round(_share(tiers[-1][0]) - _share(cause), 3) <= SHARE_TIE:
+            tiers[-1].append(cause)
+        else:
+            tiers.append([cause])
+    by_confidence = {id(c): index for index, c in enumerate(ranked)}
+    return [c for tier in tiers for c in sorted(tier, key=lambda c: by_confidence[id(c)])
+            ] + ranked[len(holding):]
+
+
+def _share(cause):
+    """The share of the errors a cause explains; unknown counts as none."""
+    return cause['explains']['share'] or 0.0
+
+
 def options_from_params(params):
     """Rule options from validated module parameters; ValueError names a bad one."""
     if '{name}' not in params['feature_flag_pattern']:
@@ -592,16 +828,24 @@ def diagnose(incident, options=None):
     opts.update({k: v for k, v in (options or {}).items() if v is not None})
     opts.setdefault('platform', (incident or {}).get('platform'))
     ev = Evidence(incident)
-    change, ruled_out = change_before_onset(ev, opts)
-    found = rule_service_down(ev, opts, change) + [
-        rule_deploy(ev, opts, change), rule_saturation(ev, opts), rule_endpoint(ev, opts),
-        rule_dependency(ev, opts)]
-    causes = sorted((c for c in found if c),
-                    key=lambda c: (-c['confidence'], RUNBOOK_ORDER.index(c['cause'])))
+    saturation, dependency = rule_saturation(ev, opts), rule_dependency(ev, opts)
+    split = ErrorSplit(ev, dependency, saturation)
+    change, ruled_out = change_before_onset(ev, opts, split)
+    ev.known_bad = known_bad_images(ev, split, change)
+    found = [c for c in rule_service_down(ev, opts, change) + [
+        rule_deploy(ev, opts, change, split), saturation, rule_endpoint(ev, opts), dependency] if c]
+    for cause in found:
+        credit_cause(cause, ev, split, change)
+    causes = rank(found, opts['min_confidence'], split.available)
     plan = []
     refused = []
     for cause in causes:
-        if cause['confidence'] < opts['min_confidence'] or cause['action']['name'] == 'escalate':
+        if cause['confidence'] < opts['min_confidence']:
+            break
+        if cause['action']['params'].get('known_bad'):
+            refused.append(cause['action']['description'])
+            continue  # the rollback is withheld; the next cause may still be acted on
+        if cause['action']['name'] == 'escalate':
             break
         if any(c['action']['name'] == cause['action']['name']
                and c['action']['params'] == cause['action']['params'] for c in plan):
@@ -630,7 +874,8 @@ def diagnose(incident, options=None):
         recommended = {'cause': 'escalate', 'confidence': 0.0, 'evidence': [reason],
                        'runbook_step': RUNBOOK_STEPS['escalate'], 'action': action, 'needs': [],
                        'infrastructure': any(c['infrastructure'] for c in standing),
-                       'database': any(c['database'] for c in standing)}
+                       'database': any(c['database'] for c in standing),
+                       'explains': _explains(None, None, [], [])}
     return {
         'causes': causes,
         'recommended': recommended,
@@ -641,4 +886,13 @@ def diagnose(incident, options=None):
         'refused': refused,
         'missing_evidence': ev.missing,
         'partial': ev.partial,
+        'ranking': {
+            'by': 'explained_errors' if split.available else 'confidence',
+            'note': ('causes that hold (confidence at least %s) ranked by the share of the errors '
+                     'they explain (error rate by status, log signatures), shares within %d points '
+                     'by confidence' % (opts['min_confidence'], 100 * SHARE_TIE)
+                     if split.available else
+                     'the error rate by status was not available (an older error_rate result, or '
+                     'its query failed): causes ranked by confidence'),
+        },
     }

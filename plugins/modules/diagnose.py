@@ -31,8 +31,25 @@ description:
     and the HorizontalPodAutoscaler's maximum; at either ceiling the CPU limit is raised instead.
     A rollback of a change that carries revisions names the revision to undo to
     (C(incident.triage.rollback_revision), else the change's C(previous_revision)).
-  - A deploy that came after the errors began is never blamed (it is listed in RV(ruled_out)).
-    Evidence that could not be gathered is listed in RV(missing_evidence), and an action that
+  - Each cause is credited with the errors it explains (C(explains)), from the error rate split by
+    status code (C(incident.triage.error_rate.by_status), each status with its own onset) and the
+    log signatures (C(incident.investigate.logs.top_messages), with count, first seen and status codes).
+    The dependency's are its upstream signatures (timed out, refused, connection...) and, where
+    no signature says, V(502) and V(504); the saturation's its overload and memory signatures and
+    V(503); a deploy's the rest of the statuses whose onset is at or after it, of signatures first
+    seen at or after it. A status is shared out by its signatures' counts.
+  - Causes that hold (confidence at least O(min_confidence)) are ranked by the share of the errors
+    they explain, so that the first action removes the most errors; shares within 10 points of
+    the largest of their tier rank by confidence, then by the runbook's order. Without
+    C(by_status) (an older result, or its query failed), and for causes that do not hold, the
+    ranking is by confidence, then the runbook's order, as RV(ranking) says.
+  - A deploy that came after the errors began is never blamed (it is listed in RV(ruled_out)),
+    unless errors of the service's own, split by status, began after it. A rollback never returns
+    to a version known bad, the one the errors began after, one a rollback of this incident
+    (C(incident.mitigation.attempts)) moved away from, or one deployed in the change window that
+    a later deploy rolled back or that was followed by a rise of the service's own errors; with no
+    other target the cause escalates, saying why, and the rollback is listed in RV(refused).
+  - Evidence that could not be gathered is listed in RV(missing_evidence), and an action that
     interrupts the service (rollback, restart, recreate, freeing a port) is never recommended when
     the evidence it rests on is missing or the error rate is partial. Scaling out does not.
   - Pure computation, no I/O; never changes anything. An action plugin runs it on the controller
@@ -133,6 +150,36 @@ causes:
     action:
       description: The action for this cause (see RV(action)).
       type: dict
+    explains:
+      description: The errors credited to this cause.
+      type: dict
+      contains:
+        share:
+          description: >-
+            Share of all the errors, from 0 to 1; V(null) without C(by_status) (an endpoint's comes
+            from the error rate by endpoint).
+          type: float
+        error_rate:
+          description: Those errors per second; V(null) when not known.
+          type: float
+        statuses:
+          description: The status codes credited, for example V(500).
+          type: list
+          elements: str
+        signatures:
+          description: The log signatures credited, most frequent first.
+          type: list
+          elements: dict
+          contains:
+            pattern:
+              description: The message with what varies masked.
+              type: str
+            count:
+              description: Lines of it in the logs read.
+              type: int
+      sample: {share: 0.65, error_rate: 2.35, statuses: ['500'], signatures: [
+               {pattern: "prediction handler failed: TypeError: '<str>' object is not subscriptable",
+                count: 141}]}
     infrastructure:
       description: >-
         True when the cause is the cluster's (pods no node has room for): escalate to the
@@ -147,7 +194,7 @@ recommended:
   description:
     - The cause whose action is recommended, or an escalation; an escalation carries
       C(infrastructure) and C(database) of the causes that stand (confidence at least
-      O(min_confidence)).
+      O(min_confidence)), and an C(explains) that credits it with nothing.
   returned: always
   type: dict
 action:
@@ -166,7 +213,8 @@ action:
           C(to_revision) (V(null) for the previous revision); V(scale) carries C(replicas), a count
           or a change such as V(+2); V(resources) C(memory_factor) or C(cpu_factor); an
           escalation for a missing ConfigMap or Secret C(missing), for unschedulable pods
-          C(insufficient).
+          C(insufficient), for a rollback withheld C(reason) and C(known_bad) (the image it would
+          have returned to).
       type: dict
     description:
       description: >-
@@ -196,7 +244,7 @@ ruled_out:
   type: list
   elements: str
 refused:
-  description: Actions not recommended for want of evidence.
+  description: Actions not recommended for want of evidence, and rollbacks withheld because the version is known bad.
   returned: always
   type: list
   elements: str
@@ -209,6 +257,19 @@ partial:
   description: True when some evidence is missing or partial.
   returned: always
   type: bool
+ranking:
+  description: How RV(causes) and RV(plan) are ranked.
+  returned: always
+  type: dict
+  contains:
+    by:
+      description: >-
+        V(explained_errors) (the share of the errors each cause explains, then confidence) or
+        V(confidence) (the error rate by status was not available).
+      type: str
+    note:
+      description: The same in words.
+      type: str
 '''
 
 from ansible.module_utils.basic import AnsibleModule

@@ -38,6 +38,42 @@ def test_module_and_action_decide_alike():
     assert action['action'] == module['action']
     assert action['causes'] == module['causes']
     assert action['missing_evidence'] == ['logs: not gathered', 'resources: not gathered']
+    assert action['ranking'] == module['ranking'] and module['ranking']['by'] == 'confidence'
+
+
+TYPE_ERROR = "prediction handler failed: TypeError: '<str>' object is not subscriptable"
+TIMEOUT = 'upstream model-service timed out after <num>s'
+# model-service slow since 85, gw:v2 deployed at 88: its TypeErrors (500) outnumber the 504s.
+TWO_CAUSES = {
+    'triage': {
+        'error_rate': {'verdict': 'critical', 'shape': 'spike', 'onset': 100.0, 'window_seconds': 30,
+                       'by_status': [
+                           {'status': '500', 'error_rate': 2.35, 'share_of_errors': 0.65, 'onset': 115.0,
+                            'onset_iso': '1970-01-01T00:01:55Z', 'shape': 'spike'},
+                           {'status': '504', 'error_rate': 1.27, 'share_of_errors': 0.35, 'onset': 100.0,
+                            'onset_iso': '1970-01-01T00:01:40Z', 'shape': 'spike'}]},
+        'health': {'all_ok': True}, 'changes': [dict(DEPLOYED['triage']['changes'][0], time=88.0,
+                                                     seconds_before_onset=12.0)]},
+    'investigate': {
+        'logs': {'top_messages': [
+            {'pattern': TYPE_ERROR, 'count': 141, 'first_seen': 90.0, 'last_seen': 146.0,
+             'status_codes': {'500': 141}, 'endpoints': {'/predict': 141}},
+            {'pattern': TIMEOUT, 'count': 76, 'first_seen': 87.0, 'last_seen': 146.0,
+             'status_codes': {'504': 76}, 'endpoints': {'/embed': 38, '/classify': 38}}]},
+        'resources': {'max_cpu_percent': 20.0, 'max_memory_percent': 40.0},
+        'dependencies': {'failing': ['model-service'], 'names': ['model-service']}}}
+
+
+def test_two_causes_ranked_by_the_errors_they_explain_by_module_and_action():
+    module = run_module('diagnose', {'incident': TWO_CAUSES})
+    assert [(c['cause'], c['action']['description'], c['explains']['share'])
+            for c in module['plan']] == [('deploy', 'rollback to v1', 0.65),
+                                         ('dependency', 'circuit breaker on model-service', 0.35)]
+    assert module['plan'][0]['explains']['signatures'] == [{'pattern': TYPE_ERROR, 'count': 141}]
+    assert module['ranking']['by'] == 'explained_errors'
+    rc, output, action = adhoc({'incident': TWO_CAUSES})
+    assert rc == 0, output
+    assert action['plan'] == module['plan'] and action['ranking'] == module['ranking']
 
 
 @pytest.mark.parametrize('args,message', [

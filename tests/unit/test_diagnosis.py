@@ -1,9 +1,12 @@
 """Every diagnosis rule on evidence shaped as the triage and investigate steps record it."""
 
 import copy
+import json
 
 from ansible_collections.sre.runbooks.plugins.module_utils.diagnosis import (
     diagnose, feature_flag_name)
+from ansible_collections.sre.runbooks.plugins.module_utils.log_patterns import (
+    RANK, analyse, iso_ms, records_from_entries)
 
 ONSET = 1000.0
 GW = 'sre-demo/inference-gateway:'
@@ -158,6 +161,9 @@ def test_conflicting_evidence_deploy_and_dead_dependency():
     assert [c['cause'] for c in d['causes']] == ['dependency', 'deploy']
     assert d['action']['name'] == 'circuit_breaker'
     assert 'but dependencies fail on their own: model-service' in d['causes'][1]['evidence']
+    # The deploy never quotes the dependency's line as its own.
+    assert 'no error signature of its own in the logs began after it' in d['causes'][1]['evidence']
+    assert not any('connection refused' in e for e in d['causes'][1]['evidence'])
 
 
 def test_pool_exhaustion_restarts_to_reset_pools():
@@ -269,6 +275,225 @@ def test_plan_lists_the_actions_to_try_in_turn():
         ('dependency', 'circuit_breaker'), ('deploy', 'rollback')]
     assert d['plan'][0] == d['recommended']
     assert diagnose(incident(t__error_rate=errors(verdict='ok', onset=None)))['plan'] == []
+
+
+# --------------------------------------------------------------------------- two causes at once
+
+TYPE_ERROR = "prediction handler failed: TypeError: '<str>' object is not subscriptable"
+TIMEOUT = 'upstream model-service timed out after <num>s'
+
+
+def gateway_line(t, status, endpoint, version='1.2.3'):
+    """A line as the demo gateway logs a failed request (demo/app/common.py): v1.2.3's TypeError
+    before model-service is called (500), or model-service too slow (504)."""
+    record = {'timestamp': iso_ms(t), 'level': 'ERROR', 'service': 'inference-gateway',
+              'version': version, 'endpoint': endpoint, 'method': 'POST', 'status_code': status,
+              'duration_ms': 2004.1 if status == 504 else 3.2, 'trace_id': '%032x' % int(t * 1000)}
+    if status == 500:
+        error = "TypeError: 'NoneType' object is not subscriptable"
+        record.update(message='prediction handler failed: ' + error, error=error)
+    else:
+        record.update(message='upstream model-service timed out after 2.0s',
+                      error='TimeoutError: timed out')
+    return json.dumps(record, separators=(',', ':'))
+
+
+def gateway_logs(type_errors=(), timeouts=()):
+    """log_search's result over the demo gateway's lines: (first time, count) of each kind, one
+    line every 0.4 s, read from the Docker engine (analyse() is what the module returns)."""
+    entries = []
+    for (start, count), status in ((type_errors or (0, 0), 500), (timeouts or (0, 0), 504)):
+        for n in range(count):
+            t = start + 0.4 * n
+            endpoint = '/predict' if status == 500 else ('/predict', '/embed', '/classify')[n % 3]
+            entries.append((t, gateway_line(t, status, endpoint), 'sre-demo-inference-gateway-1',
+                            'stdout'))
+    result = analyse(records_from_entries(sorted(entries, key=lambda e: e[0])), ONSET - 900,
+                     ONSET + 300, RANK['ERROR'])
+    result.update(partial=False, backend='docker')
+    return result
+
+
+def by_status(*entries):
+    """error_rate's by_status: (status, errors/s, share of errors, onset), largest first."""
+    return [{'status': status, 'error_rate': rate, 'share_of_errors': share, 'onset': onset,
+             'onset_iso': iso_ms(onset), 'shape': 'spike' if onset else 'steady'}
+            for status, rate, share, onset in entries]
+
+
+SLOW_MODEL_SERVICE = {'failing': ['model-service'], 'names': ['model-service', 'feature-store'],
+                      'checks': []}
+
+
+def two_causes(type_errors, timeouts, split, gap=12):
+    """model-service turns slow at ONSET - 15; v1.2.3 is deployed 3 s later (gap s before the
+    onset of the error rate); its TypeErrors begin 2 s after the deploy."""
+    deployed = ONSET - gap
+    rate = errors(shape='spike')
+    if split is not None:
+        rate['by_status'] = split
+    return incident(
+        t__changes=[deploy(gap)], t__error_rate=rate,
+        i__logs=gateway_logs((deployed + 2, type_errors), (deployed - 1, timeouts)),
+        i__dependencies=SLOW_MODEL_SERVICE,
+        i__traces={'dependency_suspect': 'model-service', 'error_sources': []})
+
+
+def test_two_causes_the_deploys_500s_outnumber_the_dependencys_504s_rollback_first():
+    d = diagnose(two_causes(141, 76, by_status(('500', 2.35, 0.65, ONSET + 15),
+                                               ('504', 1.27, 0.35, ONSET))))
+    assert [(c['cause'], c['action']['description']) for c in d['plan']] == [
+        ('deploy', 'rollback to v1.2.2'), ('dependency', 'circuit breaker on model-service')]
+    assert d['recommended'] == d['plan'][0] and d['action']['name'] == 'rollback'
+    deploy_cause, dependency = d['plan']
+    # Confidence is computed as before: the dependency's is higher, the share decides.
+    assert (deploy_cause['confidence'], dependency['confidence']) == (0.6, 0.9)
+    assert deploy_cause['explains'] == {
+        'share': 0.65, 'error_rate': 2.35, 'statuses': ['500'],
+        'signatures': [{'pattern': TYPE_ERROR, 'count': 141}]}
+    assert dependency['explains'] == {
+        'share': 0.35, 'error_rate': 1.27, 'statuses': ['504'],
+        'signatures': [{'pattern': TIMEOUT, 'count': 76}]}
+    # Each quotes its own signature, never the other's.
+    assert 'log: 141x "%s"' % TYPE_ERROR in deploy_cause['evidence']
+    assert not any(TIMEOUT in e for e in deploy_cause['evidence'])
+    assert 'log: 76x "%s"' % TIMEOUT in dependency['evidence']
+    assert not any('TypeError' in e for e in dependency['evidence'])
+    assert deploy_cause['evidence'][-1] == 'explains 65% of the errors (2.35/s: 500)'
+    assert dependency['evidence'][-1] == 'explains 35% of the errors (1.27/s: 504)'
+    assert d['ranking']['by'] == 'explained_errors'
+
+
+def test_two_causes_the_dependencys_504s_outnumber_the_deploys_500s_circuit_breaker_first():
+    d = diagnose(two_causes(40, 160, by_status(('504', 3.2, 0.8, ONSET),
+                                               ('500', 0.8, 0.2, ONSET + 15))))
+    assert [(c['cause'], c['action']['name']) for c in d['plan']] == [
+        ('dependency', 'circuit_breaker'), ('deploy', 'rollback')]
+    assert d['plan'][0]['explains']['share'] == 0.8 and d['plan'][1]['explains']['share'] == 0.2
+    assert 'log: 40x "%s"' % TYPE_ERROR in d['plan'][1]['evidence']
+
+
+def test_a_deploy_after_the_first_errors_is_credited_with_its_own_that_began_after_it():
+    # The dependency's 504s began 3 s before the deploy: the deploy is not ruled out, since its
+    # own 500s (a status of their own, by signature) began 12 s after it.
+    d = diagnose(two_causes(141, 76, by_status(('500', 2.35, 0.65, ONSET + 15),
+                                               ('504', 1.27, 0.35, ONSET)), gap=-3))
+    assert d['ruled_out'] == []
+    assert d['recommended']['cause'] == 'deploy'
+    assert d['recommended']['evidence'][:2] == [
+        'errors began 12 s after the deploy image v1.2.2 -> v1.2.3 at T',
+        'the first errors began 3 s before it: not its own']
+    # Without the split, it is ruled out as before.
+    d = diagnose(two_causes(141, 76, None, gap=-3))
+    assert [c['cause'] for c in d['causes']] == ['dependency']
+    assert d['ruled_out'] == ['deploy image v1.2.2 -> v1.2.3 at T came 3 s after the errors '
+                              'began: not their cause']
+
+
+def test_without_the_split_by_status_the_ranking_is_by_confidence_and_says_so():
+    d = diagnose(two_causes(141, 76, None))
+    assert [(c['cause'], c['action']['name']) for c in d['plan']] == [
+        ('dependency', 'circuit_breaker'), ('deploy', 'rollback')]
+    assert d['ranking'] == {'by': 'confidence', 'note': (
+        'the error rate by status was not available (an older error_rate result, or its query '
+        'failed): causes ranked by confidence')}
+    # What each explains is still told from the logs, without a share.
+    assert d['plan'][1]['explains'] == {'share': None, 'error_rate': None, 'statuses': ['500'],
+                                        'signatures': [{'pattern': TYPE_ERROR, 'count': 141}]}
+    assert 'log: 141x "%s"' % TYPE_ERROR in d['plan'][1]['evidence']
+    assert not any(e.startswith('explains') for c in d['causes'] for e in c['evidence'])
+    assert diagnose(two_causes(141, 76, []))['ranking']['by'] == 'confidence'
+
+
+def test_a_status_label_of_classes_is_split_by_the_signatures():
+    d = diagnose(two_causes(141, 76, by_status(('5xx', 3.62, 1.0, ONSET))))
+    assert [(c['cause'], c['explains']['share'], c['explains']['error_rate'])
+            for c in d['plan']] == [('deploy', 0.65, 2.352), ('dependency', 0.35, 1.268)]
+
+
+def test_shares_within_ten_points_are_ranked_by_confidence():
+    # A bad deploy on /predict: the endpoint holds all the errors, the deploy 97% (a few 504s
+    # were there before): both remove about as much; the deploy's confidence is higher.
+    d = diagnose(incident(
+        t__changes=[deploy(4)],
+        t__error_rate=errors(shape='spike', concentrated=True, top_group='/predict',
+                             groups=groups('/predict'), by_status=by_status(
+                                 ('500', 2.9, 0.97, ONSET + 10), ('504', 0.09, 0.03, None))),
+        i__logs=gateway_logs((ONSET - 2, 85))))
+    assert [(c['cause'], c['explains']['share']) for c in d['plan']] == [
+        ('deploy', 0.97), ('endpoint', 1.0)]
+    assert d['plan'][1]['explains']['statuses'] == ['500']
+
+
+def test_dependency_fault_and_a_later_harmless_deploy_never_roll_back_to_the_bad_version():
+    # In the change window: v1.2.3 deployed and rolled back (v1.2.3 -> v1.2.2) before
+    # model-service turned slow; a harmless v1.2.4 came after the errors began.
+    bad = dict(deploy(400, 'v1.2.3', 'v1.2.2'))
+    back = dict(deploy(60, 'v1.2.2', 'v1.2.3'))
+    harmless = dict(deploy(-40, 'v1.2.4', 'v1.2.2'))
+    d = diagnose(incident(
+        t__changes=[harmless, back, bad],
+        t__error_rate=errors(shape='spike', by_status=by_status(('504', 3.1, 1.0, ONSET))),
+        i__logs=gateway_logs(timeouts=(ONSET + 42, 120)), i__dependencies=SLOW_MODEL_SERVICE))
+    assert d['ruled_out'] == ['deploy image v1.2.2 -> v1.2.4 at T came 40 s after the errors '
+                              'began: not their cause']
+    assert [(c['cause'], c['action']['description']) for c in d['plan']] == [
+        ('dependency', 'circuit breaker on model-service')]
+    withheld = ('no rollback: the version before it, v1.2.3, is known bad (a later deploy rolled '
+                'it back to v1.2.2)')
+    deploy_cause = next(c for c in d['causes'] if c['cause'] == 'deploy')
+    assert deploy_cause['action'] == {'name': 'escalate', 'description': withheld,
+                                      'params': {'reason': withheld, 'known_bad': GW + 'v1.2.3'},
+                                      'disruptive': False}
+    assert withheld in deploy_cause['evidence']
+    assert 'explains none of the errors' in deploy_cause['evidence']
+    assert deploy_cause['explains']['share'] == 0.0
+    assert d['refused'] == [withheld]
+    assert not any('rollback to' in c['action']['description'] for c in d['causes'])
+
+
+def test_a_bad_version_deployed_again_after_its_rollback_is_rolled_back_again():
+    # v1.2.3, rolled back to v1.2.2, deployed again: v1.2.2 was not rolled back from.
+    changes = [deploy(4, 'v1.2.3', 'v1.2.2'), deploy(600, 'v1.2.2', 'v1.2.3'),
+               deploy(700, 'v1.2.3', 'v1.2.2')]
+    d = diagnose(incident(t__changes=changes, t__error_rate=errors(shape='spike')))
+    assert d['action']['description'] == 'rollback to v1.2.2'
+
+
+def test_known_bad_from_the_logs_of_a_replaced_version_and_from_a_rollback_of_this_incident():
+    # Loki keeps the logs of v1.2.3, replaced by v1.2.4 (a fix forward): its TypeErrors began
+    # after it and ended with it; rolling v1.2.4 back would return to it.
+    first, fix = deploy(300, 'v1.2.3', 'v1.2.2'), deploy(20, 'v1.2.4', 'v1.2.3')
+    d = diagnose(incident(
+        t__changes=[fix, first], t__error_rate=errors(shape='spike'),
+        i__logs=gateway_logs((ONSET - 297, 100), (ONSET + 5, 30))))
+    assert d['causes'][0]['action']['description'] == (
+        'no rollback: the version before it, v1.2.3, is known bad (its errors "%s" (100x) began '
+        'after it was deployed and ended when it was replaced)' % TYPE_ERROR[:80])
+    assert d['action']['name'] == 'escalate'
+    assert d['action']['params']['reason'] == d['causes'][0]['action']['description']
+    # A status of its own that rose while it ran condemns it too.
+    d = diagnose(incident(
+        t__changes=[fix, first], t__error_rate=errors(shape='spike', by_status=by_status(
+            ('503', 1.5, 0.7, ONSET + 5), ('500', 0.6, 0.3, ONSET - 290)))))
+    assert d['causes'][0]['action']['params']['reason'].endswith(
+        'is known bad (500 errors rose 10 s after it was deployed)')
+    # The image a rollback of this incident moved away from (compose, then Kubernetes).
+    inc = incident(t__changes=[deploy(20, 'v1.2.2', 'v1.2.3')], t__error_rate=errors(shape='spike'))
+    inc['mitigation'] = {'attempts': [{'attempt': 1, 'acted': True, 'action': {'name': 'rollback'},
+                                       'before': {'image': GW + 'v1.2.3'},
+                                       'after': {'image': GW + 'v1.2.2'}}]}
+    assert diagnose(inc)['causes'][0]['action']['params'] == {
+        'reason': 'no rollback: the version before it, v1.2.3, is known bad (a rollback of this '
+                  'incident moved away from it)', 'known_bad': GW + 'v1.2.3'}
+    inc = incident(t__changes=[k8s_deploy(20, image='v2.4.0', previous='v2.4.1')],
+                   t__error_rate=errors(shape='spike'))
+    inc['mitigation'] = {'attempts': [{'acted': True, 'action': {'name': 'rollback'},
+                                       'before': {'revision': 12, 'images': [DC + 'v2.4.1']}}]}
+    assert diagnose(inc)['causes'][0]['action']['params']['known_bad'] == DC + 'v2.4.1'
+    # Not acted (check mode, advice): nothing was moved away from.
+    inc['mitigation']['attempts'][0]['acted'] = False
+    assert diagnose(inc)['action']['name'] == 'rollback'
 
 
 def host_checks(**checks):
@@ -576,3 +801,13 @@ def test_pool_exhaustion_of_a_database_is_flagged():
     assert d['recommended']['database'] is True and d['recommended']['infrastructure'] is False
     d = diagnose(incident(i__dependencies={'failing': ['model-service'], 'names': ['model-service']}))
     assert d['recommended']['database'] is False
+
+
+def test_what_the_triage_could_not_gather_is_missing_evidence():
+    incident = {'triage': {'error_rate': {'verdict': 'critical', 'error_percent': 20.0}, 'health': {'checks': []},
+                           'changes': []},
+                'investigate': {'logs': {'top_messages': []}, 'resources': {'saturated': False}},
+                'missing_evidence': ['recent changes: cannot reach the Docker engine at unix:///run/x.sock']}
+    result = diagnose(incident)
+    assert result['missing_evidence'] == ['recent changes: cannot reach the Docker engine at unix:///run/x.sock']
+    assert result['partial']
