@@ -38,6 +38,8 @@ DEPLOY_FILE="$STATE_DIR/last-deploy.json"
 # The compose override file that sre.runbooks.compose_service owns (mitigations: pinned image,
 # feature flags, circuit breaker, limits). The rig's clear and deploy start without it.
 OVERRIDE_FILE=/var/lib/sre-runbooks/compose/$PROJECT/override.yml
+# The open incidents the runbook keeps (sre.runbooks.incident_registry): a cleared rig has none.
+INCIDENT_RECORDS=/var/lib/sre-runbooks/incidents
 LOCK_FILE="$RUN_DIR/rig.lock"
 # Faults: the injected one, the runtime fault state the services keep (bind mounted into
 # inference-gateway), and the process that holds port 8000 in the port-conflict fault.
@@ -45,7 +47,7 @@ FAULT_FILE="$STATE_DIR/fault.json"
 FAULT_DIR="$STATE_DIR/faults"
 SQUATTER_PIDFILE="$RUN_DIR/port-squatter.pid"
 SQUATTER_LOG="$LOG_DIR/port-squatter.log"
-FAULTS=(bad-deploy endpoint dependency dependency-down saturation memory crash port-conflict)
+FAULTS=(bad-deploy endpoint dependency dependency-down saturation memory crash port-conflict two-causes)
 BAD_VERSION=v1.2.3
 # The gateway's limits in docker-compose.yml (160m, 1.0 CPU) as docker inspect shows them.
 GATEWAY_LIMITS="$((160 * 1024 * 1024)) 1000000000"
@@ -614,6 +616,7 @@ cmd_clear() {
   ensure_alertmanager
   ensure_api_standin
   reset_api_standin
+  rm -f "$INCIDENT_RECORDS"/*.json
   converge_stack
   log "clear: ${fault:-no} fault cleared, stack healthy at $GOOD_VERSION in $(since "$start")s" \
     "(demo/rig.sh wait-clear waits for the 5xx ratio)"
@@ -708,6 +711,11 @@ cmd_inject() {
     bad-deploy) deploy_gateway "$BAD_VERSION" ;;
     endpoint) "${HELPER[@]}" admin inference-gateway predict_v2 on || die "could not switch predict-v2 on" ;;
     dependency) "${HELPER[@]}" admin model-service slow_responses on || die "could not slow model-service down" ;;
+    # Two causes at once: model-service turns slow (504s), then a bad version is deployed 3 s later (500s).
+    two-causes)
+      "${HELPER[@]}" admin model-service slow_responses on || die "could not slow model-service down"
+      sleep 3
+      deploy_gateway "$BAD_VERSION" ;;
     dependency-down)
       log "stopping model-service"
       compose -- stop -t 3 model-service 2>&1 | sed 's/^/  /' ;;

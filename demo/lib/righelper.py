@@ -21,7 +21,7 @@ GATEWAY = "inference-gateway"
 SERVICES = {"inference-gateway": 8000, "model-service": 8080, "feature-store": 8081}
 PROJECT = "sre-demo"
 # The faults of `rig.sh inject`: how each one shows (see demo/README.md).
-FAULTS_5XX = ("bad-deploy", "endpoint", "dependency", "dependency-down", "saturation", "memory")
+FAULTS_5XX = ("bad-deploy", "endpoint", "dependency", "dependency-down", "saturation", "memory", "two-causes")
 FAULTS_DOWN = ("crash", "port-conflict")
 
 
@@ -404,8 +404,10 @@ def fault_evidence(fault, window, info):
              " ".join("%s=%s" % (ep, _percent(v)) for ep, v in sorted(per.items())),
              "codes " + (" ".join("%s=%.1f/s" % (c, v) for c, v in sorted(codes.items()) if v > 0) or "none")]
     ok = firing
-    if fault == "bad-deploy":
+    if fault in ("bad-deploy", "two-causes"):
         ok = ok and _first_value('app_build_info{%s,version="1.2.3"}' % sel) is not None
+        if fault == "two-causes":
+            ok = ok and codes.get("500", 0) > 0 and codes.get("504", 0) > 0
     elif fault == "endpoint":
         ok = ok and per.get("/predict", 0) >= 0.3
     elif fault in ("dependency", "dependency-down"):

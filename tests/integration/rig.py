@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -11,6 +12,7 @@ import urllib.request
 from conftest import ROOT
 
 PROMETHEUS = 'http://127.0.0.1:9090'
+STANDIN = 'http://127.0.0.1:18111'
 ENV = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / 'ansible.cfg'), ANSIBLE_FORCE_COLOR='0',
            ANSIBLE_NOCOLOR='1')
 
@@ -26,10 +28,13 @@ CAPTURE = 'tests/integration/playbooks/capture_incident.yml'
 
 
 def command(name, *extra):
-    """ansible-playbook NAME -i inventories/compose EXTRA..."""
+    """ansible-playbook NAME -i inventories/compose EXTRA..., with incident records of its own
+    (one incident per service is kept across runs) unless EXTRA sets runbook_state_dir."""
     ansible_playbook = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
+    own = [] if any('runbook_state_dir=' in str(e) for e in extra) else \
+        ['-e', 'runbook_state_dir=%s' % tempfile.mkdtemp(prefix='sre-runbooks-state-')]
     return [ansible_playbook, str(ROOT / name), '-i', str(ROOT / 'inventories' / 'compose')] + \
-        list(extra)
+        own + list(extra)
 
 
 def playbook(name, *extra, timeout=300):
@@ -62,3 +67,26 @@ def query(promql):
 
 def now():
     return time.time()
+
+
+def standin(path, data=None):
+    request = urllib.request.Request(STANDIN + path, data=data, method='POST' if data is not None else 'GET')
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def told(journal):
+    """(api, what) of each request the run sent, in order."""
+    seen = []
+    for entry in journal:
+        body = entry.get('body') or {}
+        if entry['api'] == 'slack' and entry['path'].endswith('chat.postMessage'):
+            seen.append(('slack', body['text'].split('\n', 1)[0].split(' [')[0], body.get('thread_ts')))
+        elif entry['api'] == 'slack':
+            seen.append(('slack', 'reaction ' + body.get('name', ''), None))
+        elif entry['api'] == 'pagerduty-events':
+            seen.append(('pagerduty', 'change' if 'change' in entry['path'] else body.get('event_action'),
+                         body.get('dedup_key')))
+        elif entry['api'] == 'statuspage' and entry['method'] in ('POST', 'PATCH', 'PUT'):
+            seen.append(('statuspage', body['incident'].get('status'), None))
+    return seen

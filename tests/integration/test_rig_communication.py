@@ -4,39 +4,13 @@ which answer as Slack's Web API, PagerDuty's Events API v2 and Statuspage's REST
 the real services cannot be reached from here. Asserts the sequence of messages and pages, the
 thread, the incident document and its invite, and that no secret reaches the output at -vvv."""
 
-import json
 import time
-import urllib.request
 
 import pytest
 
-from rig import playbook, rig
+from rig import playbook, rig, standin, told
 
-STANDIN = 'http://127.0.0.1:18111'
 SECRETS = ('xoxb-demo-token', 'demo-routing-key', 'demo-escalation-routing-key', 'demo-statuspage-key')
-
-
-def standin(path, data=None):
-    request = urllib.request.Request(STANDIN + path, data=data, method='POST' if data is not None else 'GET')
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)
-
-
-def told(journal):
-    """(api, what) of each request the run sent, in order."""
-    seen = []
-    for entry in journal:
-        body = entry.get('body') or {}
-        if entry['api'] == 'slack' and entry['path'].endswith('chat.postMessage'):
-            seen.append(('slack', body['text'].split('\n', 1)[0].split(' [')[0], body.get('thread_ts')))
-        elif entry['api'] == 'slack':
-            seen.append(('slack', 'reaction ' + body.get('name', ''), None))
-        elif entry['api'] == 'pagerduty-events':
-            seen.append(('pagerduty', 'change' if 'change' in entry['path'] else body.get('event_action'),
-                         body.get('dedup_key')))
-        elif entry['api'] == 'statuspage' and entry['method'] in ('POST', 'PATCH', 'PUT'):
-            seen.append(('statuspage', body['incident'].get('status'), None))
-    return seen
 
 
 @pytest.fixture()

@@ -166,14 +166,11 @@ def test_rules_pass_promtool():
     assert proc.returncode == 0 and 'SUCCESS' in proc.stdout, proc.stdout + proc.stderr
 
 
-def test_healthy_service_needs_no_action(healthy):
+def test_healthy_service_opens_no_incident(healthy):
     incident, output = healthy
-    d = incident['diagnosis']
-    assert d['causes'] == []
-    assert d['action']['name'] == 'escalate'
-    assert d['action']['params']['reason'] == 'the error rate is ok'
-    assert incident['investigate']['dependencies']['failing'] == []
-    assert incident['investigate']['resources']['saturated'] is False
+    assert incident['outcome'] == 'recovered' and incident['evidence']['healthy']
+    assert 'diagnosis' not in incident and 'investigate' not in incident
+    assert 'recovered before the runbook ran' in output
 
 
 def test_bad_deploy_is_diagnosed_and_rolled_back_in_advice(bad_deploy):

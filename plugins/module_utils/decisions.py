@@ -1,0 +1,126 @@
+# -*- coding: utf-8 -*-
+# Copyright: sre.runbooks contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the runbook does next, decided from the `incident` fact; the roles render and dispatch.
+
+Weak evidence (too little or no traffic, a measurement that failed or came back partial, a
+metric or label that matches nothing) never leads to an action or a page: its outcome is
+`insufficient_evidence`, said plainly. Escalation is for real failures: an action that did not
+help, a fix that cannot be verified, a suspected database or infrastructure problem, several
+services failing.
+"""
+
+from __future__ import annotations
+
+# Actions that interrupt the service (the diagnosis marks its own; explicit actions use these).
+DISRUPTIVE = ('rollback', 'restart', 'recreate', 'free_port')
+# Outcomes that never page: nothing was wrong, or nothing was proven.
+QUIET_OUTCOMES = ('resolved', 'no_action', 'insufficient_evidence', 'recovered', 'joined', 'planned')
+def _failed(part):
+    return isinstance(part, dict) and bool(part.get('failed'))
+
+
+def evidence(incident, sources=None):
+    """What the triage proves: {'sufficient': bool, 'gaps': [why not], 'missing': ['source: why'],
+    'healthy': bool}; sources: {name: a task's result}, of which the failed ones are missing.
+
+    A service that is down is evidence by itself; otherwise the error rate must have been measured,
+    on enough traffic, completely. Healthy: the alert has cleared by the time the run looks (a
+    measured error rate under the thresholds, on enough traffic, health checks passing).
+    """
+    triage = (incident or {}).get('triage') or {}
+    rate = triage.get('error_rate') or {}
+    verdict = rate.get('verdict')
+    gaps = []
+    if not rate or _failed(rate):
+        gaps.append('the error rate was not measured: %s' % (rate.get('msg') or 'no result'))
+    elif verdict == 'no_traffic':
+        gaps.append('no traffic to judge: %s' % rate.get('message', 'no requests'))
+    elif verdict == 'low_traffic':
+        gaps.append('too little traffic to judge: %s' % rate.get('message', ''))
+    elif rate.get('partial'):
+        gaps.append('Prometheus warned that the figures may be partial: %s'
+                    % '; '.join(rate.get('query_warnings') or ['no detail']))
+    if _failed(triage.get('health')):
+        gaps.append('the health checks did not run: %s' % triage['health'].get('msg'))
+    down = bool(triage.get('service_down'))
+    missing = ['%s: %s' % (name, result.get('msg') or 'failed')
+               for name, result in sorted((sources or {}).items()) if _failed(result)]
+    return {'sufficient': down or not gaps, 'gaps': gaps, 'missing': missing,
+            'healthy': not down and not gaps and verdict == 'ok'}
+
+
+def _step(attempt, action, decision, reason):
+    return {'attempt': attempt, 'action': action, 'decision': decision, 'reason': reason}
+
+
+def mitigation_step(incident, attempt, explicit_action=None, mode='approve', allowed_actions=(),
+                    allow_partial=False):
+    """The decision of one attempt: act, advise, insufficient (weak evidence: nothing done, no
+    page), escalate (nothing safe left for the collection to do) or none (nothing to mitigate)."""
+    incident = incident or {}
+    diagnosis = incident.get('diagnosis') or {}
+    plan = diagnosis.get('plan') or []
+    action = explicit_action or (plan[attempt - 1] if attempt <= len(plan) else {}).get('action') or {}
+    proof = evidence(incident)
+    triage = incident.get('triage') or {}
+    if not explicit_action and not proof['sufficient']:
+        return _step(attempt, action, 'insufficient', 'not enough evidence: ' + '; '.join(proof['gaps']))
+    if not explicit_action and (triage.get('error_rate') or {}).get('verdict') == 'ok' \
+            and not triage.get('service_down'):
+        return _step(attempt, action, 'none', 'the error rate is ok: nothing to mitigate')
+    if not action:
+        if attempt > 1:
+            return _step(attempt, action, 'escalate', 'no further action in the plan')
+        missing = diagnosis.get('missing_evidence') or []
+        reason = ((diagnosis.get('action') or {}).get('params') or {}).get('reason') \
+            or 'no action in the diagnosis'
+        if missing:
+            return _step(attempt, action, 'insufficient',
+                         'not enough evidence to choose an action (%s): %s' % (reason, '; '.join(missing)))
+        return _step(attempt, action, 'escalate', reason)
+    description = action.get('description') or action.get('name')
+    if action.get('name') not in allowed_actions:
+        return _step(attempt, action, 'escalate',
+                     '%s is left to a human (not in mitigate_allowed_actions)' % description)
+    disruptive = action.get('disruptive', action.get('name') in DISRUPTIVE)
+    if disruptive and diagnosis.get('partial') and not allow_partial:
+        return _step(attempt, action, 'insufficient',
+                     'not enough evidence to %s, which interrupts the service: %s' % (
+                         description, '; '.join(diagnosis.get('missing_evidence') or ['the error rate is partial'])))
+    if mode == 'advise':
+        return _step(attempt, action, 'advise', 'advice only (mitigate_mode=advise): %s' % description)
+    return _step(attempt, action, 'act', description)
+
+
+def escalation_reasons(incident, stage, affected_services=(), several_services=2,
+                       elapsed_seconds=0.0, no_improvement_after='15m', no_improvement_seconds=900.0,
+                       improvement_ratio=0.5):
+    """Why to page the escalation target now, or []. At `diagnosis`: several services failing,
+    or the database or the infrastructure suspected on sufficient evidence. At `outcome`: the
+    run escalated (an action failed or did not help, a fix that could not be verified, nothing
+    safe left), or the error rate has not improved within no_improvement_after."""
+    incident = incident or {}
+    if (incident.get('escalation') or {}).get('told'):
+        return []
+    reasons = []
+    if stage == 'diagnosis':
+        if several_services > 1 and len(affected_services) >= several_services:
+            reasons.append('several services answer 5xx: %s' % ', '.join(affected_services))
+        diagnosis = incident.get('diagnosis') or {}
+        if evidence(incident)['sufficient']:
+            for part in ('database', 'infrastructure'):
+                if (diagnosis.get('recommended') or {}).get(part):
+                    reasons.append('the %s is suspected: %s' % (part, diagnosis.get('summary', '')))
+        return reasons
+    outcome = incident.get('outcome')
+    if outcome == 'escalated':
+        reasons.append((incident.get('escalation') or {}).get('reason') or 'no safe action left')
+    first = ((incident.get('triage') or {}).get('error_rate') or {}).get('error_percent')
+    last = (incident.get('verify') or {}).get('last_percent')
+    current = first if last is None else last
+    if outcome not in QUIET_OUTCOMES and elapsed_seconds >= no_improvement_seconds \
+            and first is not None and current is not None and current > improvement_ratio * first:
+        reasons.append('no improvement within %s: %s%% errors, %s%% at triage'
+                       % (no_improvement_after, current, first))
+    return reasons

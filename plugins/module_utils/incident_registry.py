@@ -1,0 +1,115 @@
+# -*- coding: utf-8 -*-
+# Copyright: sre.runbooks contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One incident per service at a time: the record of the service's open incident, so that a
+second alert (another fingerprint, a repeat, a second CLI run) joins it (same id, document,
+thread and page) instead of starting a second one.
+
+The record is <state_dir>/incidents/<service>.json on the controller; every read-modify-write
+holds an flock on <service>.lock, so two runs that start together see each other.
+"""
+
+from __future__ import annotations
+
+import copy
+import fcntl
+import os
+import re
+import time
+
+from ansible_collections.sre.runbooks.plugins.module_utils.collector import CollectError
+from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import iso, parse_duration
+from ansible_collections.sre.runbooks.plugins.module_utils.state_files import StateError, read_json, write_json
+
+ARGUMENT_SPEC = dict(
+    service=dict(type='str', required=True),
+    run_id=dict(type='str', required=True),
+    state=dict(type='str', choices=['open', 'released', 'closed'], default='open'),
+    incident=dict(type='dict', default={}),
+    alert=dict(type='str', default=''),
+    reopen_within=dict(type='str', default='1h'),
+    run_ttl=dict(type='str', default='30m'),
+    state_dir=dict(type='path', default='/var/lib/sre-runbooks'),
+)
+CONSTRAINTS = {}
+# What a run that joins takes from the record, and what a run that ends leaves in it.
+SHARED_KEYS = ('id', 'started_at', 'communication', 'report')
+MAX_ALERTS = 50
+
+
+def record_path(state_dir, service):
+    if not re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9_.-]*', service):
+        raise CollectError('service %r cannot name a file: use letters, digits, ".", "_" and "-"' % service)
+    return os.path.join(state_dir, 'incidents', service + '.json')
+
+
+def _add_alert(alerts, alert):
+    return alerts if not alert or alert in alerts else (alerts + [alert])[-MAX_ALERTS:]
+
+
+def opened(record, p, now, reopen_within, run_ttl):
+    """(record after, joined, handled_by) for state=open: join the open incident, resume it when
+    no run is handling it, or open a new one."""
+    incident = p['incident']
+    mine = {'run_id': p['run_id'], 'until': now + run_ttl}
+    active = (record or {}).get('active') or {}
+    running = active.get('until', 0) > now
+    is_open = bool(record) and record.get('status') == 'open' \
+        and (running or now - record.get('updated', 0) <= reopen_within)
+    if not is_open:
+        if not incident.get('id') or not incident.get('started_at'):
+            raise CollectError('incident.id and incident.started_at are needed to open an incident '
+                               '(the triage role sets them)')
+        fresh = {'service': p['service'], 'status': 'open', 'id': incident['id'],
+                 'started_at': incident['started_at'], 'alerts': _add_alert([], p['alert']),
+                 'runs': [p['run_id']], 'active': mine, 'updated': now}
+        return fresh, False, None
+    after = copy.deepcopy(record)
+    after['alerts'] = _add_alert(after.get('alerts') or [], p['alert'])
+    if active.get('run_id') == p['run_id']:
+        return after, p['run_id'] not in record['runs'][:1], None
+    if running:
+        return after, True, active['run_id']
+    after.update(active=mine, updated=now, runs=(after.get('runs') or []) + [p['run_id']])
+    return after, True, None
+
+
+def ended(record, p, now, close):
+    """The record after this run ends: what it told and wrote kept, the incident closed or left
+    open for the next alert. A run that does not handle the incident changes nothing."""
+    if not record or (record.get('active') or {}).get('run_id') != p['run_id']:
+        return record
+    after = copy.deepcopy(record)
+    after.update({k: p['incident'][k] for k in SHARED_KEYS if p['incident'].get(k)})
+    after.update(active=None, updated=now, outcome=p['incident'].get('outcome'),
+                 status='closed' if close else 'open')
+    if close:
+        after['closed_at'] = iso(now)
+    return after
+
+
+def run(p, check_mode, now=None):
+    now = time.time() if now is None else now
+    try:
+        reopen_within, run_ttl = parse_duration(p['reopen_within']), parse_duration(p['run_ttl'])
+    except ValueError as err:
+        raise CollectError('invalid option: %s' % err)
+    path = record_path(p['state_dir'], p['service'])
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path[:-len('.json')] + '.lock', 'a', encoding='utf-8') as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            before = read_json(path, None)
+            joined, handled_by = False, None
+            if p['state'] == 'open':
+                after, joined, handled_by = opened(before, p, now, reopen_within, run_ttl)
+            else:
+                after = ended(before, p, now, p['state'] == 'closed')
+            changed = after != before
+            if changed and not check_mode:
+                write_json(path, after, mode=0o600)
+    except (OSError, StateError) as err:
+        raise CollectError('cannot keep the incident record of %s: %s: check state_dir (%s) and its '
+                           'permissions' % (p['service'], err, p['state_dir']))
+    return {'changed': changed, 'record': after, 'joined': joined, 'handled_by': handled_by,
+            'path': path, 'diff': {'before': before or {}, 'after': after or {}}}
