@@ -22,7 +22,11 @@ options:
     type: str
     default: service
   status_label:
-    description: Label holding the HTTP status code; the two runbooks use C(status) and C(status_code).
+    description:
+      - Label holding the HTTP status code; the two runbooks use C(status) and C(status_code).
+      - A label that none of the service's series carries fails the module (it would read as 0%
+        errors), as does a O(selector) key they do not carry; values that do not look like HTTP
+        codes and match no O(status_regex) are warned about.
     type: str
     default: status
   status_regex:

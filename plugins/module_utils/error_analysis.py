@@ -8,8 +8,21 @@ Ratios are fractions (0.05 = 5%). A rate of None means "no series": no traffic i
 
 from __future__ import annotations
 
+import math
+import re
+
+from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import format_duration, iso
+
 # One group holding at least this share of all errors is where the errors are concentrated.
 CONCENTRATION_SHARE = 0.8
+
+# The baseline windows tried, at 1x, 2x, ... this many times the baseline offset.
+BASELINE_WINDOWS = 4
+
+FAILING = ('warning', 'critical')
+
+# What an HTTP status label holds: codes (503) or classes (5xx).
+_HTTP_STATUS = re.compile(r'[1-5](\d\d|xx)', re.I)
 
 # The request counter of a service and its labels (doc fragment sre.runbooks.request_metric).
 METRIC_ARGS = dict(
@@ -41,21 +54,97 @@ def metric_matchers(params):
         (k, '=', v) for k, v in params['selector'].items())
 
 
-def build_queries(metric, matchers, status_label, status_regex, window, offset, group_by):
-    """The PromQL this analysis needs: errors and totals, now and at the baseline, by group and
-    overall (the overall ones also serve the range query that gives the shape and onset)."""
+def service_series(params):
+    """The selector of every series of the service, whatever its other labels."""
+    return params['metric'] + label_selector([(params['service_label'], '=', params['service'])])
+
+
+def label_uses(params, group_by=None):
+    """[(option, label)]: every label the queries match or group on, besides the service label."""
+    uses = [('status_label', params['status_label'])]
+    if group_by:
+        uses.append(('group_by', group_by))
+    return uses + [('selector', key) for key in sorted(params['selector'])]
+
+
+_LABEL_ADVICE = {
+    'status_label': 'set status_label to one of them',
+    'group_by': "set group_by to one of them, or to '' for the overall figure only",
+    'selector': 'use one of them in selector, or remove %s from it',
+}
+
+
+def missing_labels(present, uses, series):
+    """None when the series carry every label used; else the error that names each missing one,
+    the option that set it and the labels that exist. No labels at all (no series) is for the
+    no-data message to say."""
+    present = sorted(set(present) - {'__name__'})
+    missing = [(option, label) for option, label in uses if label not in present]
+    if not present or not missing:
+        return None
+    names = ["%s '%s'" % ('selector key' if option == 'selector' else option, label)
+             for option, label in missing]
+    subject = names[0] if len(names) == 1 else '%s and %s' % (', '.join(names[:-1]), names[-1])
+    advice = []
+    for option, label in missing:
+        text = _LABEL_ADVICE[option] % label if option == 'selector' else _LABEL_ADVICE[option]
+        if text not in advice:
+            advice.append(text)
+    return '%s %s nothing: %s series carry %s; %s' % (
+        subject, 'matches' if len(missing) == 1 else 'match', series, ', '.join(present),
+        '; '.join(advice))
+
+
+def status_values_warning(values, status_label, status_regex):
+    """A warning when the status label's values match none of status_regex and are not HTTP
+    codes either ("OK", "ERROR"): the errors then read as 0%. None otherwise; no values (no
+    requests) prove nothing."""
+    if not values:
+        return None
+    try:
+        errors = re.compile(status_regex)
+    except re.error:
+        errors = None  # PromQL's RE2 syntax is not always Python's: the codes test still applies
+    if errors is not None and any(errors.fullmatch(v) for v in values):
+        return None
+    if any(_HTTP_STATUS.fullmatch(v) for v in values):
+        return None
+    shown = ', '.join(values[:8]) + (', ...' if len(values) > 8 else '')
+    return ("status_label '%s' holds %s, which do not look like HTTP status codes, and none "
+            "matches status_regex '%s': the errors read as 0%%; set status_label to the label "
+            "holding the HTTP status, or status_regex to the values that mean an error"
+            % (status_label, shown, status_regex))
+
+
+def build_queries(metric, matchers, status_label, status_regex, window, offsets, group_by):
+    """The PromQL this analysis needs: errors and totals now, by group and overall (the overall
+    ones also serve the range query that gives the shape and onset), the errors by status, and
+    errors and totals at each baseline offset (baseline_* at the first, baseline_*_2 at the
+    second...)."""
     all_requests = metric + label_selector(matchers)
     errors = metric + label_selector(list(matchers) + [(status_label, '=~', status_regex)])
     by = 'sum by (%s) ' % group_by if group_by else 'sum '
     rate = 'rate(%s[%s]%s)'
-    return {
+    queries = {
         'errors': by + '(%s)' % (rate % (errors, window, '')),
         'total': by + '(%s)' % (rate % (all_requests, window, '')),
-        'baseline_errors': by + '(%s)' % (rate % (errors, window, ' offset ' + offset)),
-        'baseline_total': by + '(%s)' % (rate % (all_requests, window, ' offset ' + offset)),
         'errors_overall': 'sum(%s)' % (rate % (errors, window, '')),
         'total_overall': 'sum(%s)' % (rate % (all_requests, window, '')),
+        'errors_by_status': 'sum by (%s) (%s)' % (status_label, rate % (errors, window, '')),
     }
+    for index, offset in enumerate(offsets):
+        suffix = '_%d' % (index + 1) if index else ''
+        for name, selected in (('baseline_errors', errors), ('baseline_total', all_requests)):
+            queries[name + suffix] = by + '(%s)' % (rate % (selected, window, ' offset ' + offset))
+    return queries
+
+
+def baseline_offsets(offset_text, offset_seconds):
+    """[(text, seconds)] of the baseline windows to try, the configured one first: 1x, 2x...
+    BASELINE_WINDOWS x the offset (a day's multiples keep the time of day)."""
+    return [(offset_text, offset_seconds)] + [
+        (format_duration(k * offset_seconds), k * offset_seconds)
+        for k in range(2, BASELINE_WINDOWS + 1)]
 
 
 def by_group(series, group_by):
@@ -74,6 +163,15 @@ def points(series):
     if not series:
         return {}
     return {t: v for t, v in series[0]['values'] if v is not None}
+
+
+def points_by(series, label):
+    """{label value: {time: value}} of a range query grouped by `label`."""
+    found = {}
+    for item in series:
+        key = item['labels'].get(label, '')
+        found.setdefault(key, {}).update({t: v for t, v in item['values'] if v is not None})
+    return found
 
 
 def ratio(errors, total):
@@ -126,11 +224,45 @@ def shape_and_onset(series, warning, window_seconds):
     return shape, series[onset_index][0]
 
 
-def assess(now, previous, series, thresholds, group_by, window_seconds):
+def _overall(sample):
+    """(errors, total, ratio) of a {'errors': {...}, 'total': {...}} sample; Nones without traffic."""
+    if not sample['total']:
+        return None, None, None
+    total = sum(sample['total'].values())
+    errors = sum(sample['errors'].values())
+    return errors, total, ratio(errors, total)
+
+
+def choose_baseline(windows, thresholds):
+    """The baseline to compare with, from windows [(offset text, offset seconds, sample)], the
+    configured offset first.
+
+    Returns (index of the window used or None, what each window looked like). The configured
+    window is used unless it was failing itself (warning or critical: it falls on an incident);
+    then the nearest earlier window that is ok, else none: a polluted baseline hides the change.
+    A window with no traffic (before the data held, or an idle service) is never clean.
+    """
+    warning, critical = thresholds['warning'], thresholds['critical']
+    looked = []
+    for text, seconds, sample in windows:
+        _errors, total, error_ratio = _overall(sample)
+        looked.append({'offset': text, 'offset_seconds': seconds, 'error_ratio': error_ratio,
+                       'error_percent': _percent(error_ratio), 'request_rate': total,
+                       'verdict': verdict(error_ratio, total, warning, critical,
+                                          thresholds['min_request_rate'])})
+    if not looked:
+        return None, looked
+    if looked[0]['verdict'] not in FAILING:
+        return 0, looked
+    return next((i for i, w in enumerate(looked) if i and w['verdict'] == 'ok'), None), looked
+
+
+def assess(now, baselines, series, thresholds, group_by, window_seconds):
     """Everything triage wants to know about the error rate, from query results.
 
-    now / previous: {'errors': {group: rate}, 'total': {group: rate}} at the window and at the
-    baseline offset. series: (error_points, total_points) over the lookback.
+    now: {'errors': {group: rate}, 'total': {group: rate}} over the window. baselines: the same
+    at each baseline window, [(offset text, offset seconds, sample)], the configured one first
+    (see choose_baseline). series: (error_points, total_points) over the lookback.
     thresholds: warning, critical (fractions), min_request_rate (requests per second).
     """
     warning, critical = thresholds['warning'], thresholds['critical']
@@ -139,15 +271,11 @@ def assess(now, previous, series, thresholds, group_by, window_seconds):
     if not now['total'] and not total_points:
         raise NoData()
 
-    def overall(sample):
-        if not sample['total']:
-            return None, None, None
-        total = sum(sample['total'].values())
-        errors = sum(sample['errors'].values())
-        return errors, total, ratio(errors, total)
-
-    errors, total, error_ratio = overall(now)
-    base_errors, base_total, base_ratio = overall(previous)
+    errors, total, error_ratio = _overall(now)
+    chosen, windows = choose_baseline(baselines, thresholds)
+    previous = {'errors': {}, 'total': {}} if chosen is None else baselines[chosen][2]
+    base = windows[chosen] if chosen is not None else {}
+    base_ratio = base.get('error_ratio')
     overall_verdict = verdict(error_ratio, total, warning, critical, min_rate)
 
     groups = []
@@ -166,13 +294,13 @@ def assess(now, previous, series, thresholds, group_by, window_seconds):
             'verdict': verdict(group_ratio, group_total, warning, critical, min_rate),
         })
     groups.sort(key=lambda g: (-g['error_rate'], -(g['error_ratio'] or 0), g['value']))
-    failing = [g for g in groups if g['verdict'] in ('warning', 'critical')]
+    failing = [g for g in groups if g['verdict'] in FAILING]
     concentrated = (len(groups) > 1 and bool(failing)
                     and failing[0]['share_of_errors'] >= CONCENTRATION_SHARE)
 
     ratios = ratio_series(error_points, total_points, min_rate)
     shape, onset = shape_and_onset(ratios, warning, window_seconds)
-    if overall_verdict not in ('warning', 'critical'):
+    if overall_verdict not in FAILING:
         onset = None
     last_seen = max((t for t, v in total_points.items() if v > 0), default=None)
 
@@ -184,9 +312,13 @@ def assess(now, previous, series, thresholds, group_by, window_seconds):
         'error_rate': errors,
         'baseline': {
             'error_ratio': base_ratio,
-            'error_percent': _percent(base_ratio),
-            'request_rate': base_total,
-            'verdict': verdict(base_ratio, base_total, warning, critical, min_rate),
+            'error_percent': base.get('error_percent'),
+            'request_rate': base.get('request_rate'),
+            'verdict': base.get('verdict'),
+            'offset': base.get('offset'),
+            'offset_seconds': base.get('offset_seconds'),
+            'overlaps_incident': bool(windows) and windows[0]['verdict'] in FAILING,
+            'windows': windows,
         },
         'change_percent_points': (None if error_ratio is None or base_ratio is None
                                   else round(100.0 * (error_ratio - base_ratio), 3)),
@@ -201,19 +333,78 @@ def assess(now, previous, series, thresholds, group_by, window_seconds):
     }
 
 
+def by_status(now_series, range_series, total_points, status_label, thresholds, window_seconds,
+              failing):
+    """The errors split by status code, the most first: each with its rate now, its share of the
+    errors, and the shape and onset of its own ratio of all requests over the lookback (so that a
+    bad deploy's 500s and a slow dependency's 504s each get their start). Onsets only while the
+    service is failing, as for the overall onset."""
+    rates = {k: v for k, v in by_group(now_series, status_label).items() if v > 0}
+    errors = sum(rates.values())
+    history = points_by(range_series, status_label)
+    statuses = []
+    for status, rate in rates.items():
+        ratios = ratio_series(history.get(status, {}), total_points, thresholds['min_request_rate'])
+        shape, onset = shape_and_onset(ratios, thresholds['warning'], window_seconds)
+        onset = onset if failing else None
+        statuses.append({'status': status, 'error_rate': rate, 'share_of_errors': rate / errors,
+                         'shape': shape, 'onset': onset, 'onset_iso': iso(onset)})
+    statuses.sort(key=lambda s: (-s['error_rate'], s['status']))
+    return statuses
+
+
 def _percent(value):
     return None if value is None else round(100.0 * value, 3)
 
 
+def _number(value, spec):
+    return 'unknown' if value is None else spec % value
+
+
+def number_text(value):
+    """A rate or percentage for people: three significant digits under 1 (0.05, 0.333), two
+    decimals from 1 (19.64), 'unknown' for None."""
+    if value is None:
+        return 'unknown'
+    if abs(value) >= 1 or value == 0:
+        return '%.2f' % value
+    digits = 2 - int(math.floor(math.log10(abs(value))))
+    text = '%.*f' % (digits, value)
+    return text.rstrip('0').rstrip('.') if '.' in text else text
+
+
+def _baseline_text(result, offset):
+    base = result.get('baseline') or {}
+    windows = base.get('windows') or []
+    if base.get('overlaps_incident') and windows:
+        first = windows[0]
+        at, onset = result.get('evaluated_at'), result.get('onset')
+        # Before this incident's onset, an earlier one; after it, this one; no onset, either.
+        which = 'an incident'
+        if at is not None and onset is not None and first['offset_seconds'] is not None:
+            which = 'this incident' if at - first['offset_seconds'] >= onset else 'an earlier incident'
+        text = '; the baseline %s ago falls on %s (%s)' % (
+            first['offset'], which, _number(first['error_percent'], '%.1f%%'))
+        if base.get('offset') is None:
+            return text + ' and no window up to %s ago is clean: no clean baseline' % (
+                windows[-1]['offset'])
+        return text + ': baseline %s %s ago instead' % (
+            _number(base.get('error_percent'), '%.2f%%'), base['offset'])
+    if base.get('error_percent') is None:
+        return '; no baseline (no traffic %s ago)' % offset
+    return '; baseline %.2f%% %s ago' % (base['error_percent'], base.get('offset') or offset)
+
+
 def describe(result, service, window, offset, thresholds):
-    """One line an on-call engineer reads first."""
+    """One line an on-call engineer reads first. Any figure may be None (unknown)."""
     v = result['verdict']
     if v == 'no_traffic':
         last_seen = result.get('last_seen_iso') or 'never'
         return ('%s: no requests in the last %s (last seen %s): the service may be down or '
                 'idle; no traffic is not 0%% errors' % (service, window, last_seen))
-    text = '%s: %.2f%% of %.2f req/s answer 5xx over %s (%s' % (
-        service, result['error_percent'], result['request_rate'], window, v)
+    text = '%s: %s of %s req/s answer 5xx over %s (%s' % (
+        service, _number(result.get('error_percent'), '%.2f%%'),
+        number_text(result.get('request_rate')), window, v)
     if v == 'low_traffic':
         text += ': under %g req/s, too little traffic to judge' % thresholds['min_request_rate']
     elif v == 'critical':
@@ -221,38 +412,48 @@ def describe(result, service, window, offset, thresholds):
     elif v == 'warning':
         text += ' > %g%%' % (100 * thresholds['warning'])
     text += ')'
-    base = result['baseline']
-    if base['error_percent'] is None:
-        text += '; no baseline (no traffic %s ago)' % offset
-    else:
-        text += '; baseline %.2f%% %s ago' % (base['error_percent'], offset)
-    if result['top_group'] is not None:
-        top = next(g for g in result['groups'] if g['value'] == result['top_group'])
-        text += '; %s %s at %.1f%% (%.0f%% of errors)' % (
-            result['group_by'], top['value'] or '(none)', top['error_percent'],
-            100 * top['share_of_errors'])
-    if result['onset_iso']:
-        text += '; %s since %s' % (result['shape'], result['onset_iso'])
+    text += _baseline_text(result, offset)
+    top = next((g for g in result.get('groups') or [] if g['value'] == result.get('top_group')),
+               None)
+    if result.get('top_group') is not None and top is not None:
+        share = top.get('share_of_errors')
+        text += '; %s %s at %s (%s of errors)' % (
+            result.get('group_by'), top['value'] or '(none)',
+            _number(top.get('error_percent'), '%.1f%%'),
+            _number(None if share is None else 100 * share, '%.0f%%'))
+    statuses = result.get('by_status') or []
+    if len(statuses) > 1:
+        text += '; by status ' + ', '.join(
+            '%s %s%s' % (s['status'], _number(None if s.get('share_of_errors') is None
+                                              else 100 * s['share_of_errors'], '%.0f%%'),
+                         ' since %s' % s['onset_iso'] if s.get('onset_iso') else '')
+            for s in statuses[:3])
+    if result.get('onset_iso'):
+        text += '; %s since %s' % (result.get('shape') or 'errors', result['onset_iso'])
     return text
+
+
+def _healthy(errors, total, target, min_request_rate):
+    return total is not None and total >= min_request_rate and (errors or 0.0) / total < target
 
 
 def recovery(samples, target, stable_for, min_request_rate):
     """Whether the error ratio has stayed under target for stable_for seconds.
 
-    samples: [(t, errors per second or None, requests per second or None)], oldest first. A sample
-    without enough traffic breaks the stable stretch: silence is not health.
+    samples: [(t, errors per second or None, requests per second or None, ...)], oldest first.
+    A sample without enough traffic breaks the stable stretch: silence is not health. So does a
+    failed measurement (None, None).
     """
     stable_since = None
-    for t, errors, total in samples:
-        healthy = (total is not None and total >= min_request_rate
-                   and (errors or 0.0) / total < target)
-        if not healthy:
+    for sample in samples:
+        t, errors, total = sample[:3]
+        if not _healthy(errors, total, target, min_request_rate):
             stable_since = None
         elif stable_since is None:
             stable_since = t
     last = samples[-1][0] if samples else None
     stable = 0.0 if stable_since is None else last - stable_since
-    ratios = [(e or 0.0) / n for _t, e, n in samples if n]
+    ratios = [(s[1] or 0.0) / s[2] for s in samples if s[2]]
     if len(ratios) < 2:
         trend = 'unknown'
     else:
@@ -261,3 +462,20 @@ def recovery(samples, target, stable_for, min_request_rate):
                  else 'flat')
     return {'recovered': stable_since is not None and stable >= stable_for,
             'stable_seconds': round(stable, 1), 'trend': trend}
+
+
+def watch_verdict(samples, target, stable_for, min_request_rate):
+    """recovery() plus the watch's verdict, from samples (t, errors, total, measured):
+    recovered; not_measured when the last stable_for seconds hold measurements that failed and
+    none that measured an unhealthy service, so that recovery can be neither confirmed nor
+    denied; else not_recovered."""
+    outcome = recovery(samples, target, stable_for, min_request_rate)
+    recent = [s for s in samples if s[0] >= samples[-1][0] - stable_for] if samples else []
+    if outcome['recovered']:
+        outcome['verdict'] = 'recovered'
+    elif any(not s[3] for s in recent) and not any(
+            s[3] and not _healthy(s[1], s[2], target, min_request_rate) for s in recent):
+        outcome['verdict'] = 'not_measured'
+    else:
+        outcome['verdict'] = 'not_recovered'
+    return outcome

@@ -9,12 +9,17 @@ import time
 
 from ansible_collections.sre.runbooks.plugins.module_utils.collector import CollectError
 from ansible_collections.sre.runbooks.plugins.module_utils.error_analysis import (
-    METRIC_ARGS, build_queries, by_group, metric_matchers, recovery)
+    METRIC_ARGS, build_queries, by_group, metric_matchers, watch_verdict)
+from ansible_collections.sre.runbooks.plugins.module_utils.error_rate import (
+    check_labels, error_text, label_calls, short_error)
 from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
-    ApiError, HttpClient, endpoint_spec)
+    HttpClient, endpoint_spec)
 from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_all
 from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import (
     PrometheusClient, iso, parse_duration)
+
+# The labels the queries use are checked on the service's series of the last hour.
+LABEL_LOOKBACK = 3600
 
 SPEC = endpoint_spec(
     **METRIC_ARGS,
@@ -27,19 +32,47 @@ SPEC = endpoint_spec(
 )
 
 
-def measure(client, queries):
-    """(errors per second, requests per second) now; None for a series that does not exist."""
-    outcomes = run_all({name: (lambda q=queries[name]: client.query(q))
-                        for name in ('errors_overall', 'total_overall')})
-    for _value, err in outcomes.values():
-        if err is not None:
-            raise err
-    rates = {name: by_group(value.series, None).get('') for name, (value, _err) in outcomes.items()}
-    return rates['errors_overall'], rates['total_overall']
+def measure(client, queries, extra):
+    """One measurement, concurrently with the calls in `extra`: ((errors per second, requests
+    per second) or None, the first error or None, the outcomes of `extra`). A series that does
+    not exist is None; never raises."""
+    calls = {name: (lambda q=queries[name]: client.query(q))
+             for name in ('errors_overall', 'total_overall')}
+    calls.update(extra)
+    outcomes = run_all(calls)
+    failed = [err for name, (_value, err) in outcomes.items() if err is not None and name in queries]
+    if failed:
+        return None, failed[0], outcomes
+    rates = {name: by_group(outcomes[name][0].series, None).get('') for name in queries}
+    return (rates['errors_overall'], rates['total_overall']), None, outcomes
+
+
+def describe(p, outcome, shown, errors, elapsed):
+    """The outcome in one line: recovered, not recovered, or could not verify (and why)."""
+    with_traffic = [s['error_percent'] for s in shown if s['error_percent'] is not None]
+    first, last = (with_traffic[0], with_traffic[-1]) if with_traffic else (None, None)
+    if outcome['verdict'] == 'recovered':
+        return ('%s recovered: under %g%% errors for %.0f s (now %s%%), after %.0f s'
+                % (p['service'], p['target_percent'], outcome['stable_seconds'], last, elapsed))
+    if outcome['verdict'] == 'not_recovered':
+        return ('%s did not recover within %s: %s%% errors now (%s%% at first, %s), under %g%% '
+                'for only %.0f s of the %s needed'
+                % (p['service'], p['deadline'], last, first, outcome['trend'],
+                   p['target_percent'], outcome['stable_seconds'], p['stable_for']))
+    failed = sum(1 for s in shown if not s['measured'])
+    text = ('%s: could not verify: Prometheus at %s did not answer %d of the %d measurements in '
+            '%s (last: %s)' % (p['service'], p['url'], failed, len(shown), p['deadline'],
+                               short_error(errors[-1])))
+    measured = [s for s in shown if s['measured']]
+    if not measured:
+        return text + '; none succeeded, so recovery is neither confirmed nor denied'
+    return text + '; last measured at %s: %s, under %g%% for %.0f s of the %s needed' % (
+        measured[-1]['time_iso'], 'no traffic' if measured[-1]['error_percent'] is None
+        else '%s%% errors' % measured[-1]['error_percent'], p['target_percent'],
+        outcome['stable_seconds'], p['stable_for'])
 
 
 def collect(p, warn):
-    del warn  # the watch reports its failed queries in query_errors
     try:
         parse_duration(p['window'])
         stable_for, deadline, interval = (parse_duration(p[k])
@@ -50,42 +83,46 @@ def collect(p, warn):
         raise CollectError('invalid options: need 0 < target_percent < 100, interval > 0 and '
                            'deadline (%s) >= stable_for (%s)' % (p['deadline'], p['stable_for']))
     queries = build_queries(p['metric'], metric_matchers(p), p['status_label'], p['status_regex'],
-                            p['window'], '0s', None)
+                            p['window'], (), None)
     queries = {k: queries[k] for k in ('errors_overall', 'total_overall')}
     client = PrometheusClient(HttpClient.from_params(p, 'Prometheus'))
     target = p['target_percent'] / 100.0
     started = time.time()
     samples, shown, errors = [], [], []
+    label_check = None
     while True:
         now = time.time()
-        try:
-            errors_rate, total = measure(client, queries)
-        except ApiError as err:
-            errors_rate, total = None, None
-            errors.append(str(err))
-        samples.append((now, errors_rate, total))
+        # The labels are checked with the measurements until the check has an answer.
+        checks = {} if label_check else label_calls(client, p, now - LABEL_LOOKBACK, now)
+        rates, err, outcomes = measure(client, queries, checks)
+        if checks and outcomes['labels'][1] is None:
+            label_check, _warnings = check_labels(outcomes, p, None, warn)
+        if err is not None:
+            errors.append(error_text(err))
+        errors_rate, total = rates or (None, None)
+        samples.append((now, errors_rate, total, rates is not None))
         percent = round(100.0 * (errors_rate or 0.0) / total, 3) if total else None
         shown.append({'time': now, 'time_iso': iso(now), 'error_percent': percent,
-                      'request_rate': total})
-        verdict = recovery(samples, target, stable_for, p['min_request_rate'])
-        if verdict['recovered'] or now + interval > started + deadline:
+                      'request_rate': total, 'measured': rates is not None})
+        outcome = watch_verdict(samples, target, stable_for, p['min_request_rate'])
+        if outcome['recovered'] or now + interval > started + deadline:
             break
         time.sleep(interval)
-    if len(errors) == len(samples):
-        raise CollectError('no measurement of %s succeeded in %s: %s'
-                           % (p['service'], p['deadline'], errors[-1]), queries=queries)
-    measured = [s['error_percent'] for s in shown if s['error_percent'] is not None]
-    elapsed = round(time.time() - started, 1)
-    first, last = (measured[0], measured[-1]) if measured else (None, None)
-    if verdict['recovered']:
-        message = ('%s recovered: under %g%% errors for %.0f s (now %s%%), after %.0f s'
-                   % (p['service'], p['target_percent'], verdict['stable_seconds'], last, elapsed))
-    else:
-        message = ('%s did not recover within %s: %s%% errors now (%s%% at first, %s), under %g%% '
-                   'for only %.0f s of the %s needed'
-                   % (p['service'], p['deadline'], last, first, verdict['trend'],
-                      p['target_percent'], verdict['stable_seconds'], p['stable_for']))
-    return dict(recovered=verdict['recovered'], stable_seconds=verdict['stable_seconds'],
-                trend=verdict['trend'], first_percent=first, last_percent=last,
-                elapsed_seconds=elapsed, samples=shown, query_errors=errors, message=message,
-                queries=queries)
+    if label_check is None:
+        label_check = {'checked': False, 'series_labels': None, 'status_values': None,
+                       'message': 'could not check that the labels used exist: Prometheus did '
+                                  'not answer'}
+        warn(label_check['message'])
+    with_traffic = [s['error_percent'] for s in shown if s['error_percent'] is not None]
+    last_measured = shown[-1]['measured']
+    return dict(recovered=outcome['recovered'], verdict=outcome['verdict'],
+                measured=last_measured,
+                unmeasured_reason=None if last_measured else short_error(errors[-1]),
+                failed_samples=sum(1 for s in shown if not s['measured']),
+                stable_seconds=outcome['stable_seconds'], trend=outcome['trend'],
+                first_percent=with_traffic[0] if with_traffic else None,
+                last_percent=with_traffic[-1] if with_traffic else None,
+                elapsed_seconds=round(time.time() - started, 1), samples=shown,
+                query_errors=errors,
+                message=describe(p, outcome, shown, errors, time.time() - started),
+                queries=queries, label_check=label_check)

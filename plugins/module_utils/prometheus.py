@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime, timezone
+from urllib.parse import quote
 
 from ansible_collections.sre.runbooks.plugins.module_utils.http_client import ApiError, decode_json
 
@@ -39,6 +40,17 @@ def format_duration(seconds):
         if seconds >= size and seconds % size == 0:
             return '%d%s' % (seconds // size, unit)
     return '%ds' % seconds
+
+
+def human_duration(seconds):
+    """A duration for people, in the largest unit that makes it at least 2, rounded: 372 ->
+    '6 minutes', 2592000 -> '30 days', 1 -> '1 second'."""
+    for unit, size in (('day', 86400), ('hour', 3600), ('minute', 60)):
+        if seconds >= 2 * size:
+            count = int(round(seconds / float(size)))
+            return '%d %ss' % (count, unit)
+    count = int(round(seconds))
+    return '%d second%s' % (count, '' if count == 1 else 's')
 
 
 def resolve_time(value, now):
@@ -147,10 +159,40 @@ class PrometheusClient:
                   'step': '%gs' % step}
         return self._call('/api/v1/query_range', params, timeout)
 
+    def labels(self, match, start, end, timeout=None):
+        """Label names of the series that `match` selects between start and end (Prometheus
+        2.24 or later honours match[]; an older one answers every label name it holds)."""
+        return self._names('/api/v1/labels', match, start, end, timeout)
+
+    def label_values(self, name, match, start, end, timeout=None):
+        """Values of label `name` on the series that `match` selects between start and end."""
+        return self._names('/api/v1/label/%s/values' % quote(name, safe=''), match, start, end,
+                           timeout)
+
+    def _names(self, path, match, start, end, timeout):
+        params = {'match[]': match, 'start': '%.3f' % start, 'end': '%.3f' % end}
+        payload = self._payload(path, params, match, timeout)
+        data = payload['data']
+        if not isinstance(data, list):
+            raise ApiError('%s answered %s where a list of names was expected: is the URL the '
+                           'Prometheus base URL?' % (self.http.url_for(path), type(data).__name__))
+        warnings = list(payload.get('warnings') or [])
+        return sorted(str(item) for item in data), warnings
+
     def _call(self, path, params, timeout):
+        payload = self._payload(path, params, params['query'], timeout)
+        if not isinstance(payload['data'], dict):
+            raise ApiError('%s answered a Prometheus response whose data is not a query result: is '
+                           'the URL the Prometheus base URL?' % self.http.url_for(path))
+        result_type, series = normalise(payload['data'])
+        return QueryResult(params['query'], result_type, series,
+                           list(payload.get('warnings') or []), list(payload.get('infos') or []))
+
+    def _payload(self, path, params, what, timeout):
+        """The success envelope of one API call; `what` (the query or selector) names it in errors."""
         if timeout:
             params['timeout'] = '%gs' % timeout
-        if len(params['query']) > MAX_GET_QUERY:
+        if len(what) > MAX_GET_QUERY:
             response = self.http.request('POST', path, form=params)
         else:
             response = self.http.request('GET', path, query=params)
@@ -161,14 +203,12 @@ class PrometheusClient:
                     if payload.get('errorType') == 'timeout' else '')
             raise ApiError('Prometheus at %s rejected the query with %s (HTTP %s): %s.%s Query: %s'
                            % (url, payload.get('errorType', 'an error'), response.status,
-                              payload.get('error', 'no message'), hint, params['query']),
+                              payload.get('error', 'no message'), hint, what),
                            response.status, payload)
         payload = self.http.expect_json(response, url)
         if not isinstance(payload, dict) or payload.get('status') != 'success' \
-                or not isinstance(payload.get('data'), dict):
+                or 'data' not in payload:
             raise ApiError('%s answered JSON that is not a Prometheus API response (no '
                            '"status": "success" with "data"): is the URL the Prometheus base URL '
                            '(e.g. http://host:9090, or the /prometheus prefix of Mimir)?' % url)
-        result_type, series = normalise(payload['data'])
-        return QueryResult(params['query'], result_type, series,
-                           list(payload.get('warnings') or []), list(payload.get('infos') or []))
+        return payload

@@ -12,6 +12,9 @@ from __future__ import annotations
 # Burn-rate windows, the shortest first (the short one is the current burn rate).
 BURN_WINDOWS = ('5m', '30m', '1h', '6h')
 
+# History shorter than this share of the SLO window is short: its figures are not the window's.
+FULL_HISTORY_SHARE = 0.99
+
 # The multiwindow burn-rate alerts: (name, long window, short window, burn rate both must exceed).
 # At 14.4x a 30-day budget lasts about two days (page); at 6x about five (ticket).
 MULTIWINDOW_ALERTS = (('page', '1h', '5m', 14.4), ('ticket', '6h', '30m', 6.0))
@@ -54,7 +57,8 @@ def burn_rate(errors, total, objective):
 
 
 def budget_burned(errors, window_total, objective):
-    """Share of the window's whole error budget that `errors` failed requests consumed."""
+    """Share of the window's whole error budget that `errors` failed requests consumed;
+    window_total: the requests of the whole window (see expected_requests)."""
     if errors is None or window_total is None or window_total <= 0:
         return None
     return errors / (allowed_error_ratio(objective) * window_total)
@@ -73,3 +77,33 @@ def multiwindow_alerts(burn_rates):
             'short_window': short_window,
         }
     return alerts
+
+
+def history_held(now, window_seconds, recent_first, recent_span, recent_step, earliest):
+    """Seconds of the SLO window the service's series cover, from their first sample to now.
+
+    recent_first: the first sample in the last recent_span seconds, exact to recent_step;
+    earliest: the first in the whole window, exact to a coarser step (None when not asked, as
+    for a window no longer than recent_span). None when no series has a sample.
+    """
+    older = earliest is not None and earliest < now - recent_span + 2 * recent_step
+    start = earliest if older or recent_first is None else recent_first
+    if start is None:
+        return None
+    return max(0.0, min(window_seconds, now - start))
+
+
+def history_short(history_seconds, window_seconds):
+    """Whether the history held falls short of the SLO window; None when it is unknown."""
+    if history_seconds is None:
+        return None
+    return history_seconds < FULL_HISTORY_SHARE * window_seconds
+
+
+def expected_requests(held_total, history_seconds, window_seconds):
+    """Requests over the whole SLO window at the mean rate of the history held: what its error
+    budget is a share of, when Prometheus holds less than the window. The requests held as they
+    are when the history is unknown or covers the window."""
+    if held_total is None or not history_seconds or history_seconds >= window_seconds:
+        return held_total
+    return held_total * window_seconds / history_seconds

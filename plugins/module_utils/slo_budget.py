@@ -10,12 +10,23 @@ import time
 from ansible_collections.sre.runbooks.plugins.module_utils import slo
 from ansible_collections.sre.runbooks.plugins.module_utils.collector import CollectError
 from ansible_collections.sre.runbooks.plugins.module_utils.error_analysis import (
-    METRIC_ARGS, label_selector, metric_matchers)
+    METRIC_ARGS, label_selector, metric_matchers, number_text)
+from ansible_collections.sre.runbooks.plugins.module_utils.error_rate import (
+    check_labels, label_calls, short_error)
 from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
     ApiError, HttpClient, endpoint_spec)
 from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_all
 from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import (
-    PrometheusClient, format_duration, iso, parse_duration, resolve_time, warn_partial)
+    PrometheusClient, format_duration, human_duration, iso, parse_duration, resolve_time,
+    warn_partial)
+
+# The history held is read to the step over the last RECENT_SPAN seconds (RECENT_POINTS steps),
+# and over the whole window to a coarser step (at most 5 minutes, the staleness limit under
+# which every sample is seen), as cheap as the window's increase() beside it.
+RECENT_SPAN = 3600
+RECENT_POINTS = 720
+WINDOW_POINTS = 8640
+MAX_HISTORY_STEP = 300
 
 SPEC = endpoint_spec(
     **METRIC_ARGS,
@@ -28,9 +39,19 @@ SPEC = endpoint_spec(
 )
 
 
-def build_queries(p, incident_range):
+def history_plan(window_seconds):
+    """(recent span, recent step, window step or None): the steps of the history queries."""
+    span = min(window_seconds, RECENT_SPAN)
+    step = max(1, int(round(span / RECENT_POINTS)))
+    if window_seconds <= span:
+        return span, step, None
+    return span, step, min(MAX_HISTORY_STEP, max(step, int(round(window_seconds / WINDOW_POINTS))))
+
+
+def build_queries(p, incident_range, window_seconds):
     """The PromQL by purpose: the recording rules (when named), the window's counters, the error
-    and request rates of every burn window, and the increases over the incident."""
+    and request rates of every burn window, the increases over the incident, and the first
+    sample of the service's series (the history held, recently and over the window)."""
     matchers = metric_matchers(p)
     everything = p['metric'] + label_selector(matchers)
     errors = p['metric'] + label_selector(matchers + [(p['status_label'], '=~', p['status_regex'])])
@@ -43,9 +64,14 @@ def build_queries(p, incident_range):
     if incident_range:
         windows.append(('incident', incident_range))
     for name, window in windows:
-        function = 'rate' if window in slo.BURN_WINDOWS else 'increase'
+        function = 'increase' if name in ('window', 'incident') else 'rate'
         queries['%s_errors' % name] = 'sum(%s(%s[%s]))' % (function, errors, window)
         queries['%s_total' % name] = 'sum(%s(%s[%s]))' % (function, everything, window)
+    span, step, window_step = history_plan(window_seconds)
+    first = 'min(min_over_time(timestamp(%s)[%s:%s]))'
+    queries['history_recent'] = first % (everything, format_duration(span), format_duration(step))
+    if window_step:
+        queries['history'] = first % (everything, p['slo_window'], format_duration(window_step))
     return queries
 
 
@@ -68,22 +94,31 @@ def collect(p, warn):
         end = resolve_time(p['incident_end'], now)
     except ValueError as err:
         raise CollectError('invalid option: %s' % err)
+    if window_seconds <= 0:
+        raise CollectError('invalid option: slo_window (%s) must be more than 0s' % p['slo_window'])
     if start is not None and start >= end:
         raise CollectError('incident_start (%s) must come before incident_end (%s)'
                            % (iso(start), iso(end)))
     incident_range = None if start is None else format_duration(max(1.0, end - start))
-    queries = build_queries(p, incident_range)
+    queries = build_queries(p, incident_range, window_seconds)
 
     client = PrometheusClient(HttpClient.from_params(p, 'Prometheus'))
-    outcomes = run_all({name: (lambda q=q, at=(end if name.startswith('incident_') else now):
-                               client.query(q, at=at))
-                        for name, q in queries.items()})
-    failures = [err for _value, err in outcomes.values() if err is not None]
+    calls = {name: (lambda q=q, at=(end if name.startswith('incident_') else now):
+                    client.query(q, at=at))
+             for name, q in queries.items()}
+    checks = label_calls(client, p, now - window_seconds, now)
+    calls.update(checks)
+    outcomes = run_all(calls)
+    optional = set(checks) | {'history', 'history_recent'}
+    failures = [err for name, (_value, err) in outcomes.items()
+                if err is not None and name not in optional]
     if failures:
         err = failures[0]
         raise CollectError(str(err) if isinstance(err, ApiError) else 'SLO query failed: %s' % err,
                            queries=queries)
-    results = {name: value for name, (value, _err) in outcomes.items()}
+    label_check, label_warnings = check_labels(outcomes, p, None, warn)
+    results = {name: value for name, (value, err) in outcomes.items()
+               if name not in checks and err is None}
     values = {name: first_value(result) for name, result in results.items()}
 
     rule_availability = values.get('availability_rule')
@@ -94,7 +129,19 @@ def collect(p, warn):
             'see what exists' % (p['metric'], p['service_label'], p['service'],
                                  ''.join(' %s=%r' % kv for kv in sorted(p['selector'].items())),
                                  p['slo_window'], p['availability_rule'] or 'availability rule'),
-            queries=queries)
+            queries=queries, label_check=label_check)
+
+    history_errors = [outcomes[name][1] for name in ('history', 'history_recent')
+                      if name in outcomes and outcomes[name][1] is not None]
+    if history_errors:
+        warn('could not measure the history Prometheus holds for %s, the figures are taken as '
+             'covering the whole %s: %s' % (p['service'], p['slo_window'],
+                                            short_error(history_errors[0])))
+        history = None
+    else:
+        span, step, _window_step = history_plan(window_seconds)
+        history = slo.history_held(now, window_seconds, values['history_recent'], span, step,
+                                   values.get('history'))
 
     source = 'counters' if rule_availability is None else 'rules'
     avail = (slo.availability(values['window_errors'], values['window_total'])
@@ -105,13 +152,18 @@ def collect(p, warn):
     burn_rates = {w: slo.burn_rate(values['%s_errors' % w], values['%s_total' % w], objective)
                   for w in slo.BURN_WINDOWS}
     alerts = slo.multiwindow_alerts(burn_rates)
-    warnings = sorted({w for r in results.values() for w in r.warnings})
+    warnings = sorted({w for r in results.values() for w in r.warnings} | set(label_warnings))
     warn_partial(warn, warnings)
 
+    expected = slo.expected_requests(values['window_total'], history, window_seconds)
     result = {
         'service': p['service'],
         'objective': p['objective'],
         'slo_window': p['slo_window'],
+        'window_seconds': window_seconds,
+        'history_seconds': None if history is None else round(history, 1),
+        'history_short': slo.history_short(history, window_seconds),
+        'expected_window_requests': expected,
         'availability': avail,
         'availability_percent': _percent(avail),
         'budget_remaining': {
@@ -121,7 +173,7 @@ def collect(p, warn):
             'allowed_minutes': slo.budget_minutes(1.0, objective, window_seconds),
         },
         'budget_burned_during_incident': None if start is None else incident_burn(
-            values, objective, window_seconds, start, end),
+            values, objective, window_seconds, start, end, expected),
         'burn_rates': burn_rates,
         'current_burn_rate': burn_rates[slo.BURN_WINDOWS[0]],
         'alerts': alerts,
@@ -130,17 +182,19 @@ def collect(p, warn):
         'queries': queries,
         'query_warnings': warnings,
         'partial': bool(warnings),
+        'label_check': label_check,
     }
     result['message'] = describe(result)
     return result
 
 
-def incident_burn(values, objective, window_seconds, start, end):
-    """What the incident cost: its failed requests as a share of the window's whole budget."""
+def incident_burn(values, objective, window_seconds, start, end, window_requests):
+    """What the incident cost: its failed requests as a share of the error budget of the whole
+    window (window_requests: the window's requests, expected from the history held)."""
     total = values['incident_total']
     # Requests but no 5xx series: no errors. No requests: nothing known.
     errors = (values['incident_errors'] or 0.0) if total else None
-    fraction = slo.budget_burned(errors, values['window_total'], objective)
+    fraction = slo.budget_burned(errors, window_requests, objective)
     return {
         'start': iso(start),
         'end': iso(end),
@@ -155,25 +209,42 @@ def incident_burn(values, objective, window_seconds, start, end):
     }
 
 
+def _number(value, spec='%.1f'):
+    return 'unknown' if value is None else spec % value
+
+
 def describe(r):
-    """One line for the on-call engineer and the incident document."""
+    """One line for the on-call engineer and the incident document. Figures over a history
+    shorter than the window say so."""
+    window = human_duration(r['window_seconds'])
+    if r['history_short']:
+        span = 'the %s of data held, of %s' % (human_duration(r['history_seconds']), window)
+    else:
+        span = r['slo_window']
     if r['availability'] is None:
         text = ('%s: no requests over %s, so no availability (no traffic is not 100%%)'
-                % (r['service'], r['slo_window']))
+                % (r['service'], span))
     else:
         budget = r['budget_remaining']
-        text = ('%s: availability %.3f%% over %s (objective %g%%), %.1f%% of the error budget '
-                'left (%.1f of %.1f minutes of downtime)'
-                % (r['service'], r['availability_percent'], r['slo_window'], r['objective'],
-                   budget['percent'], budget['minutes'], budget['allowed_minutes']))
+        text = '%s: availability %s%% over %s (objective %g%%), ' % (
+            r['service'], _number(r['availability_percent'], '%.3f'), span, r['objective'])
+        if r['history_short']:
+            text += 'at that rate %s%% of the error budget would be left' % _number(budget['percent'])
+        else:
+            text += '%s%% of the error budget left (%s of %s minutes of downtime)' % (
+                _number(budget['percent']), _number(budget['minutes']),
+                _number(budget['allowed_minutes']))
     burned = r['budget_burned_during_incident']
     if burned and burned['percent'] is not None:
-        text += '; the incident burned %.2f%% of the budget (%.1f minutes)' % (
-            burned['percent'], burned['minutes'])
+        text += '; the incident burned %s%% of the error budget of %s (%s minutes of downtime)' % (
+            number_text(burned['percent']), window, number_text(burned['minutes']))
     current = r['current_burn_rate']
     text += '; burn rate %s over %s' % ('unknown (no traffic)' if current is None
                                         else '%.2fx' % current, slo.BURN_WINDOWS[0])
     for name, alert in sorted(r['alerts'].items()):
         state = {True: 'firing', False: 'not firing', None: 'unknown'}[alert['firing']]
         text += '; %s alert %s' % (name, state)
-    return text + '; from the %s' % ('recording rules' if r['source'] == 'rules' else 'raw counters')
+    text += '; from the %s' % ('recording rules' if r['source'] == 'rules' else 'raw counters')
+    if r['history_short'] and r['source'] == 'rules':
+        text += ', which rest on the %s of data held' % human_duration(r['history_seconds'])
+    return text

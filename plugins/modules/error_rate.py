@@ -18,8 +18,22 @@ description:
     O(lookback).
   - No traffic is reported as V(no_traffic), never as 0% errors. Below O(min_request_rate) the
     verdict is V(low_traffic), so that one error on an idle service does not read as 100%.
+  - Splits the errors by status code (RV(by_status)), each with its own shape and onset, so that
+    causes that began at different times (a bad deploy's 500s, a slow dependency's 504s) are told
+    apart.
+  - The baseline is the same window O(baseline_offset) back, unless that window was failing itself
+    (above O(warning_percent), so it falls on an earlier incident, or on this one when it began
+    earlier). Then the nearest clean earlier window at 2, 3 or 4 times the offset is used (a
+    multiple of C(1d) or C(1w) keeps the time of day and week), groups included; a window without
+    traffic, such as one before the data Prometheus holds, is not clean. When none is clean there
+    is no baseline (C(no clean baseline)), never a polluted one. All of them are queried at once.
   - Fails with a clear message when no series matches at all over O(lookback), because the
     service name, metric or labels are then wrong, which is not the same as a quiet service.
+  - Fails too when the service's series exist but carry no O(status_label), O(group_by) or
+    O(selector) key, naming the label, the option that set it and the labels that exist
+    (Prometheus label API with C(match[]), Prometheus 2.24 or later); a status label matching no
+    status code would read as 0% errors. Warns when the status label's values do not look like
+    HTTP codes and none matches O(status_regex).
   - All queries run concurrently. Never changes anything.
 author: sre.runbooks developers (@sre-runbooks)
 extends_documentation_fragment:
@@ -44,7 +58,7 @@ options:
   baseline_offset:
     description:
       - How far back the baseline window sits, a Prometheus duration; C(1d) compares with the same
-        time yesterday.
+        time yesterday. When that window was failing, 2, 3 and 4 times as far back are tried.
     type: str
     default: 1d
   lookback:
@@ -119,7 +133,9 @@ error_rate:
   returned: always
   type: float
 baseline:
-  description: The same figures at the baseline offset (V(null) ratios when there was no traffic).
+  description:
+    - The same figures in the baseline window (V(null) ratios when there was no traffic, all
+      V(null) when no clean window was found).
   returned: always
   type: dict
   contains:
@@ -133,8 +149,43 @@ baseline:
       description: Requests per second at the baseline.
       type: float
     verdict:
-      description: Verdict the baseline would get.
+      description: Verdict the baseline would get, V(null) when no clean window was found.
       type: str
+    offset:
+      description:
+        - How far back the window used is, O(baseline_offset) unless that one overlaps an incident;
+          V(null) when no window is clean.
+      type: str
+      sample: 2m
+    offset_seconds:
+      description: RV(baseline.offset) in seconds.
+      type: float
+    overlaps_incident:
+      description: True when the window at O(baseline_offset) was failing (warning or critical) itself.
+      type: bool
+    windows:
+      description: Every window looked at, O(baseline_offset) first, then 2, 3 and 4 times as far back.
+      type: list
+      elements: dict
+      contains:
+        offset:
+          description: How far back, a Prometheus duration.
+          type: str
+        offset_seconds:
+          description: The same in seconds.
+          type: float
+        error_ratio:
+          description: Error ratio of the window, V(null) without traffic.
+          type: float
+        error_percent:
+          description: The same in percent.
+          type: float
+        request_rate:
+          description: Requests per second, V(null) without traffic.
+          type: float
+        verdict:
+          description: Its verdict; a V(warning) or V(critical) window is not a clean baseline.
+          type: str
 change_percent_points:
   description: Current minus baseline error percentage.
   returned: always
@@ -168,6 +219,51 @@ groups:
       type: float
     verdict:
       description: This group's verdict.
+      type: str
+by_status:
+  description:
+    - The errors split by value of O(status_label), the most errors first; statuses with no error
+      now are left out.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    status:
+      description: The status, for example C(504).
+      type: str
+    error_rate:
+      description: Errors per second with this status over the window.
+      type: float
+    share_of_errors:
+      description: This status's share of all the service's errors.
+      type: float
+    shape:
+      description: V(spike), V(gradual), V(steady) or V(unknown), of this status's share of all requests over O(lookback).
+      type: str
+    onset:
+      description: Epoch seconds when this status began rising, V(null) when not failing or not found.
+      type: float
+    onset_iso:
+      description: RV(by_status[].onset) as RFC 3339 UTC.
+      type: str
+label_check:
+  description: The check that the labels the queries use exist on the service's series over O(lookback).
+  returned: always
+  type: dict
+  contains:
+    checked:
+      description: False when Prometheus could not answer the label API (the figures are then unchecked).
+      type: bool
+    series_labels:
+      description: The labels the service's series carry, V(null) when not checked.
+      type: list
+      elements: str
+    status_values:
+      description: The values of O(status_label) on them, V(null) when not known.
+      type: list
+      elements: str
+    message:
+      description: A warning (status values that are not HTTP codes, or why the check did not run), else V(null).
       type: str
 failing_groups:
   description: Groups whose verdict is warning or critical.
@@ -212,7 +308,11 @@ evaluated_at:
   returned: always
   type: float
 queries:
-  description: The PromQL sent, by purpose, to reproduce the figures by hand.
+  description:
+    - The PromQL sent, by purpose, to reproduce the figures by hand. C(baseline_errors) and
+      C(baseline_total) at O(baseline_offset), C(baseline_errors_2) ... C(baseline_total_4) at 2 to
+      4 times as far back; C(errors_overall), C(total_overall) and C(errors_by_status) also as range
+      queries over O(lookback).
   returned: always
   type: dict
 query_warnings:

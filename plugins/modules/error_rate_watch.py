@@ -16,7 +16,13 @@ description:
     has passed (not recovered; the caller tries the next action or escalates).
   - A sample with less traffic than O(min_request_rate), or none, breaks the stable stretch, since
     a silent service is not a healthy one. A failed query does too; the watch goes on and reports
-    the errors, and fails only when no query succeeded at all.
+    the errors, and never fails for them.
+  - Tells "did not recover" from "could not measure" (RV(verdict)); V(not_measured) when, at the
+    deadline, measurements in the last O(stable_for) failed and none of those that succeeded saw
+    the service unhealthy, so recovery can be neither confirmed nor denied.
+  - Fails when the service's series carry no O(status_label) or O(selector) key (checked with the
+    first measurements, over the last hour), naming it and the labels they carry; the errors would
+    read as 0%, a false recovery.
   - One task however long the watch, not a task per poll. Never changes anything.
 author: sre.runbooks developers (@sre-runbooks)
 extends_documentation_fragment:
@@ -78,6 +84,26 @@ recovered:
   description: True when the error rate stayed under target for O(stable_for) before the deadline.
   returned: always
   type: bool
+verdict:
+  description:
+    - V(recovered); V(not_recovered) when the measurements show it did not; V(not_measured) when
+      the recent measurements failed (Prometheus did not answer), so recovery is neither confirmed
+      nor denied.
+  returned: always
+  type: str
+  sample: not_measured
+measured:
+  description: True when the last measurement succeeded.
+  returned: always
+  type: bool
+unmeasured_reason:
+  description: Why the last measurement failed, in short; V(null) when it succeeded.
+  returned: always
+  type: str
+failed_samples:
+  description: How many measurements failed.
+  returned: always
+  type: int
 stable_seconds:
   description: How long the error rate has been under target at the last measurement.
   returned: always
@@ -116,6 +142,9 @@ samples:
     request_rate:
       description: Requests per second, V(null) without traffic or when the query failed.
       type: float
+    measured:
+      description: False when the query failed.
+      type: bool
 query_errors:
   description: Failed measurements, one message each (the watch went on).
   returned: always
@@ -129,6 +158,25 @@ queries:
   description: The PromQL of the measurement.
   returned: always
   type: dict
+label_check:
+  description: The check that the labels the queries use exist on the service's series of the last hour.
+  returned: always
+  type: dict
+  contains:
+    checked:
+      description: False when Prometheus did not answer the label API.
+      type: bool
+    series_labels:
+      description: The labels the service's series carry, V(null) when not checked.
+      type: list
+      elements: str
+    status_values:
+      description: The values of O(status_label) on them, V(null) when not known.
+      type: list
+      elements: str
+    message:
+      description: A warning (status values that are not HTTP codes, or why the check did not run), else V(null).
+      type: str
 '''
 
 from ansible.module_utils.basic import AnsibleModule

@@ -21,9 +21,18 @@ description:
   - Burn rates (error ratio divided by the allowed error ratio, 1 - objective) are measured over
     C(5m), C(30m), C(1h) and C(6h) from the counter. The page alert fires when both the C(1h) and
     C(5m) burn rates exceed 14.4; the ticket alert when both the C(6h) and C(30m) ones exceed 6.
+  - Figures rest on the history Prometheus holds. The module measures it (RV(history_seconds),
+    from the first sample of the service's series in the window) and, when it is shorter than the
+    window (RV(history_short)), says so in RV(message), for the counters and the rules alike;
+    availability and budget left are then over the history held, not the window.
+  - The budget an incident burned is its failed requests divided by the error budget of the whole
+    window in requests, (1 - objective) times the requests expected over the window at the mean
+    request rate of the history held (RV(expected_window_requests)), never by the few requests a
+    short history holds.
   - No traffic is never 100% availability; availability, burn rates and alert states are then
     V(null). Fails when no series of the counter matches over the window and no rule answers, as
-    the service name, metric or labels are then wrong.
+    the service name, metric or labels are then wrong; fails too when the service's series carry
+    no O(status_label) or O(selector) key, naming it and the labels they carry.
   - All queries run concurrently. Never changes anything.
 author: sre.runbooks developers (@sre-runbooks)
 extends_documentation_fragment:
@@ -133,6 +142,29 @@ budget_remaining:
       description: Minutes of full downtime the whole budget is worth over the window.
       type: float
       sample: 216.0
+window_seconds:
+  description: The SLO window in seconds.
+  returned: always
+  type: float
+  sample: 2592000.0
+history_seconds:
+  description:
+    - Seconds of the window the service's series cover, from their first sample in it to now (to a
+      few seconds within the last hour, to 5 minutes before); V(null) when the counter has no series
+      or the history could not be measured.
+  returned: always
+  type: float
+  sample: 372.0
+history_short:
+  description: True when RV(history_seconds) is under 99% of the window; V(null) when it is not known.
+  returned: always
+  type: bool
+expected_window_requests:
+  description:
+    - Requests expected over the whole window, at the mean request rate of the history held (the
+      requests counted when the history covers the window or is not known).
+  returned: always
+  type: float
 budget_burned_during_incident:
   description: What the incident cost, V(null) without O(incident_start).
   returned: always
@@ -160,7 +192,9 @@ budget_burned_during_incident:
       description: Burn rate over the incident.
       type: float
     fraction:
-      description: Share of the window's whole error budget the incident burned.
+      description:
+        - Share of the window's whole error budget the incident burned, the budget being
+          (1 - objective) x RV(expected_window_requests).
       type: float
     percent:
       description: The same in percent.
@@ -208,7 +242,9 @@ message:
   returned: always
   type: str
 queries:
-  description: The PromQL sent, by purpose, to reproduce the figures by hand.
+  description:
+    - The PromQL sent, by purpose, to reproduce the figures by hand; C(history_recent) and
+      C(history) give the first sample of the service's series over the last hour and the window.
   returned: always
   type: dict
 query_warnings:
@@ -220,6 +256,25 @@ partial:
   description: True when the server sent warnings, so the figures may be incomplete.
   returned: always
   type: bool
+label_check:
+  description: The check that the labels the queries use exist on the service's series over the window.
+  returned: always
+  type: dict
+  contains:
+    checked:
+      description: False when Prometheus could not answer the label API (the figures are then unchecked).
+      type: bool
+    series_labels:
+      description: The labels the service's series carry, V(null) when not checked.
+      type: list
+      elements: str
+    status_values:
+      description: The values of O(status_label) on them, V(null) when not known.
+      type: list
+      elements: str
+    message:
+      description: A warning (status values that are not HTTP codes, or why the check did not run), else V(null).
+      type: str
 '''
 
 from ansible.module_utils.basic import AnsibleModule

@@ -8,6 +8,8 @@ from urllib.parse import parse_qs, urlparse
 from conftest import Route, run_module
 from rig import PROMETHEUS, query
 
+from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import human_duration
+
 SERVICE = 'inference-gateway'
 
 
@@ -33,6 +35,12 @@ def test_the_demo_gateway_from_its_recording_rules():
     assert burned['duration_seconds'] == 600 and burned['requests'] > 1000
     assert result['queries']['availability_rule'] == 'slo:availability:ratio_rate30d{service="inference-gateway"}'
     assert result['message'].startswith('inference-gateway: availability ')
+    # The rig's Prometheus holds hours at most of the 30 days: the figures say so.
+    assert result['history_short'] is True and 0 < result['history_seconds'] < 30 * 86400
+    assert 'of data held, of 30 days' in result['message']
+    assert result['message'].endswith('from the recording rules, which rest on the %s of data held'
+                                      % human_duration(result['history_seconds']))
+    assert result['label_check']['checked'] is True and 'status' in result['label_check']['series_labels']
 
 
 def fake(answers, times=None):

@@ -3,7 +3,7 @@
 import pytest
 
 from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import (
-    format_duration, iso, normalise, parse_duration, resolve_time)
+    format_duration, human_duration, iso, normalise, parse_duration, resolve_time)
 
 
 @pytest.mark.parametrize('text,seconds', [
@@ -22,6 +22,13 @@ def test_parse_duration_rejects_nonsense(text):
 def test_format_duration():
     assert [format_duration(s) for s in (30, 90, 300, 3600, 86400, 61)] == \
         ['30s', '90s', '5m', '1h', '1d', '61s']
+
+
+@pytest.mark.parametrize('seconds, text', [
+    (1, '1 second'), (90, '90 seconds'), (372, '6 minutes'), (7200, '2 hours'),
+    (5399, '90 minutes'), (2592000, '30 days'), (172800, '2 days'), (0, '0 seconds')])
+def test_human_duration(seconds, text):
+    assert human_duration(seconds) == text
 
 
 def test_resolve_time_forms():

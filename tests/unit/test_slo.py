@@ -1,5 +1,5 @@
 """The SLO maths on numbers worked out by hand: budget, burn rates, the multiwindow alerts, no
-traffic."""
+traffic, and the history Prometheus holds."""
 
 import pytest
 
@@ -64,3 +64,72 @@ def test_multiwindow_alerts(rates, page, ticket):
             alerts['page']['short_window']) == (14.4, '1h', '5m')
     assert (alerts['ticket']['threshold'], alerts['ticket']['long_window'],
             alerts['ticket']['short_window']) == (6.0, '6h', '30m')
+
+
+NOW = 1_800_000_000.0
+
+
+def test_history_held_from_the_recent_first_sample_when_the_series_began_within_the_hour():
+    # 6 minutes held: the recent query (5 s steps) is exact; the window's (5 min steps) is late.
+    assert slo.history_held(NOW, THIRTY_DAYS, NOW - 360, 3600, 5, NOW - 150) == 360.0
+    # A window no longer than the recent span asks no window query.
+    assert slo.history_held(NOW, 1800, NOW - 600, 1800, 3, None) == 600.0
+
+
+def test_history_held_from_the_window_when_the_series_are_older_than_the_hour():
+    # The recent query sees a sample at its very start: the history is the window query's.
+    assert slo.history_held(NOW, THIRTY_DAYS, NOW - 3600 + 4, 3600, 5, NOW - 7200) == 7200.0
+    # At most the window, however old the first sample found.
+    assert slo.history_held(NOW, THIRTY_DAYS, NOW - 3600, 3600, 5, NOW - THIRTY_DAYS - 60) == THIRTY_DAYS
+    # Series silent over the last hour still held their history before it.
+    assert slo.history_held(NOW, THIRTY_DAYS, None, 3600, 5, NOW - 86400) == 86400.0
+    # Series that stopped and started again within the hour: the first sample of all counts.
+    assert slo.history_held(NOW, THIRTY_DAYS, NOW - 600, 3600, 5, NOW - 86400) == 86400.0
+
+
+def test_no_series_no_history():
+    assert slo.history_held(NOW, THIRTY_DAYS, None, 3600, 5, None) is None
+    assert slo.history_short(None, THIRTY_DAYS) is None
+
+
+def test_history_short_under_99_percent_of_the_window():
+    assert slo.history_short(360.0, THIRTY_DAYS) is True
+    assert slo.history_short(THIRTY_DAYS - 300, THIRTY_DAYS) is False  # to the window query's step
+    assert slo.history_short(0.98 * THIRTY_DAYS, THIRTY_DAYS) is True
+
+
+def test_expected_requests_over_the_window_at_the_mean_rate_held():
+    # 6 minutes at 20 req/s held: 30 days at 20 req/s are expected.
+    assert slo.expected_requests(7200.0, 360.0, THIRTY_DAYS) == pytest.approx(20.0 * THIRTY_DAYS)
+    assert slo.expected_requests(1_000_000, THIRTY_DAYS, THIRTY_DAYS) == 1_000_000
+    assert slo.expected_requests(1_000_000, None, THIRTY_DAYS) == 1_000_000  # history unknown
+    assert slo.expected_requests(None, 360.0, THIRTY_DAYS) is None
+    assert slo.expected_requests(5.0, 0.0, THIRTY_DAYS) == 5.0
+
+
+def test_a_one_minute_outage_burns_its_share_of_the_whole_window_budget():
+    # 20% of 20 req/s for 60 s on 6 minutes of history: 240 errors of a 30-day budget of
+    # 0.005 x 20 x 2,592,000 = 259,200 requests, about 0.09%, not "182% of the budget".
+    expected = slo.expected_requests(20.0 * 360, 360.0, THIRTY_DAYS)
+    burned = slo.budget_burned(0.2 * 20 * 60, expected, OBJECTIVE)
+    assert burned == pytest.approx(0.2 * 60 / (0.005 * THIRTY_DAYS))
+    assert 100 * burned == pytest.approx(0.0926, abs=1e-4)
+    assert slo.budget_minutes(burned, OBJECTIVE, THIRTY_DAYS) == pytest.approx(0.2, abs=1e-3)
+
+
+def test_slo_queries_count_the_window_and_the_incident_whatever_their_length():
+    from ansible_collections.sre.runbooks.plugins.module_utils.slo_budget import build_queries
+    params = {'metric': 'm', 'service': 's', 'service_label': 'service', 'status_label': 'status',
+              'status_regex': '5..', 'selector': {}, 'slo_window': '1h',
+              'availability_rule': '', 'budget_rule': ''}
+    q = build_queries(params, '5m', 3600.0)
+    # A window or an incident as long as a burn window is still a count of requests, not a rate.
+    assert q['window_total'] == 'sum(increase(m{service="s"}[1h]))'
+    assert q['incident_errors'] == 'sum(increase(m{service="s",status=~"5.."}[5m]))'
+    assert q['1h_total'] == 'sum(rate(m{service="s"}[1h]))'
+    # The history held: to 5 s over the last hour; a 1h window needs no coarser query.
+    assert q['history_recent'] == 'min(min_over_time(timestamp(m{service="s"})[1h:5s]))'
+    assert 'history' not in q
+    q = build_queries(dict(params, slo_window='30d'), None, THIRTY_DAYS)
+    assert q['history'] == 'min(min_over_time(timestamp(m{service="s"})[30d:5m]))'
+    assert 'incident_total' not in q
