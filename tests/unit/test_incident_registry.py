@@ -22,9 +22,13 @@ def call(tmp_path, run_id, state='open', now=T0, check_mode=False, **incident):
 def test_a_second_alert_while_a_run_handles_the_incident_joins_it(tmp_path):
     first = call(tmp_path, 'r1')
     assert first['changed'] and not first['joined'] and first['record']['id'] == 'inc-r1'
+    thread = {'slack': {'thread_ts': '1.2'}}
+    shared = call(tmp_path, 'r1', now=T0 + 5, communication=thread)
+    assert shared['changed'] and not shared['joined'] and shared['record']['communication'] == thread
     second = call(tmp_path, 'r2', now=T0 + 60, id='inc-r2')
     assert second['joined'] and second['handled_by'] == 'r1'
     assert second['record']['id'] == 'inc-r1' and second['record']['alerts'] == ['fp-r1', 'fp-r2']
+    assert second['record']['communication'] == thread
     # The joining run does not own the record: its end changes nothing.
     assert not call(tmp_path, 'r2', state='released', now=T0 + 70)['changed']
 
