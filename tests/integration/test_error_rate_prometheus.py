@@ -5,98 +5,13 @@ checkout, up to T (when the module's tests start): /pay, /cart and /search at 10
 half its requests from T-14m to T-8m; then /pay answering 500 to 30% from T-6m and 504 to 20%
 more from T-3m (a bad deploy, then a slow dependency). ledger-grpc labels its status OK/ERROR.
 
-The helpers (openmetrics, Backfilled) serve test_slo_history.py too; each module starts its own
-Prometheus over data relative to when it runs.
+Each module starts its own Prometheus (promtsdb.py) over data relative to when it runs.
 """
-
-import os
-import signal
-import socket
-import subprocess
-import time
-import urllib.request
 
 import pytest
 
 from conftest import run_module
-
-STEP = 5  # seconds between two samples, as a scrape interval
-MINUTE = 60
-
-
-def last_step():
-    """Now, down to a step: the time of the last sample, when the module's data is built."""
-    return int(time.time()) // STEP * STEP
-
-
-def openmetrics(series, start, end, step=STEP):
-    """OpenMetrics text of http_requests_total counters from [(labels, rate)]: rate(t) is the
-    requests per second the series counts at t, None before the series exists."""
-    lines = ['# TYPE http_requests counter']
-    for labels, rate in series:
-        text = ','.join('%s="%s"' % kv for kv in sorted(labels.items()))
-        value = None
-        for t in range(start, end + 1, step):
-            per_second = rate(t)
-            if per_second is None:
-                continue
-            value = (value or 0.0) + per_second * step
-            lines.append('http_requests_total{%s} %.3f %d' % (text, value, t))
-    return '\n'.join(lines + ['# EOF']) + '\n'
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
-class Backfilled:
-    """A Prometheus on a free loopback port over blocks promtool built from OpenMetrics text; no
-    scrape, optional recording rules; stopped by its PID."""
-
-    def __init__(self, directory, text, rules=None):
-        data = directory / 'data.om'
-        data.write_text(text)
-        tsdb = directory / 'tsdb'
-        subprocess.run(['promtool', 'tsdb', 'create-blocks-from', 'openmetrics', '--quiet',
-                        str(data), str(tsdb)], check=True, capture_output=True, timeout=120)
-        config = 'global:\n  evaluation_interval: 1s\n'
-        if rules:
-            (directory / 'slo.rules.yml').write_text(rules)
-            config += 'rule_files:\n  - %s\n' % (directory / 'slo.rules.yml')
-        (directory / 'prometheus.yml').write_text(config)
-        port = free_port()
-        self.url = 'http://127.0.0.1:%d' % port
-        self.log = directory / 'prometheus.log'
-        with open(self.log, 'wb') as log:
-            self.proc = subprocess.Popen(
-                ['prometheus', '--config.file=%s' % (directory / 'prometheus.yml'),
-                 '--storage.tsdb.path=%s' % tsdb, '--storage.tsdb.retention.time=100y',
-                 '--web.listen-address=127.0.0.1:%d' % port], stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL)
-        deadline = time.time() + 60
-        while not self.ready():
-            assert self.proc.poll() is None and time.time() < deadline, \
-                'prometheus did not start:\n' + self.log.read_text(errors='replace')[-3000:]
-            time.sleep(0.2)
-
-    def ready(self):
-        try:
-            with urllib.request.urlopen(self.url + '/-/ready', timeout=2) as answer:
-                return answer.status == 200
-        except OSError:
-            return False
-
-    def stop(self):
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-
+from promtsdb import MINUTE, Backfilled, last_step, openmetrics
 
 def between(start, end, value, otherwise=0.0):
     return lambda t: value if start <= t < end else otherwise

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from rig import CAPTURE, playbook, rig, run_runbook, standin, start_playbook, told
+from rig import CAPTURE, rig, run_runbook, standin, start_playbook, told
 
 ESCALATION_KEY = 'demo-escalation-routing-key'
 PROMETHEUS_PIDFILE = '/run/sre-demo/prometheus.pid'

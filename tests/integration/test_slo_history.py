@@ -15,7 +15,7 @@ import urllib.request
 import pytest
 
 from conftest import run_module
-from test_error_rate_prometheus import Backfilled, last_step, openmetrics
+from promtsdb import Backfilled, last_step, openmetrics
 
 MINUTE = 60
 THIRTY_DAYS = 30 * 86400
