@@ -370,6 +370,14 @@ def change_before_onset(ev, opts, split):
     return best, ruled_out
 
 
+def _brought_errors(split, deploy, replaced, change):
+    """Whether the service's own errors rose after this deploy (the change before the onset: any of
+    its errors began after it, or the split is not known)."""
+    if change and (change[0].get('time'), change[0].get('image')) == (deploy.get('time'), deploy['image']):
+        return not split.available or (split.credit('own', since=deploy.get('time'))['share'] or 0) > 0
+    return bool(split.rise_between(deploy.get('time'), replaced))
+
+
 def known_bad_images(ev, split, change):
     """{image: why} of the versions a rollback must not return to: the one the errors began after,
     any a rollback of this incident moved away from, and any deployed in the change window that a
@@ -386,15 +394,18 @@ def known_bad_images(ev, split, change):
                 bad.setdefault(image, 'a rollback of this incident moved away from it')
     deploys = sorted((c for c in ev.changes if c.get('kind') == 'deploy' and c.get('image')
                       and c.get('previous_image') != c['image']), key=lambda c: c.get('time') or 0)
-    # A deploy that reverses the one before it rolls it back, unless that one was a rollback
-    # itself: deploying the version rolled back from again does not make the other one bad.
-    rollback = False
-    for before, after in zip(deploys, deploys[1:]):
-        rollback = (not rollback and after['image'] == before.get('previous_image')
-                    and after.get('previous_image') == before['image'])
-        if rollback:
-            bad.setdefault(before['image'], 'a later deploy rolled it back to %s'
-                           % short_image(after['image']))
+    # Walked from the newest: a deploy that reverses the one before it rolled it back, unless it
+    # brought errors of the service's own (then it deployed a bad version again); the one it
+    # rolled back was a bad deploy, not a rollback of the one before it.
+    not_rollbacks = {i for i, deploy in enumerate(deploys)
+                     if _brought_errors(split, deploy, deploys[i + 1].get('time') if i + 1 < len(deploys) else None,
+                                        change)}
+    for index in range(len(deploys) - 1, 0, -1):
+        before, after = deploys[index - 1], deploys[index]
+        if index not in not_rollbacks and after['image'] == before.get('previous_image') \
+                and after.get('previous_image') == before['image']:
+            bad.setdefault(before['image'], 'a later deploy rolled it back to %s' % short_image(after['image']))
+            not_rollbacks.add(index - 1)
     for index, deploy in enumerate(deploys):
         replaced = deploys[index + 1].get('time') if index + 1 < len(deploys) else None
         why = split.rise_between(deploy.get('time'), replaced)

@@ -34,9 +34,10 @@ EXPECTED = {
     'bad-deploy': ('deploy', 'rollback', 'resolved'),
     'crash': ('service_down', 'recreate', 'resolved'),
     'port-conflict': ('service_down', 'free_port', 'escalated'),
-    # A slow dependency, then a bad deploy 3 s later: the deploy's 500s outnumber the dependency's
-    # 504s, so the rollback comes first; the circuit breaker follows if the 504s remain.
-    'two-causes': ('deploy', 'rollback', 'resolved'),
+    # A slow dependency, then a bad deploy 3 s later: the dependency's 504s (three endpoints)
+    # outnumber the deploy's 500s (/predict), so the circuit breaker comes first; the rollback
+    # follows, since the 500s remain.
+    'two-causes': ('dependency', 'circuit_breaker', 'resolved'),
     # The endpoint fault, cleared before the run starts: no incident, whatever the mode.
     'cleared': (None, None, 'recovered'),
 }

@@ -811,3 +811,15 @@ def test_what_the_triage_could_not_gather_is_missing_evidence():
     result = diagnose(incident)
     assert result['missing_evidence'] == ['recent changes: cannot reach the Docker engine at unix:///run/x.sock']
     assert result['partial']
+
+
+def test_a_history_of_bad_deploys_and_rollbacks_keeps_the_good_version_as_the_target():
+    # v1.2.3 deployed and rolled back twice before (the rig's earlier faults), then deployed again
+    # 3 s after model-service turned slow: its own 500s began after it, so it is the bad deploy,
+    # not a rollback of v1.2.2; the target stays v1.2.2.
+    inc = two_causes(141, 76, by_status(('504', 5.65, 0.74, ONSET - 12), ('500', 2.0, 0.26, ONSET - 9)))
+    inc['triage']['changes'] = [deploy(12), deploy(120, 'v1.2.2', 'v1.2.3'), deploy(150),
+                                deploy(250, 'v1.2.2', 'v1.2.3')]
+    d = diagnose(inc)
+    assert [c['action']['description'] for c in d['plan']] == ['circuit breaker on model-service', 'rollback to v1.2.2']
+    assert d['refused'] == []
