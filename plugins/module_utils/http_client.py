@@ -11,7 +11,9 @@ against which URL, and what to check.
 from __future__ import annotations
 
 import base64
+import html
 import json
+import re
 import socket
 import time
 
@@ -22,6 +24,9 @@ from ansible.module_utils.urls import open_url
 
 # Status codes worth a second try: the request may well succeed a moment later.
 RETRY_STATUSES = frozenset((429, 502, 503, 504))
+# An HTML answer is quoted by at most this many characters of its title or text, with the hint.
+SNIPPET_CHARS = 120
+HTML_HINT = 'this looks like a web page, not the API: check the URL and its path prefix'
 
 ENDPOINT_ARGS = dict(
     url=dict(type='str', required=True),
@@ -199,17 +204,20 @@ class HttpClient:
         if response.status in (401, 403):
             raise ApiError('%s at %s refused the request with HTTP %s: check the credentials '
                            '(bearer_token or username/password) and their permissions'
-                           % (self.name, url, response.status), response.status, response.text(500))
+                           % (self.name, url, response.status), response.status, body_text(response, 500))
         payload = decode_json(response)
         if not 200 <= response.status < 300:
             raise ApiError('%s at %s answered HTTP %s: %s'
                            % (self.name, url, response.status,
                               summarise_body(payload, response)), response.status, payload)
         if payload is None:
-            raise ApiError('%s at %s answered HTTP %s with %s, not JSON: is this the API URL '
-                           '(not a UI, proxy or login page)? Body starts: %r'
-                           % (self.name, url, response.status, response.content_type or
-                              'no content type', response.text(120)), response.status)
+            what = '%s at %s answered HTTP %s with %s, not JSON' % (
+                self.name, url, response.status, response.content_type or 'no content type')
+            if is_html(response):
+                raise ApiError('%s (%s): %s (is this the API URL, not a UI, proxy or login page?)'
+                               % (what, quote_page(response), HTML_HINT), response.status)
+            raise ApiError('%s: is this the API URL (not a UI, proxy or login page)? Body starts: %r'
+                           % (what, response.text(SNIPPET_CHARS)), response.status)
         return payload
 
 
@@ -224,9 +232,46 @@ def decode_json(response):
 
 
 def summarise_body(payload, response):
+    """What an error answer said: its error field, its JSON, or its text (see body_text)."""
     if isinstance(payload, dict):
         for key in ('error', 'message', 'msg', 'detail'):
             if payload.get(key):
                 return str(payload[key])
         return json.dumps(payload)[:300]
-    return response.text(300) or '(empty body)'
+    return body_text(response)
+
+
+def body_text(response, limit=300):
+    """A body as an error quotes it: a web page by its title or first words, with HTML_HINT;
+    other text by its first `limit` characters."""
+    if is_html(response):
+        return '%s: %s' % (quote_page(response), HTML_HINT)
+    return response.text(limit) or '(empty body)'
+
+
+def is_html(response):
+    """Whether the answer is a web page: markup, by how it starts or with an HTML content type
+    (Slack's webhooks answer their plain error names as text/html)."""
+    start = response.body[:1024].lstrip().lower()
+    if start.startswith((b'<!doctype html', b'<html')) or b'<head' in start or b'<body' in start:
+        return True
+    return response.content_type in ('text/html', 'application/xhtml+xml') and re.search(rb'<[a-z!/]', start) is not None
+
+
+def quote_page(response):
+    """A web page in at most SNIPPET_CHARS characters, quoted: its title, or else its text;
+    tags, scripts, styles and comments dropped, entities decoded, white space collapsed."""
+    page = response.text()
+    title = re.search(r'<title\b[^>]*>(.*?)</title\s*>', page, re.I | re.S)
+    text = page_text(title.group(1)) if title else ''
+    text = text or page_text(page)
+    if len(text) > SNIPPET_CHARS:
+        text = text[:SNIPPET_CHARS - 3].rstrip() + '...'
+    return '"%s"' % text if text else 'an empty web page'
+
+
+def page_text(markup):
+    markup = re.sub(r'<(script|style)\b.*?(</\1\s*>|$)', ' ', markup, flags=re.I | re.S)
+    markup = re.sub(r'<!--.*?(-->|$)', ' ', markup, flags=re.S)
+    markup = re.sub(r'<[^>]*>?', ' ', markup)
+    return ' '.join(html.unescape(markup).split())

@@ -15,6 +15,7 @@ import os
 import re
 from datetime import datetime, timedelta, timezone
 
+from ansible_collections.sre.runbooks.plugins.module_utils import formatting as fmt
 from ansible_collections.sre.runbooks.plugins.module_utils.collector import CollectError
 from ansible_collections.sre.runbooks.plugins.module_utils.state_files import StateError, read_text, write_atomic
 
@@ -72,10 +73,83 @@ def _get(data, path, default=None):
 
 
 CHANNELS = {'pagerduty': 'PagerDuty', 'slack': 'Slack', 'statuspage': 'the status page'}
+# How an escalation reason starts when a fix was applied and its effect could not be measured.
+UNVERIFIED = 'acted, could not verify'
+VERDICTS = {'low_traffic': 'too little traffic', 'no_traffic': 'no traffic'}
 
 
 def attempts(incident):
     return _get(incident, 'mitigation.attempts', [])
+
+
+def unverified(incident):
+    """Whether a fix was applied and its effect could not be measured."""
+    acted = any(a.get('acted') for a in attempts(incident))
+    return str(_get(incident, 'escalation.reason', '')).startswith(UNVERIFIED) or (
+        acted and _get(incident, 'verify.verdict') == 'not_measured')
+
+
+def last_action(incident, applied=True):
+    """The description of the last action applied (of the last attempt, applied or not, when
+    not `applied`), else of the one recommended."""
+    tried = [a for a in attempts(incident) if a.get('acted') or not applied]
+    return (tried[-1].get('description') if tried else None) or _get(
+        incident, 'diagnosis.recommended.action.description') or _get(
+        incident, 'diagnosis.action.description') or 'no action'
+
+
+def outcome_words(incident):
+    """What the run's outcome means, in words ('' for an outcome without any)."""
+    outcome = incident.get('outcome')
+    gaps = '; '.join(str(g) for g in _get(incident, 'evidence.gaps', []))
+    if outcome == 'escalated':
+        return ('a fix was applied (%s) and could not be verified' % last_action(incident) if unverified(incident)
+                else 'escalated: %s' % _get(incident, 'escalation.reason', 'no reason recorded'))
+    return {
+        'open': 'under investigation',
+        'mitigating': 'a fix was applied (%s), being verified' % last_action(incident),
+        'resolved': 'the error rate is back under target, verified',
+        'mitigated': 'a fix was applied (%s); verification is off, so it is not verified' % last_action(incident),
+        'advised': 'a fix is recommended (%s), not applied' % last_action(incident, applied=False),
+        'planned': 'check mode: %s planned, nothing changed' % last_action(incident, applied=False),
+        'no_action': 'no action was needed',
+        'insufficient_evidence': 'not enough evidence%s: nothing was done and nobody was paged'
+                                 % (' (%s)' % gaps if gaps else ''),
+        'recovered': 'recovered before the runbook ran: nothing was done',
+        'joined': 'another run handles this incident; this run only added its alert',
+        'failed': 'the run failed: %s' % _get(incident, 'failure.msg', 'no message'),
+    }.get(outcome, '')
+
+
+def outcome_text(incident):
+    """The outcome and what it means: 'advised: a fix is recommended (...), not applied'."""
+    words = outcome_words(incident)
+    outcome = incident.get('outcome') or 'not known'
+    return '%s: %s' % (outcome, words) if words else outcome
+
+
+def sample_text(sample):
+    """One verification sample: its error rate and traffic, no traffic, or no measurement."""
+    if fmt.number(sample.get('error_percent')) is not None:
+        return '%s errors at %s' % (fmt.percent(sample['error_percent'], 2),
+                                    fmt.rate(sample.get('request_rate'), unit=True))
+    measured = sample.get('measured')
+    if measured is False or measured is None and fmt.number(sample.get('request_rate')) is None:
+        return 'not measured'
+    return fmt.NO_TRAFFIC
+
+
+def not_measured(verify):
+    """Whether a verification could not tell: its verdict says so (or, without one, its last
+    measurement failed)."""
+    verdict = verify.get('verdict')
+    return verdict == 'not_measured' or verdict is None and verify.get('measured') is False
+
+
+def verify_text(verify):
+    if not_measured(verify):
+        return 'not measured (%s)' % (verify.get('unmeasured_reason') or 'no measurement succeeded')
+    return verify.get('message') or 'no message'
 
 
 def ended_at(incident):
@@ -94,33 +168,32 @@ def timeline(incident):
     rate = _get(incident, 'triage.error_rate')
     if rate:
         if rate.get('onset_iso'):
-            events.append((parse_time(rate['onset_iso']), 'Errors began (%s)' % rate.get('shape')))
-        events.append((parse_time(rate.get('evaluated_at')), 'Triage: %s' % rate.get('message')))
+            events.append((parse_time(rate['onset_iso']), 'Errors began (%s)' % (rate.get('shape') or 'shape not known')))
+        events.append((parse_time(rate.get('evaluated_at')), 'Triage: %s' % (rate.get('message') or 'error rate measured')))
     for change in _get(incident, 'triage.changes', []):
         events.append((parse_time(change.get('time_iso') or change.get('time')),
-                       'Change: %s' % change.get('summary')))
+                       'Change: %s' % (change.get('summary') or change.get('kind') or 'a change')))
     logs = _get(incident, 'investigate.logs')
     if logs:
-        events.append((parse_time(logs.get('until_iso')), 'Investigation: %s' % logs.get('summary')))
+        events.append((parse_time(logs.get('until_iso')), 'Investigation: %s' % (logs.get('summary') or 'logs searched')))
     diagnosis = incident.get('diagnosis')
     if diagnosis:
-        events.append((parse_time(diagnosis.get('at')), 'Diagnosis: %s' % diagnosis.get('summary')))
-    for attempt in attempts(incident):
+        events.append((parse_time(diagnosis.get('at')), 'Diagnosis: %s' % (diagnosis.get('summary') or 'no decision')))
+    for number, attempt in enumerate(attempts(incident), 1):
         events.append((parse_time(attempt.get('at')), 'Attempt %s: %s, %s (%s)' % (
-            attempt.get('attempt'), attempt.get('decision'), attempt.get('description'),
-            'acted' if attempt.get('acted') else 'nothing changed')))
+            attempt.get('attempt') or number, attempt.get('decision'), attempt.get('description'),
+            'applied' if attempt.get('acted') else 'nothing changed')))
     samples = _get(incident, 'verify.samples', [])
     picks = [('first', samples[0]), ('last', samples[-1])] if len(samples) > 1 else [
         ('only', sample) for sample in samples]
     for label, sample in picks:
         events.append((parse_time(sample.get('time_iso') or sample.get('time')),
-                       'Verify, %s sample: %s%% errors at %s req/s'
-                       % (label, sample.get('error_percent'), sample.get('request_rate'))))
+                       'Verify, %s sample: %s' % (label, sample_text(sample))))
     if incident.get('verify'):
-        events.append((ended_at(incident), 'Verify: %s' % incident['verify'].get('message')))
+        events.append((ended_at(incident), 'Verify: %s' % verify_text(incident['verify'])))
     if incident.get('escalation'):
         escalation = incident['escalation']
-        events.append((parse_time(escalation.get('at')), 'Escalated: %s' % escalation.get('reason')))
+        events.append((parse_time(escalation.get('at')), 'Escalated: %s' % (escalation.get('reason') or 'no reason recorded')))
     for told in _get(incident, 'communication.log', []):
         events.append((parse_time(told.get('at')), 'Told %s (%s): %s%s' % (
             CHANNELS.get(told.get('channel'), told.get('channel')), told.get('event'),
@@ -141,7 +214,7 @@ def _table(header, rows):
 
 
 def _cell(value):
-    return ('-' if value is None else str(value)).replace('|', '\\|').replace('\n', ' ')
+    return (fmt.NOT_AVAILABLE if value is None else str(value)).replace('|', '\\|').replace('\n', ' ')
 
 
 def _unknown(what):
@@ -152,12 +225,19 @@ def summary_section(incident):
     started, ended = parse_time(incident.get('started_at')), ended_at(incident)
     duration = ('%d min' % round((ended - started).total_seconds() / 60)
                 if started and ended else 'not known (no verified end)')
-    rows = [('Service', '%s (%s)' % (incident.get('service', 'not known'),
-                                     incident.get('platform', 'platform not known'))),
-            ('Severity / priority', '%s / %s' % (incident.get('severity', 'not known'),
-                                                 incident.get('priority', 'not known'))),
+    rows = [('Service', '%s (%s)' % (incident.get('service') or 'not known',
+                                     incident.get('platform') or 'platform not known')),
+            ('Severity / priority', '%s / %s' % (incident.get('severity') or 'not known',
+                                                 incident.get('priority') or 'not known')),
             ('Started', iso(started)), ('Ended', iso(ended)), ('Duration', duration),
-            ('Outcome', incident.get('outcome', 'not known')), ('Run', incident.get('run_id'))]
+            ('Outcome', outcome_text(incident))]
+    if _get(incident, 'mitigation.mode'):
+        rows.append(('Mitigation mode', incident['mitigation']['mode']))
+    evidence = incident.get('evidence')
+    if isinstance(evidence, dict) and evidence.get('sufficient') is not None:
+        rows.append(('Evidence', 'sufficient' if evidence['sufficient'] else 'not enough: %s' % (
+            '; '.join(str(g) for g in evidence.get('gaps') or []) or 'no reason recorded')))
+    rows.append(('Run', incident.get('run_id')))
     return ['## Summary', ''] + _table(('', ''), rows)
 
 
@@ -170,17 +250,17 @@ def evidence_section(incident):
     lines = ['## Evidence', '', '### Error rate', '']
     rate = _get(incident, 'triage.error_rate')
     if rate:
-        lines += [rate.get('message', ''), '']
-        lines += _table((rate.get('group_by') or 'group', 'req/s', 'error %', 'share of errors', 'verdict'), [
-            (g.get('value'), g.get('request_rate'), g.get('error_percent'),
-             None if g.get('share_of_errors') is None else '%.0f%%' % (100 * g['share_of_errors']),
-             g.get('verdict')) for g in rate.get('groups') or []])
+        lines += [rate.get('message') or 'no summary of the error rate', '']
+        lines += _table((rate.get('group_by') or 'group', 'req/s', 'errors', 'share of errors', 'verdict'), [
+            (g.get('value'), fmt.rate(g.get('request_rate')), fmt.percent(g.get('error_percent')),
+             fmt.share(g.get('share_of_errors')), VERDICTS.get(g.get('verdict'), g.get('verdict')))
+            for g in rate.get('groups') or []])
     else:
         lines += _unknown('triage did not measure the error rate')
     lines += ['', '### Top log messages', '']
     logs = _get(incident, 'investigate.logs')
     if logs:
-        lines += [logs.get('summary', ''), '']
+        lines += [logs.get('summary') or 'no summary of the logs', '']
         lines += _table(('count', 'level', 'message'), [
             (m.get('count'), m.get('level'), m.get('pattern')) for m in logs.get('top_messages') or []])
     else:
@@ -188,10 +268,11 @@ def evidence_section(incident):
     lines += ['', '### Resources', '']
     res = _get(incident, 'investigate.resources')
     if res:
-        lines += ['- max CPU %s%%, max memory %s%%, max throttled %s, restarts %s, OOM kills %s, '
-                  'saturated: %s' % (res.get('max_cpu_percent'), res.get('max_memory_percent'),
-                                     res.get('max_throttled_ratio'), res.get('restarts'),
-                                     res.get('oom_kills'), res.get('saturated'))]
+        lines += ['- max CPU %s, max memory %s, max throttled %s, restarts %s, OOM kills %s, '
+                  'saturated: %s' % (fmt.percent(res.get('max_cpu_percent')), fmt.percent(res.get('max_memory_percent')),
+                                     fmt.share(res.get('max_throttled_ratio')), fmt.count(res.get('restarts')),
+                                     fmt.count(res.get('oom_kills')),
+                                     {True: 'yes', False: 'no'}.get(res.get('saturated'), 'not known'))]
         lines += ['- %s' % reason for reason in res.get('reasons') or []]
     else:
         lines += _unknown('resource usage was not read')
@@ -199,8 +280,9 @@ def evidence_section(incident):
     deps = _get(incident, 'investigate.dependencies')
     if deps:
         lines += ['- failing: %s' % (', '.join(deps.get('failing') or []) or 'none')]
-        lines += ['- %s: %s (HTTP %s, %s ms)' % (c.get('name'), 'ok' if c.get('ok') else 'FAILING',
-                                                 c.get('status'), c.get('latency_ms'))
+        lines += ['- %s: %s (%s, %s)' % (c.get('name'), 'ok' if c.get('ok') else 'FAILING',
+                                         'no answer' if c.get('status') is None else 'HTTP %s' % c['status'],
+                                         fmt.ms(c.get('latency_ms')))
                   for c in deps.get('checks') or []]
     else:
         lines += _unknown('dependencies were not checked')
@@ -208,8 +290,9 @@ def evidence_section(incident):
     traces = _get(incident, 'investigate.traces')
     if traces:
         lines += ['- %s of %s traces with errors; suspect dependency: %s' % (
-            traces.get('error_traces'), traces.get('traces'), traces.get('dependency_suspect') or 'none')]
-        lines += ['- %s x %s %s: %s' % (s.get('count'), s.get('service'), s.get('operation'),
+            fmt.count(traces.get('error_traces')), fmt.count(traces.get('traces')),
+            traces.get('dependency_suspect') or 'none')]
+        lines += ['- %s x %s %s: %s' % (fmt.count(s.get('count')), s.get('service'), s.get('operation'),
                                         s.get('message')) for s in traces.get('error_sources') or []]
     else:
         lines += _unknown('no traces were searched')
@@ -228,16 +311,17 @@ def actions_section(incident):
     recommended = _get(incident, 'diagnosis.recommended')
     if recommended:
         lines += ['- %s (confidence %s, runbook step: %s): %s' % (
-            recommended.get('cause'), recommended.get('confidence'), recommended.get('runbook_step'),
-            _get(recommended, 'action.description'))]
-        lines += ['- also considered: %s (%s)' % (c.get('cause'), c.get('confidence'))
+            recommended.get('cause') or 'no cause', fmt.share(recommended.get('confidence')),
+            recommended.get('runbook_step') or 'none', _get(recommended, 'action.description', 'no action'))]
+        lines += ['- also considered: %s (%s)' % (c.get('cause'), fmt.share(c.get('confidence')))
                   for c in _get(incident, 'diagnosis.causes', [])[1:]]
     else:
         lines += _unknown('the run ended before the diagnosis')
-    for attempt in attempts(incident):
-        lines += ['', '### Attempt %s: %s' % (attempt.get('attempt'), attempt.get('description')), '',
+    for number, attempt in enumerate(attempts(incident), 1):
+        lines += ['', '### Attempt %s: %s' % (attempt.get('attempt') or number, attempt.get('description')), '',
                   '- decision: %s; reason: %s' % (attempt.get('decision'), attempt.get('reason')),
-                  '- acted: %s%s' % (attempt.get('acted'), ' (check mode)' if attempt.get('check_mode') else '')]
+                  '- applied: %s' % ('yes' if attempt.get('acted') else 'no, check mode' if attempt.get('check_mode')
+                                     else 'no')]
         if attempt.get('before') or attempt.get('after'):
             lines += ['- before: `%s`' % json.dumps(attempt.get('before'), sort_keys=True),
                       '- after: `%s`' % json.dumps(attempt.get('after'), sort_keys=True)]
@@ -253,9 +337,13 @@ def outcome_of(attempt):
     """(verdict, detail) of one attempt: worked, did not work, not verified or not done."""
     verify = attempt.get('verify')
     if not attempt.get('acted'):
+        if attempt.get('decision') == 'advise':
+            return 'Not done', 'a fix is recommended, not applied: %s' % attempt.get('reason')
         return 'Not done', '%s: %s' % (attempt.get('decision'), attempt.get('reason'))
     if not verify:
-        return 'Not verified', 'acted, the error rate was not measured afterwards'
+        return 'Not verified', 'applied, the error rate was not measured afterwards'
+    if not_measured(verify):
+        return 'Not verified', 'applied, and it could not be verified: %s' % verify_text(verify)
     return ('Worked' if verify.get('recovered') else 'Did not work'), verify.get('message')
 
 
@@ -274,13 +362,15 @@ def slo_section(incident):
         return lines + _unknown('not measured; run sre.runbooks.slo_budget and keep its result as incident.slo')
     remaining = slo.get('budget_remaining') or {}
     burned = slo.get('budget_burned_during_incident') or {}
-    rows = [('Availability over %s' % slo.get('slo_window'), '%s%% (objective %s%%)'
-             % (slo.get('availability_percent', 'not known'), slo.get('objective'))),
-            ('Error budget left', '%s%% (%s of %s minutes)' % (
-                remaining.get('percent'), remaining.get('minutes'), remaining.get('allowed_minutes'))),
-            ('Burned during the incident', '%s%% (%s minutes)' % (burned.get('percent'), burned.get('minutes'))
+    rows = [('Availability over %s' % (slo.get('slo_window') or 'the SLO window'), '%s (objective %s)'
+             % (fmt.percent(slo.get('availability_percent'), 3, trim=True), fmt.percent(slo.get('objective'), 3, trim=True))),
+            ('Error budget left', '%s (%s of %s minutes)' % (
+                fmt.percent(remaining.get('percent'), 2, trim=True), fmt.decimal(remaining.get('minutes')),
+                fmt.decimal(remaining.get('allowed_minutes')))),
+            ('Burned during the incident', '%s (%s minutes)' % (
+                fmt.percent(burned.get('percent'), 2, trim=True), fmt.decimal(burned.get('minutes')))
              if burned else 'not known'),
-            ('Burn rates', ', '.join('%s: %s' % (w, None if r is None else round(r, 2))
+            ('Burn rates', ', '.join('%s: %s' % (w, fmt.decimal(r))
                                      for w, r in (slo.get('burn_rates') or {}).items())),
             ('Alerts', ', '.join('%s %s' % (name, {True: 'firing', False: 'not firing'}.get(a.get('firing'), 'unknown'))
                                  for name, a in sorted((slo.get('alerts') or {}).items()))),
@@ -293,19 +383,21 @@ def follow_ups_section(follow_ups):
 
 
 def missing(incident):
-    """What the run did not learn: the diagnosis's missing evidence and every absent section."""
+    """What the run did not learn: the sources that failed (each "source: reason"), the
+    diagnosis's missing evidence and every absent section."""
     parts = (('triage', 'triage'), ('investigate.logs', 'error logs'),
              ('investigate.resources', 'resource usage'), ('investigate.dependencies', 'dependency health'),
              ('investigate.traces', 'traces'), ('diagnosis', 'diagnosis'),
              ('verify', 'verification'), ('slo', 'SLO impact'))
-    return [text for path, text in parts if not _get(incident, path)] + list(
-        _get(incident, 'diagnosis.missing_evidence', []))
+    found = [str(m) for m in _get(incident, 'missing_evidence', []) + _get(incident, 'diagnosis.missing_evidence', [])]
+    absent = [text for path, text in parts if not _get(incident, path)]
+    return list(dict.fromkeys(absent + found))
 
 
 def render_markdown(incident, follow_ups, postmortem, ics_name):
     """The incident document."""
-    title = '# Incident %s: high error rate on %s' % (incident.get('id', '(no id)'),
-                                                      incident.get('service', '(service not known)'))
+    title = '# Incident %s: high error rate on %s' % (incident.get('id') or '(no id)',
+                                                      incident.get('service') or '(service not known)')
     lines = [title, '']
     for section in (summary_section(incident), timeline_section(incident), evidence_section(incident),
                     actions_section(incident), worked_section(incident), slo_section(incident),
@@ -392,10 +484,10 @@ def _stamp(moment):
 def render_ics(incident, event, document_name):
     """The post-mortem invite: one VEVENT, CRLF line endings, folded lines."""
     summary = 'Post-mortem: high error rate on %s (%s, %s)' % (
-        incident.get('service', 'service not known'), incident.get('priority', 'priority not known'),
+        incident.get('service') or 'service not known', incident.get('priority') or 'priority not known',
         iso(parse_time(incident.get('started_at'))))
     description = ('Post-mortem of incident %s (outcome: %s). Read the incident document %s before '
-                   'the meeting. Attendees: %s.' % (incident.get('id'), incident.get('outcome', 'not known'),
+                   'the meeting. Attendees: %s.' % (incident.get('id') or '(no id)', outcome_text(incident),
                                                     document_name, ', '.join(event['attendees'])))
     lines = ['BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:' + PRODID, 'CALSCALE:GREGORIAN',
              'METHOD:REQUEST', 'BEGIN:VEVENT', 'UID:' + event['uid'], 'DTSTAMP:' + _stamp(event['dtstamp']),

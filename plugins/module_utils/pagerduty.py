@@ -11,7 +11,7 @@ through the REST API, on behalf of the user named in the From header.
 from __future__ import annotations
 
 from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
-    ApiError, HttpClient, decode_json)
+    ApiError, HttpClient, body_text, decode_json)
 
 MASK = '********'
 # Both APIs ask for a retry on 429 and on any 5xx; a 400 would be refused again.
@@ -112,7 +112,8 @@ def events_error(response, path, retries):
     payload = decode_json(response)
     payload = payload if isinstance(payload, dict) else {}
     detail = '; '.join(str(e) for e in payload.get('errors') or [])
-    said = ': '.join(str(x) for x in (payload.get('message') or response.text(200), detail) if x)
+    said = ': '.join(str(x) for x in (payload.get('message') or response.body and body_text(response, 200),
+                                      detail) if x)
     where = 'PagerDuty Events API (%s)' % path
     if response.status == 400:
         return ('%s refused the event as %s (HTTP 400): %s. Not retried, PagerDuty would refuse it '
@@ -133,7 +134,7 @@ def rest_error(response, method, path):
         if error.get('errors'):
             said += ': ' + '; '.join(str(e) for e in error['errors'])
     else:
-        said = response.text(200) or '(empty body)'
+        said = body_text(response, 200)
     hint = {401: 'check api_token (a REST API key, sent as "Token token=...")',
             403: 'the token may be read-only or lack access to this incident',
             404: 'check incident_id (the incident id, such as PT4KHLK, not its number)',

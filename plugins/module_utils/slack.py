@@ -14,21 +14,28 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
+from ansible_collections.sre.runbooks.plugins.module_utils import formatting
 from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
-    ApiError, HttpClient, decode_json)
+    ApiError, HttpClient, body_text, decode_json)
 
-TEMPLATES = ('incident', 'update', 'resolved', 'escalation')
+TEMPLATES = ('incident', 'update', 'resolved', 'escalation', 'closed', 'joined')
 JSON_UTF8 = {'Content-Type': 'application/json; charset=utf-8'}
 STATUS_TEXT = {
     'open': 'Investigating',
     'mitigating': 'Mitigation in progress',
-    'mitigated': 'Mitigated, monitoring',
+    'mitigated': 'A fix was applied; the runbook does not verify it (verification is off)',
     'resolved': 'Resolved',
     'escalated': 'Escalated',
-    'advised': 'Action recommended, waiting for a human',
-    'planned': 'Mitigation planned (check mode)',
+    'advised': 'A fix is recommended, not applied: waiting for a person',
+    'planned': 'Mitigation planned (check mode): nothing changed',
     'no_action': 'Monitoring, no action needed',
+    'insufficient_evidence': 'Not enough evidence: nothing was done and nobody was paged',
+    'recovered': 'Recovered before the runbook ran',
+    'joined': 'Handled by another run of the runbook',
+    'failed': 'The runbook failed: a person must take over',
 }
+# How an escalation reason starts when a fix was applied and its effect could not be measured.
+UNVERIFIED = 'acted, could not verify'
 SEVERITY_TEXT = {'critical': 'Critical', 'warning': 'Warning', 'none': 'Low'}
 # What to do about the Web API's errors; the others are shown as Slack names them.
 ERROR_HINTS = {
@@ -92,8 +99,8 @@ def escape(text):
 
 
 def percent(value):
-    """12 -> '12%', 0.3 -> '0.3%', 8.333 -> '8.33%'."""
-    return ('%.2f' % float(value)).rstrip('0').rstrip('.') + '%'
+    """12 -> '12%', 0.3 -> '0.3%', 8.333 -> '8.33%', None -> 'n/a'."""
+    return formatting.percent(value, 2, trim=True)
 
 
 def parse_time(value):
@@ -114,6 +121,11 @@ def duration(seconds):
     parts = (['%d hour%s' % (hours, '' if hours == 1 else 's')] if hours else []) + (
         ['%d minute%s' % (minutes, '' if minutes == 1 else 's')] if minutes or not hours else [])
     return ' '.join(parts)
+
+
+def is_false(value):
+    """A flag given as false (a boolean, or its text as YAML or a form would give it)."""
+    return value is False or str(value).strip().lower() in ('false', 'no', 'off', '0')
 
 
 class Facts:
@@ -141,6 +153,13 @@ class Facts:
         value = self.v.get(name)
         return default if value in (None, '') else str(value)
 
+    def outcome(self):
+        return self.get('outcome') or 'open'
+
+    def weak(self):
+        """Not enough evidence to act on: the run's outcome, or the triage's judgement."""
+        return self.outcome() == 'insufficient_evidence' or self.get('evidence', 'sufficient') is False
+
     def title(self):
         name = self.var('service_name') or escape(
             (self.get('service') or '').replace('-', ' ').replace('_', ' ').title())
@@ -164,26 +183,79 @@ class Facts:
     def clock(self):
         return self.now.astimezone(timezone.utc).strftime('%H:%M UTC')
 
+    def unverified(self):
+        """An applied fix whose effect could not be measured (the run then escalates)."""
+        reason = str(self.get('escalation', 'reason') or '')
+        acted = any(a.get('acted') for a in self.attempts())
+        return reason.startswith(UNVERIFIED) or (
+            acted and self.get('verify', 'verdict') == 'not_measured')
+
     def status(self):
-        outcome = self.get('outcome') or 'open'
-        return self.var('status') or STATUS_TEXT.get(outcome, escape(outcome))
+        if self.var('status'):
+            return self.var('status')
+        if self.outcome() == 'escalated' and self.unverified():
+            return 'Escalated: a fix was applied and could not be verified'
+        outcome = 'insufficient_evidence' if self.outcome() == 'open' and self.weak() else self.outcome()
+        return STATUS_TEXT.get(outcome, escape(outcome))
 
     def target(self):
-        return float(self.var('target_percent', 0.5))
+        target = formatting.number(self.v.get('target_percent'))
+        return 0.5 if target is None else target
 
     def first_percent(self):
-        return self.get('triage', 'error_rate', 'error_percent')
+        return formatting.number(self.get('triage', 'error_rate', 'error_percent'))
 
-    def current_percent(self):
-        for value in (self.var('error_percent'), self.get('verify', 'last_percent'),
-                      self.first_percent()):
-            if value is not None:
-                return float(value)
-        return None
+    def measurement(self):
+        """(kind, value) of the error rate the message can state: ('now', percent) measured
+        just now or by the verification, ('not_measured', reason), ('triage', percent),
+        ('no_traffic', None) or ('unknown', None)."""
+        if 'measured' in self.v and is_false(self.v['measured']):
+            return 'not_measured', self.var('not_measured_reason', 'no measurement succeeded')
+        if self.v.get('error_percent') not in (None, ''):
+            now = formatting.number(self.v['error_percent'])
+            return ('now', now) if now is not None else ('not_measured', 'not a number')
+        if 'measured' in self.v:
+            return 'no_traffic', None
+        verify = self.get('verify') or {}
+        if verify.get('measured') is False or verify.get('verdict') == 'not_measured':
+            return 'not_measured', escape(verify.get('unmeasured_reason') or 'no measurement succeeded')
+        if formatting.number(verify.get('last_percent')) is not None:
+            return 'now', formatting.number(verify['last_percent'])
+        if verify.get('samples'):
+            return 'no_traffic', None
+        if self.first_percent() is not None:
+            return 'triage', self.first_percent()
+        if self.get('triage', 'error_rate', 'verdict') == 'no_traffic':
+            return 'no_traffic', None
+        return 'unknown', None
 
-    def error_rate(self, note):
-        now = self.current_percent()
-        return 'unknown' if now is None else '%s (%s)' % (percent(now), note(now))
+    def error_rate(self, note, now_only=False):
+        """The error rate as a message states it; note(percent) qualifies a measured one. With
+        now_only (an update: the error rate now), the triage's figure is never shown."""
+        kind, value = self.measurement()
+        if kind == 'not_measured':
+            return 'not measured (%s)' % value
+        if kind == 'no_traffic':
+            return formatting.NO_TRAFFIC
+        if kind == 'unknown':
+            return 'not measured'
+        if kind == 'triage':
+            return 'not measured since the triage' if now_only else \
+                '%s at triage, not measured since' % percent(value)
+        at = parse_time(self.v.get('measured_at'))
+        return '%s (%s)%s' % (percent(value), note(value), at.strftime(' at %H:%M:%S UTC') if at else '')
+
+    def opening_rate(self):
+        """The triage's error rate against the target, with the traffic when too little."""
+        target = escape('<' + percent(self.target()))
+        kind, value = self.measurement()
+        if kind not in ('now', 'triage'):
+            return self.error_rate(None)
+        rate = self.get('triage', 'error_rate', 'request_rate')
+        if self.get('triage', 'error_rate', 'verdict') == 'low_traffic':
+            return '%s of %s (too little traffic to judge; target: %s)' % (
+                percent(value), formatting.rate(rate, unit=True), target)
+        return '%s (target: %s)' % (percent(value), target)
 
     def trend(self, now):
         trend = self.get('verify', 'trend')
@@ -196,17 +268,52 @@ class Facts:
     def attempts(self):
         return [a for a in self.get('mitigation', 'attempts') or [] if isinstance(a, dict)]
 
+    def recommended(self):
+        """(description, is an escalation) of the diagnosis's action; description None if none."""
+        action = self.get('diagnosis', 'recommended', 'action') or self.get('diagnosis', 'action') or {}
+        description = action.get('description') if isinstance(action, dict) else None
+        escalation = (action.get('name') == 'escalate' if isinstance(action, dict) else False) or \
+            self.get('diagnosis', 'recommended', 'cause') == 'escalate'
+        return (escape(description) if description else None), escalation
+
+    def attempt(self, attempt):
+        """What became of one attempt, in words."""
+        what = escape(attempt.get('description') or 'an action')
+        reason = escape(attempt.get('reason') or '')
+        decision = attempt.get('decision')
+        if attempt.get('acted'):
+            return '%s (applied%s)' % (what, ', could not be verified' if self.unverified() else '')
+        if attempt.get('check_mode') and decision == 'act':
+            return '%s (planned, check mode: not applied)' % what
+        if decision == 'advise':
+            return 'a fix is recommended (%s), not applied' % what
+        if decision == 'none':
+            return 'none needed%s' % (': ' + reason if reason else '')
+        if decision == 'insufficient':
+            return 'none: not enough evidence to act'
+        if decision == 'failed':
+            return reason or '%s failed' % what
+        if decision in ('refused', 'escalate'):
+            return '%s, not applied: %s' % (what, reason or decision)
+        return '%s (not applied%s)' % (what, ': ' + escape(decision) if decision else '')
+
     def action(self):
         if self.var('action'):
             return self.var('action')
         attempts = self.attempts()
         if attempts:
-            last = attempts[-1]
-            text = escape(last.get('description') or 'an action')
-            return text if last.get('acted') else '%s (not taken: %s)' % (
-                text, escape(last.get('decision') or 'not acted'))
-        recommended = self.get('diagnosis', 'recommended', 'action', 'description')
-        return '%s (recommended)' % escape(recommended) if recommended else 'Investigating'
+            return self.attempt(attempts[-1])
+        if self.weak():
+            return 'none: not enough evidence to act'
+        description, escalation = self.recommended()
+        if not description:
+            return 'Investigating'
+        mode = self.get('mitigation', 'mode') or self.var('mode')
+        if escalation or mode not in ('advise', 'approve', 'auto'):
+            return '%s (recommended)' % description
+        return {'advise': 'a fix is recommended (%s), not applied',
+                'approve': 'a fix is recommended (%s), awaiting approval',
+                'auto': '%s (recommended, to be applied)'}[mode] % description
 
     def root_cause(self):
         if self.var('root_cause'):
@@ -228,20 +335,53 @@ class Facts:
         ended = parse_time(self.var('resolved_at')) or self.now
         return duration((ended - started).total_seconds()) if started else 'unknown'
 
+    def gaps(self):
+        gaps = self.get('evidence', 'gaps') or []
+        return escape('; '.join(str(g) for g in gaps)) or 'the evidence is too weak to act on'
+
+    def missing(self):
+        return [('Missing', escape('; '.join(str(m) for m in self.get('missing_evidence') or [])))] \
+            if self.get('missing_evidence') else []
+
+    def joined(self):
+        """(the alert that joined, the run handling the incident)."""
+        alerts = self.get('joined', 'alerts') or []
+        alert = self.get('joined', 'alert') or (alerts[-1] if isinstance(alerts, list) and alerts else None)
+        run = self.get('joined', 'handled_by') or self.get('joined', 'run_id')
+        return (self.var('alert') or escape(alert or 'a second run of the runbook'),
+                self.var('handled_by') or escape(run or 'another run'))
+
     def links(self):
         return [(label, self.var(name)) for label, name in (
             ('Dashboard', 'dashboard'), ('Bridge', 'bridge')) if self.var(name)]
 
 
+NOT_ENOUGH = 'The runbook does not act on this evidence; a person should look at the alert.'
+
+
 def _incident(f):
+    outcome = f.outcome()
+    if f.weak() and outcome in ('open', 'insufficient_evidence'):
+        return [
+            [(None, 'ℹ️ NOT ENOUGH EVIDENCE: %s' % f.title()),
+             ('Started', f.started()),
+             ('Current Status', f.status()),
+             ('Why', f.gaps())] + f.missing(),
+            [('Error Rate', f.opening_rate())] + f.links(),
+            [(None, NOT_ENOUGH)],
+        ]
+    if outcome == 'recovered':
+        return [[(None, '✅ RECOVERED BEFORE THE RUNBOOK RAN: %s' % f.title()),
+                 ('Started', f.started()),
+                 ('Error Rate', f.opening_rate())] + f.links(),
+                [(None, 'Nothing was done.')]]
     return [
         [(None, '🔥 INCIDENT: %s' % f.title()),
          ('Severity', f.severity()),
          ('Incident Commander', f.commander()),
          ('Started', f.started()),
-         ('Current Status', f.status())],
-        [('Error Rate', f.error_rate(lambda now: 'target: %s' % escape('<' + percent(f.target()))))]
-        + f.links(),
+         ('Current Status', f.status())] + f.missing(),
+        [('Error Rate', f.opening_rate())] + f.links(),
         [(None, 'Updates will be posted here every %s.' % f.var('update_every', '10 minutes'))],
     ]
 
@@ -251,7 +391,7 @@ def _update(f):
              ('Status', f.status()),
              ('Action', f.action()),
              ('ETA', f.var('eta', 'not known yet')),
-             ('Error Rate', f.error_rate(f.trend))]]
+             ('Error Rate', f.error_rate(f.trend, now_only=True))]]
 
 
 def _resolved(f):
@@ -270,23 +410,55 @@ def _resolved(f):
 
 
 def _escalation(f):
-    tried = [escape(a.get('description') or 'an action') + ('' if a.get('acted') else ' (not taken)')
-             for a in f.attempts()]
+    tried = [f.attempt(a) for a in f.attempts()]
     summary = f.get('diagnosis', 'summary')
+    fix = [('Fix', 'applied (%s) and could not be verified: the error rate was not measured after it'
+            % f.mitigation())] if f.unverified() else []
     return [
         [(None, '🚨 ESCALATION: %s' % f.title()),
          ('Severity', f.severity()),
          ('Incident Commander', f.commander()),
-         ('Reason', escape(f.get('escalation', 'reason') or 'the runbook has no safe action left')),
-         ('Diagnosis', escape(summary) if summary else 'inconclusive'),
-         ('Tried', '; '.join(tried) or 'nothing yet'),
-         ('Error Rate', f.error_rate(f.trend))] + f.links(),
+         ('Reason', escape(f.get('escalation', 'reason') or 'the runbook has no safe action left'))]
+        + fix
+        + [('Diagnosis', escape(summary) if summary else 'inconclusive'),
+           ('Tried', '; '.join(tried) or 'nothing yet'),
+           ('Error Rate', f.error_rate(f.trend))] + f.links(),
         [(None, 'Needed: %s' % f.var('escalate_to', 'a senior engineer to take over'))],
     ]
 
 
+def _closed(f):
+    """The end of a run that did not resolve the incident: what it leaves to people."""
+    outcome, clock = f.outcome(), f.clock()
+    if outcome == 'insufficient_evidence' or outcome == 'open' and f.weak():
+        return [[(None, 'ℹ️ CLOSED [%s]: not enough evidence' % clock),
+                 ('Why', f.gaps())] + f.missing()
+                + [('Error Rate', f.error_rate(f.trend))],
+                [(None, 'Nothing was done and nobody was paged. ' + NOT_ENOUGH)]]
+    if outcome == 'failed':
+        failure = f.get('failure') or {}
+        return [[(None, '❌ RUN FAILED [%s]' % clock),
+                 ('Failed at', escape('%s: %s' % (failure.get('task') or 'an unknown task',
+                                                  failure.get('msg') or 'no message'))),
+                 ('Action', f.action()),
+                 ('Error Rate', f.error_rate(f.trend))],
+                [(None, 'Needed: a person to take over.')]]
+    needed = {'advised': 'a person to apply the fix or decide otherwise.',
+              'planned': 'a run without check mode to act.',
+              'mitigated': 'a person to confirm that the error rate is back to normal.'}
+    return ([[(None, '⏹ RUN ENDED [%s]' % clock),
+              ('Status', f.status()),
+              ('Action', f.action()),
+              ('Error Rate', f.error_rate(f.trend))]]
+            + ([[(None, 'Needed: ' + needed[outcome])]] if outcome in needed else []))
+
+
+def _joined(f):
+    return [[(None, '🔗 Another alert joined this incident: %s, handled by run %s' % f.joined())]]
+
+
 RENDERERS = {'incident': _incident, 'update': _update, 'resolved': _resolved,
-             'escalation': _escalation}
+             'escalation': _escalation, 'closed': _closed, 'joined': _joined}
 
 
 def render(template, incident, template_vars=None, now=None):
@@ -343,7 +515,7 @@ class Slack:
                            % (method, response.headers.get('Retry-After')), 429, payload)
         if response.status != 200 or not isinstance(payload, dict):
             raise ApiError('Slack answered %s with HTTP %s: %s' % (
-                method, response.status, response.text(200) or '(empty body)'), response.status)
+                method, response.status, body_text(response, 200)), response.status)
         if not payload.get('ok') and payload.get('error') not in accept:
             raise ApiError(web_error(method, body, payload), response.status, payload)
         return payload
@@ -357,7 +529,8 @@ class Slack:
         answer = response.text(200).strip()
         if response.status != 200:
             raise ApiError('the Slack webhook (%s) answered HTTP %s: %s%s' % (
-                redact_webhook(self.client.base_url), response.status, answer or '(empty body)',
+                redact_webhook(self.client.base_url), response.status,
+                body_text(response, 200).strip() or '(empty body)',
                 ': ' + WEBHOOK_HINTS[answer] if answer in WEBHOOK_HINTS else ''), response.status)
         return answer
 

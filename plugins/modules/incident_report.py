@@ -14,12 +14,16 @@ description:
     C(<directory>/YYYY-MM/incident-YYYYMMDD-HHmm-high-error-rate.md) (from C(incident.started_at),
     UTC), rendered from the C(incident) fact alone, and beside it the same name in C(.ics), the
     post-mortem invite of step 5 (RFC 5545).
-  - "The document: summary (service, severity and priority, start, end, duration, outcome),
+  - "The document: summary (service, severity and priority, start, end, duration, the outcome in words,
+    the mitigation mode, whether the evidence sufficed and why not),
     timeline of every step and action with its time, evidence (error rate overall and by endpoint,
     top log messages, resources, dependencies, traces, recent changes), actions (decision, each
     attempt with what changed before and after and its commands), what worked and what did not
     (verified or not), SLO impact (from C(incident.slo), as M(sre.runbooks.slo_budget) returns
     it), follow-ups, missing evidence and the post-mortem."
+  - The words follow what the run did - advice reads as a fix recommended and not applied, a fix whose
+    effect could not be measured as applied and not verified, weak evidence as not enough evidence with
+    its reasons. A missing figure reads as C(no traffic) or C(n/a).
   - Works on a partial incident, such as that of a run that failed after triage, so that nothing
     learned is lost (run it in an C(always) section); every section then says what is not known.
     Only C(incident.started_at) is required, as it names the files.
@@ -130,7 +134,9 @@ postmortem:
       type: list
       elements: str
 missing:
-  description: What the run did not learn (absent sections and the diagnosis's missing evidence).
+  description: >-
+    What the run did not learn - absent sections, the sources that failed (C(incident.missing_evidence), each
+    C(source: reason)) and the diagnosis's missing evidence.
   returned: always
   type: list
   elements: str

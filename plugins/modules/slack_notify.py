@@ -21,9 +21,17 @@ description:
   - The templates are the runbook's Communication messages, each as mrkdwn section blocks and as the
     plain-text fallback. V(incident) is the first notification (severity, incident commander, start,
     status, error rate against the target, dashboard, bridge); V(update) the status update (status,
-    current action, ETA, error rate and its trend); V(resolved) the resolution (duration, root cause,
-    mitigation, error rate); V(escalation) hands over (reason, diagnosis, what was tried). Parts
-    missing from the incident read as such (for example the error rate reads C(unknown)).
+    current action, ETA, error rate now and its trend); V(resolved) the resolution (duration, root cause,
+    mitigation, error rate); V(escalation) hands over (reason, diagnosis, what was tried); V(closed) ends
+    a run that did not resolve the incident (what it leaves to people); V(joined) tells the thread that
+    another alert joined the incident.
+  - The words follow what the run did. Weak evidence (C(incident.outcome=insufficient_evidence), or
+    C(incident.evidence.sufficient=false)) reads as C(NOT ENOUGH EVIDENCE) with its reasons, without
+    alarm; advice and a declined approval say that a fix is recommended and not applied; a fix whose
+    effect could not be measured (an escalation reason starting with C(acted, could not verify)) reads as
+    applied and not verified. An update states the error rate measured now (O(template_vars)), or says it
+    was not measured and why, never the triage's figure.
+  - A figure that is missing reads as words (C(no traffic), C(n/a), C(not measured)), never as a crash.
   - Slack's refusals (HTTP 200 with C(ok=false)) fail the task with what to do, for example to invite
     the app into the channel on C(not_in_channel) or to check the token on C(invalid_auth). A 429 is
     retried after the C(Retry-After) it gives, when that is at most O(max_retry_after).
@@ -69,18 +77,26 @@ options:
   template:
     description: Render the runbook's message from O(incident) and O(template_vars) instead of O(text) and O(blocks).
     type: str
-    choices: [incident, update, resolved, escalation]
+    choices: [incident, update, resolved, escalation, closed, joined]
   incident:
-    description: The C(incident) fact the roles record (service, severity, priority, started_at, triage, diagnosis, mitigation, verify, outcome, escalation).
+    description:
+      - The C(incident) fact the roles record (service, severity, priority, started_at, triage, diagnosis, mitigation, verify,
+        outcome, escalation, evidence, missing_evidence, failure, joined).
     type: dict
   template_vars:
     description:
       - What the incident fact does not hold, used as given (Slack mrkdwn, so C(<@U012AB3CD>) mentions),
         and overrides of what it does.
       - C(commander), C(dashboard), C(bridge), C(eta), C(target_percent) (default 0.5, the SLO's),
-        C(update_every) (default C(10 minutes)), C(status), C(action), C(error_percent), C(root_cause),
+        C(update_every) (default C(10 minutes)), C(status), C(action), C(root_cause),
         C(mitigation), C(resolved_at), C(postmortem) (default C(Will be completed by EOD)),
         C(escalate_to), C(title) (default C(High Error Rate)), C(service_name).
+      - The error rate measured now, for an update - C(error_percent) (a number, or V(null) for no traffic),
+        C(measured) (false when the measurement failed), C(not_measured_reason), C(measured_at) (RFC 3339).
+      - C(mode), the gate (V(advise), V(approve) or V(auto)) when C(incident.mitigation.mode) is not set yet, so
+        that the diagnosis's update says whether the fix will be applied.
+      - For V(joined) - C(alert) (default the last of C(incident.joined.alerts)) and C(handled_by) (default
+        C(incident.joined.handled_by)).
     type: dict
     default: {}
   api_url:

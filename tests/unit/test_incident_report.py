@@ -1,6 +1,7 @@
 """The incident document and the post-mortem invite, rendered from incident facts shaped as the
 roles build them (triage, investigate, diagnose, mitigate, verify) plus slo_budget's result."""
 
+import re
 from datetime import datetime, timezone
 
 from ansible_collections.sre.runbooks.plugins.module_utils import incident_report as report
@@ -87,7 +88,8 @@ def test_full_document_has_every_section_with_its_facts():
                     '## SLO impact', '## Follow-ups', '## Missing evidence', '## Post-mortem'):
         assert heading in text
     assert '| Duration | 22 min |' in text and '| Ended | 2026-11-23T14:45:00Z |' in text
-    assert '| /predict | 5.0 | 95.0 | 89% | critical |' in text
+    assert '| /predict | 5.00 | 95.0% | 89% | critical |' in text
+    assert '| Outcome | resolved: the error rate is back under target, verified |' in text
     assert '| 180 | ERROR | NullPointerException in prediction handler |' in text
     assert '- 44 x inference-gateway POST /predict: NullPointerException' in text
     assert '- **Worked**: roll back to v1.2.2 (inference-gateway recovered' in text
@@ -173,3 +175,68 @@ def test_folding_never_splits_a_character_and_unfolds_back():
 
 def test_text_escaping():
     assert report.escape_text('a,b;c\\d\ne') == 'a\\,b\\;c\\\\d\\ne'
+
+
+# --- Honest words: the outcome as the run left it, and what it could not learn -----------------
+
+def attempt(**fields):
+    base = {'attempt': 1, 'decision': 'act', 'description': 'roll back to v1.2.2', 'reason': 'roll back to v1.2.2',
+            'acted': True, 'at': '2026-11-23T14:31:00Z'}
+    return dict(base, **fields)
+
+
+def test_advice_reads_as_not_applied():
+    incident = dict(FULL, outcome='advised', verify=None, mitigation={'mode': 'advise', 'attempts': [attempt(
+        decision='advise', acted=False, reason='advice only (mitigate_mode=advise): roll back to v1.2.2')]})
+    text, _event = render(incident)
+    assert '| Outcome | advised: a fix is recommended (roll back to v1.2.2), not applied |' in text
+    assert '| Mitigation mode | advise |' in text
+    assert ('- **Not done**: roll back to v1.2.2 (a fix is recommended, not applied: advice only '
+            '(mitigate_mode=advise): roll back to v1.2.2)') in text
+    assert '- applied: no' in text and 'Attempt 1: advise, roll back to v1.2.2 (nothing changed)' in text
+
+
+def test_an_unverified_fix_is_never_called_resolved():
+    unmeasured = {'recovered': False, 'verdict': 'not_measured', 'measured': False,
+                  'unmeasured_reason': 'Prometheus at http://prom:9090 did not answer within 10s'}
+    incident = dict(FULL, outcome='escalated', verify=unmeasured,
+                    escalation={'reason': 'acted, could not verify: no measurement succeeded'},
+                    mitigation={'mode': 'auto', 'attempts': [attempt(verify=unmeasured)]})
+    text, _event = render(incident)
+    assert '| Outcome | escalated: a fix was applied (roll back to v1.2.2) and could not be verified |' in text
+    assert ('- **Not verified**: roll back to v1.2.2 (applied, and it could not be verified: not measured '
+            '(Prometheus at http://prom:9090 did not answer within 10s))') in text
+    assert 'Verify: not measured (Prometheus at http://prom:9090 did not answer within 10s)' in text
+    assert '| Ended | not known |' in text and 'resolved' not in text.lower()
+    ics = report.render_ics(incident, report.postmortem_event(incident, POSTMORTEM), 'x.md')
+    assert 'could not be verified' in ics.replace('\r\n ', '')
+
+
+def test_weak_evidence_says_why_and_lists_what_failed():
+    incident = dict(PARTIAL, outcome='insufficient_evidence',
+                    evidence={'sufficient': False, 'gaps': ['too little traffic: 0.05 req/s, under 0.1 req/s']},
+                    missing_evidence=['recent changes: cannot reach the Docker engine at unix:///var/run/docker.sock'])
+    text, _event = render(incident)
+    assert ('| Outcome | insufficient_evidence: not enough evidence (too little traffic: 0.05 req/s, under 0.1 req/s): '
+            'nothing was done and nobody was paged |') in text
+    assert '| Evidence | not enough: too little traffic: 0.05 req/s, under 0.1 req/s |' in text
+    assert '- recent changes: cannot reach the Docker engine at unix:///var/run/docker.sock' in text
+    assert report.missing(incident)[-1] == 'recent changes: cannot reach the Docker engine at unix:///var/run/docker.sock'
+
+
+def test_missing_figures_read_as_words():
+    rate = dict(FULL['triage']['error_rate'], groups=[
+        {'value': '/predict', 'request_rate': None, 'error_percent': None, 'share_of_errors': None,
+         'verdict': 'no_traffic'},
+        {'value': '/embed', 'request_rate': 0.05, 'error_percent': 0.0, 'share_of_errors': 0.0,
+         'verdict': 'low_traffic'}])
+    incident = dict(FULL, triage=dict(FULL['triage'], error_rate=rate),
+                    verify=dict(FULL['verify'], samples=[{'time_iso': '2026-11-23T14:32:00Z', 'error_percent': None,
+                                                          'request_rate': 0.0}]),
+                    slo=dict(FULL['slo'], availability_percent=None, burn_rates={'5m': None}))
+    text, _event = render(incident)
+    assert '| /predict | no traffic | n/a | n/a | no traffic |' in text
+    assert '| /embed | 0.05 | 0.0% | 0% | too little traffic |' in text
+    assert 'Verify, only sample: no traffic' in text
+    assert '| Availability over 30d | n/a (objective 99.5%) |' in text and '5m: n/a' in text
+    assert not re.search(r'\bNone\b', text)  # '_None._' is the document's word for an empty section

@@ -63,7 +63,7 @@ def test_update_message_names_action_eta_and_trend():
         2025, 10, 23, 14, 33, tzinfo=timezone.utc))
     assert text == ('🔄 UPDATE [14:33 UTC]\n'
                     'Status: Mitigation in progress\n'
-                    'Action: Rolling back deployment v1.2.3 &gt; v1.2.2\n'
+                    'Action: Rolling back deployment v1.2.3 &gt; v1.2.2 (applied)\n'
                     'ETA: 5 minutes\n'
                     'Error Rate: 8% (decreasing)')
     assert len(blocks) == 1
@@ -100,7 +100,7 @@ def test_escalation_message_says_why_and_what_was_tried():
     text, _blocks = render('escalation', fact, {'escalate_to': 'Senior Engineer'}, NOW)
     assert text.startswith('🚨 ESCALATION: High Error Rate - Inference Gateway\n')
     assert 'Reason: no further action in the plan\n' in text
-    assert 'Tried: restart the service (not taken)\n' in text
+    assert 'Tried: a fix is recommended (restart the service), not applied\n' in text
     assert 'Diagnosis: deploy: roll back to inference-gateway:v1.2.2\n' in text
     assert text.endswith('Needed: Senior Engineer')
 
@@ -109,7 +109,7 @@ def test_missing_parts_read_as_missing():
     text, blocks = render('incident', {}, {}, NOW)
     assert text.splitlines() == [
         '🔥 INCIDENT: High Error Rate', 'Severity: unknown', 'Incident Commander: not assigned yet',
-        'Started: unknown', 'Current Status: Investigating', '', 'Error Rate: unknown', '',
+        'Started: unknown', 'Current Status: Investigating', '', 'Error Rate: not measured', '',
         'Updates will be posted here every 10 minutes.']
     update, _blocks = render('update', {'diagnosis': {'recommended': {'action': {
         'description': 'scale out'}}}}, {}, NOW)
@@ -128,7 +128,7 @@ def test_incident_text_is_escaped_but_template_vars_are_slack_markup():
     assert 'Incident Commander: <@U012AB3CD>' in text
 
 
-@pytest.mark.parametrize('value,text', [(12, '12%'), (0.3, '0.3%'), (8.333, '8.33%'), (0, '0%')])
+@pytest.mark.parametrize('value,text', [(12, '12%'), (0.3, '0.3%'), (8.333, '8.33%'), (0, '0%'), (None, 'n/a')])
 def test_percent(value, text):
     assert percent(value) == text
 
@@ -202,3 +202,154 @@ def test_events_and_rest_errors_are_sentences():
 def test_links_need_href():
     with pytest.raises(Exception, match='needs an href'):
         pd.check_links([{'text': 'no link'}])
+
+
+# --- Wording that follows the outcome and the mode ----------------------------------------------
+
+ALARMS = ('🔥', '🚨', 'INCIDENT', 'ESCALAT', 'scalate')
+WEAK = {'outcome': 'insufficient_evidence', 'severity': 'critical', 'priority': 'P1',
+        'triage': {'error_rate': {'error_percent': 14.21, 'request_rate': 0.05, 'verdict': 'low_traffic'}},
+        'evidence': {'sufficient': False, 'gaps': ['too little traffic: 0.05 req/s, under 0.1 req/s']},
+        'missing_evidence': ['recent changes: cannot reach the Docker engine at unix:///var/run/docker.sock'],
+        'diagnosis': {'recommended': {'cause': 'escalate', 'action': {
+            'name': 'escalate', 'description': 'escalate with the evidence'}}}}
+
+
+def advised(decision='advise', reason='advice only (mitigate_mode=advise): roll back to inference-gateway:v1.2.2',
+            mode='advise'):
+    return incident(outcome='advised', mitigation={'mode': mode, 'attempts': [{
+        'attempt': 1, 'decision': decision, 'description': 'roll back to inference-gateway:v1.2.2', 'acted': False,
+        'reason': reason}]})
+
+
+def test_weak_evidence_opens_without_alarm_and_says_why():
+    text, _blocks = render('incident', incident(**WEAK), VARS, NOW)
+    assert text.splitlines()[:6] == [
+        'ℹ️ NOT ENOUGH EVIDENCE: High Error Rate - Inference Gateway',
+        'Started: 2025-10-23 14:23 UTC',
+        'Current Status: Not enough evidence: nothing was done and nobody was paged',
+        'Why: too little traffic: 0.05 req/s, under 0.1 req/s',
+        'Missing: recent changes: cannot reach the Docker engine at unix:///var/run/docker.sock',
+        '']
+    assert 'Error Rate: 14.21% of 0.05 req/s (too little traffic to judge; target: &lt;0.5%)' in text
+    assert not any(alarm in text for alarm in ALARMS), text
+
+
+def test_the_triage_judgement_alone_opens_without_alarm():
+    # At `opened` the run has not decided yet: the triage found the evidence too weak.
+    fact = incident(**WEAK)
+    fact['outcome'] = 'open'
+    text, _blocks = render('incident', fact, VARS, NOW)
+    assert text.startswith('ℹ️ NOT ENOUGH EVIDENCE: High Error Rate - Inference Gateway\n')
+    assert 'Current Status: Not enough evidence: nothing was done and nobody was paged' in text
+    assert not any(alarm in text for alarm in ALARMS), text
+
+
+def test_weak_evidence_closes_saying_not_enough_evidence():
+    text, _blocks = render('closed', incident(**WEAK), {}, NOW)
+    assert text.startswith('ℹ️ CLOSED [14:45 UTC]: not enough evidence\n'
+                           'Why: too little traffic: 0.05 req/s, under 0.1 req/s\n'
+                           'Missing: recent changes: cannot reach the Docker engine')
+    assert 'Nothing was done and nobody was paged.' in text
+    assert not any(alarm in text for alarm in ALARMS), text
+    update, _blocks = render('update', incident(**WEAK), {}, NOW)
+    assert 'Action: none: not enough evidence to act' in update and 'scalate' not in update
+
+
+@pytest.mark.parametrize('mode,said', [
+    ('advise', 'Action: a fix is recommended (roll back to inference-gateway:v1.2.2), not applied'),
+    ('approve', 'Action: a fix is recommended (roll back to inference-gateway:v1.2.2), awaiting approval'),
+    ('auto', 'Action: roll back to inference-gateway:v1.2.2 (recommended, to be applied)'),
+    (None, 'Action: roll back to inference-gateway:v1.2.2 (recommended)')])
+def test_the_diagnosis_update_follows_the_mode(mode, said):
+    text, _blocks = render('update', incident(mitigation={'mode': mode} if mode else {}), {}, NOW)
+    assert said in text.splitlines()
+    # Before the gate, the role passes the mode.
+    text, _blocks = render('update', incident(), {'mode': mode} if mode else {}, NOW)
+    assert said in text.splitlines()
+
+
+@pytest.mark.parametrize('fact', [
+    advised(),
+    advised(reason='not approved: roll back to inference-gateway:v1.2.2 (in AWX use an approval node)', mode='approve')],
+    ids=['advise', 'approval declined'])
+def test_advice_and_a_declined_approval_say_not_applied(fact):
+    update, _blocks = render('update', fact, {}, NOW)
+    assert 'Status: A fix is recommended, not applied: waiting for a person' in update
+    assert 'Action: a fix is recommended (roll back to inference-gateway:v1.2.2), not applied' in update
+    closed, _blocks = render('closed', fact, {}, NOW)
+    assert closed.splitlines()[2] == 'Action: a fix is recommended (roll back to inference-gateway:v1.2.2), not applied'
+    assert closed.endswith('Needed: a person to apply the fix or decide otherwise.')
+    assert 'applying' not in update + closed
+
+
+def test_an_applied_fix_says_applied():
+    text, _blocks = render('update', incident(outcome='mitigating', **ACTED), {}, NOW)
+    assert 'Action: Rolling back deployment v1.2.3 &gt; v1.2.2 (applied)' in text
+
+
+UNVERIFIED = incident(outcome='escalated', escalation={'reason': 'acted, could not verify: no measurement succeeded'},
+                      verify={'verdict': 'not_measured', 'measured': False,
+                              'unmeasured_reason': 'Prometheus at http://prom:9090 did not answer within 10s'},
+                      **ACTED)
+
+
+def test_an_unverified_fix_is_told_as_such_everywhere():
+    escalation, _blocks = render('escalation', UNVERIFIED, {}, NOW)
+    assert ('Fix: applied (Rolling back deployment v1.2.3 &gt; v1.2.2) and could not be verified: the error rate '
+            'was not measured after it') in escalation
+    assert 'Tried: Rolling back deployment v1.2.3 &gt; v1.2.2 (applied, could not be verified)' in escalation
+    assert 'Error Rate: not measured (Prometheus at http://prom:9090 did not answer within 10s)' in escalation
+    update, _blocks = render('update', UNVERIFIED, {}, NOW)
+    assert 'Status: Escalated: a fix was applied and could not be verified' in update
+    assert 'resolved' not in (escalation + update).lower() and '12%' not in escalation + update
+
+
+def test_an_update_without_a_measurement_never_shows_the_triage_figure():
+    fact = incident(outcome='mitigating', triage={'error_rate': {'error_percent': 14.21}}, **ACTED)
+    now = {'error_percent': None, 'measured': False, 'measured_at': '2025-10-23T14:33:00Z',
+           'not_measured_reason': 'Prometheus at http://prom:9090 did not answer within 10s'}
+    text, _blocks = render('update', fact, now, NOW)
+    assert text.splitlines()[-1] == 'Error Rate: not measured (Prometheus at http://prom:9090 did not answer within 10s)'
+    assert '14.21' not in text
+    measured, _blocks = render('update', fact, dict(now, measured=True, error_percent=2.5), NOW)
+    assert measured.splitlines()[-1] == 'Error Rate: 2.5% (decreasing) at 14:33:00 UTC'
+    idle, _blocks = render('update', fact, dict(now, measured=True), NOW)
+    assert idle.splitlines()[-1] == 'Error Rate: no traffic'
+    before, _blocks = render('update', fact, {}, NOW)
+    assert before.splitlines()[-1] == 'Error Rate: not measured since the triage'
+    escalation, _blocks = render('escalation', fact, {}, NOW)
+    assert 'Error Rate: 14.21% at triage, not measured since' in escalation
+
+
+def test_a_joined_alert_is_one_line_in_the_thread():
+    fact = incident(outcome='joined', joined={'alerts': ['9d1e07', 'HighErrorRate 3f2a9c'],
+                                              'handled_by': '20251023T142300.1'})
+    text, blocks = render('joined', fact, {}, NOW)
+    assert text == '🔗 Another alert joined this incident: HighErrorRate 3f2a9c, handled by run 20251023T142300.1'
+    assert len(blocks) == 1
+    said, _blocks = render('joined', fact, {'alert': 'fingerprint beef', 'handled_by': 'run 7'}, NOW)
+    assert said == '🔗 Another alert joined this incident: fingerprint beef, handled by run run 7'
+
+
+def test_a_recovered_service_is_not_an_incident():
+    fact = incident(outcome='recovered', severity='none', priority='P4',
+                    triage={'error_rate': {'error_percent': 0.0, 'verdict': 'ok'}})
+    text, _blocks = render('incident', fact, {}, NOW)
+    assert text.startswith('✅ RECOVERED BEFORE THE RUNBOOK RAN: High Error Rate - Inference Gateway\n')
+    assert not any(alarm in text for alarm in ALARMS)
+
+
+def test_a_failed_run_closes_asking_for_a_person():
+    fact = incident(outcome='failed', failure={'task': 'Act on the compose service', 'msg': 'docker: timeout'})
+    text, _blocks = render('closed', fact, {}, NOW)
+    assert text.splitlines()[:2] == ['❌ RUN FAILED [14:45 UTC]', 'Failed at: Act on the compose service: docker: timeout']
+    assert text.endswith('Needed: a person to take over.')
+
+
+@pytest.mark.parametrize('template', ['incident', 'update', 'resolved', 'escalation', 'closed', 'joined'])
+def test_every_template_renders_nothing_as_none(template):
+    fact = incident(triage={'error_rate': {'error_percent': None, 'request_rate': None, 'verdict': 'no_traffic'}},
+                    verify={'last_percent': None, 'trend': None})
+    text, _blocks = render(template, fact, {'target_percent': None, 'error_percent': None}, NOW)
+    assert 'None' not in text
