@@ -16,6 +16,8 @@ from __future__ import annotations
 DISRUPTIVE = ('rollback', 'restart', 'recreate', 'free_port')
 # Outcomes that never page: nothing was wrong, or nothing was proven.
 QUIET_OUTCOMES = ('resolved', 'no_action', 'insufficient_evidence', 'recovered', 'joined', 'planned')
+
+
 def _failed(part):
     return isinstance(part, dict) and bool(part.get('failed'))
 

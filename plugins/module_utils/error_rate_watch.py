@@ -15,6 +15,7 @@ from ansible_collections.sre.runbooks.plugins.module_utils.error_rate import (
 from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
     HttpClient, endpoint_spec)
 from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_all
+from ansible_collections.sre.runbooks.plugins.module_utils.formatting import percent
 from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import (
     PrometheusClient, iso, parse_duration)
 
@@ -51,14 +52,15 @@ def describe(p, outcome, shown, errors, elapsed):
     """The outcome in one line: recovered, not recovered, or could not verify (and why)."""
     with_traffic = [s['error_percent'] for s in shown if s['error_percent'] is not None]
     first, last = (with_traffic[0], with_traffic[-1]) if with_traffic else (None, None)
+    now, at_first = (percent(last, 2, trim=True), percent(first, 2, trim=True))
     if outcome['verdict'] == 'recovered':
-        return ('%s recovered: under %g%% errors for %.0f s (now %s%%), after %.0f s'
-                % (p['service'], p['target_percent'], outcome['stable_seconds'], last, elapsed))
+        return ('%s recovered: under %g%% errors for %.0f s (now %s), after %.0f s'
+                % (p['service'], p['target_percent'], outcome['stable_seconds'], now, elapsed))
     if outcome['verdict'] == 'not_recovered':
-        return ('%s did not recover within %s: %s%% errors now (%s%% at first, %s), under %g%% '
+        return ('%s did not recover within %s: %s errors now (%s at first, %s), under %g%% '
                 'for only %.0f s of the %s needed'
-                % (p['service'], p['deadline'], last, first, outcome['trend'],
-                   p['target_percent'], outcome['stable_seconds'], p['stable_for']))
+                % (p['service'], p['deadline'], now if last is not None else 'no traffic', at_first,
+                   outcome['trend'], p['target_percent'], outcome['stable_seconds'], p['stable_for']))
     failed = sum(1 for s in shown if not s['measured'])
     text = ('%s: could not verify: Prometheus at %s did not answer %d of the %d measurements in '
             '%s (last: %s)' % (p['service'], p['url'], failed, len(shown), p['deadline'],
@@ -68,7 +70,7 @@ def describe(p, outcome, shown, errors, elapsed):
         return text + '; none succeeded, so recovery is neither confirmed nor denied'
     return text + '; last measured at %s: %s, under %g%% for %.0f s of the %s needed' % (
         measured[-1]['time_iso'], 'no traffic' if measured[-1]['error_percent'] is None
-        else '%s%% errors' % measured[-1]['error_percent'], p['target_percent'],
+        else '%s errors' % percent(measured[-1]['error_percent'], 2, trim=True), p['target_percent'],
         outcome['stable_seconds'], p['stable_for'])
 
 

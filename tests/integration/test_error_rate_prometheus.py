@@ -13,6 +13,7 @@ import pytest
 from conftest import run_module
 from promtsdb import MINUTE, Backfilled, last_step, openmetrics
 
+
 def between(start, end, value, otherwise=0.0):
     return lambda t: value if start <= t < end else otherwise
 

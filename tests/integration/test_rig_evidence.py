@@ -93,7 +93,7 @@ def test_a_source_that_fails_costs_its_evidence_not_the_run(endpoint_fault, fres
 def test_a_second_alert_joins_the_open_incident(endpoint_fault, fresh_journal, tmp_path):
     state = '-e', 'runbook_state_dir=%s' % (tmp_path / 'state')
     reports = '-e', 'communicate_report_dir=%s' % (tmp_path / 'incidents')
-    first, _ = run_runbook(tmp_path, 'inference-gateway', *state, *reports, '-e', 'triage_incident_id=fp-first')
+    first = run_runbook(tmp_path, 'inference-gateway', *state, *reports, '-e', 'triage_incident_id=fp-first')[0]
     assert first['outcome'] == 'advised'
     thread = first['communication']['slack']['thread_ts']
     second, output = run_runbook(tmp_path, 'inference-gateway', *state, *reports, '-e', 'triage_incident_id=fp-second')
@@ -125,7 +125,7 @@ def test_a_second_alert_while_a_run_acts_only_joins(endpoint_fault, fresh_journa
         assert second['joined']['handled_by'] not in (None, second['run_id'])
         assert 'mitigation' not in second and 'diagnosis' not in second
         assert took < 30, 'the joining run took %.0f s' % took
-        stdout, _ = first.communicate(timeout=400)
+        stdout = first.communicate(timeout=400)[0]
     finally:
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)
@@ -144,11 +144,11 @@ def test_little_traffic_never_pages(fresh_journal, tmp_path):
                              capture_output=True, text=True, check=True).stdout.split()
     try:
         subprocess.run(['docker', 'stop', '-t', '1'] + loadgen, capture_output=True, check=True)
-        for _ in range(4):  # 4 requests over 45 s: ~0.07 req/s in the 30 s window
+        for request in range(4):  # 4 requests over 45 s: ~0.07 req/s in the 30 s window
             subprocess.run(['curl', '-s', '-o', '/dev/null', '-m', '5', '-H', 'Content-Type: application/json',
                             '-d', '{"id": "user-1", "inputs": [0.1, 0.2, 0.3]}', 'http://127.0.0.1:8000/predict'],
                            check=False)
-            time.sleep(11)
+            time.sleep(11 if request < 3 else 1)
         standin('/journal/reset', b'')
         incident, output = run_runbook(tmp_path, 'inference-gateway', mode='auto')
     finally:
@@ -192,7 +192,7 @@ def test_a_fix_that_cannot_be_verified_escalates(fresh_journal, tmp_path):
             time.sleep(0.5)
         os.kill(prometheus, signal.SIGSTOP)
         stopped = True
-        stdout, _ = run.communicate(timeout=400)
+        stdout = run.communicate(timeout=400)[0]
     finally:
         if stopped:
             os.kill(prometheus, signal.SIGCONT)
