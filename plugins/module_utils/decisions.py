@@ -12,8 +12,8 @@ services failing.
 
 from __future__ import annotations
 
-# Actions that interrupt the service (the diagnosis marks its own; explicit actions use these).
-DISRUPTIVE = ('rollback', 'restart', 'recreate', 'free_port')
+from ansible_collections.sre.runbooks.plugins.module_utils.diagnosis import DISRUPTIVE
+
 # Outcomes that never page: nothing was wrong, or nothing was proven.
 QUIET_OUTCOMES = ('resolved', 'no_action', 'insufficient_evidence', 'recovered', 'joined', 'planned')
 
@@ -43,8 +43,6 @@ def evidence(incident, sources=None):
     elif rate.get('partial'):
         gaps.append('Prometheus warned that the figures may be partial: %s'
                     % '; '.join(rate.get('query_warnings') or ['no detail']))
-    if _failed(triage.get('health')):
-        gaps.append('the health checks did not run: %s' % triage['health'].get('msg'))
     down = bool(triage.get('service_down'))
     missing = ['%s: %s' % (name, result.get('msg') or 'failed')
                for name, result in sorted((sources or {}).items()) if _failed(result)]
@@ -66,6 +64,9 @@ def mitigation_step(incident, attempt, explicit_action=None, mode='approve', all
     action = explicit_action or (plan[attempt - 1] if attempt <= len(plan) else {}).get('action') or {}
     proof = evidence(incident)
     triage = incident.get('triage') or {}
+    # Once an earlier attempt acted and did not help, what is left is a real failure: escalate.
+    weak = 'escalate' if any(a.get('acted') for a in (incident.get('mitigation') or {}).get('attempts') or []) \
+        else 'insufficient'
     if not explicit_action and not proof['sufficient']:
         return _step(attempt, action, 'insufficient', 'not enough evidence: ' + '; '.join(proof['gaps']))
     if not explicit_action and (triage.get('error_rate') or {}).get('verdict') == 'ok' \
@@ -78,7 +79,7 @@ def mitigation_step(incident, attempt, explicit_action=None, mode='approve', all
         reason = ((diagnosis.get('action') or {}).get('params') or {}).get('reason') \
             or 'no action in the diagnosis'
         if missing:
-            return _step(attempt, action, 'insufficient',
+            return _step(attempt, action, weak,
                          'not enough evidence to choose an action (%s): %s' % (reason, '; '.join(missing)))
         return _step(attempt, action, 'escalate', reason)
     description = action.get('description') or action.get('name')
@@ -87,7 +88,7 @@ def mitigation_step(incident, attempt, explicit_action=None, mode='approve', all
                      '%s is left to a human (not in mitigate_allowed_actions)' % description)
     disruptive = action.get('disruptive', action.get('name') in DISRUPTIVE)
     if disruptive and diagnosis.get('partial') and not allow_partial:
-        return _step(attempt, action, 'insufficient',
+        return _step(attempt, action, weak,
                      'not enough evidence to %s, which interrupts the service: %s' % (
                          description, '; '.join(diagnosis.get('missing_evidence') or ['the error rate is partial'])))
     if mode == 'advise':
@@ -121,7 +122,9 @@ def escalation_reasons(incident, stage, affected_services=(), several_services=2
     first = ((incident.get('triage') or {}).get('error_rate') or {}).get('error_percent')
     last = (incident.get('verify') or {}).get('last_percent')
     current = first if last is None else last
-    if outcome not in QUIET_OUTCOMES and elapsed_seconds >= no_improvement_seconds \
+    # Not enough evidence to act on a proven incident still escalates when nothing improves.
+    quiet = outcome in QUIET_OUTCOMES and not (outcome == 'insufficient_evidence' and evidence(incident)['sufficient'])
+    if not quiet and elapsed_seconds >= no_improvement_seconds \
             and first is not None and current is not None and current > improvement_ratio * first:
         reasons.append('no improvement within %s: %s%% errors, %s%% at triage'
                        % (no_improvement_after, current, first))

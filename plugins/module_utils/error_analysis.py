@@ -8,9 +8,9 @@ Ratios are fractions (0.05 = 5%). A rate of None means "no series": no traffic i
 
 from __future__ import annotations
 
-import math
 import re
 
+from ansible_collections.sre.runbooks.plugins.module_utils import formatting as fmt
 from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import format_duration, iso
 
 # One group holding at least this share of all errors is where the errors are concentrated.
@@ -180,6 +180,12 @@ def ratio(errors, total):
     return (errors or 0.0) / total
 
 
+def to_percent(fraction):
+    """A fraction as the percentage a result holds, 0.05 -> 5.0 (rounded to 3 decimals); None for
+    none. A value, not text: the messages write it with formatting.percent."""
+    return None if fraction is None else round(100.0 * fraction, 3)
+
+
 def verdict(error_ratio, request_rate, warning, critical, min_request_rate):
     """ok / warning / critical, or no_traffic / low_traffic when the ratio proves nothing."""
     if request_rate is None or request_rate <= 0:
@@ -247,7 +253,7 @@ def choose_baseline(windows, thresholds):
     for text, seconds, sample in windows:
         _errors, total, error_ratio = _overall(sample)
         looked.append({'offset': text, 'offset_seconds': seconds, 'error_ratio': error_ratio,
-                       'error_percent': _percent(error_ratio), 'request_rate': total,
+                       'error_percent': to_percent(error_ratio), 'request_rate': total,
                        'verdict': verdict(error_ratio, total, warning, critical,
                                           thresholds['min_request_rate'])})
     if not looked:
@@ -288,7 +294,7 @@ def assess(now, baselines, series, thresholds, group_by, window_seconds):
             'request_rate': group_total,
             'error_rate': group_errors,
             'error_ratio': group_ratio,
-            'error_percent': _percent(group_ratio),
+            'error_percent': to_percent(group_ratio),
             'share_of_errors': (group_errors / errors) if errors else 0.0,
             'baseline_error_ratio': base_group_ratio,
             'verdict': verdict(group_ratio, group_total, warning, critical, min_rate),
@@ -307,7 +313,7 @@ def assess(now, baselines, series, thresholds, group_by, window_seconds):
     return {
         'verdict': overall_verdict,
         'error_ratio': error_ratio,
-        'error_percent': _percent(error_ratio),
+        'error_percent': to_percent(error_ratio),
         'request_rate': total,
         'error_rate': errors,
         'baseline': {
@@ -353,26 +359,6 @@ def by_status(now_series, range_series, total_points, status_label, thresholds, 
     return statuses
 
 
-def _percent(value):
-    return None if value is None else round(100.0 * value, 3)
-
-
-def _number(value, spec):
-    return 'unknown' if value is None else spec % value
-
-
-def number_text(value):
-    """A rate or percentage for people: three significant digits under 1 (0.05, 0.333), two
-    decimals from 1 (19.64), 'unknown' for None."""
-    if value is None:
-        return 'unknown'
-    if abs(value) >= 1 or value == 0:
-        return '%.2f' % value
-    digits = 2 - int(math.floor(math.log10(abs(value))))
-    text = '%.*f' % (digits, value)
-    return text.rstrip('0').rstrip('.') if '.' in text else text
-
-
 def _baseline_text(result, offset):
     base = result.get('baseline') or {}
     windows = base.get('windows') or []
@@ -384,15 +370,15 @@ def _baseline_text(result, offset):
         if at is not None and onset is not None and first['offset_seconds'] is not None:
             which = 'this incident' if at - first['offset_seconds'] >= onset else 'an earlier incident'
         text = '; the baseline %s ago falls on %s (%s)' % (
-            first['offset'], which, _number(first['error_percent'], '%.1f%%'))
+            first['offset'], which, fmt.percent(first['error_percent'], 1, missing=fmt.UNKNOWN))
         if base.get('offset') is None:
             return text + ' and no window up to %s ago is clean: no clean baseline' % (
                 windows[-1]['offset'])
         return text + ': baseline %s %s ago instead' % (
-            _number(base.get('error_percent'), '%.2f%%'), base['offset'])
+            fmt.percent(base.get('error_percent'), 2, missing=fmt.UNKNOWN), base['offset'])
     if base.get('error_percent') is None:
         return '; no baseline (no traffic %s ago)' % offset
-    return '; baseline %.2f%% %s ago' % (base['error_percent'], base.get('offset') or offset)
+    return '; baseline %s %s ago' % (fmt.percent(base['error_percent'], 2), base.get('offset') or offset)
 
 
 def describe(result, service, window, offset, thresholds):
@@ -403,8 +389,8 @@ def describe(result, service, window, offset, thresholds):
         return ('%s: no requests in the last %s (last seen %s): the service may be down or '
                 'idle; no traffic is not 0%% errors' % (service, window, last_seen))
     text = '%s: %s of %s req/s answer 5xx over %s (%s' % (
-        service, _number(result.get('error_percent'), '%.2f%%'),
-        number_text(result.get('request_rate')), window, v)
+        service, fmt.percent(result.get('error_percent'), 2, missing=fmt.UNKNOWN),
+        fmt.rate(result.get('request_rate'), missing=fmt.UNKNOWN), window, v)
     if v == 'low_traffic':
         text += ': under %g req/s, too little traffic to judge' % thresholds['min_request_rate']
     elif v == 'critical':
@@ -416,16 +402,14 @@ def describe(result, service, window, offset, thresholds):
     top = next((g for g in result.get('groups') or [] if g['value'] == result.get('top_group')),
                None)
     if result.get('top_group') is not None and top is not None:
-        share = top.get('share_of_errors')
         text += '; %s %s at %s (%s of errors)' % (
             result.get('group_by'), top['value'] or '(none)',
-            _number(top.get('error_percent'), '%.1f%%'),
-            _number(None if share is None else 100 * share, '%.0f%%'))
+            fmt.percent(top.get('error_percent'), 1, missing=fmt.UNKNOWN),
+            fmt.share(top.get('share_of_errors'), missing=fmt.UNKNOWN))
     statuses = result.get('by_status') or []
     if len(statuses) > 1:
         text += '; by status ' + ', '.join(
-            '%s %s%s' % (s['status'], _number(None if s.get('share_of_errors') is None
-                                              else 100 * s['share_of_errors'], '%.0f%%'),
+            '%s %s%s' % (s['status'], fmt.share(s.get('share_of_errors'), missing=fmt.UNKNOWN),
                          ' since %s' % s['onset_iso'] if s.get('onset_iso') else '')
             for s in statuses[:3])
     if result.get('onset_iso'):

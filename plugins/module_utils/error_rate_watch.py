@@ -9,13 +9,13 @@ import time
 
 from ansible_collections.sre.runbooks.plugins.module_utils.collector import CollectError
 from ansible_collections.sre.runbooks.plugins.module_utils.error_analysis import (
-    METRIC_ARGS, build_queries, by_group, metric_matchers, watch_verdict)
+    METRIC_ARGS, build_queries, by_group, metric_matchers, ratio, to_percent, watch_verdict)
 from ansible_collections.sre.runbooks.plugins.module_utils.error_rate import (
     check_labels, error_text, label_calls, short_error)
 from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
     HttpClient, endpoint_spec)
 from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_all
-from ansible_collections.sre.runbooks.plugins.module_utils.formatting import percent
+from ansible_collections.sre.runbooks.plugins.module_utils.formatting import percent, seconds
 from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import (
     PrometheusClient, iso, parse_duration)
 
@@ -54,13 +54,13 @@ def describe(p, outcome, shown, errors, elapsed):
     first, last = (with_traffic[0], with_traffic[-1]) if with_traffic else (None, None)
     now, at_first = (percent(last, 2, trim=True), percent(first, 2, trim=True))
     if outcome['verdict'] == 'recovered':
-        return ('%s recovered: under %g%% errors for %.0f s (now %s), after %.0f s'
-                % (p['service'], p['target_percent'], outcome['stable_seconds'], now, elapsed))
+        return ('%s recovered: under %g%% errors for %s (now %s), after %s'
+                % (p['service'], p['target_percent'], seconds(outcome['stable_seconds']), now, seconds(elapsed)))
     if outcome['verdict'] == 'not_recovered':
         return ('%s did not recover within %s: %s errors now (%s at first, %s), under %g%% '
-                'for only %.0f s of the %s needed'
+                'for only %s of the %s needed'
                 % (p['service'], p['deadline'], now if last is not None else 'no traffic', at_first,
-                   outcome['trend'], p['target_percent'], outcome['stable_seconds'], p['stable_for']))
+                   outcome['trend'], p['target_percent'], seconds(outcome['stable_seconds']), p['stable_for']))
     failed = sum(1 for s in shown if not s['measured'])
     text = ('%s: could not verify: Prometheus at %s did not answer %d of the %d measurements in '
             '%s (last: %s)' % (p['service'], p['url'], failed, len(shown), p['deadline'],
@@ -68,10 +68,10 @@ def describe(p, outcome, shown, errors, elapsed):
     measured = [s for s in shown if s['measured']]
     if not measured:
         return text + '; none succeeded, so recovery is neither confirmed nor denied'
-    return text + '; last measured at %s: %s, under %g%% for %.0f s of the %s needed' % (
+    return text + '; last measured at %s: %s, under %g%% for %s of the %s needed' % (
         measured[-1]['time_iso'], 'no traffic' if measured[-1]['error_percent'] is None
         else '%s errors' % percent(measured[-1]['error_percent'], 2, trim=True), p['target_percent'],
-        outcome['stable_seconds'], p['stable_for'])
+        seconds(outcome['stable_seconds']), p['stable_for'])
 
 
 def collect(p, warn):
@@ -103,8 +103,8 @@ def collect(p, warn):
             errors.append(error_text(err))
         errors_rate, total = rates or (None, None)
         samples.append((now, errors_rate, total, rates is not None))
-        percent = round(100.0 * (errors_rate or 0.0) / total, 3) if total else None
-        shown.append({'time': now, 'time_iso': iso(now), 'error_percent': percent,
+        error_percent = to_percent(ratio(errors_rate, total))
+        shown.append({'time': now, 'time_iso': iso(now), 'error_percent': error_percent,
                       'request_rate': total, 'measured': rates is not None})
         outcome = watch_verdict(samples, target, stable_for, p['min_request_rate'])
         if outcome['recovered'] or now + interval > started + deadline:

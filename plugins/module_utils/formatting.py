@@ -13,6 +13,7 @@ import numbers
 
 NO_TRAFFIC = 'no traffic'
 NOT_AVAILABLE = 'n/a'
+UNKNOWN = 'unknown'
 
 
 def number(value):
@@ -32,39 +33,56 @@ def _trim(text):
     return text.rstrip('0').rstrip('.') if '.' in text else text
 
 
-def rate(value, unit=False):
-    """Requests per second: 'no traffic' for none; one decimal from 10 (19.6), two from 1 (4.93),
-    three significant digits under 1 (0.05, 0.333), '0' for zero; with `unit`, ' req/s' after a
-    number."""
-    value = number(value)
-    if value is None:
-        return NO_TRAFFIC
+def _digits(value):
+    """A finite float with the digits it needs: one decimal from 10, two from 1, three
+    significant digits under 1, '0' for zero."""
     size = abs(value)
     if size >= 10:
-        text = '%.1f' % value
-    elif size >= 0.9995:  # three significant digits of 0.9995 are 1.00
-        text = '%.2f' % value
-    elif size == 0:
-        text = '0'
-    else:
-        text = _trim('%.*f' % (2 - math.floor(math.log10(size)), value))
+        return '%.1f' % value
+    if size >= 0.9995:  # three significant digits of 0.9995 are 1.00
+        return '%.2f' % value
+    if size == 0:
+        return '0'
+    return _trim('%.*f' % (2 - math.floor(math.log10(size)), value))
+
+
+def figure(value, missing=NOT_AVAILABLE):
+    """A measured figure with the digits it needs (a burn rate, minutes of budget): one decimal
+    from 10 (19.6), two from 1 (4.93), three significant digits under 1 (0.05, 0.333), '0' for
+    zero; `missing` ('n/a') for none."""
+    value = number(value)
+    return missing if value is None else _digits(value)
+
+
+def rate(value, unit=False, missing=NO_TRAFFIC):
+    """Requests per second, with the digits of a figure: one decimal from 10 (19.6), two from 1
+    (4.93), three significant digits under 1 (0.05, 0.333), '0' for zero; with `unit`, ' req/s'
+    after a number; `missing` ('no traffic') for none."""
+    value = number(value)
+    if value is None:
+        return missing
+    text = _digits(value)
     return text + ' req/s' if unit else text
 
 
-def percent(value, decimals=1, trim=False):
+def percent(value, decimals=1, trim=False, missing=NOT_AVAILABLE):
     """A percentage (12.5 is 12.5%) with `decimals` decimals, '12.5%'; with `trim`, trailing zeros
-    dropped ('12%', '0.3%'); 'n/a' for none."""
+    dropped ('12%', '0.3%'); with `decimals` None, the digits of a figure ('0.0926%', '1.30%');
+    `missing` ('n/a') for none."""
     value = number(value)
     if value is None:
-        return NOT_AVAILABLE
+        return missing
+    if decimals is None:
+        return _digits(value) + '%'
     text = '%.*f' % (max(0, int(decimals)), value)
     return (_trim(text) if trim else text) + '%'
 
 
-def share(value, decimals=0, trim=False):
-    """A fraction as a percentage: 0.89 -> '89%' (a share of errors, a confidence); 'n/a' for none."""
+def share(value, decimals=0, trim=False, missing=NOT_AVAILABLE):
+    """A fraction as a percentage: 0.89 -> '89%' (a share of errors, a confidence); `missing`
+    ('n/a') for none."""
     value = number(value)
-    return percent(None if value is None else 100.0 * value, decimals, trim)
+    return percent(None if value is None else 100.0 * value, decimals, trim, missing)
 
 
 def ms(value):
@@ -90,8 +108,8 @@ def count(value):
     return NOT_AVAILABLE if value is None else '%d' % round(value)
 
 
-def decimal(value, decimals=2):
+def decimal(value, decimals=2, missing=NOT_AVAILABLE):
     """A plain number with at most `decimals` decimals, trailing zeros dropped ('39.96', '216');
-    'n/a' for none."""
+    `missing` ('n/a') for none."""
     value = number(value)
-    return NOT_AVAILABLE if value is None else _trim('%.*f' % (max(0, int(decimals)), value))
+    return missing if value is None else _trim('%.*f' % (max(0, int(decimals)), value))

@@ -66,8 +66,8 @@ def opened(record, p, now, reopen_within, run_ttl):
         return fresh, False, None
     after = copy.deepcopy(record)
     after['alerts'] = _add_alert(after.get('alerts') or [], p['alert'])
-    if active.get('run_id') == p['run_id']:  # this run again: what it has told since is shared
-        after.update({k: incident[k] for k in ('communication', 'report') if incident.get(k)})
+    if active.get('run_id') == p['run_id']:  # this run again: still handling it, and what it told is shared
+        after.update({k: incident[k] for k in ('communication', 'report') if incident.get(k)}, active=mine)
         return after, p['run_id'] not in record['runs'][:1], None
     if running:
         return after, True, active['run_id']

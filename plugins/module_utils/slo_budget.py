@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.sre.runbooks.plugins.module_utils import slo
+from ansible_collections.sre.runbooks.plugins.module_utils import formatting as fmt, slo
 from ansible_collections.sre.runbooks.plugins.module_utils.collector import CollectError
 from ansible_collections.sre.runbooks.plugins.module_utils.error_analysis import (
-    METRIC_ARGS, label_selector, metric_matchers, number_text)
+    METRIC_ARGS, label_selector, metric_matchers, to_percent)
 from ansible_collections.sre.runbooks.plugins.module_utils.error_rate import (
     check_labels, label_calls, short_error)
 from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
@@ -78,10 +78,6 @@ def build_queries(p, incident_range, window_seconds):
 def first_value(result):
     """The first finite sample of an instant query, None when no series has one."""
     return next((s['value'] for s in result.series if s['value'] is not None), None)
-
-
-def _percent(fraction):
-    return None if fraction is None else round(100.0 * fraction, 3)
 
 
 def collect(p, warn):
@@ -165,10 +161,10 @@ def collect(p, warn):
         'history_short': slo.history_short(history, window_seconds),
         'expected_window_requests': expected,
         'availability': avail,
-        'availability_percent': _percent(avail),
+        'availability_percent': to_percent(avail),
         'budget_remaining': {
             'fraction': remaining,
-            'percent': _percent(remaining),
+            'percent': to_percent(remaining),
             'minutes': slo.budget_minutes(remaining, objective, window_seconds),
             'allowed_minutes': slo.budget_minutes(1.0, objective, window_seconds),
         },
@@ -204,13 +200,9 @@ def incident_burn(values, objective, window_seconds, start, end, window_requests
         'error_ratio': None if errors is None else errors / total,
         'burn_rate': slo.burn_rate(errors, total, objective),
         'fraction': fraction,
-        'percent': _percent(fraction),
+        'percent': to_percent(fraction),
         'minutes': slo.budget_minutes(fraction, objective, window_seconds),
     }
-
-
-def _number(value, spec='%.1f'):
-    return 'unknown' if value is None else spec % value
 
 
 def describe(r):
@@ -226,21 +218,22 @@ def describe(r):
                 % (r['service'], span))
     else:
         budget = r['budget_remaining']
-        text = '%s: availability %s%% over %s (objective %g%%), ' % (
-            r['service'], _number(r['availability_percent'], '%.3f'), span, r['objective'])
+        text = '%s: availability %s over %s (objective %g%%), ' % (
+            r['service'], fmt.percent(r['availability_percent'], 3, missing=fmt.UNKNOWN), span, r['objective'])
+        left = fmt.percent(budget['percent'], 1, missing=fmt.UNKNOWN)
         if r['history_short']:
-            text += 'at that rate %s%% of the error budget would be left' % _number(budget['percent'])
+            text += 'at that rate %s of the error budget would be left' % left
         else:
-            text += '%s%% of the error budget left (%s of %s minutes of downtime)' % (
-                _number(budget['percent']), _number(budget['minutes']),
-                _number(budget['allowed_minutes']))
+            text += '%s of the error budget left (%s of %s minutes of downtime)' % (
+                left, fmt.decimal(budget['minutes'], 1, missing=fmt.UNKNOWN),
+                fmt.decimal(budget['allowed_minutes'], 1, missing=fmt.UNKNOWN))
     burned = r['budget_burned_during_incident']
     if burned and burned['percent'] is not None:
-        text += '; the incident burned %s%% of the error budget of %s (%s minutes of downtime)' % (
-            number_text(burned['percent']), window, number_text(burned['minutes']))
+        text += '; the incident burned %s of the error budget of %s (%s minutes of downtime)' % (
+            fmt.percent(burned['percent'], None), window, fmt.figure(burned['minutes'], missing=fmt.UNKNOWN))
     current = r['current_burn_rate']
     text += '; burn rate %s over %s' % ('unknown (no traffic)' if current is None
-                                        else '%.2fx' % current, slo.BURN_WINDOWS[0])
+                                        else fmt.figure(current) + 'x', slo.BURN_WINDOWS[0])
     for name, alert in sorted(r['alerts'].items()):
         state = {True: 'firing', False: 'not firing', None: 'unknown'}[alert['firing']]
         text += '; %s alert %s' % (name, state)

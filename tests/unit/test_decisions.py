@@ -54,6 +54,20 @@ def test_healthy_when_measured_ok_on_enough_traffic():
     assert not evidence(incident('ok', down=True))['healthy']
 
 
+def test_a_health_module_that_failed_is_missing_not_weak():
+    inc = incident()
+    inc['triage']['health'] = {'failed': True, 'msg': 'invalid check'}
+    proof = evidence(inc, sources={'health': inc['triage']['health']})
+    assert proof['sufficient'] and proof['missing'] == ['health: invalid check']
+
+
+def test_after_an_action_that_did_not_help_a_refusal_is_an_escalation():
+    weak = incident(missing=['logs: cannot reach the Docker engine'], plan=(FLAG, ROLLBACK))
+    weak['mitigation'] = {'attempts': [{'acted': True, 'action': FLAG}]}
+    step = mitigation_step(weak, 2, mode='auto', allowed_actions=ALLOWED)
+    assert step['decision'] == 'escalate' and 'interrupts the service' in step['reason']
+
+
 def test_failed_sources_are_named():
     proof = evidence(incident(), sources={'recent changes': {'failed': True, 'msg': 'cannot reach the Docker engine'},
                                           'health': {'checks': []}})
@@ -110,8 +124,14 @@ def test_escalation_at_the_outcome():
     assert escalation_reasons(stuck, 'outcome', elapsed_seconds=1200) == [
         'no improvement within 15m: 25.0% errors, 30.0% at triage']
     assert escalation_reasons(stuck, 'outcome', elapsed_seconds=600) == []
-    for quiet in ('insufficient_evidence', 'resolved', 'recovered', 'joined', 'no_action'):
+    for quiet in ('resolved', 'recovered', 'joined', 'no_action'):
         assert escalation_reasons(dict(stuck, outcome=quiet), 'outcome', elapsed_seconds=1200) == []
+    # Not enough evidence to act on a proven incident: escalated when nothing improves in time.
+    blocked = dict(stuck, outcome='insufficient_evidence')
+    assert escalation_reasons(blocked, 'outcome', elapsed_seconds=1200) == [
+        'no improvement within 15m: 25.0% errors, 30.0% at triage']
+    unproven = dict(blocked, triage=dict(blocked['triage'], error_rate=dict(stuck['triage']['error_rate'], verdict='low_traffic')))
+    assert escalation_reasons(unproven, 'outcome', elapsed_seconds=1200) == []
     unverified = dict(incident(), outcome='escalated', escalation={'reason': 'acted, could not verify: no answer'})
     assert escalation_reasons(unverified, 'outcome') == ['acted, could not verify: no answer']
     told = dict(unverified, escalation={'reason': 'x', 'told': True})

@@ -3,10 +3,11 @@ baseline that falls on an incident, errors by status, the label check, and the w
 
 import pytest
 
+from ansible_collections.sre.runbooks.plugins.module_utils import formatting
 from ansible_collections.sre.runbooks.plugins.module_utils.error_analysis import (
     NoData, assess, baseline_offsets, build_queries, by_group, by_status, choose_baseline,
-    describe, label_uses, missing_labels, number_text, ratio_series, recovery, shape_and_onset,
-    status_values_warning, verdict, watch_verdict)
+    describe, label_uses, missing_labels, ratio_series, recovery, shape_and_onset,
+    status_values_warning, to_percent, verdict, watch_verdict)
 
 THRESHOLDS = {'warning': 0.01, 'critical': 0.05, 'min_request_rate': 0.1}
 
@@ -176,7 +177,7 @@ def test_describe_names_the_failing_endpoint():
                baseline_60s(sample({}, {'/a': 1})), (errors, totals), THRESHOLDS, 'endpoint', 5)
     r['onset_iso'] = '2026-11-23T17:40:05Z'
     text = describe(r, 'inference-gateway', '30s', '60s', THRESHOLDS)
-    assert text.startswith('inference-gateway: 20.00% of 20.00 req/s answer 5xx over 30s '
+    assert text.startswith('inference-gateway: 20.00% of 20.0 req/s answer 5xx over 30s '
                            '(critical > 5%)')
     assert 'baseline 0.00% 60s ago' in text
     assert 'endpoint /predict at 80.0% (100% of errors)' in text
@@ -312,12 +313,17 @@ def test_describe_credits_each_status_when_there_are_several():
         r, 'svc', '30s', '60s', THRESHOLDS)
 
 
-# Rates print with enough digits; no figure, anywhere, crashes the line.
+# Rates print with enough digits (formatting.rate, as describe writes them); no figure,
+# anywhere, crashes the line.
 @pytest.mark.parametrize('value, text', [
     (0.05, '0.05'), (1 / 3.0, '0.333'), (0.0004567, '0.000457'), (0.5, '0.5'),
-    (19.6449, '19.64'), (1.0, '1.00'), (0.0, '0.00'), (None, 'unknown')])
-def test_number_text(value, text):
-    assert number_text(value) == text
+    (19.6449, '19.6'), (4.934, '4.93'), (1.0, '1.00'), (0.0, '0'), (None, 'unknown')])
+def test_rate_text(value, text):
+    assert formatting.rate(value, missing=formatting.UNKNOWN) == text
+
+
+def test_to_percent_is_a_value_not_text():
+    assert to_percent(0.05) == 5.0 and to_percent(1 / 3.0) == 33.333 and to_percent(None) is None
 
 
 def full_result():

@@ -46,7 +46,9 @@ def test_a_run_after_an_open_incident_was_released_carries_it_on(tmp_path):
     assert resumed['joined'] and resumed['handled_by'] is None
     assert resumed['record']['communication'] == thread and resumed['record']['started_at'] == '2026-12-04T10:00:00Z'
     assert resumed['record']['active']['run_id'] == 'r2'
-    assert not call(tmp_path, 'r2', now=T0 + 601)['changed']
+    renewed = call(tmp_path, 'r2', now=T0 + 1500)
+    assert renewed['changed'] and renewed['record']['active']['until'] == T0 + 1500 + 1800
+    assert not call(tmp_path, 'r2', now=T0 + 1500)['changed']
 
 
 def test_a_closed_or_stale_incident_is_not_joined(tmp_path):

@@ -133,3 +133,42 @@ def test_slo_queries_count_the_window_and_the_incident_whatever_their_length():
     q = build_queries(dict(params, slo_window='30d'), None, THIRTY_DAYS)
     assert q['history'] == 'min(min_over_time(timestamp(m{service="s"})[30d:5m]))'
     assert 'incident_total' not in q
+
+
+def slo_result(**extra):
+    """A result of sre.runbooks.slo_budget as collect() builds it, before its message."""
+    result = {
+        'service': 'svc', 'objective': 99.5, 'slo_window': '30d', 'window_seconds': THIRTY_DAYS,
+        'history_seconds': None, 'history_short': False, 'availability': 0.99873,
+        'availability_percent': 99.873,
+        'budget_remaining': {'fraction': 0.746, 'percent': 74.6, 'minutes': 161.136, 'allowed_minutes': 216.0},
+        'budget_burned_during_incident': {'percent': 0.0926, 'minutes': 0.2},
+        'current_burn_rate': 3.3912, 'alerts': {'page': {'firing': False}}, 'source': 'rules'}
+    result.update(extra)
+    return result
+
+
+def test_slo_message_figures():
+    from ansible_collections.sre.runbooks.plugins.module_utils.slo_budget import describe
+    assert describe(slo_result()) == (
+        'svc: availability 99.873% over 30d (objective 99.5%), 74.6% of the error budget left '
+        '(161.1 of 216 minutes of downtime); the incident burned 0.0926% of the error budget of '
+        '30 days (0.2 minutes of downtime); burn rate 3.39x over 5m; page alert not firing; from '
+        'the recording rules')
+    # A burn under 1% keeps three significant digits; a large one reads as a figure.
+    text = describe(slo_result(budget_burned_during_incident={'percent': 12.345, 'minutes': 26.7},
+                               current_burn_rate=14.4))
+    assert 'the incident burned 12.3% of the error budget of 30 days (26.7 minutes' in text
+    assert 'burn rate 14.4x over 5m' in text
+
+
+@pytest.mark.parametrize('where', [
+    'availability_percent', 'budget_remaining.percent', 'budget_remaining.minutes',
+    'budget_burned_during_incident.minutes', 'current_burn_rate'])
+def test_slo_message_survives_a_none_in_each_number(where):
+    from ansible_collections.sre.runbooks.plugins.module_utils.slo_budget import describe
+    result = slo_result()
+    holder, key = (result, where) if '.' not in where else (result[where.split('.')[0]], where.split('.')[1])
+    holder[key] = None
+    text = describe(result)
+    assert text.startswith('svc: availability ') and 'unknown' in text and 'None' not in text
