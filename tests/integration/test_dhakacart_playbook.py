@@ -161,4 +161,4 @@ def test_the_second_runbook_on_its_inventory(prometheus, elasticsearch, cluster,
     assert 'the database is suspected' in incident['escalation']['reason']
     assert incident['outcome'] == 'advised' and not api.patches()
     document = next((tmp_path / 'incidents').glob('*/incident-*-high-error-rate.md')).read_text()
-    assert '| Outcome | advised |' in document and 'Escalated: the database is suspected' in document
+    assert '| Outcome | advised: ' in document and 'Escalated: the database is suspected' in document

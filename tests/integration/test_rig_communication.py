@@ -64,7 +64,7 @@ def test_the_whole_story_is_told_in_order(bad_deploy_paged, tmp_path):
     documents = list(reports.glob('*/incident-*-high-error-rate.md'))
     assert len(documents) == 1, documents
     text = documents[0].read_text()
-    assert '| Outcome | resolved |' in text
+    assert '| Outcome | resolved: ' in text
     assert 'v1.2.2' in text
     for line in ('Told PagerDuty (opened): sent', 'Told Slack (action): sent', 'Told the status page (resolved): sent',
                  'Told PagerDuty (resolved): sent'):
