@@ -16,12 +16,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 RIG = str(ROOT / 'demo' / 'rig.sh')
 CAPTURE = str(ROOT / 'tests' / 'integration' / 'playbooks' / 'capture_incident.yml')
+STANDIN = 'http://127.0.0.1:18111'
 
 # fault -> (cause, action, outcome in auto mode) the runbook calls for. Runtime faults first: the
 # faults that recreate the gateway come last, so that no recent deploy stands next to the runtime
@@ -90,6 +92,39 @@ def expected_for(fault, mode):
     return cause, action, outcome if mode == 'auto' or fault in CLEARED else 'advised'
 
 
+def standin_slack_texts():
+    """What the run posted to Slack, from the rig's stand-in journal."""
+    with urllib.request.urlopen(STANDIN + '/journal', timeout=10) as response:
+        return [e['body']['text'] for e in json.load(response)
+                if e['api'] == 'slack' and e['path'].endswith('chat.postMessage')]
+
+
+def two_causes_problems(incident, mode):
+    """Each cause credited with its own errors and quoting its own signature; in auto mode both
+    actions taken in turn, and the thread told of each."""
+    plan = incident['diagnosis']['plan']
+    problems = []
+    names = [c['action']['name'] for c in plan]
+    if names[:2] != ['circuit_breaker', 'rollback']:
+        problems.append('plan %s, not the circuit breaker then the rollback' % names)
+    deploy = next((c for c in plan if c['action']['name'] == 'rollback'), {'evidence': []})
+    if not any('TypeError' in e for e in deploy['evidence']) or any('timed out' in e for e in deploy['evidence']):
+        problems.append("the deploy's evidence does not quote its own TypeError: %s" % deploy['evidence'])
+    if mode == 'auto':
+        acted = [a['action']['name'] for a in incident['mitigation']['attempts'] if a['acted']]
+        if acted != ['circuit_breaker', 'rollback']:
+            problems.append('acted %s' % acted)
+        texts = standin_slack_texts()
+        for action in ('circuit breaker', 'rollback'):
+            if not any(action in t and 'applied' in t for t in texts):
+                problems.append('the thread was not told the %s was applied' % action)
+    return problems
+
+
+# Checks beyond (cause, action, outcome), by fault: a list of what is wrong.
+CHECKS = {'two-causes': two_causes_problems}
+
+
 def run(fault, workdir, mode):
     rig('clear')
     rig('wait-clear', 180)
@@ -106,8 +141,11 @@ def run(fault, workdir, mode):
     diagnosis = incident.get('diagnosis') or {'recommended': {}, 'action': {}}
     expected = expected_for(fault, mode)
     got = (diagnosis['recommended'].get('cause'), diagnosis['action'].get('name'), incident['outcome'])
+    problems = CHECKS[fault](incident, mode) if fault in CHECKS else []
+    if problems:
+        output += '\n' + '\n'.join(problems)
     return {'fault': fault, 'cause': got[0], 'action': diagnosis['action'].get('description', '-'),
-            'outcome': got[2], 'ok': got == expected,
+            'outcome': got[2], 'ok': got == expected and not problems,
             'observable_s': observable, 'diagnosis_s': to_diagnosis,
             'fault_to_end_s': observable + took, 'output': output}
 
