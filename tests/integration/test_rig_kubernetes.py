@@ -17,6 +17,7 @@ Service has no ready endpoint, so the health checks through the proxy get the AP
 import json
 import subprocess
 import threading
+from datetime import datetime
 
 import pytest
 
@@ -52,12 +53,18 @@ class ClusterOnTheRig(FakeApiServer):
 
 
 def container_logs():
-    """The real gateway container's last log lines (JSON, as the pods would print them)."""
+    """The real gateway container's last log lines (JSON, as the pods would print them), each at
+    the time the engine took it, as the kubelet stamps a pod's lines."""
     ids = subprocess.run(['docker', 'ps', '-q', '--filter', 'label=com.docker.compose.service=inference-gateway'],
                          capture_output=True, text=True, timeout=30, check=True).stdout.split()
-    out = subprocess.run(['docker', 'logs', '--tail', '300', ids[0]], capture_output=True, text=True,
+    out = subprocess.run(['docker', 'logs', '--timestamps', '--tail', '300', ids[0]], capture_output=True, text=True,
                          timeout=30, check=True)
-    return (out.stdout + out.stderr).splitlines()
+    lines = []
+    for line in (out.stdout + out.stderr).splitlines():
+        stamp_text, _space, text = line.partition(' ')
+        moment = datetime.fromisoformat(stamp_text[:26].rstrip('Z') + '+00:00')
+        lines.append((moment, text))
+    return sorted(lines, key=lambda entry: entry[0])
 
 
 @pytest.fixture()
@@ -116,7 +123,7 @@ def test_advice_then_rollback_through_the_kubernetes_api(cluster, tmp_path):
     assert incident['investigate']['logs']['top_messages'], incident['investigate']['logs']
     assert incident['investigate']['resources']['hpa']['max_replicas'] == 6
     recommended = incident['diagnosis']['recommended']
-    assert recommended['cause'] == 'deploy'
+    assert recommended['cause'] == 'deploy', [(c['cause'], c['confidence'], c.get('explains'), c['evidence']) for c in incident['diagnosis']['causes']]
     assert recommended['action']['name'] == 'rollback' and recommended['action']['params']['to_revision'] == 1
     assert incident['outcome'] == 'advised' and not api.patches()
 

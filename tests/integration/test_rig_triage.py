@@ -117,13 +117,13 @@ def test_service_with_no_series_is_said_as_such(stack):
     assert 'check the service name' in r['msg']
 
 
-def test_wrong_status_label_name_finds_no_errors_but_not_zero_traffic(stack):
-    # status_code is the DhakaCart label; here it matches nothing, so 0 errors over real traffic.
+def test_wrong_status_label_name_is_an_error_not_zero_errors(stack):
+    # status_code is the DhakaCart label; the demo's is status: matching nothing would read 0%.
     r = run_module('error_rate', dict(DEMO_WINDOWS, url=PROMETHEUS, service='model-service',
                                       status_label='status_code', group_by=''))
-    assert r.get('failed') is not True, r
-    assert r['request_rate'] > 1 and r['error_rate'] == 0
-    assert r['groups'][0]['value'] == ''
+    assert r['failed'] and r['msg'].startswith("status_label 'status_code' matches nothing: "), r
+    assert 'endpoint, instance, job, method, service, status' in r['msg']
+    assert r['label_check']['series_labels'] == ['endpoint', 'instance', 'job', 'method', 'service', 'status']
 
 
 def test_instant_and_range_queries_on_real_prometheus(stack):
