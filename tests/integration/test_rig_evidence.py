@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import time
+import uuid
 
 import pytest
 
@@ -120,8 +121,9 @@ def test_a_second_alert_while_a_run_acts_only_joins(endpoint_fault, fresh_journa
     """Last of the module: the first run acts on the fault (the feature flag) and verifies."""
     state = '-e', 'runbook_state_dir=%s' % (tmp_path / 'state')
     out = tmp_path / 'first.json'
+    # A fingerprint of its own: the ledger counts actions per incident across runs.
     first = start_playbook(CAPTURE, '-e', 'service=inference-gateway', '-e', 'mitigate_mode=auto', *state,
-                           '-e', 'incident_out=%s' % out, '-e', 'triage_incident_id=fp-acting')
+                           '-e', 'incident_out=%s' % out, '-e', 'triage_incident_id=fp-acting-%s' % uuid.uuid4().hex[:8])
     try:
         deadline = time.monotonic() + 60
         while not [s for s in told(journal()) if s[0] == 'slack' and s[2]]:
