@@ -21,27 +21,35 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR ?= 1
 
-.PHONY: help deps venv rig demo demo-down demo-k8s eda test lint sanity docs units integration molecule \
+.PHONY: help deps venv rig demo demo-down preflight demo-k8s eda test lint sanity docs units integration molecule \
 	scenarios bench clean
 
 help:
 	@echo "make demo       the High Error Rate runbook on the local demo stack (bad deploy of $(BAD_VERSION))"
 	@echo "make demo-down  remove the demo stack"
+	@echo "make preflight  check the demo inventory against the live rig (pass / warn / fail)"
 	@echo "make eda        Event-Driven Ansible: Alertmanager's webhook (127.0.0.1:5001) runs the runbook (EDA_MODE=$(EDA_MODE))"
 	@echo "make test       lint, sanity, ansible-doc, unit, integration and Molecule tests, scenarios"
 	@echo "make scenarios  every demo fault handled by the runbook (MODE=advise, FAULTS=...)"
 	@echo "make bench      time to diagnosis, to recovery, and against a naive playbook"
 
+# Packages only: policy-rc.d keeps their daemons (sshd on *:22) from starting; the rig starts its
+# own, on loopback.
 deps:
 	@missing=""; \
 	for cmd in dockerd:docker.io docker-compose:docker-compose prometheus:prometheus \
 	           promtool:prometheus prometheus-alertmanager:prometheus-alertmanager \
 	           amtool:prometheus-alertmanager java:openjdk-17-jre-headless debootstrap:debootstrap \
-	           git:git shellcheck:shellcheck kubectl:kubernetes-client; do \
+	           git:git shellcheck:shellcheck kubectl:kubernetes-client \
+	           sshd:openssh-server ssh:openssh-client openssl:openssl; do \
 	  command -v "$${cmd%%:*}" >/dev/null || missing="$$missing $${cmd#*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
+	  if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d; \
+	    trap 'rm -f /usr/sbin/policy-rc.d' EXIT; \
+	  fi; \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 	    --no-install-recommends $$missing; \
 	fi
@@ -77,6 +85,10 @@ demo: venv rig
 
 demo-down:
 	demo/rig.sh down
+
+# The demo inventory checked against the running rig: a table of pass / warn / fail (docs/preflight.md).
+preflight: venv rig
+	ansible-playbook playbooks/preflight.yml -i inventories/compose -e service=$(SERVICE)
 
 demo-k8s:
 	demo/k8s/run.sh up && demo/k8s/run.sh bad-deploy && demo/k8s/run.sh runbook

@@ -34,6 +34,13 @@ STANDIN_URL="http://127.0.0.1:$STANDIN_PORT"
 STANDIN_PIDFILE="$RUN_DIR/api-standin.pid"
 STANDIN_FINGERPRINT="$RUN_DIR/api-standin.fingerprint"
 STANDIN_LOG="$LOG_DIR/api-standin.log"
+# sshd (Debian openssh-server) on 127.0.0.1:2222: the docker host reached over SSH, as users
+# reach theirs (root, keys only). Its host key and config under $SSH_DIR; the keys allowed in are
+# $SSH_DIR/authorized_keys, which the tests (or a user trying it) fill.
+SSHD_LISTEN=127.0.0.1:2222
+SSH_DIR="$STATE_DIR/ssh"
+SSHD_PIDFILE="$RUN_DIR/sshd.pid"
+SSHD_FINGERPRINT="$RUN_DIR/sshd.fingerprint"
 DEPLOY_FILE="$STATE_DIR/last-deploy.json"
 # The compose override file that sre.runbooks.compose_service owns (mitigations: pinned image,
 # feature flags, circuit breaker, limits). The rig's clear and deploy start without it.
@@ -87,7 +94,7 @@ usage() {
   cat <<EOF
 usage: demo/rig.sh COMMAND [ARGS]
   up                      dockerd if needed, images (cached), Prometheus, Alertmanager, API stand-ins,
-                          stack at $GOOD_VERSION; waits until healthy
+                          sshd on $SSHD_LISTEN, stack at $GOOD_VERSION; waits until healthy
   images [--force]        build the base image and the demo images (skipped when up to date)
   deploy VERSION          recreate only inference-gateway at image tag VERSION (e.g. v1.2.3)
   wait-baseline SECONDS   wait until the gateway at $GOOD_VERSION has been scraped for SECONDS
@@ -102,8 +109,8 @@ usage: demo/rig.sh COMMAND [ARGS]
   status                  containers, versions, Prometheus targets, error ratios, alerts, Alertmanager
   query PROMQL            instant query against $PROM_URL
   check                   static checks, nothing started: rules render, promtool, amtool, compose config
-  down                    remove containers, stop Prometheus, Alertmanager, the API stand-ins (and a
-                          dockerd this rig started)
+  down                    remove containers, stop Prometheus, Alertmanager, the API stand-ins, sshd
+                          (and a dockerd this rig started)
 EOF
 }
 
@@ -436,6 +443,53 @@ ensure_api_standin() {
     --log "$STANDIN_LOG"
 }
 
+render_sshd_config() {
+  mkdir -p "$SSH_DIR" /run/sshd
+  chmod 700 "$SSH_DIR"
+  [[ -s $SSH_DIR/host_ed25519_key ]] || ssh-keygen -q -t ed25519 -N '' -C sre-demo-docker-host \
+    -f "$SSH_DIR/host_ed25519_key"
+  [[ -e $SSH_DIR/authorized_keys ]] || install -m 600 /dev/null "$SSH_DIR/authorized_keys"
+  cat >"$SSH_DIR/sshd_config" <<EOF
+ListenAddress $SSHD_LISTEN
+HostKey $SSH_DIR/host_ed25519_key
+PidFile $SSHD_PIDFILE
+AuthorizedKeysFile $SSH_DIR/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+AllowTcpForwarding no
+X11Forwarding no
+PrintMotd no
+Subsystem sftp internal-sftp
+EOF
+}
+
+# ensure_sshd: the rig's sshd, restarted when its config changed; by pid only.
+ensure_sshd() {
+  local fp pid deadline
+  [[ -x /usr/sbin/sshd ]] || die "sshd is not installed (Debian package openssh-server)"
+  render_sshd_config
+  fp=$(sha256sum <"$SSH_DIR/sshd_config" | cut -c1-32)
+  pid=$(read_pid "$SSHD_PIDFILE" sshd)
+  if [[ -n $pid && $(cat "$SSHD_FINGERPRINT" 2>/dev/null) == "$fp" ]]; then
+    log "sshd: running (pid $pid) on $SSHD_LISTEN"
+    return 0
+  fi
+  [[ -z $pid ]] || stop_pidfile "$SSHD_PIDFILE" sshd 10
+  "${HELPER[@]}" check-ports "${SSHD_LISTEN##*:}" ||
+    die "cannot start sshd: port ${SSHD_LISTEN##*:} is taken by a process that is not this rig's sshd"
+  /usr/sbin/sshd -t -f "$SSH_DIR/sshd_config" || die "sshd rejects $SSH_DIR/sshd_config"
+  /usr/sbin/sshd -f "$SSH_DIR/sshd_config" -E "$LOG_DIR/sshd.log"
+  echo "$fp" >"$SSHD_FINGERPRINT"
+  deadline=$((SECONDS + 10))
+  until (exec 3<>"/dev/tcp/${SSHD_LISTEN%:*}/${SSHD_LISTEN##*:}") 2>/dev/null; do
+    ((SECONDS < deadline)) || die "sshd did not listen on $SSHD_LISTEN within 10 s; see $LOG_DIR/sshd.log"
+    sleep 0.2
+  done
+  log "sshd: started (pid $(read_pid "$SSHD_PIDFILE" sshd)) on $SSHD_LISTEN, keys in $SSH_DIR/authorized_keys"
+}
+
 reset_api_standin() {
   "$PY" - "$STANDIN_URL/journal/reset" <<'PYEOF' || log "could not reset the API stand-ins' journal ($STANDIN_URL)"
 import sys, urllib.request
@@ -565,7 +619,7 @@ drop_mitigations() {
 }
 
 converge_stack() {
-  local specs=() spec urls=() prev stamp epoch
+  local specs=() spec urls=() prev stamp epoch recreate=()
   clear_runtime_faults
   for spec in "${SERVICE_PORTS[@]}"; do specs+=("${spec%%=*}=containers"); done
   "${HELPER[@]}" check-ports --containers "$(project_container_ids)" "${specs[@]}" ||
@@ -574,8 +628,15 @@ converge_stack() {
   stamp=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
   epoch=$(date +%s.%N)
   drop_mitigations
+  # Containers made from another checkout name its directory, which the runbook's compose
+  # commands then use: they are made again from this one.
+  if docker ps -aq --filter "label=com.docker.compose.project=$PROJECT" | xargs -r docker inspect --format \
+       '{{index .Config.Labels "com.docker.compose.project.working_dir"}}' | grep -qvxF "$DEMO_DIR"; then
+    recreate=(--force-recreate)
+    log "containers of project $PROJECT were made from another checkout: recreating them from $DEMO_DIR"
+  fi
   log "compose up (project $PROJECT, inference-gateway $GOOD_VERSION, compose defaults)"
-  compose GATEWAY_VERSION="$GOOD_VERSION" -- up -d --remove-orphans 2>&1 | sed 's/^/  /'
+  compose GATEWAY_VERSION="$GOOD_VERSION" -- up -d --remove-orphans "${recreate[@]}" 2>&1 | sed 's/^/  /'
   if [[ -n $prev && ${prev##*:} != "$GOOD_VERSION" ]]; then
     record_deploy "$GOOD_VERSION" "${prev##*:}" "$stamp" "$epoch"
     log "inference-gateway brought back from ${prev##*:} to $GOOD_VERSION at $stamp"
@@ -599,9 +660,10 @@ cmd_up() {
   ensure_prometheus
   ensure_alertmanager
   ensure_api_standin
+  ensure_sshd
   converge_stack
   log "up: rig ready in $(since "$start")s (gateway $GOOD_VERSION, Prometheus $PROM_URL," \
-    "Alertmanager $AM_URL, API stand-ins $STANDIN_URL)"
+    "Alertmanager $AM_URL, API stand-ins $STANDIN_URL, sshd $SSHD_LISTEN)"
 }
 
 # clear: the same convergence as up (images and Prometheus are only checked when they are fine).
@@ -755,7 +817,8 @@ cmd_down() {
   rm -f "$PROM_FINGERPRINT"
   stop_pidfile "$AM_PIDFILE" "$(basename "$(alertmanager_bin || echo alertmanager)" | cut -c1-15)" 20
   stop_pidfile "$STANDIN_PIDFILE" api-standin 10
-  rm -f "$AM_FINGERPRINT" "$STANDIN_FINGERPRINT"
+  stop_pidfile "$SSHD_PIDFILE" sshd 10
+  rm -f "$AM_FINGERPRINT" "$STANDIN_FINGERPRINT" "$SSHD_FINGERPRINT"
   if [[ -n $(read_pid "$DOCKERD_PIDFILE" dockerd) ]]; then
     stop_pidfile "$DOCKERD_PIDFILE" dockerd 30
   else
@@ -764,7 +827,7 @@ cmd_down() {
   rm -rf --one-file-system "${PROM_DATA:?}" "${PROM_CONF_DIR:?}" "${FAULT_DIR:?}" "${AM_DATA:?}" \
     "${AM_CONF_DIR:?}"
   rm -f "$DEPLOY_FILE" "$FAULT_FILE"
-  log "down: containers removed, Prometheus, Alertmanager and the API stand-ins stopped, $PROM_DATA removed"
+  log "down: containers removed, Prometheus, Alertmanager, the API stand-ins and sshd stopped, $PROM_DATA removed"
 }
 
 cmd_check() {
