@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.parse
 
 import pytest
 import yaml
@@ -127,3 +128,28 @@ def test_target_check_knows_the_service(name):
                            '-e', 'service=nope'], capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=120,
                           stdin=subprocess.DEVNULL, check=False)
     assert proc.returncode != 0 and 'Unknown service nope' in proc.stdout
+
+
+def urls(value, where):
+    """(where, url) of every http(s) URL in a variable's value, nested ones included."""
+    if isinstance(value, dict):
+        return [u for k, v in value.items() for u in urls(v, '%s.%s' % (where, k))]
+    if isinstance(value, list):
+        return [u for i, v in enumerate(value) for u in urls(v, '%s[%d]' % (where, i))]
+    return [(where, value)] if isinstance(value, str) and value.startswith(('http://', 'https://')) else []
+
+
+def test_every_url_of_the_demo_inventory_stays_on_loopback():
+    """Every URL the runbook would call with inventories/compose: its own values, and the role
+    defaults it does not override (the demo's tokens must never travel to a vendor)."""
+    listed = inventory('compose')
+    variables = listed['_meta']['hostvars']['inference-gateway']
+    effective = dict(variables)
+    for path in sorted(ROOT.glob('roles/*/defaults/main.yml')):
+        for name, value in (yaml.safe_load(path.read_text()) or {}).items():
+            effective.setdefault(name, value)
+    found = [u for name, value in sorted(effective.items()) for u in urls(value, name)]
+    assert any(where == 'communicate_pagerduty_api_url' for where, _url in found)
+    leaving = ['%s=%s' % (where, url) for where, url in found
+               if urllib.parse.urlsplit(url).hostname not in ('127.0.0.1', '::1', 'localhost')]
+    assert not leaving, 'URLs of inventories/compose leave loopback: %s' % ', '.join(leaving)

@@ -10,7 +10,7 @@ import pytest
 
 from rig import playbook, rig, standin, told
 
-SECRETS = ('xoxb-demo-token', 'demo-routing-key', 'demo-escalation-routing-key', 'demo-statuspage-key')
+SECRETS = ('xoxb-demo-token', 'sredemoroutingkey000000000000001', 'sredemoescalationkey000000000002', 'demo-statuspage-key')
 
 
 @pytest.fixture()
