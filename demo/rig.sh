@@ -461,6 +461,7 @@ UsePAM no
 AllowTcpForwarding no
 X11Forwarding no
 PrintMotd no
+LogLevel VERBOSE
 Subsystem sftp internal-sftp
 EOF
 }

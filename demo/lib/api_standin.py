@@ -7,6 +7,7 @@ keeps a journal of every request. None of the real services can be reached from 
 
   /slack/api/chat.postMessage          Slack Web API: {ok, channel, ts, message}; thread_ts kept
   /slack/api/reactions.add             {ok: true}; the same reaction twice: already_reacted
+  /slack/api/auth.test, conversations.info  the bot, and a channel by ID (the bot is in it)
       (Slack's refusals are HTTP 200 {ok: false, error}; no bearer token: not_authed)
   /pagerduty/events/v2/enqueue         PagerDuty Events API v2: 202 {status, message, dedup_key};
                                        400 {status: invalid event, message, errors} for a bad body;
@@ -16,9 +17,12 @@ keeps a journal of every request. None of the real services can be reached from 
                                        From on writes): list (statuses[], incident_key), GET, PUT
                                        {incident: {type: incident_reference, status}}, notes; one
                                        incident per triggered alert
+  /pagerduty/api/abilities             GET: the account's abilities (any token is accepted)
   /statuspage/v1/pages/{page}/incidents[/unresolved|/{id}]  Statuspage REST v1 (Authorization:
                                        OAuth <key>): create, list, get, PATCH/PUT; components' status
-  /statuspage/v1/pages/{page}/components[/{id}]  the components the incidents named, with status
+  /statuspage/v1/pages/{page}                    GET: the page (sre-demo, or one an incident named)
+  /statuspage/v1/pages/{page}/components[/{id}]  the components the incidents named (and the
+                                       demo's inference-gateway), with status
   GET  /journal[?api=&since=]          every request in order: {seq, time_iso, api, method, path,
                                        body, status}; secrets (routing_key, tokens, keys,
                                        Authorization) are never stored
@@ -65,6 +69,9 @@ SP_IMPACTS = ("none", "minor", "major", "critical")
 SP_IMPACT_OF = {"operational": "none", "under_maintenance": "maintenance",
                 "degraded_performance": "minor", "partial_outage": "major", "major_outage": "critical"}
 SLACK_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
+PD_ABILITIES = ("teams", "read_only_users", "urgencies", "response_operations")
+# The demo's status page and its component exist before any incident names them.
+SP_DEMO_PAGES = {"sre-demo": ("SRE demo", ("inference-gateway",))}
 
 
 def iso(t=None, ms=True):
@@ -120,8 +127,12 @@ class State:
             self.incident_number = 0
             self.notes = {}  # incident id -> [note]
             self.change_events = []
-            self.pages = {}  # page id -> {incidents: {id: incident}, components: {id: component}}
+            self.pages = {}  # page id -> {name, incidents: {id: incident}, components: {id: component}}
             self.sp_clock = 0.0
+            for page_id, (name, components) in SP_DEMO_PAGES.items():
+                page = self.page(page_id, name)
+                for component_id in components:
+                    component(page, component_id, iso())
 
     # ---------------------------------------------------------------- journal
 
@@ -149,9 +160,10 @@ class State:
             self.sp_clock = max(time.time(), self.sp_clock + 0.001)
             return iso(self.sp_clock)
 
-    def page(self, page_id):
+    def page(self, page_id, name=None):
         with self.lock:
-            return self.pages.setdefault(page_id, {"incidents": {}, "components": {}})
+            return self.pages.setdefault(page_id, {"name": name or page_id, "incidents": {},
+                                                   "components": {}})
 
 
 # ==================================================================== Slack Web API
@@ -189,13 +201,28 @@ def slack(state, handler, method, rest, raw):
                      if rest in ("chat.postMessage", "reactions.add") else
                      {"ok": False, "error": "unknown_method"})
     fields = slack_fields(handler, raw)
-    if rest not in ("chat.postMessage", "reactions.add"):
+    if rest not in SLACK_METHODS:
         return 200, {"ok": False, "error": "unknown_method", "req_method": rest}, fields
     if not slack_authed(handler, fields):
         return 200, {"ok": False, "error": "not_authed"}, fields
-    if rest == "chat.postMessage":
-        return post_message(state, fields)
-    return add_reaction(state, fields)
+    return SLACK_METHODS[rest](state, fields)
+
+
+def auth_test(_state, fields):
+    return 200, {"ok": True, "url": "https://sre-demo.slack.com/", "team": "SRE demo",
+                 "user": "sre-runbooks", "team_id": "T0SREDEMO", "user_id": "U0SREBOT1",
+                 "bot_id": "B0STANDIN1", "is_enterprise_install": False}, fields
+
+
+def conversation_info(_state, fields):
+    """conversations.info takes a channel ID; the stand-in's bot is in every channel."""
+    channel = str(fields.get("channel") or "")
+    if not SLACK_CHANNEL_ID.match(channel):
+        return 200, {"ok": False, "error": "channel_not_found"}, fields
+    return 200, {"ok": True, "channel": {
+        "id": channel, "name": "incidents", "is_channel": True, "is_private": False,
+        "is_archived": False, "is_general": False, "is_member": True, "created": 1700000000,
+        "creator": "U0SREBOT1"}}, fields
 
 
 def post_message(state, fields):
@@ -245,6 +272,10 @@ def add_reaction(state, fields):
             return 200, {"ok": False, "error": "already_reacted"}, fields
         message["reactions"].append(name)
     return 200, {"ok": True}, fields
+
+
+SLACK_METHODS = {"chat.postMessage": post_message, "reactions.add": add_reaction,
+                 "auth.test": auth_test, "conversations.info": conversation_info}
 
 
 # ==================================================================== PagerDuty Events API v2
@@ -373,6 +404,8 @@ def pagerduty_rest(state, handler, method, rest, query, raw):
     if not re.match(r"^Token token=\S+$", auth.strip()):
         return pd_rest_error(401, "Authentication failed", 2006) + (body,)
     parts = [unquote(p) for p in rest.split("/") if p]
+    if parts == ["abilities"] and method == "GET":
+        return 200, {"abilities": list(PD_ABILITIES)}, body
     if not parts or parts[0] != "incidents" or len(parts) > 3:
         return pd_rest_error(404, "Not Found", 2100) + (body,)
     writes = method in ("PUT", "POST")
@@ -452,6 +485,13 @@ def statuspage(state, handler, method, rest, raw):
     if not re.match(r"^OAuth \S+$", auth):
         return sp_error(401, "Could not authenticate") + (body,)
     parts = [unquote(p) for p in rest.split("/") if p]
+    if len(parts) == 2 and parts[0] == "pages" and method == "GET":
+        with state.lock:
+            page = state.pages.get(parts[1])
+            if page is None:
+                return sp_error(404, "The requested resource could not be found.") + (body,)
+            return 200, {"id": parts[1], "name": page["name"], "subdomain": parts[1],
+                         "time_zone": "Etc/UTC"}, body
     if len(parts) < 3 or parts[0] != "pages" or parts[2] not in ("incidents", "components"):
         return sp_error(404, "The requested resource could not be found.") + (body,)
     if method in ("POST", "PATCH", "PUT") and body is None:

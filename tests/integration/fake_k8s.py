@@ -21,6 +21,9 @@ What it answers (every request needs `Authorization: Bearer <TOKEN>`, else a 401
   the local HTTP server the test registered for the Service (its path and query, its headers but
   Authorization), the answer passed back; 404 without the Service, 503 `no endpoints available for
   service "x"` without a target or when its Endpoints have no ready address.
+- GET /version (the server's version info); POST of a SelfSubjectAccessReview
+  (authorization.k8s.io/v1), answered with status.allowed, false for the accesses in `denied`
+  ((verb, group, resource, subresource) tuples), as `kubectl auth can-i` reads it.
 - PATCH of deployments, configmaps and horizontalpodautoscalers as a strategic merge (merge key
   `name` for containers, env and volumes, `$patch: delete`, null removes a key) or a JSON patch
   (`replace` ops), `?dryRun=All` answering the result without storing it; other patch types get
@@ -423,6 +426,7 @@ class FakeApiServer:
         self.templates = {}              # pod template each Deployment's last revision was made of
         self.dirty = set()               # Deployments changed by a PATCH, for the controllers
         self.version = 1000
+        self.denied = set()              # (verb, group, resource, subresource) refused to the token
         self.lock = threading.Lock()
         fake = self
 
@@ -466,7 +470,7 @@ class FakeApiServer:
                 if self.command != 'HEAD':
                     self.wfile.write(payload)
 
-            do_GET = do_HEAD = do_PATCH = answer
+            do_GET = do_HEAD = do_PATCH = do_POST = answer
 
         self.httpd = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
         self.httpd.daemon_threads = True
@@ -522,6 +526,17 @@ class FakeApiServer:
         return ApiStatus(404, 'NotFound', '%s%s "%s" not found' % (resource, '.' + group if group else '', name), details)
 
     def serve(self, method, path, query, content_type, body):
+        if path in ('/version', '/version/') and method == 'GET':
+            return 200, {'major': '1', 'minor': '28', 'gitVersion': 'v1.28.0', 'gitCommit': '855e7c48de7388eb330da0f8d9d2394ee818fb8d',
+                         'gitTreeState': 'clean', 'buildDate': '2023-08-15T10:15:54Z', 'goVersion': 'go1.20.7',
+                         'compiler': 'gc', 'platform': 'linux/amd64'}
+        if path == '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews' and method == 'POST':
+            review = json.loads(body)
+            asked = review['spec']['resourceAttributes']
+            access = tuple(asked.get(key) or '' for key in ('verb', 'group', 'resource', 'subresource'))
+            allowed = access not in self.denied
+            return 201, dict(review, status={'allowed': allowed, 'reason': '' if not allowed else
+                                            'RBAC: allowed by RoleBinding "runbook"'})
         match = PATH_RE.match(path)
         if not match:
             raise ApiStatus(404, 'NotFound', NOT_FOUND_PATH, {})

@@ -27,20 +27,20 @@ def rig(*args, timeout=600):
 CAPTURE = 'tests/integration/playbooks/capture_incident.yml'
 
 
-def command(name, *extra):
-    """ansible-playbook NAME -i inventories/compose EXTRA..., with incident records of its own
-    (one incident per service is kept across runs) unless EXTRA sets runbook_state_dir."""
+def command(name, *extra, inventory=None):
+    """ansible-playbook NAME -i INVENTORY (inventories/compose) EXTRA..., with incident records of
+    its own (one incident per service is kept across runs) unless EXTRA sets runbook_state_dir."""
     ansible_playbook = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
     own = [] if any('runbook_state_dir=' in str(e) for e in extra) else \
         ['-e', 'runbook_state_dir=%s' % tempfile.mkdtemp(prefix='sre-runbooks-state-')]
-    return [ansible_playbook, str(ROOT / name), '-i', str(ROOT / 'inventories' / 'compose')] + \
+    return [ansible_playbook, str(ROOT / name), '-i', str(inventory or ROOT / 'inventories' / 'compose')] + \
         own + list(extra)
 
 
-def playbook(name, *extra, timeout=300):
+def playbook(name, *extra, timeout=300, inventory=None):
     # No terminal: an approval prompt is declined at once, as under AWX or cron.
-    proc = subprocess.run(command(name, *extra), capture_output=True, text=True, timeout=timeout,
-                          env=ENV, cwd=ROOT, stdin=subprocess.DEVNULL, check=False)
+    proc = subprocess.run(command(name, *extra, inventory=inventory), capture_output=True, text=True,
+                          timeout=timeout, env=ENV, cwd=ROOT, stdin=subprocess.DEVNULL, check=False)
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -51,10 +51,10 @@ def start_playbook(name, *extra):
                             stdin=subprocess.DEVNULL, start_new_session=True)
 
 
-def run_runbook(tmp_path, service='inference-gateway', *extra, mode='advise'):
+def run_runbook(tmp_path, service='inference-gateway', *extra, mode='advise', inventory=None):
     out = tmp_path / 'incident.json'
     rc, output = playbook(CAPTURE, '-e', 'service=%s' % service, '-e', 'incident_out=%s' % out,
-                          '-e', 'mitigate_mode=%s' % mode, *extra)
+                          '-e', 'mitigate_mode=%s' % mode, *extra, inventory=inventory)
     assert rc == 0, output
     return json.loads(out.read_text()), output
 
