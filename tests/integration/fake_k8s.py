@@ -535,8 +535,8 @@ class FakeApiServer:
             asked = review['spec']['resourceAttributes']
             access = tuple(asked.get(key) or '' for key in ('verb', 'group', 'resource', 'subresource'))
             allowed = access not in self.denied
-            return 201, dict(review, status={'allowed': allowed, 'reason': '' if not allowed else
-                                            'RBAC: allowed by RoleBinding "runbook"'})
+            reason = 'RBAC: allowed by RoleBinding "runbook"' if allowed else ''
+            return 201, dict(review, status={'allowed': allowed, 'reason': reason})
         match = PATH_RE.match(path)
         if not match:
             raise ApiStatus(404, 'NotFound', NOT_FOUND_PATH, {})

@@ -44,9 +44,9 @@ def playbook(name, *extra, timeout=300, inventory=None):
     return proc.returncode, proc.stdout + proc.stderr
 
 
-def start_playbook(name, *extra):
+def start_playbook(name, *extra, inventory=None):
     """The playbook in the background, in a session of its own (to kill it whole)."""
-    return subprocess.Popen(command(name, *extra), stdout=subprocess.PIPE,
+    return subprocess.Popen(command(name, *extra, inventory=inventory), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=ENV, cwd=ROOT,
                             stdin=subprocess.DEVNULL, start_new_session=True)
 

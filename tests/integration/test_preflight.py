@@ -12,14 +12,13 @@ import re
 
 import pytest
 
-from auth_proxy import AuthProxy
+from access import PROMETHEUS_TOKEN as TOKEN, prometheus_auth, prometheus_proxy  # noqa: F401 (a fixture)
 from conftest import Route
 from fake_k8s import FakeApiServer, write_kubeconfig
 from rig import playbook
 
 ROW = re.compile(r'^\s*(PASS|WARN|FAIL)  (.{10})  (.{16})  (.*)$')
 FIX = re.compile(r'^\s{36,}-> (.*)$')
-TOKEN = 's3cr3t-prometheus-token'
 
 
 def preflight(extra=None, inventory=None):
@@ -115,43 +114,33 @@ def test_each_check_says_what_is_wrong(inventory, key, status, detail, fix):
     assert got_status == status and detail in got_detail and fix in got_fix, (rows[key], output)
 
 
-@pytest.fixture(scope='module')
-def proxy(tmp_path_factory):
-    served = AuthProxy(tmp_path_factory.mktemp('proxy'), token=TOKEN, tenant='sre-demo')
-    yield served
-    served.close()
+def authenticated(proxy, **changes):
+    return {'runbook_prometheus_url': proxy.url, 'runbook_prometheus_auth': prometheus_auth(proxy, **changes)}
 
 
-def authenticated(proxy, **auth):
-    return {'runbook_prometheus_url': proxy.url, 'runbook_prometheus_auth': dict(
-        {'ca_path': proxy.ca, 'headers': {'X-Scope-OrgID': 'sre-demo'}}, **auth)}
-
-
-@pytest.mark.parametrize('auth, found', [
-    ({}, 'answered HTTP 401'),
+@pytest.mark.parametrize('changes, found', [
+    ({'bearer_token': None}, 'answered HTTP 401'),
     ({'bearer_token': 'wrong-token'}, 'answered HTTP 401'),
-    ({'bearer_token': TOKEN, 'headers': {}}, 'answered HTTP 401'),
-    ({'bearer_token': TOKEN, 'ca_path': None}, 'CERTIFICATE_VERIFY_FAILED'),
+    ({'headers': {}}, 'answered HTTP 401'),
+    ({'ca_path': None}, 'CERTIFICATE_VERIFY_FAILED'),
 ], ids=['no token', 'wrong token', 'no tenant header', 'unknown CA'])
-def test_prometheus_credentials_it_refuses_are_a_failed_check(proxy, auth, found):
-    extra = authenticated(proxy, **auth)
-    extra['runbook_prometheus_auth'] = {k: v for k, v in extra['runbook_prometheus_auth'].items() if v is not None}
-    rc, rows, output = preflight(extra)
+def test_prometheus_credentials_it_refuses_are_a_failed_check(prometheus_proxy, changes, found):
+    rc, rows, output = preflight(authenticated(prometheus_proxy, **changes))
     assert rc != 0
     failed = [(key, row) for key, row in rows.items() if key[0] == 'prometheus']
     assert len(failed) == 1 and failed[0][1][0] == 'FAIL' and found in failed[0][1][1], output
     assert TOKEN not in output and 'wrong-token' not in output
 
 
-def test_an_authenticated_prometheus_passes(proxy):
-    before = proxy.passed
-    rc, rows, output = preflight(dict(authenticated(proxy, bearer_token=TOKEN), resolve_slo_window='1h'))
+def test_an_authenticated_prometheus_passes(prometheus_proxy):
+    before = prometheus_proxy.passed
+    rc, rows, output = preflight(dict(authenticated(prometheus_proxy), resolve_slo_window='1h'))
     assert rc == 0, output
     assert rows[('prometheus', 'history')][0] == 'PASS', output
     assert rows[('prometheus', 'reachable')][0] == 'PASS' and 'bearer token' in rows[('prometheus', 'reachable')][1]
     assert rows[('prometheus', 'labels')][0] == 'PASS'
     # The resource figures from Prometheus go through the same credentials.
-    assert proxy.passed - before >= 7
+    assert prometheus_proxy.passed - before >= 7
     assert TOKEN not in output
 
 

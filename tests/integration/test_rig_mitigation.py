@@ -1,7 +1,9 @@
 """The runbook's safety on the real rig (Docker engine, docker-compose, Prometheus, demo services):
-check mode changes nothing; one remediation at a time per service; a second run right after a
-successful one does nothing; a run killed mid-action leaves the service running and its lock
-expiring; a rollback to an image that is not there is refused and changes nothing."""
+check mode changes nothing, one remediation at a time per service across controllers, and a second
+run right after a successful one does nothing (all on one bad deploy; the run that acts reaches the
+docker host over SSH and Prometheus through an authenticating proxy, access.py); a run killed
+mid-action leaves the service running and its lock expiring; a rollback to an image that is not
+there is refused and changes nothing."""
 
 import json
 import os
@@ -13,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from access import PROMETHEUS_TOKEN, prometheus_proxy, remote_inventory  # noqa: F401 (fixtures)
 from conftest import run_module
 from rig import CAPTURE, playbook, rig, run_runbook, start_playbook
+from test_rig_remote import ssh_sessions
 
 STATE = Path('/var/lib/sre-runbooks')
 LOCK = STATE / 'locks' / 'inference-gateway.lock'
@@ -74,22 +78,27 @@ def bad_deploy():
     rig('clear')
 
 
-def test_check_mode_plans_the_rollback_and_changes_nothing(bad_deploy, tmp_path):
+def test_check_mode_changes_nothing_then_one_remediation_at_a_time_then_none(bad_deploy, remote_inventory,
+                                                                             prometheus_proxy, tmp_path):
+    """On one bad deploy: check mode plans the rollback and changes nothing, from this controller
+    and over SSH; a run over SSH takes the service's lock on the docker host, so that a run from
+    this controller is refused while it acts; it rolls back and verifies; a run right after it
+    does nothing."""
     before = snapshot()
-    incident, output = run_runbook(tmp_path, 'inference-gateway', '--check', mode='auto')
-    attempt = incident['mitigation']['attempts'][0]
-    assert incident['outcome'] == 'planned'
-    assert attempt['action']['name'] == 'rollback' and attempt['check_mode']
-    assert attempt['after']['image'] == GATEWAY + 'v1.2.2'
-    assert any('up -d --no-deps inference-gateway' in c for c in attempt['commands'])
-    assert 'check mode: nothing changed' in output
-    assert snapshot() == before
+    for inventory in (None, remote_inventory):
+        incident, output = run_runbook(tmp_path, 'inference-gateway', '--check', mode='auto', inventory=inventory)
+        attempt = incident['mitigation']['attempts'][0]
+        assert incident['outcome'] == 'planned', output
+        assert attempt['action']['name'] == 'rollback' and attempt['check_mode']
+        assert attempt['after']['image'] == GATEWAY + 'v1.2.2'
+        assert any('up -d --no-deps inference-gateway' in c for c in attempt['commands'])
+        assert 'check mode: nothing changed' in output
+        assert snapshot() == before
     assert before['gateway'][1] == GATEWAY + 'v1.2.3'
 
-
-def test_one_remediation_at_a_time_then_a_second_run_does_nothing(bad_deploy, tmp_path):
+    sessions, queries, refused = ssh_sessions(), prometheus_proxy.passed, prometheus_proxy.refused
     first = start_playbook(CAPTURE, '-e', 'service=inference-gateway', '-e', 'mitigate_mode=auto',
-                           '-e', 'incident_out=%s' % (tmp_path / 'first.json'))
+                           '-e', 'incident_out=%s' % (tmp_path / 'first.json'), inventory=remote_inventory)
     try:
         wait_for(LOCK.exists, 120, 'the first run to take the lock')
         holder = json.loads(LOCK.read_text())['run_id']
@@ -110,6 +119,10 @@ def test_one_remediation_at_a_time_then_a_second_run_does_nothing(bad_deploy, tm
     assert incident['verify']['recovered'] and incident['verify']['last_percent'] < 1
     assert gateway()[1:] == (GATEWAY + 'v1.2.2', 'running')
     assert not LOCK.exists()
+    # It acted over SSH, and triage, verification and the SLO asked Prometheus through the proxy.
+    assert ssh_sessions() >= sessions + 10
+    assert prometheus_proxy.passed - queries >= 20 and prometheus_proxy.refused == refused
+    assert PROMETHEUS_TOKEN not in output
 
     after_first = snapshot()
     again, output = run_runbook(tmp_path, 'inference-gateway', mode='auto')

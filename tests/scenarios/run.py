@@ -40,11 +40,7 @@ EXPECTED = {
     # outnumber the deploy's 500s (/predict), so the circuit breaker comes first; the rollback
     # follows, since the 500s remain.
     'two-causes': ('dependency', 'circuit_breaker', 'resolved'),
-    # The endpoint fault, cleared before the run starts: no incident, whatever the mode.
-    'cleared': (None, None, 'recovered'),
 }
-# Scenarios that end before the runbook runs: (the fault injected, then cleared).
-CLEARED = {'cleared': 'endpoint'}
 # The baseline is a 30 s window 60 s back and a deploy counts as the cause of a spike within
 # 90 s: a fresh stack waits this long before a fault goes in.
 CLEAN_SECONDS = 100
@@ -89,7 +85,7 @@ def runbook(workdir, mode):
 def expected_for(fault, mode):
     """(cause, action, outcome) that the fault calls for; advise mode acts on nothing."""
     cause, action, outcome = EXPECTED[fault]
-    return cause, action, outcome if mode == 'auto' or fault in CLEARED else 'advised'
+    return cause, action, outcome if mode == 'auto' else 'advised'
 
 
 def standin_slack_texts():
@@ -130,12 +126,8 @@ def run(fault, workdir, mode):
     rig('wait-clear', 180)
     rig('wait-baseline', CLEAN_SECONDS)
     started = time.monotonic()
-    injected = CLEARED.get(fault, fault)
-    rig('inject', injected)
-    rig('wait-fault', injected, 240)
-    if fault in CLEARED:
-        rig('clear')
-        rig('wait-clear', 180)
+    rig('inject', fault)
+    rig('wait-fault', fault, 240)
     observable = time.monotonic() - started
     incident, to_diagnosis, took, output = runbook(workdir, mode)
     diagnosis = incident.get('diagnosis') or {'recommended': {}, 'action': {}}
