@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from access import PROMETHEUS_TOKEN as TOKEN, prometheus_auth, prometheus_proxy  # noqa: F401 (a fixture)
+from access import PROMETHEUS_TOKEN as TOKEN, prometheus_auth, prometheus_proxy  # a fixture; pylint: disable=unused-import
 from conftest import Route
 from fake_k8s import FakeApiServer, write_kubeconfig
 from rig import playbook
