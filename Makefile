@@ -137,7 +137,7 @@ molecule: venv rig
 scenarios: venv rig
 	python tests/scenarios/run.py --mode $(MODE) $(FAULTS)
 
-# Speed on the rig against DESIGN.md section 6: prints a table, asserts nothing.
+# Speed on the rig against the targets of docs/bench.md: prints a table, asserts nothing.
 bench: venv rig
 	python tests/bench/run.py $(BENCH_ARGS)
 

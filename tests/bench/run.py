@@ -1,4 +1,4 @@
-"""make bench: the runbook's speed on the real rig, against the targets of DESIGN.md section 6.
+"""make bench: the runbook's speed on the real rig, against the targets in docs/bench.md.
 
 Prints one table (measure, ours, baseline, ratio, target) and the per-run figures; asserts nothing.
 (a) alert firing -> diagnosis and -> runbook end (advise mode), after a bad deploy as `make demo`
