@@ -124,7 +124,7 @@ def prometheus_rows(p):
     rows = [row('prometheus', 'reachable', 'pass', '%s (%s, %s)' % (p['url'], version, auth))]
 
     now = time.time()
-    window, slo_window = parse_duration(p['window']), parse_duration(p['slo_window'])
+    slo_window = parse_duration(p['slo_window'])
     series = service_series(p)
     selected = p['metric'] + label_selector(metric_matchers(p))
     calls = {
@@ -159,7 +159,7 @@ def prometheus_rows(p):
     rows.append(row('prometheus', 'labels', 'pass', 'every label the queries use is there: %s'
                     % ', '.join(label for _option, label in uses)))
     rows.append(status_row(outcomes['status_values'], p))
-    rows.append(traffic_row(outcomes['rate'], p, window))
+    rows.append(traffic_row(outcomes['rate'], p))
     rows.append(history_row(outcomes['first'], now, slo_window, p['slo_window']))
     if p['rules']:
         rows.append(rules_row(outcomes['rules'], p['rules']))
@@ -185,7 +185,7 @@ def status_row(outcome, p):
     return row('prometheus', 'status values', 'pass', "%s: %s" % (p['status_label'], ', '.join(values[:12])))
 
 
-def traffic_row(outcome, p, window):
+def traffic_row(outcome, p):
     result, err = outcome
     if err is not None:
         return row('prometheus', 'traffic', 'fail', short_error(err))
