@@ -125,7 +125,7 @@ units: venv
 	pytest -q tests/unit
 
 integration: venv rig
-	pytest -q tests/integration
+	pytest -q --durations=25 tests/integration
 
 molecule: venv rig
 	for scenario in roles/*/molecule/default; do \

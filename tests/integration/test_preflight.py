@@ -13,6 +13,7 @@ import re
 import pytest
 
 from access import PROMETHEUS_TOKEN as TOKEN, prometheus_auth, prometheus_proxy  # a fixture; pylint: disable=unused-import
+from auth_proxy import AuthProxy
 from conftest import Route
 from fake_k8s import FakeApiServer, write_kubeconfig
 from rig import playbook
@@ -142,6 +143,20 @@ def test_an_authenticated_prometheus_passes(prometheus_proxy):
     # The resource figures from Prometheus go through the same credentials.
     assert prometheus_proxy.passed - before >= 7
     assert TOKEN not in output
+
+
+def test_basic_auth(tmp_path):
+    proxy = AuthProxy(tmp_path, username='runbook', password='s3cr3t-password')
+    try:
+        auth = {'username': 'runbook', 'password': 's3cr3t-password', 'ca_path': proxy.ca}
+        rc, rows, output = preflight({'runbook_prometheus_url': proxy.url, 'runbook_prometheus_auth': auth})
+        assert rc == 0 and rows[('prometheus', 'reachable')][1].endswith('basic auth)'), output
+        rc, rows, output = preflight({'runbook_prometheus_url': proxy.url,
+                                      'runbook_prometheus_auth': dict(auth, password='wrong-password')})
+        assert rc != 0 and rows[('prometheus', 'auth')][0] == 'FAIL', output
+        assert 's3cr3t-password' not in output and 'wrong-password' not in output
+    finally:
+        proxy.close()
 
 
 def test_slack_refusals_are_failed_checks(server):
