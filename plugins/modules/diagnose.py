@@ -273,19 +273,12 @@ ranking:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sre.runbooks.plugins.module_utils.diagnosis import (
-    ARGUMENT_SPEC, diagnose, options_from_params)
+from ansible_collections.sre.runbooks.plugins.module_utils.collector import run_module
+from ansible_collections.sre.runbooks.plugins.module_utils.diagnose import SPEC, collect
 
 
 def main():
-    # The action plugin of the same name runs this on the controller without starting a process;
-    # the module stays for ansible-doc and for callers that run modules directly.
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    try:
-        options = options_from_params(module.params)
-    except ValueError as err:
-        module.fail_json(msg='invalid option %s' % err)
-    module.exit_json(changed=False, **diagnose(module.params['incident'], options))
+    run_module(AnsibleModule(supports_check_mode=True, **SPEC), collect)
 
 
 if __name__ == '__main__':
