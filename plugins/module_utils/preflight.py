@@ -236,7 +236,7 @@ def source_row(name, result):
     """The row of a source from the registered result of the collector task that read it."""
     if not isinstance(result, dict) or not result or result.get('skipped'):
         return row(name, 'answers', 'fail', 'not read: the task that reads it did not run')
-    if result.get('failed'):
+    if result.get('failed') or result.get('unreachable'):
         return row(name, 'answers', 'fail', result.get('msg') or 'failed')
     failing = [c for c in result.get('checks') or [] if not c.get('ok')]
     if failing:

@@ -31,6 +31,17 @@ def test_preflight_reaches_the_docker_host_over_ssh(remote_inventory):
     assert PROMETHEUS_TOKEN not in output
 
 
+def test_an_unreachable_docker_host_is_a_failed_row(remote_inventory):
+    rc, output = playbook('playbooks/preflight.yml', '-e', 'service=inference-gateway', '-e', 'ansible_port=2',
+                          '-e', 'communicate_slack_token=', '-e', 'communicate_statuspage_api_key=',
+                          inventory=remote_inventory)
+    assert rc != 0
+    assert re.search(r'FAIL  docker      host              .*Connection refused', output), output
+    assert re.search(r'-> check the connection to inference-gateway', output)
+    assert re.search(r'FAIL  logs        answers           .*Connection refused', output)
+    assert 'PASS  prometheus  labels' in output  # the rest is still checked
+
+
 def test_a_refused_prometheus_token_is_said_plainly_in_a_run(remote_inventory, prometheus_proxy, tmp_path):
     auth = prometheus_auth(prometheus_proxy, bearer_token='wrong-token')
     incident, output = run_runbook(tmp_path, 'inference-gateway', '-e', json.dumps({'runbook_prometheus_auth': auth}),
