@@ -23,14 +23,15 @@ from ansible_collections.sre.runbooks.plugins.module_utils.docker_engine import 
 from ansible_collections.sre.runbooks.plugins.module_utils.error_analysis import (
     METRIC_ARGS, label_selector, label_uses, metric_matchers, missing_labels, service_series,
     status_values_warning)
-from ansible_collections.sre.runbooks.plugins.module_utils.error_rate import short_error
+from ansible_collections.sre.runbooks.plugins.module_utils.error_rate import label_calls, short_error
 from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
     ApiError, ENDPOINT_ARGS, ENDPOINT_CONSTRAINTS, HttpClient)
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s_client import (
-    K8sError, k8s_api_client, kube)
+    K8sError, api_errors, k8s_api_client, kube)
 from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_all
 from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import (
-    PrometheusClient, human_duration, parse_duration)
+    PrometheusClient, format_duration, human_duration, parse_duration)
+from ansible_collections.sre.runbooks.plugins.module_utils.slo_budget import first_value, history_plan
 
 # Every access the runbook's Kubernetes modules use, as `kubectl auth can-i` names it:
 # (verb, API group, resource, subresource, what needs it).
@@ -125,17 +126,17 @@ def prometheus_rows(p):
 
     now = time.time()
     slo_window = parse_duration(p['slo_window'])
+    _span, recent_step, window_step = history_plan(slo_window)  # the steps the SLO reads history at
     series = service_series(p)
     selected = p['metric'] + label_selector(metric_matchers(p))
-    calls = {
-        'labels': lambda: client.labels(series, now - 3600, now),
+    # The label check the runbook's own modules run (labels, status_values), and the rest.
+    calls = dict(label_calls(client, p, now - 3600, now), **{
         'services': lambda: client.label_values(p['service_label'], p['metric'], now - 3600, now),
-        'status_values': lambda: client.label_values(p['status_label'], selected, now - 3600, now),
         'rate': lambda: client.query('sum(rate(%s[%s]))' % (selected, p['window'])),
         'first': lambda: client.query('min(min_over_time(timestamp(%s)[%s:%s]))' % (
-            selected, p['slo_window'], history_step(slo_window))),
+            selected, p['slo_window'], format_duration(window_step or recent_step))),
         'rules': lambda: http.get_json('/api/v1/rules', query={'type': 'record'}),
-    }
+    })
     outcomes = run_all(calls)
     labels, err = outcomes['labels']
     if err is not None:
@@ -166,11 +167,6 @@ def prometheus_rows(p):
     return rows
 
 
-def history_step(window_seconds):
-    """The subquery step that finds the first sample of a window in about 2000 points."""
-    return '%ds' % max(15, int(window_seconds // 2000))
-
-
 def status_row(outcome, p):
     values, err = outcome
     if err is not None:
@@ -189,7 +185,7 @@ def traffic_row(outcome, p):
     result, err = outcome
     if err is not None:
         return row('prometheus', 'traffic', 'fail', short_error(err))
-    rate = next((s['value'] for s in result.series if s['value'] is not None), None)
+    rate = first_value(result)
     if not rate:
         return row('prometheus', 'traffic', 'warn', 'no requests over the last %s' % p['window'],
                    'the runbook will say "not enough evidence" until the service has traffic')
@@ -205,7 +201,7 @@ def history_row(outcome, now, slo_window, slo_text):
     result, err = outcome
     if err is not None:
         return row('prometheus', 'history', 'warn', 'not read: %s' % short_error(err))
-    first = next((s['value'] for s in result.series if s['value'] is not None), None)
+    first = first_value(result)
     if first is None:
         return row('prometheus', 'history', 'warn', 'no samples of the service over the SLO window')
     held = now - first
@@ -310,7 +306,7 @@ def kubernetes_rows(p):
         version = client.VersionApi(api_client).get_code(_request_timeout=p['request_timeout'])
     except K8sError as err:
         return [row('kubernetes', 'API server', 'fail', str(err))]
-    except Exception as err:  # the client raises urllib3 and ApiException errors alike
+    except api_errors() as err:
         return [row('kubernetes', 'API server', 'fail', 'cannot reach the API server: %s'
                     % short_error(str(err).splitlines()[0]),
                     'check the kubeconfig, context and that the API server is up')]
@@ -349,7 +345,7 @@ def kubernetes_rows(p):
         client.CustomObjectsApi(api_client).list_namespaced_custom_object(
             'metrics.k8s.io', 'v1beta1', p['namespace'], 'pods', _request_timeout=p['request_timeout'])
         rows.append(row('kubernetes', 'metrics-server', 'pass', 'pod metrics are served'))
-    except Exception as err:  # a 404 when metrics-server is absent, 503 when it is unwell
+    except api_errors() as err:  # a 404 when metrics-server is absent, 503 when it is unwell
         rows.append(row('kubernetes', 'metrics-server', 'warn', 'no pod metrics: %s'
                         % short_error(str(err).splitlines()[0]),
                         'install metrics-server, or read resources from Prometheus '
