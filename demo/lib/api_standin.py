@@ -498,6 +498,9 @@ def statuspage(state, handler, method, rest, raw):
         return sp_error(400, "The request body is not valid JSON") + (raw.decode(
             "utf-8", "replace")[:2000],)
     with state.lock:
+        # Reading a page's components creates nothing: an unknown page is a 404.
+        if parts[2] == "components" and method == "GET" and parts[1] not in state.pages:
+            return sp_error(404, "The requested resource could not be found.") + (body,)
         page = state.page(parts[1])
         if parts[2] == "components":
             return sp_components(page, method, parts[3:], body) + (body,)
