@@ -1,8 +1,8 @@
 """log_search against its three backends.
 
 Docker: the real Docker engine of this machine, with containers the tests start (--network none,
-compose labels of project sretest, names sretest-logs-*) and remove by id, and the running demo
-rig, read only. A few answers a real engine cannot be made to give (garbage, HTML, a logging
+compose labels of a project sretest-<run> of their own, names sretest-logs-*) and remove by id,
+and the running demo rig, read only. A few answers a real engine cannot be made to give (garbage, HTML, a logging
 driver that cannot be read) come from a local HTTP server standing in for docker_host.
 
 Loki and Elasticsearch cannot be installed here: their tests run against a local HTTP server that
@@ -26,7 +26,9 @@ from fake_logs import (
 from ansible_collections.sre.runbooks.plugins.module_utils.log_patterns import parse_time
 
 IMAGE = 'sre-demo/base:bookworm'
-PROJECT = 'sretest'
+# A compose project of this run only: containers an interrupted earlier run left behind are not read.
+RUN = uuid.uuid4().hex[:8]
+PROJECT = 'sretest-%s' % RUN
 SERVICE = 'logtest'
 
 WORKER = r'''
@@ -93,8 +95,7 @@ def log_time(container_id, text):
 
 @pytest.fixture(scope='module')
 def containers():
-    suffix = uuid.uuid4().hex[:8]
-    names = {'worker': 'sretest-logs-%s-worker' % suffix, 'crash': 'sretest-logs-%s-crash' % suffix}
+    names = {'worker': 'sretest-logs-%s-worker' % RUN, 'crash': 'sretest-logs-%s-crash' % RUN}
     ids = []
     try:
         ids.append(start(names['worker'], WORKER))
@@ -204,7 +205,7 @@ def test_docker_unknown_service_is_named():
     r = search(service='no-such-service')
     assert r['failed'] is True
     assert ("no container (running or exited) of compose service 'no-such-service' in project "
-            "'sretest' on this host") in r['msg']
+            "%r on this host" % PROJECT) in r['msg']
 
 
 def test_docker_engine_unreachable(tmp_path):
