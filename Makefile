@@ -103,6 +103,7 @@ eda: venv rig
 	  -E mitigate_mode,incident_report_dir --print-events
 
 lint: venv
+	ruff check plugins tests
 	ansible-lint --profile production --strict
 	antsibull-changelog lint
 

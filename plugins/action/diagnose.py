@@ -11,4 +11,4 @@ from ansible_collections.sre.runbooks.plugins.plugin_utils.in_process import InP
 
 
 class ActionModule(InProcessAction):
-    collector = diagnose
+    body = diagnose

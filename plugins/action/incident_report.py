@@ -6,8 +6,8 @@
 from __future__ import annotations
 
 from ansible_collections.sre.runbooks.plugins.module_utils import incident_report
-from ansible_collections.sre.runbooks.plugins.plugin_utils.in_process import InProcessApiAction
+from ansible_collections.sre.runbooks.plugins.plugin_utils.in_process import InProcessAction
 
 
-class ActionModule(InProcessApiAction):
-    api = incident_report
+class ActionModule(InProcessAction):
+    body = incident_report

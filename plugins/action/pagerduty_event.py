@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
-from ansible_collections.sre.runbooks.plugins.module_utils import pagerduty
-from ansible_collections.sre.runbooks.plugins.plugin_utils.in_process import InProcessApiAction
+from ansible_collections.sre.runbooks.plugins.module_utils import pagerduty_event
+from ansible_collections.sre.runbooks.plugins.plugin_utils.in_process import InProcessAction
 
 
-class ActionModule(InProcessApiAction):
-    api = pagerduty
+class ActionModule(InProcessAction):
+    body = pagerduty_event

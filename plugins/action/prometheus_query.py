@@ -10,4 +10,4 @@ from ansible_collections.sre.runbooks.plugins.plugin_utils.in_process import InP
 
 
 class ActionModule(InProcessAction):
-    collector = prometheus_query
+    body = prometheus_query

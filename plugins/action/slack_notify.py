@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
-from ansible_collections.sre.runbooks.plugins.module_utils import slack
-from ansible_collections.sre.runbooks.plugins.plugin_utils.in_process import InProcessApiAction
+from ansible_collections.sre.runbooks.plugins.module_utils import slack_notify
+from ansible_collections.sre.runbooks.plugins.plugin_utils.in_process import InProcessAction
 
 
-class ActionModule(InProcessApiAction):
-    api = slack
+class ActionModule(InProcessAction):
+    body = slack_notify

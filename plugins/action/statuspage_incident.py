@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
-from ansible_collections.sre.runbooks.plugins.module_utils import statuspage
-from ansible_collections.sre.runbooks.plugins.plugin_utils.in_process import InProcessApiAction
+from ansible_collections.sre.runbooks.plugins.module_utils import statuspage_incident
+from ansible_collections.sre.runbooks.plugins.plugin_utils.in_process import InProcessAction
 
 
-class ActionModule(InProcessApiAction):
-    api = statuspage
+class ActionModule(InProcessAction):
+    body = statuspage_incident

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # Connection options of the modules that speak to a Kubernetes API server (module_utils/k8s_client.py).
+    # Connection options of the modules that speak to a Kubernetes API server (module_utils/k8s/client.py).
     DOCUMENTATION = r'''
 attributes:
   action_group:

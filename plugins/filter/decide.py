@@ -1,12 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: sre.runbooks contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The runbook's decisions as filters (module_utils/decisions.py): the roles render and dispatch."""
+"""The runbook's decisions as filters (module_utils/analysis/decisions.py): the roles render and dispatch."""
 
 from __future__ import annotations
 
-from ansible_collections.sre.runbooks.plugins.module_utils.decisions import (
-    escalation_reasons, evidence, mitigation_step)
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.decisions import escalation_reasons, evidence, mitigation_step
 
 
 class FilterModule:

@@ -6,7 +6,8 @@
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import parse_duration
+
+from ansible_collections.sre.runbooks.plugins.module_utils.common.times import parse_duration
 
 
 def duration_seconds(value):

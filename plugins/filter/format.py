@@ -8,7 +8,8 @@ outcome_words. A figure that is not a number, a missing one included, reads as '
 
 from __future__ import annotations
 
-from ansible_collections.sre.runbooks.plugins.module_utils import formatting, incident_report
+from ansible_collections.sre.runbooks.plugins.module_utils import incident_report
+from ansible_collections.sre.runbooks.plugins.module_utils.common import formatting
 
 try:
     from ansible.template import accept_args_markers

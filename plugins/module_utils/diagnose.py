@@ -1,13 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright: sre.runbooks contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""sre.runbooks.diagnose: the runbook's rules (module_utils/diagnosis.py, pure) over the incident."""
+"""sre.runbooks.diagnose: the runbook's rules (module_utils/analysis/diagnosis.py, pure) over the incident."""
 
 from __future__ import annotations
 
-from ansible_collections.sre.runbooks.plugins.module_utils.collector import CollectError
-from ansible_collections.sre.runbooks.plugins.module_utils.diagnosis import (
-    ARGUMENT_SPEC, diagnose, options_from_params)
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.diagnosis import ARGUMENT_SPEC, diagnose, options_from_params
+from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 
 SPEC = dict(argument_spec=ARGUMENT_SPEC)
 
@@ -17,5 +16,5 @@ def collect(params, warn):
     try:
         options = options_from_params(params)
     except ValueError as err:
-        raise CollectError('invalid option %s' % err)
+        raise RunbookError('invalid option %s' % err)
     return diagnose(params['incident'], options)

@@ -10,16 +10,28 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.sre.runbooks.plugins.module_utils.collector import CollectError
-from ansible_collections.sre.runbooks.plugins.module_utils.error_analysis import (
-    METRIC_ARGS, NoData, assess, baseline_offsets, build_queries, by_group, by_status, describe,
-    label_selector, label_uses, metric_matchers, missing_labels, points, service_series,
-    status_values_warning)
-from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
-    ApiError, HttpClient, endpoint_spec)
-from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_all
-from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import (
-    PrometheusClient, iso, parse_duration, resolve_time, warn_partial)
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.error_rate import (
+    METRIC_ARGS,
+    NoData,
+    assess,
+    baseline_offsets,
+    build_queries,
+    by_group,
+    by_status,
+    describe,
+    label_selector,
+    label_uses,
+    metric_matchers,
+    missing_labels,
+    points,
+    service_series,
+    status_values_warning,
+)
+from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError, HttpClient, endpoint_spec
+from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
+from ansible_collections.sre.runbooks.plugins.module_utils.common.parallel import run_all
+from ansible_collections.sre.runbooks.plugins.module_utils.common.times import iso, parse_duration, resolve_time
+from ansible_collections.sre.runbooks.plugins.module_utils.prometheus.client import PrometheusClient, warn_partial
 
 POINTS_PER_LOOKBACK = 150
 
@@ -66,7 +78,7 @@ def label_calls(client, p, start, end):
 def check_labels(outcomes, p, group_by, warn):
     """(label_check result, the server's warnings) from the outcomes of label_calls.
 
-    Raises CollectError when a label the queries use is on none of the service's series (its
+    Raises RunbookError when a label the queries use is on none of the service's series (its
     0% would be a lie); warns when the status label's values do not look like HTTP codes, or
     when the check could not run (an old or partial Prometheus API: the figures still count).
     """
@@ -83,7 +95,7 @@ def check_labels(outcomes, p, group_by, warn):
     check['series_labels'] = [n for n in labels if n != '__name__']
     problem = missing_labels(labels, label_uses(p, group_by), series)
     if problem:
-        raise CollectError(problem, label_check=check)
+        raise RunbookError(problem, label_check=check)
     if values_err is None:
         check['status_values'], more = values
         warnings = warnings + more
@@ -101,16 +113,16 @@ def collect(p, warn):
         lookback = parse_duration(p['lookback'])
         at = resolve_time(p['at'], time.time())
     except ValueError as err:
-        raise CollectError('invalid option: %s' % err)
+        raise RunbookError('invalid option: %s' % err)
     if not 0 < p['warning_percent'] <= p['critical_percent'] <= 100:
-        raise CollectError('invalid thresholds: need 0 < warning_percent (%s) <= '
+        raise RunbookError('invalid thresholds: need 0 < warning_percent (%s) <= '
                            'critical_percent (%s) <= 100'
                            % (p['warning_percent'], p['critical_percent']))
     if lookback < 3 * window:
-        raise CollectError('lookback (%s) must be at least three windows (%s) to tell a spike '
+        raise RunbookError('lookback (%s) must be at least three windows (%s) to tell a spike '
                            'from a climb' % (p['lookback'], p['window']))
     if offset <= 0:
-        raise CollectError('invalid option: baseline_offset (%s) must be more than 0s'
+        raise RunbookError('invalid option: baseline_offset (%s) must be more than 0s'
                            % p['baseline_offset'])
 
     offsets = baseline_offsets(p['baseline_offset'], offset)
@@ -130,7 +142,7 @@ def collect(p, warn):
                 if err is not None and name not in checks]
     if failures:
         err = failures[0]
-        raise CollectError(str(err) if isinstance(err, ApiError) else
+        raise RunbookError(str(err) if isinstance(err, ApiError) else
                            'error rate query failed: %s' % err, queries=queries)
     label_check, label_warnings = check_labels(outcomes, p, p['group_by'], warn)
     results = {name: value for name, (value, _err) in outcomes.items() if name not in checks}
@@ -150,7 +162,7 @@ def collect(p, warn):
                         (points(results['errors_overall_range'].series), total_points),
                         thresholds, p['group_by'], window)
     except NoData:
-        raise CollectError(
+        raise RunbookError(
             'no series of %s match %s=%r%s in the last %s: check the service name, the metric '
             'and the service_label (the runbooks use service, app or job); run the total query '
             'in Prometheus to see what exists' % (

@@ -7,17 +7,22 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.sre.runbooks.plugins.module_utils.collector import CollectError
-from ansible_collections.sre.runbooks.plugins.module_utils.error_analysis import (
-    METRIC_ARGS, build_queries, by_group, metric_matchers, ratio, to_percent, watch_verdict)
-from ansible_collections.sre.runbooks.plugins.module_utils.error_rate import (
-    check_labels, error_text, label_calls, short_error)
-from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
-    HttpClient, endpoint_spec)
-from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_all
-from ansible_collections.sre.runbooks.plugins.module_utils.formatting import percent, seconds
-from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import (
-    PrometheusClient, iso, parse_duration)
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.error_rate import (
+    METRIC_ARGS,
+    build_queries,
+    by_group,
+    metric_matchers,
+    ratio,
+    to_percent,
+    watch_verdict,
+)
+from ansible_collections.sre.runbooks.plugins.module_utils.api.client import HttpClient, endpoint_spec
+from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
+from ansible_collections.sre.runbooks.plugins.module_utils.common.formatting import percent, seconds
+from ansible_collections.sre.runbooks.plugins.module_utils.common.parallel import run_all
+from ansible_collections.sre.runbooks.plugins.module_utils.common.times import iso, parse_duration
+from ansible_collections.sre.runbooks.plugins.module_utils.error_rate import check_labels, error_text, label_calls, short_error
+from ansible_collections.sre.runbooks.plugins.module_utils.prometheus.client import PrometheusClient
 
 # The labels the queries use are checked on the service's series of the last hour.
 LABEL_LOOKBACK = 3600
@@ -80,9 +85,9 @@ def collect(p, warn):
         stable_for, deadline, interval = (parse_duration(p[k])
                                           for k in ('stable_for', 'deadline', 'interval'))
     except ValueError as err:
-        raise CollectError('invalid option: %s' % err)
+        raise RunbookError('invalid option: %s' % err)
     if not 0 < p['target_percent'] < 100 or interval <= 0 or deadline < stable_for:
-        raise CollectError('invalid options: need 0 < target_percent < 100, interval > 0 and '
+        raise RunbookError('invalid options: need 0 < target_percent < 100, interval > 0 and '
                            'deadline (%s) >= stable_for (%s)' % (p['deadline'], p['stable_for']))
     queries = build_queries(p['metric'], metric_matchers(p), p['status_label'], p['status_regex'],
                             p['window'], (), None)

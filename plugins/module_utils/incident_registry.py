@@ -17,9 +17,9 @@ import os
 import re
 import time
 
-from ansible_collections.sre.runbooks.plugins.module_utils.collector import CollectError
-from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import iso, parse_duration
-from ansible_collections.sre.runbooks.plugins.module_utils.state_files import StateError, read_json, write_json
+from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
+from ansible_collections.sre.runbooks.plugins.module_utils.common.state_files import StateError, read_json, write_json
+from ansible_collections.sre.runbooks.plugins.module_utils.common.times import iso, parse_duration
 
 ARGUMENT_SPEC = dict(
     service=dict(type='str', required=True),
@@ -31,7 +31,7 @@ ARGUMENT_SPEC = dict(
     run_ttl=dict(type='str', default='30m'),
     state_dir=dict(type='path', default='/var/lib/sre-runbooks'),
 )
-CONSTRAINTS = {}
+SPEC = dict(argument_spec=ARGUMENT_SPEC)
 # What a run that joins takes from the record, and what a run that ends leaves in it.
 SHARED_KEYS = ('id', 'started_at', 'communication', 'report')
 MAX_ALERTS = 50
@@ -39,7 +39,7 @@ MAX_ALERTS = 50
 
 def record_path(state_dir, service):
     if not re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9_.-]*', service):
-        raise CollectError('service %r cannot name a file: use letters, digits, ".", "_" and "-"' % service)
+        raise RunbookError('service %r cannot name a file: use letters, digits, ".", "_" and "-"' % service)
     return os.path.join(state_dir, 'incidents', service + '.json')
 
 
@@ -58,7 +58,7 @@ def opened(record, p, now, reopen_within, run_ttl):
         and (running or now - record.get('updated', 0) <= reopen_within)
     if not is_open:
         if not incident.get('id') or not incident.get('started_at'):
-            raise CollectError('incident.id and incident.started_at are needed to open an incident '
+            raise RunbookError('incident.id and incident.started_at are needed to open an incident '
                                '(the triage role sets them)')
         fresh = {'service': p['service'], 'status': 'open', 'id': incident['id'],
                  'started_at': incident['started_at'], 'alerts': _add_alert([], p['alert']),
@@ -94,7 +94,7 @@ def run(p, check_mode, now=None):
     try:
         reopen_within, run_ttl = parse_duration(p['reopen_within']), parse_duration(p['run_ttl'])
     except ValueError as err:
-        raise CollectError('invalid option: %s' % err)
+        raise RunbookError('invalid option: %s' % err)
     path = record_path(p['state_dir'], p['service'])
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -110,7 +110,7 @@ def run(p, check_mode, now=None):
             if changed and not check_mode:
                 write_json(path, after, mode=0o600)
     except (OSError, StateError) as err:
-        raise CollectError('cannot keep the incident record of %s: %s: check state_dir (%s) and its '
+        raise RunbookError('cannot keep the incident record of %s: %s: check state_dir (%s) and its '
                            'permissions' % (p['service'], err, p['state_dir']))
     return {'changed': changed, 'record': after, 'joined': joined, 'handled_by': handled_by,
             'path': path, 'diff': {'before': before or {}, 'after': after or {}}}

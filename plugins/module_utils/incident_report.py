@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 import os
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
-from ansible_collections.sre.runbooks.plugins.module_utils import formatting as fmt
-from ansible_collections.sre.runbooks.plugins.module_utils.collector import CollectError
-from ansible_collections.sre.runbooks.plugins.module_utils.state_files import StateError, read_text, write_atomic
+from ansible_collections.sre.runbooks.plugins.module_utils.common import formatting as fmt
+from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
+from ansible_collections.sre.runbooks.plugins.module_utils.common.state_files import StateError, read_text, write_atomic
+from ansible_collections.sre.runbooks.plugins.module_utils.common.times import moment
 
 DEFAULT_ATTENDEES = ('Incident Commander', 'On-call engineer', 'Service owner', 'Observability lead')
 ARGUMENT_SPEC = dict(
@@ -31,7 +32,7 @@ ARGUMENT_SPEC = dict(
     )),
     follow_ups=dict(type='list', elements='str', default=[]),
 )
-CONSTRAINTS = {}
+SPEC = dict(argument_spec=ARGUMENT_SPEC)
 
 # Post-mortem slots: whole hours, UTC, Monday to Friday, starting from 10:00 and ending by 17:00,
 # at least PREP_HOURS after the incident ended so that the document can be shared first.
@@ -39,19 +40,6 @@ WORKING_HOURS = (10, 17)
 PREP_HOURS = 4
 
 PRODID = '-//sre.runbooks//incident_report//EN'
-
-
-def parse_time(value):
-    """An aware UTC datetime from epoch seconds or RFC 3339 text; None when absent or unreadable."""
-    if value is None or value == '':
-        return None
-    try:
-        if isinstance(value, (int, float)):
-            return datetime.fromtimestamp(value, tz=timezone.utc)
-        parsed = datetime.fromisoformat(str(value).strip().replace('Z', '+00:00'))
-    except (ValueError, OverflowError, OSError):
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
 
 
 def iso(moment):
@@ -154,53 +142,53 @@ def verify_text(verify):
 
 def ended_at(incident):
     """When the incident ended: ended_at when set, else the last sample of a recovered verify."""
-    explicit = parse_time(incident.get('ended_at'))
+    explicit = moment(incident.get('ended_at'))
     samples = _get(incident, 'verify.samples', [])
     if explicit or not (_get(incident, 'verify.recovered') and samples):
         return explicit
-    return parse_time(samples[-1].get('time_iso') or samples[-1].get('time'))
+    return moment(samples[-1].get('time_iso') or samples[-1].get('time'))
 
 
 def timeline(incident):
     """[(time or None, text)] of every step and action, in time order; untimed ones last."""
-    events = [(parse_time(incident.get('started_at')), 'Runbook run started (incident %s)'
+    events = [(moment(incident.get('started_at')), 'Runbook run started (incident %s)'
                % incident.get('id', 'without id'))]
     rate = _get(incident, 'triage.error_rate')
     if rate:
         if rate.get('onset_iso'):
-            events.append((parse_time(rate['onset_iso']), 'Errors began (%s)' % (rate.get('shape') or 'shape not known')))
-        events.append((parse_time(rate.get('evaluated_at')), 'Triage: %s' % (rate.get('message') or 'error rate measured')))
+            events.append((moment(rate['onset_iso']), 'Errors began (%s)' % (rate.get('shape') or 'shape not known')))
+        events.append((moment(rate.get('evaluated_at')), 'Triage: %s' % (rate.get('message') or 'error rate measured')))
     for change in _get(incident, 'triage.changes', []):
-        events.append((parse_time(change.get('time_iso') or change.get('time')),
+        events.append((moment(change.get('time_iso') or change.get('time')),
                        'Change: %s' % (change.get('summary') or change.get('kind') or 'a change')))
     logs = _get(incident, 'investigate.logs')
     if logs:
-        events.append((parse_time(logs.get('until_iso')), 'Investigation: %s' % (logs.get('summary') or 'logs searched')))
+        events.append((moment(logs.get('until_iso')), 'Investigation: %s' % (logs.get('summary') or 'logs searched')))
     diagnosis = incident.get('diagnosis')
     if diagnosis:
-        events.append((parse_time(diagnosis.get('at')), 'Diagnosis: %s' % (diagnosis.get('summary') or 'no decision')))
+        events.append((moment(diagnosis.get('at')), 'Diagnosis: %s' % (diagnosis.get('summary') or 'no decision')))
     for number, attempt in enumerate(attempts(incident), 1):
-        events.append((parse_time(attempt.get('at')), 'Attempt %s: %s, %s (%s)' % (
+        events.append((moment(attempt.get('at')), 'Attempt %s: %s, %s (%s)' % (
             attempt.get('attempt') or number, attempt.get('decision'), attempt.get('description'),
             'applied' if attempt.get('acted') else 'nothing changed')))
     samples = _get(incident, 'verify.samples', [])
     picks = [('first', samples[0]), ('last', samples[-1])] if len(samples) > 1 else [
         ('only', sample) for sample in samples]
     for label, sample in picks:
-        events.append((parse_time(sample.get('time_iso') or sample.get('time')),
+        events.append((moment(sample.get('time_iso') or sample.get('time')),
                        'Verify, %s sample: %s' % (label, sample_text(sample))))
     if incident.get('verify'):
         events.append((ended_at(incident), 'Verify: %s' % verify_text(incident['verify'])))
     if incident.get('escalation'):
         escalation = incident['escalation']
-        events.append((parse_time(escalation.get('at')), 'Escalated: %s' % (escalation.get('reason') or 'no reason recorded')))
+        events.append((moment(escalation.get('at')), 'Escalated: %s' % (escalation.get('reason') or 'no reason recorded')))
     for told in _get(incident, 'communication.log', []):
-        events.append((parse_time(told.get('at')), 'Told %s (%s): %s%s' % (
+        events.append((moment(told.get('at')), 'Told %s (%s): %s%s' % (
             CHANNELS.get(told.get('channel'), told.get('channel')), told.get('event'),
             'sent' if told.get('ok') else 'FAILED', ', ' + told['detail'] if told.get('detail') else '')))
     if incident.get('failure'):
         failure = incident['failure']
-        events.append((parse_time(failure.get('at')), 'Run failed at "%s": %s'
+        events.append((moment(failure.get('at')), 'Run failed at "%s": %s'
                        % (failure.get('task'), failure.get('msg'))))
     known = sorted((e for e in events if e[0] is not None), key=lambda e: e[0])
     return known + [e for e in events if e[0] is None]
@@ -222,7 +210,7 @@ def _unknown(what):
 
 
 def summary_section(incident):
-    started, ended = parse_time(incident.get('started_at')), ended_at(incident)
+    started, ended = moment(incident.get('started_at')), ended_at(incident)
     duration = ('%d min' % round((ended - started).total_seconds() / 60)
                 if started and ended else 'not known (no verified end)')
     rows = [('Service', '%s (%s)' % (incident.get('service') or 'not known',
@@ -431,7 +419,7 @@ def postmortem_slot(after, within_hours, duration_minutes):
 
 def postmortem_event(incident, postmortem):
     """The post-mortem meeting: start, end, attendees, uid and dtstamp, all from the incident."""
-    started = parse_time(incident.get('started_at'))
+    started = moment(incident.get('started_at'))
     moments = [m for m, _text in timeline(incident) if m] or [started]
     last = max(moments)
     start, end = postmortem_slot(ended_at(incident) or last, postmortem['within_hours'],
@@ -485,7 +473,7 @@ def render_ics(incident, event, document_name):
     """The post-mortem invite: one VEVENT, CRLF line endings, folded lines."""
     summary = 'Post-mortem: high error rate on %s (%s, %s)' % (
         incident.get('service') or 'service not known', incident.get('priority') or 'priority not known',
-        iso(parse_time(incident.get('started_at'))))
+        iso(moment(incident.get('started_at'))))
     description = ('Post-mortem of incident %s (outcome: %s). Read the incident document %s before '
                    'the meeting. Attendees: %s.' % (incident.get('id') or '(no id)', outcome_text(incident),
                                                     document_name, ', '.join(event['attendees'])))
@@ -508,9 +496,9 @@ def run(p, check_mode):
     """Writes (in check mode, only renders) the document and the invite of p['incident'];
     the module's result, with a diff of each file that changes."""
     incident, postmortem = p['incident'], p['postmortem']
-    started = parse_time(incident.get('started_at'))
+    started = moment(incident.get('started_at'))
     if started is None:
-        raise CollectError('incident.started_at is %r, not a time (RFC 3339 or epoch seconds): it '
+        raise RunbookError('incident.started_at is %r, not a time (RFC 3339 or epoch seconds): it '
                            'names the document; the triage role sets it' % incident.get('started_at'))
     month, stem = file_stem(started)
     base = os.path.join(p['directory'], month, stem)
@@ -526,7 +514,7 @@ def run(p, check_mode):
                 if not check_mode:
                     write_atomic(path, text, hint='check directory (%s) and its permissions' % p['directory'])
     except StateError as err:
-        raise CollectError('cannot write the incident document: %s' % err)
+        raise RunbookError('cannot write the incident document: %s' % err)
     return {'changed': bool(diff), 'diff': diff, 'path': files[0][0], 'ics_path': files[1][0],
             'missing': missing(incident),
             'postmortem': {'start': iso(event['start']), 'end': iso(event['end']), 'uid': event['uid'],

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.sre.runbooks.plugins.module_utils import k8s_facts as kf
-from ansible_collections.sre.runbooks.plugins.module_utils.collector import CollectError
-from ansible_collections.sre.runbooks.plugins.module_utils.k8s_client import K8S_ARGS, K8sError
-from ansible_collections.sre.runbooks.plugins.module_utils.k8s_observe import Reader
-from ansible_collections.sre.runbooks.plugins.module_utils.k8s_rollout import label_selector
-from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_all
-from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import parse_duration
+from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
+from ansible_collections.sre.runbooks.plugins.module_utils.common.parallel import run_all
+from ansible_collections.sre.runbooks.plugins.module_utils.common.times import parse_duration
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s import facts as kf
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.client import K8S_ARGS, K8sError
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.observe import Reader
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.rollout import label_selector
 
 SPEC = dict(argument_spec=dict(
     name=dict(type='str', required=True),
@@ -31,15 +31,15 @@ def collect(p, warn):
     try:
         since = time.time() - parse_duration(p['events_since'])
     except ValueError as err:
-        raise CollectError('invalid option events_since: %s' % err)
+        raise RunbookError('invalid option events_since: %s' % err)
     if p['tail'] < 0:
-        raise CollectError('tail must be at least 0, not %d' % p['tail'])
+        raise RunbookError('tail must be at least 0, not %d' % p['tail'])
     name, namespace, service = p['name'], p['namespace'], p['service'] or p['name']
     try:
         reader = Reader(p)
         deployment = reader.deployment(name, namespace)
     except K8sError as err:
-        raise CollectError(str(err))
+        raise RunbookError(str(err))
     outcomes = run_all({
         'pods': lambda: reader.pods(namespace, label_selector(deployment['spec']['selector'])),
         'owned': lambda: reader.owned_replica_sets(deployment),
@@ -51,7 +51,7 @@ def collect(p, warn):
     for key, value in outcomes.items():
         read[key], error = value
         if error is not None and (key == 'pods' or not isinstance(error, K8sError)):
-            raise CollectError(str(error)) if isinstance(error, K8sError) else error
+            raise RunbookError(str(error)) if isinstance(error, K8sError) else error
         if error is not None:
             # Without them the report is partial, not wrong: no Service is found, no event, no HPA.
             warn('k8s_status could not read the %s: %s' % (key, error))

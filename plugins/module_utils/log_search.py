@@ -8,15 +8,13 @@ from __future__ import annotations
 import re
 import time
 
-from ansible_collections.sre.runbooks.plugins.module_utils.collector import CollectError
-from ansible_collections.sre.runbooks.plugins.module_utils.docker_engine import DOCKER_ARGS
-from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
-    ApiError, ENDPOINT_ARGS, ENDPOINT_CONSTRAINTS)
-from ansible_collections.sre.runbooks.plugins.module_utils.k8s_client import K8S_ARGS
-from ansible_collections.sre.runbooks.plugins.module_utils.log_patterns import (
-    LEVELS, RANK, analyse, normalise_level)
-from ansible_collections.sre.runbooks.plugins.module_utils.log_sources import BACKENDS, Window
-from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import iso, point_in_time
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.log_patterns import LEVELS, RANK, analyse, normalise_level
+from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ENDPOINT_ARGS, ENDPOINT_CONSTRAINTS, ApiError
+from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
+from ansible_collections.sre.runbooks.plugins.module_utils.common.times import iso, point_in_time
+from ansible_collections.sre.runbooks.plugins.module_utils.docker.engine import DOCKER_ARGS
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.client import K8S_ARGS
+from ansible_collections.sre.runbooks.plugins.module_utils.logs.readers import BACKENDS, Window
 
 SPEC = dict(
     argument_spec=dict(
@@ -63,21 +61,21 @@ def collect(p, warn):
         since = point_in_time(p['since'], now)
         until = point_in_time(p['until'], now)
     except ValueError as err:
-        raise CollectError('invalid option: %s' % err)
+        raise RunbookError('invalid option: %s' % err)
     if since >= until:
-        raise CollectError('since (%s, %s) must be before until (%s, %s)'
+        raise RunbookError('since (%s, %s) must be before until (%s, %s)'
                            % (p['since'], iso(since), p['until'], iso(until)))
     min_level = normalise_level(p['min_level'])
     if min_level is None:
-        raise CollectError('min_level %r is not a level: use one of %s'
+        raise RunbookError('min_level %r is not a level: use one of %s'
                            % (p['min_level'], ', '.join(LEVELS)))
     for name, least in (('limit', 0), ('top', 0), ('max_lines', 1)):
         if p[name] < least:
-            raise CollectError('%s must be at least %d, not %d' % (name, least, p[name]))
+            raise RunbookError('%s must be at least %d, not %d' % (name, least, p[name]))
     try:
         match = re.compile(p['match'], re.IGNORECASE) if p['match'] else None
     except re.error as err:
-        raise CollectError('match %r is not a valid regular expression: %s' % (p['match'], err))
+        raise RunbookError('match %r is not a valid regular expression: %s' % (p['match'], err))
     if p['backend'] in ('docker', 'kubernetes') and p['query']:
         warn('query is ignored by the %s backend, which reads every line; use match '
              'and min_level to select lines' % p['backend'])
@@ -86,7 +84,7 @@ def collect(p, warn):
     try:
         fetched = BACKENDS[p['backend']](p, window)
     except ApiError as err:
-        raise CollectError('log_search (%s) for %s failed: %s' % (p['backend'], p['service'], err),
+        raise RunbookError('log_search (%s) for %s failed: %s' % (p['backend'], p['service'], err),
                            backend=p['backend'], service=p['service'])
 
     result = analyse(fetched.records, since, until, RANK[min_level], match, p['limit'], p['top'])

@@ -17,20 +17,23 @@ import re
 import tempfile
 import time
 
-from ansible_collections.sre.runbooks.plugins.module_utils.collector import CollectError
-from ansible_collections.sre.runbooks.plugins.module_utils.docker_engine import (
-    DOCKER_ARGS, docker_client, list_containers)
-from ansible_collections.sre.runbooks.plugins.module_utils.error_analysis import (
-    METRIC_ARGS, label_selector, label_uses, metric_matchers, missing_labels, service_series,
-    status_values_warning)
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.error_rate import (
+    METRIC_ARGS,
+    label_selector,
+    label_uses,
+    metric_matchers,
+    missing_labels,
+    service_series,
+    status_values_warning,
+)
+from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ENDPOINT_ARGS, ENDPOINT_CONSTRAINTS, ApiError, HttpClient
+from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
+from ansible_collections.sre.runbooks.plugins.module_utils.common.parallel import run_all
+from ansible_collections.sre.runbooks.plugins.module_utils.common.times import format_duration, human_duration, parse_duration
+from ansible_collections.sre.runbooks.plugins.module_utils.docker.engine import DOCKER_ARGS, docker_client, list_containers
 from ansible_collections.sre.runbooks.plugins.module_utils.error_rate import label_calls, short_error
-from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
-    ApiError, ENDPOINT_ARGS, ENDPOINT_CONSTRAINTS, HttpClient)
-from ansible_collections.sre.runbooks.plugins.module_utils.k8s_client import (
-    K8sError, api_errors, k8s_api_client, kube)
-from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_all
-from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import (
-    PrometheusClient, format_duration, human_duration, parse_duration)
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.client import K8sError, api_errors, k8s_api_client, kube
+from ansible_collections.sre.runbooks.plugins.module_utils.prometheus.client import PrometheusClient
 from ansible_collections.sre.runbooks.plugins.module_utils.slo_budget import first_value, history_plan
 
 # Every access the runbook's Kubernetes modules use, as `kubectl auth can-i` names it:
@@ -479,7 +482,7 @@ def collect(p, warn):
         parse_duration(p['window'])
         parse_duration(p['slo_window'])
     except ValueError as err:
-        raise CollectError('invalid option: %s' % err)
+        raise RunbookError('invalid option: %s' % err)
     calls = {'prometheus': lambda: prometheus_rows(p)} if p['url'] else {}
     calls.update({name: (lambda f=check, s=dict(p[name], service=p['service'], timeout=p['timeout']): f(s))
                   for name, check in SECTIONS.items() if p[name] is not None})

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.sre.runbooks.plugins.module_utils.collector import CollectError
-from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
-    ApiError, HttpClient, endpoint_spec)
-from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import (
-    PrometheusClient, parse_duration, resolve_time, warn_partial)
+from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError, HttpClient, endpoint_spec
+from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
+from ansible_collections.sre.runbooks.plugins.module_utils.common.times import parse_duration, resolve_time
+from ansible_collections.sre.runbooks.plugins.module_utils.prometheus.client import PrometheusClient, warn_partial
 
 POINTS_PER_RANGE = 200
 
@@ -39,7 +38,7 @@ def collect(p, warn):
             step = parse_duration(p['step']) if p['step'] else \
                 max(1.0, round((end - start) / POINTS_PER_RANGE))
     except ValueError as err:
-        raise CollectError('invalid option: %s' % err)
+        raise RunbookError('invalid option: %s' % err)
 
     client = PrometheusClient(HttpClient.from_params(p, 'Prometheus'))
     try:
@@ -48,6 +47,6 @@ def collect(p, warn):
         else:
             result = client.query_range(p['query'], start, end, step, timeout=query_timeout)
     except ApiError as err:
-        raise CollectError(str(err), status=err.status)
+        raise RunbookError(str(err), status=err.status)
     warn_partial(warn, result.warnings)
     return result.as_dict()

@@ -10,18 +10,15 @@ import re
 import subprocess
 import time
 
-from ansible_collections.sre.runbooks.plugins.module_utils import k8s_rollout as kr
-from ansible_collections.sre.runbooks.plugins.module_utils.changes import (
-    GIT_FORMAT, deploys, parse_git_log, previous_image, rollout_deploys, timeline)
-from ansible_collections.sre.runbooks.plugins.module_utils.collector import CollectError
-from ansible_collections.sre.runbooks.plugins.module_utils.docker_engine import (
-    DOCKER_ARGS, container_events, docker_client, inspect_container, list_containers)
-from ansible_collections.sre.runbooks.plugins.module_utils.http_client import ApiError
-from ansible_collections.sre.runbooks.plugins.module_utils.k8s_client import K8S_ARGS, K8sError
-from ansible_collections.sre.runbooks.plugins.module_utils.k8s_observe import Reader
-from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_all
-from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import (
-    iso, parse_duration, point_in_time, resolve_time)
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.changes import GIT_FORMAT, deploys, parse_git_log, previous_image, rollout_deploys, timeline
+from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError
+from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
+from ansible_collections.sre.runbooks.plugins.module_utils.common.parallel import run_all
+from ansible_collections.sre.runbooks.plugins.module_utils.common.times import iso, parse_duration, point_in_time, resolve_time
+from ansible_collections.sre.runbooks.plugins.module_utils.docker.engine import DOCKER_ARGS, container_events, docker_client, inspect_container, list_containers
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s import rollout as kr
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.client import K8S_ARGS, K8sError
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.observe import Reader
 
 SPEC = dict(
     argument_spec=dict(
@@ -112,9 +109,9 @@ def git_commits(repo, paths, since):
         proc = subprocess.run(command + paths, capture_output=True, text=True, errors='replace',
                               check=False)
     except OSError as err:
-        raise CollectError(GIT_FAILED % (repo, err))
+        raise RunbookError(GIT_FAILED % (repo, err))
     if proc.returncode:
-        raise CollectError(GIT_FAILED % (repo, proc.stderr.strip() or proc.stdout.strip()))
+        raise RunbookError(GIT_FAILED % (repo, proc.stderr.strip() or proc.stdout.strip()))
     return parse_git_log(proc.stdout, repo, paths)
 
 
@@ -126,28 +123,28 @@ def collect(p, warn):
         parse_duration(p['history'])
         onset = resolve_time(p['onset'], now) if p['onset'] not in (None, '', 'None') else None
     except ValueError as err:
-        raise CollectError('invalid option: %s' % err)
+        raise RunbookError('invalid option: %s' % err)
 
     changes, result = [], {}
     if p['source'] == 'kubernetes':
         if not (p['name'] or p['service']):
-            raise CollectError('source kubernetes reads the rollout history of a Deployment: give name (or service)')
+            raise RunbookError('source kubernetes reads the rollout history of a Deployment: give name (or service)')
         try:
             result = kubernetes_facts(p)
         except K8sError as err:
-            raise CollectError(str(err))
+            raise RunbookError(str(err))
         changes.extend(rollout_deploys(result['history']))
     elif p['name'] and not p['service']:
-        raise CollectError('name is the Deployment of source kubernetes: give service (the compose service) '
+        raise RunbookError('name is the Deployment of source kubernetes: give service (the compose service) '
                            'for source docker, or set source: kubernetes')
     elif p['service']:
         try:
             containers, deploy_list = docker_facts(p, since, now)
         except ApiError as err:
-            raise CollectError('%s; is the Docker engine running on %s?' % (err, p['docker_host']))
+            raise RunbookError('%s; is the Docker engine running on %s?' % (err, p['docker_host']))
         current = containers[0]['image'] if containers else None
         if not containers and not deploy_list:
-            raise CollectError('no container of compose service %r%s on this host: check the '
+            raise RunbookError('no container of compose service %r%s on this host: check the '
                                'service name (docker ps --filter label=com.docker.compose.service'
                                '=%s) and the host the task runs on' % (
                                    p['service'], ' in project %r' % p['compose_project']

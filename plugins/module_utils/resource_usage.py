@@ -9,21 +9,17 @@ from __future__ import annotations
 import time
 from string import Template
 
-from ansible_collections.sre.runbooks.plugins.module_utils.collector import CollectError
-from ansible_collections.sre.runbooks.plugins.module_utils.docker_engine import (
-    DOCKER_ARGS, container_events, docker_client, inspect_container, list_containers)
-from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
-    ENDPOINT_ARGS, ENDPOINT_CONSTRAINTS, ApiError, HttpClient)
-from ansible_collections.sre.runbooks.plugins.module_utils.k8s_client import K8S_ARGS, K8sError
-from ansible_collections.sre.runbooks.plugins.module_utils.k8s_facts import (
-    container_resources, hpa_facts, hpa_of, metrics_missing, usage_records)
-from ansible_collections.sre.runbooks.plugins.module_utils.k8s_observe import Reader
-from ansible_collections.sre.runbooks.plugins.module_utils.k8s_rollout import label_selector
-from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_all
-from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import (
-    PrometheusClient, format_duration, iso, parse_duration, warn_partial)
-from ansible_collections.sre.runbooks.plugins.module_utils.resources import (
-    assess, docker_container, event_counts, prometheus_containers)
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.resources import assess, docker_container, event_counts, prometheus_containers
+from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ENDPOINT_ARGS, ENDPOINT_CONSTRAINTS, ApiError, HttpClient
+from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
+from ansible_collections.sre.runbooks.plugins.module_utils.common.parallel import run_all
+from ansible_collections.sre.runbooks.plugins.module_utils.common.times import format_duration, iso, parse_duration
+from ansible_collections.sre.runbooks.plugins.module_utils.docker.engine import DOCKER_ARGS, container_events, docker_client, inspect_container, list_containers
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.client import K8S_ARGS, K8sError
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.facts import container_resources, hpa_facts, hpa_of, metrics_missing, usage_records
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.observe import Reader
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.rollout import label_selector
+from ansible_collections.sre.runbooks.plugins.module_utils.prometheus.client import PrometheusClient, warn_partial
 
 SERVICE_SELECTOR = '{container_label_com_docker_compose_service="$service"}'
 QUERY_OPTIONS = {
@@ -70,7 +66,7 @@ def docker_source(p, since, now):
     if error is not None:
         raise error
     if not summaries:
-        raise CollectError('no container of compose service %r%s on this host: check the service '
+        raise RunbookError('no container of compose service %r%s on this host: check the service '
                            'name (docker ps -a --filter label=com.docker.compose.service=%s) and '
                            'the host the task runs on' % (
                                service, ' in project %r' % project if project else '', service))
@@ -117,12 +113,12 @@ def prometheus_source(p, since_text, warn):
         if p[option]:
             queries[figure] = Template(p[option]).safe_substitute(values)
     if not queries:
-        raise CollectError('every query option is empty: give at least cpu_query or memory_query')
+        raise RunbookError('every query option is empty: give at least cpu_query or memory_query')
     client = PrometheusClient(HttpClient.from_params(p, 'Prometheus'))
     outcomes = run_all({figure: (lambda q=q: client.query(q)) for figure, q in queries.items()})
     for figure, (_value, error) in outcomes.items():
         if error is not None:
-            raise CollectError(str(error) if isinstance(error, ApiError) else
+            raise RunbookError(str(error) if isinstance(error, ApiError) else
                                '%s query failed: %s' % (figure, error), queries=queries)
     results = {figure: value for figure, (value, _error) in outcomes.items()}
     series = {figure: results[figure].series if figure in results else None
@@ -158,7 +154,7 @@ def kubernetes_source(p):
     if error is not None:
         raise error
     if not pods:
-        raise CollectError('no pod matches selector %s in namespace %s: check the Deployment or the selector '
+        raise RunbookError('no pod matches selector %s in namespace %s: check the Deployment or the selector '
                            '(kubectl get pods -n %s -l %s)' % (selector, namespace, namespace, selector))
     partial, missing = [], []
     if deployment is None:
@@ -194,12 +190,12 @@ def collect(p, warn):
     try:
         period = parse_duration(p['since'])
     except ValueError as err:
-        raise CollectError('invalid option since: %s' % err)
+        raise RunbookError('invalid option since: %s' % err)
     if period <= 0:
-        raise CollectError('invalid option since: %r must be a positive duration' % p['since'])
+        raise RunbookError('invalid option since: %r must be a positive duration' % p['since'])
     for option in ('cpu_percent', 'memory_percent', 'throttled_percent'):
         if not 0 < p[option] <= 1000:
-            raise CollectError('invalid threshold %s=%s: give a percent above 0'
+            raise RunbookError('invalid threshold %s=%s: give a percent above 0'
                                % (option, p[option]))
     now = time.time()
     since = now - period
@@ -213,7 +209,7 @@ def collect(p, warn):
         try:
             containers, gone, partial, extra = docker_source(p, since, now)
         except ApiError as err:
-            raise CollectError('%s; is the Docker engine running on %s and readable by the remote '
+            raise RunbookError('%s; is the Docker engine running on %s and readable by the remote '
                                'user?' % (err, p['docker_host']))
         for text in partial:
             warn('resource_usage could not read %s' % text)
@@ -222,7 +218,7 @@ def collect(p, warn):
         try:
             containers, extra, partial = kubernetes_source(p)
         except K8sError as err:
-            raise CollectError(str(err))
+            raise RunbookError(str(err))
         for text in partial:
             warn(text)
         result.update(partial=bool(partial))

@@ -10,14 +10,13 @@ import re
 import time
 
 from ansible.module_utils.basic import missing_required_lib
-from ansible_collections.sre.runbooks.plugins.module_utils.collector import CollectError
-from ansible_collections.sre.runbooks.plugins.module_utils.exposition import (
-    exhausted_pools, parse_exposition)
-from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
-    ApiError, HttpClient, decode_json)
-from ansible_collections.sre.runbooks.plugins.module_utils.k8s_client import K8S_ARGS, K8sError
-from ansible_collections.sre.runbooks.plugins.module_utils.k8s_observe import Reader
-from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_all
+
+from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError, HttpClient, decode_json
+from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
+from ansible_collections.sre.runbooks.plugins.module_utils.common.parallel import run_all
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.client import K8S_ARGS, K8sError
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.observe import Reader
+from ansible_collections.sre.runbooks.plugins.module_utils.prometheus.exposition import exhausted_pools, parse_exposition
 
 try:
     import jmespath
@@ -110,41 +109,41 @@ def collect(params, warn):
     del warn  # a check that fails is data, in its result
     checks = params['checks']
     if not checks:
-        raise CollectError('checks is empty: give at least one URL to check')
+        raise RunbookError('checks is empty: give at least one URL to check')
     compiled = {}
     for check in checks:
         check['name'] = check['name'] or check['url']
         if check['url'].startswith('/'):
             if not params['proxy']:
-                raise CollectError('check %s: url %r is a path, for the service proxy: set proxy (namespace, '
+                raise RunbookError('check %s: url %r is a path, for the service proxy: set proxy (namespace, '
                                    'service, port) or give a full URL' % (check['name'], check['url']))
         elif not check['url'].startswith(('http://', 'https://')):
-            raise CollectError("check %s: url %r must start with http://, https:// or / (a path, through proxy)"
+            raise RunbookError("check %s: url %r must start with http://, https:// or / (a path, through proxy)"
                                % (check['name'], check['url']))
         if check['metrics_match']:
             try:
                 re.compile(check['metrics_match'])
             except re.error as err:
-                raise CollectError('check %s: invalid regular expression metrics_match %r: %s'
+                raise RunbookError('check %s: invalid regular expression metrics_match %r: %s'
                                    % (check['name'], check['metrics_match'], err))
         if check['query']:
             if jmespath is None:
-                raise CollectError(missing_required_lib('jmespath'))
+                raise RunbookError(missing_required_lib('jmespath'))
             try:
                 compiled[check['name']] = jmespath.compile(check['query'])
             except jmespath.exceptions.JMESPathError as err:
-                raise CollectError('check %s: invalid JMESPath query %r: %s'
+                raise RunbookError('check %s: invalid JMESPath query %r: %s'
                                    % (check['name'], check['query'], err))
     names = [c['name'] for c in checks]
     if len(set(names)) != len(names):
-        raise CollectError('check names must be unique; got %s' % ', '.join(names))
+        raise RunbookError('check names must be unique; got %s' % ', '.join(names))
 
     reader = None
     if any(c['url'].startswith('/') for c in checks):
         try:
             reader = Reader(params)
         except K8sError as err:
-            raise CollectError('proxy: %s' % err)
+            raise RunbookError('proxy: %s' % err)
     outcomes = run_all({c['name']: (lambda c=c: check_one(c, params, compiled.get(c['name']),
                                                           reader if c['url'].startswith('/') else None))
                         for c in checks})
@@ -152,7 +151,7 @@ def collect(params, warn):
     for name in names:
         result, error = outcomes[name]
         if error is not None:
-            raise CollectError('check %s failed unexpectedly: %s' % (name, error))
+            raise RunbookError('check %s failed unexpectedly: %s' % (name, error))
         results.append(result)
     return dict(checks=results, by_name={r['name']: r for r in results},
                 all_ok=all(r['ok'] for r in results),

@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.sre.runbooks.plugins.module_utils import formatting as fmt, slo
-from ansible_collections.sre.runbooks.plugins.module_utils.collector import CollectError
-from ansible_collections.sre.runbooks.plugins.module_utils.error_analysis import (
-    METRIC_ARGS, label_selector, metric_matchers, to_percent)
-from ansible_collections.sre.runbooks.plugins.module_utils.error_rate import (
-    check_labels, label_calls, short_error)
-from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
-    ApiError, HttpClient, endpoint_spec)
-from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_all
-from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import (
-    PrometheusClient, format_duration, human_duration, iso, parse_duration, resolve_time,
-    warn_partial)
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis import slo
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.error_rate import METRIC_ARGS, label_selector, metric_matchers, to_percent
+from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError, HttpClient, endpoint_spec
+from ansible_collections.sre.runbooks.plugins.module_utils.common import formatting as fmt
+from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
+from ansible_collections.sre.runbooks.plugins.module_utils.common.parallel import run_all
+from ansible_collections.sre.runbooks.plugins.module_utils.common.times import format_duration, human_duration, iso, parse_duration, resolve_time
+from ansible_collections.sre.runbooks.plugins.module_utils.error_rate import check_labels, label_calls, short_error
+from ansible_collections.sre.runbooks.plugins.module_utils.prometheus.client import PrometheusClient, warn_partial
 
 # The history held is read to the step over the last RECENT_SPAN seconds (RECENT_POINTS steps),
 # and over the whole window to a coarser step (at most 5 minutes, the staleness limit under
@@ -89,11 +86,11 @@ def collect(p, warn):
         start = None if p['incident_start'] is None else resolve_time(p['incident_start'], now)
         end = resolve_time(p['incident_end'], now)
     except ValueError as err:
-        raise CollectError('invalid option: %s' % err)
+        raise RunbookError('invalid option: %s' % err)
     if window_seconds <= 0:
-        raise CollectError('invalid option: slo_window (%s) must be more than 0s' % p['slo_window'])
+        raise RunbookError('invalid option: slo_window (%s) must be more than 0s' % p['slo_window'])
     if start is not None and start >= end:
-        raise CollectError('incident_start (%s) must come before incident_end (%s)'
+        raise RunbookError('incident_start (%s) must come before incident_end (%s)'
                            % (iso(start), iso(end)))
     incident_range = None if start is None else format_duration(max(1.0, end - start))
     queries = build_queries(p, incident_range, window_seconds)
@@ -110,7 +107,7 @@ def collect(p, warn):
                 if err is not None and name not in optional]
     if failures:
         err = failures[0]
-        raise CollectError(str(err) if isinstance(err, ApiError) else 'SLO query failed: %s' % err,
+        raise RunbookError(str(err) if isinstance(err, ApiError) else 'SLO query failed: %s' % err,
                            queries=queries)
     label_check, label_warnings = check_labels(outcomes, p, None, warn)
     results = {name: value for name, (value, err) in outcomes.items()
@@ -119,7 +116,7 @@ def collect(p, warn):
 
     rule_availability = values.get('availability_rule')
     if rule_availability is None and not results['window_total'].series:
-        raise CollectError(
+        raise RunbookError(
             'no series of %s match %s=%r%s in the last %s, and no %s for it: check the service '
             'name, the metric and the service_label; run the window_total query in Prometheus to '
             'see what exists' % (p['metric'], p['service_label'], p['service'],

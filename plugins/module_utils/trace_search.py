@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.sre.runbooks.plugins.module_utils.collector import CollectError
-from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
-    ApiError, HttpClient, decode_json, endpoint_spec)
-from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import (
-    format_duration, iso, parse_duration)
-from ansible_collections.sre.runbooks.plugins.module_utils.traces import (
-    build_query, describe, summarise)
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.traces import build_query, describe, summarise
+from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError, HttpClient, decode_json, endpoint_spec
+from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
+from ansible_collections.sre.runbooks.plugins.module_utils.common.times import format_duration, iso, parse_duration
 
 PATH = '/api/traces'
 
@@ -60,14 +57,14 @@ def collect(p, warn):
         lookback = parse_duration(p['lookback'])
         min_duration = parse_duration(p['min_duration']) if p['min_duration'] else None
     except ValueError as err:
-        raise CollectError('invalid option: %s' % err)
+        raise RunbookError('invalid option: %s' % err)
     if lookback <= 0:
-        raise CollectError('invalid option: lookback %r must be a positive duration'
+        raise RunbookError('invalid option: lookback %r must be a positive duration'
                            % p['lookback'])
     if p['limit'] < 1:
-        raise CollectError('invalid option: limit must be at least 1, got %d' % p['limit'])
+        raise RunbookError('invalid option: limit must be at least 1, got %d' % p['limit'])
     if p['slow_ms'] <= 0:
-        raise CollectError('invalid option: slow_ms must be above 0, got %s' % p['slow_ms'])
+        raise RunbookError('invalid option: slow_ms must be above 0, got %s' % p['slow_ms'])
     end_us = int(time.time() * 1e6)
     start_us = end_us - int(lookback * 1e6)
     params = build_query(p['service'], start_us, end_us, p['limit'], operation=p['operation'],
@@ -76,7 +73,7 @@ def collect(p, warn):
     try:
         traces, errors = search(http, params)
     except ApiError as err:
-        raise CollectError(str(err), query=params)
+        raise RunbookError(str(err), query=params)
     traces = [t for t in traces if isinstance(t, dict)]
     summary = summarise(traces, p['service'], p['slow_ms'])
     for error in errors:

@@ -222,10 +222,26 @@ action:
         by the image tag in brackets, or C(scale dhakacart-backend from 3 to 5 replicas).
       type: str
     disruptive:
-      description: True when it interrupts the service.
+      description: True when it interrupts the service (RV(recommended.disruption) is V(disruptive)).
       type: bool
-  sample: {name: rollback, description: rollback to v1.2.2, disruptive: true,
-           params: {to_image: "sre-demo/inference-gateway:v1.2.2"}}
+    disruption:
+      description:
+        - How much the action interrupts the service, V(none), V(restart) or V(disruptive); the
+          mitigation refuses a V(disruptive) action on partial evidence.
+      type: str
+    calls:
+      description:
+        - The module call that does the action, per platform (C(compose), C(kubernetes)), each with
+          C(module) (a FQCN), C(params) (the options that depend on the action) and C(disruption);
+          V(null) for a platform where no module of the collection does it (the mitigation
+          escalates it to a human).
+      type: dict
+  sample: {name: rollback, description: rollback to v1.2.2, disruptive: true, disruption: disruptive,
+           params: {to_image: "sre-demo/inference-gateway:v1.2.2"},
+           calls: {compose: {module: sre.runbooks.compose_service, disruption: disruptive,
+                             params: {state: rolled_back, image: "sre-demo/inference-gateway:v1.2.2"}},
+                   kubernetes: {module: sre.runbooks.k8s_rollout, disruption: disruptive,
+                                params: {state: undone, to_revision: null}}}}
 plan:
   description:
     - The causes whose actions may be tried, in turn, best first; the first is RV(recommended).
@@ -273,12 +289,13 @@ ranking:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sre.runbooks.plugins.module_utils.collector import run_module
-from ansible_collections.sre.runbooks.plugins.module_utils.diagnose import SPEC, collect
+
+from ansible_collections.sre.runbooks.plugins.module_utils import diagnose as body
+from ansible_collections.sre.runbooks.plugins.module_utils.common.module import run_module
 
 
 def main():
-    run_module(AnsibleModule(supports_check_mode=True, **SPEC), collect)
+    run_module(AnsibleModule(supports_check_mode=True, **body.SPEC), body)
 
 
 if __name__ == '__main__':

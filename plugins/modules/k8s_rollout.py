@@ -235,12 +235,14 @@ msg:
 from datetime import datetime, timezone
 from functools import partial
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.sre.runbooks.plugins.module_utils import k8s_rollout as kr
-from ansible_collections.sre.runbooks.plugins.module_utils.k8s_client import (
-    DEPLOYMENT_ARGS, HAS_KUBERNETES, JSON_PATCH, K8S_ARGS, KUBERNETES_IMPORT_ERROR, STRATEGIC_MERGE_PATCH, K8sError, patch)
-from ansible_collections.sre.runbooks.plugins.module_utils.k8s_observe import Reader
-from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import resolve_time
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
+from ansible_collections.sre.runbooks.plugins.module_utils.common.module import finish, outcome
+from ansible_collections.sre.runbooks.plugins.module_utils.common.times import resolve_time
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s import rollout as kr
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.client import DEPLOYMENT_ARGS, JSON_PATCH, K8S_ARGS, STRATEGIC_MERGE_PATCH, patch
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.observe import Reader
 
 
 class Rollout:
@@ -346,8 +348,8 @@ class Rollout:
 
     def fail(self, msg):
         """Fails with what was done so far (changed, before, after, status)."""
-        self.result['msg'] = msg
-        self.module.fail_json(**self.result)
+        self.result.pop('msg', None)
+        raise RunbookError(msg, **self.result)
 
 
 def main():
@@ -361,15 +363,14 @@ def main():
         ),
         supports_check_mode=True,
     )
-    if not HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib('kubernetes'), error=str(KUBERNETES_IMPORT_ERROR))
+    finish(module, outcome(lambda: run(module)))
+
+
+def run(module):
     try:
-        result = Rollout(module).run()
-    except K8sError as err:
-        module.fail_json(msg=str(err))
-    except ValueError as err:
-        module.fail_json(msg='deployment %s in namespace %s: %s' % (module.params['name'], module.params['namespace'], err))
-    module.exit_json(**result)
+        return Rollout(module).run()
+    except ValueError as err:  # a revision or a Deployment the rollout rules refuse
+        raise RunbookError('deployment %s in namespace %s: %s' % (module.params['name'], module.params['namespace'], err))
 
 
 if __name__ == '__main__':

@@ -294,11 +294,13 @@ diff:
 from datetime import datetime, timezone
 from functools import partial
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.sre.runbooks.plugins.module_utils import k8s_rollout as kr
-from ansible_collections.sre.runbooks.plugins.module_utils import k8s_workload as kw
-from ansible_collections.sre.runbooks.plugins.module_utils.k8s_client import (
-    DEPLOYMENT_ARGS, HAS_KUBERNETES, K8S_ARGS, KUBERNETES_IMPORT_ERROR, K8sError, call, k8s_api_client, kube, patch)
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
+from ansible_collections.sre.runbooks.plugins.module_utils.common.module import finish, outcome
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s import rollout as kr
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s import workload as kw
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.client import DEPLOYMENT_ARGS, K8S_ARGS, K8sError, call, k8s_api_client, kube, patch
 
 
 class Workload:
@@ -362,8 +364,8 @@ class Workload:
                 hpa = kw.find_hpa(self.hpas(), p['kind'], self.name)
         except (K8sError, kr.RolloutError) as err:
             done = ', '.join('%s %s' % (s['kind'], s['name']) for s in self.sent)
-            self.module.fail_json(msg='%s%s' % (err, '; already patched: %s' % done if done else ''),
-                                  changed=bool(self.sent), **result)
+            raise RunbookError('%s%s' % (err, '; already patched: %s' % done if done else ''),
+                               changed=bool(self.sent), **result)
         result.update(changed=bool(self.sent), after=kw.view(deployment, hpa, configmap, p))
         if self.module._diff:
             result['diff'] = kw.diff(result['before'], result['after'])
@@ -393,15 +395,15 @@ def main():
         required_together=[('configmap', 'configmap_data')],
         supports_check_mode=True,
     )
-    if not HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib('kubernetes'), exception=KUBERNETES_IMPORT_ERROR)
+    finish(module, outcome(lambda: run(module)))
+
+
+def run(module):
     try:
-        result = Workload(module).run()
-    except K8sError as err:
-        module.fail_json(msg=str(err))
+        return Workload(module).run()
     except kw.WorkloadError as err:
-        module.fail_json(msg='%s %s/%s: %s' % (module.params['kind'], module.params['namespace'], module.params['name'], err))
-    module.exit_json(**result)
+        p = module.params
+        raise RunbookError('%s %s/%s: %s' % (p['kind'], p['namespace'], p['name'], err))
 
 
 if __name__ == '__main__':

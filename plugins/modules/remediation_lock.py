@@ -143,11 +143,12 @@ import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sre.runbooks.plugins.module_utils.guardrails import (
-    LEDGER_SIZE, held_message, ledger_entry, lock_verdict, new_lock, refusals)
-from ansible_collections.sre.runbooks.plugins.module_utils.state_files import (
-    StateError, create_exclusive, read_json, write_json)
-from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import parse_duration
+
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.guardrails import LEDGER_SIZE, held_message, ledger_entry, lock_verdict, new_lock, refusals
+from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
+from ansible_collections.sre.runbooks.plugins.module_utils.common.module import finish, outcome
+from ansible_collections.sre.runbooks.plugins.module_utils.common.state_files import StateError, create_exclusive, read_json, write_json
+from ansible_collections.sre.runbooks.plugins.module_utils.common.times import parse_duration
 
 
 def main():
@@ -167,14 +168,17 @@ def main():
         required_if=[('state', 'recorded', ['record'])],
         supports_check_mode=True,
     )
-    p = module.params
+    finish(module, outcome(lambda: run(module.params, module.check_mode)))
+
+
+def run(p, check_mode):
     try:
         ttl = parse_duration(p['ttl'])
         cooldown = parse_duration(p['cooldown'])
     except ValueError as err:
-        module.fail_json(msg='invalid option: %s' % err)
+        raise RunbookError('invalid option: %s' % err)
     if ttl <= 0 or p['max_actions'] < 1:
-        module.fail_json(msg='ttl must be positive and max_actions at least 1')
+        raise RunbookError('ttl must be positive and max_actions at least 1')
     name = re.sub(r'[^A-Za-z0-9_.-]', '_', p['service'])
     lock_file = os.path.join(p['state_dir'], 'locks', name + '.lock')
     ledger_file = os.path.join(p['state_dir'], 'actions', name + '.json')
@@ -183,45 +187,44 @@ def main():
         lock = read_json(lock_file, None)
         ledger = read_json(ledger_file, [])
     except StateError as err:
-        module.fail_json(msg='cannot read the guardrail state of %s: %s' % (p['service'], err))
+        raise RunbookError('cannot read the guardrail state of %s: %s' % (p['service'], err))
     verdict = lock_verdict(lock, p['run_id'], now)
     result = dict(changed=False, allowed=False, reasons=[], lock=lock, took_over=None,
                   lock_file=lock_file, ledger_file=ledger_file)
 
-    def finish(**kw):
+    def finished(**kw):
         result.update(kw)
         result['actions'] = [a for a in ledger if a.get('incident_id') == p['incident_id']]
-        module.exit_json(**result)
+        return result
 
     try:
         if p['state'] in ('recorded', 'released'):
             if p['record']:
                 ledger = (ledger + [ledger_entry(p['record'], p['run_id'], p['incident_id'],
                                                  now)])[-LEDGER_SIZE:]
-                if not module.check_mode:
+                if not check_mode:
                     write_json(ledger_file, ledger, 0o640)
             release = p['state'] == 'released' and verdict == 'ours'
-            if release and not module.check_mode:
+            if release and not check_mode:
                 os.unlink(lock_file)
-            finish(changed=bool(p['record']) or release, lock=None if release else lock)
+            return finished(changed=bool(p['record']) or release, lock=None if release else lock)
 
         if verdict == 'held':
-            module.fail_json(msg=held_message(p['service'], lock, now), lock=lock,
-                             lock_file=lock_file)
+            raise RunbookError(held_message(p['service'], lock, now), lock=lock, lock_file=lock_file)
         reasons = refusals(ledger, p['incident_id'], now, p['max_actions'], cooldown)
         if reasons:
-            finish(reasons=reasons)
+            return finished(reasons=reasons)
         mine = new_lock(p['run_id'], p['incident_id'], now, ttl, p['owner'])
-        if not module.check_mode:
+        if not check_mode:
             if verdict == 'free' and not create_exclusive(lock_file, json.dumps(mine, indent=2, sort_keys=True)):
-                module.fail_json(msg='another run took the remediation lock of %s at the same '
-                                     'moment: %s' % (p['service'], lock_file))
+                raise RunbookError('another run took the remediation lock of %s at the same moment: %s'
+                                   % (p['service'], lock_file))
             if verdict in ('ours', 'expired'):
                 write_json(lock_file, mine, 0o640)
-        finish(changed=True, allowed=True, lock=mine,
-               took_over=lock if verdict == 'expired' else None)
+        return finished(changed=True, allowed=True, lock=mine,
+                        took_over=lock if verdict == 'expired' else None)
     except (StateError, OSError) as err:
-        module.fail_json(msg='cannot write the guardrail state of %s: %s' % (p['service'], err))
+        raise RunbookError('cannot write the guardrail state of %s: %s' % (p['service'], err))
 
 
 if __name__ == '__main__':

@@ -438,12 +438,13 @@ limits:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sre.runbooks.plugins.module_utils.collector import run_module
-from ansible_collections.sre.runbooks.plugins.module_utils.resource_usage import SPEC, collect
+
+from ansible_collections.sre.runbooks.plugins.module_utils import resource_usage as body
+from ansible_collections.sre.runbooks.plugins.module_utils.common.module import run_module
 
 
 def main():
-    run_module(AnsibleModule(supports_check_mode=True, **SPEC), collect)
+    run_module(AnsibleModule(supports_check_mode=True, **body.SPEC), body)
 
 
 if __name__ == '__main__':

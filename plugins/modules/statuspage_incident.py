@@ -152,12 +152,13 @@ request:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sre.runbooks.plugins.module_utils.collector import run_api_module
-from ansible_collections.sre.runbooks.plugins.module_utils.statuspage import ARGUMENT_SPEC, CONSTRAINTS, run
+
+from ansible_collections.sre.runbooks.plugins.module_utils import statuspage_incident as body
+from ansible_collections.sre.runbooks.plugins.module_utils.common.module import run_module
 
 
 def main():
-    run_api_module(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, **CONSTRAINTS), run)
+    run_module(AnsibleModule(supports_check_mode=True, **body.SPEC), body)
 
 
 if __name__ == '__main__':

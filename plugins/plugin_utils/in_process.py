@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
-from ansible_collections.sre.runbooks.plugins.module_utils.collector import CollectError
-from ansible_collections.sre.runbooks.plugins.module_utils.http_client import ApiError
+
+from ansible_collections.sre.runbooks.plugins.module_utils.common.module import result_of
 
 
 def runs_in_process(transport, become, async_val, environment):
@@ -25,20 +25,13 @@ def runs_in_process(transport, become, async_val, environment):
 
 
 class InProcessAction(ActionBase):
-    """The action plugin of a read-only module whose module_utils/<module>.py, set as `collector`,
-    holds its SPEC and collect(params, warn) (see module_utils/collector.py)."""
+    """The action plugin of a module whose body, module_utils/<module>.py, is set as `body`
+    (see module_utils/common/module.py)."""
 
     TRANSFERS_FILES = False
     _supports_async = True
     _supports_check_mode = True
-    collector = None
-
-    def spec(self):
-        return self.collector.SPEC
-
-    def execute(self, params, warn):
-        """The task's result; raises CollectError."""
-        return dict(changed=False, **self.collector.collect(params, warn))
+    body = None
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -48,12 +41,9 @@ class InProcessAction(ActionBase):
             return self._run_module(result, task_vars)
         # Validation errors name the plugin by _load_name: the module's name, as the module says.
         self._load_name = self._task.resolved_action
-        validation, params = self.validate_argument_spec(**self.spec())
+        validation, params = self.validate_argument_spec(**self.body.SPEC)
         warnings = []
-        try:
-            result.update(self.execute(params, warnings.append))
-        except CollectError as err:
-            result.update(failed=True, msg=err.msg, **err.extra)
+        result.update(result_of(self.body, params, self._play_context.check_mode, warnings.append))
         if warnings:
             result['warnings'] = warnings
         result['invocation'] = {'module_args': params}
@@ -68,19 +58,3 @@ class InProcessAction(ActionBase):
         if not wrap_async:
             self._remove_tmp_path(self._connection._shell.tmpdir)
         return result
-
-
-class InProcessApiAction(InProcessAction):
-    """The action plugin of an acting module over an HTTP API whose module_utils, set as `api`,
-    holds ARGUMENT_SPEC, CONSTRAINTS and run(params, check_mode) (collector.run_api_module)."""
-
-    api = None
-
-    def spec(self):
-        return dict(argument_spec=self.api.ARGUMENT_SPEC, **self.api.CONSTRAINTS)
-
-    def execute(self, params, warn):
-        try:
-            return self.api.run(params, self._play_context.check_mode)
-        except ApiError as err:
-            raise CollectError(str(err), status_code=err.status, response=err.body)

@@ -21,8 +21,7 @@ import urllib.request
 import pytest
 
 from conftest import LocalServer, Route
-from fake_k8s import (TOKEN, FakeApiServer, deployment, endpoints, pod, pod_metrics, replica_set, service,
-                      write_kubeconfig)
+from fake_k8s import TOKEN, FakeApiServer, deployment, endpoints, pod, pod_metrics, replica_set, service, write_kubeconfig
 from fake_logs import es_answer, es_hit
 from rig import ENV, ROOT, command
 from test_api_errors import free_port

@@ -12,8 +12,7 @@ import json
 import pytest
 
 from conftest import LocalServer, Route, run_module
-from fake_k8s import (TOKEN, FakeApiServer, deployment, endpoints, event, hpa, pod, pod_metrics, replica_set,
-                      service)
+from fake_k8s import TOKEN, FakeApiServer, deployment, endpoints, event, hpa, pod, pod_metrics, replica_set, service
 from test_api_errors import free_port
 
 NS = 'shop'

@@ -18,12 +18,9 @@ import uuid
 
 import pytest
 
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.log_patterns import parse_time
 from conftest import Route, run_module
-from fake_logs import (
-    ES_SHARD_FAILURE, LOKI_MATRIX, T0, es_answer, es_hit, es_index_not_found, es_parse_error,
-    gateway_line, loki_stream, loki_streams, ns)
-
-from ansible_collections.sre.runbooks.plugins.module_utils.log_patterns import parse_time
+from fake_logs import ES_SHARD_FAILURE, LOKI_MATRIX, T0, es_answer, es_hit, es_index_not_found, es_parse_error, gateway_line, loki_stream, loki_streams, ns
 
 IMAGE = 'sre-demo/base:bookworm'
 # A compose project of this run only: containers an interrupted earlier run left behind are not read.

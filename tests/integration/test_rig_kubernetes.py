@@ -21,8 +21,7 @@ from datetime import datetime
 
 import pytest
 
-from fake_k8s import (TOKEN, FakeApiServer, deployment, endpoints, event, hpa, pod, pod_metrics, replica_set,
-                      service, stamp, write_kubeconfig)
+from fake_k8s import TOKEN, FakeApiServer, deployment, endpoints, event, hpa, pod, pod_metrics, replica_set, service, stamp, write_kubeconfig
 from rig import ENV, ROOT, command, rig
 
 NAMESPACE = 'sre-demo'

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from access import PROMETHEUS_TOKEN, prometheus_proxy, remote_inventory  # fixtures; pylint: disable=unused-import
+from access import PROMETHEUS_TOKEN, prometheus_proxy, remote_inventory  # noqa: F401  # pylint: disable=unused-import
 from conftest import run_module
 from rig import CAPTURE, playbook, rig, run_runbook, start_playbook
 from test_rig_remote import ssh_sessions

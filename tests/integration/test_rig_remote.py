@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from access import PROMETHEUS_TOKEN, prometheus_auth, prometheus_proxy, remote_inventory  # fixtures; pylint: disable=unused-import
+from access import PROMETHEUS_TOKEN, prometheus_auth, prometheus_proxy, remote_inventory  # noqa: F401  # pylint: disable=unused-import
 from rig import playbook, run_runbook
 
 SSHD_LOG = Path('/var/log/sre-demo/sshd.log')

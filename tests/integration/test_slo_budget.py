@@ -5,10 +5,9 @@ a wrong service name."""
 
 from urllib.parse import parse_qs, urlparse
 
+from ansible_collections.sre.runbooks.plugins.module_utils.common.times import human_duration
 from conftest import Route, run_module
 from rig import PROMETHEUS, query
-
-from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import human_duration
 
 SERVICE = 'inference-gateway'
 

@@ -1,7 +1,6 @@
 """Deploy history from Docker events, git log parsing, and changes placed against the onset."""
 
-from ansible_collections.sre.runbooks.plugins.module_utils.changes import (
-    deploys, parse_git_log, previous_image, timeline)
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.changes import deploys, parse_git_log, previous_image, timeline
 
 
 def event(action, image, t, cid):

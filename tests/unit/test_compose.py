@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from ansible_collections.sre.runbooks.plugins.module_utils import compose as cu
+from ansible_collections.sre.runbooks.plugins.module_utils.docker import compose as cu
 
 
 def test_override_roundtrip_carries_the_version():

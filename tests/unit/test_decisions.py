@@ -1,9 +1,8 @@
-"""The runbook's decisions (module_utils/decisions.py): weak evidence never acts nor pages."""
+"""The runbook's decisions (module_utils/analysis/decisions.py): weak evidence never acts nor pages."""
 
 import pytest
 
-from ansible_collections.sre.runbooks.plugins.module_utils.decisions import (
-    escalation_reasons, evidence, mitigation_step)
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.decisions import escalation_reasons, evidence, mitigation_step
 
 ROLLBACK = {'name': 'rollback', 'description': 'rollback to v1.2.2', 'disruptive': True, 'params': {}}
 FLAG = {'name': 'feature_flag', 'description': 'disable FEATURE_X', 'disruptive': False, 'params': {}}
@@ -78,7 +77,9 @@ def test_failed_sources_are_named():
 def test_modes_and_guardrails():
     assert mitigation_step(incident(), 1, mode='advise', allowed_actions=ALLOWED)['decision'] == 'advise'
     assert mitigation_step(incident(), 1, mode='auto', allowed_actions=ALLOWED) == {
-        'attempt': 1, 'action': ROLLBACK, 'decision': 'act', 'reason': 'rollback to v1.2.2'}
+        'attempt': 1, 'action': ROLLBACK, 'decision': 'act', 'reason': 'rollback to v1.2.2',
+        'call': {'module': 'sre.runbooks.compose_service', 'params': {'state': 'rolled_back'},
+                 'disruption': 'disruptive'}}
     left = mitigation_step(incident(), 1, mode='auto', allowed_actions=['feature_flag'])
     assert left['decision'] == 'escalate' and 'left to a human' in left['reason']
     assert mitigation_step(incident(), 2, mode='auto', allowed_actions=ALLOWED)['decision'] == 'escalate'

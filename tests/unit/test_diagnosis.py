@@ -3,10 +3,8 @@
 import copy
 import json
 
-from ansible_collections.sre.runbooks.plugins.module_utils.diagnosis import (
-    diagnose, feature_flag_name)
-from ansible_collections.sre.runbooks.plugins.module_utils.log_patterns import (
-    RANK, analyse, iso_ms, records_from_entries)
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.diagnosis import diagnose, feature_flag_name
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.log_patterns import RANK, analyse, iso_ms, records_from_entries
 
 ONSET = 1000.0
 GW = 'sre-demo/inference-gateway:'
@@ -73,7 +71,11 @@ def test_bad_deploy_right_before_a_spike_is_rolled_back():
         'log: 67x "prediction handler failed: TypeError: \'NoneType\' object"')
     assert d['action'] == {'name': 'rollback', 'description': 'rollback to v1.2.2',
                            'params': {'to_image': GW + 'v1.2.2', 'from_image': GW + 'v1.2.3'},
-                           'disruptive': True}
+                           'disruptive': True, 'disruption': 'disruptive', 'calls': {
+                               'compose': {'module': 'sre.runbooks.compose_service', 'disruption': 'disruptive',
+                                           'params': {'state': 'rolled_back', 'image': GW + 'v1.2.2'}},
+                               'kubernetes': {'module': 'sre.runbooks.k8s_rollout', 'disruption': 'disruptive',
+                                              'params': {'state': 'undone'}}}}
     assert d['recommended']['runbook_step'] == 'Mitigation Option 1: Rollback Recent Deployment'
     assert d['recommended']['confidence'] == 0.9
     assert 'errors began 4 s after the deploy' in d['recommended']['evidence'][0]
@@ -184,7 +186,9 @@ def test_cpu_saturation_raises_cpu_on_compose_and_scales_on_kubernetes():
     assert d['recommended']['confidence'] == 0.8
     k8s = diagnose(incident(i__resources=resources), {'platform': 'kubernetes'})
     assert k8s['action'] == {'name': 'scale', 'params': {'replicas': '+2'},
-                             'description': 'scale out by 2 replicas', 'disruptive': False}
+                             'description': 'scale out by 2 replicas', 'disruptive': False, 'disruption': 'none',
+                             'calls': {'kubernetes': {'module': 'sre.runbooks.k8s_workload', 'disruption': 'none',
+                                                      'params': {'replicas': '+2'}}}}
 
 
 def test_oom_raises_the_memory_limit():
@@ -444,7 +448,7 @@ def test_dependency_fault_and_a_later_harmless_deploy_never_roll_back_to_the_bad
     deploy_cause = next(c for c in d['causes'] if c['cause'] == 'deploy')
     assert deploy_cause['action'] == {'name': 'escalate', 'description': withheld,
                                       'params': {'reason': withheld, 'known_bad': GW + 'v1.2.3'},
-                                      'disruptive': False}
+                                      'disruptive': False, 'disruption': 'none', 'calls': {}}
     assert withheld in deploy_cause['evidence']
     assert 'explains none of the errors' in deploy_cause['evidence']
     assert deploy_cause['explains']['share'] == 0.0
@@ -584,10 +588,14 @@ def test_k8s_image_pull_backoff_rolls_back_to_the_recorded_revision():
     d = diagnose(k8s_incident(status, t__changes=[k8s_deploy(20)]))
     assert d['recommended']['cause'] == 'service_down'
     assert d['recommended']['confidence'] == 0.95
-    assert d['action'] == {'name': 'rollback', 'disruptive': True,
+    assert d['action'] == {'name': 'rollback', 'disruptive': True, 'disruption': 'disruptive',
                            'description': 'roll back to revision 11 (v2.4.0)',
                            'params': {'to_image': DC + 'v2.4.0', 'from_image': DC + 'v2.4.1',
-                                      'to_revision': 11}}
+                                      'to_revision': 11},
+                           'calls': {'compose': {'module': 'sre.runbooks.compose_service', 'disruption': 'disruptive',
+                                                 'params': {'state': 'rolled_back', 'image': DC + 'v2.4.0'}},
+                                     'kubernetes': {'module': 'sre.runbooks.k8s_rollout', 'disruption': 'disruptive',
+                                                    'params': {'state': 'undone', 'to_revision': 11}}}}
     evidence = d['recommended']['evidence']
     assert 'deployment dhakacart-backend: 0 of 3 replicas ready, 3 updated, 0 available ' \
            '(revision 12)' in evidence
@@ -676,7 +684,11 @@ def test_k8s_oom_killed_raises_memory_with_the_deploy_next_in_the_plan():
     d = diagnose(k8s_incident(status, t__changes=[k8s_deploy(90)]))
     assert d['action'] == {'name': 'resources', 'params': {'memory_factor': 2}, 'disruptive': False,
                            'description': 'raise the memory limit of dhakacart-backend (OOM kills); '
-                                          'the pods roll'}
+                                          'the pods roll', 'disruption': 'none',
+                           'calls': {'compose': {'module': 'sre.runbooks.compose_service', 'disruption': 'none',
+                                                 'params': {'state': 'resources', 'memory_factor': 2}},
+                                     'kubernetes': {'module': 'sre.runbooks.k8s_workload', 'disruption': 'none',
+                                                    'params': {'memory_factor': 2}}}}
     assert 'OOM-killed 5 times' in d['recommended']['evidence']
     assert [(c['cause'], c['action']['name']) for c in d['plan']] == [
         ('service_down', 'resources'), ('deploy', 'rollback')]
@@ -760,8 +772,10 @@ def hpa_of(current, high, at_max):
 
 def test_k8s_cpu_saturation_scales_out_within_the_hpa_and_max_replicas():
     d = diagnose(k8s_saturated())
-    assert d['action'] == {'name': 'scale', 'params': {'replicas': 5}, 'disruptive': False,
-                           'description': 'scale dhakacart-backend from 3 to 5 replicas'}
+    assert d['action'] == {'name': 'scale', 'params': {'replicas': 5}, 'disruptive': False, 'disruption': 'none',
+                           'description': 'scale dhakacart-backend from 3 to 5 replicas',
+                           'calls': {'kubernetes': {'module': 'sre.runbooks.k8s_workload', 'disruption': 'none',
+                                                    'params': {'replicas': '5'}}}}
     d = diagnose(k8s_saturated(hpa_of(4, 10, False)), {'scale_step': 3})
     assert d['action']['params'] == {'replicas': 7}
     assert 'HorizontalPodAutoscaler dhakacart-backend: 4 replicas (min 2, max 10, desired 4)' in \

@@ -3,11 +3,26 @@ baseline that falls on an incident, errors by status, the label check, and the w
 
 import pytest
 
-from ansible_collections.sre.runbooks.plugins.module_utils import formatting
-from ansible_collections.sre.runbooks.plugins.module_utils.error_analysis import (
-    NoData, assess, baseline_offsets, build_queries, by_group, by_status, choose_baseline,
-    describe, label_uses, missing_labels, ratio_series, recovery, shape_and_onset,
-    status_values_warning, to_percent, verdict, watch_verdict)
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.error_rate import (
+    NoData,
+    assess,
+    baseline_offsets,
+    build_queries,
+    by_group,
+    by_status,
+    choose_baseline,
+    describe,
+    label_uses,
+    missing_labels,
+    ratio_series,
+    recovery,
+    shape_and_onset,
+    status_values_warning,
+    to_percent,
+    verdict,
+    watch_verdict,
+)
+from ansible_collections.sre.runbooks.plugins.module_utils.common import formatting
 
 THRESHOLDS = {'warning': 0.01, 'critical': 0.05, 'min_request_rate': 0.1}
 

@@ -1,7 +1,6 @@
 """Reading /metrics pages and finding exhausted connection pools (the DhakaCart runbook's pg_pool)."""
 
-from ansible_collections.sre.runbooks.plugins.module_utils.exposition import (
-    exhausted_pools, parse_exposition)
+from ansible_collections.sre.runbooks.plugins.module_utils.prometheus.exposition import exhausted_pools, parse_exposition
 
 PAGE = '''# HELP pg_pool_max Maximum connections
 # TYPE pg_pool_max gauge

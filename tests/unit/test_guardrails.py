@@ -4,10 +4,8 @@ import os
 
 import pytest
 
-from ansible_collections.sre.runbooks.plugins.module_utils.guardrails import (
-    held_message, ledger_entry, lock_verdict, new_lock, refusals)
-from ansible_collections.sre.runbooks.plugins.module_utils.state_files import (
-    StateError, create_exclusive, read_json, read_text, write_json)
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.guardrails import held_message, ledger_entry, lock_verdict, new_lock, refusals
+from ansible_collections.sre.runbooks.plugins.module_utils.common.state_files import StateError, create_exclusive, read_json, read_text, write_json
 
 NOW = 10_000.0
 

@@ -5,12 +5,10 @@ import json
 
 import pytest
 
+from ansible_collections.sre.runbooks.plugins.module_utils.api import client as http_client
+from ansible_collections.sre.runbooks.plugins.module_utils.api.client import HTML_HINT, ApiError, HttpClient, Response, body_text, summarise_body
+from ansible_collections.sre.runbooks.plugins.module_utils.notify import pagerduty, slack
 from conftest import Route
-
-from ansible_collections.sre.runbooks.plugins.module_utils import http_client
-from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
-    HTML_HINT, ApiError, HttpClient, Response, body_text, summarise_body)
-from ansible_collections.sre.runbooks.plugins.module_utils import pagerduty, slack
 
 # nginx's 404 behind a reverse proxy that serves a single-page app: a style sheet, a script and
 # the message, as a wrong path prefix gets it.

@@ -6,7 +6,7 @@ import pathlib
 
 import pytest
 
-from ansible_collections.sre.runbooks.plugins.module_utils.collector import CollectError
+from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 from ansible_collections.sre.runbooks.plugins.module_utils.incident_registry import run
 
 T0 = 1_800_000_000.0
@@ -75,17 +75,17 @@ def test_check_mode_writes_nothing(tmp_path):
 
 
 def test_bad_input_is_named(tmp_path):
-    with pytest.raises(CollectError, match='incident.id and incident.started_at'):
+    with pytest.raises(RunbookError, match='incident.id and incident.started_at'):
         run({'service': 'svc', 'run_id': 'r', 'state': 'open', 'alert': '', 'incident': {},
              'reopen_within': '1h', 'run_ttl': '30m', 'state_dir': str(tmp_path)}, False)
-    with pytest.raises(CollectError, match="service '../etc' cannot name a file"):
+    with pytest.raises(RunbookError, match="service '../etc' cannot name a file"):
         run({'service': '../etc', 'run_id': 'r', 'state': 'open', 'alert': '', 'incident': {},
              'reopen_within': '1h', 'run_ttl': '30m', 'state_dir': str(tmp_path)}, False)
-    with pytest.raises(CollectError, match="'soon' is not a duration"):
+    with pytest.raises(RunbookError, match="'soon' is not a duration"):
         run({'service': 'svc', 'run_id': 'r', 'state': 'open', 'alert': '', 'incident': {},
              'reopen_within': 'soon', 'run_ttl': '30m', 'state_dir': str(tmp_path)}, False)
     (tmp_path / 'incidents' / 'inference-gateway.json').write_text('{not json')
-    with pytest.raises(CollectError, match='not valid JSON'):
+    with pytest.raises(RunbookError, match='not valid JSON'):
         call(tmp_path, 'r1')
 
 

@@ -5,6 +5,7 @@ import re
 from datetime import datetime, timezone
 
 from ansible_collections.sre.runbooks.plugins.module_utils import incident_report as report
+from ansible_collections.sre.runbooks.plugins.module_utils.common.times import moment
 
 POSTMORTEM = {'attendees': list(report.DEFAULT_ATTENDEES), 'organizer': None, 'within_hours': 48,
               'duration_minutes': 60}
@@ -71,15 +72,15 @@ def render(incident, follow_ups=()):
 
 
 def test_file_names_come_from_the_start():
-    started = report.parse_time('2026-01-05T09:07:59Z')
+    started = moment('2026-01-05T09:07:59Z')
     assert report.file_stem(started) == ('2026-01', 'incident-20260105-0907-high-error-rate')
 
 
 def test_times_in_every_form_the_roles_write():
     expected = datetime(2026, 11, 23, 14, 23, 2, 847031, tzinfo=timezone.utc)
-    assert report.parse_time('2026-11-23T14:23:02.847031Z') == expected
-    assert report.parse_time(1795443780.0).isoformat() == '2026-11-23T14:23:00+00:00'
-    assert report.parse_time(None) is None and report.parse_time('soon') is None
+    assert moment('2026-11-23T14:23:02.847031Z') == expected
+    assert moment(1795443780.0).isoformat() == '2026-11-23T14:23:00+00:00'
+    assert moment(None) is None and moment('soon') is None
 
 
 def test_full_document_has_every_section_with_its_facts():

@@ -4,11 +4,11 @@ camelCase)."""
 
 import pytest
 
-from ansible_collections.sre.runbooks.plugins.module_utils import k8s_facts as kf
-from ansible_collections.sre.runbooks.plugins.module_utils import k8s_rollout as kr
-from ansible_collections.sre.runbooks.plugins.module_utils.changes import rollout_deploys, timeline
-from ansible_collections.sre.runbooks.plugins.module_utils.log_sources import kubernetes_entries, kubernetes_reads
-from ansible_collections.sre.runbooks.plugins.module_utils.resources import assess
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.changes import rollout_deploys, timeline
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.resources import assess
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s import facts as kf
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s import rollout as kr
+from ansible_collections.sre.runbooks.plugins.module_utils.logs.readers import kubernetes_entries, kubernetes_reads
 
 UID = '5b0e6a1c-2d3f-4e5a-9b8c-7d6e5f4a3b2c'
 OTHER_UID = '9f8e7d6c-5b4a-4c3d-8e2f-1a0b9c8d7e6f'

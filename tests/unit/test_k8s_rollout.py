@@ -7,7 +7,7 @@ from functools import partial
 
 import pytest
 
-from ansible_collections.sre.runbooks.plugins.module_utils import k8s_rollout as kr
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s import rollout as kr
 
 UID = '6f1c2a8e-0b5d-4a43-9d57-2f1b7e0c9a11'
 OTHER_UID = 'a3d9e4b2-77c1-4f0e-8a6b-91c0d2e4f5a6'

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ansible_collections.sre.runbooks.plugins.module_utils import k8s_workload as kw
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s import workload as kw
 
 NOW = '2024-05-01T10:20:00Z'
 

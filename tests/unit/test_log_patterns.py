@@ -7,9 +7,19 @@ import struct
 
 import pytest
 
-from ansible_collections.sre.runbooks.plugins.module_utils.log_patterns import (
-    RANK, DockerLogDecoder, analyse, cluster, guess_level, is_error, message_pattern,
-    normalise_level, parse_line, parse_time, records_from_entries)
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.log_patterns import (
+    RANK,
+    DockerLogDecoder,
+    analyse,
+    cluster,
+    guess_level,
+    is_error,
+    message_pattern,
+    normalise_level,
+    parse_line,
+    parse_time,
+    records_from_entries,
+)
 
 T0 = 1795443780.0  # 2026-11-23T14:23:00Z
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import (
-    format_duration, human_duration, iso, normalise, parse_duration, resolve_time)
+from ansible_collections.sre.runbooks.plugins.module_utils.common.times import format_duration, human_duration, iso, parse_duration, resolve_time
+from ansible_collections.sre.runbooks.plugins.module_utils.prometheus.client import normalise
 
 
 @pytest.mark.parametrize('text,seconds', [

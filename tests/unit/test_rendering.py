@@ -12,13 +12,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
 
 from ansible_collections.sre.runbooks.plugins.module_utils import incident_report as report
-from ansible_collections.sre.runbooks.plugins.module_utils import slack
+from ansible_collections.sre.runbooks.plugins.module_utils.notify import slack
 
 ROOT = Path(__file__).resolve().parents[2]
 COLLECTIONS = ROOT / '.collections'

@@ -10,9 +10,18 @@ import copy
 
 import pytest
 
-from ansible_collections.sre.runbooks.plugins.module_utils.resources import (
-    assess, container_reasons, cpu_figures, cpu_limit_cores, cpuset_size, docker_container,
-    event_counts, memory_figures, prometheus_containers, throttling_figures)
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.resources import (
+    assess,
+    container_reasons,
+    cpu_figures,
+    cpu_limit_cores,
+    cpuset_size,
+    docker_container,
+    event_counts,
+    memory_figures,
+    prometheus_containers,
+    throttling_figures,
+)
 
 HOST_MEMORY = 25276510208
 THRESHOLDS = {'cpu_percent': 90.0, 'memory_percent': 95.0, 'throttled_percent': 25.0}

@@ -6,10 +6,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from ansible_collections.sre.runbooks.plugins.module_utils import pagerduty as pd
-from ansible_collections.sre.runbooks.plugins.module_utils.http_client import Response
-from ansible_collections.sre.runbooks.plugins.module_utils.slack import (
-    duration, percent, redact_webhook, render, web_error)
+from ansible_collections.sre.runbooks.plugins.module_utils import pagerduty_event
+from ansible_collections.sre.runbooks.plugins.module_utils.api.client import Response
+from ansible_collections.sre.runbooks.plugins.module_utils.notify import pagerduty as pd
+from ansible_collections.sre.runbooks.plugins.module_utils.notify.slack import duration, percent, redact_webhook, render, web_error
 
 NOW = datetime(2025, 10, 23, 14, 45, tzinfo=timezone.utc)
 VARS = {'commander': '@your-name', 'dashboard': 'http://localhost:3000/d/app-performance',
@@ -150,7 +150,7 @@ def test_slack_errors_say_what_to_do():
     assert redact_webhook('https://hooks.slack.com/services/T0/B0/XXXX') == 'https://hooks.slack.com/********'
 
 
-PARAMS = dict({k: None for k in pd.ARGUMENT_SPEC}, routing_key='R' * 32, change_event=False)
+PARAMS = dict({k: None for k in pagerduty_event.ARGUMENT_SPEC}, routing_key='R' * 32, change_event=False)
 
 
 def test_trigger_body_carries_the_payload_and_links():

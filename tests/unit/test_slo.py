@@ -3,7 +3,7 @@ traffic, and the history Prometheus holds."""
 
 import pytest
 
-from ansible_collections.sre.runbooks.plugins.module_utils import slo
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis import slo
 
 OBJECTIVE = 0.995  # 0.5% of requests may fail
 THIRTY_DAYS = 30 * 86400

@@ -3,8 +3,16 @@ model/json of jaegertracing/jaeger, with references, tags and logs omitted when 
 
 import json
 
-from ansible_collections.sre.runbooks.plugins.module_utils.traces import (
-    build_query, describe, go_duration, percentile, span_message, summarise, suspect, tags_param)
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.traces import (
+    build_query,
+    describe,
+    go_duration,
+    percentile,
+    span_message,
+    summarise,
+    suspect,
+    tags_param,
+)
 
 T0 = 1795457400000000  # µs
 

@@ -7,8 +7,7 @@ the error onset."""
 
 from __future__ import annotations
 
-from ansible_collections.sre.runbooks.plugins.module_utils.k8s_rollout import parse_time
-from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import iso
+from ansible_collections.sre.runbooks.plugins.module_utils.common.times import epoch, iso
 
 GIT_FORMAT = '%H%x1f%ct%x1f%an%x1f%s'
 
@@ -86,7 +85,7 @@ def rollout_deploys(history):
                    else 'revision %d: %s' % (entry['revision'], image))
         if entry['change_cause']:
             summary += ' (%s)' % entry['change_cause']
-        result.append({'kind': 'deploy', 'time': parse_time(entry['created']) or 0.0, 'image': image,
+        result.append({'kind': 'deploy', 'time': epoch(entry['created']) or 0.0, 'image': image,
                        'previous_image': previous, 'revision': entry['revision'], 'replica_set': entry['replica_set'],
                        'change_cause': entry['change_cause'], 'summary': summary})
         previous = image

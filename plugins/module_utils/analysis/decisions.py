@@ -12,7 +12,7 @@ services failing.
 
 from __future__ import annotations
 
-from ansible_collections.sre.runbooks.plugins.module_utils.diagnosis import DISRUPTIVE
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.actions import action_call, platform_of
 
 # Outcomes that never page: nothing was wrong, or nothing was proven.
 QUIET_OUTCOMES = ('resolved', 'no_action', 'insufficient_evidence', 'recovered', 'joined', 'planned')
@@ -50,50 +50,60 @@ def evidence(incident, sources=None):
             'healthy': not down and not gaps and verdict == 'ok'}
 
 
-def _step(attempt, action, decision, reason):
-    return {'attempt': attempt, 'action': action, 'decision': decision, 'reason': reason}
+def _step(attempt, action, call, decision, reason):
+    return {'attempt': attempt, 'action': action, 'call': call, 'decision': decision, 'reason': reason}
 
 
 def mitigation_step(incident, attempt, explicit_action=None, mode='approve', allowed_actions=(),
-                    allow_partial=False):
+                    allow_partial=False, platform=None):
     """The decision of one attempt: act, advise, insufficient (weak evidence: nothing done, no
-    page), escalate (nothing safe left for the collection to do) or none (nothing to mitigate)."""
+    page), escalate (nothing safe left for the collection to do) or none (nothing to mitigate).
+
+    `call` is the action as the role dispatches it on `platform` (default the incident's, else
+    compose): {'module', 'params', 'disruption'} (analysis/actions.py), the one the diagnosis
+    planned or, for an explicit action, made from it and the incident; None without an action or
+    when no module of the collection does it there."""
     incident = incident or {}
     diagnosis = incident.get('diagnosis') or {}
     plan = diagnosis.get('plan') or []
     action = explicit_action or (plan[attempt - 1] if attempt <= len(plan) else {}).get('action') or {}
+    platform = platform_of(platform or incident.get('platform'))
+    call = action_call(action, platform, incident) if action else None
+
     proof = evidence(incident)
     triage = incident.get('triage') or {}
     # Once an earlier attempt acted and did not help, what is left is a real failure: escalate.
     weak = 'escalate' if any(a.get('acted') for a in (incident.get('mitigation') or {}).get('attempts') or []) \
         else 'insufficient'
     if not explicit_action and not proof['sufficient']:
-        return _step(attempt, action, 'insufficient', 'not enough evidence: ' + '; '.join(proof['gaps']))
+        return _step(attempt, action, call, 'insufficient', 'not enough evidence: ' + '; '.join(proof['gaps']))
     if not explicit_action and (triage.get('error_rate') or {}).get('verdict') == 'ok' \
             and not triage.get('service_down'):
-        return _step(attempt, action, 'none', 'the error rate is ok: nothing to mitigate')
+        return _step(attempt, action, call, 'none', 'the error rate is ok: nothing to mitigate')
     if not action:
         if attempt > 1:
-            return _step(attempt, action, 'escalate', 'no further action in the plan')
+            return _step(attempt, action, call, 'escalate', 'no further action in the plan')
         missing = diagnosis.get('missing_evidence') or []
         reason = ((diagnosis.get('action') or {}).get('params') or {}).get('reason') \
             or 'no action in the diagnosis'
         if missing:
-            return _step(attempt, action, weak,
+            return _step(attempt, action, call, weak,
                          'not enough evidence to choose an action (%s): %s' % (reason, '; '.join(missing)))
-        return _step(attempt, action, 'escalate', reason)
+        return _step(attempt, action, call, 'escalate', reason)
     description = action.get('description') or action.get('name')
     if action.get('name') not in allowed_actions:
-        return _step(attempt, action, 'escalate',
+        return _step(attempt, action, call, 'escalate',
                      '%s is left to a human (not in mitigate_allowed_actions)' % description)
-    disruptive = action.get('disruptive', action.get('name') in DISRUPTIVE)
-    if disruptive and diagnosis.get('partial') and not allow_partial:
-        return _step(attempt, action, weak,
+    if call is None:
+        return _step(attempt, action, call, 'escalate', '%s is left to a human (no module of the collection does it on %s)'
+                     % (description, platform))
+    if call['disruption'] != 'none' and diagnosis.get('partial') and not allow_partial:
+        return _step(attempt, action, call, weak,
                      'not enough evidence to %s, which interrupts the service: %s' % (
                          description, '; '.join(diagnosis.get('missing_evidence') or ['the error rate is partial'])))
     if mode == 'advise':
-        return _step(attempt, action, 'advise', 'advice only (mitigate_mode=advise): %s' % description)
-    return _step(attempt, action, 'act', description)
+        return _step(attempt, action, call, 'advise', 'advice only (mitigate_mode=advise): %s' % description)
+    return _step(attempt, action, call, 'act', description)
 
 
 def escalation_reasons(incident, stage, affected_services=(), several_services=2,

@@ -11,6 +11,8 @@ of each other by confidence; without the split, and for the causes that do not h
 confidence; ties by the runbook's order (service down, recent change, saturation, one endpoint,
 dependency). Evidence that could not be gathered is said, an action that disrupts the service is
 never recommended on missing evidence, and a rollback never returns to a version known bad.
+Each action comes as the module and parameters that do it on compose and on Kubernetes, with its
+disruption class (`calls`, `disruption`: analysis/actions.py), which the role mitigate dispatches.
 
 On Kubernetes (platform kubernetes) the service-down checks are k8s_status's (deployment, pods,
 endpoints, events, HPA, problems, previous-container logs) and the actions are the cluster's:
@@ -24,8 +26,9 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.sre.runbooks.plugins.module_utils.changes import RECREATE_SECONDS
-from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import parse_duration
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.actions import describe, disruption, is_disruptive
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.changes import RECREATE_SECONDS
+from ansible_collections.sre.runbooks.plugins.module_utils.common.times import parse_duration
 
 RUNBOOK_ORDER = ('service_down', 'deploy', 'saturation', 'endpoint', 'dependency')
 RUNBOOK_STEPS = {
@@ -36,8 +39,6 @@ RUNBOOK_STEPS = {
     'dependency': 'Mitigation Option 4: Circuit Breaker Activation',
     'escalate': 'Escalation',
 }
-# Actions that interrupt the service: never recommended when evidence they rest on is missing.
-DISRUPTIVE = frozenset(('rollback', 'restart', 'recreate', 'free_port'))
 # Causes that hold and explain shares of the errors this close are ranked by confidence.
 SHARE_TIE = 0.1
 # Without a log signature that says whose they are: a gateway's answers to an upstream that
@@ -108,7 +109,7 @@ class Evidence:
         self.resources = investigate.get('resources') or {}
         self.dependencies = investigate.get('dependencies') or {}
         self.traces = investigate.get('traces') or {}
-        # The "Service Completely Down" checks: compose_service config_check on a docker host,
+        # The "Service Completely Down" checks: compose_service_info config_check on a docker host,
         # k8s_status on Kubernetes.
         self.host = (self.incident.get('service_down') or {}).get('checks') or {}
         self.missing = []
@@ -275,7 +276,7 @@ def _cause(kind, confidence, evidence, action, params=None, description=None, ne
     return {'cause': kind, 'confidence': round(max(0.0, min(1.0, confidence)), 2),
             'evidence': evidence, 'runbook_step': RUNBOOK_STEPS[kind],
             'action': {'name': action, 'params': params or {}, 'description': description or action,
-                       'disruptive': action in DISRUPTIVE},
+                       'disruption': disruption(action), 'disruptive': is_disruptive(action)},
             'needs': list(needs), 'infrastructure': infrastructure, 'database': database}
 
 
@@ -864,7 +865,7 @@ def diagnose(incident, options=None):
         blocked = [n for n in cause['needs'] if n == 'previous image'
                    or any(m.startswith(n + ':') for m in ev.missing)]
         partial = ev.errors.get('partial')
-        if cause['action']['disruptive'] and (blocked or partial):
+        if is_disruptive(cause['action']['name']) and (blocked or partial):
             refused.append('%s not recommended: %s' % (
                 cause['action']['description'],
                 'missing ' + ', '.join(blocked) if blocked else 'the error rate is partial'))
@@ -879,7 +880,8 @@ def diagnose(incident, options=None):
                   if causes or verdict in ('warning', 'critical') else
                   'the error rate is %s' % (verdict or 'unknown'))
         action = {'name': 'escalate', 'params': {'reason': reason},
-                  'description': 'escalate with the evidence', 'disruptive': False}
+                  'description': 'escalate with the evidence', 'disruption': disruption('escalate'),
+                  'disruptive': False}
         # Who to escalate to: what the causes that stand suspect.
         standing = [c for c in causes if c['confidence'] >= opts['min_confidence']]
         recommended = {'cause': 'escalate', 'confidence': 0.0, 'evidence': [reason],
@@ -887,6 +889,10 @@ def diagnose(incident, options=None):
                        'infrastructure': any(c['infrastructure'] for c in standing),
                        'database': any(c['database'] for c in standing),
                        'explains': _explains(None, None, [], [])}
+    # Each action as the module and parameters that do it, on compose and on Kubernetes: the
+    # role mitigate dispatches them as they are.
+    for cause in causes + [recommended]:
+        describe(cause['action'], incident)
     return {
         'causes': causes,
         'recommended': recommended,

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.sre.runbooks.plugins.module_utils import formatting as fmt
-from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import format_duration, iso
+from ansible_collections.sre.runbooks.plugins.module_utils.common import formatting as fmt
+from ansible_collections.sre.runbooks.plugins.module_utils.common.times import format_duration, iso
 
 # One group holding at least this share of all errors is where the errors are concentrated.
 CONCENTRATION_SHARE = 0.8

@@ -4,11 +4,11 @@
 """Guardrails of the mitigation: one remediation at a time per service (a lock that expires, so
 a crashed run cannot block the next one forever), a bounded number of actions per incident and a
 cooldown between actions. Decisions are pure; the caller reads and writes the files
-(module_utils/state_files.py)."""
+(module_utils/common/state_files.py)."""
 
 from __future__ import annotations
 
-from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import iso
+from ansible_collections.sre.runbooks.plugins.module_utils.common.times import iso
 
 # Actions kept in a service's ledger: enough for the incidents of a long week.
 LEDGER_SIZE = 200

@@ -16,11 +16,12 @@ import json
 import re
 import socket
 import time
-
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode
 
 from ansible.module_utils.urls import open_url
+
+from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 
 # Status codes worth a second try: the request may well succeed a moment later.
 RETRY_STATUSES = frozenset((429, 502, 503, 504))
@@ -53,11 +54,12 @@ def endpoint_spec(**own_args):
     return dict(argument_spec=spec, **ENDPOINT_CONSTRAINTS)
 
 
-class ApiError(Exception):
-    """A failed call, already phrased for the person who reads it."""
+class ApiError(RunbookError):
+    """A failed call, already phrased for the person who reads it, with the HTTP status and body
+    that came back (returned as status_code and response)."""
 
     def __init__(self, message, status=None, body=None):
-        super().__init__(message)
+        super().__init__(message, status_code=status, response=body)
         self.status = status
         self.body = body
 

@@ -10,8 +10,10 @@ import json
 import os
 import tempfile
 
+from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 
-class StateError(Exception):
+
+class StateError(RunbookError):
     """A state file that cannot be read or written; the message names it and what to check."""
 
 

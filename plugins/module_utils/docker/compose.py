@@ -17,8 +17,9 @@ import re
 import shlex
 import subprocess
 
-from ansible_collections.sre.runbooks.plugins.module_utils.changes import event_time
-from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import resolve_time
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.changes import event_time
+from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
+from ansible_collections.sre.runbooks.plugins.module_utils.common.times import resolve_time
 
 HEADER = '''# Managed by the sre.runbooks collection (module sre.runbooks.compose_service) for compose
 # project %s: applied after the project's own compose files, which are never rewritten.
@@ -37,7 +38,7 @@ _SIZE_UNITS = {'': 1, 'b': 1, 'k': 1024, 'm': 1024 ** 2, 'g': 1024 ** 3, 't': 10
 _KERNEL_OOM_RE = re.compile(r'Killed process|out of memory|oom-kill', re.I)
 
 
-class ComposeError(Exception):
+class ComposeError(RunbookError):
     """A compose command or state file failed; the message says which and what to check."""
 
 

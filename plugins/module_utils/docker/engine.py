@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from ansible_collections.sre.runbooks.plugins.module_utils.http_client import ApiError, HttpClient
+from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError, HttpClient
 
 PROJECT_LABEL = 'com.docker.compose.project'
 SERVICE_LABEL = 'com.docker.compose.service'

@@ -17,10 +17,13 @@ import importlib
 import importlib.util
 import json
 
+from ansible.module_utils.basic import missing_required_lib
+
+from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
+
 # The `kubernetes` package is imported on first use (kube()): importing it costs about half a
 # second, which every in-process task of an observe module would otherwise pay on each run.
 HAS_KUBERNETES = importlib.util.find_spec('kubernetes') is not None
-KUBERNETES_IMPORT_ERROR = None if HAS_KUBERNETES else "No module named 'kubernetes'"
 
 
 def kube():
@@ -60,7 +63,7 @@ JSON_PATCH = 'application/json-patch+json'
 STRATEGIC_MERGE_PATCH = 'application/strategic-merge-patch+json'
 
 
-class K8sError(Exception):
+class K8sError(RunbookError):
     """The cluster could not be reached or refused a call; the message says which and what to check.
     status: the HTTP status the API server answered, None when it could not be reached."""
 
@@ -70,7 +73,10 @@ class K8sError(Exception):
 
 
 def k8s_api_client(params):
-    """An ApiClient for the module's K8S_ARGS parameters; K8sError when the configuration is bad."""
+    """An ApiClient for the module's K8S_ARGS parameters; K8sError when the configuration is bad
+    or the kubernetes library is missing."""
+    if not HAS_KUBERNETES:
+        raise K8sError(missing_required_lib('kubernetes') + " (No module named 'kubernetes')")
     conflicts = [name for name in ('kubeconfig', 'context', 'host') if params.get(name)]
     if params.get('in_cluster') and conflicts:
         raise K8sError('in_cluster uses the service account of the pod: drop %s' % ', '.join(conflicts))

@@ -7,7 +7,7 @@ dicts the API returns (as `kubectl get -o json`), no I/O (the reads are k8s_obse
 - Pods: their state as `kubectl get pods` and `describe` show it (waiting reason, last
   termination, restarts), the containers to read previous logs of, OOM kills.
 - Resources: metrics.k8s.io PodMetrics against each container's limits, in the record shape of
-  module_utils/resources.py, so that its `assess` gives the same verdicts as for docker.
+  module_utils/analysis/resources.py, so that its `assess` gives the same verdicts as for docker.
 - The "Service Completely Down" checks: problems (CrashLoopBackOff, ImagePullBackOff,
   CreateContainerConfigError, OOMKilled, Unschedulable, ProgressDeadlineExceeded,
   NoReadyEndpoints, NotReady), Warning events of the Deployment, its ReplicaSets and pods, the
@@ -16,10 +16,9 @@ dicts the API returns (as `kubectl get -o json`), no I/O (the reads are k8s_obse
 
 from __future__ import annotations
 
-from ansible_collections.sre.runbooks.plugins.module_utils import k8s_rollout as kr
-from ansible_collections.sre.runbooks.plugins.module_utils.k8s_workload import (
-    find_hpa, hpa_bounds, parse_quantity)
-from ansible_collections.sre.runbooks.plugins.module_utils.prometheus import iso
+from ansible_collections.sre.runbooks.plugins.module_utils.common.times import epoch, iso
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s import rollout as kr
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.workload import find_hpa, hpa_bounds, parse_quantity
 
 OOM = 'OOMKilled'
 CRASH_LOOP = 'CrashLoopBackOff'
@@ -110,7 +109,7 @@ def pod_facts(pod):
         'waiting_message': waiting.get('message'),
         'last_terminated_reason': last.get('reason'),
         'last_exit_code': last.get('exitCode'),
-        'started_at': iso(kr.parse_time(running.get('startedAt') or _status(pod).get('startTime'))),
+        'started_at': iso(epoch(running.get('startedAt') or _status(pod).get('startTime'))),
     }
 
 
@@ -234,7 +233,7 @@ def event_time(event):
     series = event.get('series') or {}
     for text in (event.get('lastTimestamp'), series.get('lastObservedTime'), event.get('eventTime'),
                  _meta(event).get('creationTimestamp')):
-        when = kr.parse_time(text) if text else None
+        when = epoch(text) if text else None
         if when is not None:
             return when
     return None

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from ansible_collections.sre.runbooks.plugins.module_utils import k8s_rollout as kr
-from ansible_collections.sre.runbooks.plugins.module_utils.http_client import Response
-from ansible_collections.sre.runbooks.plugins.module_utils.k8s_client import (
-    HAS_KUBERNETES, KUBERNETES_IMPORT_ERROR, K8sError, api_error, api_errors, call, k8s_api_client, kube)
+from ansible_collections.sre.runbooks.plugins.module_utils.api.client import Response
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s import rollout as kr
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.client import K8sError, api_error, api_errors, call, k8s_api_client, kube
 
 METRICS_GROUP, METRICS_VERSION = 'metrics.k8s.io', 'v1beta1'
 
@@ -23,9 +22,6 @@ class Reader:
     """Read-only calls to the cluster of the module's K8S_ARGS parameters."""
 
     def __init__(self, params):
-        if not HAS_KUBERNETES:
-            raise K8sError('the kubernetes Python library is required on the host the module runs on '
-                           '(pip install kubernetes): %s' % KUBERNETES_IMPORT_ERROR)
         self.client = k8s_api_client(params)
         self.timeout = params['request_timeout']
         self.api = kube().client

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import copy
 import time
-from datetime import datetime, timezone
+from datetime import timezone
+
+from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
+from ansible_collections.sre.runbooks.plugins.module_utils.common.times import epoch
 
 REVISION = 'deployment.kubernetes.io/revision'
 CHANGE_CAUSE = 'kubernetes.io/change-cause'
@@ -169,21 +172,12 @@ def restarted_at(deployment):
     return summary(deployment)['template_annotations'].get(RESTARTED_AT)
 
 
-def parse_time(text):
-    """Epoch seconds of an RFC 3339 time (a Z or an offset); None when absent or unreadable."""
-    try:
-        parsed = datetime.fromisoformat(text.replace('Z', '+00:00'))
-    except (AttributeError, ValueError):
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
-
-
 def restart_needed(deployment, restarted_before=None):
     """Whether to restart: always, or with restarted_before (epoch seconds), only when the last
     restart (the restartedAt annotation) is older than that."""
     if restarted_before is None:
         return True
-    last = parse_time(restarted_at(deployment))
+    last = epoch(restarted_at(deployment))
     return last is None or last < restarted_before
 
 
@@ -246,7 +240,7 @@ def status_facts(deployment, stale=None):
     }
 
 
-class RolloutError(Exception):
+class RolloutError(RunbookError):
     """The rollout failed or did not finish in time; `deployment` is the last one read."""
 
     def __init__(self, message, deployment):

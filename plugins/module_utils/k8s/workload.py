@@ -35,7 +35,8 @@ import json
 import re
 from decimal import ROUND_CEILING, Decimal
 
-from ansible_collections.sre.runbooks.plugins.module_utils import k8s_rollout as kr
+from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s import rollout as kr
 
 SECRET_NAME = re.compile(r'TOKEN|SECRET|PASSWORD|KEY', re.I)
 MASK = '********'
@@ -54,7 +55,7 @@ _BINARY = ('Ei', 'Pi', 'Ti', 'Gi', 'Mi', 'Ki')
 _DECIMAL = ('E', 'P', 'T', 'G', 'M', 'k')
 
 
-class WorkloadError(ValueError):
+class WorkloadError(RunbookError, ValueError):
     """A request the module refuses; the message says why and what to change."""
 
 

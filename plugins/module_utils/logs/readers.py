@@ -18,17 +18,24 @@ import json
 import math
 from urllib.parse import quote
 
-from ansible_collections.sre.runbooks.plugins.module_utils.docker_engine import (
-    docker_client, list_containers)
-from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
-    ApiError, HttpClient, decode_json)
-from ansible_collections.sre.runbooks.plugins.module_utils.k8s_client import K8sError
-from ansible_collections.sre.runbooks.plugins.module_utils.k8s_facts import pod_facts, restarted_containers
-from ansible_collections.sre.runbooks.plugins.module_utils.k8s_observe import Reader
-from ansible_collections.sre.runbooks.plugins.module_utils.log_patterns import (
-    FIELD_ALIASES, LEVELS, MAX_LINE, RANK, DockerLogDecoder, get_field, parse_line, parse_time,
-    record_from_fields, records_from_entries)
-from ansible_collections.sre.runbooks.plugins.module_utils.parallel import run_all
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.log_patterns import (
+    FIELD_ALIASES,
+    LEVELS,
+    MAX_LINE,
+    RANK,
+    DockerLogDecoder,
+    get_field,
+    parse_line,
+    parse_time,
+    record_from_fields,
+    records_from_entries,
+)
+from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError, HttpClient, decode_json
+from ansible_collections.sre.runbooks.plugins.module_utils.common.parallel import run_all
+from ansible_collections.sre.runbooks.plugins.module_utils.docker.engine import docker_client, list_containers
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.client import K8sError
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.facts import pod_facts, restarted_containers
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.observe import Reader
 
 DOCKER_CHUNK = 64 * 1024
 # An `until` this close to now counts as now: the Engine then tails the newest lines and the few

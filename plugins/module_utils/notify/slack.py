@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
-from ansible_collections.sre.runbooks.plugins.module_utils import formatting
-from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
-    ApiError, HttpClient, body_text, decode_json)
+from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError, HttpClient, body_text, decode_json
+from ansible_collections.sre.runbooks.plugins.module_utils.common import formatting
+from ansible_collections.sre.runbooks.plugins.module_utils.common.times import moment
 
 TEMPLATES = ('incident', 'update', 'resolved', 'escalation', 'closed', 'joined')
 JSON_UTF8 = {'Content-Type': 'application/json; charset=utf-8'}
@@ -62,36 +62,8 @@ WEBHOOK_HINTS = {
     'action_prohibited': 'the workspace forbids this webhook to post here',
 }
 
-ARGUMENT_SPEC = dict(
-    token=dict(type='str', no_log=True),
-    webhook_url=dict(type='str', no_log=True),
-    channel=dict(type='str'),
-    text=dict(type='str'),
-    blocks=dict(type='list', elements='dict'),
-    thread_ts=dict(type='str'),
-    reply_broadcast=dict(type='bool', default=False),
-    reaction=dict(type='str'),
-    timestamp=dict(type='str'),
-    template=dict(type='str', choices=list(TEMPLATES)),
-    incident=dict(type='dict'),
-    template_vars=dict(type='dict', default={}),
-    api_url=dict(type='str', default='https://slack.com/api'),
-    timeout=dict(type='float', default=10.0),
-    retries=dict(type='int', default=2),
-    max_retry_after=dict(type='float', default=30.0),
-    validate_certs=dict(type='bool', default=True),
-)
-
-CONSTRAINTS = dict(
-    required_one_of=[('token', 'webhook_url'), ('text', 'template', 'reaction')],
-    mutually_exclusive=[('token', 'webhook_url'), ('text', 'template'), ('blocks', 'template')]
-    + [('webhook_url', name) for name in ('channel', 'thread_ts', 'reply_broadcast', 'reaction',
-                                          'timestamp')],
-    required_by={'token': ('channel',), 'template': ('incident',), 'blocks': ('text',)},
-)
-
-
 # --- The runbook's messages: pure -------------------------------------------------------------
+
 
 def escape(text):
     """Slack's three control characters, escaped as its message formatting requires."""
@@ -101,15 +73,6 @@ def escape(text):
 def percent(value):
     """12 -> '12%', 0.3 -> '0.3%', 8.333 -> '8.33%', None -> 'n/a'."""
     return formatting.percent(value, 2, trim=True)
-
-
-def parse_time(value):
-    """An RFC 3339 time (as the roles record it), or None."""
-    try:
-        moment = datetime.fromisoformat(str(value).replace('Z', '+00:00'))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def duration(seconds):
@@ -177,8 +140,8 @@ class Facts:
         return self.var('commander', 'not assigned yet')
 
     def started(self):
-        moment = parse_time(self.get('started_at'))
-        return moment.strftime('%Y-%m-%d %H:%M UTC') if moment else 'unknown'
+        started = moment(self.get('started_at'))
+        return started.strftime('%Y-%m-%d %H:%M UTC') if started else 'unknown'
 
     def clock(self):
         return self.now.astimezone(timezone.utc).strftime('%H:%M UTC')
@@ -242,7 +205,7 @@ class Facts:
         if kind == 'triage':
             return 'not measured since the triage' if now_only else \
                 '%s at triage, not measured since' % percent(value)
-        at = parse_time(self.v.get('measured_at'))
+        at = moment(self.v.get('measured_at'))
         return '%s (%s)%s' % (percent(value), note(value), at.strftime(' at %H:%M:%S UTC') if at else '')
 
     def opening_rate(self):
@@ -331,8 +294,8 @@ class Facts:
         return self.var('mitigation') or '; '.join(acted) or 'no action taken'
 
     def duration(self):
-        started = parse_time(self.get('started_at'))
-        ended = parse_time(self.var('resolved_at')) or self.now
+        started = moment(self.get('started_at'))
+        ended = moment(self.var('resolved_at')) or self.now
         return duration((ended - started).total_seconds()) if started else 'unknown'
 
     def gaps(self):
@@ -483,6 +446,7 @@ def render(template, incident, template_vars=None, now=None):
 
 # --- Sending ------------------------------------------------------------------------------------
 
+
 def web_error(method, body, payload):
     """One sentence for {ok: false, error} from a Web API method."""
     error = str(payload.get('error') or 'unknown_error')
@@ -533,53 +497,3 @@ class Slack:
                 body_text(response, 200).strip() or '(empty body)',
                 ': ' + WEBHOOK_HINTS[answer] if answer in WEBHOOK_HINTS else ''), response.status)
         return answer
-
-
-def message_of(p, now=None):
-    """(text, blocks) to post: rendered from the template, or as given; (None, None) if none."""
-    if p['template']:
-        return render(p['template'], p['incident'], p['template_vars'], now)
-    return p['text'], p['blocks']
-
-
-def run(p, check_mode, now=None):
-    """Posts the message and/or adds the reaction; the module's result."""
-    slack = Slack(p)
-    text, blocks = message_of(p, now)
-    result = {'changed': False, 'sent': False, 'ts': None, 'channel': p['channel'],
-              'thread_ts': p['thread_ts'], 'message': None, 'request': []}
-    body = {'text': text}
-    if blocks:
-        body['blocks'] = blocks
-    if p['webhook_url']:
-        result['request'].append({'method': 'webhook', 'body': body})
-        if not check_mode:
-            slack.webhook(body)
-        result.update(changed=True, sent=not check_mode)
-        return result
-    if text:
-        body = dict(body, channel=p['channel'])
-        if p['thread_ts']:
-            body.update(thread_ts=p['thread_ts'], reply_broadcast=p['reply_broadcast'])
-        result['request'].append({'method': 'chat.postMessage', 'body': body})
-        result['changed'] = True
-        if not check_mode:
-            answer = slack.call('chat.postMessage', body)
-            result.update(sent=True, ts=answer.get('ts'), channel=answer.get('channel'),
-                          message=answer.get('message'),
-                          thread_ts=p['thread_ts'] or answer.get('ts'))
-    if p['reaction']:
-        timestamp = p['timestamp'] or result['ts'] or (text and check_mode and '(ts of the message)')
-        if not timestamp:
-            raise ApiError('reaction needs timestamp: the ts of the message to react to, or a '
-                           'message posted by the same task')
-        body = {'channel': result['channel'], 'timestamp': timestamp,
-                'name': p['reaction'].strip(':')}
-        result['request'].append({'method': 'reactions.add', 'body': body})
-        if check_mode:
-            result['changed'] = True
-        else:
-            answer = slack.call('reactions.add', body, accept=('already_reacted',))
-            result['changed'] = result['changed'] or bool(answer.get('ok'))
-            result['sent'] = True
-    return result

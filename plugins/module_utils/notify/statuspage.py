@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from ansible_collections.sre.runbooks.plugins.module_utils.http_client import (
-    ApiError, HttpClient, decode_json, summarise_body)
+from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError, HttpClient, decode_json, summarise_body
 
 API_URL = 'https://api.statuspage.io/v1'
 INCIDENT_STATUSES = ('investigating', 'identified', 'monitoring', 'resolved')
@@ -29,27 +28,6 @@ HINTS = {
     422: 'check status, impact_override and the component ids and statuses',
     429: 'rate limited: Statuspage allows about one request a second per key; retry later',
 }
-
-
-ARGUMENT_SPEC = dict(
-    api_key=dict(type='str', required=True, no_log=True),
-    page_id=dict(type='str', required=True),
-    incident_id=dict(type='str'),
-    name=dict(type='str'),
-    status=dict(type='str', choices=list(INCIDENT_STATUSES)),
-    body=dict(type='str'),
-    impact_override=dict(type='str', choices=list(IMPACTS)),
-    components=dict(type='dict'),
-    deliver_notifications=dict(type='bool', default=True),
-    api_url=dict(type='str', default=API_URL),
-    validate_certs=dict(type='bool', default=True),
-    timeout=dict(type='float', default=10.0),
-    retries=dict(type='int', default=2),
-)
-CONSTRAINTS = dict(
-    required_one_of=[('incident_id', 'name')],
-    mutually_exclusive=[('incident_id', 'name')],
-)
 
 
 class StatuspageClient:
@@ -152,15 +130,3 @@ def ensure(client, p, check_mode, warn):
     return {'changed': True, 'created': method == 'POST', 'incident': summary(incident),
             'request': {'method': method, 'url': client.http.url_for(path), 'body': body},
             'diff': {'before': before, 'after': after}}
-
-
-def run(p, check_mode):
-    """The module's result (see ensure); a refused value or call raises ApiError."""
-    client = StatuspageClient(p['api_url'], p['api_key'], p['page_id'], p['validate_certs'],
-                              p['timeout'], p['retries'])
-    warnings = []
-    try:
-        result = ensure(client, p, check_mode, warnings.append)
-    except ValueError as err:
-        raise ApiError(str(err))
-    return dict(result, warnings=warnings) if warnings else result

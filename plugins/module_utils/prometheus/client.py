@@ -6,91 +6,12 @@
 from __future__ import annotations
 
 import math
-import re
-from datetime import datetime, timezone
 from urllib.parse import quote
 
-from ansible_collections.sre.runbooks.plugins.module_utils.http_client import ApiError, decode_json
+from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError, decode_json
 
 # Longer queries go as a form-encoded POST, which every Prometheus-API backend accepts.
 MAX_GET_QUERY = 1500
-
-_DURATION_RE = re.compile(r'(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)')
-_DURATION_UNITS = {'ms': 0.001, 's': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 604800,
-                   'y': 31536000}
-_RELATIVE_RE = re.compile(r'^now(?:\s*-\s*(\S+))?$')
-
-
-def parse_duration(text):
-    """Seconds in a Prometheus duration such as '30s', '5m' or '1h30m'."""
-    text = str(text).strip()
-    if re.fullmatch(r'\d+(\.\d+)?', text):
-        return float(text)
-    parts = _DURATION_RE.findall(text)
-    if not text or ''.join(n + u for n, u in parts) != text:
-        raise ValueError("'%s' is not a duration: use a number of seconds or units ms, s, m, h, "
-                         "d, w, y as in '30s', '5m', '1h30m'" % text)
-    return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
-
-
-def format_duration(seconds):
-    """The shortest Prometheus duration for whole seconds: 90 -> '90s', 300 -> '5m'."""
-    seconds = int(round(seconds))
-    for unit, size in (('w', 604800), ('d', 86400), ('h', 3600), ('m', 60)):
-        if seconds >= size and seconds % size == 0:
-            return '%d%s' % (seconds // size, unit)
-    return '%ds' % seconds
-
-
-def human_duration(seconds):
-    """A duration for people, in the largest unit that makes it at least 2, rounded: 372 ->
-    '6 minutes', 2592000 -> '30 days', 1 -> '1 second'."""
-    for unit, size in (('day', 86400), ('hour', 3600), ('minute', 60)):
-        if seconds >= 2 * size:
-            count = int(round(seconds / float(size)))
-            return '%d %ss' % (count, unit)
-    count = int(round(seconds))
-    return '%d second%s' % (count, '' if count == 1 else 's')
-
-
-def resolve_time(value, now):
-    """Epoch seconds for an epoch number, 'now', 'now-15m' or an RFC 3339 timestamp."""
-    if value is None:
-        return now
-    if isinstance(value, (int, float)):
-        return float(value)
-    text = str(value).strip()
-    match = _RELATIVE_RE.match(text)
-    if match:
-        return now - (parse_duration(match.group(1)) if match.group(1) else 0)
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(text.replace('Z', '+00:00'))
-    except ValueError:
-        raise ValueError("'%s' is not a time: use epoch seconds, 'now', 'now-15m' or RFC 3339 "
-                         "such as '2026-11-23T14:23:00Z'" % text)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.timestamp()
-
-
-def point_in_time(value, now):
-    """Epoch seconds of '15m' (back from now), 'now', 'now-15m', epoch seconds or RFC 3339."""
-    text = str(value).strip()
-    if _DURATION_RE.findall(text) and ''.join(n + u for n, u in _DURATION_RE.findall(text)) == text:
-        return now - parse_duration(text)
-    return resolve_time(text, now)
-
-
-def iso(epoch):
-    """RFC 3339 UTC text for epoch seconds, or None."""
-    if epoch is None:
-        return None
-    moment = datetime.fromtimestamp(epoch, tz=timezone.utc)
-    return moment.isoformat(timespec='seconds').replace('+00:00', 'Z')
 
 
 def parse_sample(raw):
