@@ -1,4 +1,5 @@
-"""compose_service against the real Docker engine and docker-compose, on a throwaway project.
+"""compose_service and compose_service_info against the real Docker engine and docker-compose, on
+a throwaway project.
 
 One service (tests/integration/compose/docker-compose.yml) of the demo's model-service image,
 re-tagged sre-compose-test/svc:v1 and :v2, on 127.0.0.1:18090. The project name is fresh for each
@@ -25,6 +26,7 @@ SOURCE_IMAGE = 'sre-demo/model-service:v1.0.0'
 REPO = 'sre-compose-test/svc'
 PORT = 18090
 SERVICE = 'svc'
+READ_STATES = ('status', 'logs', 'config_check')
 
 
 def sh(*args, env=None, timeout=120):
@@ -58,10 +60,15 @@ class Project:
             command += ['-f', path]
         return sh(*command, *args, env=env)
 
-    def run(self, state='status', check_mode=False, **args):
+    def run(self, state='status', check_mode=False, module=None, **args):
+        """The read states through compose_service_info, the acting ones through compose_service,
+        unless module names one."""
+        module = module or ('compose_service_info' if state in READ_STATES else 'compose_service')
         args.update(service=SERVICE, project=self.name, state=state, state_dir=self.state_dir,
-                    wait_timeout=60, _ansible_diff=True)
-        return run_module('compose_service', args, check_mode=check_mode)
+                    _ansible_diff=True)
+        if module == 'compose_service':
+            args.setdefault('wait_timeout', 60)
+        return run_module(module, args, check_mode=check_mode)
 
     def container_ids(self):
         return sh('docker', 'ps', '-aq', '--no-trunc', '--filter',
@@ -116,6 +123,30 @@ def test_status_reads_containers_port_and_history(project):
     assert [e['image'] for e in json.loads(Path(project.history).read_text())['images']] == [REPO + ':v1']
 
 
+def test_read_states_of_compose_service_still_work_deprecated(project):
+    for state in READ_STATES:
+        result = project.run(state, module='compose_service', port=PORT)
+        assert not result['changed'] and 'failed' not in result, (state, result)
+        assert result['containers'][0]['state'] == 'running', (state, result)
+        (deprecation,) = result['deprecations']
+        message = deprecation.get('msg') or deprecation['event']['msg']  # ansible-core < 2.19, >= 2.19
+        assert 'state=%s' % state in message and 'sre.runbooks.compose_service_info' in message, deprecation
+        assert deprecation['version'] == '2.0.0', deprecation
+    assert 'config' in result and result['port_conflict'] is False
+    assert not project.run(port=PORT).get('deprecations')  # compose_service_info
+
+
+def test_info_refuses_an_acting_state(project):
+    before = project.snapshot()
+    for state in ('restarted', 'recreated', 'rolled_back', 'env', 'resources'):
+        result = project.run(state, module='compose_service_info')
+        assert result['failed'], (state, result)
+        assert 'value of state must be one of: status, logs, config_check, got: %s' % state in result['msg'], result
+    result = project.run(module='compose_service_info', wait_timeout=60)
+    assert result['failed'] and 'wait_timeout' in result['msg'], result
+    assert project.snapshot() == before
+
+
 def test_logs(project):
     result = project.run('logs', tail=5, since='1h')
     assert 0 < len(result['logs']) <= 5
@@ -145,7 +176,11 @@ def test_check_mode_changes_nothing_and_plans(project):
         'restarted': project.run('restarted', check_mode=True),
         'resources': project.run('resources', memory='128m', check_mode=True),
     }
-    assert project.snapshot() == before
+    reads = [project.run(state, check_mode=True, port=PORT) for state in READ_STATES]
+    assert project.snapshot() == before  # compose_service_info writes no history in check mode
+    for result in reads:
+        assert not result['changed'] and 'failed' not in result, result
+        assert result['after'] == result['before'] and result['diff'][1]['before'] == result['diff'][1]['after']
     for state, result in plans.items():
         assert result['changed'] and result['commands'], (state, result)
     assert plans['env']['commands'][0].endswith('up -d --no-deps --force-recreate svc')
@@ -168,7 +203,7 @@ def test_env_set_then_unchanged_then_unset(project):
     assert any('listening on' in line['line'] for line in result['logs'])
     assert result['after']['env'] == {'SRE_TEST_FLAG': 'false', 'SRE_TEST_N': '3'}
     override_lines = Path(project.override).read_text().splitlines()
-    assert 'version' in json.loads(''.join(l for l in override_lines if not l.startswith('#')))
+    assert 'version' in json.loads(''.join(line for line in override_lines if not line.startswith('#')))
     again = project.run('env', env={'SRE_TEST_FLAG': False, 'SRE_TEST_N': 3})
     assert not again['changed'] and again['commands'] == [] and project.container_ids() == [cid]
     result = project.run('env', env={'SRE_TEST_FLAG': None, 'SRE_TEST_N': None})
