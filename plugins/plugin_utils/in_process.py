@@ -6,15 +6,57 @@ task runs there.
 
 A module task costs about half a second (AnsiballZ, a new process, Python start-up) for what is
 mostly waiting on an API. When the module would run on the controller anyway, its action plugin
-runs the same collect function in this process; elsewhere the module runs on the target as usual.
+runs the same body in this process; elsewhere the module runs on the target as usual.
 """
 
 from __future__ import annotations
 
+import grp
+import json
+import os
+import pwd
+import stat
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.json import AnsibleJSONEncoder
 from ansible.module_utils.common.parameters import remove_values
+from ansible.module_utils.errors import UnsupportedError
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.sre.runbooks.plugins.module_utils.common.module import result_of
+
+
+def refusal(validation, module_name):
+    """The message of AnsibleModule for arguments its validation refused."""
+    msg = validation.errors.msg
+    if isinstance(validation.errors[0], UnsupportedError):
+        msg = 'Unsupported parameters for (%s) module: %s' % (module_name, msg)
+    return msg
+
+
+def path_facts(result):
+    """The result with what AnsibleModule adds when its `path` (or `dest`) exists: the file's
+    owner, group, mode, kind and size (not its SELinux context)."""
+    path = result.get('path', result.get('dest'))
+    if path is None or not os.path.lexists(path):
+        return result
+    st = os.lstat(path)
+    try:
+        owner = pwd.getpwuid(st.st_uid).pw_name
+    except KeyError:
+        owner = str(st.st_uid)
+    try:
+        group = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        group = str(st.st_gid)
+    if os.path.islink(path):
+        kind = 'link'
+    elif os.path.isdir(path):
+        kind = 'directory'
+    else:
+        kind = 'hard' if os.stat(path).st_nlink > 1 else 'file'
+    return dict(result, uid=st.st_uid, gid=st.st_gid, owner=owner, group=group,
+                mode='0%03o' % stat.S_IMODE(st.st_mode), state=kind, size=st.st_size)
 
 
 def runs_in_process(transport, become, async_val, environment):
@@ -39,13 +81,19 @@ class InProcessAction(ActionBase):
         if not runs_in_process(self._connection.transport, self._play_context.become,
                                self._task.async_val, self._task.environment):
             return self._run_module(result, task_vars)
-        # Validation errors name the plugin by _load_name: the module's name, as the module says.
-        self._load_name = self._task.resolved_action
-        validation, params = self.validate_argument_spec(**self.body.SPEC)
-        warnings = []
-        result.update(result_of(self.body, params, self._play_context.check_mode, warnings.append))
-        if warnings:
-            result['warnings'] = warnings
+        # The arguments as the module receives them: plain JSON values (ansible-core's tagged
+        # strings would name their class in a refusal), validated as AnsibleModule validates them.
+        args = json.loads(json.dumps(self._task.args, cls=AnsibleJSONEncoder))
+        validation = ArgumentSpecValidator(**self.body.SPEC).validate(args)
+        params = validation.validated_parameters
+        if validation.error_messages:
+            result.update(failed=True, msg=refusal(validation, self._task.resolved_action))
+        else:
+            warnings = []
+            result.update(path_facts(result_of(self.body, params, self._play_context.check_mode,
+                                               warnings.append)))
+            if warnings:
+                result['warnings'] = warnings
         result['invocation'] = {'module_args': params}
         # As AnsibleModule returns it: every no_log value masked, wherever it appears.
         return remove_values(result, validation._no_log_values)

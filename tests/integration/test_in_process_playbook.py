@@ -3,9 +3,23 @@ a local connection runs in ansible-playbook's own process (plugins/action, plugi
 and must return what the module returns when it runs as a process, failures included, without
 leaking a no_log value.
 
-The Prometheus here answers as the Prometheus HTTP API does (/api/v1/query and query_range, their
-success envelope, vectors and matrices), Slack as its Web API does (chat.postMessage: HTTP 200 with
-ok true or false), PagerDuty as its Events API v2 does (202 and its success body); the rig is not used.
+Every module that has an action plugin runs here, a success and a failure each at least, in one
+playbook run twice at once, each run in a working directory of its own: on the local connection as
+it is (in the controller process), and with a play `environment`, which runs_in_process() refuses,
+so that every task runs its module as a process (AnsiballZ), as on any other host. The two results
+of each task, as registered and as shown at -vvv (with the invocation), must be equal but for the
+values that must differ (VARIES: the time of the run, a latency), and so must the warnings shown
+and the state files written. Nothing is imported from the plugins: the test goes through
+ansible-playbook only.
+
+Three differences this test found are held by tests of their own: the stats of the file at a
+result's `path` (AnsibleModule's add_path_info), the invocation of arguments that validation
+refuses, and the class a refusal names (`str`, not ansible-core's tagged string).
+
+The APIs behind them answer as their vendors document (in_process_fakes.py): the Prometheus HTTP
+API, Slack's Web API, PagerDuty's Events API v2 and REST API v2, Atlassian Statuspage, Loki and
+Elasticsearch, Jaeger's query API, a health endpoint and the Kubernetes API (fake_k8s.py); the rig
+is not used.
 """
 
 import json
@@ -13,163 +27,407 @@ import os
 import re
 import subprocess
 import sys
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from conftest import COLLECTIONS, ROOT, LocalServer, Route, run_module
+from conftest import COLLECTIONS, ROOT
+from fake_k8s import TOKEN as K8S_TOKEN
+from in_process_fakes import AT, COMPONENT, K8S_NS, PAGE, PD_INCIDENT, PD_TOKEN, ROUTING_KEY, SP_KEY, TOKEN, fake_kubernetes, fake_server
 from test_api_errors import free_port
 
-TOKEN = 's3cr3t-in-process-token'
-AT = 1795446000.0  # 2026-11-23T15:00:00Z
-ONSET = AT - 600
-CLASS = re.compile(r"<class '[\w.]+'>")
+SECRETS = (TOKEN, ROUTING_KEY, PD_TOKEN, SP_KEY, K8S_TOKEN)
+# A play environment makes every task of the play run its module as a process.
+MODES = {'in_process': {}, 'process': {'SRE_RUNBOOKS_TEST_RUN': 'module process'}}
+ACTIONS = sorted(p.stem for p in (ROOT / 'plugins' / 'action').glob('*.py') if p.stem != '__init__')
+
+DEPLOYED = {'triage': {
+    'error_rate': {'verdict': 'critical', 'shape': 'spike', 'onset': 100.0, 'window_seconds': 30},
+    'health': {'all_ok': True}, 'changes': [{
+        'kind': 'deploy', 'time': 90.0, 'time_iso': '1970-01-01T00:01:30Z', 'seconds_before_onset': 10.0,
+        'image': 'gw:v2', 'previous_image': 'gw:v1', 'summary': 'image gw:v1 -> gw:v2'}]}}
+INCIDENT = {
+    'id': 'inference-gateway-20261123T142300Z', 'service': 'inference-gateway', 'platform': 'compose',
+    'started_at': '2026-11-23T14:23:00Z', 'outcome': 'resolved', 'severity': 'critical', 'priority': 'P1',
+    'triage': {'error_rate': {'message': 'inference-gateway: 26.70% of 20.00 req/s answer 5xx over 5m',
+                              'evaluated_at': 1795443780.0, 'group_by': 'endpoint', 'groups': []},
+               'changes': []},
+    'diagnosis': {'at': '2026-11-23T14:23:02Z', 'summary': 'bad_deploy: roll back to v1.2.2'},
+    'mitigation': {'attempts': [{'attempt': 1, 'decision': 'act', 'description': 'roll back to v1.2.2',
+                                 'acted': True, 'at': '2026-11-23T14:31:00Z',
+                                 'verify': {'recovered': True, 'message': 'recovered'}}]},
+    'verify': {'recovered': True, 'message': 'recovered',
+               'samples': [{'time_iso': '2026-11-23T14:32:00Z', 'error_percent': 12.0, 'request_rate': 20.0},
+                           {'time_iso': '2026-11-23T14:45:00Z', 'error_percent': 0.3, 'request_rate': 20.0}]},
+}
 
 
-def prometheus(handler):
-    """/predict fails at 30% for ten minutes, /embed is fine; no errors a day before."""
-    query = parse_qs(urlparse(handler.path).query)
-    promql = query['query'][0]
-    errors = 'status=~' in promql
-    if handler.path.startswith('/api/v1/query_range'):
-        start, end = float(query['start'][0]), float(query['end'][0])
-        step = float(query['step'][0].rstrip('s'))
-        times = [start + i * step for i in range(int((end - start) / step) + 1)]
-        values = [[t, str((3.0 if t >= ONSET else 0.0) if errors else 20.0)] for t in times]
-        return Route(body={'status': 'success', 'data': {'resultType': 'matrix', 'result': [
-            {'metric': {}, 'values': values}]}})
-    rates = {'/predict': 3.0, '/embed': 0.0} if errors else {'/predict': 10.0, '/embed': 10.0}
-    if 'offset' in promql and errors:
-        rates = {}
-    return Route(body={'status': 'success', 'data': {'resultType': 'vector', 'result': [
-        {'metric': {'endpoint': endpoint}, 'value': [AT, str(rate)]}
-        for endpoint, rate in rates.items()]}})
+def cases(url, down, k8s):
+    """(task name, module, args, task keywords): each runs in both playbook runs. The state
+    files are under state/, relative to the working directory of each run."""
+    rate = {'url': url, 'service': 'inference-gateway', 'at': '%d' % AT, 'bearer_token': TOKEN}
+    slack = {'token': TOKEN, 'channel': 'C0INCIDENT', 'api_url': url + '/slack', 'retries': 0}
+    cluster = {'host': k8s, 'api_key': K8S_TOKEN, 'validate_certs': False, 'request_timeout': 5}
+    watch = {'url': url + '/watch', 'service': 'inference-gateway', 'window': '1m', 'interval': '1s',
+             'stable_for': '0s', 'deadline': '2s', 'retries': 0, 'password': TOKEN, 'username': 'ops'}
+    budget = {'url': url + '/slo', 'service': 'inference-gateway', 'bearer_token': TOKEN, 'retries': 0,
+              'incident_start': '2026-11-23T14:50:00Z', 'incident_end': '2026-11-23T15:10:00Z'}
+    logs = {'backend': 'loki', 'url': url, 'service': 'inference-gateway', 'since': '1795443720',
+            'until': '1795443840', 'password': TOKEN, 'username': 'ops'}
+    traces = {'url': url + '/jaeger', 'service': 'inference-gateway', 'bearer_token': TOKEN, 'retries': 0}
+    resources = {'source': 'prometheus', 'url': url + '/cadvisor', 'service': 'inference-gateway',
+                 'bearer_token': TOKEN}
+    registry = {'service': 'inference-gateway', 'run_id': 'run-1', 'incident': INCIDENT,
+                'alert': 'fp-1', 'state_dir': 'state/registry'}
+    report = {'incident': INCIDENT, 'directory': 'state/incidents', 'follow_ups': ['Add a canary'],
+              'postmortem': {'organizer': 'On-call <oncall@example.com>'}}
+    pd_rest = {'api_token': PD_TOKEN, 'from_email': 'oncall@example.com', 'incident_id': PD_INCIDENT,
+               'incident_status': 'acknowledged', 'api_url': url + '/pagerduty', 'retries': 0}
+    status_page = {'api_key': SP_KEY, 'page_id': PAGE, 'api_url': url + '/statuspage', 'retries': 0,
+                   'name': 'Elevated error rates on the ML inference API', 'status': 'investigating',
+                   'body': 'We are investigating.', 'components': {COMPONENT: 'partial_outage'}}
+    preflight = {'url': url, 'service': 'inference-gateway', 'bearer_token': TOKEN, 'retries': 0,
+                 'rules': ['slo:availability:ratio_rate30d'],
+                 'slack': {'token': TOKEN, 'channel': 'C0INCIDENT', 'api_url': url + '/slack'},
+                 'pagerduty': {'routing_key': ROUTING_KEY, 'escalation_routing_key': ROUTING_KEY,
+                               'api_token': PD_TOKEN, 'api_url': url + '/pagerduty',
+                               'from_email': 'oncall@example.com'},
+                 'statuspage': {'api_key': SP_KEY, 'page_id': PAGE, 'component_id': COMPONENT,
+                                'api_url': url + '/statuspage'}}
+    check = {'check_mode': True}
+    return [
+        ('error_rate', 'error_rate', rate, {}),
+        ('error_rate_bad_value', 'error_rate', dict(rate, window='often'), {}),
+        ('error_rate_bad_type', 'error_rate', dict(rate, warning_percent='lots'), {}),
+        ('error_rate_missing', 'error_rate', {'url': url}, {}),
+        ('error_rate_unknown', 'error_rate', dict(rate, bogus=1), {}),
+        ('error_rate_unreachable', 'error_rate', dict(rate, url=down, timeout=1, retries=0), {}),
+        ('error_rate_watch', 'error_rate_watch', watch, {}),
+        ('error_rate_watch_bad_options', 'error_rate_watch', dict(watch, deadline='1s', stable_for='5s'), {}),
+        ('slo_budget', 'slo_budget', budget, {}),
+        ('slo_budget_wrong_service', 'slo_budget', dict(budget, service='inference-gatway'), {}),
+        ('prometheus_query', 'prometheus_query', {'url': url, 'query': 'up', 'time': '%d' % AT,
+                                                  'username': 'ops', 'password': TOKEN}, {}),
+        ('prometheus_query_bad_promql', 'prometheus_query', {'url': url, 'query': 'sum(rate(up[5m])',
+                                                             'bearer_token': TOKEN}, {}),
+        ('resource_usage', 'resource_usage', resources, {}),
+        ('resource_usage_bad_promql', 'resource_usage', dict(resources, memory_query='max(up'), {}),
+        ('service_health', 'service_health', {'checks': [
+            {'name': 'health', 'url': url + '/health', 'query': 'dependencies'},
+            {'name': 'down', 'url': down + '/health', 'timeout': 1}]}, {}),
+        ('service_health_bad_url', 'service_health', {'checks': [{'url': 'ftp://x'}]}, {}),
+        ('log_search', 'log_search', logs, {}),
+        ('log_search_no_index', 'log_search', dict(logs, backend='elasticsearch', url=url + '/es',
+                                                   index='logs-missing', retries=0), {}),
+        ('trace_search', 'trace_search', traces, {}),
+        ('trace_search_partial', 'trace_search', dict(traces, url=url + '/jaeger-partial'), {}),
+        ('trace_search_storage_error', 'trace_search', dict(traces, url=url + '/jaeger-broken'), {}),
+        ('k8s_status', 'k8s_status', dict(cluster, name='backend', namespace=K8S_NS, tail=5), {}),
+        ('k8s_status_not_found', 'k8s_status', dict(cluster, name='nope', namespace=K8S_NS), {}),
+        ('recent_changes', 'recent_changes', dict(cluster, source='kubernetes', name='backend',
+                                                  namespace=K8S_NS, since='1795400000',
+                                                  onset='2026-11-23T14:10:00Z'), {}),
+        ('recent_changes_not_found', 'recent_changes', dict(cluster, source='kubernetes', name='nope',
+                                                            namespace=K8S_NS), {}),
+        ('preflight', 'preflight', preflight, {}),
+        ('preflight_bad_window', 'preflight', dict(preflight, window='often'), {}),
+        ('diagnose', 'diagnose', {'incident': DEPLOYED, 'port': 8000}, {}),
+        ('diagnose_bad_gap', 'diagnose', {'incident': DEPLOYED, 'max_deploy_gap': 'soon'}, {}),
+        ('incident_registry', 'incident_registry', registry, {}),
+        ('incident_registry_bad_service', 'incident_registry', dict(registry, service='../gateway'), {}),
+        ('incident_report', 'incident_report', report, {}),
+        ('incident_report_check', 'incident_report', dict(report, follow_ups=[]), check),
+        ('incident_report_no_start', 'incident_report', dict(report, incident={'id': 'x'}), {}),
+        ('slack_notify', 'slack_notify', dict(slack, text='rolled back to v1.2.2'), {}),
+        ('slack_notify_check', 'slack_notify', dict(slack, template='incident', incident=INCIDENT), check),
+        ('slack_notify_refused', 'slack_notify', dict(slack, text='x', api_url=url + '/slack-refusing'), {}),
+        ('slack_notify_constraint', 'slack_notify', {'token': TOKEN, 'text': 'no channel'}, {}),
+        ('pagerduty_event', 'pagerduty_event', {'routing_key': ROUTING_KEY, 'event_action': 'acknowledge',
+                                                'dedup_key': 'inference-gateway-1', 'events_url': url}, {}),
+        ('pagerduty_event_rest', 'pagerduty_event', pd_rest, {}),
+        ('pagerduty_event_invalid', 'pagerduty_event', {
+            'routing_key': ROUTING_KEY, 'event_action': 'trigger', 'summary': ' ', 'source': 'gw',
+            'severity': 'critical', 'events_url': url + '/pd-invalid', 'retries': 0}, {}),
+        ('statuspage_incident', 'statuspage_incident', status_page, {}),
+        ('statuspage_bad_component', 'statuspage_incident', dict(status_page, components={'c1': 'on fire'}), {}),
+    ]
+
+
+# What each case must have returned, in both runs: (case, dotted path, test, value). Equal
+# results prove nothing when both are empty or both the same wrong failure.
+EXPECTED = [
+    ('error_rate', 'verdict', '==', 'critical'),
+    ('error_rate', 'changed', '==', False),
+    ('error_rate_bad_value', 'msg', 'startswith', 'invalid option: '),
+    ('error_rate_bad_type', 'msg', 'startswith', "argument 'warning_percent' is of type"),
+    ('error_rate_missing', 'msg', '==', 'missing required arguments: service'),
+    ('error_rate_unknown', 'msg', 'startswith', 'Unsupported parameters for (sre.runbooks.error_rate) '
+                                                'module: bogus. Supported parameters include: at, baseline_offset,'),
+    ('error_rate_unreachable', 'msg', 'in', 'cannot reach Prometheus'),
+    ('error_rate_unreachable', 'queries.total_overall', 'in', 'http_requests_total'),
+    ('error_rate_watch', 'verdict', '==', 'recovered'),
+    ('error_rate_watch', 'samples.0.request_rate', '==', 20.0),
+    ('error_rate_watch_bad_options', 'msg', 'in', 'deadline (1s) >= stable_for (5s)'),
+    ('slo_budget', 'source', '==', 'rules'),
+    ('slo_budget', 'availability', '==', 0.9991),
+    ('slo_budget', 'history_seconds', '==', 2592000.0),
+    ('slo_budget', 'budget_burned_during_incident.errors', '==', 360.0),
+    ('slo_budget_wrong_service', 'msg', 'in', "no series of http_requests_total match service='inference-gatway'"),
+    ('prometheus_query', 'series.0.labels', '==', {'endpoint': '/predict'}),
+    ('prometheus_query_bad_promql', 'msg', 'in', 'rejected the query with bad_data (HTTP 400)'),
+    ('resource_usage', 'max_cpu_percent', '==', 97.5),
+    ('resource_usage', 'oom_kills', '==', 1),
+    ('resource_usage_bad_promql', 'msg', 'in', 'rejected the query with bad_data (HTTP 400)'),
+    ('resource_usage_bad_promql', 'queries.memory_percent', '==', 'max(up'),
+    ('service_health', 'failed_checks', '==', ['down']),
+    ('service_health', 'by_name.health.extracted', '==', {'db': 'up'}),
+    ('service_health_bad_url', 'msg', 'in', 'must start with http://, https:// or /'),
+    ('log_search', 'matched', '==', 7),
+    ('log_search', 'top_messages.0.pattern', '==', 'upstream model-service failed: timed out'),
+    ('log_search_no_index', 'msg', 'in', 'logs-missing'),
+    ('trace_search', 'error_traces', '==', 3),
+    ('trace_search', 'dependency_suspect', '==', 'model-service'),
+    ('trace_search_partial', 'partial', '==', True),
+    ('trace_search_partial', 'jaeger_errors.0.traceID', '==', 'bb02'),
+    ('trace_search_storage_error', 'msg', 'in', 'answered HTTP 500: cassandra: no hosts available'),
+    ('k8s_status', 'deployment.ready_replicas', '==', 1),
+    ('k8s_status', 'logs', '==', ['starting', 'MemoryError: cannot allocate']),
+    ('k8s_status_not_found', 'msg', 'startswith', 'deployment nope not found in namespace shop'),
+    ('recent_changes', 'current_revision', '==', 2),
+    ('recent_changes', 'previous_image', '==', 'shop/backend:2.0'),
+    ('recent_changes_not_found', 'msg', 'startswith', 'deployment nope not found in namespace shop'),
+    ('preflight', 'counts', '==', {'pass': 14, 'warn': 0, 'fail': 0}),
+    ('preflight_bad_window', 'msg', 'startswith', "invalid option: 'often' is not a duration"),
+    ('diagnose', 'action.description', '==', 'rollback to v1'),
+    ('diagnose_bad_gap', 'msg', 'startswith', "invalid option max_deploy_gap: 'soon' is not a duration"),
+    ('incident_registry', 'record.id', '==', INCIDENT['id']),
+    ('incident_registry', 'path', '==', 'state/registry/incidents/inference-gateway.json'),
+    ('incident_registry_bad_service', 'msg', 'in', 'cannot name a file'),
+    ('incident_report', 'path', '==', 'state/incidents/2026-11/incident-20261123-1423-high-error-rate.md'),
+    ('incident_report', 'changed', '==', True),
+    ('incident_report_check', 'changed', '==', True),
+    ('incident_report_check', 'postmortem.start', '==', '2026-11-24T10:00:00Z'),
+    ('incident_report_no_start', 'msg', 'startswith', 'incident.started_at is None, not a time'),
+    ('slack_notify', 'ts', '==', '1795446000.000100'),
+    ('slack_notify', 'changed', '==', True),
+    ('slack_notify_check', 'sent', '==', False),
+    ('slack_notify_check', 'request.0.method', '==', 'chat.postMessage'),
+    ('slack_notify_refused', 'msg', 'in', 'channel_not_found'),
+    ('slack_notify_constraint', 'msg', '==', "missing parameter(s) required by 'token': channel"),
+    ('pagerduty_event', 'status', '==', 'success'),
+    ('pagerduty_event_rest', 'status', '==', 'acknowledged'),
+    ('pagerduty_event_rest', 'incident.id', '==', PD_INCIDENT),
+    ('pagerduty_event_invalid', 'msg', 'in', 'invalid event (HTTP 400)'),
+    ('statuspage_incident', 'created', '==', True),
+    ('statuspage_incident', 'incident.shortlink', '==', 'https://stspg.io/inc1'),
+    ('statuspage_bad_component', 'msg', 'startswith', 'invalid component statuses (c1: on fire)'),
+]
+
+# The values that must differ between the two runs, by module: they are the time the run took
+# place or took (the runs are seconds apart), or a latency. Their keys stay, with '<varies>'.
+VARIES = {
+    'error_rate_watch': ['elapsed_seconds', 'samples.*.time', 'samples.*.time_iso'],  # and the message's "after N s"
+    'incident_registry': ['record.active.until', 'record.updated',  # now + run_ttl, and now
+                          'diff.after.active.until', 'diff.after.updated'],
+    'resource_usage': ['since', 'since_iso'],  # now - since: its option is a duration, never a time
+    'service_health': ['checks.*.latency_ms', 'by_name.*.latency_ms'],
+    'slo_budget': ['evaluated_at'],  # now; the rest is taken at incident_end, or held whole
+    'trace_search': ['query.start', 'query.end', 'start_iso', 'end_iso'],  # now - lookback, now
+}
+# What AnsibleModule.exit_json and fail_json add to a result with a `path` that exists (basic.py
+# add_path_info).
+FILE_STATS = ('uid', 'gid', 'owner', 'group', 'mode', 'state', 'size', 'secontext')
+# The cases refused by argument validation.
+REFUSED = ('error_rate_bad_type', 'error_rate_missing', 'error_rate_unknown', 'slack_notify_constraint')
+
+
+def playbook(tasks, environment):
+    play = {
+        'name': 'Observe and channel modules on the controller', 'hosts': 'localhost',
+        'gather_facts': False,
+        'tasks': [dict({'name': name, 'sre.runbooks.' + module: args, 'register': name,
+                        'ignore_errors': True}, **keywords) for name, module, args, keywords in tasks] + [
+            {'name': 'Results', 'ansible.builtin.debug': {
+                'msg': {name: '{{ %s }}' % name for name, _module, _args, _kw in tasks}}}],
+    }
+    if environment:
+        play['environment'] = environment
+    return [play]
+
+
+def shown(output):
+    """The results the minimal callback shows at -vvv, the invocation included, in task order."""
+    return [json.loads(block) for block in
+            re.findall(r'^localhost \| [A-Z!]+ => (\{.*?^\})$', output, re.MULTILINE | re.DOTALL)]
+
+
+def warnings_shown(output):
+    return [w.strip() for w in re.findall(r'^\[WARNING\]: (.*(?:\n(?!\[|localhost \||<127|Using |Origin: ).*)*)',
+                                          output, re.MULTILINE)]
 
 
 @pytest.fixture(scope='module')
 def fake():
-    server = LocalServer()
-    server.routes['/api/v1/query'] = server.routes['/api/v1/query_range'] = prometheus
-    server.routes['/health'] = Route(body={'status': 'ok', 'dependencies': {'db': 'up'}})
-    server.routes['/slack/chat.postMessage'] = Route(body={
-        'ok': True, 'channel': 'C0INCIDENT', 'ts': '1795446000.000100', 'message': {'text': 'x'}})
-    server.routes['/slack-refusing/chat.postMessage'] = Route(body={'ok': False, 'error': 'channel_not_found'})
-    server.routes['/v2/enqueue'] = Route(202, {'status': 'success', 'message': 'Event processed',
-                                               'dedup_key': 'inference-gateway-1'})
+    server = fake_server()
     yield server
     server.close()
 
 
-def cases(url, down):
-    """(task name, module, args): each runs in the playbook and as a module process."""
-    rate = {'url': url, 'service': 'inference-gateway', 'at': '%d' % AT, 'bearer_token': TOKEN}
-    slack = {'token': TOKEN, 'channel': 'C0INCIDENT', 'api_url': url + '/slack', 'retries': 0}
-    return [
-        ('error_rate', 'error_rate', rate),
-        ('error_rate_bad_value', 'error_rate', dict(rate, window='often')),
-        ('error_rate_bad_type', 'error_rate', dict(rate, warning_percent='lots')),
-        ('error_rate_missing', 'error_rate', {'url': url}),
-        ('error_rate_unknown', 'error_rate', dict(rate, bogus=1)),
-        ('error_rate_unreachable', 'error_rate', dict(rate, url=down, timeout=1, retries=0)),
-        ('service_health', 'service_health', {'checks': [
-            {'name': 'health', 'url': url + '/health', 'query': 'dependencies'},
-            {'name': 'down', 'url': down + '/health', 'timeout': 1}]}),
-        ('service_health_bad_url', 'service_health', {'checks': [{'url': 'ftp://x'}]}),
-        ('prometheus_query', 'prometheus_query', {'url': url, 'query': 'up', 'time': '%d' % AT,
-                                                  'username': 'ops', 'password': TOKEN}),
-        ('slack_notify', 'slack_notify', dict(slack, text='rolled back to v1.2.2')),
-        ('slack_notify_refused', 'slack_notify', dict(slack, text='x', api_url=url + '/slack-refusing')),
-        ('slack_notify_constraint', 'slack_notify', {'token': TOKEN, 'text': 'no channel'}),
-        ('pagerduty_event', 'pagerduty_event', {'routing_key': TOKEN, 'event_action': 'acknowledge',
-                                                'dedup_key': 'inference-gateway-1', 'events_url': url}),
-        ('statuspage_bad_component', 'statuspage_incident', {'api_key': TOKEN, 'page_id': 'p', 'name': 'x',
-                                                             'components': {'c1': 'on fire'}, 'api_url': url}),
-    ]
-
-
-def playbook(tasks):
-    return [{
-        'name': 'Observe modules on the controller', 'hosts': 'localhost', 'gather_facts': False,
-        'tasks': [{'name': name, 'sre.runbooks.' + module: args, 'register': name,
-                   'ignore_errors': True} for name, module, args in tasks] + [
-            {'name': 'Results', 'ansible.builtin.debug': {
-                'msg': {name: '{{ %s }}' % name for name, _module, _args in tasks}}}],
-    }]
-
-
-def comparable(result):
-    """A result without what differs from run to run, or that a registered result never has
-    (invocation: shown at -vvv only), or that Ansible adds (exception)."""
-    result = {k: v for k, v in result.items() if k not in
-              ('changed', 'failed', 'warnings', 'exception', 'invocation') or k == 'failed' and v}
-    for check in result.get('checks', []):
-        check.pop('latency_ms')
-    if 'by_name' in result:
-        result['by_name'] = {k: {f: v for f, v in check.items() if f != 'latency_ms'}
-                             for k, check in result['by_name'].items()}
-    return result
+@pytest.fixture(scope='module')
+def k8s():
+    api = fake_kubernetes()
+    yield api
+    api.close()
 
 
 @pytest.fixture(scope='module')
-def ran(fake, tmp_path_factory):
-    """The cases through ansible-playbook at -vvv: (its output, its result of each case)."""
-    tasks = cases(fake.url, 'http://127.0.0.1:%d' % free_port())
-    path = tmp_path_factory.mktemp('in_process') / 'playbook.yml'
-    path.write_text(json.dumps(playbook(tasks)))
+def ran(fake, k8s, tmp_path_factory):
+    """The cases through ansible-playbook at -vvv, in both modes at once, each in a directory of
+    its own, its working directory, where the state files land:
+    {mode: {'output', 'registered', 'shown', 'files'}} and 'tasks'."""
+    work = tmp_path_factory.mktemp('in_process')
+    tasks = cases(fake.url, 'http://127.0.0.1:%d' % free_port(), k8s.url)
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / 'ansible.cfg'), ANSIBLE_FORCE_COLOR='0',
                ANSIBLE_STDOUT_CALLBACK='ansible.builtin.minimal',
                ANSIBLE_CALLBACK_RESULT_FORMAT='json', ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS))
-    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'),
-                           str(path), '-vvv'], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    output = proc.stdout + proc.stderr
-    return output, tasks, json.loads(proc.stdout.rsplit('=> ', 1)[1])['msg']
+    procs = {}
+    for mode, environment in MODES.items():
+        cwd = work / mode
+        cwd.mkdir()
+        (cwd / 'playbook.yml').write_text(json.dumps(playbook(tasks, environment)))
+        with open(cwd / 'stdout', 'w') as stdout, open(cwd / 'stderr', 'w') as stderr:
+            procs[mode] = subprocess.Popen(
+                [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), 'playbook.yml', '-vvv'],
+                cwd=cwd, env=env, stdout=stdout, stderr=stderr)
+    runs = {'tasks': tasks}
+    for mode, proc in procs.items():
+        proc.wait(timeout=300)
+        stdout, stderr = ((work / mode / name).read_text() for name in ('stdout', 'stderr'))
+        assert proc.returncode == 0, stdout[-3000:] + stderr[-3000:]
+        state = work / mode / 'state'
+        runs[mode] = {'output': stdout + stderr, 'registered': json.loads(stdout.rsplit('=> ', 1)[1])['msg'],
+                      'shown': shown(stdout)[:-1],  # not the debug task's
+                      'files': {str(p.relative_to(state)): p.read_bytes()
+                                for p in state.rglob('*') if p.is_file()}}
+        assert len(runs[mode]['shown']) == len(tasks), mode
+    return runs
 
 
-def test_results_equal_the_module_process(ran):
-    _output, tasks, results = ran
-    for name, module, args in tasks:
-        if name == 'error_rate_unknown':
-            continue  # run as `python -m`, the module calls itself basic.py in this message
-        expected = run_module(module, args)
-        if name in ('error_rate_bad_type', 'error_rate_missing'):
-            # Argument validation fails before the module's code runs, with the same message but
-            # for the class of a value: ansible-core 2.19 tags the strings of a task with their origin.
-            assert results[name]['failed'] is True, name
-            assert CLASS.sub('<class>', results[name]['msg']) == CLASS.sub('<class>', expected['msg'])
-        else:
-            assert comparable(results[name]) == comparable(expected), name
+def dig(value, path):
+    for part in path.split('.'):
+        value = value[int(part)] if isinstance(value, list) else value[part]
+    return value
+
+
+def mask(value, parts):
+    """value with what `parts` (a dotted path, * for every item) leads to replaced by '<varies>'."""
+    if not parts:
+        return '<varies>'
+    head, rest = parts[0], parts[1:]
+    if isinstance(value, dict):
+        keys = value if head == '*' else [head] if head in value else []
+        return dict(value, **{k: mask(value[k], rest) for k in keys})
+    if isinstance(value, list) and head == '*':
+        return [mask(item, rest) for item in value]
+    return value
+
+
+def comparable(module, result):
+    """A result without the values that must differ between the runs (VARIES)."""
+    for path in VARIES.get(module, ()):
+        result = mask(result, path.split('.'))
+    if module == 'error_rate_watch' and isinstance(result.get('message'), str):
+        result['message'] = re.sub(r'after [\d.]+ s$', 'after <varies>', result['message'])
+    return result
+
+
+def test_every_module_with_an_action_plugin_is_covered(ran):
+    assert ACTIONS
+    for module in ACTIONS:
+        outcomes = [bool(ran['in_process']['registered'][name].get('failed'))
+                    for name, m, _args, _kw in ran['tasks'] if m == module]
+        assert True in outcomes and False in outcomes, (module, 'needs a success and a failure')
+
+
+def test_each_mode_runs_as_it_says(ran):
+    in_process, process = ran['in_process']['output'], ran['process']['output']
+    assert 'Using module file' not in in_process and 'AnsiballZ' not in in_process
+    used = re.findall(r'^Using module file \S+/plugins/modules/(\w+)\.py$', process, re.MULTILINE)
+    assert sorted(used) == sorted(module for _name, module, _args, _kw in ran['tasks'])
 
 
 def test_the_results_are_those_expected(ran):
-    _output, _tasks, results = ran
-    assert results['error_rate']['verdict'] == 'critical'
-    assert results['error_rate']['changed'] is False
-    assert results['error_rate_bad_value']['msg'].startswith('invalid option: ')
-    assert 'cannot reach Prometheus' in results['error_rate_unreachable']['msg']
-    assert results['error_rate_unreachable']['queries']
-    assert "argument 'warning_percent' is of type" in results['error_rate_bad_type']['msg']
-    assert results['error_rate_missing']['msg'] == 'missing required arguments: service'
-    assert results['error_rate_unknown']['msg'].startswith(
-        'Unsupported parameters for (sre.runbooks.error_rate) module: bogus. Supported parameters '
-        'include: at, baseline_offset,')
-    health = results['service_health']
-    assert health['failed_checks'] == ['down'] and health['by_name']['health']['extracted'] == {
-        'db': 'up'}
-    assert 'must start with http://, https:// or /' in results['service_health_bad_url']['msg']
-    assert results['prometheus_query']['series'][0]['labels'] == {'endpoint': '/predict'}
-    assert results['slack_notify']['changed'] is True and results['slack_notify']['ts'] == '1795446000.000100'
-    assert 'channel_not_found' in results['slack_notify_refused']['msg']
-    assert results['slack_notify_constraint']['msg'] == 'missing parameter(s) required by \'token\': channel'
-    assert results['pagerduty_event']['changed'] is True and results['pagerduty_event']['status'] == 'success'
-    assert results['statuspage_bad_component']['msg'].startswith('invalid component statuses (c1: on fire)')
+    names = {name for name, _module, _args, _kw in ran['tasks']}
+    assert names <= {case for case, _path, _test, _value in EXPECTED}, 'every case has an expectation'
+    for mode in MODES:
+        results = ran[mode]['registered']
+        for case, path, test, expected in EXPECTED:
+            got = dig(results[case], path)
+            assert {'==': lambda: got == expected, 'in': lambda: expected in got,
+                    'startswith': lambda: got.startswith(expected)}[test](), (mode, case, path, got)
+        for name in names:
+            assert results[name].get('failed') or len(results[name]) > 3, (mode, name, results[name])
 
 
-def test_no_module_process_and_no_secret_in_the_output(ran):
-    output, _tasks, results = ran
-    assert 'Using module file' not in output and 'AnsiballZ' not in output
-    assert TOKEN not in output and TOKEN not in json.dumps(results)
-    # -vvv shows each task's invocation, as for a module: the no_log options masked.
-    assert '"bearer_token": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"' in output
-    assert '"password": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"' in output
+def test_results_equal_the_module_process(ran):
+    for index, (name, module, _args, _kw) in enumerate(ran['tasks']):
+        in_process, process = ran['in_process'], ran['process']
+        assert comparable(module, in_process['registered'][name]) == \
+            comparable(module, process['registered'][name]), name
+        # As shown at -vvv: with the invocation, no_log values masked.
+        assert comparable(module, in_process['shown'][index]) == \
+            comparable(module, process['shown'][index]), name
+    assert warnings_shown(ran['in_process']['output']) == warnings_shown(ran['process']['output'])
+    # The warning of the partial trace search, shown once in each.
+    assert sum('Jaeger' in w for w in warnings_shown(ran['process']['output'])) == 1
+
+
+def test_the_state_files_are_the_same(ran):
+    in_process, process = ran['in_process']['files'], ran['process']['files']
+    assert sorted(in_process) == sorted(process) == [
+        'incidents/2026-11/incident-20261123-1423-high-error-rate.ics',
+        'incidents/2026-11/incident-20261123-1423-high-error-rate.md',
+        'registry/incidents/inference-gateway.json', 'registry/incidents/inference-gateway.lock']
+    for name in in_process:
+        if name.startswith('incidents/'):
+            assert in_process[name] == process[name], name
+    records = [json.loads(files['registry/incidents/inference-gateway.json']) for files in (in_process, process)]
+    assert [round(r['active']['until'] - r['updated'], 3) for r in records] == [1800.0, 1800.0]
+    assert [r['id'] for r in records] == [INCIDENT['id']] * 2
+
+
+def test_no_secret_in_either_output(ran):
+    for mode in MODES:
+        output, registered = ran[mode]['output'], json.dumps(ran[mode]['registered'])
+        for secret in SECRETS:
+            assert secret not in output and secret not in registered, (mode, secret)
+        # -vvv shows each task's invocation, as for a module: the no_log options masked.
+        shown_args = {name: ran[mode]['shown'][i].get('invocation', {}).get('module_args', {})
+                      for i, (name, _m, _a, _k) in enumerate(ran['tasks'])}
+        for name, option in (('error_rate', 'bearer_token'), ('prometheus_query', 'password'),
+                             ('slack_notify', 'token'), ('pagerduty_event', 'routing_key'),
+                             ('pagerduty_event_rest', 'api_token'), ('statuspage_incident', 'api_key'),
+                             ('k8s_status', 'api_key'), ('log_search', 'password')):
+            assert shown_args[name][option] == 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER', (mode, name)
+        assert shown_args['preflight']['slack']['token'] == 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER', mode
+
+
+def test_path_results_carry_file_stats_as_a_module_does(ran):
+    for name in ('incident_registry', 'incident_report'):
+        process = ran['process']['registered'][name]
+        assert {k for k in FILE_STATS if k in process} >= {'uid', 'owner', 'mode', 'size'}, name
+        in_process = ran['in_process']['registered'][name]
+        assert {k: in_process.get(k) for k in FILE_STATS} == {k: process.get(k) for k in FILE_STATS}, name
+
+
+def test_refused_arguments_show_their_invocation_as_a_module_does(ran):
+    names = [name for name, _module, _args, _kw in ran['tasks']]
+    for name in REFUSED:
+        process = ran['process']['shown'][names.index(name)]
+        assert process['invocation']['module_args'], name
+        assert ran['in_process']['shown'][names.index(name)].get('invocation') == process['invocation'], name
+
+
+def test_refused_arguments_name_the_class_a_module_names(ran):
+    in_process, process = (ran[mode]['registered']['error_rate_bad_type']['msg'] for mode in MODES)
+    assert "<class 'str'>" in process
+    assert in_process == process
