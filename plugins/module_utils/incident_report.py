@@ -347,7 +347,7 @@ def slo_section(incident):
     lines = ['## SLO impact', '']
     slo = incident.get('slo')
     if not slo:
-        return lines + _unknown('not measured; run sre.runbooks.slo_budget and keep its result as incident.slo')
+        return lines + _unknown('not measured; run sre.runbooks.slo_budget_info and keep its result as incident.slo')
     remaining = slo.get('budget_remaining') or {}
     burned = slo.get('budget_burned_during_incident') or {}
     rows = [('Availability over %s' % (slo.get('slo_window') or 'the SLO window'), '%s (objective %s)'

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r'''
 module: compose_service
 short_description: Restart, recreate, roll back, set the environment or the limits of a compose service
-version_added: 0.2.0
+version_added: 1.0.0
 description:
   - One compose service on the docker host the module runs on, seen through the Docker Engine API
     (containers, events, images) and acted on through the compose CLI, C(docker compose) (v2

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r'''
 module: diagnose
 short_description: Ranked causes of a High Error Rate incident, with evidence, and one action
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Applies the High Error Rate runbook's rules to the evidence gathered in the C(incident) fact by
     the triage and investigate roles, and returns the causes it supports, ranked, each with its
@@ -18,7 +18,7 @@ description:
     raise limits); errors concentrated on one endpoint (disable its feature flag); a failing
     dependency (circuit breaker, or a restart to reset exhausted pools); otherwise escalate."
   - On Kubernetes (O(platform=kubernetes), or the incident's C(platform)) the service-down checks
-    are those of C(sre.runbooks.k8s_status) in C(incident.service_down.checks), and the pods' state
+    are those of C(sre.runbooks.k8s_status_info) in C(incident.service_down.checks), and the pods' state
     decides. An image that cannot be pulled (C(ImagePullBackOff), C(ErrImagePull)) is rolled back;
     so is a rollout past its progress deadline, or a crash loop, when a deploy or configuration
     change preceded it (a crash loop without one is restarted). A missing ConfigMap or Secret
@@ -69,7 +69,7 @@ options:
   platform:
     description:
       - Where the service runs; default, the incident's C(platform). On Kubernetes the service-down
-        checks are read as C(sre.runbooks.k8s_status) returns them and saturation is answered by
+        checks are read as C(sre.runbooks.k8s_status_info) returns them and saturation is answered by
         scaling out.
     type: str
     choices: [compose, kubernetes]

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r'''
 module: incident_registry
 short_description: One incident per service at a time, across alerts and runs
-version_added: 0.3.0
+version_added: 1.0.0
 description:
   - Keeps the record of a service's open incident, so that a second alert for the same service (another fingerprint,
     a repeat after a throttle, a second run from the command line) joins the incident that is open, with the same id,

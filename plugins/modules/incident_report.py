@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r'''
 module: incident_report
 short_description: Write the incident document and the post-mortem calendar invite from the incident fact
-version_added: 0.3.0
+version_added: 1.0.0
 description:
   - Writes the document step 3 of the runbook's Resolution & Cleanup asks for,
     C(<directory>/YYYY-MM/incident-YYYYMMDD-HHmm-high-error-rate.md) (from C(incident.started_at),
@@ -19,7 +19,7 @@ description:
     timeline of every step and action with its time, evidence (error rate overall and by endpoint,
     top log messages, resources, dependencies, traces, recent changes), actions (decision, each
     attempt with what changed before and after and its commands), what worked and what did not
-    (verified or not), SLO impact (from C(incident.slo), as M(sre.runbooks.slo_budget) returns
+    (verified or not), SLO impact (from C(incident.slo), as M(sre.runbooks.slo_budget_info) returns
     it), follow-ups, missing evidence and the post-mortem."
   - The words follow what the run did - advice reads as a fix recommended and not applied, a fix whose
     effect could not be measured as applied and not verified, weak evidence as not enough evidence with

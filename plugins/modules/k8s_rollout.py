@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r'''
 module: k8s_rollout
 short_description: History, undo, restart and status of a Deployment's rollout, as kubectl does them
-version_added: 0.2.0
+version_added: 1.0.0
 description:
   - The rollout of one Deployment, with the semantics of C(kubectl rollout) (k8s.io/kubectl
     C(pkg/polymorphichelpers)), through the Kubernetes API.

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r'''
 module: k8s_workload
 short_description: Replicas (HPA-aware, bounded), container resources, environment variables and ConfigMap keys of a Deployment
-version_added: 0.2.0
+version_added: 1.0.0
 description:
   - The Kubernetes mitigations of the High Error Rate runbook, what C(kubectl scale),
     C(kubectl set resources), C(kubectl set env) and C(kubectl edit configmap) followed by

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r'''
 module: pagerduty_event
 short_description: Trigger, acknowledge or resolve PagerDuty alerts, send change events, or update an incident by id
-version_added: 0.3.0
+version_added: 1.0.0
 description:
   - With O(routing_key), speaks to the PagerDuty Events API v2. O(event_action=trigger) opens (or
     adds to) the alert with O(dedup_key); V(acknowledge) and V(resolve) need the O(dedup_key) of the

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r'''
 module: remediation_lock
 short_description: Guardrails of a mitigation, one remediation at a time per service
-version_added: 0.2.0
+version_added: 1.0.0
 description:
   - With O(state=acquired), takes the remediation lock of a service before an action, so that two
     runs (two on-call engineers, an Event-Driven Ansible run and a human) never act on the same

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r'''
 module: slack_notify
 short_description: Post the incident's Slack messages in one thread, and react with the runbook's emoji
-version_added: 0.3.0
+version_added: 1.0.0
 description:
   - With O(token), uses the Slack Web API. C(chat.postMessage) posts O(text) (with O(blocks)) or the
     message O(template) renders from the O(incident) fact, in the thread O(thread_ts) when given. The

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r'''
 module: statuspage_incident
 short_description: Create and update an Atlassian Statuspage incident, idempotently
-version_added: 0.3.0
+version_added: 1.0.0
 description:
   - Opens an incident on an Atlassian Statuspage page and takes it through C(investigating),
     C(identified), C(monitoring) and C(resolved), with the status of the affected components, as

@@ -25,7 +25,7 @@ def free_port():
 
 def test_query_returns_normalised_series_and_sends_auth_and_tenant(server):
     server.routes['/api/v1/query'] = Route(body=VECTOR)
-    r = run_module('prometheus_query', {'url': server.url, 'query': 'up', 'bearer_token': 's3cr3t',
+    r = run_module('prometheus_query_info', {'url': server.url, 'query': 'up', 'bearer_token': 's3cr3t',
                                         'headers': {'X-Scope-OrgID': 'team-ml'}})
     assert r.get('failed') is not True, r
     assert r['series'][0] == {'labels': {'endpoint': '/predict'}, 'time': 1795443780.0,
@@ -41,7 +41,7 @@ def test_query_returns_normalised_series_and_sends_auth_and_tenant(server):
 
 def test_basic_auth_header(server):
     server.routes['/api/v1/query'] = Route(body=VECTOR)
-    run_module('prometheus_query', {'url': server.url, 'query': 'up', 'username': 'ops',
+    run_module('prometheus_query_info', {'url': server.url, 'query': 'up', 'username': 'ops',
                                     'password': 'pw'})
     assert server.requests[0]['headers']['authorization'] == 'Basic b3BzOnB3'
 
@@ -49,7 +49,7 @@ def test_basic_auth_header(server):
 def test_warnings_mark_the_data_partial(server):
     body = dict(VECTOR, warnings=['store 10.0.0.1:10901 did not answer'])
     server.routes['/api/v1/query'] = Route(body=body)
-    r = run_module('prometheus_query', {'url': server.url, 'query': 'up'})
+    r = run_module('prometheus_query_info', {'url': server.url, 'query': 'up'})
     assert r['partial'] is True
     assert r['query_warnings'] == ['store 10.0.0.1:10901 did not answer']
     shown = [w['event']['msg'] if isinstance(w, dict) else w for w in r['warnings']]
@@ -60,7 +60,7 @@ def test_warnings_mark_the_data_partial(server):
 def test_long_query_is_posted_form_encoded(server):
     server.routes['/api/v1/query'] = Route(body=VECTOR)
     query = 'sum(up{job=~"%s"})' % '|'.join('job%d' % i for i in range(400))
-    r = run_module('prometheus_query', {'url': server.url, 'query': query})
+    r = run_module('prometheus_query_info', {'url': server.url, 'query': query})
     assert r.get('failed') is not True, r
     assert server.requests[0]['method'] == 'POST'
     assert server.requests[0]['headers']['content-type'] == 'application/x-www-form-urlencoded'
@@ -70,7 +70,7 @@ def test_long_query_is_posted_form_encoded(server):
 def test_range_query_sends_start_end_step(server):
     server.routes['/api/v1/query_range'] = Route(body={'status': 'success', 'data': {
         'resultType': 'matrix', 'result': [{'metric': {}, 'values': [[1, '1'], [2, '+Inf']]}]}})
-    r = run_module('prometheus_query', {'url': server.url, 'query': 'up', 'type': 'range',
+    r = run_module('prometheus_query_info', {'url': server.url, 'query': 'up', 'type': 'range',
                                         'start': '2026-11-23T14:00:00Z', 'end': '2026-11-23T15:00:00Z',
                                         'step': '1m'})
     assert r['series'][0]['values'] == [[1.0, 1.0], [2.0, None]]
@@ -83,7 +83,7 @@ def test_prometheus_error_envelope_is_surfaced(server):
     server.routes['/api/v1/query'] = Route(422, {
         'status': 'error', 'errorType': 'execution',
         'error': 'query processing would load too many samples into memory'})
-    r = run_module('prometheus_query', {'url': server.url, 'query': 'up'})
+    r = run_module('prometheus_query_info', {'url': server.url, 'query': 'up'})
     assert r['failed'] is True
     assert 'rejected the query with execution (HTTP 422)' in r['msg']
     assert 'too many samples' in r['msg']
@@ -93,7 +93,7 @@ def test_server_side_query_timeout_is_explained(server):
     server.routes['/api/v1/query'] = Route(503, {
         'status': 'error', 'errorType': 'timeout',
         'error': 'query timed out in expression evaluation'})
-    r = run_module('prometheus_query', {'url': server.url, 'query': 'up', 'query_timeout': '2s',
+    r = run_module('prometheus_query_info', {'url': server.url, 'query': 'up', 'query_timeout': '2s',
                                         'retries': 0})
     assert r['failed'] is True
     assert ('rejected the query with timeout (HTTP 503): query timed out in expression '
@@ -104,7 +104,7 @@ def test_server_side_query_timeout_is_explained(server):
 def test_html_answer_is_named_as_such(server):
     server.routes['/api/v1/query'] = Route(200, b'<html><body>Grafana login</body></html>',
                                            {'Content-Type': 'text/html; charset=utf-8'})
-    r = run_module('prometheus_query', {'url': server.url, 'query': 'up'})
+    r = run_module('prometheus_query_info', {'url': server.url, 'query': 'up'})
     assert r['failed'] is True
     assert 'text/html, not JSON' in r['msg']
     assert 'login page' in r['msg']
@@ -112,14 +112,14 @@ def test_html_answer_is_named_as_such(server):
 
 def test_json_that_is_not_prometheus(server):
     server.routes['/api/v1/query'] = Route(200, {'hello': 'world'})
-    r = run_module('prometheus_query', {'url': server.url, 'query': 'up'})
+    r = run_module('prometheus_query_info', {'url': server.url, 'query': 'up'})
     assert 'not a Prometheus API response' in r['msg']
 
 
 @pytest.mark.parametrize('status', [401, 403])
 def test_auth_failures_hint_at_credentials(server, status):
     server.routes['/api/v1/query'] = Route(status, b'Unauthorized', {'Content-Type': 'text/plain'})
-    r = run_module('prometheus_query', {'url': server.url, 'query': 'up', 'retries': 0})
+    r = run_module('prometheus_query_info', {'url': server.url, 'query': 'up', 'retries': 0})
     assert r['failed'] is True
     assert 'refused the request with HTTP %d' % status in r['msg']
     assert 'check the credentials' in r['msg']
@@ -127,7 +127,7 @@ def test_auth_failures_hint_at_credentials(server, status):
 
 def test_unreachable_names_url_and_timeout():
     url = 'http://127.0.0.1:%d' % free_port()
-    r = run_module('prometheus_query', {'url': url, 'query': 'up', 'timeout': 2, 'retries': 0})
+    r = run_module('prometheus_query_info', {'url': url, 'query': 'up', 'timeout': 2, 'retries': 0})
     assert r['failed'] is True
     assert r['msg'].startswith('cannot reach Prometheus at %s/api/v1/query' % url)
     assert 'timeout 2.0s' in r['msg'] and 'Traceback' not in r['msg']
@@ -136,7 +136,7 @@ def test_unreachable_names_url_and_timeout():
 def test_slow_server_times_out_with_a_clear_message(server):
     server.routes['/api/v1/query'] = Route(body=VECTOR, delay=3)
     started = time.monotonic()
-    r = run_module('prometheus_query', {'url': server.url, 'query': 'up', 'timeout': 0.5,
+    r = run_module('prometheus_query_info', {'url': server.url, 'query': 'up', 'timeout': 0.5,
                                         'retries': 1})
     assert r['failed'] is True
     assert 'did not answer within 0.5s' in r['msg']
@@ -147,7 +147,7 @@ def test_slow_server_times_out_with_a_clear_message(server):
 def test_transient_503_is_retried(server):
     answers = [Route(503, b'busy'), Route(body=VECTOR)]
     server.routes['/api/v1/query'] = lambda handler: answers.pop(0)
-    r = run_module('prometheus_query', {'url': server.url, 'query': 'up'})
+    r = run_module('prometheus_query_info', {'url': server.url, 'query': 'up'})
     assert r.get('failed') is not True, r
     assert len(server.requests) == 2
 
@@ -161,7 +161,7 @@ def test_transient_503_is_retried(server):
      'parameters are mutually exclusive: bearer_token|username'),
 ])
 def test_bad_options_are_named(args, message):
-    r = run_module('prometheus_query', dict({'url': 'http://127.0.0.1:9', 'query': 'up'}, **args))
+    r = run_module('prometheus_query_info', dict({'url': 'http://127.0.0.1:9', 'query': 'up'}, **args))
     assert r['failed'] is True
     assert message in r['msg']
 
@@ -172,7 +172,7 @@ def test_bad_options_are_named(args, message):
     ({'window': '5m', 'lookback': '10m'}, 'lookback (10m) must be at least three windows (5m)'),
 ])
 def test_error_rate_bad_options(args, message):
-    r = run_module('error_rate', dict({'url': 'http://127.0.0.1:9', 'service': 'x'}, **args))
+    r = run_module('error_rate_info', dict({'url': 'http://127.0.0.1:9', 'service': 'x'}, **args))
     assert r['failed'] is True
     assert message in r['msg']
 
@@ -186,7 +186,7 @@ def test_service_health_checks_concurrently_and_reports_down_as_data(server):
     server.routes['/page'] = Route(200, b'<html>hi</html>', {'Content-Type': 'text/html'})
     down = 'http://127.0.0.1:%d/health' % free_port()
     started = time.monotonic()
-    r = run_module('service_health', {'checks': [
+    r = run_module('service_health_info', {'checks': [
         {'name': 'health', 'url': server.url + '/health'},
         {'name': 'slow', 'url': server.url + '/slow', 'timeout': 0.5},
         {'name': 'slow2', 'url': server.url + '/slow', 'timeout': 0.5},
@@ -218,7 +218,7 @@ def test_service_health_reads_pool_metrics(server):
                                            b'pg_pool_active 20\npg_pool_idle 0\npg_pool_waiting 4\n'
                                            b'http_requests_total{status="500"} 3\n',
                                       {'Content-Type': 'text/plain; version=0.0.4'})
-    r = run_module('service_health', {'checks': [
+    r = run_module('service_health_info', {'checks': [
         {'name': 'pools', 'url': server.url + '/metrics', 'metrics_match': '^pg_pool_'}]})
     pools = r['by_name']['pools']
     assert [m['name'] for m in pools['metrics']] == [
@@ -236,6 +236,6 @@ def test_service_health_reads_pool_metrics(server):
     ([{'url': 'http://a/', 'metrics_match': '(pg'}], 'invalid regular expression metrics_match'),
 ])
 def test_service_health_bad_input(checks, message):
-    r = run_module('service_health', {'checks': checks})
+    r = run_module('service_health_info', {'checks': checks})
     assert r['failed'] is True
     assert message in r['msg']

@@ -48,7 +48,7 @@ def error_rate(prom, **kw):
     args = {'url': prom.url, 'service': 'checkout', 'window': '1m', 'lookback': '30m',
             'baseline_offset': '10m', 'at': str(prom.end), 'timeout': 10, 'retries': 0}
     args.update(kw)
-    return run_module('error_rate', args)
+    return run_module('error_rate_info', args)
 
 
 def test_errors_split_by_status_each_with_its_own_onset(prometheus):
@@ -127,7 +127,7 @@ def test_a_label_the_series_do_not_carry_fails_instead_of_reading_zero(prometheu
 
 
 def test_the_watch_checks_its_labels_too(prometheus):
-    result = run_module('error_rate_watch', {
+    result = run_module('error_rate_watch_info', {
         'url': prometheus.url, 'service': 'checkout', 'status_label': 'code', 'window': '1m',
         'interval': '1s', 'stable_for': '1s', 'deadline': '2s', 'timeout': 5, 'retries': 0})
     assert result['failed']

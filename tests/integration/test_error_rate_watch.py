@@ -26,7 +26,7 @@ def watch(url, **kw):
     args = {'url': url, 'service': 'inference-gateway', 'window': '10s', 'interval': '1s',
             'stable_for': '2s', 'deadline': '5s', 'timeout': 3, 'retries': 0}
     args.update(kw)
-    return run_module('error_rate_watch', args)
+    return run_module('error_rate_watch_info', args)
 
 
 def test_healthy_demo_gateway_recovers_on_real_measurements():

@@ -95,41 +95,41 @@ def cases(url, down, k8s):
                                 'api_url': url + '/statuspage'}}
     check = {'check_mode': True}
     return [
-        ('error_rate', 'error_rate', rate, {}),
-        ('error_rate_bad_value', 'error_rate', dict(rate, window='often'), {}),
-        ('error_rate_bad_type', 'error_rate', dict(rate, warning_percent='lots'), {}),
-        ('error_rate_missing', 'error_rate', {'url': url}, {}),
-        ('error_rate_unknown', 'error_rate', dict(rate, bogus=1), {}),
-        ('error_rate_unreachable', 'error_rate', dict(rate, url=down, timeout=1, retries=0), {}),
-        ('error_rate_watch', 'error_rate_watch', watch, {}),
-        ('error_rate_watch_bad_options', 'error_rate_watch', dict(watch, deadline='1s', stable_for='5s'), {}),
-        ('slo_budget', 'slo_budget', budget, {}),
-        ('slo_budget_wrong_service', 'slo_budget', dict(budget, service='inference-gatway'), {}),
-        ('prometheus_query', 'prometheus_query', {'url': url, 'query': 'up', 'time': '%d' % AT,
+        ('error_rate', 'error_rate_info', rate, {}),
+        ('error_rate_bad_value', 'error_rate_info', dict(rate, window='often'), {}),
+        ('error_rate_bad_type', 'error_rate_info', dict(rate, warning_percent='lots'), {}),
+        ('error_rate_missing', 'error_rate_info', {'url': url}, {}),
+        ('error_rate_unknown', 'error_rate_info', dict(rate, bogus=1), {}),
+        ('error_rate_unreachable', 'error_rate_info', dict(rate, url=down, timeout=1, retries=0), {}),
+        ('error_rate_watch', 'error_rate_watch_info', watch, {}),
+        ('error_rate_watch_bad_options', 'error_rate_watch_info', dict(watch, deadline='1s', stable_for='5s'), {}),
+        ('slo_budget', 'slo_budget_info', budget, {}),
+        ('slo_budget_wrong_service', 'slo_budget_info', dict(budget, service='inference-gatway'), {}),
+        ('prometheus_query', 'prometheus_query_info', {'url': url, 'query': 'up', 'time': '%d' % AT,
                                                   'username': 'ops', 'password': TOKEN}, {}),
-        ('prometheus_query_bad_promql', 'prometheus_query', {'url': url, 'query': 'sum(rate(up[5m])',
+        ('prometheus_query_bad_promql', 'prometheus_query_info', {'url': url, 'query': 'sum(rate(up[5m])',
                                                              'bearer_token': TOKEN}, {}),
-        ('resource_usage', 'resource_usage', resources, {}),
-        ('resource_usage_bad_promql', 'resource_usage', dict(resources, memory_query='max(up'), {}),
-        ('service_health', 'service_health', {'checks': [
+        ('resource_usage', 'resource_usage_info', resources, {}),
+        ('resource_usage_bad_promql', 'resource_usage_info', dict(resources, memory_query='max(up'), {}),
+        ('service_health', 'service_health_info', {'checks': [
             {'name': 'health', 'url': url + '/health', 'query': 'dependencies'},
             {'name': 'down', 'url': down + '/health', 'timeout': 1}]}, {}),
-        ('service_health_bad_url', 'service_health', {'checks': [{'url': 'ftp://x'}]}, {}),
-        ('log_search', 'log_search', logs, {}),
-        ('log_search_no_index', 'log_search', dict(logs, backend='elasticsearch', url=url + '/es',
+        ('service_health_bad_url', 'service_health_info', {'checks': [{'url': 'ftp://x'}]}, {}),
+        ('log_search', 'log_search_info', logs, {}),
+        ('log_search_no_index', 'log_search_info', dict(logs, backend='elasticsearch', url=url + '/es',
                                                    index='logs-missing', retries=0), {}),
-        ('trace_search', 'trace_search', traces, {}),
-        ('trace_search_partial', 'trace_search', dict(traces, url=url + '/jaeger-partial'), {}),
-        ('trace_search_storage_error', 'trace_search', dict(traces, url=url + '/jaeger-broken'), {}),
-        ('k8s_status', 'k8s_status', dict(cluster, name='backend', namespace=K8S_NS, tail=5), {}),
-        ('k8s_status_not_found', 'k8s_status', dict(cluster, name='nope', namespace=K8S_NS), {}),
-        ('recent_changes', 'recent_changes', dict(cluster, source='kubernetes', name='backend',
+        ('trace_search', 'trace_search_info', traces, {}),
+        ('trace_search_partial', 'trace_search_info', dict(traces, url=url + '/jaeger-partial'), {}),
+        ('trace_search_storage_error', 'trace_search_info', dict(traces, url=url + '/jaeger-broken'), {}),
+        ('k8s_status', 'k8s_status_info', dict(cluster, name='backend', namespace=K8S_NS, tail=5), {}),
+        ('k8s_status_not_found', 'k8s_status_info', dict(cluster, name='nope', namespace=K8S_NS), {}),
+        ('recent_changes', 'recent_changes_info', dict(cluster, source='kubernetes', name='backend',
                                                   namespace=K8S_NS, since='1795400000',
                                                   onset='2026-11-23T14:10:00Z'), {}),
-        ('recent_changes_not_found', 'recent_changes', dict(cluster, source='kubernetes', name='nope',
+        ('recent_changes_not_found', 'recent_changes_info', dict(cluster, source='kubernetes', name='nope',
                                                             namespace=K8S_NS), {}),
-        ('preflight', 'preflight', preflight, {}),
-        ('preflight_bad_window', 'preflight', dict(preflight, window='often'), {}),
+        ('preflight', 'preflight_info', preflight, {}),
+        ('preflight_bad_window', 'preflight_info', dict(preflight, window='often'), {}),
         ('diagnose', 'diagnose', {'incident': DEPLOYED, 'port': 8000}, {}),
         ('diagnose_bad_gap', 'diagnose', {'incident': DEPLOYED, 'max_deploy_gap': 'soon'}, {}),
         ('incident_registry', 'incident_registry', registry, {}),
@@ -160,7 +160,7 @@ EXPECTED = [
     ('error_rate_bad_value', 'msg', 'startswith', 'invalid option: '),
     ('error_rate_bad_type', 'msg', 'startswith', "argument 'warning_percent' is of type"),
     ('error_rate_missing', 'msg', '==', 'missing required arguments: service'),
-    ('error_rate_unknown', 'msg', 'startswith', 'Unsupported parameters for (sre.runbooks.error_rate) '
+    ('error_rate_unknown', 'msg', 'startswith', 'Unsupported parameters for (sre.runbooks.error_rate_info) '
                                                 'module: bogus. Supported parameters include: at, baseline_offset,'),
     ('error_rate_unreachable', 'msg', 'in', 'cannot reach Prometheus'),
     ('error_rate_unreachable', 'queries.total_overall', 'in', 'http_requests_total'),
@@ -225,13 +225,13 @@ EXPECTED = [
 # The values that must differ between the two runs, by module: they are the time the run took
 # place or took (the runs are seconds apart), or a latency. Their keys stay, with '<varies>'.
 VARIES = {
-    'error_rate_watch': ['elapsed_seconds', 'samples.*.time', 'samples.*.time_iso'],  # and the message's "after N s"
+    'error_rate_watch_info': ['elapsed_seconds', 'samples.*.time', 'samples.*.time_iso'],  # and the message's "after N s"
     'incident_registry': ['record.active.until', 'record.updated',  # now + run_ttl, and now
                           'diff.after.active.until', 'diff.after.updated'],
-    'resource_usage': ['since', 'since_iso'],  # now - since: its option is a duration, never a time
-    'service_health': ['checks.*.latency_ms', 'by_name.*.latency_ms'],
-    'slo_budget': ['evaluated_at'],  # now; the rest is taken at incident_end, or held whole
-    'trace_search': ['query.start', 'query.end', 'start_iso', 'end_iso'],  # now - lookback, now
+    'resource_usage_info': ['since', 'since_iso'],  # now - since: its option is a duration, never a time
+    'service_health_info': ['checks.*.latency_ms', 'by_name.*.latency_ms'],
+    'slo_budget_info': ['evaluated_at'],  # now; the rest is taken at incident_end, or held whole
+    'trace_search_info': ['query.start', 'query.end', 'start_iso', 'end_iso'],  # now - lookback, now
 }
 # What AnsibleModule.exit_json and fail_json add to a result with a `path` that exists (basic.py
 # add_path_info).
@@ -335,7 +335,7 @@ def comparable(module, result):
     """A result without the values that must differ between the runs (VARIES)."""
     for path in VARIES.get(module, ()):
         result = mask(result, path.split('.'))
-    if module == 'error_rate_watch' and isinstance(result.get('message'), str):
+    if module == 'error_rate_watch_info' and isinstance(result.get('message'), str):
         result['message'] = re.sub(r'after [\d.]+ s$', 'after <varies>', result['message'])
     return result
 

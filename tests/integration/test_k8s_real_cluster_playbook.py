@@ -247,7 +247,7 @@ def test_k8s_status_sees_the_pods_endpoints_and_hpa(demo):
     params = dict(name=GATEWAY, namespace=demo.namespace, kubeconfig=KUBECONFIG, request_timeout=30)
     if CONTEXT:
         params['context'] = CONTEXT
-    status = run_module('k8s_status', params)
+    status = run_module('k8s_status_info', params)
     assert not status.get('failed'), status
     assert status['deployment']['images'] == [BAD] and status['deployment']['revision'] == 2
     assert any(p['phase'] == 'Running' and p['ready'] for p in status['pods']), status['pods']

@@ -109,7 +109,7 @@ def containers():
 
 
 def search(**args):
-    return run_module('log_search', dict({'backend': 'docker', 'service': SERVICE,
+    return run_module('log_search_info', dict({'backend': 'docker', 'service': SERVICE,
                                           'compose_project': PROJECT, 'since': '10m'}, **args))
 
 
@@ -220,7 +220,7 @@ def test_demo_gateway_info_lines_on_the_rig():
          '--filter', 'label=com.docker.compose.service=inference-gateway'],
         capture_output=True, text=True, timeout=30, check=False).stdout.split()
     assert running, 'the demo rig is not running: make rig (make integration starts it)'
-    r = run_module('log_search', {'backend': 'docker', 'service': 'inference-gateway',
+    r = run_module('log_search_info', {'backend': 'docker', 'service': 'inference-gateway',
                                   'compose_project': 'sre-demo', 'since': '2m',
                                   'min_level': 'INFO', 'limit': 20})
     assert r.get('failed') is not True, r
@@ -236,7 +236,7 @@ def test_demo_gateway_info_lines_on_the_rig():
     if r['scanned'] > 50:
         # More lines in the window than max_lines: the newest 50 are read and the cut reported
         # (less those the gateway logged after `until`, while the request was on its way).
-        cut = run_module('log_search', {'backend': 'docker', 'service': 'inference-gateway',
+        cut = run_module('log_search_info', {'backend': 'docker', 'service': 'inference-gateway',
                                         'compose_project': 'sre-demo', 'since': '2m',
                                         'min_level': 'INFO', 'max_lines': 50, 'limit': 0})
         assert cut['truncated'] is True and 40 <= cut['scanned'] <= 50
@@ -306,7 +306,7 @@ def loki_answer():
 
 
 def loki(server, **args):
-    return run_module('log_search', dict({'backend': 'loki', 'url': server.url,
+    return run_module('log_search_info', dict({'backend': 'loki', 'url': server.url,
                                           'service': 'inference-gateway',
                                           'since': str(T0 - 60), 'until': str(T0 + 60)}, **args))
 
@@ -435,7 +435,7 @@ def free_port():
 @pytest.mark.parametrize('backend', ['loki', 'elasticsearch'])
 def test_unreachable_log_store(backend):
     url = 'http://127.0.0.1:%d' % free_port()
-    r = run_module('log_search', {'backend': backend, 'url': url, 'service': 'gw', 'retries': 0,
+    r = run_module('log_search_info', {'backend': backend, 'url': url, 'service': 'gw', 'retries': 0,
                                   'timeout': 2})
     assert r['failed'] is True
     name = {'loki': 'Loki', 'elasticsearch': 'Elasticsearch'}[backend]
@@ -473,7 +473,7 @@ def es_docs():
 
 
 def es(server, **args):
-    return run_module('log_search', dict({'backend': 'elasticsearch', 'url': server.url,
+    return run_module('log_search_info', dict({'backend': 'elasticsearch', 'url': server.url,
                                           'service': 'backend', 'since': str(T0 - 60),
                                           'until': str(T0 + 60)}, **args))
 
@@ -588,7 +588,7 @@ def test_elasticsearch_garbage_fails_clearly(server, route, message):
     ({'max_lines': 0}, 'max_lines must be at least 1'),
 ])
 def test_bad_options_are_named(args, message):
-    r = run_module('log_search', dict({'backend': 'docker', 'service': 'gw'}, **args))
+    r = run_module('log_search_info', dict({'backend': 'docker', 'service': 'gw'}, **args))
     assert r['failed'] is True
     assert message in r['msg']
 

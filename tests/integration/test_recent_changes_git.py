@@ -25,7 +25,7 @@ def test_config_commits_since_an_hour(tmp_path):
     commit(repo, 'config/pool.yml', 'Old pool size', t - 7200)
     commit(repo, 'src/app.py', 'Refactor handler', t - 1200)
     commit(repo, 'config/pool.yml', 'Shrink pool to 2', t - 600)
-    r = run_module('recent_changes', {'since': '1h', 'onset': str(t - 300), 'git': [
+    r = run_module('recent_changes_info', {'since': '1h', 'onset': str(t - 300), 'git': [
         {'path': str(repo), 'paths': ['config/']}, {'path': str(repo)}]})
     assert r.get('failed') is not True, r
     summaries = [(c['kind'], c['summary'].split(' ', 1)[1]) for c in r['changes']]
@@ -37,24 +37,24 @@ def test_config_commits_since_an_hour(tmp_path):
 
 
 def test_not_a_checkout_is_named(tmp_path):
-    r = run_module('recent_changes', {'git': [{'path': str(tmp_path)}]})
+    r = run_module('recent_changes_info', {'git': [{'path': str(tmp_path)}]})
     assert r['failed'] is True
     assert 'git log failed in %s' % tmp_path in r['msg'] and 'git checkout' in r['msg']
 
 
 def test_unknown_compose_service_is_named():
-    r = run_module('recent_changes', {'service': 'no-such-service', 'compose_project': 'sre-demo'})
+    r = run_module('recent_changes_info', {'service': 'no-such-service', 'compose_project': 'sre-demo'})
     assert r['failed'] is True
     assert "no container of compose service 'no-such-service' in project 'sre-demo'" in r['msg']
 
 
 def test_docker_engine_unreachable_is_named(tmp_path):
-    r = run_module('recent_changes', {'service': 'x', 'docker_host': 'unix://%s/none.sock' % tmp_path,
+    r = run_module('recent_changes_info', {'service': 'x', 'docker_host': 'unix://%s/none.sock' % tmp_path,
                                       'docker_timeout': 2})
     assert r['failed'] is True
     assert 'cannot reach Docker Engine' in r['msg'] and 'is the Docker engine running' in r['msg']
 
 
 def test_bad_since_is_named():
-    r = run_module('recent_changes', {'service': 'x', 'since': 'last tuesday'})
+    r = run_module('recent_changes_info', {'service': 'x', 'since': 'last tuesday'})
     assert r['failed'] is True and "invalid option: 'last tuesday' is not a time" in r['msg']

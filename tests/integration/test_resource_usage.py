@@ -83,7 +83,7 @@ def test_burner_hog_and_idle_container(containers):
     time.sleep(1.5)  # the burner has been throttled for a while by now
     assert inspect(hog)['State']['OOMKilled'] is True
 
-    r = run_module('resource_usage', {'service': service, 'compose_project': 'sretest'})
+    r = run_module('resource_usage_info', {'service': service, 'compose_project': 'sretest'})
     assert r.get('failed') is not True, r
     assert r['source'] == 'docker' and r['service'] == service and r['partial'] is False
     assert r['cgroup_version'] in ('1', '2')
@@ -132,7 +132,7 @@ def test_only_the_idle_container_is_quiet_and_a_short_period_forgets_old_ooms(co
     start('idle', IDLE)
     wait_for(lambda: inspect(hog)['State']['Status'] == 'exited', what='the hog to be OOM-killed')
     time.sleep(3)
-    r = run_module('resource_usage', {'service': service, 'since': '2s'})
+    r = run_module('resource_usage_info', {'service': service, 'since': '2s'})
     assert r.get('failed') is not True, r
     h = [c for c in r['containers'] if c['name'].endswith('-hog')][0]
     # No oom event in the last 2 s, but State.OOMKilled still tells its last exit was an OOM kill.
@@ -143,21 +143,21 @@ def test_only_the_idle_container_is_quiet_and_a_short_period_forgets_old_ooms(co
 def test_unknown_service_and_project_are_named(containers):
     service, start = containers
     start('idle', IDLE)
-    r = run_module('resource_usage', {'service': service, 'compose_project': 'not-sretest'})
+    r = run_module('resource_usage_info', {'service': service, 'compose_project': 'not-sretest'})
     assert r['failed'] is True
     assert ("no container of compose service %r in project 'not-sretest' on this host" % service
             in r['msg'])
 
 
 def test_docker_engine_unreachable_is_named(tmp_path):
-    r = run_module('resource_usage', {'service': 'x', 'docker_host': 'unix://%s/none.sock' % tmp_path,
+    r = run_module('resource_usage_info', {'service': 'x', 'docker_host': 'unix://%s/none.sock' % tmp_path,
                                       'docker_timeout': 2})
     assert r['failed'] is True
     assert 'cannot reach Docker Engine' in r['msg'] and 'is the Docker engine running' in r['msg']
 
 
 def test_bad_since_is_named():
-    r = run_module('resource_usage', {'service': 'x', 'since': 'yesterday'})
+    r = run_module('resource_usage_info', {'service': 'x', 'since': 'yesterday'})
     assert r['failed'] is True and r['msg'].startswith("invalid option since: 'yesterday'")
 
 
@@ -187,7 +187,7 @@ def test_prometheus_source_joins_series_and_keeps_missing_as_null(server):
         'container_start_time_seconds': vector((gw1, '2')),
         'container_oom_events_total': vector(),
     })
-    r = run_module('resource_usage', {'source': 'prometheus', 'url': server.url,
+    r = run_module('resource_usage_info', {'source': 'prometheus', 'url': server.url,
                                       'service': 'inference-gateway', 'since': '10m'})
     assert r.get('failed') is not True, r
     assert r['source'] == 'prometheus' and r['partial'] is False
@@ -213,7 +213,7 @@ def test_prometheus_source_joins_series_and_keeps_missing_as_null(server):
 
 def test_prometheus_source_skips_empty_queries_and_warns_when_nothing_matches(server):
     server.routes['/api/v1/query'] = prometheus_answers({})
-    r = run_module('resource_usage', {'source': 'prometheus', 'url': server.url, 'service': 'gw',
+    r = run_module('resource_usage_info', {'source': 'prometheus', 'url': server.url, 'service': 'gw',
                                       'throttling_query': '', 'restarts_query': '',
                                       'oom_query': ''})
     assert r.get('failed') is not True, r
@@ -227,7 +227,7 @@ def test_prometheus_rejection_is_named(server):
     server.routes['/api/v1/query'] = prometheus_answers({'container:memory_usage': Route(
         400, {'status': 'error', 'errorType': 'bad_data',
               'error': 'invalid parameter "query": 1:30: parse error: unexpected "}"'})})
-    r = run_module('resource_usage', {'source': 'prometheus', 'url': server.url, 'service': 'gw',
+    r = run_module('resource_usage_info', {'source': 'prometheus', 'url': server.url, 'service': 'gw',
                                       'memory_query': 'container:memory_usage:percent{x="$service"}}'})
     assert r['failed'] is True
     assert 'Prometheus at %s/api/v1/query rejected the query with bad_data (HTTP 400)' % server.url \
@@ -236,14 +236,14 @@ def test_prometheus_rejection_is_named(server):
 
 
 def test_prometheus_source_needs_url():
-    r = run_module('resource_usage', {'source': 'prometheus', 'service': 'gw'})
+    r = run_module('resource_usage_info', {'source': 'prometheus', 'service': 'gw'})
     assert r['failed'] is True and 'url' in r['msg'] and 'source is prometheus' in r['msg']
 
 
 def test_check_mode_reads_the_same(server):
     server.routes['/api/v1/query'] = prometheus_answers({
         'container:cpu_usage:percent': vector(({'name': 'gw_1'}, '12.5'))})
-    r = run_module('resource_usage', {'source': 'prometheus', 'url': server.url, 'service': 'gw'},
+    r = run_module('resource_usage_info', {'source': 'prometheus', 'url': server.url, 'service': 'gw'},
                    check_mode=True)
     assert r.get('failed') is not True and r['changed'] is False, r
     assert r['max_cpu_percent'] == 12.5 and r['saturated'] is False

@@ -104,14 +104,14 @@ def test_alert_rule_fired_in_prometheus(bad_deploy):
 
 
 def test_invalid_promql_surfaces_prometheus_error(stack):
-    r = run_module('prometheus_query', {'url': PROMETHEUS, 'query': 'sum(rate(http_requests_total[5m]'})
+    r = run_module('prometheus_query_info', {'url': PROMETHEUS, 'query': 'sum(rate(http_requests_total[5m]'})
     assert r['failed'] is True
     assert 'rejected the query with bad_data (HTTP 400)' in r['msg']
     assert 'parse error' in r['msg']
 
 
 def test_service_with_no_series_is_said_as_such(stack):
-    r = run_module('error_rate', dict(DEMO_WINDOWS, url=PROMETHEUS, service='inference-gatewya'))
+    r = run_module('error_rate_info', dict(DEMO_WINDOWS, url=PROMETHEUS, service='inference-gatewya'))
     assert r['failed'] is True
     assert "no series of http_requests_total match service='inference-gatewya'" in r['msg']
     assert 'check the service name' in r['msg']
@@ -119,7 +119,7 @@ def test_service_with_no_series_is_said_as_such(stack):
 
 def test_wrong_status_label_name_is_an_error_not_zero_errors(stack):
     # status_code is the DhakaCart label; the demo's is status: matching nothing would read 0%.
-    r = run_module('error_rate', dict(DEMO_WINDOWS, url=PROMETHEUS, service='model-service',
+    r = run_module('error_rate_info', dict(DEMO_WINDOWS, url=PROMETHEUS, service='model-service',
                                       status_label='status_code', group_by=''))
     assert r['failed'] and r['msg'].startswith("status_label 'status_code' matches nothing: "), r
     assert 'endpoint, instance, job, method, service, status' in r['msg']
@@ -127,19 +127,19 @@ def test_wrong_status_label_name_is_an_error_not_zero_errors(stack):
 
 
 def test_instant_and_range_queries_on_real_prometheus(stack):
-    instant = run_module('prometheus_query', {
+    instant = run_module('prometheus_query_info', {
         'url': PROMETHEUS, 'query': 'sum by (service) (rate(http_requests_total[30s]))'})
     services = {s['labels']['service'] for s in instant['series']}
     assert services == {'inference-gateway', 'model-service', 'feature-store'}
     assert all(s['value'] > 0 for s in instant['series'])
-    ranged = run_module('prometheus_query', {
+    ranged = run_module('prometheus_query_info', {
         'url': PROMETHEUS, 'query': 'up', 'type': 'range', 'start': 'now-1m', 'step': '5s'})
     assert ranged['result_type'] == 'matrix'
     assert all(len(s['values']) >= 10 for s in ranged['series'])
 
 
 def test_ready_dependencies_extracted_from_the_real_gateway(stack):
-    r = run_module('service_health', {'checks': [
+    r = run_module('service_health_info', {'checks': [
         {'name': 'ready', 'url': 'http://127.0.0.1:8000/ready', 'query': 'dependencies'},
         {'name': 'head', 'url': 'http://127.0.0.1:8000/', 'method': 'HEAD'}]})
     deps = r['by_name']['ready']['extracted']

@@ -15,7 +15,7 @@ SERVICE = 'inference-gateway'
 def budget(url, **kw):
     args = {'url': url, 'service': SERVICE, 'timeout': 5, 'retries': 0}
     args.update(kw)
-    return run_module('slo_budget', args)
+    return run_module('slo_budget_info', args)
 
 
 def test_the_demo_gateway_from_its_recording_rules():

@@ -72,7 +72,7 @@ def budget(prom, **kw):
             'incident_start': str(prom.end - 4 * MINUTE), 'incident_end': str(prom.end - 3 * MINUTE),
             'timeout': 10, 'retries': 0}
     args.update(kw)
-    return run_module('slo_budget', args)
+    return run_module('slo_budget_info', args)
 
 
 def test_a_one_minute_outage_on_six_minutes_of_data_burns_a_sane_share_of_the_budget(prometheus):

@@ -153,7 +153,7 @@ def test_failing_traces_are_summarised_and_the_window_is_in_microseconds(server)
                         + [timeout_trace('old1', t - 30 * 60 * 10 ** 6), ok_trace('ok01', t - 10 ** 6)])
     server.routes['/api/traces'] = jaeger
     before = now_us()
-    r = run_module('trace_search', {'url': server.url, 'service': 'inference-gateway'})
+    r = run_module('trace_search_info', {'url': server.url, 'service': 'inference-gateway'})
     after = now_us()
     assert r.get('failed') is not True, r
     sent = jaeger.queries[0]
@@ -181,7 +181,7 @@ def test_options_become_jaeger_parameters(server):
     t = now_us()
     jaeger = FakeJaeger([timeout_trace('aa01', t - 5 * 10 ** 6), timeout_trace('aa02', t - 6 * 10 ** 6)])
     server.routes['/api/traces'] = jaeger
-    r = run_module('trace_search', {'url': server.url, 'service': 'inference-gateway',
+    r = run_module('trace_search_info', {'url': server.url, 'service': 'inference-gateway',
                                     'operation': 'POST /predict', 'tags': {'error': True},
                                     'lookback': '1h', 'limit': 1, 'min_duration': '2s',
                                     'slow_ms': 5000, 'bearer_token': 'tok3n'})
@@ -198,7 +198,7 @@ def test_options_become_jaeger_parameters(server):
 def test_min_duration_filters_at_the_server(server):
     jaeger = FakeJaeger([timeout_trace('aa01', now_us() - 10 ** 6)])
     server.routes['/api/traces'] = jaeger
-    r = run_module('trace_search', {'url': server.url, 'service': 'inference-gateway',
+    r = run_module('trace_search_info', {'url': server.url, 'service': 'inference-gateway',
                                     'min_duration': '3s'})
     assert r.get('failed') is not True, r
     assert r['traces'] == 0 and r['error_sources'] == [] and r['dependency_suspect'] is None
@@ -207,7 +207,7 @@ def test_min_duration_filters_at_the_server(server):
 
 def test_bad_request_400_is_surfaced(server):
     server.routes['/api/traces'] = FakeJaeger()
-    r = run_module('trace_search', {'url': server.url, 'service': ''})
+    r = run_module('trace_search_info', {'url': server.url, 'service': ''})
     assert r['failed'] is True
     assert r['msg'] == ("Jaeger at %s/api/traces answered HTTP 400: parameter 'service' is "
                         'required: check the parameters in query' % server.url)
@@ -218,7 +218,7 @@ def test_storage_error_500_is_surfaced(server):
     server.routes['/api/traces'] = FakeJaeger(
         storage_error='search service failed: elastic: Error 404 (Not Found): no such index '
                       '[jaeger-span-2026-11-23]')
-    r = run_module('trace_search', {'url': server.url, 'service': 'inference-gateway',
+    r = run_module('trace_search_info', {'url': server.url, 'service': 'inference-gateway',
                                     'retries': 0})
     assert r['failed'] is True
     assert 'Jaeger at %s/api/traces answered HTTP 500: search service failed' % server.url in r['msg']
@@ -229,7 +229,7 @@ def test_errors_sent_with_data_make_the_result_partial(server):
     errors = [{'code': 500, 'msg': 'trace not found', 'traceID': 'bb01'}]
     server.routes['/api/traces'] = FakeJaeger([timeout_trace('aa01', now_us() - 10 ** 6)],
                                               extra_errors=errors)
-    r = run_module('trace_search', {'url': server.url, 'service': 'inference-gateway'})
+    r = run_module('trace_search_info', {'url': server.url, 'service': 'inference-gateway'})
     assert r.get('failed') is not True, r
     assert r['traces'] == 1 and r['jaeger_errors'] == errors and r['partial'] is True
     shown = [w['event']['msg'] if isinstance(w, dict) else w for w in r['warnings']]
@@ -242,7 +242,7 @@ def test_html_answer_is_named(server):
     server.routes['/api/traces'] = Route(200, b'<!doctype html><html lang="en"><head><title>Jaeger UI'
                                               b'</title></head><body><div id="jaeger-ui-root">',
                                          {'Content-Type': 'text/html; charset=utf-8'})
-    r = run_module('trace_search', {'url': server.url, 'service': 'inference-gateway'})
+    r = run_module('trace_search_info', {'url': server.url, 'service': 'inference-gateway'})
     assert r['failed'] is True
     assert 'Jaeger at %s/api/traces answered HTTP 200 with text/html, not JSON' % server.url in r['msg']
     assert 'is this the API URL' in r['msg']
@@ -250,14 +250,14 @@ def test_html_answer_is_named(server):
 
 def test_json_that_is_not_a_search_answer_is_named(server):
     server.routes['/api/traces'] = Route(200, {'status': 'success', 'data': {'result': []}})
-    r = run_module('trace_search', {'url': server.url, 'service': 'inference-gateway'})
+    r = run_module('trace_search_info', {'url': server.url, 'service': 'inference-gateway'})
     assert r['failed'] is True
     assert 'not a Jaeger search answer' in r['msg'] and 'Jaeger query service' in r['msg']
 
 
 def test_unauthorised_is_named(server):
     server.routes['/api/traces'] = Route(401, b'Unauthorized', {'Content-Type': 'text/plain'})
-    r = run_module('trace_search', {'url': server.url, 'service': 'inference-gateway',
+    r = run_module('trace_search_info', {'url': server.url, 'service': 'inference-gateway',
                                     'username': 'ops', 'password': 'pw'})
     assert r['failed'] is True
     assert 'refused the request with HTTP 401: check the credentials' in r['msg']
@@ -267,7 +267,7 @@ def test_unreachable_jaeger_is_named():
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         port = sock.getsockname()[1]
-    r = run_module('trace_search', {'url': 'http://127.0.0.1:%d' % port, 'service': 'gw',
+    r = run_module('trace_search_info', {'url': 'http://127.0.0.1:%d' % port, 'service': 'gw',
                                     'retries': 0, 'timeout': 2})
     assert r['failed'] is True
     assert 'cannot reach Jaeger at http://127.0.0.1:%d/api/traces' % port in r['msg']
@@ -275,16 +275,16 @@ def test_unreachable_jaeger_is_named():
 
 
 def test_bad_options_are_named():
-    r = run_module('trace_search', {'url': 'http://127.0.0.1:9', 'service': 'gw', 'lookback': 'a while'})
+    r = run_module('trace_search_info', {'url': 'http://127.0.0.1:9', 'service': 'gw', 'lookback': 'a while'})
     assert r['failed'] is True and r['msg'].startswith("invalid option: 'a while' is not a duration")
-    r = run_module('trace_search', {'url': 'http://127.0.0.1:9', 'service': 'gw', 'limit': 0})
+    r = run_module('trace_search_info', {'url': 'http://127.0.0.1:9', 'service': 'gw', 'limit': 0})
     assert r['failed'] is True and 'limit must be at least 1' in r['msg']
 
 
 def test_check_mode_searches_the_same(server):
     jaeger = FakeJaeger([timeout_trace('aa01', now_us() - 10 ** 6)])
     server.routes['/api/traces'] = jaeger
-    r = run_module('trace_search', {'url': server.url, 'service': 'inference-gateway'},
+    r = run_module('trace_search_info', {'url': server.url, 'service': 'inference-gateway'},
                    check_mode=True)
     assert r.get('failed') is not True and r['changed'] is False, r
     assert r['traces'] == 1 and r['dependency_suspect'] == 'model-service'

@@ -116,7 +116,7 @@ def test_a_partial_incident_says_what_is_not_known():
     assert '_Not known: no logs were searched._' in text
     assert '_Not known: the run ended before the diagnosis._' in text
     assert '_Not known: no action was taken, so nothing to judge._' in text
-    assert '_Not known: not measured; run sre.runbooks.slo_budget' in text
+    assert '_Not known: not measured; run sre.runbooks.slo_budget_info' in text
     assert report.missing(PARTIAL) == ['error logs', 'resource usage', 'dependency health', 'traces',
                                        'diagnosis', 'verification', 'SLO impact']
 

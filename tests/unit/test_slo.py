@@ -118,7 +118,7 @@ def test_a_one_minute_outage_burns_its_share_of_the_whole_window_budget():
 
 
 def test_slo_queries_count_the_window_and_the_incident_whatever_their_length():
-    from ansible_collections.sre.runbooks.plugins.module_utils.slo_budget import build_queries
+    from ansible_collections.sre.runbooks.plugins.module_utils.slo_budget_info import build_queries
     params = {'metric': 'm', 'service': 's', 'service_label': 'service', 'status_label': 'status',
               'status_regex': '5..', 'selector': {}, 'slo_window': '1h',
               'availability_rule': '', 'budget_rule': ''}
@@ -136,7 +136,7 @@ def test_slo_queries_count_the_window_and_the_incident_whatever_their_length():
 
 
 def slo_result(**extra):
-    """A result of sre.runbooks.slo_budget as collect() builds it, before its message."""
+    """A result of sre.runbooks.slo_budget_info as collect() builds it, before its message."""
     result = {
         'service': 'svc', 'objective': 99.5, 'slo_window': '30d', 'window_seconds': THIRTY_DAYS,
         'history_seconds': None, 'history_short': False, 'availability': 0.99873,
@@ -149,7 +149,7 @@ def slo_result(**extra):
 
 
 def test_slo_message_figures():
-    from ansible_collections.sre.runbooks.plugins.module_utils.slo_budget import describe
+    from ansible_collections.sre.runbooks.plugins.module_utils.slo_budget_info import describe
     assert describe(slo_result()) == (
         'svc: availability 99.873% over 30d (objective 99.5%), 74.6% of the error budget left '
         '(161.1 of 216 minutes of downtime); the incident burned 0.0926% of the error budget of '
@@ -166,7 +166,7 @@ def test_slo_message_figures():
     'availability_percent', 'budget_remaining.percent', 'budget_remaining.minutes',
     'budget_burned_during_incident.minutes', 'current_burn_rate'])
 def test_slo_message_survives_a_none_in_each_number(where):
-    from ansible_collections.sre.runbooks.plugins.module_utils.slo_budget import describe
+    from ansible_collections.sre.runbooks.plugins.module_utils.slo_budget_info import describe
     result = slo_result()
     holder, key = (result, where) if '.' not in where else (result[where.split('.')[0]], where.split('.')[1])
     holder[key] = None

@@ -1,0 +1,81 @@
+# -*- coding: utf-8 -*-
+# Copyright: sre.runbooks contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""sre.runbooks.k8s_status_info: the "Service Completely Down" checks of a Deployment in one call -
+its pods, the Service's endpoints, Warning events, the HPA, what keeps it from serving, and the
+previous log of a crashing container (the reads; what they mean is k8s_facts')."""
+
+from __future__ import annotations
+
+import time
+
+from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
+from ansible_collections.sre.runbooks.plugins.module_utils.common.parallel import run_all
+from ansible_collections.sre.runbooks.plugins.module_utils.common.times import parse_duration
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s import facts as kf
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.client import K8S_ARGS, K8sError
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.observe import Reader
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.rollout import label_selector
+
+SPEC = dict(argument_spec=dict(
+    name=dict(type='str', required=True),
+    namespace=dict(type='str', default='default'),
+    service=dict(type='str'),
+    events_since=dict(type='str', default='1h'),
+    tail=dict(type='int', default=50),
+    **K8S_ARGS
+))
+
+
+def collect(p, warn):
+    try:
+        since = time.time() - parse_duration(p['events_since'])
+    except ValueError as err:
+        raise RunbookError('invalid option events_since: %s' % err)
+    if p['tail'] < 0:
+        raise RunbookError('tail must be at least 0, not %d' % p['tail'])
+    name, namespace, service = p['name'], p['namespace'], p['service'] or p['name']
+    try:
+        reader = Reader(p)
+        deployment = reader.deployment(name, namespace)
+    except K8sError as err:
+        raise RunbookError(str(err))
+    outcomes = run_all({
+        'pods': lambda: reader.pods(namespace, label_selector(deployment['spec']['selector'])),
+        'owned': lambda: reader.owned_replica_sets(deployment),
+        'endpoints': lambda: reader.endpoints(service, namespace),
+        'events': lambda: reader.warning_events(namespace),
+        'hpas': lambda: reader.hpas(namespace),
+    })
+    read = {}
+    for key, value in outcomes.items():
+        read[key], error = value
+        if error is not None and (key == 'pods' or not isinstance(error, K8sError)):
+            raise RunbookError(str(error)) if isinstance(error, K8sError) else error
+        if error is not None:
+            # Without them the report is partial, not wrong: no Service is found, no event, no HPA.
+            warn('k8s_status could not read the %s: %s' % (key, error))
+            read[key] = None if key == 'endpoints' else []
+    try:
+        hpa = kf.hpa_of(read['hpas'], name)
+    except ValueError as err:
+        warn(str(err))
+        hpa = None
+    result = kf.status_report(deployment, read['owned'], read['pods'], read['endpoints'], read['events'], hpa,
+                              service, since)
+    result['logs'] = crash_log(reader, read['pods'], namespace, p['tail'], warn)
+    return result
+
+
+def crash_log(reader, pods, namespace, tail, warn):
+    """The last `tail` lines of the previous instance of a crashing container, [] when none crashes."""
+    target = kf.crash_target(pods)
+    if not target or not tail:
+        return []
+    pod, container = target
+    try:
+        text = reader.pod_log(pod, namespace, container, previous=True, tail_lines=tail)
+    except K8sError as err:
+        warn('the previous log of %s/%s could not be read: %s' % (pod, container, err))
+        return []
+    return text.splitlines()[-tail:]
