@@ -222,7 +222,7 @@ action:
         by the image tag in brackets, or C(scale dhakacart-backend from 3 to 5 replicas).
       type: str
     disruptive:
-      description: True when it interrupts the service (RV(recommended.disruption) is V(disruptive)).
+      description: True when it interrupts the service (its C(disruption) is V(disruptive)).
       type: bool
     disruption:
       description:

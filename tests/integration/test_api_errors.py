@@ -26,7 +26,7 @@ def free_port():
 def test_query_returns_normalised_series_and_sends_auth_and_tenant(server):
     server.routes['/api/v1/query'] = Route(body=VECTOR)
     r = run_module('prometheus_query_info', {'url': server.url, 'query': 'up', 'bearer_token': 's3cr3t',
-                                        'headers': {'X-Scope-OrgID': 'team-ml'}})
+                                             'headers': {'X-Scope-OrgID': 'team-ml'}})
     assert r.get('failed') is not True, r
     assert r['series'][0] == {'labels': {'endpoint': '/predict'}, 'time': 1795443780.0,
                               'value': 0.8, 'raw': '0.8'}
@@ -42,7 +42,7 @@ def test_query_returns_normalised_series_and_sends_auth_and_tenant(server):
 def test_basic_auth_header(server):
     server.routes['/api/v1/query'] = Route(body=VECTOR)
     run_module('prometheus_query_info', {'url': server.url, 'query': 'up', 'username': 'ops',
-                                    'password': 'pw'})
+                                         'password': 'pw'})
     assert server.requests[0]['headers']['authorization'] == 'Basic b3BzOnB3'
 
 
@@ -71,8 +71,8 @@ def test_range_query_sends_start_end_step(server):
     server.routes['/api/v1/query_range'] = Route(body={'status': 'success', 'data': {
         'resultType': 'matrix', 'result': [{'metric': {}, 'values': [[1, '1'], [2, '+Inf']]}]}})
     r = run_module('prometheus_query_info', {'url': server.url, 'query': 'up', 'type': 'range',
-                                        'start': '2026-11-23T14:00:00Z', 'end': '2026-11-23T15:00:00Z',
-                                        'step': '1m'})
+                                             'start': '2026-11-23T14:00:00Z', 'end': '2026-11-23T15:00:00Z',
+                                             'step': '1m'})
     assert r['series'][0]['values'] == [[1.0, 1.0], [2.0, None]]
     assert r['series'][0]['nonfinite'] == 1
     path = server.requests[0]['path']
@@ -94,7 +94,7 @@ def test_server_side_query_timeout_is_explained(server):
         'status': 'error', 'errorType': 'timeout',
         'error': 'query timed out in expression evaluation'})
     r = run_module('prometheus_query_info', {'url': server.url, 'query': 'up', 'query_timeout': '2s',
-                                        'retries': 0})
+                                             'retries': 0})
     assert r['failed'] is True
     assert ('rejected the query with timeout (HTTP 503): query timed out in expression '
             'evaluation. Raise query_timeout') in r['msg']
@@ -137,7 +137,7 @@ def test_slow_server_times_out_with_a_clear_message(server):
     server.routes['/api/v1/query'] = Route(body=VECTOR, delay=3)
     started = time.monotonic()
     r = run_module('prometheus_query_info', {'url': server.url, 'query': 'up', 'timeout': 0.5,
-                                        'retries': 1})
+                                             'retries': 1})
     assert r['failed'] is True
     assert 'did not answer within 0.5s' in r['msg']
     assert len(server.requests) == 2  # one retry, then give up

@@ -102,11 +102,11 @@ def test_k8s_status_fails_clearly(api):
     missing = run(api, 'k8s_status', name='nope', namespace=NS)
     assert missing['failed'] and missing['msg'].startswith('deployment nope not found in namespace shop (HTTP 404')
     down = run_module('k8s_status_info', dict(name='backend', namespace=NS, host='http://127.0.0.1:%d' % free_port(),
-                                         api_key=TOKEN, validate_certs=False, request_timeout=2))
+                                              api_key=TOKEN, validate_certs=False, request_timeout=2))
     assert down['failed'] and down['msg'].startswith('cannot reach the Kubernetes API to get deployment backend')
     assert TOKEN not in json.dumps(down)
     refused = run_module('k8s_status_info', dict(name='backend', namespace=NS, host=api.url, api_key='wrong-token',
-                                            validate_certs=False))
+                                                 validate_certs=False))
     assert refused['failed'] and 'refused the credentials' in refused['msg'] and 'wrong-token' not in json.dumps(refused)
 
 

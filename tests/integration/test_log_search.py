@@ -110,7 +110,7 @@ def containers():
 
 def search(**args):
     return run_module('log_search_info', dict({'backend': 'docker', 'service': SERVICE,
-                                          'compose_project': PROJECT, 'since': '10m'}, **args))
+                                               'compose_project': PROJECT, 'since': '10m'}, **args))
 
 
 def shown_warnings(result):
@@ -221,8 +221,8 @@ def test_demo_gateway_info_lines_on_the_rig():
         capture_output=True, text=True, timeout=30, check=False).stdout.split()
     assert running, 'the demo rig is not running: make rig (make integration starts it)'
     r = run_module('log_search_info', {'backend': 'docker', 'service': 'inference-gateway',
-                                  'compose_project': 'sre-demo', 'since': '2m',
-                                  'min_level': 'INFO', 'limit': 20})
+                                       'compose_project': 'sre-demo', 'since': '2m',
+                                       'min_level': 'INFO', 'limit': 20})
     assert r.get('failed') is not True, r
     assert r['level_counts'].get('INFO', 0) > 0 and r['matched'] >= r['level_counts']['INFO']
     info = [line for line in r['lines'] if line['level'] == 'INFO']
@@ -237,8 +237,8 @@ def test_demo_gateway_info_lines_on_the_rig():
         # More lines in the window than max_lines: the newest 50 are read and the cut reported
         # (less those the gateway logged after `until`, while the request was on its way).
         cut = run_module('log_search_info', {'backend': 'docker', 'service': 'inference-gateway',
-                                        'compose_project': 'sre-demo', 'since': '2m',
-                                        'min_level': 'INFO', 'max_lines': 50, 'limit': 0})
+                                             'compose_project': 'sre-demo', 'since': '2m',
+                                             'min_level': 'INFO', 'max_lines': 50, 'limit': 0})
         assert cut['truncated'] is True and 40 <= cut['scanned'] <= 50
 
 
@@ -307,8 +307,8 @@ def loki_answer():
 
 def loki(server, **args):
     return run_module('log_search_info', dict({'backend': 'loki', 'url': server.url,
-                                          'service': 'inference-gateway',
-                                          'since': str(T0 - 60), 'until': str(T0 + 60)}, **args))
+                                               'service': 'inference-gateway',
+                                               'since': str(T0 - 60), 'until': str(T0 + 60)}, **args))
 
 
 def sent_query(server, index=0):
@@ -436,7 +436,7 @@ def free_port():
 def test_unreachable_log_store(backend):
     url = 'http://127.0.0.1:%d' % free_port()
     r = run_module('log_search_info', {'backend': backend, 'url': url, 'service': 'gw', 'retries': 0,
-                                  'timeout': 2})
+                                       'timeout': 2})
     assert r['failed'] is True
     name = {'loki': 'Loki', 'elasticsearch': 'Elasticsearch'}[backend]
     assert 'cannot reach %s at %s' % (name, url) in r['msg']
@@ -474,8 +474,8 @@ def es_docs():
 
 def es(server, **args):
     return run_module('log_search_info', dict({'backend': 'elasticsearch', 'url': server.url,
-                                          'service': 'backend', 'since': str(T0 - 60),
-                                          'until': str(T0 + 60)}, **args))
+                                               'service': 'backend', 'since': str(T0 - 60),
+                                               'until': str(T0 + 60)}, **args))
 
 
 def test_elasticsearch_hits_are_read_and_clustered(server):

@@ -12,8 +12,8 @@ import re
 
 import pytest
 
-from access import PROMETHEUS_TOKEN as TOKEN  # noqa: F401  # pylint: disable=unused-import
-from access import prometheus_auth
+from access import PROMETHEUS_TOKEN as TOKEN
+from access import prometheus_auth, prometheus_proxy  # noqa: F401  # pylint: disable=unused-import
 from auth_proxy import AuthProxy
 from conftest import Route
 from fake_k8s import FakeApiServer, write_kubeconfig

@@ -50,7 +50,7 @@ def test_unknown_compose_service_is_named():
 
 def test_docker_engine_unreachable_is_named(tmp_path):
     r = run_module('recent_changes_info', {'service': 'x', 'docker_host': 'unix://%s/none.sock' % tmp_path,
-                                      'docker_timeout': 2})
+                                           'docker_timeout': 2})
     assert r['failed'] is True
     assert 'cannot reach Docker Engine' in r['msg'] and 'is the Docker engine running' in r['msg']
 

@@ -151,7 +151,7 @@ def test_unknown_service_and_project_are_named(containers):
 
 def test_docker_engine_unreachable_is_named(tmp_path):
     r = run_module('resource_usage_info', {'service': 'x', 'docker_host': 'unix://%s/none.sock' % tmp_path,
-                                      'docker_timeout': 2})
+                                           'docker_timeout': 2})
     assert r['failed'] is True
     assert 'cannot reach Docker Engine' in r['msg'] and 'is the Docker engine running' in r['msg']
 
@@ -188,7 +188,7 @@ def test_prometheus_source_joins_series_and_keeps_missing_as_null(server):
         'container_oom_events_total': vector(),
     })
     r = run_module('resource_usage_info', {'source': 'prometheus', 'url': server.url,
-                                      'service': 'inference-gateway', 'since': '10m'})
+                                           'service': 'inference-gateway', 'since': '10m'})
     assert r.get('failed') is not True, r
     assert r['source'] == 'prometheus' and r['partial'] is False
     assert r['queries']['cpu_percent'] == (
@@ -214,8 +214,8 @@ def test_prometheus_source_joins_series_and_keeps_missing_as_null(server):
 def test_prometheus_source_skips_empty_queries_and_warns_when_nothing_matches(server):
     server.routes['/api/v1/query'] = prometheus_answers({})
     r = run_module('resource_usage_info', {'source': 'prometheus', 'url': server.url, 'service': 'gw',
-                                      'throttling_query': '', 'restarts_query': '',
-                                      'oom_query': ''})
+                                           'throttling_query': '', 'restarts_query': '',
+                                           'oom_query': ''})
     assert r.get('failed') is not True, r
     assert sorted(r['queries']) == ['cpu_percent', 'memory_percent'] and len(server.requests) == 2
     assert r['containers'] == [] and r['max_cpu_percent'] is None and r['saturated'] is False
@@ -228,7 +228,7 @@ def test_prometheus_rejection_is_named(server):
         400, {'status': 'error', 'errorType': 'bad_data',
               'error': 'invalid parameter "query": 1:30: parse error: unexpected "}"'})})
     r = run_module('resource_usage_info', {'source': 'prometheus', 'url': server.url, 'service': 'gw',
-                                      'memory_query': 'container:memory_usage:percent{x="$service"}}'})
+                                           'memory_query': 'container:memory_usage:percent{x="$service"}}'})
     assert r['failed'] is True
     assert 'Prometheus at %s/api/v1/query rejected the query with bad_data (HTTP 400)' % server.url \
         in r['msg']

@@ -120,7 +120,7 @@ def test_service_with_no_series_is_said_as_such(stack):
 def test_wrong_status_label_name_is_an_error_not_zero_errors(stack):
     # status_code is the DhakaCart label; the demo's is status: matching nothing would read 0%.
     r = run_module('error_rate_info', dict(DEMO_WINDOWS, url=PROMETHEUS, service='model-service',
-                                      status_label='status_code', group_by=''))
+                                           status_label='status_code', group_by=''))
     assert r['failed'] and r['msg'].startswith("status_label 'status_code' matches nothing: "), r
     assert 'endpoint, instance, job, method, service, status' in r['msg']
     assert r['label_check']['series_labels'] == ['endpoint', 'instance', 'job', 'method', 'service', 'status']

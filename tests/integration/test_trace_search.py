@@ -182,9 +182,9 @@ def test_options_become_jaeger_parameters(server):
     jaeger = FakeJaeger([timeout_trace('aa01', t - 5 * 10 ** 6), timeout_trace('aa02', t - 6 * 10 ** 6)])
     server.routes['/api/traces'] = jaeger
     r = run_module('trace_search_info', {'url': server.url, 'service': 'inference-gateway',
-                                    'operation': 'POST /predict', 'tags': {'error': True},
-                                    'lookback': '1h', 'limit': 1, 'min_duration': '2s',
-                                    'slow_ms': 5000, 'bearer_token': 'tok3n'})
+                                         'operation': 'POST /predict', 'tags': {'error': True},
+                                         'lookback': '1h', 'limit': 1, 'min_duration': '2s',
+                                         'slow_ms': 5000, 'bearer_token': 'tok3n'})
     assert r.get('failed') is not True, r
     sent = jaeger.queries[0]
     assert sent['operation'] == 'POST /predict' and sent['tags'] == '{"error":"true"}'
@@ -199,7 +199,7 @@ def test_min_duration_filters_at_the_server(server):
     jaeger = FakeJaeger([timeout_trace('aa01', now_us() - 10 ** 6)])
     server.routes['/api/traces'] = jaeger
     r = run_module('trace_search_info', {'url': server.url, 'service': 'inference-gateway',
-                                    'min_duration': '3s'})
+                                         'min_duration': '3s'})
     assert r.get('failed') is not True, r
     assert r['traces'] == 0 and r['error_sources'] == [] and r['dependency_suspect'] is None
     assert r['message'] == 'no trace of inference-gateway matched in the last 15m'
@@ -219,7 +219,7 @@ def test_storage_error_500_is_surfaced(server):
         storage_error='search service failed: elastic: Error 404 (Not Found): no such index '
                       '[jaeger-span-2026-11-23]')
     r = run_module('trace_search_info', {'url': server.url, 'service': 'inference-gateway',
-                                    'retries': 0})
+                                         'retries': 0})
     assert r['failed'] is True
     assert 'Jaeger at %s/api/traces answered HTTP 500: search service failed' % server.url in r['msg']
     assert 'no such index' in r['msg'] and 'storage backend' in r['msg']
@@ -258,7 +258,7 @@ def test_json_that_is_not_a_search_answer_is_named(server):
 def test_unauthorised_is_named(server):
     server.routes['/api/traces'] = Route(401, b'Unauthorized', {'Content-Type': 'text/plain'})
     r = run_module('trace_search_info', {'url': server.url, 'service': 'inference-gateway',
-                                    'username': 'ops', 'password': 'pw'})
+                                         'username': 'ops', 'password': 'pw'})
     assert r['failed'] is True
     assert 'refused the request with HTTP 401: check the credentials' in r['msg']
 
@@ -268,7 +268,7 @@ def test_unreachable_jaeger_is_named():
         sock.bind(('127.0.0.1', 0))
         port = sock.getsockname()[1]
     r = run_module('trace_search_info', {'url': 'http://127.0.0.1:%d' % port, 'service': 'gw',
-                                    'retries': 0, 'timeout': 2})
+                                         'retries': 0, 'timeout': 2})
     assert r['failed'] is True
     assert 'cannot reach Jaeger at http://127.0.0.1:%d/api/traces' % port in r['msg']
     assert 'check the URL and that the server is up' in r['msg']
