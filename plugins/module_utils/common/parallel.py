@@ -5,18 +5,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 MAX_WORKERS = 16
 
 
-def run_all(calls):
+def run_all(calls: dict[str, Callable[[], Any]]) -> dict[str, tuple[Any, BaseException | None]]:
     """Runs {name: zero-argument callable} concurrently; returns {name: (result, exception)}."""
     if not calls:
         return {}
     with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(calls))) as pool:
         futures = {name: pool.submit(call) for name, call in calls.items()}
-    outcomes = {}
+    outcomes: dict[str, tuple[Any, BaseException | None]] = {}
     for name, future in futures.items():
         error = future.exception()
         outcomes[name] = (None, error) if error else (future.result(), None)
