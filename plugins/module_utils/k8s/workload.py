@@ -406,8 +406,8 @@ def view(workload: dict[str, Any], hpa: dict[str, Any] | None, configmap: dict[s
     """The fields k8s_workload manages, as returned in before and after."""
     container = container_of(workload, params.get('container'))
     result: dict[str, Any] = {'replicas': workload['spec'].get('replicas', 1), 'hpa': hpa_view(hpa),
-              'container': container['name'], 'resources': container.get('resources') or {},
-              'env': env_view(container)}
+                              'container': container['name'], 'resources': container.get('resources') or {},
+                              'env': env_view(container)}
     if configmap is not None:
         data = configmap.get('data') or {}
         result['configmap'] = {

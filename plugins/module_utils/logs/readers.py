@@ -381,7 +381,7 @@ def elasticsearch_logs(params: Mapping[str, Any], window: Window) -> Fetched:
         raise ApiError('%s answered JSON that is not an Elasticsearch search response (no '
                        'hits.hits): is url the Elasticsearch URL (port 9200), not Kibana?' % url)
     warnings: list[str] = []
-    shards =  payload.get('_shards') if isinstance(payload.get('_shards'), dict) else {}
+    shards = payload.get('_shards') if isinstance(payload.get('_shards'), dict) else {}
     if (shards.get('failed') or 0) > 0:
         warnings.extend(_shard_failures(shards))
     if payload.get('timed_out'):

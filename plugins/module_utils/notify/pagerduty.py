@@ -112,7 +112,7 @@ def rest_error(response: Response, method: str, path: str) -> str:
 class PagerDuty:
     def __init__(self, p: Mapping[str, Any]) -> None:
         opts: dict[str, Any] = dict(timeout=p['timeout'], retries=p['retries'], validate_certs=p['validate_certs'],
-                        retry_statuses=RETRY_STATUSES, max_retry_after=p['max_retry_after'])
+                                    retry_statuses=RETRY_STATUSES, max_retry_after=p['max_retry_after'])
         self.retries = p['retries']
         self.events = HttpClient(p['events_url'], name='PagerDuty Events API', **opts)
         self.rest = HttpClient(p['api_url'], name='PagerDuty REST API', headers={

@@ -115,10 +115,12 @@ class Facts:
         return node
 
     @overload
-    def var(self, name: str) -> str | None: ...
+    def var(self, name: str) -> str | None:
+        ...
 
     @overload
-    def var(self, name: str, default: str) -> str: ...
+    def var(self, name: str, default: str) -> str:
+        ...
 
     def var(self, name: str, default: str | None = None) -> str | None:
         value = self.v.get(name)
