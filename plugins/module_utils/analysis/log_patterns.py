@@ -158,7 +158,7 @@ def parse_time(value: Any) -> float | None:
         year, month, day, hour, minute, second, fraction, zone = match.groups()
         try:
             epoch: float = calendar.timegm((int(year), int(month), int(day), int(hour), int(minute),
-                                     int(second), 0, 0, 0))
+                                            int(second), 0, 0, 0))
         except (ValueError, OverflowError):
             return None
         if fraction:
