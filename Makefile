@@ -104,6 +104,7 @@ eda: venv rig
 
 lint: venv
 	ruff check plugins tests
+	mypy
 	ansible-lint --profile production --strict
 	antsibull-changelog lint
 

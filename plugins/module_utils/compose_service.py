@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from typing import Any
 from urllib.parse import quote
 
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.changes import deploys, event_time
@@ -59,7 +60,7 @@ COMMON_ARGS = dict(
     compose_command=dict(type='str', default='auto'),
     **DOCKER_ARGS
 )
-ACTING_ARGS = dict(
+ACTING_ARGS: dict[str, dict[str, Any]] = dict(
     image=dict(type='str'),
     env=dict(type='dict'),
     memory=dict(type='str'),
@@ -81,7 +82,7 @@ INFO_SPEC = dict(argument_spec=dict(COMMON_ARGS, state=dict(type='str', default=
 
 
 class ComposeService:
-    def __init__(self, module):
+    def __init__(self, module: Any) -> None:
         self.module = module
         # compose_service_info takes none of the acting options.
         self.p = dict({name: spec.get('default') for name, spec in ACTING_ARGS.items()}, **module.params)
@@ -89,17 +90,17 @@ class ComposeService:
         self.client = docker_client(self.p)
         self.now = time.time()
         self.project = self.p['project']
-        self.commands = []
-        self.planned_limits = None
+        self.commands: list[str] = []
+        self.planned_limits: dict[str, int] | None = None
 
     # ------------------------------------------------------------------ Docker facts
 
-    def containers(self):
+    def containers(self) -> list[dict[str, Any]]:
         summaries = [s for s in list_containers(self.client, self.service, self.project)
                      if (s.get('Labels') or {}).get(ONEOFF_LABEL) != 'True']
         inspected = run_all({s['Id']: (lambda cid=s['Id']: inspect_container(self.client, cid))
                              for s in summaries})
-        facts = []
+        facts: list[dict[str, Any]] = []
         for summary in summaries:
             details, error = inspected[summary['Id']]
             if isinstance(error, ApiError) and error.status == 404:
@@ -109,7 +110,7 @@ class ComposeService:
             facts.append(cu.container_facts(details))
         return sorted(facts, key=lambda c: -(c['created_epoch'] or 0))
 
-    def resolve_project(self):
+    def resolve_project(self) -> tuple[list[dict[str, Any]], list[str], str]:
         containers = self.containers()
         if not self.project:
             projects = sorted({c['labels'].get(PROJECT_LABEL) for c in containers})
@@ -122,24 +123,24 @@ class ComposeService:
         labels = containers[0]['labels'] if containers else {}
         files = self.p['files'] or [f for f in (labels.get(FILES_LABEL) or '').split(',') if f]
         project_dir = self.p['project_dir'] or labels.get(DIR_LABEL)
-        missing = [name for name, value in (('files', files), ('project_dir', project_dir)) if not value]
-        if missing:
+        if not files or not project_dir:
+            missing = [name for name, value in (('files', files), ('project_dir', project_dir)) if not value]
             raise RunbookError('no container of compose service %r in project %r to take %s from: give %s'
                                % (self.service, self.project, ' and '.join(missing), 'them' if len(missing) > 1 else 'it'))
         return containers, [os.path.join(project_dir, f) for f in files], project_dir
 
-    def image_exists(self, image):
+    def image_exists(self, image: str) -> Any:
         response = self.client.request('GET', '/images/%s/json' % quote(image, safe='/:@'))
         if response.status == 404:
             return False
         return self.client.expect_json(response, self.client.url_for('/images/%s/json' % image))
 
-    def logs(self, containers, since, tail):
-        window = Window(self.service, since, time.time(), time.time(), tail, None)
+    def logs(self, containers: list[dict[str, Any]], since: float, tail: int) -> list[dict[str, Any]]:
+        window = Window(self.service, since, time.time(), time.time(), tail, 'TRACE')  # the docker reader filters no level
         summaries = [{'Id': c['id'], 'Names': [c['name']]} for c in containers]
         outcomes = run_all({s['Id']: (lambda s=s: read_container(self.client, s, window, True))
                             for s in summaries})
-        lines = []
+        lines: list[tuple[float | None, str, str | None, str | None]] = []
         for container in containers:
             read, error = outcomes[container['id']]
             if error is not None:
@@ -149,10 +150,10 @@ class ComposeService:
         return [{'time': iso(t) if t else None, 'container': name, 'stream': stream, 'line': text}
                 for t, text, name, stream in lines[-tail:]]
 
-    def oom(self, containers, events):
-        result = {'oom_killed': any(c['oom_killed'] for c in containers),
-                  'events': sum(1 for e in events if e.get('Action') == 'oom'),
-                  'kernel': [], 'note': None}
+    def oom(self, containers: list[dict[str, Any]], events: list[dict[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = {'oom_killed': any(c['oom_killed'] for c in containers),
+                                  'events': sum(1 for e in events if e.get('Action') == 'oom'),
+                                  'kernel': [], 'note': None}
         try:
             rc, out, err = cu.run(['dmesg'], 10)
         except cu.ComposeError as error:
@@ -166,16 +167,16 @@ class ComposeService:
 
     # ------------------------------------------------------------------ compose
 
-    def compose_args(self, tail, with_override):
+    def compose_args(self, tail: list[str], with_override: bool) -> list[str]:
         return cu.compose_base(self.cli['command'], self.cli['version'], self.project, self.project_dir,
                                self.files, self.override_path if with_override else None) + tail
 
-    def compose(self, tail, timeout=CLI_TIMEOUT):
+    def compose(self, tail: list[str], timeout: float = CLI_TIMEOUT) -> tuple[int, str, str]:
         args = self.compose_args(tail, read_text(self.override_path) is not None)
         self.commands.append(cu.show(args))
         return cu.run(args, timeout, cwd=self.project_dir)
 
-    def compose_or_fail(self, tail, timeout):
+    def compose_or_fail(self, tail: list[str], timeout: float) -> str:
         rc, out, err = self.compose(tail, timeout)
         if rc != 0:
             raise cu.ComposeError('`%s` failed (exit %s): %s' % (self.commands[-1], rc, cu.tail_text(err or out)))
@@ -183,7 +184,8 @@ class ComposeService:
 
     # ------------------------------------------------------------------ plans per state
 
-    def plan(self, state, containers, doc, history, base_limits):
+    def plan(self, state: str, containers: list[dict[str, Any]], doc: dict[str, Any], history: list[dict[str, Any]],
+             base_limits: dict[str, Any]) -> tuple[bool, dict[str, Any], list[str] | None, dict[str, int] | None]:
         """(changed, new override document, compose arguments or None, live update body or None)."""
         entry = cu.service_entry(doc, self.service)
         current = containers[0] if containers else None
@@ -199,6 +201,7 @@ class ComposeService:
                                                  cu.previous_image(history, image), cu.newest_image(history))
             if refusal:
                 raise RunbookError('not rolling back compose service %r: %s' % (self.service, refusal))
+            assert target is not None, 'rollback_target gives a target or a refusal'
             if not self.image_exists(target):
                 raise RunbookError('not rolling back compose service %r: image %s is not on this host (never pulled '
                                    'here): check `docker images`' % (self.service, target))
@@ -214,13 +217,13 @@ class ComposeService:
         # resources
         if not current:
             raise RunbookError('no container of compose service %r to change the limits of' % self.service)
-        target = self.planned_limits = cu.target_limits(base_limits, self.p['memory'], self.p['cpus'],
+        limits = self.planned_limits = cu.target_limits(base_limits, self.p['memory'], self.p['cpus'],
                                                         self.p['memory_factor'], self.p['cpu_factor'])
-        new_doc = cu.update_service(doc, self.service, limits=cu.limits_override(target))
-        live = any(cu.limits_differ(target, c['memory'], c['nano_cpus']) for c in containers)
-        return (live or new_doc != doc, new_doc, None, cu.live_update(target) if live else None)
+        new_doc = cu.update_service(doc, self.service, limits=cu.limits_override(limits))
+        live = any(cu.limits_differ(limits, c['memory'], c['nano_cpus']) for c in containers)
+        return (live or new_doc != doc, new_doc, None, cu.live_update(limits) if live else None)
 
-    def image_to_keep(self, current, entry):
+    def image_to_keep(self, current: dict[str, Any] | None, entry: dict[str, Any]) -> str | None:
         """The running image, when recreating from the configuration would start another one (a
         deploy may have set the tag through its own environment): an env change never changes the
         image too."""
@@ -234,7 +237,7 @@ class ComposeService:
             configured = ((rendered.get('services') or {}).get(self.service) or {}).get('image')
         return current['image'] if configured != current['image'] else None
 
-    def base_limits(self, containers, doc, saved):
+    def base_limits(self, containers: list[dict[str, Any]], doc: dict[str, Any], saved: dict[str, Any] | None) -> dict[str, Any]:
         """The limits factors multiply: those before the collection first changed them."""
         entry = cu.service_entry(doc, self.service)
         if saved and ('mem_limit' in entry or 'cpus' in entry):
@@ -242,7 +245,7 @@ class ComposeService:
         current = containers[0] if containers else {}
         return {'memory': current.get('memory') or 0, 'nano_cpus': current.get('nano_cpus') or 0}
 
-    def update_live(self, containers, body):
+    def update_live(self, containers: list[dict[str, Any]], body: dict[str, int]) -> bool:
         """Applies the limits to the running containers; False when the engine refuses."""
         for container in containers:
             path = '/containers/%s/update' % container['id']
@@ -255,7 +258,7 @@ class ComposeService:
                 return False
         return True
 
-    def wait_ready(self, since):
+    def wait_ready(self, since: float) -> tuple[bool, list[dict[str, Any]]]:
         deadline = time.monotonic() + self.p['wait_timeout']
         while True:
             containers = self.containers()
@@ -268,7 +271,7 @@ class ComposeService:
 
     # ------------------------------------------------------------------ the run
 
-    def values(self, containers, doc, image=None, limits=None):
+    def values(self, containers: list[dict[str, Any]], doc: dict[str, Any], image: str | None = None, limits: dict[str, int] | None = None) -> dict[str, Any]:
         current = containers[0] if containers else {}
         limits = limits or {}
         memory = limits.get('memory', current.get('memory')) or None
@@ -278,7 +281,7 @@ class ComposeService:
                 'memory': memory, 'cpus': round(nano / 1e9, 3) if nano else None,
                 'containers': [{'id': c['id'], 'started_at': c['started_at']} for c in containers]}
 
-    def run(self):
+    def run(self) -> dict[str, Any]:
         p, state, check = self.p, self.p['state'], self.module.check_mode
         crash_window = parse_duration(p['crash_window'])
         log_since = parse_duration(p['since'])
@@ -305,8 +308,8 @@ class ComposeService:
         history = cu.merge_history(saved.get('images') or [],
                                    cu.observations(containers, deploys(deploy_events, containers), self.now))
         base = self.base_limits(containers, doc, saved.get('base_limits'))
-        result = {'changed': False, 'project': self.project, 'override_file': self.override_path,
-                  'compose': {'command': cu.show(self.cli['command']), 'version': self.cli['version']}}
+        result: dict[str, Any] = {'changed': False, 'project': self.project, 'override_file': self.override_path,
+                                  'compose': {'command': cu.show(self.cli['command']), 'version': self.cli['version']}}
         before = self.values(containers, doc)
 
         new_doc, after_containers = doc, containers
@@ -377,7 +380,7 @@ class ComposeService:
                  'after': {k: after[k] for k in ('image', 'env', 'memory', 'cpus')}}]
         return result
 
-    def save(self, path, state_doc, must):
+    def save(self, path: str, state_doc: dict[str, Any], must: bool) -> None:
         try:
             write_json(path, state_doc)
         except StateError as err:
@@ -385,13 +388,13 @@ class ComposeService:
                 raise
             self.module.warn('deployment history not recorded: %s' % err)
 
-    def config_check(self, containers):
+    def config_check(self, containers: list[dict[str, Any]]) -> dict[str, Any]:
         rc, out, err = self.compose(['config', '-q'])
         if rc != 0:
             return {'valid': False, 'error': cu.tail_text(err or out), 'config_hash': None,
                     'hash_drift': None, 'env_drift': None, 'note': None}
         running = next((c for c in containers if c['state'] == 'running'), containers[0] if containers else None)
-        config = {'valid': True, 'error': None, 'note': None}
+        config: dict[str, Any] = {'valid': True, 'error': None, 'note': None}
         config['config_hash'] = cu.parse_config_hash(self.compose_or_fail(['config', '--hash=%s' % self.service], CLI_TIMEOUT),
                                                      self.service)
         config['hash_drift'] = (running['labels'].get(HASH_LABEL) != config['config_hash']) if running else None
@@ -410,7 +413,7 @@ class ComposeService:
         return config
 
 
-def run(module):
+def run(module: Any) -> dict[str, Any]:
     """The module's result; RunbookError when the engine, compose or the state files fail."""
     try:
         return ComposeService(module).run()

@@ -5,13 +5,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.diagnosis import ARGUMENT_SPEC, diagnose, options_from_params
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 
 SPEC = dict(argument_spec=ARGUMENT_SPEC)
 
 
-def collect(params, warn):
+def collect(params: dict[str, Any], warn: Callable[[str], Any]) -> dict[str, Any]:
     del warn  # what the rules could not see is in the result (missing_evidence)
     try:
         options = options_from_params(params)

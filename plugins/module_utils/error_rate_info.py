@@ -9,6 +9,8 @@ Also the label check every module built on the request metric runs (label_calls,
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.error_rate import (
     METRIC_ARGS,
@@ -51,12 +53,12 @@ SPEC = endpoint_spec(
 )
 
 
-def error_text(err):
+def error_text(err: BaseException) -> str:
     """A failed call as people read it: an ApiError's sentence, else the exception and its text."""
     return str(err) if isinstance(err, ApiError) else '%s: %s' % (type(err).__name__, err)
 
 
-def short_error(err):
+def short_error(err: BaseException | str) -> str:
     """An error (or its text) in one short clause: the query and the advice dropped, at most 200
     characters."""
     text = err if isinstance(err, str) else error_text(err)
@@ -65,7 +67,7 @@ def short_error(err):
     return text[:200]
 
 
-def label_calls(client, p, start, end):
+def label_calls(client: PrometheusClient, p: dict[str, Any], start: float, end: float) -> dict[str, Callable[[], Any]]:
     """The calls of the label check, for run_all alongside the queries: the label names of the
     service's series and the values of its status label, between start and end."""
     series = service_series(p)
@@ -75,7 +77,8 @@ def label_calls(client, p, start, end):
                                                          end)}
 
 
-def check_labels(outcomes, p, group_by, warn):
+def check_labels(outcomes: Mapping[str, tuple[Any, BaseException | None]], p: dict[str, Any], group_by: str | None,
+                 warn: Callable[[str], Any]) -> tuple[dict[str, Any], list[Any]]:
     """(label_check result, the server's warnings) from the outcomes of label_calls.
 
     Raises RunbookError when a label the queries use is on none of the service's series (its
@@ -84,8 +87,8 @@ def check_labels(outcomes, p, group_by, warn):
     """
     series = service_series(p)
     (names, names_err), (values, values_err) = outcomes['labels'], outcomes['status_values']
-    check = {'checked': names_err is None, 'series_labels': None, 'status_values': None,
-             'message': None}
+    check: dict[str, Any] = {'checked': names_err is None, 'series_labels': None, 'status_values': None,
+                             'message': None}
     if names_err is not None:
         check['message'] = ('could not check that the labels used exist on %s: %s'
                             % (series, short_error(names_err)))
@@ -106,7 +109,7 @@ def check_labels(outcomes, p, group_by, warn):
     return check, warnings
 
 
-def collect(p, warn):
+def collect(p: dict[str, Any], warn: Callable[[str], Any]) -> dict[str, Any]:
     try:
         window = parse_duration(p['window'])
         offset = parse_duration(p['baseline_offset'])
@@ -130,8 +133,8 @@ def collect(p, warn):
                             p['window'], [text for text, _seconds in offsets], p['group_by'])
     client = PrometheusClient(HttpClient.from_params(p, 'Prometheus'))
     step = max(1.0, round(lookback / POINTS_PER_LOOKBACK))
-    calls = {name: (lambda q=q: client.query(q, at=at)) for name, q in queries.items()
-             if name not in RANGE_QUERIES[:2]}
+    calls: dict[str, Callable[..., Any]] = {name: (lambda q=q: client.query(q, at=at)) for name, q in queries.items()
+                                            if name not in RANGE_QUERIES[:2]}
     calls.update({name + '_range': (lambda q=queries[name]:
                                     client.query_range(q, at - lookback, at, step))
                   for name in RANGE_QUERIES})
@@ -141,13 +144,13 @@ def collect(p, warn):
     failures = [err for name, (_value, err) in outcomes.items()
                 if err is not None and name not in checks]
     if failures:
-        err = failures[0]
-        raise RunbookError(str(err) if isinstance(err, ApiError) else
-                           'error rate query failed: %s' % err, queries=queries)
+        failure = failures[0]
+        raise RunbookError(str(failure) if isinstance(failure, ApiError) else
+                           'error rate query failed: %s' % failure, queries=queries)
     label_check, label_warnings = check_labels(outcomes, p, p['group_by'], warn)
     results = {name: value for name, (value, _err) in outcomes.items() if name not in checks}
 
-    def sample(prefix, suffix=''):
+    def sample(prefix: str, suffix: str = '') -> dict[str, dict[str, float]]:
         return {'errors': by_group(results[prefix + 'errors' + suffix].series, p['group_by']),
                 'total': by_group(results[prefix + 'total' + suffix].series, p['group_by'])}
 

@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.error_rate import (
     METRIC_ARGS,
@@ -38,12 +40,13 @@ SPEC = endpoint_spec(
 )
 
 
-def measure(client, queries, extra):
+def measure(client: PrometheusClient, queries: dict[str, str], extra: Mapping[str, Callable[[], Any]]
+            ) -> tuple[tuple[float | None, float | None] | None, BaseException | None, dict[str, tuple[Any, BaseException | None]]]:
     """One measurement, concurrently with the calls in `extra`: ((errors per second, requests
     per second) or None, the first error or None, the outcomes of `extra`). A series that does
     not exist is None; never raises."""
-    calls = {name: (lambda q=queries[name]: client.query(q))
-             for name in ('errors_overall', 'total_overall')}
+    calls: dict[str, Callable[..., Any]] = {name: (lambda q=queries[name]: client.query(q))
+                                            for name in ('errors_overall', 'total_overall')}
     calls.update(extra)
     outcomes = run_all(calls)
     failed = [err for name, (_value, err) in outcomes.items() if err is not None and name in queries]
@@ -53,7 +56,7 @@ def measure(client, queries, extra):
     return (rates['errors_overall'], rates['total_overall']), None, outcomes
 
 
-def describe(p, outcome, shown, errors, elapsed):
+def describe(p: dict[str, Any], outcome: dict[str, Any], shown: list[dict[str, Any]], errors: list[str], elapsed: float) -> str:
     """The outcome in one line: recovered, not recovered, or could not verify (and why)."""
     with_traffic = [s['error_percent'] for s in shown if s['error_percent'] is not None]
     first, last = (with_traffic[0], with_traffic[-1]) if with_traffic else (None, None)
@@ -79,7 +82,7 @@ def describe(p, outcome, shown, errors, elapsed):
         seconds(outcome['stable_seconds']), p['stable_for'])
 
 
-def collect(p, warn):
+def collect(p: dict[str, Any], warn: Callable[[str], Any]) -> dict[str, Any]:
     try:
         parse_duration(p['window'])
         stable_for, deadline, interval = (parse_duration(p[k])
@@ -95,17 +98,19 @@ def collect(p, warn):
     client = PrometheusClient(HttpClient.from_params(p, 'Prometheus'))
     target = p['target_percent'] / 100.0
     started = time.time()
-    samples, shown, errors = [], [], []
-    label_check = None
+    samples: list[tuple[float, float | None, float | None, bool]] = []
+    shown: list[dict[str, Any]] = []
+    errors: list[str] = []
+    label_check: dict[str, Any] | None = None
     while True:
         now = time.time()
         # The labels are checked with the measurements until the check has an answer.
         checks = {} if label_check else label_calls(client, p, now - LABEL_LOOKBACK, now)
-        rates, err, outcomes = measure(client, queries, checks)
+        rates, failure, outcomes = measure(client, queries, checks)
         if checks and outcomes['labels'][1] is None:
             label_check, _warnings = check_labels(outcomes, p, None, warn)
-        if err is not None:
-            errors.append(error_text(err))
+        if failure is not None:
+            errors.append(error_text(failure))
         errors_rate, total = rates or (None, None)
         samples.append((now, errors_rate, total, rates is not None))
         error_percent = to_percent(ratio(errors_rate, total))

@@ -16,6 +16,7 @@ import fcntl
 import os
 import re
 import time
+from typing import Any
 
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 from ansible_collections.sre.runbooks.plugins.module_utils.common.state_files import StateError, read_json, write_json
@@ -37,17 +38,17 @@ SHARED_KEYS = ('id', 'started_at', 'communication', 'report')
 MAX_ALERTS = 50
 
 
-def record_path(state_dir, service):
+def record_path(state_dir: str, service: str) -> str:
     if not re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9_.-]*', service):
         raise RunbookError('service %r cannot name a file: use letters, digits, ".", "_" and "-"' % service)
     return os.path.join(state_dir, 'incidents', service + '.json')
 
 
-def _add_alert(alerts, alert):
+def _add_alert(alerts: list[str], alert: str) -> list[str]:
     return alerts if not alert or alert in alerts else (alerts + [alert])[-MAX_ALERTS:]
 
 
-def opened(record, p, now, reopen_within, run_ttl):
+def opened(record: Any, p: dict[str, Any], now: float, reopen_within: float, run_ttl: float) -> tuple[dict[str, Any], bool, str | None]:
     """(record after, joined, handled_by) for state=open: join the open incident, resume it when
     no run is handling it, or open a new one."""
     incident = p['incident']
@@ -75,7 +76,7 @@ def opened(record, p, now, reopen_within, run_ttl):
     return after, True, None
 
 
-def ended(record, p, now, close):
+def ended(record: Any, p: dict[str, Any], now: float, close: bool) -> Any:
     """The record after this run ends: what it told and wrote kept, the incident closed or left
     open for the next alert. A run that does not handle the incident changes nothing."""
     if not record or (record.get('active') or {}).get('run_id') != p['run_id']:
@@ -89,7 +90,7 @@ def ended(record, p, now, close):
     return after
 
 
-def run(p, check_mode, now=None):
+def run(p: dict[str, Any], check_mode: bool, now: float | None = None) -> dict[str, Any]:
     now = time.time() if now is None else now
     try:
         reopen_within, run_ttl = parse_duration(p['reopen_within']), parse_duration(p['run_ttl'])

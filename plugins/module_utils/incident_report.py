@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import os
 import re
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
 
 from ansible_collections.sre.runbooks.plugins.module_utils.common import formatting as fmt
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
@@ -42,16 +44,16 @@ PREP_HOURS = 4
 PRODID = '-//sre.runbooks//incident_report//EN'
 
 
-def iso(moment):
+def iso(moment: datetime | None) -> str:
     return moment.strftime('%Y-%m-%dT%H:%M:%SZ') if moment else 'not known'
 
 
-def file_stem(started):
+def file_stem(started: datetime) -> tuple[str, str]:
     """('YYYY-MM', 'incident-YYYYMMDD-HHmm-high-error-rate') for the incident's start."""
     return started.strftime('%Y-%m'), started.strftime('incident-%Y%m%d-%H%M-high-error-rate')
 
 
-def _get(data, path, default=None):
+def _get(data: Any, path: str, default: Any = None) -> Any:
     """data['a']['b'] for 'a.b'; default when any part is missing or null."""
     for key in path.split('.'):
         if not isinstance(data, dict) or data.get(key) is None:
@@ -66,18 +68,18 @@ UNVERIFIED = 'acted, could not verify'
 VERDICTS = {'low_traffic': 'too little traffic', 'no_traffic': 'no traffic'}
 
 
-def attempts(incident):
+def attempts(incident: dict[str, Any]) -> list[dict[str, Any]]:
     return _get(incident, 'mitigation.attempts', [])
 
 
-def unverified(incident):
+def unverified(incident: dict[str, Any]) -> bool:
     """Whether a fix was applied and its effect could not be measured."""
     acted = any(a.get('acted') for a in attempts(incident))
     return str(_get(incident, 'escalation.reason', '')).startswith(UNVERIFIED) or (
         acted and _get(incident, 'verify.verdict') == 'not_measured')
 
 
-def last_action(incident, applied=True):
+def last_action(incident: dict[str, Any], applied: bool = True) -> str:
     """The description of the last action applied (of the last attempt, applied or not, when
     not `applied`), else of the one recommended."""
     tried = [a for a in attempts(incident) if a.get('acted') or not applied]
@@ -86,9 +88,9 @@ def last_action(incident, applied=True):
         incident, 'diagnosis.action.description') or 'no action'
 
 
-def outcome_words(incident):
+def outcome_words(incident: dict[str, Any]) -> str:
     """What the run's outcome means, in words ('' for an outcome without any)."""
-    outcome = incident.get('outcome')
+    outcome = _get(incident, 'outcome')
     gaps = '; '.join(str(g) for g in _get(incident, 'evidence.gaps', []))
     if outcome == 'escalated':
         return ('a fix was applied (%s) and could not be verified' % last_action(incident) if unverified(incident)
@@ -109,14 +111,14 @@ def outcome_words(incident):
     }.get(outcome, '')
 
 
-def outcome_text(incident):
+def outcome_text(incident: dict[str, Any]) -> str:
     """The outcome and what it means: 'advised: a fix is recommended (...), not applied'."""
     words = outcome_words(incident)
     outcome = incident.get('outcome') or 'not known'
     return '%s: %s' % (outcome, words) if words else outcome
 
 
-def sample_text(sample):
+def sample_text(sample: dict[str, Any]) -> str:
     """One verification sample: its error rate and traffic, no traffic, or no measurement."""
     if fmt.number(sample.get('error_percent')) is not None:
         return '%s errors at %s' % (fmt.percent(sample['error_percent'], 2),
@@ -127,20 +129,20 @@ def sample_text(sample):
     return fmt.NO_TRAFFIC
 
 
-def not_measured(verify):
+def not_measured(verify: dict[str, Any]) -> bool:
     """Whether a verification could not tell: its verdict says so (or, without one, its last
     measurement failed)."""
     verdict = verify.get('verdict')
     return verdict == 'not_measured' or verdict is None and verify.get('measured') is False
 
 
-def verify_text(verify):
+def verify_text(verify: dict[str, Any]) -> str:
     if not_measured(verify):
         return 'not measured (%s)' % (verify.get('unmeasured_reason') or 'no measurement succeeded')
     return verify.get('message') or 'no message'
 
 
-def ended_at(incident):
+def ended_at(incident: dict[str, Any]) -> datetime | None:
     """When the incident ended: ended_at when set, else the last sample of a recovered verify."""
     explicit = moment(incident.get('ended_at'))
     samples = _get(incident, 'verify.samples', [])
@@ -149,8 +151,9 @@ def ended_at(incident):
     return moment(samples[-1].get('time_iso') or samples[-1].get('time'))
 
 
-def timeline(incident):
+def timeline(incident: dict[str, Any]) -> list[tuple[datetime | None, str]]:
     """[(time or None, text)] of every step and action, in time order; untimed ones last."""
+    events: list[tuple[datetime | None, str]]
     events = [(moment(incident.get('started_at')), 'Runbook run started (incident %s)'
                % incident.get('id', 'without id'))]
     rate = _get(incident, 'triage.error_rate')
@@ -190,29 +193,30 @@ def timeline(incident):
         failure = incident['failure']
         events.append((moment(failure.get('at')), 'Run failed at "%s": %s'
                        % (failure.get('task'), failure.get('msg'))))
-    known = sorted((e for e in events if e[0] is not None), key=lambda e: e[0])
+    known = sorted(((t, text) for t, text in events if t is not None), key=lambda e: e[0])
     return known + [e for e in events if e[0] is None]
 
 
-def _table(header, rows):
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     if not rows:
         return ['_None._']
     lines = ['| %s |' % ' | '.join(header), '|' + '---|' * len(header)]
     return lines + ['| %s |' % ' | '.join(_cell(v) for v in row) for row in rows]
 
 
-def _cell(value):
+def _cell(value: Any) -> str:
     return (fmt.NOT_AVAILABLE if value is None else str(value)).replace('|', '\\|').replace('\n', ' ')
 
 
-def _unknown(what):
+def _unknown(what: str) -> list[str]:
     return ['_Not known: %s._' % what]
 
 
-def summary_section(incident):
+def summary_section(incident: dict[str, Any]) -> list[str]:
     started, ended = moment(incident.get('started_at')), ended_at(incident)
     duration = ('%d min' % round((ended - started).total_seconds() / 60)
                 if started and ended else 'not known (no verified end)')
+    rows: list[tuple[str, Any]]
     rows = [('Service', '%s (%s)' % (incident.get('service') or 'not known',
                                      incident.get('platform') or 'platform not known')),
             ('Severity / priority', '%s / %s' % (incident.get('severity') or 'not known',
@@ -229,12 +233,12 @@ def summary_section(incident):
     return ['## Summary', ''] + _table(('', ''), rows)
 
 
-def timeline_section(incident):
+def timeline_section(incident: dict[str, Any]) -> list[str]:
     return ['## Timeline', ''] + _table(('Time (UTC)', 'Step'), [
         (iso(moment) if moment else 'time not recorded', text) for moment, text in timeline(incident)])
 
 
-def evidence_section(incident):
+def evidence_section(incident: dict[str, Any]) -> list[str]:
     lines = ['## Evidence', '', '### Error rate', '']
     rate = _get(incident, 'triage.error_rate')
     if rate:
@@ -294,7 +298,7 @@ def evidence_section(incident):
     return lines
 
 
-def actions_section(incident):
+def actions_section(incident: dict[str, Any]) -> list[str]:
     lines = ['## Actions', '', '### Decision', '']
     recommended = _get(incident, 'diagnosis.recommended')
     if recommended:
@@ -321,7 +325,7 @@ def actions_section(incident):
     return lines
 
 
-def outcome_of(attempt):
+def outcome_of(attempt: dict[str, Any]) -> tuple[str, Any]:
     """(verdict, detail) of one attempt: worked, did not work, not verified or not done."""
     verify = attempt.get('verify')
     if not attempt.get('acted'):
@@ -335,7 +339,7 @@ def outcome_of(attempt):
     return ('Worked' if verify.get('recovered') else 'Did not work'), verify.get('message')
 
 
-def worked_section(incident):
+def worked_section(incident: dict[str, Any]) -> list[str]:
     lines = ['## What worked / what did not', '']
     for attempt in attempts(incident):
         verdict, detail = outcome_of(attempt)
@@ -343,7 +347,7 @@ def worked_section(incident):
     return lines if attempts(incident) else lines + _unknown('no action was taken, so nothing to judge')
 
 
-def slo_section(incident):
+def slo_section(incident: dict[str, Any]) -> list[str]:
     lines = ['## SLO impact', '']
     slo = incident.get('slo')
     if not slo:
@@ -366,11 +370,11 @@ def slo_section(incident):
     return lines + _table(('', ''), rows)
 
 
-def follow_ups_section(follow_ups):
+def follow_ups_section(follow_ups: list[str]) -> list[str]:
     return ['## Follow-ups', ''] + (['- [ ] %s' % item for item in follow_ups] or ['_None recorded._'])
 
 
-def missing(incident):
+def missing(incident: dict[str, Any]) -> list[str]:
     """What the run did not learn: the sources that failed (each "source: reason"), the
     diagnosis's missing evidence and every absent section."""
     parts = (('triage', 'triage'), ('investigate.logs', 'error logs'),
@@ -382,7 +386,7 @@ def missing(incident):
     return list(dict.fromkeys(absent + found))
 
 
-def render_markdown(incident, follow_ups, postmortem, ics_name):
+def render_markdown(incident: dict[str, Any], follow_ups: list[str], postmortem: dict[str, Any], ics_name: str) -> str:
     """The incident document."""
     title = '# Incident %s: high error rate on %s' % (incident.get('id') or '(no id)',
                                                       incident.get('service') or '(service not known)')
@@ -399,14 +403,14 @@ def render_markdown(incident, follow_ups, postmortem, ics_name):
     return '\n'.join(lines) + '\n'
 
 
-def postmortem_slot(after, within_hours, duration_minutes):
+def postmortem_slot(after: datetime, within_hours: float, duration_minutes: float) -> tuple[datetime, datetime]:
     """The first working-hour start at least PREP_HOURS after `after` whose meeting ends within
     `within_hours` of it, a weekday preferred; (start, end)."""
     first = (after + timedelta(hours=PREP_HOURS) + timedelta(minutes=59)).replace(
         minute=0, second=0, microsecond=0)
     limit = after + timedelta(hours=within_hours)
     duration = timedelta(minutes=duration_minutes)
-    candidates = []
+    candidates: list[datetime] = []
     moment = first
     while moment + duration <= limit:
         if moment.hour >= WORKING_HOURS[0] and moment + duration <= moment.replace(hour=WORKING_HOURS[1]):
@@ -417,10 +421,11 @@ def postmortem_slot(after, within_hours, duration_minutes):
     return start, start + duration
 
 
-def postmortem_event(incident, postmortem):
+def postmortem_event(incident: dict[str, Any], postmortem: dict[str, Any]) -> dict[str, Any]:
     """The post-mortem meeting: start, end, attendees, uid and dtstamp, all from the incident."""
     started = moment(incident.get('started_at'))
-    moments = [m for m, _text in timeline(incident) if m] or [started]
+    # [None] only for an incident without started_at, which run() refuses before it gets here.
+    moments = [m for m, _text in timeline(incident) if m] or [started]  # type: ignore[list-item]
     last = max(moments)
     start, end = postmortem_slot(ended_at(incident) or last, postmortem['within_hours'],
                                  postmortem['duration_minutes'])
@@ -429,16 +434,17 @@ def postmortem_event(incident, postmortem):
             'attendees': list(postmortem['attendees']), 'organizer': postmortem.get('organizer')}
 
 
-def escape_text(text):
+def escape_text(text: str) -> str:
     """RFC 5545 TEXT: backslash, semicolon, comma and newline escaped."""
     return (text.replace('\\', '\\\\').replace(';', '\\;').replace(',', '\\,')
             .replace('\r\n', '\\n').replace('\n', '\\n'))
 
 
-def fold(line):
+def fold(line: str) -> str:
     """RFC 5545 folding: lines of at most 75 octets, continued after CRLF and a space, never
     inside a UTF-8 character."""
-    parts, current, size, limit = [], '', 0, 75
+    parts: list[str] = []
+    current, size, limit = '', 0, 75
     for char in line:
         octets = len(char.encode('utf-8'))
         if size + octets > limit:
@@ -450,7 +456,7 @@ def fold(line):
     return '\r\n '.join(parts)
 
 
-def _address(entry):
+def _address(entry: str) -> tuple[str, str]:
     """(common name, calendar address) of 'Name <email>', 'email' or a role."""
     match = re.match(r'^\s*(.*?)\s*<([^>]+@[^>]+)>\s*$', entry)
     if match:
@@ -461,15 +467,15 @@ def _address(entry):
     return entry.strip(), 'urn:sre-runbooks:role:' + re.sub(r'[^a-z0-9]+', '-', entry.lower()).strip('-')
 
 
-def _param(value):
+def _param(value: str) -> str:
     return '"%s"' % value.replace('"', "'")
 
 
-def _stamp(moment):
+def _stamp(moment: datetime) -> str:
     return moment.strftime('%Y%m%dT%H%M%SZ')
 
 
-def render_ics(incident, event, document_name):
+def render_ics(incident: dict[str, Any], event: dict[str, Any], document_name: str) -> str:
     """The post-mortem invite: one VEVENT, CRLF line endings, folded lines."""
     summary = 'Post-mortem: high error rate on %s (%s, %s)' % (
         incident.get('service') or 'service not known', incident.get('priority') or 'priority not known',
@@ -492,7 +498,7 @@ def render_ics(incident, event, document_name):
     return ''.join(fold(line) + '\r\n' for line in lines)
 
 
-def run(p, check_mode):
+def run(p: dict[str, Any], check_mode: bool) -> dict[str, Any]:
     """Writes (in check mode, only renders) the document and the invite of p['incident'];
     the module's result, with a diff of each file that changes."""
     incident, postmortem = p['incident'], p['postmortem']
@@ -505,7 +511,7 @@ def run(p, check_mode):
     event = postmortem_event(incident, postmortem)
     files = [(base + '.md', render_markdown(incident, p['follow_ups'], event, stem + '.ics')),
              (base + '.ics', render_ics(incident, event, stem + '.md'))]
-    diff = []
+    diff: list[dict[str, Any]] = []
     try:
         for path, text in files:
             old = read_text(path)

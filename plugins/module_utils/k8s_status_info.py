@@ -8,6 +8,8 @@ previous log of a crashing container (the reads; what they mean is k8s_facts')."
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 from ansible_collections.sre.runbooks.plugins.module_utils.common.parallel import run_all
@@ -27,7 +29,7 @@ SPEC = dict(argument_spec=dict(
 ))
 
 
-def collect(p, warn):
+def collect(p: dict[str, Any], warn: Callable[[str], Any]) -> dict[str, Any]:
     try:
         since = time.time() - parse_duration(p['events_since'])
     except ValueError as err:
@@ -47,7 +49,7 @@ def collect(p, warn):
         'events': lambda: reader.warning_events(namespace),
         'hpas': lambda: reader.hpas(namespace),
     })
-    read = {}
+    read: dict[str, Any] = {}
     for key, value in outcomes.items():
         read[key], error = value
         if error is not None and (key == 'pods' or not isinstance(error, K8sError)):
@@ -67,7 +69,7 @@ def collect(p, warn):
     return result
 
 
-def crash_log(reader, pods, namespace, tail, warn):
+def crash_log(reader: Reader, pods: list[dict[str, Any]], namespace: str, tail: int, warn: Callable[[str], Any]) -> list[str]:
     """The last `tail` lines of the previous instance of a crashing container, [] when none crashes."""
     target = kf.crash_target(pods)
     if not target or not tail:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
+from typing import Any
 
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.log_patterns import LEVELS, RANK, analyse, normalise_level
 from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ENDPOINT_ARGS, ENDPOINT_CONSTRAINTS, ApiError
@@ -42,7 +44,7 @@ SPEC = dict(
 )
 
 
-def describe(service, result, scanned, since, until, min_level):
+def describe(service: str, result: dict[str, Any], scanned: int, since: float, until: float, min_level: str) -> str:
     head = '%s: %d lines at %s or above, or 5xx, of %d read between %s and %s' % (
         service, result['matched'], min_level, scanned, iso(since), iso(until))
     if not result['top_messages']:
@@ -55,7 +57,7 @@ def describe(service, result, scanned, since, until, min_level):
                                            first['percent'], where)
 
 
-def collect(p, warn):
+def collect(p: dict[str, Any], warn: Callable[[str], Any]) -> dict[str, Any]:
     now = time.time()
     try:
         since = point_in_time(p['since'], now)

@@ -6,6 +6,8 @@ REST API (notify/pagerduty.py)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError
 from ansible_collections.sre.runbooks.plugins.module_utils.notify.pagerduty import PagerDuty, alert_event, change_event, check_links, is_done, masked
 
@@ -49,14 +51,14 @@ CONSTRAINTS = dict(
 SPEC = dict(argument_spec=ARGUMENT_SPEC, **CONSTRAINTS)
 
 
-def request_record(method, url, body, headers=None):
-    record = {'method': method, 'url': url, 'body': masked(body)}
+def request_record(method: str, url: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
+    record: dict[str, Any] = {'method': method, 'url': url, 'body': masked(body)}
     if headers:
         record['headers'] = headers
     return record
 
 
-def run(p, check_mode):
+def run(p: dict[str, Any], check_mode: bool) -> dict[str, Any]:
     """Sends the event, or updates the incident; the module's result."""
     check_links(p['links'])
     pd = PagerDuty(p)
@@ -68,9 +70,9 @@ def run(p, check_mode):
                        'incident_id for the REST API')
     path, body = (('/v2/change/enqueue', change_event(p)) if p['change_event']
                   else ('/v2/enqueue', alert_event(p)))
-    result = {'changed': True, 'sent': False, 'dedup_key': body.get('dedup_key'),
-              'status': None, 'message': None, 'incident': None, 'note': None,
-              'request': [request_record('POST', pd.events.url_for(path), body)]}
+    result: dict[str, Any] = {'changed': True, 'sent': False, 'dedup_key': body.get('dedup_key'),
+                              'status': None, 'message': None, 'incident': None, 'note': None,
+                              'request': [request_record('POST', pd.events.url_for(path), body)]}
     if check_mode:
         return result
     answer = pd.send_event(path, body)
@@ -79,19 +81,20 @@ def run(p, check_mode):
     return result
 
 
-def _incident(pd, p, check_mode):
+def _incident(pd: PagerDuty, p: dict[str, Any], check_mode: bool) -> dict[str, Any]:
     if not (p['incident_status'] or p['note']):
         raise ApiError('nothing to do on incident %s: give incident_status (acknowledged, '
                        'resolved) and/or note' % p['incident_id'])
     if p['routing_key'] or p['event_action'] or p['change_event']:
         raise ApiError('routing_key, event_action and change_event belong to the Events API; '
                        'with api_token the REST API acts on incident_id')
+    assert pd.rest is not None, 'run() calls _incident only with api_token'
     base = '/incidents/%s' % p['incident_id']
     headers = {'From': p['from_email']}
     update = {'incident': {'type': 'incident_reference', 'status': p['incident_status']}}
     note = {'note': {'content': p['note']}}
-    result = {'changed': True, 'sent': False, 'dedup_key': None, 'status': p['incident_status'],
-              'message': None, 'incident': None, 'note': None, 'request': []}
+    result: dict[str, Any] = {'changed': True, 'sent': False, 'dedup_key': None, 'status': p['incident_status'],
+                              'message': None, 'incident': None, 'note': None, 'request': []}
     if check_mode:
         # Nothing is sent, not even the read: the status is assumed to change.
         if p['incident_status']:
@@ -102,7 +105,7 @@ def _incident(pd, p, check_mode):
         result['message'] = 'check mode: nothing sent to incident %s' % p['incident_id']
         return result
     incident = pd.call('GET', base).get('incident') or {}
-    done = []
+    done: list[str] = []
     if p['incident_status']:
         if is_done(incident.get('status'), p['incident_status']):
             done.append('already %s' % incident.get('status'))

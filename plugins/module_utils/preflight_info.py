@@ -16,6 +16,8 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable
+from typing import Any
 
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.error_rate import (
     METRIC_ARGS,
@@ -99,13 +101,13 @@ SPEC = dict(argument_spec=dict(
 ), **ENDPOINT_CONSTRAINTS)
 
 
-def row(area, check, status, detail, fix=''):
+def row(area: str, check: str, status: str, detail: str, fix: str = '') -> dict[str, Any]:
     return {'area': area, 'check': check, 'status': status, 'detail': detail, 'fix': fix}
 
 
 # ------------------------------------------------------------------------------ Prometheus
 
-def prometheus_rows(p):
+def prometheus_rows(p: dict[str, Any]) -> list[dict[str, Any]]:
     client = PrometheusClient(HttpClient.from_params(p, 'Prometheus'))
     http = client.http
     try:
@@ -141,13 +143,13 @@ def prometheus_rows(p):
         'rules': lambda: http.get_json('/api/v1/rules', query={'type': 'record'}),
     })
     outcomes = run_all(calls)
-    labels, err = outcomes['labels']
-    if err is not None:
-        return rows + [row('prometheus', 'series', 'fail', short_error(err),
+    labels, failure = outcomes['labels']
+    if failure is not None:
+        return rows + [row('prometheus', 'series', 'fail', short_error(failure),
                            'check the URL is the Prometheus base URL')]
     present = [name for name in labels[0] if name != '__name__']
     if not present:
-        services = (outcomes['services'][0] or ([], []))[0]
+        services: list[str] = (outcomes['services'][0] or ([], []))[0]
         known = ', '.join(services[:10]) if services else 'none: the metric has no series'
         return rows + [row('prometheus', 'series', 'fail',
                            'no series of %s in the last hour; %s of %s: %s'
@@ -170,7 +172,7 @@ def prometheus_rows(p):
     return rows
 
 
-def status_row(outcome, p):
+def status_row(outcome: tuple[Any, BaseException | None], p: dict[str, Any]) -> dict[str, Any]:
     values, err = outcome
     if err is not None:
         return row('prometheus', 'status values', 'warn', 'not read: %s' % short_error(err))
@@ -184,7 +186,7 @@ def status_row(outcome, p):
     return row('prometheus', 'status values', 'pass', "%s: %s" % (p['status_label'], ', '.join(values[:12])))
 
 
-def traffic_row(outcome, p):
+def traffic_row(outcome: tuple[Any, BaseException | None], p: dict[str, Any]) -> dict[str, Any]:
     result, err = outcome
     if err is not None:
         return row('prometheus', 'traffic', 'fail', short_error(err))
@@ -200,7 +202,7 @@ def traffic_row(outcome, p):
     return row('prometheus', 'traffic', 'pass', detail)
 
 
-def history_row(outcome, now, slo_window, slo_text):
+def history_row(outcome: tuple[Any, BaseException | None], now: float, slo_window: float, slo_text: str) -> dict[str, Any]:
     result, err = outcome
     if err is not None:
         return row('prometheus', 'history', 'warn', 'not read: %s' % short_error(err))
@@ -216,7 +218,7 @@ def history_row(outcome, now, slo_window, slo_text):
     return row('prometheus', 'history', 'pass', detail)
 
 
-def rules_row(outcome, wanted):
+def rules_row(outcome: tuple[Any, BaseException | None], wanted: list[str]) -> dict[str, Any]:
     payload, err = outcome
     if err is not None:
         return row('prometheus', 'recording rules', 'warn', 'not read: %s' % short_error(err))
@@ -231,7 +233,7 @@ def rules_row(outcome, wanted):
 
 # ------------------------------------------------------------------------------ sources
 
-def source_row(name, result):
+def source_row(name: str, result: Any) -> dict[str, Any]:
     """The row of a source from the registered result of the collector task that read it."""
     if not isinstance(result, dict) or not result or result.get('skipped'):
         return row(name, 'answers', 'fail', 'not read: the task that reads it did not run')
@@ -248,7 +250,7 @@ def source_row(name, result):
     return row(name, 'answers', 'pass', detail)
 
 
-def source_detail(result):
+def source_detail(result: dict[str, Any]) -> str:
     """What a source's reader found, in a line: its own summary where it has one."""
     if 'checks' in result:
         return ', '.join('%s %s (%.0f ms)' % (c.get('name'), c.get('status'), c.get('latency_ms') or 0)
@@ -261,7 +263,7 @@ def source_detail(result):
 
 # ------------------------------------------------------------------------------ Docker host
 
-def docker_rows(p):
+def docker_rows(p: dict[str, Any]) -> list[dict[str, Any]]:
     rows = [state_dir_row(p['state_dir'])]
     try:
         client = docker_client(p)
@@ -289,7 +291,7 @@ def docker_rows(p):
                        'service-down checks')]
 
 
-def state_dir_row(path):
+def state_dir_row(path: str) -> dict[str, Any]:
     try:
         os.makedirs(path, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix='.preflight-'):
@@ -302,7 +304,7 @@ def state_dir_row(path):
 
 # ------------------------------------------------------------------------------ Kubernetes
 
-def kubernetes_rows(p):
+def kubernetes_rows(p: dict[str, Any]) -> list[dict[str, Any]]:
     try:
         api_client = k8s_api_client(p)
         client = kube().client
@@ -316,7 +318,7 @@ def kubernetes_rows(p):
     rows = [row('kubernetes', 'API server', 'pass', 'Kubernetes %s' % version.git_version)]
     authz = client.AuthorizationV1Api(api_client)
 
-    def can(verb, group, resource, subresource):
+    def can(verb: str, group: str, resource: str, subresource: str) -> tuple[Any, Any]:
         review = {'apiVersion': 'authorization.k8s.io/v1', 'kind': 'SelfSubjectAccessReview',
                   'spec': {'resourceAttributes': {
                       'namespace': p['namespace'], 'verb': verb, 'group': group,
@@ -325,13 +327,14 @@ def kubernetes_rows(p):
         return answer.status.allowed, answer.status.reason
 
     outcomes = run_all({access: (lambda a=access: can(*a[:4])) for access in K8S_ACCESS})
-    denied, unknown = [], []
+    denied: list[str] = []
+    unknown: list[str] = []
     for access in K8S_ACCESS:
-        answer, err = outcomes[access]
+        answer, failure = outcomes[access]
         name = '%s %s%s%s' % (access[0], access[2], '/' + access[3] if access[3] else '',
                               '.' + access[1] if access[1] else '')
-        if err is not None:
-            unknown.append('%s (%s)' % (name, short_error(str(err).splitlines()[0])))
+        if failure is not None:
+            unknown.append('%s (%s)' % (name, short_error(str(failure).splitlines()[0])))
         elif not answer[0]:
             denied.append('%s: %s' % (name, access[4]))
     if unknown:
@@ -358,7 +361,7 @@ def kubernetes_rows(p):
 
 # ------------------------------------------------------------------------------ channels
 
-def slack_rows(p):
+def slack_rows(p: dict[str, Any]) -> list[dict[str, Any]]:
     if p['webhook_url'] and not p['token']:
         return [row('slack', 'webhook', 'warn', 'a webhook is set: it is not checked (a test post '
                     'would reach the channel)', 'use a bot token to get threads and checks')]
@@ -398,8 +401,8 @@ def slack_rows(p):
     return rows + [row('slack', 'channel', 'pass', '#%s (%s)' % (channel.get('name'), p['channel']))]
 
 
-def pagerduty_rows(p):
-    rows = []
+def pagerduty_rows(p: dict[str, Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
     for option, check, variable in (
             ('routing_key', 'routing key', 'communicate_pagerduty_routing_key'),
             ('escalation_routing_key', 'escalation key', 'communicate_escalation_routing_key')):
@@ -433,7 +436,7 @@ def pagerduty_rows(p):
     return rows
 
 
-def statuspage_rows(p):
+def statuspage_rows(p: dict[str, Any]) -> list[dict[str, Any]]:
     if not p['api_key']:
         return [row('statuspage', 'page', 'warn', 'not configured: customers are not told',
                     'set communicate_statuspage_api_key, _page_id and _component_id')]
@@ -442,7 +445,7 @@ def statuspage_rows(p):
     paths = {'page': '/pages/%s' % p['page_id']}
     if p['component_id']:
         paths['component'] = '/pages/%s/components/%s' % (p['page_id'], p['component_id'])
-    rows = []
+    rows: list[dict[str, Any]] = []
     for check, path in paths.items():
         try:
             response = http.request('GET', path)
@@ -464,9 +467,9 @@ SECTIONS = {'docker': docker_rows, 'kubernetes': kubernetes_rows, 'slack': slack
 STATUSES = ('pass', 'warn', 'fail')
 
 
-def table(rows):
+def table(rows: list[dict[str, Any]]) -> tuple[list[str], dict[str, int]]:
     """The rows as people read them: a line each, the fix under a failed or warned line."""
-    lines = []
+    lines: list[str] = []
     for r in rows:
         lines.append('%-4s  %-10s  %-16s  %s' % (r['status'].upper(), r['area'], r['check'], r['detail']))
         if r['fix'] and r['status'] != 'pass':
@@ -476,20 +479,20 @@ def table(rows):
     return lines, counts
 
 
-def collect(p, warn):
+def collect(p: dict[str, Any], warn: Callable[[str], Any]) -> dict[str, Any]:
     del warn  # every finding is a row
     try:
         parse_duration(p['window'])
         parse_duration(p['slo_window'])
     except ValueError as err:
         raise RunbookError('invalid option: %s' % err)
-    calls = {'prometheus': lambda: prometheus_rows(p)} if p['url'] else {}
+    calls: dict[str, Callable[..., Any]] = {'prometheus': lambda: prometheus_rows(p)} if p['url'] else {}
     calls.update({name: (lambda f=check, s=dict(p[name], service=p['service'], timeout=p['timeout']): f(s))
                   for name, check in SECTIONS.items() if p[name] is not None})
     rows = list(p['rows'])
-    for name, (result, err) in run_all(calls).items():
-        rows.extend(result if err is None else [row(name, 'checked', 'fail',
-                                                    'the check itself failed: %s' % err)])
+    for name, (result, failure) in run_all(calls).items():
+        rows.extend(result if failure is None else [row(name, 'checked', 'fail',
+                                                        'the check itself failed: %s' % failure)])
     rows.extend(source_row(name, result) for name, result in sorted(p['sources'].items()))
     lines, counts = table(rows)
     return {'checks': rows, 'counts': counts, 'table': lines}

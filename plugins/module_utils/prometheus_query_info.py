@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError, HttpClient, endpoint_spec
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
@@ -25,7 +27,7 @@ SPEC = endpoint_spec(
 )
 
 
-def collect(p, warn):
+def collect(p: dict[str, Any], warn: Callable[[str], Any]) -> dict[str, Any]:
     now = time.time()
     try:
         query_timeout = parse_duration(p['query_timeout']) if p['query_timeout'] else None

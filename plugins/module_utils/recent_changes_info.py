@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 import subprocess
 import time
+from collections.abc import Callable
+from typing import Any
 
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.changes import GIT_FORMAT, deploys, parse_git_log, previous_image, rollout_deploys, timeline
 from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError
@@ -41,7 +43,7 @@ SPEC = dict(
 GIT_FAILED = 'git log failed in %s: %s: check that it is a git checkout readable by the remote user'
 
 
-def created_epoch(text):
+def created_epoch(text: str | None) -> float | None:
     """Epoch seconds of Docker's nanosecond RFC 3339 time, or None."""
     try:
         return resolve_time(re.sub(r'(\.\d{6})\d+', r'\1', text or ''), 0)
@@ -49,7 +51,7 @@ def created_epoch(text):
         return None
 
 
-def docker_facts(params, since, now):
+def docker_facts(params: dict[str, Any], since: float, now: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     client = docker_client(params)
     service, project = params['service'], params['compose_project']
     history_start = min(since, now - parse_duration(params['history']))
@@ -64,7 +66,7 @@ def docker_facts(params, since, now):
     summaries, events = listed['containers'][0], listed['events'][0]
     inspected = run_all({c['Id']: (lambda cid=c['Id']: inspect_container(client, cid))
                          for c in summaries})
-    containers = []
+    containers: list[dict[str, Any]] = []
     for summary in summaries:
         details, error = inspected[summary['Id']]
         if error is not None:
@@ -85,7 +87,7 @@ def docker_facts(params, since, now):
     return containers, deploys(events, containers)
 
 
-def kubernetes_facts(params):
+def kubernetes_facts(params: dict[str, Any]) -> dict[str, Any]:
     """The Deployment's rollout: its history (the ReplicaSets it owns), current and previous
     revision (the one `kubectl rollout undo` would go to now) and their images."""
     name, namespace = params['name'] or params['service'], params['namespace']
@@ -103,7 +105,7 @@ def kubernetes_facts(params):
             'previous_image': ', '.join(kr.images(target)) if target else None}
 
 
-def git_commits(repo, paths, since):
+def git_commits(repo: str, paths: list[str], since: float) -> list[dict[str, Any]]:
     command = ['git', '-C', repo, 'log', '--since=@%d' % since, '--format=' + GIT_FORMAT, '--']
     try:
         proc = subprocess.run(command + paths, capture_output=True, text=True, errors='replace',
@@ -115,7 +117,7 @@ def git_commits(repo, paths, since):
     return parse_git_log(proc.stdout, repo, paths)
 
 
-def collect(p, warn):
+def collect(p: dict[str, Any], warn: Callable[[str], Any]) -> dict[str, Any]:
     del warn  # nothing here is partial: a source that fails fails the task
     now = time.time()
     try:
@@ -125,7 +127,8 @@ def collect(p, warn):
     except ValueError as err:
         raise RunbookError('invalid option: %s' % err)
 
-    changes, result = [], {}
+    changes: list[dict[str, Any]] = []
+    result: dict[str, Any] = {}
     if p['source'] == 'kubernetes':
         if not (p['name'] or p['service']):
             raise RunbookError('source kubernetes reads the rollout history of a Deployment: give name (or service)')

@@ -7,7 +7,9 @@ the Docker Engine API, Prometheus or the Kubernetes API (metrics.k8s.io against 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from string import Template
+from typing import Any
 
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.resources import assess, docker_container, event_counts, prometheus_containers
 from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ENDPOINT_ARGS, ENDPOINT_CONSTRAINTS, ApiError, HttpClient
@@ -54,7 +56,7 @@ SPEC = dict(argument_spec=ARGUMENT_SPEC, required_if=[('source', 'prometheus', [
             **ENDPOINT_CONSTRAINTS)
 
 
-def docker_source(p, since, now):
+def docker_source(p: dict[str, Any], since: float, now: float) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], list[str], dict[str, Any]]:
     client = docker_client(p)
     service, project = p['service'], p['compose_project']
     listed = run_all({
@@ -70,7 +72,7 @@ def docker_source(p, since, now):
                            'name (docker ps -a --filter label=com.docker.compose.service=%s) and '
                            'the host the task runs on' % (
                                service, ' in project %r' % project if project else '', service))
-    partial = []
+    partial: list[str] = []
     events, error = listed['events']
     if error is not None:
         partial.append('container events (OOM kills and exits are then only those of State): %s'
@@ -78,7 +80,7 @@ def docker_source(p, since, now):
         events = []
     info = listed['info'][0] or {}
 
-    calls = {}
+    calls: dict[tuple[str, str], Callable[..., Any]] = {}
     for summary in summaries:
         cid = summary['Id']
         calls[('inspect', cid)] = lambda cid=cid: inspect_container(client, cid)
@@ -88,7 +90,7 @@ def docker_source(p, since, now):
                 '/containers/%s/stats' % cid, query={'stream': 'false'})
     outcomes = run_all(calls)
     counts = event_counts(events)
-    containers = []
+    containers: list[dict[str, Any]] = []
     for summary in summaries:
         cid = summary['Id']
         details, error = outcomes[('inspect', cid)]
@@ -106,9 +108,9 @@ def docker_source(p, since, now):
     return containers, gone, partial, extra
 
 
-def prometheus_source(p, since_text, warn):
+def prometheus_source(p: dict[str, Any], since_text: str, warn: Callable[[str], Any]) -> tuple[list[dict[str, Any]], list[Any], dict[str, str]]:
     values = {'service': p['service'], 'since': since_text}
-    queries = {}
+    queries: dict[str, str] = {}
     for figure, (option, _default) in QUERY_OPTIONS.items():
         if p[option]:
             queries[figure] = Template(p[option]).safe_substitute(values)
@@ -133,20 +135,20 @@ def prometheus_source(p, since_text, warn):
     return containers, warnings, queries
 
 
-def kubernetes_source(p):
+def kubernetes_source(p: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any], list[str]]:
     """(containers, extra, partial): the pods of the Deployment (or of the selector), their
     PodMetrics against their limits, the Deployment's HPA and its containers' limits and requests."""
     namespace, name = p['namespace'], p['name'] or p['service']
     reader = Reader(p)
     try:
-        deployment = reader.deployment(name, namespace)
+        deployment: dict[str, Any] | None = reader.deployment(name, namespace)
     except K8sError as err:
         if err.status != 404 or not p['selector']:
             raise
         deployment = None
-    selector = p['selector'] or label_selector(deployment['spec']['selector'])
-    calls = {'pods': lambda: reader.pods(namespace, selector),
-             'metrics': lambda: reader.pod_metrics(namespace, selector)}
+    selector = p['selector'] or label_selector(deployment['spec']['selector'])  # type: ignore[index]  # None only with a selector
+    calls: dict[str, Callable[[], Any]] = {'pods': lambda: reader.pods(namespace, selector),
+                                           'metrics': lambda: reader.pod_metrics(namespace, selector)}
     if deployment:
         calls['hpas'] = lambda: reader.hpas(namespace)
     outcomes = run_all(calls)
@@ -156,7 +158,8 @@ def kubernetes_source(p):
     if not pods:
         raise RunbookError('no pod matches selector %s in namespace %s: check the Deployment or the selector '
                            '(kubectl get pods -n %s -l %s)' % (selector, namespace, namespace, selector))
-    partial, missing = [], []
+    partial: list[str] = []
+    missing: list[str] = []
     if deployment is None:
         partial.append('deployment %s not found in namespace %s: no HPA, the limits are those of the pods' % (name, namespace))
     metrics, error = outcomes['metrics']
@@ -186,7 +189,7 @@ def kubernetes_source(p):
     return containers, extra, partial
 
 
-def collect(p, warn):
+def collect(p: dict[str, Any], warn: Callable[[str], Any]) -> dict[str, Any]:
     try:
         period = parse_duration(p['since'])
     except ValueError as err:
@@ -202,9 +205,9 @@ def collect(p, warn):
     since_text = format_duration(period)
     thresholds = {'cpu_percent': p['cpu_percent'], 'memory_percent': p['memory_percent'],
                   'throttled_percent': p['throttled_percent']}
-    result = {'source': p['source'], 'service': p['service'], 'since': since,
-              'since_iso': iso(since)}
-    gone = None
+    result: dict[str, Any] = {'source': p['source'], 'service': p['service'], 'since': since,
+                              'since_iso': iso(since)}
+    gone: dict[str, dict[str, Any]] | None = None
     if p['source'] == 'docker':
         try:
             containers, gone, partial, extra = docker_source(p, since, now)

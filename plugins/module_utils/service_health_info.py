@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
+from typing import Any
 
 from ansible.module_utils.basic import missing_required_lib
 
-from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError, HttpClient, decode_json
+from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError, HttpClient, Response, decode_json
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 from ansible_collections.sre.runbooks.plugins.module_utils.common.parallel import run_all
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.client import K8S_ARGS, K8sError
@@ -49,20 +51,20 @@ SPEC = dict(argument_spec=dict(
 ))
 
 
-def proxy_target(proxy):
+def proxy_target(proxy: dict[str, Any]) -> str:
     """How a proxied check's result names its way: service proxy ns/[scheme:]service[:port]."""
     return 'service proxy %s/%s%s%s' % (proxy['namespace'], proxy['scheme'] + ':' if proxy['scheme'] else '',
                                         proxy['service'], ':%s' % proxy['port'] if proxy['port'] else '')
 
 
-def api_server_status(payload):
+def api_server_status(payload: Any) -> str | None:
     """The message of a Status object the API server itself answered (no endpoints, no Service), else None."""
     if isinstance(payload, dict) and payload.get('kind') == 'Status' and payload.get('apiVersion') == 'v1':
         return 'the Kubernetes API server answered for the service: %s' % (payload.get('message') or payload.get('reason'))
     return None
 
 
-def fetch(check, defaults, reader):
+def fetch(check: dict[str, Any], defaults: dict[str, Any], reader: Reader | None) -> Response:
     """The answer to one check: directly, or through the service proxy when its url is a path."""
     timeout = check['timeout'] or defaults['timeout']
     if reader is None:
@@ -74,11 +76,11 @@ def fetch(check, defaults, reader):
                         check['url'], defaults['headers'], timeout)
 
 
-def check_one(check, defaults, compiled, reader=None):
-    result = {'name': check['name'], 'url': check['url'], 'method': check['method'],
-              'via': proxy_target(defaults['proxy']) if reader else None,
-              'ok': False, 'status': None, 'error': None, 'json': None, 'body': None,
-              'extracted': None}
+def check_one(check: dict[str, Any], defaults: dict[str, Any], compiled: Any, reader: Reader | None = None) -> dict[str, Any]:
+    result: dict[str, Any] = {'name': check['name'], 'url': check['url'], 'method': check['method'],
+                              'via': proxy_target(defaults['proxy']) if reader else None,
+                              'ok': False, 'status': None, 'error': None, 'json': None, 'body': None,
+                              'extracted': None}
     if check['metrics_match']:
         result.update(metrics=[], exhausted_pools=[])
     started = time.monotonic()
@@ -105,12 +107,12 @@ def check_one(check, defaults, compiled, reader=None):
     return result
 
 
-def collect(params, warn):
+def collect(params: dict[str, Any], warn: Callable[[str], Any]) -> dict[str, Any]:
     del warn  # a check that fails is data, in its result
     checks = params['checks']
     if not checks:
         raise RunbookError('checks is empty: give at least one URL to check')
-    compiled = {}
+    compiled: dict[str, Any] = {}
     for check in checks:
         check['name'] = check['name'] or check['url']
         if check['url'].startswith('/'):
@@ -138,7 +140,7 @@ def collect(params, warn):
     if len(set(names)) != len(names):
         raise RunbookError('check names must be unique; got %s' % ', '.join(names))
 
-    reader = None
+    reader: Reader | None = None
     if any(c['url'].startswith('/') for c in checks):
         try:
             reader = Reader(params)
@@ -147,7 +149,7 @@ def collect(params, warn):
     outcomes = run_all({c['name']: (lambda c=c: check_one(c, params, compiled.get(c['name']),
                                                           reader if c['url'].startswith('/') else None))
                         for c in checks})
-    results = []
+    results: list[dict[str, Any]] = []
     for name in names:
         result, error = outcomes[name]
         if error is not None:

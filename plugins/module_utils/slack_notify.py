@@ -6,6 +6,9 @@ thread, and reacts."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError
 from ansible_collections.sre.runbooks.plugins.module_utils.notify.slack import TEMPLATES, Slack, render
 
@@ -40,20 +43,20 @@ CONSTRAINTS = dict(
 SPEC = dict(argument_spec=ARGUMENT_SPEC, **CONSTRAINTS)
 
 
-def message_of(p, now=None):
+def message_of(p: dict[str, Any], now: datetime | None = None) -> tuple[str | None, list[dict[str, Any]] | None]:
     """(text, blocks) to post: rendered from the template, or as given; (None, None) if none."""
     if p['template']:
         return render(p['template'], p['incident'], p['template_vars'], now)
     return p['text'], p['blocks']
 
 
-def run(p, check_mode, now=None):
+def run(p: dict[str, Any], check_mode: bool, now: datetime | None = None) -> dict[str, Any]:
     """Posts the message and/or adds the reaction; the module's result."""
     slack = Slack(p)
     text, blocks = message_of(p, now)
-    result = {'changed': False, 'sent': False, 'ts': None, 'channel': p['channel'],
-              'thread_ts': p['thread_ts'], 'message': None, 'request': []}
-    body = {'text': text}
+    result: dict[str, Any] = {'changed': False, 'sent': False, 'ts': None, 'channel': p['channel'],
+                              'thread_ts': p['thread_ts'], 'message': None, 'request': []}
+    body: dict[str, Any] = {'text': text}
     if blocks:
         body['blocks'] = blocks
     if p['webhook_url']:

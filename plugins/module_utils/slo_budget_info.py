@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis import slo
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.error_rate import METRIC_ARGS, label_selector, metric_matchers, to_percent
@@ -15,7 +17,7 @@ from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import 
 from ansible_collections.sre.runbooks.plugins.module_utils.common.parallel import run_all
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import format_duration, human_duration, iso, parse_duration, resolve_time
 from ansible_collections.sre.runbooks.plugins.module_utils.error_rate_info import check_labels, label_calls, short_error
-from ansible_collections.sre.runbooks.plugins.module_utils.prometheus.client import PrometheusClient, warn_partial
+from ansible_collections.sre.runbooks.plugins.module_utils.prometheus.client import PrometheusClient, QueryResult, warn_partial
 
 # The history held is read to the step over the last RECENT_SPAN seconds (RECENT_POINTS steps),
 # and over the whole window to a coarser step (at most 5 minutes, the staleness limit under
@@ -36,7 +38,7 @@ SPEC = endpoint_spec(
 )
 
 
-def history_plan(window_seconds):
+def history_plan(window_seconds: float) -> tuple[float, int, int | None]:
     """(recent span, recent step, window step or None): the steps of the history queries."""
     span = min(window_seconds, RECENT_SPAN)
     step = max(1, int(round(span / RECENT_POINTS)))
@@ -45,14 +47,14 @@ def history_plan(window_seconds):
     return span, step, min(MAX_HISTORY_STEP, max(step, int(round(window_seconds / WINDOW_POINTS))))
 
 
-def build_queries(p, incident_range, window_seconds):
+def build_queries(p: dict[str, Any], incident_range: str | None, window_seconds: float) -> dict[str, str]:
     """The PromQL by purpose: the recording rules (when named), the window's counters, the error
     and request rates of every burn window, the increases over the incident, and the first
     sample of the service's series (the history held, recently and over the window)."""
     matchers = metric_matchers(p)
     everything = p['metric'] + label_selector(matchers)
     errors = p['metric'] + label_selector(matchers + [(p['status_label'], '=~', p['status_regex'])])
-    queries = {}
+    queries: dict[str, str] = {}
     rule_selector = label_selector([(p['service_label'], '=', p['service'])])
     for name in ('availability_rule', 'budget_rule'):
         if p[name]:
@@ -72,12 +74,12 @@ def build_queries(p, incident_range, window_seconds):
     return queries
 
 
-def first_value(result):
+def first_value(result: QueryResult) -> float | None:
     """The first finite sample of an instant query, None when no series has one."""
     return next((s['value'] for s in result.series if s['value'] is not None), None)
 
 
-def collect(p, warn):
+def collect(p: dict[str, Any], warn: Callable[[str], Any]) -> dict[str, Any]:
     now = time.time()
     try:
         objective = p['objective'] / 100.0
@@ -96,9 +98,9 @@ def collect(p, warn):
     queries = build_queries(p, incident_range, window_seconds)
 
     client = PrometheusClient(HttpClient.from_params(p, 'Prometheus'))
-    calls = {name: (lambda q=q, at=(end if name.startswith('incident_') else now):
-                    client.query(q, at=at))
-             for name, q in queries.items()}
+    calls: dict[str, Callable[..., Any]] = {
+        name: (lambda q=q, at=(end if name.startswith('incident_') else now): client.query(q, at=at))
+        for name, q in queries.items()}
     checks = label_calls(client, p, now - window_seconds, now)
     calls.update(checks)
     outcomes = run_all(calls)
@@ -106,8 +108,8 @@ def collect(p, warn):
     failures = [err for name, (_value, err) in outcomes.items()
                 if err is not None and name not in optional]
     if failures:
-        err = failures[0]
-        raise RunbookError(str(err) if isinstance(err, ApiError) else 'SLO query failed: %s' % err,
+        failure = failures[0]
+        raise RunbookError(str(failure) if isinstance(failure, ApiError) else 'SLO query failed: %s' % failure,
                            queries=queries)
     label_check, label_warnings = check_labels(outcomes, p, None, warn)
     results = {name: value for name, (value, err) in outcomes.items()
@@ -124,8 +126,8 @@ def collect(p, warn):
                                  p['slo_window'], p['availability_rule'] or 'availability rule'),
             queries=queries, label_check=label_check)
 
-    history_errors = [outcomes[name][1] for name in ('history', 'history_recent')
-                      if name in outcomes and outcomes[name][1] is not None]
+    history_errors = cast('list[BaseException]', [outcomes[name][1] for name in ('history', 'history_recent')
+                                                  if name in outcomes and outcomes[name][1] is not None])
     if history_errors:
         warn('could not measure the history Prometheus holds for %s, the figures are taken as '
              'covering the whole %s: %s' % (p['service'], p['slo_window'],
@@ -149,7 +151,7 @@ def collect(p, warn):
     warn_partial(warn, warnings)
 
     expected = slo.expected_requests(values['window_total'], history, window_seconds)
-    result = {
+    result: dict[str, Any] = {
         'service': p['service'],
         'objective': p['objective'],
         'slo_window': p['slo_window'],
@@ -181,7 +183,8 @@ def collect(p, warn):
     return result
 
 
-def incident_burn(values, objective, window_seconds, start, end, window_requests):
+def incident_burn(values: Mapping[str, Any], objective: float, window_seconds: float, start: float, end: float,
+                  window_requests: float | None) -> dict[str, Any]:
     """What the incident cost: its failed requests as a share of the error budget of the whole
     window (window_requests: the window's requests, expected from the history held)."""
     total = values['incident_total']
@@ -202,7 +205,7 @@ def incident_burn(values, objective, window_seconds, start, end, window_requests
     }
 
 
-def describe(r):
+def describe(r: dict[str, Any]) -> str:
     """One line for the on-call engineer and the incident document. Figures over a history
     shorter than the window say so."""
     window = human_duration(r['window_seconds'])

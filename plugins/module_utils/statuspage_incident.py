@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError
 from ansible_collections.sre.runbooks.plugins.module_utils.notify.statuspage import API_URL, IMPACTS, INCIDENT_STATUSES, StatuspageClient, ensure
 
@@ -33,11 +35,11 @@ CONSTRAINTS = dict(
 SPEC = dict(argument_spec=ARGUMENT_SPEC, **CONSTRAINTS)
 
 
-def run(p, check_mode):
+def run(p: dict[str, Any], check_mode: bool) -> dict[str, Any]:
     """The module's result (see ensure); a refused value or call raises ApiError."""
     client = StatuspageClient(p['api_url'], p['api_key'], p['page_id'], p['validate_certs'],
                               p['timeout'], p['retries'])
-    warnings = []
+    warnings: list[str] = []
     try:
         result = ensure(client, p, check_mode, warnings.append)
     except ValueError as err:

@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.traces import build_query, describe, summarise
 from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError, HttpClient, decode_json, endpoint_spec
@@ -25,13 +27,13 @@ SPEC = endpoint_spec(
 )
 
 
-def jaeger_messages(payload):
+def jaeger_messages(payload: Any) -> list[str]:
     """The msg of each entry of a Jaeger answer's `errors`."""
     errors = payload.get('errors') if isinstance(payload, dict) else None
     return [str(e.get('msg') if isinstance(e, dict) else e) for e in errors or []]
 
 
-def search(http, params):
+def search(http: HttpClient, params: dict[str, str]) -> tuple[list[Any], list[Any]]:
     """Jaeger's data and errors; ApiError saying what came back when it is not a search answer."""
     response = http.request('GET', PATH, query=params)
     url = http.url_for(PATH)
@@ -52,7 +54,7 @@ def search(http, params):
     return payload.get('data') or [], errors if isinstance(errors, list) else [errors]
 
 
-def collect(p, warn):
+def collect(p: dict[str, Any], warn: Callable[[str], Any]) -> dict[str, Any]:
     try:
         lookback = parse_duration(p['lookback'])
         min_duration = parse_duration(p['min_duration']) if p['min_duration'] else None

@@ -332,7 +332,7 @@ class Rollout:
 
     @staticmethod
     def diff_view(deployment):
-        return {'metadata': {'annotations': kr.annotations(deployment)}, 'spec': {'template': kr.template(deployment)}}
+        return {'metadata': {'annotations': kr.annotations_of(deployment)}, 'spec': {'template': kr.template(deployment)}}
 
     def wait(self, stale):
         """kr.wait_rollout, with the status last polled in the result, and a failure as the task's."""

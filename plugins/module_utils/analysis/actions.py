@@ -13,6 +13,9 @@ Kubernetes) is read here from the incident.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 COMPOSE = 'sre.runbooks.compose_service'
 ROLLOUT = 'sre.runbooks.k8s_rollout'
 WORKLOAD = 'sre.runbooks.k8s_workload'
@@ -45,25 +48,27 @@ _ENV_ACTIONS = ('feature_flag', 'circuit_breaker')
 _RESTARTS = ('restart', 'recreate')
 
 
-def disruption(name):
+def disruption(name: str | None) -> str:
     """`none`, `restart` or `disruptive` of the action called `name`."""
+    if name is None:
+        return 'disruptive'
     return DISRUPTION.get(name, 'disruptive')
 
 
-def is_disruptive(name):
+def is_disruptive(name: str | None) -> bool:
     return disruption(name) != 'none'
 
 
-def _given(params, *keys):
+def _given(params: Mapping[str, Any], *keys: str) -> dict[str, Any]:
     """The action's parameters of those names that are set (not None, empty or zero), in order."""
     return {key: params[key] for key in keys if params.get(key)}
 
 
-def _compose(name, params, started_at):
-    state = _COMPOSE_STATES.get(name)
+def _compose(name: str | None, params: Mapping[str, Any], started_at: str | None) -> dict[str, Any] | None:
+    state = _COMPOSE_STATES.get(name) if name is not None else None
     if state is None:
         return None  # free_port, scale: left to a person on compose
-    call = {'state': state}
+    call: dict[str, Any] = {'state': state}
     if name == 'rollback':
         # No image: the module's own previous image, from the deploy history it keeps.
         if params.get('to_image'):
@@ -78,9 +83,10 @@ def _compose(name, params, started_at):
     return {'module': COMPOSE, 'params': call}
 
 
-def _kubernetes(name, params, started_at, rollback_revision):
+def _kubernetes(name: str | None, params: Mapping[str, Any], started_at: str | None,
+                rollback_revision: int | None) -> dict[str, Any] | None:
     if name == 'rollback':
-        call = {'state': 'undone'}
+        call: dict[str, Any] = {'state': 'undone'}
         # The revision recorded at triage, before any mitigation made new ones; no revision:
         # kubectl's previous one.
         revision = params.get('to_revision') or rollback_revision
@@ -109,7 +115,7 @@ def _kubernetes(name, params, started_at, rollback_revision):
     return None  # free_port: ports are per pod
 
 
-def action_calls(action, incident=None):
+def action_calls(action: dict[str, Any] | None, incident: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
     """{platform: {'module', 'params', 'disruption'}} of an action ({name, params}); a platform
     on which no module of the collection does the action is left out."""
     action = action or {}
@@ -124,19 +130,19 @@ def action_calls(action, incident=None):
             for platform, call in calls.items() if call is not None}
 
 
-def platform_of(platform):
+def platform_of(platform: str | None) -> str:
     """compose unless kubernetes, as the role mitigate reads mitigate_platform."""
     return 'kubernetes' if platform == 'kubernetes' else 'compose'
 
 
-def action_call(action, platform, incident=None):
+def action_call(action: dict[str, Any] | None, platform: str | None, incident: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """The call of the action on that platform (the one the diagnosis planned, else made from the
     action and the incident, as for an explicit action), or None when no module does it there."""
     calls = (action or {}).get('calls') or action_calls(action, incident)
     return calls.get(platform_of(platform))
 
 
-def describe(action, incident=None):
+def describe(action: dict[str, Any], incident: dict[str, Any] | None = None) -> dict[str, Any]:
     """Adds to a planned action its disruption class and its call on each platform."""
     action['disruption'] = disruption(action.get('name'))
     action['disruptive'] = action['disruption'] != 'none'

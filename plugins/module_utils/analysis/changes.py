@@ -7,12 +7,15 @@ the error onset."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from typing import Any
+
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import epoch, iso
 
 GIT_FORMAT = '%H%x1f%ct%x1f%an%x1f%s'
 
 
-def event_time(event):
+def event_time(event: dict[str, Any]) -> float:
     if event.get('timeNano'):
         return event['timeNano'] / 1e9
     return float(event.get('time', 0))
@@ -23,14 +26,14 @@ def event_time(event):
 RECREATE_SECONDS = 30
 
 
-def _record(event):
+def _record(event: dict[str, Any]) -> dict[str, Any]:
     attributes = (event.get('Actor') or {}).get('Attributes') or {}
     return {'time': event_time(event), 'action': event.get('Action') or event.get('status'),
             'id': event.get('id') or (event.get('Actor') or {}).get('ID'),
             'image': attributes.get('image') or event.get('from'), 'name': attributes.get('name')}
 
 
-def deploys(events, containers=()):
+def deploys(events: Iterable[dict[str, Any]], containers: Iterable[dict[str, Any]] = ()) -> list[dict[str, Any]]:
     """One deploy per container creation, with the image it replaced when the history shows it.
 
     The image replaced is that of the last container of the service created, or removed, before
@@ -43,7 +46,7 @@ def deploys(events, containers=()):
             records.append({'time': container['created_epoch'], 'action': 'create',
                             'id': container['id'], 'image': container['image'],
                             'name': container['name']})
-    result = []
+    result: list[dict[str, Any]] = []
     for new in sorted((r for r in records if r['action'] == 'create'), key=lambda r: r['time']):
         before = [r for r in records if r['id'] != new['id']
                   and (r['time'] < new['time'] or (r['action'] == 'destroy'
@@ -63,7 +66,7 @@ def deploys(events, containers=()):
     return result
 
 
-def previous_image(current_image, deploy_list):
+def previous_image(current_image: str | None, deploy_list: Sequence[dict[str, Any]]) -> str | None:
     """The last image the service ran before the current one, or None when unknown."""
     for deploy in reversed(deploy_list):
         if deploy['image'] != current_image:
@@ -73,12 +76,13 @@ def previous_image(current_image, deploy_list):
     return None
 
 
-def rollout_deploys(history):
+def rollout_deploys(history: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """One deploy per revision of a Deployment, oldest first, from k8s_rollout.history (the
     ReplicaSets it owns): the revision's images, those of the revision before, and the time its
     ReplicaSet was created. An undo gives an old ReplicaSet a new revision but keeps its creation
     time, so a rollback shows at the time of the revision it went back to."""
-    result, previous = [], None
+    result: list[dict[str, Any]] = []
+    previous: str | None = None
     for entry in history:
         image = ', '.join(entry['images'])
         summary = ('revision %d: image %s -> %s' % (entry['revision'], previous, image) if previous and previous != image
@@ -92,8 +96,8 @@ def rollout_deploys(history):
     return result
 
 
-def parse_git_log(output, repo, paths):
-    commits = []
+def parse_git_log(output: str, repo: str, paths: Iterable[str]) -> list[dict[str, Any]]:
+    commits: list[dict[str, Any]] = []
     for line in output.splitlines():
         fields = line.split('\x1f')
         if len(fields) != 4:
@@ -105,7 +109,7 @@ def parse_git_log(output, repo, paths):
     return commits
 
 
-def timeline(changes, since, onset=None):
+def timeline(changes: Iterable[dict[str, Any]], since: float, onset: float | None = None) -> list[dict[str, Any]]:
     """Changes since `since`, newest first, each with its ISO time and, given an onset, how many
     seconds before it the change happened (negative: after the errors began)."""
     kept = sorted((c for c in changes if c['time'] >= since), key=lambda c: -c['time'])

@@ -12,17 +12,20 @@ services failing.
 
 from __future__ import annotations
 
+from collections.abc import Container, Mapping, Sequence
+from typing import Any
+
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.actions import action_call, platform_of
 
 # Outcomes that never page: nothing was wrong, or nothing was proven.
 QUIET_OUTCOMES = ('resolved', 'no_action', 'insufficient_evidence', 'recovered', 'joined', 'planned')
 
 
-def _failed(part):
+def _failed(part: Any) -> bool:
     return isinstance(part, dict) and bool(part.get('failed'))
 
 
-def evidence(incident, sources=None):
+def evidence(incident: dict[str, Any] | None, sources: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What the triage proves: {'sufficient': bool, 'gaps': [why not], 'missing': ['source: why'],
     'healthy': bool}; sources: {name: a task's result}, of which the failed ones are missing.
 
@@ -33,7 +36,7 @@ def evidence(incident, sources=None):
     triage = (incident or {}).get('triage') or {}
     rate = triage.get('error_rate') or {}
     verdict = rate.get('verdict')
-    gaps = []
+    gaps: list[str] = []
     if not rate or _failed(rate):
         gaps.append('the error rate was not measured: %s' % (rate.get('msg') or 'no result'))
     elif verdict == 'no_traffic':
@@ -50,12 +53,12 @@ def evidence(incident, sources=None):
             'healthy': not down and not gaps and verdict == 'ok'}
 
 
-def _step(attempt, action, call, decision, reason):
+def _step(attempt: int, action: dict[str, Any], call: dict[str, Any] | None, decision: str, reason: str | None) -> dict[str, Any]:
     return {'attempt': attempt, 'action': action, 'call': call, 'decision': decision, 'reason': reason}
 
 
-def mitigation_step(incident, attempt, explicit_action=None, mode='approve', allowed_actions=(),
-                    allow_partial=False, platform=None):
+def mitigation_step(incident: dict[str, Any] | None, attempt: int, explicit_action: dict[str, Any] | None = None, mode: str = 'approve',
+                    allowed_actions: Container[str] = (), allow_partial: bool = False, platform: str | None = None) -> dict[str, Any]:
     """The decision of one attempt: act, advise, insufficient (weak evidence: nothing done, no
     page), escalate (nothing safe left for the collection to do) or none (nothing to mitigate).
 
@@ -106,9 +109,9 @@ def mitigation_step(incident, attempt, explicit_action=None, mode='approve', all
     return _step(attempt, action, call, 'act', description)
 
 
-def escalation_reasons(incident, stage, affected_services=(), several_services=2,
-                       elapsed_seconds=0.0, no_improvement_after='15m', no_improvement_seconds=900.0,
-                       improvement_ratio=0.5):
+def escalation_reasons(incident: dict[str, Any] | None, stage: str, affected_services: Sequence[str] = (), several_services: int = 2,
+                       elapsed_seconds: float = 0.0, no_improvement_after: str = '15m', no_improvement_seconds: float = 900.0,
+                       improvement_ratio: float = 0.5) -> list[str]:
     """Why to page the escalation target now, or []. At `diagnosis`: several services failing,
     or the database or the infrastructure suspected on sufficient evidence. At `outcome`: the
     run escalated (an action failed or did not help, a fix that could not be verified, nothing
@@ -116,7 +119,7 @@ def escalation_reasons(incident, stage, affected_services=(), several_services=2
     incident = incident or {}
     if (incident.get('escalation') or {}).get('told'):
         return []
-    reasons = []
+    reasons: list[str] = []
     if stage == 'diagnosis':
         if several_services > 1 and len(affected_services) >= several_services:
             reasons.append('several services answer 5xx: %s' % ', '.join(affected_services))

@@ -25,6 +25,8 @@ right team (the DhakaCart runbook escalates when database or infrastructure issu
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.actions import describe, disruption, is_disruptive
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.changes import RECREATE_SECONDS
@@ -46,7 +48,7 @@ SHARE_TIE = 0.1
 DEPENDENCY_STATUSES = ('502', '504')
 SATURATION_STATUSES = ('503',)
 
-ARGUMENT_SPEC = dict(
+ARGUMENT_SPEC: dict[str, dict[str, Any]] = dict(
     incident=dict(type='dict', required=True),
     platform=dict(type='str', choices=['compose', 'kubernetes']),
     port=dict(type='int'),
@@ -62,7 +64,7 @@ ARGUMENT_SPEC = dict(
     max_replicas=dict(type='int', default=8),
 )
 # The rule options when diagnose() is called without them: the module's defaults.
-DEFAULTS = {key: spec['default'] for key, spec in ARGUMENT_SPEC.items() if 'default' in spec}
+DEFAULTS: dict[str, Any] = {key: spec['default'] for key, spec in ARGUMENT_SPEC.items() if 'default' in spec}
 DEFAULTS['max_deploy_gap'] = parse_duration(DEFAULTS['max_deploy_gap'])
 
 _UPSTREAM_WORDS = re.compile(r'timed? ?out|timeout|refused|unreachable|upstream|reset by peer|'
@@ -83,20 +85,20 @@ _MISSING_REF = re.compile(r'(configmap|secret)s? "([^"]+)" not found|'
 _INSUFFICIENT = re.compile(r'Insufficient ([\w./-]*[\w/-])')
 
 
-def feature_flag_name(endpoint, pattern):
+def feature_flag_name(endpoint: str | None, pattern: str) -> str:
     """'/predict' -> 'FEATURE_ENDPOINT_PREDICT_ENABLED' (the runbook's feature-flag naming)."""
     name = re.sub(r'[^A-Za-z0-9]+', '_', endpoint or '').strip('_').upper() or 'ROOT'
     return pattern.format(name=name)
 
 
-def short_image(image):
+def short_image(image: str | None) -> str | None:
     return (image or '').rsplit(':', 1)[-1] if image and ':' in image else image
 
 
 class Evidence:
     """Read-only view of the incident with what is missing said once."""
 
-    def __init__(self, incident):
+    def __init__(self, incident: dict[str, Any] | None) -> None:
         self.incident = incident or {}
         triage = self.incident.get('triage') or {}
         investigate = self.incident.get('investigate') or {}
@@ -112,7 +114,7 @@ class Evidence:
         # The "Service Completely Down" checks: compose_service_info config_check on a docker host,
         # k8s_status on Kubernetes.
         self.host = (self.incident.get('service_down') or {}).get('checks') or {}
-        self.missing = []
+        self.missing: list[str] = []
         for name, part, needed in (('error rate', self.errors, True), ('health', self.health, True),
                                    ('recent changes', triage.get('changes'), True),
                                    ('logs', self.logs, True), ('resources', self.resources, True),
@@ -130,19 +132,19 @@ class Evidence:
                             or self.traces.get('partial') or self.missing)
         # {image: why}: versions a rollback must not return to, set by diagnose() once the change
         # before the onset is known.
-        self.known_bad = {}
+        self.known_bad: dict[str, str] = {}
 
-    def has(self, part):
+    def has(self, part: Any) -> bool:
         return bool(part) and not part.get('failed')
 
-    def messages(self):
+    def messages(self) -> list[tuple[str, int]]:
         """Top log messages (patterns) with counts, most frequent first."""
         if not self.has(self.logs):
             return []
         return [(m.get('pattern') or m.get('example') or '', m.get('count', 0))
                 for m in self.logs.get('top_messages') or []]
 
-    def messages_matching(self, regex):
+    def messages_matching(self, regex: re.Pattern[str]) -> list[tuple[str, int]]:
         return [(text, count) for text, count in self.messages() if regex.search(text)]
 
 
@@ -154,7 +156,7 @@ class ErrorSplit:
     change may explain. A status the logs split is shared out by its signatures' counts; one they
     do not is whose its code says (DEPENDENCY_STATUSES, SATURATION_STATUSES), else the service's."""
 
-    def __init__(self, ev, dependency, saturation):
+    def __init__(self, ev: Evidence, dependency: dict[str, Any] | None, saturation: dict[str, Any] | None) -> None:
         by_status = ev.errors.get('by_status')
         self.statuses = [dict(s, status=str(s['status'])) for s in by_status
                          if isinstance(s, dict) and s.get('status') is not None
@@ -166,7 +168,7 @@ class ErrorSplit:
                 status['share_of_errors'] = ((status.get('error_rate') or 0.0) / total_rate
                                              if total_rate else 0.0)
         self.dependency, self.saturation = dependency is not None, saturation is not None
-        self.signatures = []
+        self.signatures: list[dict[str, Any]] = []
         for message in (ev.logs.get('top_messages') or []) if ev.has(ev.logs) else []:
             text = message.get('pattern') or message.get('example') or ''
             self.signatures.append({
@@ -175,21 +177,21 @@ class ErrorSplit:
                 'statuses': {str(k): n for k, n in (message.get('status_codes') or {}).items()},
                 'endpoints': message.get('endpoints') or {}, 'kind': self._kind_of_text(text)})
 
-    def _kind_of_text(self, text):
+    def _kind_of_text(self, text: str) -> str:
         if self.dependency and _UPSTREAM_WORDS.search(text):
             return 'dependency'
         if self.saturation and (_OVERLOAD.search(text) or _OOM.search(text)):
             return 'saturation'
         return 'own'
 
-    def _kind_of_status(self, code):
+    def _kind_of_status(self, code: str) -> str:
         if self.dependency and code in DEPENDENCY_STATUSES:
             return 'dependency'
         if self.saturation and code in SATURATION_STATUSES:
             return 'saturation'
         return 'own'
 
-    def parts(self, status):
+    def parts(self, status: dict[str, Any]) -> list[tuple[str, float, dict[str, Any] | None]]:
         """[(kind, fraction of the status, signature or None)] of one by_status entry, a code
         (504) or a class (5xx)."""
         code = status['status'].lower()
@@ -202,17 +204,17 @@ class ErrorSplit:
             return [(self._kind_of_status(status['status']), 1.0, None)]
         return [(sig['kind'], count / float(total), sig) for sig, count in logged]
 
-    def own_onsets(self):
+    def own_onsets(self) -> list[tuple[float, str]]:
         """[(onset, status)] of the statuses the service's own errors are part of."""
         return [(s['onset'], s['status']) for s in self.statuses if s.get('onset') is not None
                 and any(kind == 'own' for kind, _f, _sig in self.parts(s))]
 
-    def signatures_of(self, kind, since=None):
+    def signatures_of(self, kind: str, since: float | None = None) -> list[dict[str, Any]]:
         """Signatures of that kind, most frequent first; with since, those not first seen before."""
         return [sig for sig in self.signatures if sig['kind'] == kind and (
             since is None or sig['first_seen'] is None or sig['first_seen'] >= since)]
 
-    def rise_between(self, start, end):
+    def rise_between(self, start: float | None, end: float | None) -> str | None:
         """Why the service's own errors rose between start and end (epoch; end None: up to now),
         or None: a status of its own whose onset falls in between, or a signature of its own
         first seen in between that ended with it."""
@@ -231,12 +233,12 @@ class ErrorSplit:
                         'replaced' % (sig['pattern'][:80], sig['count']))
         return None
 
-    def credit(self, kind, since=None):
+    def credit(self, kind: str, since: float | None = None) -> dict[str, Any]:
         """The `explains` record of the errors of that kind ('all': every error; 'own': those of
         statuses whose onset, and of signatures first seen, is at or after since)."""
         signatures = self.signatures if kind == 'all' else self.signatures_of(kind, since)
         share = rate = 0.0
-        statuses = []
+        statuses: list[str] = []
         for status in self.statuses:
             onset = status.get('onset')
             if kind == 'own' and (since is None or onset is None or onset < since):
@@ -252,7 +254,7 @@ class ErrorSplit:
         return _explains(min(1.0, share) if self.available else None,
                          rate if self.available else None, statuses, signatures)
 
-    def on_endpoint(self, endpoint, group):
+    def on_endpoint(self, endpoint: str, group: dict[str, Any]) -> dict[str, Any]:
         """What disabling one endpoint removes: its errors, from the error rate by endpoint."""
         signatures = [sig for sig in self.signatures if sig['endpoints']
                       and max(sig['endpoints'], key=sig['endpoints'].get) == endpoint]
@@ -261,7 +263,7 @@ class ErrorSplit:
                          signatures)
 
 
-def _explains(share, error_rate, statuses, signatures):
+def _explains(share: float | None, error_rate: float | None, statuses: list[str], signatures: list[dict[str, Any]]) -> dict[str, Any]:
     return {'share': None if share is None else round(share, 3),
             'error_rate': None if error_rate is None else round(error_rate, 3),
             'statuses': statuses,
@@ -269,8 +271,9 @@ def _explains(share, error_rate, statuses, signatures):
                            for sig in signatures]}
 
 
-def _cause(kind, confidence, evidence, action, params=None, description=None, needs=(),
-           infrastructure=False, database=False):
+def _cause(kind: str, confidence: float, evidence: list[str], action: str, params: dict[str, Any] | None = None,
+           description: str | None = None, needs: Iterable[str] = (), infrastructure: bool = False,
+           database: bool = False) -> dict[str, Any]:
     """`infrastructure` and `database`: the cause points at the cluster or at a database, the
     teams the runbook escalates to."""
     return {'cause': kind, 'confidence': round(max(0.0, min(1.0, confidence)), 2),
@@ -280,11 +283,11 @@ def _cause(kind, confidence, evidence, action, params=None, description=None, ne
             'needs': list(needs), 'infrastructure': infrastructure, 'database': database}
 
 
-def _quote(messages, limit=2):
+def _quote(messages: list[tuple[str, int]], limit: int = 2) -> list[str]:
     return ['log: %dx "%s"' % (count, text[:160]) for text, count in messages[:limit]]
 
 
-def rule_service_down(ev, opts, change):
+def rule_service_down(ev: Evidence, opts: dict[str, Any], change: tuple[dict[str, Any], float | None] | None) -> list[dict[str, Any]]:
     """The "Service Completely Down" causes: [] when the service is up (on Kubernetes, up and no
     pod problem); `change` is the deploy or configuration change before the onset, if any."""
     down = ev.service_down or (ev.errors.get('verdict') == 'no_traffic'
@@ -294,13 +297,13 @@ def rule_service_down(ev, opts, change):
     return [_service_down_compose(ev, opts)] if down else []
 
 
-def _down_evidence(ev):
+def _down_evidence(ev: Evidence) -> list[str]:
     failing = ev.health.get('failed_checks') or []
     return ['health checks failing: %s' % ', '.join(failing) if failing
             else 'no traffic reaches the service']
 
 
-def _service_down_compose(ev, opts):
+def _service_down_compose(ev: Evidence, opts: dict[str, Any]) -> dict[str, Any]:
     evidence = _down_evidence(ev)
     restarts = (ev.resources.get('restarts') or 0) if ev.has(ev.resources) else 0
     oom = (ev.resources.get('oom_kills') or 0) if ev.has(ev.resources) else 0
@@ -338,16 +341,18 @@ def _service_down_compose(ev, opts):
                   'restart the service and watch its startup logs', needs=('health',))
 
 
-def _what(change):
+def _what(change: dict[str, Any]) -> str:
     return '%s %s at %s' % (change['kind'], change.get('summary'), change.get('time_iso'))
 
 
-def change_before_onset(ev, opts, split):
+def change_before_onset(ev: Evidence, opts: dict[str, Any], split: ErrorSplit) -> tuple[tuple[dict[str, Any], float | None] | None, list[str]]:
     """(change, gap) of the deploy or configuration change nearest before the onset, within
     max_deploy_gap (gap None: no onset is known, the newest change stands), or None; and the
     changes that came after the onset, ruled out as its cause. A change after the onset still
     stands when errors of the service's own (split by status) began after it: gap is theirs."""
-    best, unknown, ruled_out = None, None, []
+    best: tuple[dict[str, Any], float | None] | None = None
+    unknown: tuple[dict[str, Any], float | None] | None = None
+    ruled_out: list[str] = []
     for change in ev.changes:
         if change.get('kind') not in ('deploy', 'config'):
             continue
@@ -371,7 +376,7 @@ def change_before_onset(ev, opts, split):
     return best, ruled_out
 
 
-def _brought_errors(split, deploy, replaced, change):
+def _brought_errors(split: ErrorSplit, deploy: dict[str, Any], replaced: float | None, change: tuple[dict[str, Any], float | None] | None) -> bool:
     """Whether the service's own errors rose after this deploy (the change before the onset: any of
     its errors began after it, or the split is not known)."""
     if change and (change[0].get('time'), change[0].get('image')) == (deploy.get('time'), deploy['image']):
@@ -379,11 +384,11 @@ def _brought_errors(split, deploy, replaced, change):
     return bool(split.rise_between(deploy.get('time'), replaced))
 
 
-def known_bad_images(ev, split, change):
+def known_bad_images(ev: Evidence, split: ErrorSplit, change: tuple[dict[str, Any], float | None] | None) -> dict[str, str]:
     """{image: why} of the versions a rollback must not return to: the one the errors began after,
     any a rollback of this incident moved away from, and any deployed in the change window that a
     later deploy rolled back or that was followed by a rise of the service's own errors."""
-    bad = {}
+    bad: dict[str, str] = {}
     if change and change[0].get('kind') == 'deploy' and change[0].get('image'):
         bad[change[0]['image']] = 'the errors began after it was deployed'
     for attempt in (ev.incident.get('mitigation') or {}).get('attempts') or []:
@@ -415,7 +420,7 @@ def known_bad_images(ev, split, change):
     return bad
 
 
-def _rollback(ev, change):
+def _rollback(ev: Evidence, change: dict[str, Any]) -> tuple[dict[str, Any], str, tuple[str, ...]]:
     """(params, description, needs) of undoing `change`: a configuration commit reverted, an image
     rolled back, on Kubernetes to a revision (the one recorded before any mitigation, else the one
     before the change)."""
@@ -423,7 +428,7 @@ def _rollback(ev, change):
         return ({'commit': change.get('commit')},
                 'revert configuration commit %s' % (change.get('commit') or '')[:8], ())
     target = change.get('previous_image')
-    params = {'to_image': target, 'from_image': change.get('image')}
+    params: dict[str, Any] = {'to_image': target, 'from_image': change.get('image')}
     revision = None
     if change.get('revision') is not None:
         revision = ev.rollback_revision or change.get('previous_revision')
@@ -436,7 +441,8 @@ def _rollback(ev, change):
     return params, description, () if target or revision else ('previous image',)
 
 
-def _rollback_cause(ev, kind, confidence, evidence, change, needs=()):
+def _rollback_cause(ev: Evidence, kind: str, confidence: float, evidence: list[str], change: dict[str, Any],
+                    needs: Iterable[str] = ()) -> dict[str, Any]:
     """The cause whose action undoes `change`; a rollback to a version known bad is withheld: the
     cause escalates instead, its evidence saying why."""
     params, description, missing = _rollback(ev, change)
@@ -450,14 +456,14 @@ def _rollback_cause(ev, kind, confidence, evidence, change, needs=()):
                   needs=tuple(needs) + missing)
 
 
-def workload_name(ev):
+def workload_name(ev: Evidence) -> str:
     status = ev.host if ev.has(ev.host) else {}
     return (status.get('deployment') or {}).get('name') or ev.incident.get('service') or 'the workload'
 
 
-def _k8s_facts(status):
+def _k8s_facts(status: dict[str, Any]) -> list[str]:
     """What k8s_status saw, one sentence each, with its figures."""
-    facts = []
+    facts: list[str] = []
     deployment = status.get('deployment') or {}
     if deployment.get('replicas') is not None:
         facts.append('deployment %s: %s of %s replicas ready, %s updated, %s available (revision %s)' % (
@@ -487,7 +493,7 @@ def _k8s_facts(status):
     return facts
 
 
-def _missing_reference(message):
+def _missing_reference(message: str | None) -> str | None:
     """'ConfigMap x', 'key K of Secret ns/x' from a CreateContainerConfigError message."""
     match = _MISSING_REF.search(message or '')
     if not match:
@@ -498,14 +504,14 @@ def _missing_reference(message):
     return 'key %s of %s %s' % (match.group(3), match.group(4), match.group(5))
 
 
-def _service_down_kubernetes(ev, change, down):
+def _service_down_kubernetes(ev: Evidence, change: tuple[dict[str, Any], float | None] | None, down: bool) -> list[dict[str, Any]]:
     """The pods' state decides: an image that cannot be pulled or a stalled rollout of a new
     version is rolled back; a missing ConfigMap/Secret or nodes without room are escalated (no
     action of ours creates them); OOM kills raise the memory limit; a crash loop is rolled back
     when a change preceded it, else restarted; pods that run but are not ready are restarted,
     unless a dependency they wait for fails."""
     status = ev.host if ev.has(ev.host) else {}
-    problems = {}
+    problems: dict[Any, dict[str, Any]] = {}
     for problem in status.get('problems') or []:
         problems.setdefault(problem.get('kind'), problem)
     if not (down or problems):
@@ -576,11 +582,11 @@ def _service_down_kubernetes(ev, change, down):
             ] + _also_roll_back(ev, change, 'the service went down after it')
 
 
-def _change_rollback(ev, change, confidence, evidence):
+def _change_rollback(ev: Evidence, change: tuple[dict[str, Any], float | None], confidence: float, evidence: list[str]) -> dict[str, Any]:
     return _rollback_cause(ev, 'service_down', confidence, evidence, change[0])
 
 
-def _also_roll_back(ev, change, why):
+def _also_roll_back(ev: Evidence, change: tuple[dict[str, Any], float | None] | None, why: str) -> list[dict[str, Any]]:
     """The change before the onset as the next cause to try, when the first is not a rollback."""
     if not change:
         return []
@@ -588,7 +594,7 @@ def _also_roll_back(ev, change, why):
                             needs=('recent changes',))]
 
 
-def _image_rollback(ev, evidence):
+def _image_rollback(ev: Evidence, evidence: list[str]) -> dict[str, Any]:
     """Pods that cannot pull their image: back to the revision recorded before any mitigation,
     else the one before the newest deploy, else kubectl's previous revision."""
     deploys = sorted((c for c in ev.changes if c.get('kind') == 'deploy'),
@@ -603,7 +609,7 @@ def _image_rollback(ev, evidence):
                   else 'roll back to the previous revision')
 
 
-def rule_deploy(ev, opts, found, split):
+def rule_deploy(ev: Evidence, opts: dict[str, Any], found: tuple[dict[str, Any], float | None] | None, split: ErrorSplit) -> dict[str, Any] | None:
     if ev.errors.get('verdict') not in ('warning', 'critical') or found is None:
         return None
     change, gap = found
@@ -640,7 +646,7 @@ def rule_deploy(ev, opts, found, split):
     return cause
 
 
-def rule_saturation(ev, opts):
+def rule_saturation(ev: Evidence, opts: dict[str, Any]) -> dict[str, Any] | None:
     if not ev.has(ev.resources):
         return None
     cpu = ev.resources.get('max_cpu_percent')
@@ -661,7 +667,7 @@ def rule_saturation(ev, opts):
     if memory_bound:
         return _cause('saturation', confidence, evidence, 'resources', {'memory_factor': 2},
                       'raise the memory limit (%s)' % ('OOM kills' if oom else 'memory %.0f%%'
-                                                       % memory), needs=('resources',))
+                                                       % (memory or 0)), needs=('resources',))
     if opts.get('platform') == 'kubernetes':
         return _scale_out(ev, opts, confidence, evidence, cpu)
     return _cause('saturation', confidence, evidence, 'resources', {'cpu_factor': 2},
@@ -669,7 +675,7 @@ def rule_saturation(ev, opts):
                   needs=('resources',))
 
 
-def _scale_out(ev, opts, confidence, evidence, cpu):
+def _scale_out(ev: Evidence, opts: dict[str, Any], confidence: float, evidence: list[str], cpu: float | None) -> dict[str, Any]:
     """CPU-bound on Kubernetes: scale out by scale_step replicas, up to max_replicas and the HPA's
     maxReplicas (k8s_workload moves the HPA's floor); at either ceiling, raise the CPU limit."""
     status = ev.host if ev.has(ev.host) else {}
@@ -705,11 +711,11 @@ def _scale_out(ev, opts, confidence, evidence, cpu):
                   needs=('resources',))
 
 
-def rule_endpoint(ev, opts):
+def rule_endpoint(ev: Evidence, opts: dict[str, Any]) -> dict[str, Any] | None:
     if not ev.errors.get('concentrated') or not ev.errors.get('top_group'):
         return None
     endpoint = ev.errors['top_group']
-    top = next((g for g in ev.errors.get('groups') or [] if g.get('value') == endpoint), {})
+    top: dict[str, Any] = next((g for g in ev.errors.get('groups') or [] if g.get('value') == endpoint), {})
     evidence = ['%s holds %.0f%% of the errors (%.1f%% of its requests fail)' % (
         endpoint, 100 * top.get('share_of_errors', 0), top.get('error_percent') or 0)]
     confidence = 0.65
@@ -724,14 +730,14 @@ def rule_endpoint(ev, opts):
                   'disable %s' % flag, needs=('error rate',))
 
 
-def _failing_dependencies(ev):
+def _failing_dependencies(ev: Evidence) -> list[str]:
     """Dependencies seen failing directly: /ready entries down or their own health checks."""
     if not ev.has(ev.dependencies):
         return []
     return sorted(set(ev.dependencies.get('failing') or []))
 
 
-def rule_dependency(ev, opts):
+def rule_dependency(ev: Evidence, opts: dict[str, Any]) -> dict[str, Any] | None:
     failing = _failing_dependencies(ev)
     upstream = ev.messages_matching(_UPSTREAM_WORDS)
     suspect = ev.traces.get('dependency_suspect') if ev.has(ev.traces) else None
@@ -743,7 +749,7 @@ def rule_dependency(ev, opts):
     if not names:
         named = [n for n in ev.dependencies.get('names') or [] for t, c in upstream if n in t]
         names = sorted(set(named))
-    evidence = []
+    evidence: list[str] = []
     confidence = 0.3
     if failing:
         evidence.append('failing dependencies: %s' % ', '.join(failing))
@@ -768,10 +774,11 @@ def rule_dependency(ev, opts):
                   'circuit breaker on %s' % names[0], needs=('dependencies',), database=database)
 
 
-def credit_cause(cause, ev, split, change):
+def credit_cause(cause: dict[str, Any], ev: Evidence, split: ErrorSplit, change: tuple[dict[str, Any], float | None] | None) -> None:
     """Sets what the cause explains (see ErrorSplit) and, with the split, says it."""
     kind = cause['cause']
     if kind == 'deploy':
+        assert change is not None, 'a deploy cause is made only of the change before the onset'
         cause['explains'] = split.credit('own', change[0].get('time'))
     elif kind in ('dependency', 'saturation'):
         cause['explains'] = split.credit(kind)
@@ -788,7 +795,7 @@ def credit_cause(cause, ev, split, change):
             if explains['share'] else 'explains none of the errors')
 
 
-def rank(causes, min_confidence, by_share):
+def rank(causes: list[dict[str, Any]], min_confidence: float, by_share: bool) -> list[dict[str, Any]]:
     """Causes by confidence, then the runbook's order; by_share: those that hold (confidence at
     least min_confidence) first, by the share of the errors they explain, the shares within
     SHARE_TIE of the largest of their tier by confidence."""
@@ -796,7 +803,7 @@ def rank(causes, min_confidence, by_share):
     if not by_share:
         return ranked
     holding = [c for c in ranked if c['confidence'] >= min_confidence]
-    tiers = []
+    tiers: list[list[dict[str, Any]]] = []
     for cause in sorted(holding, key=lambda c: -_share(c)):  # stable: by confidence within
         if tiers and round(_share(tiers[-1][0]) - _share(cause), 3) <= SHARE_TIE:
             tiers[-1].append(cause)
@@ -807,12 +814,12 @@ def rank(causes, min_confidence, by_share):
             ] + ranked[len(holding):]
 
 
-def _share(cause):
+def _share(cause: dict[str, Any]) -> float:
     """The share of the errors a cause explains; unknown counts as none."""
     return cause['explains']['share'] or 0.0
 
 
-def options_from_params(params):
+def options_from_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """Rule options from validated module parameters; ValueError names a bad one."""
     if '{name}' not in params['feature_flag_pattern']:
         raise ValueError('feature_flag_pattern %r must contain {name}'
@@ -833,7 +840,7 @@ def options_from_params(params):
                 scale_step=params['scale_step'], max_replicas=params['max_replicas'])
 
 
-def diagnose(incident, options=None):
+def diagnose(incident: dict[str, Any] | None, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Ranked causes, one recommended action and the plan of actions to try in turn (the
     recommended one first), what was ruled out and what could not be seen."""
     opts = dict(DEFAULTS)
@@ -849,8 +856,8 @@ def diagnose(incident, options=None):
     for cause in found:
         credit_cause(cause, ev, split, change)
     causes = rank(found, opts['min_confidence'], split.available)
-    plan = []
-    refused = []
+    plan: list[dict[str, Any]] = []
+    refused: list[str] = []
     for cause in causes:
         if cause['confidence'] < opts['min_confidence']:
             break

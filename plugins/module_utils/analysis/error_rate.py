@@ -9,6 +9,8 @@ Ratios are fractions (0.05 = 5%). A rate of None means "no series": no traffic i
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from ansible_collections.sre.runbooks.plugins.module_utils.common import formatting as fmt
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import format_duration, iso
@@ -39,7 +41,7 @@ class NoData(Exception):
     """No series matched at all: a wrong service name, metric or label, not a quiet service."""
 
 
-def label_selector(matchers):
+def label_selector(matchers: Iterable[tuple[str, str, Any]]) -> str:
     """'{a="x",b=~"5.."}' from [(label, op, value)], values escaped for PromQL."""
     parts = []
     for label, op, value in matchers:
@@ -48,18 +50,18 @@ def label_selector(matchers):
     return '{%s}' % ','.join(parts)
 
 
-def metric_matchers(params):
+def metric_matchers(params: Mapping[str, Any]) -> list[tuple[str, str, Any]]:
     """[(label, op, value)] that select the service's requests, from the METRIC_ARGS options."""
     return [(params['service_label'], '=', params['service'])] + sorted(
         (k, '=', v) for k, v in params['selector'].items())
 
 
-def service_series(params):
+def service_series(params: Mapping[str, Any]) -> str:
     """The selector of every series of the service, whatever its other labels."""
     return params['metric'] + label_selector([(params['service_label'], '=', params['service'])])
 
 
-def label_uses(params, group_by=None):
+def label_uses(params: Mapping[str, Any], group_by: str | None = None) -> list[tuple[str, str]]:
     """[(option, label)]: every label the queries match or group on, besides the service label."""
     uses = [('status_label', params['status_label'])]
     if group_by:
@@ -74,7 +76,7 @@ _LABEL_ADVICE = {
 }
 
 
-def missing_labels(present, uses, series):
+def missing_labels(present: Iterable[str], uses: Iterable[tuple[str, str]], series: str) -> str | None:
     """None when the series carry every label used; else the error that names each missing one,
     the option that set it and the labels that exist. No labels at all (no series) is for the
     no-data message to say."""
@@ -85,7 +87,7 @@ def missing_labels(present, uses, series):
     names = ["%s '%s'" % ('selector key' if option == 'selector' else option, label)
              for option, label in missing]
     subject = names[0] if len(names) == 1 else '%s and %s' % (', '.join(names[:-1]), names[-1])
-    advice = []
+    advice: list[str] = []
     for option, label in missing:
         text = _LABEL_ADVICE[option] % label if option == 'selector' else _LABEL_ADVICE[option]
         if text not in advice:
@@ -95,12 +97,13 @@ def missing_labels(present, uses, series):
         '; '.join(advice))
 
 
-def status_values_warning(values, status_label, status_regex):
+def status_values_warning(values: list[str], status_label: str, status_regex: str) -> str | None:
     """A warning when the status label's values match none of status_regex and are not HTTP
     codes either ("OK", "ERROR"): the errors then read as 0%. None otherwise; no values (no
     requests) prove nothing."""
     if not values:
         return None
+    errors: re.Pattern[str] | None
     try:
         errors = re.compile(status_regex)
     except re.error:
@@ -116,7 +119,8 @@ def status_values_warning(values, status_label, status_regex):
             % (status_label, shown, status_regex))
 
 
-def build_queries(metric, matchers, status_label, status_regex, window, offsets, group_by):
+def build_queries(metric: str, matchers: Iterable[tuple[str, str, Any]], status_label: str, status_regex: str, window: str,
+                  offsets: Iterable[str], group_by: str | None) -> dict[str, str]:
     """The PromQL this analysis needs: errors and totals now, by group and overall (the overall
     ones also serve the range query that gives the shape and onset), the errors by status, and
     errors and totals at each baseline offset (baseline_* at the first, baseline_*_2 at the
@@ -139,7 +143,7 @@ def build_queries(metric, matchers, status_label, status_regex, window, offsets,
     return queries
 
 
-def baseline_offsets(offset_text, offset_seconds):
+def baseline_offsets(offset_text: str, offset_seconds: float) -> list[tuple[str, float]]:
     """[(text, seconds)] of the baseline windows to try, the configured one first: 1x, 2x...
     BASELINE_WINDOWS x the offset (a day's multiples keep the time of day)."""
     return [(offset_text, offset_seconds)] + [
@@ -147,9 +151,9 @@ def baseline_offsets(offset_text, offset_seconds):
         for k in range(2, BASELINE_WINDOWS + 1)]
 
 
-def by_group(series, group_by):
+def by_group(series: Iterable[dict[str, Any]], group_by: str | None) -> dict[str, float]:
     """{group value: rate} from normalised vector series (non-finite samples dropped)."""
-    rates = {}
+    rates: dict[str, float] = {}
     for item in series:
         if item.get('value') is None:
             continue
@@ -158,40 +162,42 @@ def by_group(series, group_by):
     return rates
 
 
-def points(series):
+def points(series: list[dict[str, Any]]) -> dict[float, float]:
     """{time: value} of the single series of a range query, or {} when it is empty."""
     if not series:
         return {}
     return {t: v for t, v in series[0]['values'] if v is not None}
 
 
-def points_by(series, label):
+def points_by(series: Iterable[dict[str, Any]], label: str) -> dict[str, dict[float, float]]:
     """{label value: {time: value}} of a range query grouped by `label`."""
-    found = {}
+    found: dict[str, dict[float, float]] = {}
     for item in series:
         key = item['labels'].get(label, '')
         found.setdefault(key, {}).update({t: v for t, v in item['values'] if v is not None})
     return found
 
 
-def ratio(errors, total):
+def ratio(errors: float | None, total: float | None) -> float | None:
     if total is None or total <= 0:
         return None
     return (errors or 0.0) / total
 
 
-def to_percent(fraction):
+def to_percent(fraction: float | None) -> float | None:
     """A fraction as the percentage a result holds, 0.05 -> 5.0 (rounded to 3 decimals); None for
     none. A value, not text: the messages write it with formatting.percent."""
     return None if fraction is None else round(100.0 * fraction, 3)
 
 
-def verdict(error_ratio, request_rate, warning, critical, min_request_rate):
+def verdict(error_ratio: float | None, request_rate: float | None, warning: float, critical: float,
+            min_request_rate: float) -> str:
     """ok / warning / critical, or no_traffic / low_traffic when the ratio proves nothing."""
     if request_rate is None or request_rate <= 0:
         return 'no_traffic'
     if request_rate < min_request_rate:
         return 'low_traffic'
+    assert error_ratio is not None, 'the error ratio is one of request_rate, which is positive'
     if error_ratio > critical:
         return 'critical'
     if error_ratio > warning:
@@ -199,13 +205,14 @@ def verdict(error_ratio, request_rate, warning, critical, min_request_rate):
     return 'ok'
 
 
-def ratio_series(error_points, total_points, min_request_rate):
+def ratio_series(error_points: Mapping[float, float], total_points: Mapping[float, float],
+                 min_request_rate: float) -> list[tuple[float, float]]:
     """[(t, ratio)] where the traffic is enough for a ratio to mean something."""
     return [(t, (error_points.get(t) or 0.0) / total)
             for t, total in sorted(total_points.items()) if total >= max(min_request_rate, 1e-12)]
 
 
-def shape_and_onset(series, warning, window_seconds):
+def shape_and_onset(series: list[tuple[float, float]], warning: float, window_seconds: float) -> tuple[str, float | None]:
     """How the error ratio got where it is, and when it started rising.
 
     spike: the rise happened within about two rate windows (a step change, such as a deploy,
@@ -230,7 +237,7 @@ def shape_and_onset(series, warning, window_seconds):
     return shape, series[onset_index][0]
 
 
-def _overall(sample):
+def _overall(sample: Mapping[str, Mapping[str, float]]) -> tuple[float | None, float | None, float | None]:
     """(errors, total, ratio) of a {'errors': {...}, 'total': {...}} sample; Nones without traffic."""
     if not sample['total']:
         return None, None, None
@@ -239,7 +246,8 @@ def _overall(sample):
     return errors, total, ratio(errors, total)
 
 
-def choose_baseline(windows, thresholds):
+def choose_baseline(windows: Iterable[tuple[str, float, Any]],
+                    thresholds: Mapping[str, float]) -> tuple[int | None, list[dict[str, Any]]]:
     """The baseline to compare with, from windows [(offset text, offset seconds, sample)], the
     configured offset first.
 
@@ -249,7 +257,7 @@ def choose_baseline(windows, thresholds):
     A window with no traffic (before the data held, or an idle service) is never clean.
     """
     warning, critical = thresholds['warning'], thresholds['critical']
-    looked = []
+    looked: list[dict[str, Any]] = []
     for text, seconds, sample in windows:
         _errors, total, error_ratio = _overall(sample)
         looked.append({'offset': text, 'offset_seconds': seconds, 'error_ratio': error_ratio,
@@ -263,7 +271,8 @@ def choose_baseline(windows, thresholds):
     return next((i for i, w in enumerate(looked) if i and w['verdict'] == 'ok'), None), looked
 
 
-def assess(now, baselines, series, thresholds, group_by, window_seconds):
+def assess(now: dict[str, Any], baselines: list[tuple[str, float, Any]], series: tuple[dict[float, float], dict[float, float]], thresholds: Mapping[str, float],
+           group_by: str | None, window_seconds: float) -> dict[str, Any]:
     """Everything triage wants to know about the error rate, from query results.
 
     now: {'errors': {group: rate}, 'total': {group: rate}} over the window. baselines: the same
@@ -280,11 +289,11 @@ def assess(now, baselines, series, thresholds, group_by, window_seconds):
     errors, total, error_ratio = _overall(now)
     chosen, windows = choose_baseline(baselines, thresholds)
     previous = {'errors': {}, 'total': {}} if chosen is None else baselines[chosen][2]
-    base = windows[chosen] if chosen is not None else {}
+    base: dict[str, Any] = windows[chosen] if chosen is not None else {}
     base_ratio = base.get('error_ratio')
     overall_verdict = verdict(error_ratio, total, warning, critical, min_rate)
 
-    groups = []
+    groups: list[dict[str, Any]] = []
     for key, group_total in now['total'].items():
         group_errors = now['errors'].get(key, 0.0)
         group_ratio = ratio(group_errors, group_total)
@@ -339,8 +348,8 @@ def assess(now, baselines, series, thresholds, group_by, window_seconds):
     }
 
 
-def by_status(now_series, range_series, total_points, status_label, thresholds, window_seconds,
-              failing):
+def by_status(now_series: list[dict[str, Any]], range_series: list[dict[str, Any]], total_points: Mapping[float, float], status_label: str,
+              thresholds: Mapping[str, float], window_seconds: float, failing: bool) -> list[dict[str, Any]]:
     """The errors split by status code, the most first: each with its rate now, its share of the
     errors, and the shape and onset of its own ratio of all requests over the lookback (so that a
     bad deploy's 500s and a slow dependency's 504s each get their start). Onsets only while the
@@ -348,7 +357,7 @@ def by_status(now_series, range_series, total_points, status_label, thresholds, 
     rates = {k: v for k, v in by_group(now_series, status_label).items() if v > 0}
     errors = sum(rates.values())
     history = points_by(range_series, status_label)
-    statuses = []
+    statuses: list[dict[str, Any]] = []
     for status, rate in rates.items():
         ratios = ratio_series(history.get(status, {}), total_points, thresholds['min_request_rate'])
         shape, onset = shape_and_onset(ratios, thresholds['warning'], window_seconds)
@@ -359,7 +368,7 @@ def by_status(now_series, range_series, total_points, status_label, thresholds, 
     return statuses
 
 
-def _baseline_text(result, offset):
+def _baseline_text(result: dict[str, Any], offset: str) -> str:
     base = result.get('baseline') or {}
     windows = base.get('windows') or []
     if base.get('overlaps_incident') and windows:
@@ -381,7 +390,7 @@ def _baseline_text(result, offset):
     return '; baseline %s %s ago' % (fmt.percent(base['error_percent'], 2), base.get('offset') or offset)
 
 
-def describe(result, service, window, offset, thresholds):
+def describe(result: dict[str, Any], service: str, window: str, offset: str, thresholds: Mapping[str, float]) -> str:
     """One line an on-call engineer reads first. Any figure may be None (unknown)."""
     v = result['verdict']
     if v == 'no_traffic':
@@ -417,26 +426,25 @@ def describe(result, service, window, offset, thresholds):
     return text
 
 
-def _healthy(errors, total, target, min_request_rate):
+def _healthy(errors: float | None, total: float | None, target: float, min_request_rate: float) -> bool:
     return total is not None and total >= min_request_rate and (errors or 0.0) / total < target
 
 
-def recovery(samples, target, stable_for, min_request_rate):
+def recovery(samples: Sequence[tuple[Any, ...]], target: float, stable_for: float, min_request_rate: float) -> dict[str, Any]:
     """Whether the error ratio has stayed under target for stable_for seconds.
 
     samples: [(t, errors per second or None, requests per second or None, ...)], oldest first.
     A sample without enough traffic breaks the stable stretch: silence is not health. So does a
     failed measurement (None, None).
     """
-    stable_since = None
+    stable_since: float | None = None
     for sample in samples:
         t, errors, total = sample[:3]
         if not _healthy(errors, total, target, min_request_rate):
             stable_since = None
         elif stable_since is None:
             stable_since = t
-    last = samples[-1][0] if samples else None
-    stable = 0.0 if stable_since is None else last - stable_since
+    stable = 0.0 if stable_since is None else samples[-1][0] - stable_since  # a stretch has samples
     ratios = [(s[1] or 0.0) / s[2] for s in samples if s[2]]
     if len(ratios) < 2:
         trend = 'unknown'
@@ -448,7 +456,8 @@ def recovery(samples, target, stable_for, min_request_rate):
             'stable_seconds': round(stable, 1), 'trend': trend}
 
 
-def watch_verdict(samples, target, stable_for, min_request_rate):
+def watch_verdict(samples: Sequence[tuple[float, float | None, float | None, bool]], target: float, stable_for: float,
+                  min_request_rate: float) -> dict[str, Any]:
     """recovery() plus the watch's verdict, from samples (t, errors, total, measured):
     recovered; not_measured when the last stable_for seconds hold measurements that failed and
     none that measured an unhealthy service, so that recovery can be neither confirmed nor

@@ -8,13 +8,16 @@ cooldown between actions. Decisions are pure; the caller reads and writes the fi
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import iso
 
 # Actions kept in a service's ledger: enough for the incidents of a long week.
 LEDGER_SIZE = 200
 
 
-def lock_verdict(current, run_id, now):
+def lock_verdict(current: dict[str, Any] | None, run_id: str, now: float) -> str:
     """'free', 'ours', 'expired' or 'held' for the lock document `current` (None: no lock)."""
     if not current:
         return 'free'
@@ -25,13 +28,13 @@ def lock_verdict(current, run_id, now):
     return 'held'
 
 
-def new_lock(run_id, incident_id, now, ttl, owner):
+def new_lock(run_id: str, incident_id: str, now: float, ttl: float, owner: str | None) -> dict[str, Any]:
     return {'run_id': run_id, 'incident_id': incident_id, 'owner': owner,
             'acquired_at': now, 'acquired_at_iso': iso(now), 'expires_at': now + ttl,
             'expires_at_iso': iso(now + ttl)}
 
 
-def held_message(service, lock, now):
+def held_message(service: str, lock: dict[str, Any], now: float) -> str:
     return ('another remediation of %s is under way: run %s (incident %s, by %s) holds the lock '
             'since %s, until %s (%.0f s from now). Wait for it, or, if that run is known to be '
             'dead, wait for the expiry or remove the lock file'
@@ -40,9 +43,9 @@ def held_message(service, lock, now):
                float(lock.get('expires_at') or now) - now))
 
 
-def refusals(ledger, incident_id, now, max_actions, cooldown):
+def refusals(ledger: Sequence[dict[str, Any]], incident_id: str, now: float, max_actions: int, cooldown: float) -> list[str]:
     """Why no further action may be taken now, from the service's ledger of actions taken."""
-    reasons = []
+    reasons: list[str] = []
     taken = [a for a in ledger if a.get('incident_id') == incident_id and a.get('acted')]
     if len(taken) >= max_actions:
         reasons.append('%d of at most %d actions already taken for incident %s (%s): escalate'
@@ -59,8 +62,8 @@ def refusals(ledger, incident_id, now, max_actions, cooldown):
     return reasons
 
 
-def ledger_entry(record, run_id, incident_id, now):
-    entry = {'time': now, 'time_iso': iso(now), 'run_id': run_id, 'incident_id': incident_id}
+def ledger_entry(record: Mapping[str, Any], run_id: str, incident_id: str, now: float) -> dict[str, Any]:
+    entry: dict[str, Any] = {'time': now, 'time_iso': iso(now), 'run_id': run_id, 'incident_id': incident_id}
     entry.update(record)
     entry['acted'] = bool(record.get('acted'))
     return entry

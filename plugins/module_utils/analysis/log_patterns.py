@@ -19,7 +19,9 @@ import calendar
 import json
 import math
 import re
+from collections.abc import Iterable
 from datetime import datetime, timezone
+from typing import Any
 
 LEVELS = ('TRACE', 'DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL')
 RANK = dict((name, index) for index, name in enumerate(LEVELS))
@@ -107,7 +109,7 @@ _MASKS = (
 
 # --------------------------------------------------------------------------- levels and times
 
-def normalise_level(value):
+def normalise_level(value: Any) -> str | None:
     """The canonical level (one of LEVELS) for a level name or number, else None."""
     if value is None or isinstance(value, bool):
         return None
@@ -119,18 +121,18 @@ def normalise_level(value):
     return _LEVEL_ALIASES.get(text)
 
 
-def _numeric_level(number):
+def _numeric_level(number: int) -> str | None:
     if 0 <= number < len(_SYSLOG_LEVELS):
         return _SYSLOG_LEVELS[number]
     return _PINO_LEVELS.get(number - number % 10)
 
 
-def level_rank(level):
+def level_rank(level: str | None) -> int:
     """Rank of a canonical level; an unknown level ranks as INFO."""
-    return RANK.get(level, RANK['INFO'])
+    return RANK['INFO'] if level is None else RANK.get(level, RANK['INFO'])
 
 
-def guess_level(text):
+def guess_level(text: str) -> str | None:
     """The level a plain-text line announces or, failing that, suggests by its words."""
     klog = _KLOG_RE.match(text)
     if klog:
@@ -144,7 +146,7 @@ def guess_level(text):
     return None
 
 
-def parse_time(value):
+def parse_time(value: Any) -> float | None:
     """Epoch seconds of an RFC 3339 / ISO 8601 text or an epoch number in s, ms, us or ns."""
     if value is None or isinstance(value, bool):
         return None
@@ -155,8 +157,8 @@ def parse_time(value):
     if match:
         year, month, day, hour, minute, second, fraction, zone = match.groups()
         try:
-            epoch = calendar.timegm((int(year), int(month), int(day), int(hour), int(minute),
-                                     int(second), 0, 0, 0))
+            epoch: float = calendar.timegm((int(year), int(month), int(day), int(hour), int(minute),
+                                            int(second), 0, 0, 0))
         except (ValueError, OverflowError):
             return None
         if fraction:
@@ -172,7 +174,7 @@ def parse_time(value):
         return None
 
 
-def _epoch_number(number):
+def _epoch_number(number: float) -> float | None:
     if math.isnan(number) or number <= 0:
         return None
     for limit, divisor in ((1e17, 1e9), (1e14, 1e6), (1e11, 1e3)):
@@ -181,7 +183,7 @@ def _epoch_number(number):
     return number
 
 
-def iso_ms(epoch):
+def iso_ms(epoch: float | None) -> str | None:
     """RFC 3339 UTC text with milliseconds, or None."""
     if epoch is None:
         return None
@@ -191,7 +193,7 @@ def iso_ms(epoch):
 
 # --------------------------------------------------------------------------- one line, one record
 
-def get_field(doc, names, join_dict=False):
+def get_field(doc: dict[str, Any], names: Iterable[str], join_dict: bool = False) -> Any:
     """The first scalar value found under one of the names, as a key or a dotted path.
 
     With join_dict, a mapping such as ECS's error {type, message} reads as 'type: message'.
@@ -212,7 +214,7 @@ def get_field(doc, names, join_dict=False):
     return None
 
 
-def _status(value):
+def _status(value: Any) -> int | None:
     try:
         code = int(value)
     except (TypeError, ValueError):
@@ -220,7 +222,7 @@ def _status(value):
     return code if 100 <= code <= 599 else None
 
 
-def _endpoint(value):
+def _endpoint(value: Any) -> str | None:
     if value is None:
         return None
     text = str(value)
@@ -229,11 +231,12 @@ def _endpoint(value):
     return text.split('?', 1)[0] or None
 
 
-def _text(value):
+def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def record_from_fields(doc, line, time=None, source=None, stream=None):
+def record_from_fields(doc: dict[str, Any], line: str, time: float | None = None, source: str | None = None,
+                       stream: str | None = None) -> dict[str, Any]:
     """A record from a structured line (JSON object, logfmt pairs or a search hit's document)."""
     message = _text(get_field(doc, FIELD_ALIASES['message']))
     error = _text(get_field(doc, FIELD_ALIASES['error'], join_dict=True))
@@ -251,19 +254,20 @@ def record_from_fields(doc, line, time=None, source=None, stream=None):
                    _text(trace), error, source, stream, line)
 
 
-def _record(time, level, message, endpoint, method, status_code, trace_id, error, source, stream,
-            line):
+def _record(time: float | None, level: str | None, message: str, endpoint: str | None, method: str | None,
+            status_code: int | None, trace_id: str | None, error: str | None, source: str | None, stream: str | None,
+            line: str) -> dict[str, Any]:
     return {'time': time, 'time_iso': iso_ms(time), 'level': level, 'message': message,
             'endpoint': endpoint, 'method': method, 'status_code': status_code,
             'trace_id': trace_id, 'error': error, 'source': source, 'stream': stream,
             'line': line[:MAX_LINE]}
 
 
-def _logfmt(text):
+def _logfmt(text: str) -> dict[str, Any] | None:
     pairs = _LOGFMT_RE.findall(text)
     if len(pairs) < 2 or not any(key in _LOGFMT_KEYS for key, _value in pairs):
         return None
-    fields = {}
+    fields: dict[str, Any] = {}
     for key, value in pairs:
         if value.startswith('"'):
             try:
@@ -274,7 +278,7 @@ def _logfmt(text):
     return fields
 
 
-def parse_line(text, time=None, source=None, stream=None):
+def parse_line(text: str, time: float | None = None, source: str | None = None, stream: str | None = None) -> dict[str, Any]:
     """One log line as a record. `time` is the backend's timestamp (epoch), which wins."""
     stripped = text.strip()
     if stripped.startswith('{'):
@@ -302,19 +306,19 @@ def parse_line(text, time=None, source=None, stream=None):
 class _Block:
     """Lines that make one event: a line and its traceback or stack frames."""
 
-    def __init__(self, time, text, source, stream):
+    def __init__(self, time: float | None, text: str, source: str | None, stream: str | None) -> None:
         self.time, self.source, self.stream = time, source, stream
         self.lines = [text]
         self.structured = text.lstrip().startswith('{')
         self.level = None if self.structured else guess_level(text)
         self.in_traceback = text.startswith(TRACEBACK_HEAD)
         self.owns_traceback = self.in_traceback  # the exception line becomes the message
-        self.exception_line = None
+        self.exception_line: str | None = None
 
-    def close_to(self, time):
+    def close_to(self, time: float | None) -> bool:
         return self.time is None or time is None or abs(time - self.time) <= 2.0
 
-    def accepts(self, text, time):
+    def accepts(self, text: str, time: float | None) -> bool:
         """Takes the line when it continues this block; returns whether it did."""
         if self.structured or not self.close_to(time):
             return False
@@ -339,7 +343,7 @@ class _Block:
             return True
         return False
 
-    def record(self):
+    def record(self) -> dict[str, Any]:
         rec = parse_line(self.lines[0], self.time, self.source, self.stream)
         if len(self.lines) > 1:
             rec['line'] = '\n'.join(self.lines)[:MAX_LINE]
@@ -353,14 +357,14 @@ class _Block:
         return rec
 
 
-def records_from_entries(entries):
+def records_from_entries(entries: Iterable[tuple[float | None, str, str | None, str | None]]) -> list[dict[str, Any]]:
     """Records from (time, text, source, stream) entries in time order (per source and stream).
 
     Blank lines are dropped; a traceback, indented stack frames and 'Caused by:' lines join the
     line before them from the same source and stream.
     """
-    open_blocks = {}
-    done = []
+    open_blocks: dict[tuple[str | None, str | None], _Block] = {}
+    done: list[_Block] = []
     for time, text, source, stream in entries:
         text = text.rstrip('\r\n')
         if not text.strip():
@@ -393,13 +397,13 @@ class DockerLogDecoder:
     STREAMS = {0: 'stdin', 1: 'stdout', 2: 'stderr'}
     MAX_FRAME = 64 * 1024 * 1024
 
-    def __init__(self, multiplexed=None):
+    def __init__(self, multiplexed: bool | None = None) -> None:
         self.multiplexed = multiplexed
         self._buffer = bytearray()
-        self._pending = {}      # stream -> [time, text] of a partial message
+        self._pending: dict[str, list[Any]] = {}      # stream -> [time, text] of a partial message
         self.leftover = 0       # bytes of an incomplete frame at close()
 
-    def feed(self, chunk):
+    def feed(self, chunk: bytes) -> list[tuple[float | None, str, str]]:
         """Decodes what the chunk completes; returns [(time, stream, text)]. ValueError on garbage."""
         self._buffer.extend(chunk)
         if self.multiplexed is None:
@@ -408,9 +412,9 @@ class DockerLogDecoder:
             self.multiplexed = self._buffer[0] in self.STREAMS and not any(self._buffer[1:4])
         return self._frames() if self.multiplexed else self._raw_lines(final=False)
 
-    def close(self):
+    def close(self) -> list[tuple[float | None, str, str]]:
         """Messages still pending at the end of the stream; sets `leftover`."""
-        out = []
+        out: list[tuple[float | None, str, str]] = []
         if self.multiplexed is False or (self.multiplexed is None and self._buffer):
             self.multiplexed = False
             out.extend(self._raw_lines(final=True))
@@ -422,8 +426,8 @@ class DockerLogDecoder:
         self._pending = {}
         return out
 
-    def _frames(self):
-        out = []
+    def _frames(self) -> list[tuple[float | None, str, str]]:
+        out: list[tuple[float | None, str, str]] = []
         buf = self._buffer
         offset = 0
         while len(buf) - offset >= 8:
@@ -442,8 +446,8 @@ class DockerLogDecoder:
         del buf[:offset]
         return out
 
-    def _raw_lines(self, final):
-        out = []
+    def _raw_lines(self, final: bool) -> list[tuple[float | None, str, str]]:
+        out: list[tuple[float | None, str, str]] = []
         data = bytes(self._buffer)
         end = len(data) if final else data.rfind(b'\n') + 1
         if end <= 0:
@@ -453,7 +457,7 @@ class DockerLogDecoder:
             out.extend(self._message('tty', piece.replace(b'\r\n', b'\n')))
         return out
 
-    def _message(self, stream, payload):
+    def _message(self, stream: str, payload: bytes) -> list[tuple[float | None, str, str]]:
         text = payload.decode('utf-8', errors='replace')
         stamp, sep, rest = text.partition(' ')
         time = parse_time(stamp) if sep and stamp[:1].isdigit() else None
@@ -472,7 +476,7 @@ class DockerLogDecoder:
 
 # --------------------------------------------------------------------------- errors and clusters
 
-def is_error(record, min_rank, match=None):
+def is_error(record: dict[str, Any], min_rank: int, match: re.Pattern[str] | None = None) -> bool:
     """At or above the minimum level, or answered 5xx; and, given a regex, matching it."""
     hit = level_rank(record['level']) >= min_rank or (record['status_code'] or 0) >= 500
     if hit and match is not None:
@@ -480,7 +484,7 @@ def is_error(record, min_rank, match=None):
     return hit
 
 
-def message_pattern(text):
+def message_pattern(text: str) -> str:
     """The message with what varies between occurrences (ids, numbers, hex, UUIDs, IPs and
     ports, quoted values, durations, timestamps) replaced by placeholders."""
     for regex, placeholder in _MASKS:
@@ -488,15 +492,15 @@ def message_pattern(text):
     return text.strip()[:MAX_PATTERN]
 
 
-def _bump(counts, key):
+def _bump(counts: dict[str, int], key: Any) -> None:
     if key is not None:
         key = str(key)
         counts[key] = counts.get(key, 0) + 1
 
 
-def cluster(records):
+def cluster(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Records grouped by message pattern, most frequent first (then most recent)."""
-    groups = {}
+    groups: dict[str, dict[str, Any]] = {}
     for rec in sorted(records, key=lambda r: r['time'] or 0):
         pattern = message_pattern(rec['message'] or rec['error'] or rec['line'] or '')
         group = groups.get(pattern)
@@ -525,7 +529,8 @@ def cluster(records):
              'example_trace_id': g['example_trace_id']} for g in ordered]
 
 
-def analyse(records, since, until, min_rank, match=None, limit=50, top=10):
+def analyse(records: Iterable[dict[str, Any]], since: float, until: float, min_rank: int, match: re.Pattern[str] | None = None,
+            limit: int = 50, top: int = 10) -> dict[str, Any]:
     """The error records of the window, newest first, and their top messages.
 
     Returns matched (number of error records in the window), lines (at most `limit` of them),
@@ -536,7 +541,7 @@ def analyse(records, since, until, min_rank, match=None, limit=50, top=10):
     errors = [r for r in window if is_error(r, min_rank, match)]
     errors.sort(key=lambda r: -(r['time'] or 0))
     clusters = cluster(errors)
-    level_counts = {}
+    level_counts: dict[str, int] = {}
     for rec in window:
         _bump(level_counts, rec['level'] or 'UNKNOWN')
     return {'matched': len(errors), 'lines': errors[:limit], 'top_messages': clusters[:top],

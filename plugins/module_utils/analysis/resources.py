@@ -14,16 +14,19 @@ CpuQuota/CpuPeriod, capped by the number of CPUs in CpusetCpus), else of one cor
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 FIGURES = ('cpu_percent', 'memory_percent', 'throttled_ratio', 'restart_count', 'oom_kills')
 MIB = 1024.0 * 1024.0
 GIB = 1024.0 * MIB
 
 
-def _round(value, digits=1):
+def _round(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def cpuset_size(cpuset):
+def cpuset_size(cpuset: str | None) -> int | None:
     """Number of CPUs in a cpuset list such as '0-2,4', or None when empty or malformed."""
     count = 0
     for part in (cpuset or '').split(','):
@@ -39,10 +42,10 @@ def cpuset_size(cpuset):
     return count or None
 
 
-def cpu_limit_cores(host_config):
+def cpu_limit_cores(host_config: dict[str, Any] | None) -> float | None:
     """Cores a container may use by its HostConfig, or None without a CPU limit."""
     host_config = host_config or {}
-    limit = None
+    limit: float | None = None
     nano = host_config.get('NanoCpus') or 0
     quota = host_config.get('CpuQuota') or 0
     if nano > 0:
@@ -55,7 +58,7 @@ def cpu_limit_cores(host_config):
     return limit
 
 
-def cpu_figures(stats, limit_cores):
+def cpu_figures(stats: dict[str, Any], limit_cores: float | None) -> dict[str, Any]:
     """CPU use over the stats sample: cores, percent (of the limit, else of one core), basis and
     percent of the whole host. Values are None when the sample has no previous reading."""
     cpu = stats.get('cpu_stats') or {}
@@ -65,9 +68,9 @@ def cpu_figures(stats, limit_cores):
     pre_total = (pre.get('cpu_usage') or {}).get('total_usage')
     system, pre_system = cpu.get('system_cpu_usage'), pre.get('system_cpu_usage')
     online = cpu.get('online_cpus') or len(usage.get('percpu_usage') or []) or None
-    figures = {'cpu_cores': None, 'cpu_percent': None, 'host_cpu_percent': None,
-               'cpu_basis': 'limit' if limit_cores else 'core', 'online_cpus': online}
-    if None in (total, pre_total, system, pre_system) or not online or not pre_system:
+    figures: dict[str, Any] = {'cpu_cores': None, 'cpu_percent': None, 'host_cpu_percent': None,
+                               'cpu_basis': 'limit' if limit_cores else 'core', 'online_cpus': online}
+    if total is None or pre_total is None or system is None or pre_system is None or not online or not pre_system:
         return figures
     system_delta = system - pre_system
     if system_delta <= 0:
@@ -79,7 +82,7 @@ def cpu_figures(stats, limit_cores):
     return figures
 
 
-def memory_figures(stats, configured_limit=0, host_memory=None):
+def memory_figures(stats: dict[str, Any], configured_limit: float = 0, host_memory: float | None = None) -> dict[str, Any]:
     """Working-set memory (usage minus inactive file cache, as `docker stats`) over the limit.
 
     cgroup v1 reports the cache as stats.total_inactive_file, v2 as stats.inactive_file. Without a
@@ -89,8 +92,8 @@ def memory_figures(stats, configured_limit=0, host_memory=None):
     mem = stats.get('memory_stats') or {}
     usage = mem.get('usage')
     limit = mem.get('limit') or None
-    figures = {'memory_bytes': None, 'memory_limit_bytes': limit, 'memory_percent': None,
-               'limit_set': bool(configured_limit and configured_limit > 0)}
+    figures: dict[str, Any] = {'memory_bytes': None, 'memory_limit_bytes': limit, 'memory_percent': None,
+                               'limit_set': bool(configured_limit and configured_limit > 0)}
     if host_memory and limit and limit < host_memory:
         figures['limit_set'] = True
     if usage is None:
@@ -108,7 +111,7 @@ def memory_figures(stats, configured_limit=0, host_memory=None):
     return figures
 
 
-def throttling_figures(stats):
+def throttling_figures(stats: dict[str, Any]) -> dict[str, float]:
     """Share of CFS periods in which the container was throttled: over the stats sample
     (throttled_ratio) and since it started (throttled_ratio_total); 0 without a CPU quota."""
     now = (stats.get('cpu_stats') or {}).get('throttling_data') or {}
@@ -124,9 +127,9 @@ def throttling_figures(stats):
     }
 
 
-def event_counts(events):
+def event_counts(events: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per container id: OOM events and non-zero exits (die events) with their exit codes."""
-    counts = {}
+    counts: dict[str, dict[str, Any]] = {}
     for event in events:
         actor = event.get('Actor') or {}
         cid = actor.get('ID') or event.get('id')
@@ -148,7 +151,8 @@ def event_counts(events):
     return counts
 
 
-def docker_container(summary, details, stats, counts, host_memory=None):
+def docker_container(summary: dict[str, Any], details: dict[str, Any] | None, stats: dict[str, Any] | None, counts: dict[str, Any] | None,
+                     host_memory: float | None = None) -> dict[str, Any]:
     """One container's figures from the Engine API answers; stats None for a stopped container."""
     details = details or {}
     state = details.get('State') or {}
@@ -157,7 +161,7 @@ def docker_container(summary, details, stats, counts, host_memory=None):
     names = summary.get('Names') or []
     limit = cpu_limit_cores(host_config)
     oom_killed_now = bool(state.get('OOMKilled'))
-    record = {
+    record: dict[str, Any] = {
         'name': (details.get('Name') or (names[0] if names else summary.get('Id', ''))).lstrip('/'),
         'id': summary.get('Id') or details.get('Id'),
         'state': state.get('Status') or summary.get('State'),
@@ -186,7 +190,7 @@ def docker_container(summary, details, stats, counts, host_memory=None):
     return record
 
 
-def _series_key(labels, container_label, service):
+def _series_key(labels: dict[str, Any], container_label: str, service: str) -> str:
     if labels.get(container_label):
         return labels[container_label]
     for label in ('container', 'pod', 'name', 'id'):
@@ -195,12 +199,12 @@ def _series_key(labels, container_label, service):
     return service
 
 
-def prometheus_containers(series_by_figure, container_label, service):
+def prometheus_containers(series_by_figure: Mapping[str, list[dict[str, Any]] | None], container_label: str, service: str) -> list[dict[str, Any]]:
     """Containers from Prometheus series: {figure: [series] or None when not queried}.
 
     A figure without a series for a container stays None (unknown), never 0.
     """
-    containers = {}
+    containers: dict[str, dict[str, Any]] = {}
     for figure in FIGURES:
         for item in series_by_figure.get(figure) or []:
             labels = item.get('labels') or {}
@@ -223,7 +227,7 @@ def prometheus_containers(series_by_figure, container_label, service):
     return [containers[key] for key in sorted(containers)]
 
 
-def empty_prometheus_record(name, labels):
+def empty_prometheus_record(name: str, labels: dict[str, Any]) -> dict[str, Any]:
     return {'name': name, 'id': labels.get('id'), 'state': None, 'running': None,
             'restarting': None, 'exit_code': None, 'cpu_percent': None, 'cpu_cores': None,
             'cpu_limit_cores': None, 'cpu_basis': None, 'memory_bytes': None,
@@ -232,19 +236,20 @@ def empty_prometheus_record(name, labels):
             'oom_kills': None, 'nonzero_exits': None}
 
 
-def _size(nbytes):
+def _size(nbytes: float) -> str:
     if nbytes >= GIB:
         return '%.1f GiB' % (nbytes / GIB)
     return '%.0f MiB' % (nbytes / MIB)
 
 
-def _times(count):
+def _times(count: int) -> str:
     return 'once' if count == 1 else '%d times' % count
 
 
-def container_reasons(record, thresholds, since_text):
+def container_reasons(record: dict[str, Any], thresholds: Mapping[str, float], since_text: str) -> tuple[list[str], bool]:
     """Sentences for what is wrong with one container, and whether it is saturated."""
-    name, reasons, saturated = record['name'], [], False
+    name, saturated = record['name'], False
+    reasons: list[str] = []
     cpu = record.get('cpu_percent')
     if cpu is not None and cpu > thresholds['cpu_percent']:
         saturated = True
@@ -294,23 +299,25 @@ def container_reasons(record, thresholds, since_text):
     return reasons, saturated
 
 
-def _max(values):
-    values = [v for v in values if v is not None]
-    return max(values) if values else None
+def _max(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return max(present) if present else None
 
 
-def _sum(values):
-    values = [v for v in values if v is not None]
-    return sum(values) if values else None
+def _sum(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) if present else None
 
 
-def assess(containers, thresholds, since_text, gone=None):
+def assess(containers: list[dict[str, Any]], thresholds: Mapping[str, float], since_text: str,
+           gone: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Service-level figures and verdicts over its containers.
 
     gone: event counts of containers no longer present (replaced or removed), whose OOM kills
     and exits still count for the service.
     """
-    reasons, saturated = [], False
+    reasons: list[str] = []
+    saturated = False
     for record in containers:
         found, hot = container_reasons(record, thresholds, since_text)
         reasons.extend(found)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 MESSAGE_TAGS = ('error.message', 'otel.status_description', 'exception.message')
 LOG_MESSAGE_FIELDS = ('message', 'error.object', 'error.message', 'exception.message', 'msg')
@@ -25,9 +27,9 @@ MAX_TRACE_IDS = 5
 MAX_MESSAGE = 300
 
 
-def tags_param(tags):
+def tags_param(tags: Mapping[str, Any] | None) -> str:
     """The `tags` query parameter: a JSON object of strings (Jaeger rejects other JSON types)."""
-    def text(value):
+    def text(value: Any) -> str:
         if isinstance(value, bool):
             return 'true' if value else 'false'
         return '%s' % value
@@ -35,13 +37,14 @@ def tags_param(tags):
                       separators=(',', ':'))
 
 
-def go_duration(seconds):
+def go_duration(seconds: float) -> str:
     """A duration Jaeger parses (Go time.ParseDuration): whole milliseconds, else microseconds."""
     micros = int(round(seconds * 1e6))
     return '%dms' % (micros // 1000) if micros % 1000 == 0 else '%dus' % micros
 
 
-def build_query(service, start_us, end_us, limit, operation=None, tags=None, min_duration=None):
+def build_query(service: str, start_us: float, end_us: float, limit: int, operation: str | None = None,
+                tags: Mapping[str, Any] | None = None, min_duration: float | None = None) -> dict[str, str]:
     """The query parameters of GET /api/traces; start and end in microseconds since the epoch."""
     params = {'service': service, 'start': '%d' % start_us, 'end': '%d' % end_us,
               'limit': '%d' % limit}
@@ -54,25 +57,25 @@ def build_query(service, start_us, end_us, limit, operation=None, tags=None, min
     return params
 
 
-def tag_map(items):
+def tag_map(items: list[Any] | None) -> dict[Any, Any]:
     return {item.get('key'): item.get('value') for item in items or [] if isinstance(item, dict)}
 
 
-def truthy(value):
+def truthy(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.strip().lower() == 'true')
 
 
-def is_error(span, tags=None):
+def is_error(span: dict[str, Any], tags: dict[str, Any] | None = None) -> bool:
     tags = tag_map(span.get('tags')) if tags is None else tags
     return truthy(tags.get('error')) or str(tags.get('otel.status_code', '')).upper() == 'ERROR'
 
 
-def _clip(text):
+def _clip(text: Any) -> str:
     text = ' '.join(str(text).split())
     return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE - 3] + '...'
 
 
-def span_message(span, tags=None):
+def span_message(span: dict[str, Any], tags: dict[str, Any] | None = None) -> str | None:
     """What went wrong in a span: an error tag, else an error log's message, else its status."""
     tags = tag_map(span.get('tags')) if tags is None else tags
     for key in MESSAGE_TAGS:
@@ -96,19 +99,19 @@ def span_message(span, tags=None):
     return None
 
 
-def _service(span, processes):
+def _service(span: dict[str, Any], processes: dict[Any, Any]) -> str | None:
     process = processes.get(span.get('processID')) or span.get('process') or {}
     return process.get('serviceName') or None
 
 
-def _parent(span):
+def _parent(span: dict[str, Any]) -> str | None:
     for ref in span.get('references') or []:
         if ref.get('refType', 'CHILD_OF') in ('CHILD_OF', 'FOLLOWS_FROM') and ref.get('spanID'):
             return ref['spanID']
     return span.get('parentSpanID') or None
 
 
-def _peer(tags):
+def _peer(tags: dict[str, Any]) -> str | None:
     for key in PEER_TAGS:
         if tags.get(key) not in (None, ''):
             return str(tags[key])
@@ -120,10 +123,10 @@ def _peer(tags):
     return None
 
 
-def spans_of(trace):
+def spans_of(trace: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Each span of a trace with what the summary needs: service, parent, tags, error, kind."""
     processes = trace.get('processes') or {}
-    spans = {}
+    spans: dict[str, dict[str, Any]] = {}
     for span in trace.get('spans') or []:
         tags = tag_map(span.get('tags'))
         spans[span.get('spanID')] = {
@@ -139,9 +142,9 @@ def spans_of(trace):
     return spans
 
 
-def error_sources(spans):
+def error_sources(spans: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """The deepest error spans: error spans with no error span anywhere below them."""
-    above_an_error = set()
+    above_an_error: set[str] = set()
     for info in spans.values():
         if info['error']:
             parent = info['parent']
@@ -151,7 +154,7 @@ def error_sources(spans):
     return [info for info in spans.values() if info['error'] and info['id'] not in above_an_error]
 
 
-def callee(spans, info):
+def callee(spans: dict[str, dict[str, Any]], info: dict[str, Any]) -> str | None:
     """Service that a client span called: its peer tag, else the service of a child span."""
     peer = _peer(info['tags'])
     if peer:
@@ -163,15 +166,17 @@ def callee(spans, info):
     return None
 
 
-def percentile(values, share):
+def percentile(values: Iterable[float], share: float) -> float:
     """Nearest-rank percentile."""
     ordered = sorted(values)
     return ordered[max(0, int(math.ceil(share * len(ordered))) - 1)]
 
 
-def summarise(traces, service, slow_ms):
+def summarise(traces: list[dict[str, Any]], service: str, slow_ms: float) -> dict[str, Any]:
     """Error sources, slow external calls and the suspect dependency over Jaeger traces."""
-    sources, slow, blame = {}, {}, {}
+    sources: dict[tuple[Any, ...], dict[str, Any]] = {}
+    slow: dict[tuple[Any, ...], dict[str, Any]] = {}
+    blame: dict[str, int] = {}
     error_traces = error_spans = 0
     for trace in traces:
         trace_id = trace.get('traceID')
@@ -214,13 +219,13 @@ def summarise(traces, service, slow_ms):
                 entry['errors'] += 1
             if trace_id not in entry['trace_ids'] and len(entry['trace_ids']) < MAX_TRACE_IDS:
                 entry['trace_ids'].append(trace_id)
-    source_list = []
+    source_list: list[dict[str, Any]] = []
     for entry in sources.values():
         entry.pop('_traces')
         source_list.append(entry)
     source_list.sort(key=lambda e: (-e['count'], str(e['service']), str(e['operation']),
                                     str(e['message'])))
-    slow_list = []
+    slow_list: list[dict[str, Any]] = []
     for entry in slow.values():
         durations = entry.pop('_ms')
         entry['max_ms'] = round(max(durations), 1)
@@ -233,7 +238,7 @@ def summarise(traces, service, slow_ms):
             'dependency_suspect': suspect(blame, service)}
 
 
-def suspect(blame, service):
+def suspect(blame: dict[str, int], service: str) -> str | None:
     """The service most errors are blamed on, when it is not the queried one (a tie with the
     queried service is no evidence against a dependency)."""
     if not blame:
@@ -245,7 +250,7 @@ def suspect(blame, service):
     return leaders[0]
 
 
-def describe(summary, service, lookback_text):
+def describe(summary: dict[str, Any], service: str, lookback_text: str) -> str:
     """One sentence for the report."""
     if not summary['traces']:
         return 'no trace of %s matched in the last %s' % (service, lookback_text)

@@ -16,6 +16,9 @@ import json
 import re
 import socket
 import time
+from collections.abc import Iterable, Mapping
+from email.message import Message
+from typing import Any
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode
 
@@ -46,7 +49,7 @@ ENDPOINT_CONSTRAINTS = dict(mutually_exclusive=[('bearer_token', 'username')],
                             required_together=[('username', 'password')])
 
 
-def endpoint_spec(**own_args):
+def endpoint_spec(**own_args: Any) -> dict[str, Any]:
     """The argument spec and constraints of a module that calls one endpoint: the endpoint options
     (doc fragment sre.runbooks.endpoint) plus the module's own."""
     spec = dict(ENDPOINT_ARGS)
@@ -58,23 +61,23 @@ class ApiError(RunbookError):
     """A failed call, already phrased for the person who reads it, with the HTTP status and body
     that came back (returned as status_code and response)."""
 
-    def __init__(self, message, status=None, body=None):
+    def __init__(self, message: str, status: int | None = None, body: Any = None) -> None:
         super().__init__(message, status_code=status, response=body)
         self.status = status
         self.body = body
 
 
 class Response:
-    def __init__(self, status, headers, body):
+    def __init__(self, status: int, headers: Mapping[str, str] | Message, body: bytes) -> None:
         self.status = status
         self.headers = headers
         self.body = body
 
     @property
-    def content_type(self):
+    def content_type(self) -> str:
         return (self.headers.get('Content-Type') or '').split(';')[0].strip().lower()
 
-    def text(self, limit=None):
+    def text(self, limit: int | None = None) -> str:
         text = self.body.decode('utf-8', errors='replace')
         return text if limit is None else text[:limit]
 
@@ -82,9 +85,11 @@ class Response:
 class HttpClient:
     """Calls one API endpoint. `name` names the service in error messages (e.g. Prometheus)."""
 
-    def __init__(self, url, name='API', bearer_token=None, username=None, password=None,
-                 headers=None, validate_certs=True, ca_path=None, timeout=10.0, retries=2,
-                 backoff=0.5, unix_socket=None, retry_statuses=RETRY_STATUSES, max_retry_after=None):
+    def __init__(self, url: str, name: str = 'API', bearer_token: str | None = None, username: str | None = None,
+                 password: str | None = None, headers: Mapping[str, str] | None = None, validate_certs: bool = True,
+                 ca_path: str | None = None, timeout: float = 10.0, retries: int = 2, backoff: float = 0.5,
+                 unix_socket: str | None = None, retry_statuses: Iterable[int] = RETRY_STATUSES,
+                 max_retry_after: float | None = None) -> None:
         """retry_statuses: the HTTP statuses tried again. max_retry_after: when set, a 429 that
         carries Retry-After (seconds) is tried again after that wait, or, when it asks for longer
         than max_retry_after seconds, returned at once; without it, backoff applies."""
@@ -106,21 +111,21 @@ class HttpClient:
         self.max_retry_after = max_retry_after
 
     @classmethod
-    def from_params(cls, params, name):
+    def from_params(cls, params: Mapping[str, Any], name: str) -> HttpClient:
         return cls(params['url'], name=name, bearer_token=params.get('bearer_token'),
                    username=params.get('username'), password=params.get('password'),
                    headers=params.get('headers'), validate_certs=params.get('validate_certs', True),
                    ca_path=params.get('ca_path'), timeout=params.get('timeout', 10.0),
                    retries=params.get('retries', 2))
 
-    def url_for(self, path, query=None):
+    def url_for(self, path: str, query: Mapping[str, Any] | None = None) -> str:
         url = self.base_url + path
         if query:
             url += ('&' if '?' in url else '?') + urlencode(query)
         return url
 
-    def request(self, method, path, query=None, form=None, json_body=None, headers=None,
-                timeout=None):
+    def request(self, method: str, path: str, query: Mapping[str, Any] | None = None, form: Mapping[str, Any] | None = None,
+                json_body: Any = None, headers: Mapping[str, str] | None = None, timeout: float | None = None) -> Response:
         """Sends one request; returns a Response for every HTTP status (errors are data too).
 
         Raises ApiError only when no HTTP answer came back (refused, DNS, TLS, timeout), after
@@ -149,23 +154,23 @@ class HttpClient:
                 if response.status not in self.retry_statuses or attempt >= self.retries:
                     return response
                 asked = self._retry_after(response)
-                if asked is not None:
+                if asked is not None and self.max_retry_after is not None:  # asked is None without it
                     if asked > self.max_retry_after:
                         return response
                     delay = asked
             attempt += 1
             time.sleep(delay)
 
-    def _retry_after(self, response):
+    def _retry_after(self, response: Response) -> float | None:
         """Seconds a 429 asks to wait (Retry-After), when honoured; None otherwise."""
         if response.status != 429 or self.max_retry_after is None:
             return None
         try:
-            return max(0.0, float(response.headers.get('Retry-After')))
+            return max(0.0, float(response.headers.get('Retry-After', '')))
         except (TypeError, ValueError):
             return None
 
-    def _send(self, method, url, data, headers, timeout):
+    def _send(self, method: str, url: str, data: str | None, headers: dict[str, str], timeout: float) -> Response:
         try:
             handle = open_url(url, data=data, headers=headers, method=method,
                               validate_certs=self.validate_certs, ca_path=self.ca_path,
@@ -191,17 +196,18 @@ class HttpClient:
             raise ApiError('cannot reach %s at %s: %s (timeout %ss): check the URL and that the '
                            'server is up' % (self.name, self._where(url), err, timeout))
 
-    def _where(self, url):
+    def _where(self, url: str) -> str:
         url = url.split('?')[0]
         return url if self.unix_socket is None else '%s (socket %s)' % (url, self.unix_socket)
 
-    def get_json(self, path, query=None, method='GET', form=None, json_body=None, timeout=None):
+    def get_json(self, path: str, query: Mapping[str, Any] | None = None, method: str = 'GET',
+                 form: Mapping[str, Any] | None = None, json_body: Any = None, timeout: float | None = None) -> Any:
         """Requests a JSON document; ApiError for anything that is not a 2xx JSON answer."""
         response = self.request(method, path, query=query, form=form, json_body=json_body,
                                 timeout=timeout)
         return self.expect_json(response, self.url_for(path))
 
-    def expect_json(self, response, url):
+    def expect_json(self, response: Response, url: str) -> Any:
         """The JSON payload of a 2xx answer, else ApiError saying what came back instead."""
         if response.status in (401, 403):
             raise ApiError('%s at %s refused the request with HTTP %s: check the credentials '
@@ -223,7 +229,7 @@ class HttpClient:
         return payload
 
 
-def decode_json(response):
+def decode_json(response: Response) -> Any:
     """The JSON body of a response, or None when it is not JSON."""
     if not response.body:
         return None
@@ -233,7 +239,7 @@ def decode_json(response):
         return None
 
 
-def summarise_body(payload, response):
+def summarise_body(payload: Any, response: Response) -> str:
     """What an error answer said: its error field, its JSON, or its text (see body_text)."""
     if isinstance(payload, dict):
         for key in ('error', 'message', 'msg', 'detail'):
@@ -243,7 +249,7 @@ def summarise_body(payload, response):
     return body_text(response)
 
 
-def body_text(response, limit=300):
+def body_text(response: Response, limit: int = 300) -> str:
     """A body as an error quotes it: a web page by its title or first words, with HTML_HINT;
     other text by its first `limit` characters."""
     if is_html(response):
@@ -251,7 +257,7 @@ def body_text(response, limit=300):
     return response.text(limit) or '(empty body)'
 
 
-def is_html(response):
+def is_html(response: Response) -> bool:
     """Whether the answer is a web page: markup, by how it starts or with an HTML content type
     (Slack's webhooks answer their plain error names as text/html)."""
     start = response.body[:1024].lstrip().lower()
@@ -260,7 +266,7 @@ def is_html(response):
     return response.content_type in ('text/html', 'application/xhtml+xml') and re.search(rb'<[a-z!/]', start) is not None
 
 
-def quote_page(response):
+def quote_page(response: Response) -> str:
     """A web page in at most SNIPPET_CHARS characters, quoted: its title, or else its text;
     tags, scripts, styles and comments dropped, entities decoded, white space collapsed."""
     page = response.text()
@@ -272,7 +278,7 @@ def quote_page(response):
     return '"%s"' % text if text else 'an empty web page'
 
 
-def page_text(markup):
+def page_text(markup: str) -> str:
     markup = re.sub(r'<(script|style)\b.*?(</\1\s*>|$)', ' ', markup, flags=re.I | re.S)
     markup = re.sub(r'<!--.*?(-->|$)', ' ', markup, flags=re.S)
     markup = re.sub(r'<[^>]*>?', ' ', markup)

@@ -5,12 +5,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class RunbookError(Exception):
     """A failure phrased for the person who reads it: what went wrong and what to check.
     details: keys returned with the failed result (status_code, response, lock, before...)."""
 
-    def __init__(self, msg, **details):
+    def __init__(self, msg: str, **details: Any) -> None:
         super().__init__(msg)
         self.msg = msg
         self.details = details

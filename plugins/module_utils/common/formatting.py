@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any
 
 NO_TRAFFIC = 'no traffic'
 NOT_AVAILABLE = 'n/a'
 UNKNOWN = 'unknown'
 
 
-def number(value):
+def number(value: Any) -> float | None:
     """value as a finite float; None for None, a boolean, text that is not a number, NaN or an
     infinity (0/0 and x/0 are not measurements)."""
     if isinstance(value, bool) or not isinstance(value, (numbers.Real, str)):
@@ -28,12 +29,12 @@ def number(value):
     return result if math.isfinite(result) else None
 
 
-def _trim(text):
+def _trim(text: str) -> str:
     """'0.0500' -> '0.05', '12.00' -> '12'."""
     return text.rstrip('0').rstrip('.') if '.' in text else text
 
 
-def _digits(value):
+def _digits(value: float) -> str:
     """A finite float with the digits it needs: one decimal from 10, two from 1, three
     significant digits under 1, '0' for zero."""
     size = abs(value)
@@ -46,7 +47,7 @@ def _digits(value):
     return _trim('%.*f' % (2 - math.floor(math.log10(size)), value))
 
 
-def figure(value, missing=NOT_AVAILABLE):
+def figure(value: Any, missing: str = NOT_AVAILABLE) -> str:
     """A measured figure with the digits it needs (a burn rate, minutes of budget): one decimal
     from 10 (19.6), two from 1 (4.93), three significant digits under 1 (0.05, 0.333), '0' for
     zero; `missing` ('n/a') for none."""
@@ -54,7 +55,7 @@ def figure(value, missing=NOT_AVAILABLE):
     return missing if value is None else _digits(value)
 
 
-def rate(value, unit=False, missing=NO_TRAFFIC):
+def rate(value: Any, unit: bool = False, missing: str = NO_TRAFFIC) -> str:
     """Requests per second, with the digits of a figure: one decimal from 10 (19.6), two from 1
     (4.93), three significant digits under 1 (0.05, 0.333), '0' for zero; with `unit`, ' req/s'
     after a number; `missing` ('no traffic') for none."""
@@ -65,7 +66,7 @@ def rate(value, unit=False, missing=NO_TRAFFIC):
     return text + ' req/s' if unit else text
 
 
-def percent(value, decimals=1, trim=False, missing=NOT_AVAILABLE):
+def percent(value: Any, decimals: int | None = 1, trim: bool = False, missing: str = NOT_AVAILABLE) -> str:
     """A percentage (12.5 is 12.5%) with `decimals` decimals, '12.5%'; with `trim`, trailing zeros
     dropped ('12%', '0.3%'); with `decimals` None, the digits of a figure ('0.0926%', '1.30%');
     `missing` ('n/a') for none."""
@@ -78,20 +79,20 @@ def percent(value, decimals=1, trim=False, missing=NOT_AVAILABLE):
     return (_trim(text) if trim else text) + '%'
 
 
-def share(value, decimals=0, trim=False, missing=NOT_AVAILABLE):
+def share(value: Any, decimals: int | None = 0, trim: bool = False, missing: str = NOT_AVAILABLE) -> str:
     """A fraction as a percentage: 0.89 -> '89%' (a share of errors, a confidence); `missing`
     ('n/a') for none."""
     value = number(value)
     return percent(None if value is None else 100.0 * value, decimals, trim, missing)
 
 
-def ms(value):
+def ms(value: Any) -> str:
     """A latency in milliseconds, '46 ms'; 'n/a' for none."""
     value = number(value)
     return NOT_AVAILABLE if value is None else '%.0f ms' % value
 
 
-def seconds(value):
+def seconds(value: Any) -> str:
     """A duration in seconds, '3 s' (one decimal under 10 s when not whole: '2.5 s'); 'n/a' for
     none."""
     value = number(value)
@@ -102,13 +103,13 @@ def seconds(value):
     return '%.0f s' % value
 
 
-def count(value):
+def count(value: Any) -> str:
     """A whole count (restarts, replicas, exit code), '3'; 'n/a' for none."""
     value = number(value)
     return NOT_AVAILABLE if value is None else '%d' % round(value)
 
 
-def decimal(value, decimals=2, missing=NOT_AVAILABLE):
+def decimal(value: Any, decimals: int = 2, missing: str = NOT_AVAILABLE) -> str:
     """A plain number with at most `decimals` decimals, trailing zeros dropped ('39.96', '216');
     `missing` ('n/a') for none."""
     value = number(value)

@@ -12,10 +12,14 @@ Either fails by raising RunbookError (common/errors.py); anything else is a bug 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 
 
-def outcome(call):
+def outcome(call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """The task's result of call(): what it returns, or failed with a RunbookError's message and
     details."""
     try:
@@ -24,14 +28,14 @@ def outcome(call):
         return dict(err.details, failed=True, msg=err.msg)
 
 
-def result_of(body, params, check_mode, warn):
+def result_of(body: ModuleType, params: dict[str, Any], check_mode: bool, warn: Callable[[str], Any]) -> dict[str, Any]:
     """The task's result of a module body (see above)."""
     if hasattr(body, 'collect'):
         return outcome(lambda: dict(changed=False, **body.collect(params, warn)))
     return outcome(lambda: body.run(params, check_mode))
 
 
-def finish(module, result):
+def finish(module: Any, result: dict[str, Any]) -> None:
     """Exits the module with the result outcome() gave."""
     if result.pop('failed', False):
         module.fail_json(**result)
@@ -39,6 +43,6 @@ def finish(module, result):
         module.exit_json(**result)
 
 
-def run_module(module, body):
+def run_module(module: Any, body: ModuleType) -> None:
     """main() of a module whose body is in module_utils/<module>.py."""
     finish(module, result_of(body, module.params, module.check_mode, module.warn))

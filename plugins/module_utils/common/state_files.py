@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from typing import Any
 
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 
@@ -17,7 +18,7 @@ class StateError(RunbookError):
     """A state file that cannot be read or written; the message names it and what to check."""
 
 
-def read_text(path):
+def read_text(path: str) -> str | None:
     """The file's text as it is (line ends untouched), None when it does not exist."""
     try:
         with open(path, encoding='utf-8', newline='') as handle:
@@ -28,7 +29,7 @@ def read_text(path):
         raise StateError('cannot read %s: %s' % (path, err))
 
 
-def read_json(path, default):
+def read_json(path: str, default: Any) -> Any:
     """The JSON document at path, default when absent."""
     text = read_text(path)
     if text is None:
@@ -39,7 +40,7 @@ def read_json(path, default):
         raise StateError('%s is not valid JSON (%s): move it aside to start afresh' % (path, err))
 
 
-def write_atomic(path, text, mode=0o644, hint='check state_dir and its permissions'):
+def write_atomic(path: str, text: str, mode: int = 0o644, hint: str = 'check state_dir and its permissions') -> None:
     """Writes the file through a temporary file in the same directory and a rename; a failure
     names the file and `hint`."""
     directory = os.path.dirname(path)
@@ -58,11 +59,11 @@ def write_atomic(path, text, mode=0o644, hint='check state_dir and its permissio
         raise StateError('cannot write %s: %s: %s' % (path, err, hint))
 
 
-def write_json(path, document, mode=0o644):
+def write_json(path: str, document: Any, mode: int = 0o644) -> None:
     write_atomic(path, json.dumps(document, indent=2, sort_keys=True) + '\n', mode)
 
 
-def create_exclusive(path, text, mode=0o640):
+def create_exclusive(path: str, text: str, mode: int = 0o640) -> bool:
     """Creates path with text unless it exists; False when another process created it first."""
     try:
         os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
+from typing import Any
 
 _DURATION_RE = re.compile(r'(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)')
 _DURATION_UNITS = {'ms': 0.001, 's': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 604800,
@@ -14,7 +15,7 @@ _DURATION_UNITS = {'ms': 0.001, 's': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 604
 _RELATIVE_RE = re.compile(r'^now(?:\s*-\s*(\S+))?$')
 
 
-def parse_duration(text):
+def parse_duration(text: str | float) -> float:
     """Seconds in a Prometheus duration such as '30s', '5m' or '1h30m'."""
     text = str(text).strip()
     if re.fullmatch(r'\d+(\.\d+)?', text):
@@ -26,7 +27,7 @@ def parse_duration(text):
     return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
 
 
-def format_duration(seconds):
+def format_duration(seconds: float) -> str:
     """The shortest Prometheus duration for whole seconds: 90 -> '90s', 300 -> '5m'."""
     seconds = int(round(seconds))
     for unit, size in (('w', 604800), ('d', 86400), ('h', 3600), ('m', 60)):
@@ -35,7 +36,7 @@ def format_duration(seconds):
     return '%ds' % seconds
 
 
-def human_duration(seconds):
+def human_duration(seconds: float) -> str:
     """A duration for people, in the largest unit that makes it at least 2, rounded: 372 ->
     '6 minutes', 2592000 -> '30 days', 1 -> '1 second'."""
     for unit, size in (('day', 86400), ('hour', 3600), ('minute', 60)):
@@ -46,7 +47,7 @@ def human_duration(seconds):
     return '%d second%s' % (count, '' if count == 1 else 's')
 
 
-def resolve_time(value, now):
+def resolve_time(value: str | float | None, now: float) -> float:
     """Epoch seconds for an epoch number, 'now', 'now-15m' or an RFC 3339 timestamp."""
     if value is None:
         return now
@@ -70,7 +71,7 @@ def resolve_time(value, now):
     return parsed.timestamp()
 
 
-def point_in_time(value, now):
+def point_in_time(value: str | float, now: float) -> float:
     """Epoch seconds of '15m' (back from now), 'now', 'now-15m', epoch seconds or RFC 3339."""
     text = str(value).strip()
     if _DURATION_RE.findall(text) and ''.join(n + u for n, u in _DURATION_RE.findall(text)) == text:
@@ -78,7 +79,7 @@ def point_in_time(value, now):
     return resolve_time(text, now)
 
 
-def iso(epoch):
+def iso(epoch: float | None) -> str | None:
     """RFC 3339 UTC text for epoch seconds, or None."""
     if epoch is None:
         return None
@@ -86,7 +87,7 @@ def iso(epoch):
     return moment.isoformat(timespec='seconds').replace('+00:00', 'Z')
 
 
-def moment(value):
+def moment(value: Any) -> datetime | None:
     """An aware UTC datetime from epoch seconds or RFC 3339 text; None when absent or unreadable."""
     if value is None or value == '':
         return None
@@ -99,7 +100,7 @@ def moment(value):
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
 
 
-def epoch(value):
+def epoch(value: Any) -> float | None:
     """Epoch seconds of what moment() reads; None when absent or unreadable."""
     parsed = moment(value)
     return parsed.timestamp() if parsed else None

@@ -16,6 +16,8 @@ import os
 import re
 import shlex
 import subprocess
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.changes import event_time
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
@@ -44,13 +46,13 @@ class ComposeError(RunbookError):
 
 # --------------------------------------------------------------------------- override file
 
-def file_version(text):
+def file_version(text: str | None) -> str | None:
     """The top-level `version` of a compose file's text, or None when it has none."""
     match = _VERSION_RE.search(text or '')
     return match.group(1) if match else None
 
 
-def parse_override(text):
+def parse_override(text: str | None) -> dict[str, Any]:
     """The override document ({'version'?, 'services'}) from the file's text; {} when empty."""
     body = '\n'.join(line for line in (text or '').splitlines() if not line.lstrip().startswith('#'))
     if not body.strip():
@@ -65,11 +67,11 @@ def parse_override(text):
     return doc
 
 
-def render_override(doc, project):
+def render_override(doc: dict[str, Any], project: str) -> str:
     return HEADER % project + json.dumps(doc, indent=2, sort_keys=True) + '\n'
 
 
-def with_version(doc, version):
+def with_version(doc: dict[str, Any], version: str | None) -> dict[str, Any]:
     """The document carrying the user's compose file version (none when the user's has none)."""
     doc = dict(doc)
     doc.pop('version', None)
@@ -79,11 +81,12 @@ def with_version(doc, version):
     return doc
 
 
-def service_entry(doc, service):
+def service_entry(doc: dict[str, Any], service: str) -> dict[str, Any]:
     return (doc.get('services') or {}).get(service) or {}
 
 
-def update_service(doc, service, image=None, env=None, limits=None):
+def update_service(doc: dict[str, Any], service: str, image: str | None = None, env: Mapping[str, Any] | None = None,
+                   limits: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """A copy of the document with the service's image pinned, env set (value) or unset (None),
     and limits (mem_limit, memswap_limit, cpus) set; empty mappings and entries disappear."""
     doc = copy.deepcopy(doc)
@@ -107,7 +110,7 @@ def update_service(doc, service, image=None, env=None, limits=None):
     return doc
 
 
-def stringify(value):
+def stringify(value: Any) -> str:
     if isinstance(value, bool):
         return 'true' if value else 'false'
     return str(value)
@@ -115,10 +118,11 @@ def stringify(value):
 
 # --------------------------------------------------------------------------- image history
 
-def observations(containers, deploy_list, now):
+def observations(containers: Iterable[dict[str, Any]], deploy_list: Iterable[dict[str, Any]],
+                 now: float) -> list[tuple[str, str | None, float]]:
     """(image, image_id, time) seen: each container at its creation (and now when running), each
     deploy's image at its time and the image it replaced just before."""
-    seen = []
+    seen: list[tuple[str, str | None, float]] = []
     for c in containers:
         seen.append((c['image'], c['image_id'], c['created_epoch']))
         if c['state'] == 'running':
@@ -130,7 +134,8 @@ def observations(containers, deploy_list, now):
     return [s for s in seen if s[0] and s[2] is not None]
 
 
-def merge_history(history, seen, limit=HISTORY_LIMIT):
+def merge_history(history: Iterable[dict[str, Any]], seen: Iterable[tuple[str, str | None, float]],
+                  limit: int = HISTORY_LIMIT) -> list[dict[str, Any]]:
     """History entries {image, image_id, first_seen, last_seen}, one per image reference, oldest
     last_seen first, at most `limit` (the oldest dropped)."""
     by_image = {e['image']: dict(e) for e in history}
@@ -144,18 +149,19 @@ def merge_history(history, seen, limit=HISTORY_LIMIT):
     return sorted(by_image.values(), key=lambda e: e['last_seen'])[-limit:]
 
 
-def newest_image(history):
+def newest_image(history: Sequence[dict[str, Any]]) -> str | None:
     """The image first seen last, or None."""
     return max(history, key=lambda e: e['first_seen'])['image'] if history else None
 
 
-def previous_image(history, current):
+def previous_image(history: Iterable[dict[str, Any]], current: str | None) -> str | None:
     """The image the service ran last before the current one, or None."""
     older = [e for e in history if e['image'] != current]
     return max(older, key=lambda e: e['last_seen'])['image'] if older else None
 
 
-def rollback_target(requested, current, pinned, previous, newest=None):
+def rollback_target(requested: str | None, current: str | None, pinned: str | None, previous: str | None,
+                    newest: str | None = None) -> tuple[str | None, str | None]:
     """(target image, reason to refuse or None). A bare tag takes the current repository; without
     a request, the previous image, unless an earlier rollback already pinned the current one (a
     pinned image that is also the newest one seen was pinned to keep it, not rolled back to)."""
@@ -171,7 +177,7 @@ def rollback_target(requested, current, pinned, previous, newest=None):
     return previous, None
 
 
-def repository(image):
+def repository(image: str) -> str:
     """The repository of an image reference (no tag, no digest)."""
     name = image.split('@')[0]
     slash = name.rfind('/')
@@ -181,14 +187,16 @@ def repository(image):
 
 # --------------------------------------------------------------------------- crash loop, OOM
 
-def crash_verdict(events, containers, window_start, threshold):
+def crash_verdict(events: Iterable[dict[str, Any]], containers: Sequence[dict[str, Any]], window_start: float,
+                  threshold: int) -> tuple[bool, dict[str, Any]]:
     """(crash_loop, {restarts_in_window, dies_in_window, last_exit_code}).
 
     A restart is a start that follows a die of the same container in the window; the engine's own
     RestartCount counts too for containers created in the window (all its restarts are there).
     """
     recent = sorted((e for e in events if event_time(e) >= window_start), key=event_time)
-    died, restarts, dies, last_exit = set(), 0, 0, None
+    died: set[str | None] = set()
+    restarts, dies, last_exit = 0, 0, None
     for event in recent:
         action = event.get('Action') or event.get('status')
         cid = event.get('id') or (event.get('Actor') or {}).get('ID')
@@ -209,25 +217,25 @@ def crash_verdict(events, containers, window_start, threshold):
                         'last_exit_code': last_exit}
 
 
-def kernel_oom_lines(text, container_ids, pids):
+def kernel_oom_lines(text: str | None, container_ids: Iterable[str | None], pids: Iterable[Any]) -> list[str]:
     """Kernel log lines about OOM kills of the containers' processes: lines naming a container id
     (the oom-kill line's memcg) and the 'Killed process <pid>' lines of those or the given pids."""
     lines = [line for line in (text or '').splitlines() if _KERNEL_OOM_RE.search(line)]
     ids = [i for i in container_ids if i]
-    pids = {str(p) for p in pids if p}
+    pid_texts = {str(p) for p in pids if p}
     kept = []
     for line in lines:
         if any(i in line for i in ids):
             kept.append(line)
-            pids.update(re.findall(r'\bpid=(\d+)', line))
-        elif any(re.search(r'Killed process %s\b' % p, line) for p in pids):
+            pid_texts.update(re.findall(r'\bpid=(\d+)', line))
+        elif any(re.search(r'Killed process %s\b' % p, line) for p in pid_texts):
             kept.append(line)
     return kept
 
 
 # --------------------------------------------------------------------------- ports
 
-def _address(hexaddr):
+def _address(hexaddr: str) -> str:
     raw = bytes.fromhex(hexaddr)
     if len(raw) == 4:
         return '.'.join(str(b) for b in reversed(raw))
@@ -239,9 +247,9 @@ def _address(hexaddr):
     return {'0:0:0:0:0:0:0:0': '::', '0:0:0:0:0:0:0:1': '::1'}.get(text, text)
 
 
-def parse_proc_net_tcp(text):
+def parse_proc_net_tcp(text: str) -> list[dict[str, Any]]:
     """Listening sockets of a /proc/net/tcp or tcp6 text: [{address, port, inode}]."""
-    listening = []
+    listening: list[dict[str, Any]] = []
     for line in text.splitlines()[1:]:
         fields = line.split()
         if len(fields) < 10 or fields[3] != TCP_LISTEN:
@@ -252,18 +260,18 @@ def parse_proc_net_tcp(text):
     return listening
 
 
-def listeners_on(port, listening):
+def listeners_on(port: int, listening: Iterable[dict[str, Any]]) -> dict[int, str]:
     """{inode: address} of the sockets listening on the port on an address that blocks it."""
     return {s['inode']: s['address'] for s in listening
             if s['port'] == port and s['address'] in LISTEN_ADDRESSES and s['inode']}
 
 
-def cgroup_names(text, container_ids):
+def cgroup_names(text: str | None, container_ids: Iterable[str | None]) -> bool:
     """True when a /proc/<pid>/cgroup text places the process in one of the containers."""
     return any(cid and cid in (text or '') for cid in container_ids)
 
 
-def _proc_text(path):
+def _proc_text(path: str) -> str:
     try:
         with open(path, encoding='utf-8', errors='replace') as handle:
             return handle.read()
@@ -271,9 +279,9 @@ def _proc_text(path):
         return ''
 
 
-def port_holders(port, containers, proc='/proc'):
+def port_holders(port: int, containers: Iterable[dict[str, Any]], proc: str = '/proc') -> list[dict[str, Any]]:
     """[{pid, command, address, in_service}] of the processes listening on the TCP port."""
-    listening = []
+    listening: list[dict[str, Any]] = []
     for name in ('tcp', 'tcp6'):
         listening.extend(parse_proc_net_tcp(_proc_text(os.path.join(proc, 'net', name))))
     inodes = listeners_on(port, listening)
@@ -300,7 +308,7 @@ def port_holders(port, containers, proc='/proc'):
 
 # --------------------------------------------------------------------------- limits
 
-def parse_size(text):
+def parse_size(text: str | float) -> int:
     """Bytes in '320m', '1g', '512k' or a plain number of bytes."""
     match = _SIZE_RE.match(str(text).strip())
     if not match:
@@ -309,10 +317,11 @@ def parse_size(text):
     return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
 
 
-def target_limits(base, memory=None, cpus=None, memory_factor=None, cpu_factor=None):
+def target_limits(base: Mapping[str, Any], memory: str | float | None = None, cpus: float | None = None,
+                  memory_factor: float | None = None, cpu_factor: float | None = None) -> dict[str, int]:
     """{'memory': bytes, 'nano_cpus': int}, a key for each limit asked; factors multiply the base
     limits ({'memory', 'nano_cpus'}, 0 or None when there is no limit)."""
-    target = {}
+    target: dict[str, int] = {}
     if memory is not None:
         target['memory'] = parse_size(memory)
     if memory_factor is not None:
@@ -333,9 +342,9 @@ def target_limits(base, memory=None, cpus=None, memory_factor=None, cpu_factor=N
     return target
 
 
-def limits_override(target):
+def limits_override(target: Mapping[str, int]) -> dict[str, float]:
     """The compose keys that persist the limits."""
-    keys = {}
+    keys: dict[str, float] = {}
     if 'memory' in target:
         keys.update(mem_limit=target['memory'], memswap_limit=target['memory'])
     if 'nano_cpus' in target:
@@ -343,9 +352,9 @@ def limits_override(target):
     return keys
 
 
-def live_update(target):
+def live_update(target: Mapping[str, int]) -> dict[str, int]:
     """The body of POST /containers/{id}/update for the limits."""
-    body = {}
+    body: dict[str, int] = {}
     if 'memory' in target:
         body.update(Memory=target['memory'], MemorySwap=target['memory'])
     if 'nano_cpus' in target:
@@ -353,14 +362,14 @@ def live_update(target):
     return body
 
 
-def limits_differ(target, memory, nano_cpus):
+def limits_differ(target: Mapping[str, int], memory: int | None, nano_cpus: int | None) -> bool:
     return ('memory' in target and target['memory'] != memory) or \
         ('nano_cpus' in target and target['nano_cpus'] != nano_cpus)
 
 
 # --------------------------------------------------------------------------- decisions
 
-def due(containers, threshold, key):
+def due(containers: Sequence[dict[str, Any]], threshold: float | None, key: str) -> bool:
     """Whether a restart or recreate is due: always without a threshold, else when a container of
     the service (or none at all) started (key 'started_epoch') or was created ('created_epoch')
     before it. A crash-looping container starts again and again, but only a recreate renews it."""
@@ -369,7 +378,7 @@ def due(containers, threshold, key):
     return any(c[key] is None or c[key] < threshold for c in containers)
 
 
-def env_changes(override_env, running_env, requested):
+def env_changes(override_env: Mapping[str, str], running_env: Mapping[str, str], requested: Mapping[str, Any]) -> list[str]:
     """Names whose override or running value differ from what is asked (value set, None unset)."""
     changed = []
     for name, value in requested.items():
@@ -381,16 +390,16 @@ def env_changes(override_env, running_env, requested):
     return sorted(changed)
 
 
-def env_dict(env_list):
+def env_dict(env_list: Iterable[str] | None) -> dict[str, str]:
     """Docker's ['NAME=value'] as a dict."""
-    return dict(item.split('=', 1) if '=' in item else (item, '') for item in env_list or [])
+    return {name: value for name, _sep, value in (item.partition('=') for item in env_list or [])}
 
 
-def mask(name, value):
+def mask(name: str, value: str | None) -> str | None:
     return MASK if value is not None and SECRET_NAME.search(name) else value
 
 
-def env_drift(running, configured, image_env):
+def env_drift(running: Mapping[str, str], configured: Mapping[str, Any], image_env: Mapping[str, str]) -> list[dict[str, Any]]:
     """[{name, running, configured}] where the running environment differs from the rendered
     configuration; a variable only the image sets is not drift. Secret-looking values masked."""
     drift = []
@@ -406,7 +415,7 @@ def env_drift(running, configured, image_env):
     return drift
 
 
-def parse_config_hash(output, service):
+def parse_config_hash(output: str, service: str) -> str | None:
     for line in output.splitlines():
         fields = line.split()
         if len(fields) == 2 and fields[0] == service:
@@ -414,7 +423,7 @@ def parse_config_hash(output, service):
     return None
 
 
-def container_facts(details):
+def container_facts(details: dict[str, Any]) -> dict[str, Any]:
     """What the module returns about a container (PUBLIC keys) plus what it needs inside."""
     state = details.get('State') or {}
     config = details.get('Config') or {}
@@ -437,23 +446,24 @@ PUBLIC = ('id', 'name', 'state', 'health', 'restart_count', 'exit_code', 'oom_ki
           'image_id', 'started_at', 'created_at', 'error')
 
 
-def public(container):
+def public(container: Mapping[str, Any]) -> dict[str, Any]:
     return {key: container[key] for key in PUBLIC}
 
 
 # --------------------------------------------------------------------------- compose CLI
 
-def parse_compose_version(output):
+def parse_compose_version(output: str | None) -> str | None:
     match = re.search(r'v?(\d+\.\d+(?:\.\d+)?)', output or '')
     return match.group(1) if match else None
 
 
-def supports_project_directory(version):
+def supports_project_directory(version: str | None) -> bool:
     numbers = tuple(int(n) for n in (version or '0').split('.')[:2])
     return numbers >= (1, 13)
 
 
-def compose_base(command, version, project, project_dir, files, override):
+def compose_base(command: Iterable[str], version: str | None, project: str, project_dir: str | None, files: Iterable[str],
+                 override: str | None) -> list[str]:
     args = list(command) + ['-p', project]
     if project_dir and supports_project_directory(version):
         args += ['--project-directory', project_dir]
@@ -471,15 +481,15 @@ ACTIONS = {
 }
 
 
-def action_args(state, service):
+def action_args(state: str, service: str) -> list[str]:
     return ACTIONS[state] + [service]
 
 
-def show(args):
+def show(args: Iterable[str]) -> str:
     return ' '.join(shlex.quote(a) for a in args)
 
 
-def run(args, timeout, cwd=None):
+def run(args: list[str], timeout: float, cwd: str | None = None) -> tuple[int, str, str]:
     """(rc, stdout, stderr) of a command; ComposeError when it cannot run or runs too long."""
     try:
         proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=cwd,
@@ -491,7 +501,7 @@ def run(args, timeout, cwd=None):
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def detect_compose(choice, timeout):
+def detect_compose(choice: str, timeout: float) -> dict[str, Any]:
     """{'command': argv prefix, 'version'}: `docker compose` (v2) when it answers, else
     `docker-compose` (v1), for choice 'auto'; else the command given."""
     candidates = [['docker', 'compose'], ['docker-compose']] if choice == 'auto' else [shlex.split(choice)]
@@ -510,13 +520,13 @@ def detect_compose(choice, timeout):
                        'compose plugin, or set compose_command' % '; '.join(tried))
 
 
-def tail_text(text, lines=15):
+def tail_text(text: str | None, lines: int = 15) -> str:
     return '\n'.join((text or '').strip().splitlines()[-lines:])
 
 
 # --------------------------------------------------------------------------- time
 
-def docker_time(text):
+def docker_time(text: str | None) -> float | None:
     """Epoch seconds of Docker's nanosecond RFC 3339 time, None for the zero time."""
     try:
         epoch = resolve_time(re.sub(r'(\.\d{6})\d+', r'\1', text or ''), 0)

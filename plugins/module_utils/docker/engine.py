@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError, HttpClient
 
@@ -18,7 +20,7 @@ DOCKER_ARGS = dict(
 )
 
 
-def docker_client(params):
+def docker_client(params: Mapping[str, Any]) -> HttpClient:
     """An HttpClient for the Engine API at params['docker_host'] (unix://, http:// or https://)."""
     host = params['docker_host']
     if host.startswith('unix://'):
@@ -30,23 +32,24 @@ def docker_client(params):
     raise ApiError('docker_host %r must start with unix://, tcp://, http:// or https://' % host)
 
 
-def service_filters(service, project=None):
+def service_filters(service: str, project: str | None = None) -> list[str]:
     labels = ['%s=%s' % (SERVICE_LABEL, service)]
     if project:
         labels.append('%s=%s' % (PROJECT_LABEL, project))
     return labels
 
 
-def list_containers(client, service, project=None):
+def list_containers(client: HttpClient, service: str, project: str | None = None) -> Any:
     return client.get_json('/containers/json', query={
         'all': '1', 'filters': json.dumps({'label': service_filters(service, project)})})
 
 
-def inspect_container(client, container_id):
+def inspect_container(client: HttpClient, container_id: str) -> Any:
     return client.get_json('/containers/%s/json' % container_id)
 
 
-def container_events(client, service, project, since, until, actions):
+def container_events(client: HttpClient, service: str, project: str | None, since: float, until: float,
+                     actions: Iterable[str]) -> list[Any]:
     """Container events of the service between two epoch times, oldest first."""
     response = client.request('GET', '/events', query={
         'since': '%d' % since, 'until': '%d' % until,

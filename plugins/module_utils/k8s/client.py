@@ -16,6 +16,9 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+from collections.abc import Callable, Mapping
+from types import ModuleType
+from typing import Any
 
 from ansible.module_utils.basic import missing_required_lib
 
@@ -26,14 +29,14 @@ from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import 
 HAS_KUBERNETES = importlib.util.find_spec('kubernetes') is not None
 
 
-def kube():
+def kube() -> ModuleType:
     """The kubernetes package, its client and config imported."""
     for name in ('kubernetes.client', 'kubernetes.config'):
         importlib.import_module(name)
     return importlib.import_module('kubernetes')
 
 
-def api_errors():
+def api_errors() -> tuple[Any, type[Exception]]:
     """What an API call raises: the server's answer, or urllib3's error when it could not be reached."""
     from urllib3.exceptions import HTTPError
     return (kube().client.exceptions.ApiException, HTTPError)
@@ -58,7 +61,7 @@ DEPLOYMENT_ARGS = dict(
 )
 # Bounded retries, with backoff, of the idempotent calls the server could not answer (urllib3
 # never retries PATCH or POST); the last answer is returned, so that ApiException reports it.
-RETRY = dict(total=2, backoff_factor=0.5, status_forcelist=(429, 502, 503, 504), raise_on_status=False)
+RETRY: dict[str, Any] = dict(total=2, backoff_factor=0.5, status_forcelist=(429, 502, 503, 504), raise_on_status=False)
 JSON_PATCH = 'application/json-patch+json'
 STRATEGIC_MERGE_PATCH = 'application/strategic-merge-patch+json'
 
@@ -67,12 +70,12 @@ class K8sError(RunbookError):
     """The cluster could not be reached or refused a call; the message says which and what to check.
     status: the HTTP status the API server answered, None when it could not be reached."""
 
-    def __init__(self, message, status=None):
+    def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
 
 
-def k8s_api_client(params):
+def k8s_api_client(params: Mapping[str, Any]) -> Any:
     """An ApiClient for the module's K8S_ARGS parameters; K8sError when the configuration is bad
     or the kubernetes library is missing."""
     if not HAS_KUBERNETES:
@@ -117,7 +120,7 @@ def k8s_api_client(params):
     return kubernetes.client.ApiClient(cfg)
 
 
-def plural(kind):
+def plural(kind: str) -> str:
     """The REST resource of a lower-case kind: deployment -> deployments, ingress -> ingresses; a
     resource already (pods/log, pods.metrics.k8s.io) as it is."""
     if '/' in kind or '.' in kind:
@@ -129,7 +132,7 @@ def plural(kind):
     return kind + 's'
 
 
-def api_error(err, verb, kind, name=None, namespace=None):
+def api_error(err: Any, verb: str, kind: str, name: str | None = None, namespace: str | None = None) -> K8sError:
     """A K8sError for what an API call raised (ApiException, or urllib3's error when the server
     could not be reached). verb is the RBAC verb (get, list, patch...), kind a lower-case kind."""
     what = '%s %s' % (kind, name) if name else plural(kind)
@@ -154,7 +157,8 @@ def api_error(err, verb, kind, name=None, namespace=None):
     return K8sError('cannot %s %s%s: %s' % (verb, what, where, detail), err.status)
 
 
-def call(api_client, timeout, verb, kind, name, namespace, method, *args, **kwargs):
+def call(api_client: Any, timeout: float, verb: str, kind: str, name: str | None, namespace: str | None,
+         method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """method(*args, **kwargs) of an API of api_client, with the request timeout: its answer as the
     plain (camelCase) dict the API returned; K8sError (api_error) for what it raised."""
     try:
@@ -164,7 +168,8 @@ def call(api_client, timeout, verb, kind, name, namespace, method, *args, **kwar
     return api_client.sanitize_for_serialization(answer)
 
 
-def patch(api_client, timeout, kind, name, namespace, method, body, content_type=STRATEGIC_MERGE_PATCH, check_mode=False):
+def patch(api_client: Any, timeout: float, kind: str, name: str, namespace: str, method: Callable[..., Any], body: Any,
+          content_type: str = STRATEGIC_MERGE_PATCH, check_mode: bool = False) -> Any:
     """method (a patch_namespaced_*) of the object with body; a server-side dry run (dryRun=All) in check mode."""
     return call(api_client, timeout, 'patch', kind, name, namespace, method, name, namespace, body,
                 _content_type=content_type, dry_run='All' if check_mode else None)

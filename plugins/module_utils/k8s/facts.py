@@ -16,6 +16,9 @@ dicts the API returns (as `kubectl get -o json`), no I/O (the reads are k8s_obse
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
+from typing import Any
+
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import epoch, iso
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s import rollout as kr
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.workload import find_hpa, hpa_bounds, parse_quantity
@@ -31,35 +34,35 @@ METRICS_DOWN = ('metrics-server is installed but does not answer (metrics.k8s.io
 MAX_MESSAGES = 3
 
 
-def _meta(obj):
+def _meta(obj: dict[str, Any]) -> dict[str, Any]:
     return obj.get('metadata') or {}
 
 
-def _status(obj):
+def _status(obj: dict[str, Any]) -> dict[str, Any]:
     return obj.get('status') or {}
 
 
-def name_of(obj):
+def name_of(obj: dict[str, Any]) -> Any:  # str: the API names every object it returns
     return _meta(obj).get('name')
 
 
-def conditions(obj):
+def conditions(obj: dict[str, Any]) -> list[dict[str, Any]]:
     """The status conditions of an object, as {type, status, reason, message}."""
     return [{key: c.get(key) for key in ('type', 'status', 'reason', 'message')}
             for c in _status(obj).get('conditions') or []]
 
 
-def _condition(obj, kind):
+def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
     return next((c for c in _status(obj).get('conditions') or [] if c.get('type') == kind), None)
 
 
 # --------------------------------------------------------------------------- pods
 
-def container_statuses(pod):
+def container_statuses(pod: dict[str, Any]) -> list[dict[str, Any]]:
     return _status(pod).get('containerStatuses') or []
 
 
-def _state(status, which='state'):
+def _state(status: dict[str, Any], which: str = 'state') -> tuple[str | None, dict[str, Any]]:
     """(name, details) of a container's state or lastState: running, waiting or terminated."""
     state = status.get(which) or {}
     for name in ('waiting', 'running', 'terminated'):
@@ -68,24 +71,24 @@ def _state(status, which='state'):
     return None, {}
 
 
-def _terminated(status):
+def _terminated(status: dict[str, Any]) -> dict[str, Any]:
     """The last termination of a container: its lastState's, else its current state's."""
     last = (status.get('lastState') or {}).get('terminated')
     return last or (status.get('state') or {}).get('terminated') or {}
 
 
-def is_oom_killed(status):
+def is_oom_killed(status: dict[str, Any]) -> bool:
     """Whether the container's current or last instance was OOM-killed."""
     return OOM in (((status.get('lastState') or {}).get('terminated') or {}).get('reason'),
                    ((status.get('state') or {}).get('terminated') or {}).get('reason'))
 
 
-def restarted_containers(pod):
+def restarted_containers(pod: dict[str, Any]) -> list[str]:
     """Containers with a previous instance (restartCount > 0): where a crash's reason is logged."""
     return [s['name'] for s in container_statuses(pod) if s.get('restartCount', 0) > 0]
 
 
-def pod_ready(pod):
+def pod_ready(pod: dict[str, Any]) -> bool:
     ready = _condition(pod, 'Ready')
     if ready is not None:
         return ready.get('status') == 'True'
@@ -93,12 +96,12 @@ def pod_ready(pod):
     return bool(statuses) and all(s.get('ready') for s in statuses)
 
 
-def pod_facts(pod):
+def pod_facts(pod: dict[str, Any]) -> dict[str, Any]:
     """One pod as `kubectl get pods` and `describe` show it (the first container saying each fact)."""
     statuses = container_statuses(pod)
-    waiting = next((details for name, details in map(_state, statuses) if name == 'waiting'), {})
-    last = next((t for t in map(_terminated, statuses) if t), {})
-    running = next((details for name, details in map(_state, statuses) if name == 'running'), {})
+    waiting: dict[str, Any] = next((details for name, details in map(_state, statuses) if name == 'waiting'), {})
+    last: dict[str, Any] = next((t for t in map(_terminated, statuses) if t), {})
+    running: dict[str, Any] = next((details for name, details in map(_state, statuses) if name == 'running'), {})
     return {
         'name': name_of(pod),
         'phase': _status(pod).get('phase'),
@@ -113,7 +116,7 @@ def pod_facts(pod):
     }
 
 
-def crash_target(pods):
+def crash_target(pods: Iterable[dict[str, Any]]) -> tuple[str, str] | None:
     """(pod name, container) whose previous instance's log tells why it crashes: a container in
     CrashLoopBackOff, else one that restarted after a termination; None when no container did."""
     fallback = None
@@ -129,13 +132,13 @@ def crash_target(pods):
 
 # --------------------------------------------------------------------------- HPA and resources
 
-def hpa_of(hpas, deployment_name):
+def hpa_of(hpas: Iterable[dict[str, Any]], deployment_name: str) -> dict[str, Any] | None:
     """The autoscaling/v2 HPA whose scaleTargetRef names the Deployment, or None; ValueError when
     several do (the HPA controller then scales none)."""
     return find_hpa(hpas, 'Deployment', deployment_name)
 
 
-def hpa_facts(hpa):
+def hpa_facts(hpa: dict[str, Any] | None) -> dict[str, Any] | None:
     """{name, min_replicas, max_replicas, current_replicas, desired_replicas, at_max, conditions}, None without an HPA."""
     if not hpa:
         return None
@@ -146,17 +149,17 @@ def hpa_facts(hpa):
             'desired_replicas': desired, 'at_max': max(current, desired) >= high, 'conditions': conditions(hpa)}
 
 
-def container_resources(pod_spec):
+def container_resources(pod_spec: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
     """{container: {limits: {...}, requests: {...}}} of a pod spec (a Deployment template's or a pod's)."""
     return {c['name']: {group: dict((c.get('resources') or {}).get(group) or {}) for group in ('limits', 'requests')}
             for c in pod_spec.get('containers') or []}
 
 
-def _amount(quantity):
+def _amount(quantity: Any) -> float | None:
     return None if quantity in (None, '') else float(parse_quantity(quantity))
 
 
-def metrics_missing(status, error):
+def metrics_missing(status: int | None, error: object) -> str:
     """The sentence for a metrics.k8s.io read that failed with HTTP status (None: unreachable)."""
     if status == 404:
         return METRICS_ABSENT
@@ -165,13 +168,14 @@ def metrics_missing(status, error):
     return 'pod metrics (metrics.k8s.io) could not be read: %s; CPU and memory unknown' % error
 
 
-def usage_records(pods, pod_metrics):
+def usage_records(pods: Iterable[dict[str, Any]], pod_metrics: Iterable[dict[str, Any]] | None) -> tuple[list[dict[str, Any]], list[str]]:
     """(records, missing): one record per container of the pods in module_utils.resources' shape,
     CPU and memory as percents of the container's limits; pod_metrics is the PodMetrics items, None
     when the metrics API is unavailable. missing says which figures are unknown and why."""
     usage = {name_of(item): {c.get('name'): c.get('usage') or {} for c in item.get('containers') or []}
              for item in pod_metrics or []}
-    records, missing = [], []
+    records: list[dict[str, Any]] = []
+    missing: list[str] = []
     for pod in sorted(pods, key=name_of):
         pod_name = name_of(pod)
         statuses = {s.get('name'): s for s in container_statuses(pod)}
@@ -190,7 +194,7 @@ def usage_records(pods, pod_metrics):
     return records, missing
 
 
-def container_record(pod_name, container, status, usage):
+def container_record(pod_name: str, container: dict[str, Any], status: dict[str, Any], usage: dict[str, Any] | None) -> dict[str, Any]:
     """One container's figures: usage (its PodMetrics usage, None without a sample) against its limits."""
     limits = (container.get('resources') or {}).get('limits') or {}
     cpu_limit, memory_limit = _amount(limits.get('cpu')), _amount(limits.get('memory'))
@@ -228,7 +232,7 @@ def container_record(pod_name, container, status, usage):
 
 # --------------------------------------------------------------------------- events and endpoints
 
-def event_time(event):
+def event_time(event: dict[str, Any]) -> float | None:
     """Epoch seconds an event was last seen (lastTimestamp, series, eventTime, creation)."""
     series = event.get('series') or {}
     for text in (event.get('lastTimestamp'), series.get('lastObservedTime'), event.get('eventTime'),
@@ -239,10 +243,10 @@ def event_time(event):
     return None
 
 
-def warning_events(events, objects, since):
+def warning_events(events: Iterable[dict[str, Any]], objects: Collection[tuple[str, str]], since: float) -> list[dict[str, Any]]:
     """The Warning events about objects ({(kind, name)}) last seen at or after since (epoch),
     newest first, as {type, reason, object, message, count, last_seen}."""
-    found = []
+    found: list[tuple[float, dict[str, Any]]] = []
     for event in events:
         involved = event.get('involvedObject') or {}
         if event.get('type') != 'Warning' or (involved.get('kind'), involved.get('name')) not in objects:
@@ -260,7 +264,7 @@ def warning_events(events, objects, since):
     return [entry for _seen, entry in found]
 
 
-def endpoints_facts(endpoints, service):
+def endpoints_facts(endpoints: dict[str, Any] | None, service: str) -> dict[str, Any]:
     """{found, service, ready, not_ready} of a Service's Endpoints (None: no such Service)."""
     subsets = (endpoints or {}).get('subsets') or []
     return {'found': endpoints is not None, 'service': service,
@@ -270,17 +274,17 @@ def endpoints_facts(endpoints, service):
 
 # --------------------------------------------------------------------------- Service Completely Down
 
-def _pod_event(events, pod, reasons):
+def _pod_event(events: Iterable[dict[str, Any]], pod: str, reasons: Collection[str]) -> str | None:
     return next((e['message'] for e in events if e['object'] == 'Pod/%s' % pod and e['reason'] in reasons), None)
 
 
-def problems(deployment, pods, endpoints, events):
+def problems(deployment: dict[str, Any], pods: Iterable[dict[str, Any]], endpoints: dict[str, Any], events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """What keeps the Deployment from serving, by kind (PROBLEM_KINDS order): [{kind, pods, message}].
 
     endpoints: endpoints_facts; events: warning_events of the Deployment, its ReplicaSets and pods."""
-    found = {}
+    found: dict[str, dict[str, list[str]]] = {}
 
-    def add(kind, pod, message):
+    def add(kind: str, pod: str | None, message: str | None) -> None:
         entry = found.setdefault(kind, {'pods': [], 'messages': []})
         if pod and pod not in entry['pods']:
             entry['pods'].append(pod)
@@ -328,7 +332,7 @@ def problems(deployment, pods, endpoints, events):
             for kind in PROBLEM_KINDS if kind in found]
 
 
-def deployment_facts(deployment):
+def deployment_facts(deployment: dict[str, Any]) -> dict[str, Any]:
     meta, spec, status = _meta(deployment), deployment.get('spec') or {}, _status(deployment)
     return {'name': meta.get('name'), 'namespace': meta.get('namespace'), 'replicas': spec.get('replicas'),
             'ready_replicas': status.get('readyReplicas', 0), 'available_replicas': status.get('availableReplicas', 0),
@@ -336,7 +340,7 @@ def deployment_facts(deployment):
             'revision': kr.revision(deployment), 'images': kr.images(deployment), 'conditions': conditions(deployment)}
 
 
-def summary(deployment, found, endpoints, hpa):
+def summary(deployment: dict[str, Any], found: list[dict[str, Any]], endpoints: dict[str, Any], hpa: dict[str, Any] | None) -> str:
     """One line: readiness, the problems, the endpoints and the HPA."""
     line = 'deployment %s in %s: %d/%s replicas ready' % (deployment['name'], deployment['namespace'],
                                                           deployment['ready_replicas'], deployment['replicas'])
@@ -355,7 +359,9 @@ def summary(deployment, found, endpoints, hpa):
     return line
 
 
-def status_report(deployment, owned, pods, endpoints, events, hpa, service, since):
+def status_report(deployment: dict[str, Any], owned: Iterable[dict[str, Any]], pods: list[dict[str, Any]],
+                  endpoints: dict[str, Any] | None, events: Iterable[dict[str, Any]],
+                  hpa: dict[str, Any] | None, service: str, since: float) -> dict[str, Any]:
     """The k8s_status result, but for its logs: deployment, pods, endpoints, events, hpa, problems, oom, summary.
 
     owned: the Deployment's ReplicaSets; endpoints: the Service's Endpoints object (None: no

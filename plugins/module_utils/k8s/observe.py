@@ -9,6 +9,8 @@ the API returned, or raises K8sError (k8s_client.api_error). What they mean is k
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
 from urllib.parse import quote
 
 from ansible_collections.sre.runbooks.plugins.module_utils.api.client import Response
@@ -21,40 +23,41 @@ METRICS_GROUP, METRICS_VERSION = 'metrics.k8s.io', 'v1beta1'
 class Reader:
     """Read-only calls to the cluster of the module's K8S_ARGS parameters."""
 
-    def __init__(self, params):
+    def __init__(self, params: Mapping[str, Any]) -> None:
         self.client = k8s_api_client(params)
         self.timeout = params['request_timeout']
         self.api = kube().client
         self.core = self.api.CoreV1Api(self.client)
         self.apps = self.api.AppsV1Api(self.client)
 
-    def _call(self, verb, kind, name, namespace, method, *args, **kwargs):
+    def _call(self, verb: str, kind: str, name: str | None, namespace: str | None, method: Callable[..., Any], *args: Any,
+              **kwargs: Any) -> Any:
         return call(self.client, self.timeout, verb, kind, name, namespace, method, *args, **kwargs)
 
-    def deployment(self, name, namespace):
+    def deployment(self, name: str, namespace: str) -> dict[str, Any]:
         return self._call('get', 'deployment', name, namespace, self.apps.read_namespaced_deployment, name, namespace)
 
-    def pods(self, namespace, selector):
+    def pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
         return self._call('list', 'pod', None, namespace, self.core.list_namespaced_pod, namespace,
                           label_selector=selector)['items']
 
-    def owned_replica_sets(self, deployment):
+    def owned_replica_sets(self, deployment: dict[str, Any]) -> list[dict[str, Any]]:
         """The ReplicaSets the Deployment controls (ownerReferences), among those its selector lists."""
         namespace = deployment['metadata'].get('namespace')
         listed = self._call('list', 'replicaset', None, namespace, self.apps.list_namespaced_replica_set, namespace,
                             label_selector=kr.label_selector(deployment['spec']['selector']))
         return kr.owned_replica_sets(deployment, listed.get('items') or [])
 
-    def hpas(self, namespace):
+    def hpas(self, namespace: str) -> list[dict[str, Any]]:
         return self._call('list', 'horizontalpodautoscaler', None, namespace,
                           self.api.AutoscalingV2Api(self.client).list_namespaced_horizontal_pod_autoscaler, namespace)['items']
 
-    def warning_events(self, namespace):
+    def warning_events(self, namespace: str) -> list[dict[str, Any]]:
         """The namespace's Warning events (core/v1, with involvedObject)."""
         return self._call('list', 'event', None, namespace, self.core.list_namespaced_event, namespace,
                           field_selector='type=Warning')['items']
 
-    def endpoints(self, name, namespace):
+    def endpoints(self, name: str, namespace: str) -> dict[str, Any] | None:
         """The Endpoints of the Service, None when there is no such Service (404)."""
         try:
             return self._call('get', 'endpoints', name, namespace, self.core.read_namespaced_endpoints, name, namespace)
@@ -63,20 +66,22 @@ class Reader:
                 return None
             raise
 
-    def pod_metrics(self, namespace, selector):
+    def pod_metrics(self, namespace: str, selector: str) -> list[dict[str, Any]]:
         """PodMetrics of metrics.k8s.io (metrics-server). K8sError with status 404 when the API is
         not registered (no metrics-server), 503 when it is but does not answer."""
         return self._call('list', 'pods.metrics.k8s.io', None, namespace,
                           self.api.CustomObjectsApi(self.client).list_namespaced_custom_object,
                           METRICS_GROUP, METRICS_VERSION, namespace, 'pods', label_selector=selector)['items']
 
-    def pod_log(self, pod, namespace, container, previous=False, since_seconds=None, tail_lines=None, timestamps=False):
+    def pod_log(self, pod: str, namespace: str, container: str, previous: bool = False, since_seconds: int | None = None,
+                tail_lines: int | None = None, timestamps: bool = False) -> str:
         """The text/plain log of one container (of its previous instance with previous)."""
         return self._call('get', 'pods/log', pod, namespace, self.core.read_namespaced_pod_log, pod, namespace,
                           container=container, previous=previous or None, since_seconds=since_seconds,
                           tail_lines=tail_lines, timestamps=timestamps or None) or ''
 
-    def proxy(self, method, namespace, service, port, scheme, path, headers, timeout):
+    def proxy(self, method: str, namespace: str, service: str, port: int | str | None, scheme: str | None, path: str,
+              headers: Mapping[str, str], timeout: float) -> Response:
         """method (GET or HEAD) of path on the Service through the API server's service proxy
         (/api/v1/namespaces/{ns}/services/{scheme:}{name}:{port}/proxy{path}), with the client's
         credentials, no retry, and timeout: an http_client.Response whatever its status; K8sError when the

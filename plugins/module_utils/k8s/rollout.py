@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import copy
 import time
-from datetime import timezone
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from typing import Any
 
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import epoch
@@ -36,17 +38,17 @@ KEPT_ANNOTATIONS = frozenset((
 ))
 
 
-def annotations(obj):
+def annotations_of(obj: dict[str, Any]) -> dict[str, Any]:
     return (obj.get('metadata') or {}).get('annotations') or {}
 
 
-def template(obj):
+def template(obj: dict[str, Any]) -> dict[str, Any]:
     return (obj.get('spec') or {}).get('template') or {}
 
 
-def revision(obj):
+def revision(obj: dict[str, Any]) -> int | None:
     """The revision annotation as an int: 0 when absent, None when not a number (kubectl skips it)."""
-    value = annotations(obj).get(REVISION)
+    value = annotations_of(obj).get(REVISION)
     if value is None:
         return 0
     try:
@@ -55,11 +57,11 @@ def revision(obj):
         return None
 
 
-def images(obj):
+def images(obj: dict[str, Any]) -> list[str]:
     return [c.get('image') for c in (template(obj).get('spec') or {}).get('containers') or []]
 
 
-def owned_replica_sets(deployment, replica_sets):
+def owned_replica_sets(deployment: dict[str, Any], replica_sets: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The ReplicaSets whose controller ownerReference is this Deployment (by uid), as kubectl
     keeps them: a ReplicaSet of another Deployment with overlapping labels is not one of them."""
     uid = deployment['metadata']['uid']
@@ -72,13 +74,13 @@ def owned_replica_sets(deployment, replica_sets):
     return owned
 
 
-def revisions(owned):
+def revisions(owned: Iterable[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
     """(revision, ReplicaSet) of the owned ReplicaSets with a valid revision, highest first."""
     pairs = [(revision(rs), rs) for rs in owned]
     return sorted(((n, rs) for n, rs in pairs if n is not None), key=lambda pair: pair[0], reverse=True)
 
 
-def history(deployment, owned):
+def history(deployment: dict[str, Any], owned: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """One entry per revision, oldest first: what `kubectl rollout history` lists, and more."""
     current = revision(deployment)
     entries = []
@@ -88,7 +90,7 @@ def history(deployment, owned):
             'revision': number,
             'replica_set': rs['metadata']['name'],
             'images': images(rs),
-            'change_cause': annotations(rs).get(CHANGE_CAUSE),
+            'change_cause': annotations_of(rs).get(CHANGE_CAUSE),
             'created': rs['metadata'].get('creationTimestamp'),
             'replicas': (rs.get('spec') or {}).get('replicas', 0),
             'ready_replicas': status.get('readyReplicas', 0),
@@ -98,7 +100,7 @@ def history(deployment, owned):
     return entries
 
 
-def undo_target(deployment, owned, to_revision=None):
+def undo_target(deployment: dict[str, Any], owned: Iterable[dict[str, Any]], to_revision: int | None = None) -> dict[str, Any]:
     """The ReplicaSet `kubectl rollout undo` goes to: the one of to_revision, else the
     second-highest revision. ValueError when there is none."""
     name = deployment['metadata']['name']
@@ -118,7 +120,7 @@ def undo_target(deployment, owned, to_revision=None):
     return ranked[1][1]
 
 
-def refuse_paused(deployment, action):
+def refuse_paused(deployment: dict[str, Any], action: str) -> None:
     """ValueError for an undo or restart of a paused Deployment, as kubectl refuses them."""
     if (deployment.get('spec') or {}).get('paused'):
         name = deployment['metadata']['name']
@@ -128,7 +130,7 @@ def refuse_paused(deployment, action):
                             deployment['metadata'].get('namespace')))
 
 
-def _without_hash(pod_template):
+def _without_hash(pod_template: dict[str, Any]) -> dict[str, Any]:
     pod_template = copy.deepcopy(pod_template)
     labels = (pod_template.get('metadata') or {}).get('labels')
     if labels:
@@ -136,7 +138,7 @@ def _without_hash(pod_template):
     return pod_template
 
 
-def _semantic(value):
+def _semantic(value: Any) -> Any:
     """A value where null, empty maps and empty lists are absent, as apimachinery's Semantic
     equality does not tell them apart."""
     if isinstance(value, dict):
@@ -147,20 +149,20 @@ def _semantic(value):
     return value
 
 
-def templates_match(rs, deployment):
+def templates_match(rs: dict[str, Any], deployment: dict[str, Any]) -> bool:
     """Whether the ReplicaSet's pod template is the Deployment's, ignoring pod-template-hash."""
     return _semantic(_without_hash(template(rs))) == _semantic(_without_hash(template(deployment)))
 
 
-def undo_annotations(deployment, rs):
+def undo_annotations(deployment: dict[str, Any], rs: dict[str, Any]) -> dict[str, Any]:
     """The Deployment's annotations after the undo: the ReplicaSet's, except the bookkeeping ones,
     for which the Deployment keeps its own values."""
-    kept = {k: v for k, v in annotations(deployment).items() if k in KEPT_ANNOTATIONS}
-    kept.update((k, v) for k, v in annotations(rs).items() if k not in KEPT_ANNOTATIONS)
+    kept = {k: v for k, v in annotations_of(deployment).items() if k in KEPT_ANNOTATIONS}
+    kept.update((k, v) for k, v in annotations_of(rs).items() if k not in KEPT_ANNOTATIONS)
     return kept
 
 
-def undo_patch(deployment, rs):
+def undo_patch(deployment: dict[str, Any], rs: dict[str, Any]) -> list[dict[str, Any]]:
     """The JSON patch (application/json-patch+json) kubectl sends to restore the ReplicaSet."""
     return [
         {'op': 'replace', 'path': '/spec/template', 'value': _without_hash(template(rs))},
@@ -168,11 +170,11 @@ def undo_patch(deployment, rs):
     ]
 
 
-def restarted_at(deployment):
+def restarted_at(deployment: dict[str, Any]) -> str | None:
     return summary(deployment)['template_annotations'].get(RESTARTED_AT)
 
 
-def restart_needed(deployment, restarted_before=None):
+def restart_needed(deployment: dict[str, Any], restarted_before: float | None = None) -> bool:
     """Whether to restart: always, or with restarted_before (epoch seconds), only when the last
     restart (the restartedAt annotation) is older than that."""
     if restarted_before is None:
@@ -181,22 +183,22 @@ def restart_needed(deployment, restarted_before=None):
     return last is None or last < restarted_before
 
 
-def restart_stamp(now):
+def restart_stamp(now: datetime) -> str:
     """The restartedAt value `kubectl rollout restart` sets at `now` (an aware datetime): RFC 3339, UTC."""
     return now.astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
 
 
-def restart_patch(now):
+def restart_patch(now: datetime) -> dict[str, Any]:
     """The strategic merge patch of `kubectl rollout restart`, at `now` (an aware datetime)."""
     return {'spec': {'template': {'metadata': {'annotations': {RESTARTED_AT: restart_stamp(now)}}}}}
 
 
-def progressing(deployment):
+def progressing(deployment: dict[str, Any]) -> dict[str, Any] | None:
     conditions = (deployment.get('status') or {}).get('conditions') or []
     return next((c for c in conditions if c.get('type') == 'Progressing'), None)
 
 
-def rollout_status(deployment, stale=None):
+def rollout_status(deployment: dict[str, Any], stale: dict[str, Any] | None = None) -> tuple[bool, bool, str]:
     """(done, failed, message) under `kubectl rollout status`'s rules, in its order and words.
 
     stale is the Progressing condition read before this module changed the Deployment: the
@@ -224,7 +226,7 @@ def rollout_status(deployment, stale=None):
     return True, False, 'deployment "%s" successfully rolled out' % name
 
 
-def status_facts(deployment, stale=None):
+def status_facts(deployment: dict[str, Any], stale: dict[str, Any] | None = None) -> dict[str, Any]:
     """The verdict with the counts it was made from."""
     done, failed, message = rollout_status(deployment, stale)
     status = deployment.get('status') or {}
@@ -243,12 +245,14 @@ def status_facts(deployment, stale=None):
 class RolloutError(RunbookError):
     """The rollout failed or did not finish in time; `deployment` is the last one read."""
 
-    def __init__(self, message, deployment):
+    def __init__(self, message: str, deployment: dict[str, Any]) -> None:
         super().__init__(message)
         self.deployment = deployment
 
 
-def wait_rollout(read, timeout, verdict=rollout_status, clock=time.monotonic, sleep=time.sleep):
+def wait_rollout(read: Callable[[], dict[str, Any]], timeout: float,
+                 verdict: Callable[[dict[str, Any]], tuple[bool, bool, str]] = rollout_status,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], Any] = time.sleep) -> dict[str, Any]:
     """Reads the Deployment (read()) every second until verdict(deployment), (done, failed, message)
     as rollout_status gives them, is done, and returns the last one read. RolloutError at once on a
     failure, and with the last message when it is not done after `timeout` seconds."""
@@ -267,7 +271,7 @@ def wait_rollout(read, timeout, verdict=rollout_status, clock=time.monotonic, sl
         sleep(1)
 
 
-def summary(deployment):
+def summary(deployment: dict[str, Any]) -> dict[str, Any]:
     """What before/after show of a Deployment."""
     return {
         'revision': revision(deployment),
@@ -276,7 +280,7 @@ def summary(deployment):
     }
 
 
-def label_selector(selector):
+def label_selector(selector: dict[str, Any]) -> str:
     """The label selector string of a LabelSelector (matchLabels and matchExpressions)."""
     terms = ['%s=%s' % item for item in sorted((selector.get('matchLabels') or {}).items())]
     for expr in selector.get('matchExpressions') or []:

@@ -33,7 +33,9 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Iterable, Mapping
 from decimal import ROUND_CEILING, Decimal
+from typing import Any
 
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s import rollout as kr
@@ -59,7 +61,7 @@ class WorkloadError(RunbookError, ValueError):
     """A request the module refuses; the message says why and what to change."""
 
 
-def stringify(value):
+def stringify(value: Any) -> str:
     """A value as Kubernetes stores env values and ConfigMap data: YAML booleans as true/false."""
     if isinstance(value, bool):
         return 'true' if value else 'false'
@@ -68,7 +70,7 @@ def stringify(value):
 
 # --------------------------------------------------------------------------- quantities
 
-def parse_quantity(text):
+def parse_quantity(text: str | float | Decimal) -> Decimal:
     """The value of a Kubernetes quantity ("500m", "4Gi", "1e3", 2) as a Decimal."""
     match = _QUANTITY_RE.match(str(text).strip())
     if not match:
@@ -79,13 +81,13 @@ def parse_quantity(text):
     return Decimal(number + suffix)  # an exponent: 1e3
 
 
-def same_quantity(a, b):
+def same_quantity(a: str | float | Decimal | None, b: str | float | Decimal | None) -> bool:
     if a is None or b is None:
         return a is None and b is None
     return parse_quantity(a) == parse_quantity(b)
 
 
-def format_quantity(value, resource):
+def format_quantity(value: Decimal, resource: str) -> str:
     """A canonical quantity: CPU in whole cores ("2") or millicores ("750m"), rounded up to the
     millicore; other resources (memory) in whole bytes, rounded up, with the largest binary suffix
     that divides them ("1536Mi"), else the largest decimal one ("1500M"), else none."""
@@ -100,16 +102,16 @@ def format_quantity(value, resource):
     return str(number)
 
 
-def factor_records(workload):
+def factor_records(workload: dict[str, Any]) -> dict[str, Any]:
     """{container: {resource: {base, set}}} from the FACTOR_BASE annotation; {} when absent or unreadable."""
     try:
-        records = json.loads(kr.annotations(workload).get(FACTOR_BASE) or '{}')
+        records = json.loads(kr.annotations_of(workload).get(FACTOR_BASE) or '{}')
     except ValueError:
         return {}
     return records if isinstance(records, dict) else {}
 
 
-def factor_limits(container, params, record):
+def factor_limits(container: dict[str, Any], params: Mapping[str, Any], record: dict[str, Any] | None) -> tuple[dict[str, str], dict[str, Any], dict[str, Any]]:
     """The limits the factors of `params` give the container, and its record for FACTOR_BASE:
     ({resource: quantity}, {resource: {base, set}}, {resource: {base, factor, limit}}).
     `record` is the container's entry of FACTOR_BASE. Refused without a limit to multiply, above
@@ -117,7 +119,9 @@ def factor_limits(container, params, record):
     current = container.get('resources') or {}
     limits, requests = current.get('limits') or {}, current.get('requests') or {}
     asked = (params.get('resources') or {}).get('limits') or {}
-    targets, record, shown = {}, dict(record or {}), {}
+    targets: dict[str, str] = {}
+    shown: dict[str, Any] = {}
+    record = dict(record or {})
     for option, resource, bound_option in FACTORS:
         factor = params.get(option)
         if factor is None:
@@ -153,7 +157,7 @@ def factor_limits(container, params, record):
 
 # --------------------------------------------------------------------------- replicas and HPA
 
-def target_replicas(requested, current, min_replicas, max_replicas):
+def target_replicas(requested: str | int, current: int, min_replicas: int, max_replicas: int) -> int:
     """The replicas `requested` asks for: absolute ("6") or relative to `current` ("+2", "-1").
     Refused (never clamped) outside [min_replicas, max_replicas]."""
     if min_replicas < 0 or min_replicas > max_replicas:
@@ -171,7 +175,7 @@ def target_replicas(requested, current, min_replicas, max_replicas):
     return target
 
 
-def find_hpa(hpas, kind, name):
+def find_hpa(hpas: Iterable[dict[str, Any]], kind: str, name: str) -> dict[str, Any] | None:
     """The HorizontalPodAutoscaler (autoscaling/v2 dict) whose scaleTargetRef names the workload, or None.
     The HPA controller finds its target through the group of scaleTargetRef.apiVersion: a reference
     outside group apps (extensions/v1beta1, none) does not scale a Deployment."""
@@ -186,16 +190,16 @@ def find_hpa(hpas, kind, name):
     return found[0] if found else None
 
 
-def hpa_bounds(hpa):
+def hpa_bounds(hpa: dict[str, Any]) -> tuple[int, int]:
     spec = hpa['spec']
     return spec.get('minReplicas', 1), spec['maxReplicas']
 
 
-def hpa_patch(hpa, target, raise_max):
+def hpa_patch(hpa: dict[str, Any], target: int, raise_max: bool) -> dict[str, Any]:
     """The patch moving the HPA's floor to `target` ({} when already there); refused above its
     maxReplicas unless `raise_max` (then maxReplicas becomes `target`)."""
     low, high = hpa_bounds(hpa)
-    spec = {}
+    spec: dict[str, int] = {}
     if target > high:
         if not raise_max:
             raise WorkloadError('HorizontalPodAutoscaler %s manages this workload with maxReplicas %d: %d replicas is above it '
@@ -209,11 +213,11 @@ def hpa_patch(hpa, target, raise_max):
 
 # --------------------------------------------------------------------------- pod template
 
-def containers(workload):
+def containers(workload: dict[str, Any]) -> list[dict[str, Any]]:
     return workload['spec']['template']['spec']['containers']
 
 
-def container_of(workload, name=None):
+def container_of(workload: dict[str, Any], name: str | None = None) -> dict[str, Any]:
     """The container called `name`, the first one when None."""
     found = containers(workload)
     if name is None:
@@ -225,10 +229,10 @@ def container_of(workload, name=None):
         name, workload['kind'], workload['metadata']['name'], ', '.join(c['name'] for c in found)))
 
 
-def resources_patch(container, resources):
+def resources_patch(container: dict[str, Any], resources: Mapping[str, Any] | None) -> dict[str, dict[str, str | None]]:
     """{limits: {...}, requests: {...}} of the quantities that differ (None removes one); {} when none."""
     current = container.get('resources') or {}
-    patch = {}
+    patch: dict[str, dict[str, str | None]] = {}
     for group, wanted in (resources or {}).items():
         if group not in _REQUIREMENTS:
             raise WorkloadError('resources takes limits and requests, not %r' % group)
@@ -242,10 +246,10 @@ def resources_patch(container, resources):
     return patch
 
 
-def env_patch(container, env):
+def env_patch(container: dict[str, Any], env: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     """The env entries to merge: {name, value} to set (valueFrom dropped), {name, $patch: delete} to unset."""
     current = {e['name']: e for e in container.get('env') or []}
-    patch = []
+    patch: list[dict[str, Any]] = []
     for name, value in (env or {}).items():
         have = current.get(name)
         if value is None:
@@ -254,14 +258,14 @@ def env_patch(container, env):
             continue
         value = stringify(value)
         if have is None or have.get('value', '') != value or 'valueFrom' in have:
-            entry = {'name': name, 'value': value}
+            entry: dict[str, Any] = {'name': name, 'value': value}
             if have is not None and 'valueFrom' in have:
                 entry['valueFrom'] = None
             patch.append(entry)
     return patch
 
 
-def references_configmap(workload, configmap):
+def references_configmap(workload: dict[str, Any], configmap: str) -> bool:
     """Whether the pod template reads the ConfigMap: env valueFrom, envFrom, or a (projected) volume."""
     pod = workload['spec']['template']['spec']
     for container in (pod.get('initContainers') or []) + pod['containers']:
@@ -280,10 +284,10 @@ def references_configmap(workload, configmap):
     return False
 
 
-def configmap_patch(configmap, data):
+def configmap_patch(configmap: dict[str, Any], data: Mapping[str, Any] | None) -> dict[str, Any]:
     """{data: {...}} of the keys that differ (None removes one); {} when none. Refused on an immutable ConfigMap."""
     have = configmap.get('data') or {}
-    changes = {}
+    changes: dict[str, str | None] = {}
     for key, value in (data or {}).items():
         if value is None:
             if key in have:
@@ -298,15 +302,15 @@ def configmap_patch(configmap, data):
 
 # --------------------------------------------------------------------------- the plan
 
-def plan(workload, hpas, configmap, params, now):
+def plan(workload: dict[str, Any], hpas: Iterable[dict[str, Any]], configmap: dict[str, Any] | None, params: Mapping[str, Any], now: str) -> dict[str, Any]:
     """What to send, from the objects read and the module's parameters:
     {hpa, target_replicas, patches: {configmap, workload, hpa} (bodies, {} for none),
     creates_revision, restart, configmap_referenced}. `now` is the RFC 3339 restart time."""
     name, kind = workload['metadata']['name'], workload['kind']
     hpa = find_hpa(hpas, kind, name)
     target = None
-    patches = {'configmap': {}, 'workload': {}, 'hpa': {}}
-    spec = {}
+    patches: dict[str, dict[str, Any]] = {'configmap': {}, 'workload': {}, 'hpa': {}}
+    spec: dict[str, Any] = {}
     if params.get('replicas') is not None:
         current = workload['spec'].get('replicas', 1)
         target = target_replicas(params['replicas'], current, params['min_replicas'], params['max_replicas'])
@@ -318,6 +322,7 @@ def plan(workload, hpas, configmap, params, now):
 
     referenced = None
     if params.get('configmap'):
+        assert configmap is not None, 'the module reads the ConfigMap whenever configmap is given'
         patches['configmap'] = configmap_patch(configmap, params['configmap_data'])
         referenced = references_configmap(workload, params['configmap'])
     restart = bool(patches['configmap'] and referenced and params['restart_on_configmap_change'])
@@ -328,14 +333,14 @@ def plan(workload, hpas, configmap, params, now):
     wanted = copy.deepcopy(params.get('resources') or {})
     if factored:
         wanted.setdefault('limits', {}).update(factored)
-    change = {}
+    change: dict[str, Any] = {}
     resources = resources_patch(container, wanted)
     if resources:
         change['resources'] = resources
     env = env_patch(container, params.get('env'))
     if env:
         change['env'] = env
-    template = {}
+    template: dict[str, Any] = {}
     if change:
         template['spec'] = {'containers': [dict(name=container['name'], **change)]}
     if restart:
@@ -354,7 +359,7 @@ def plan(workload, hpas, configmap, params, now):
             'restart': restart, 'configmap_referenced': referenced, 'factors': factors or None}
 
 
-def masked_patches(patches):
+def masked_patches(patches: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """A copy of plan()'s patch bodies with the values of secret-looking names masked."""
     patches = copy.deepcopy(patches)
     template = patches['workload'].get('spec', {}).get('template', {})
@@ -371,15 +376,15 @@ def masked_patches(patches):
 
 # --------------------------------------------------------------------------- views and status
 
-def revision(workload):
+def revision(workload: dict[str, Any]) -> int | None:
     """The Deployment's revision (deployment.kubernetes.io/revision) as an int, None before the controller set it."""
     return kr.revision(workload) or None
 
 
-def env_view(container):
+def env_view(container: dict[str, Any]) -> dict[str, Any]:
     """{name: value}, values of secret-looking names masked; a variable taken from a reference
     (secret, ConfigMap key, field) as {valueFrom: <kind of reference>}, never its value."""
-    view = {}
+    view: dict[str, Any] = {}
     for entry in container.get('env') or []:
         if 'valueFrom' in entry:
             view[entry['name']] = {'valueFrom': next(iter(entry['valueFrom']), None)}
@@ -389,7 +394,7 @@ def env_view(container):
     return view
 
 
-def hpa_view(hpa):
+def hpa_view(hpa: dict[str, Any] | None) -> dict[str, Any] | None:
     if not hpa:
         return None
     low, high = hpa_bounds(hpa)
@@ -397,12 +402,12 @@ def hpa_view(hpa):
             'current': (hpa.get('status') or {}).get('currentReplicas', 0)}
 
 
-def view(workload, hpa, configmap, params):
+def view(workload: dict[str, Any], hpa: dict[str, Any] | None, configmap: dict[str, Any] | None, params: Mapping[str, Any]) -> dict[str, Any]:
     """The fields k8s_workload manages, as returned in before and after."""
     container = container_of(workload, params.get('container'))
-    result = {'replicas': workload['spec'].get('replicas', 1), 'hpa': hpa_view(hpa),
-              'container': container['name'], 'resources': container.get('resources') or {},
-              'env': env_view(container)}
+    result: dict[str, Any] = {'replicas': workload['spec'].get('replicas', 1), 'hpa': hpa_view(hpa),
+                              'container': container['name'], 'resources': container.get('resources') or {},
+                              'env': env_view(container)}
     if configmap is not None:
         data = configmap.get('data') or {}
         result['configmap'] = {
@@ -412,13 +417,13 @@ def view(workload, hpa, configmap, params):
     return result
 
 
-def diff(before, after):
+def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Before and after restricted to the fields that differ."""
     keys = [k for k in before if before[k] != after.get(k)]
     return {'before': {k: before[k] for k in keys}, 'after': {k: after.get(k) for k in keys}}
 
 
-def rollout_status(deployment, floor=None, stale=None):
+def rollout_status(deployment: dict[str, Any], floor: int | None = None, stale: dict[str, Any] | None = None) -> tuple[bool, bool, str]:
     """kubectl's verdict (k8s_rollout.rollout_status, with its stale deadline), and with `floor` (an
     HPA's new minReplicas) not done before the HPA has raised spec.replicas to it."""
     done, failed, message = kr.rollout_status(deployment, stale)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import quote
 
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.log_patterns import (
@@ -30,7 +32,7 @@ from ansible_collections.sre.runbooks.plugins.module_utils.analysis.log_patterns
     record_from_fields,
     records_from_entries,
 )
-from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError, HttpClient, decode_json
+from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError, HttpClient, Response, decode_json
 from ansible_collections.sre.runbooks.plugins.module_utils.common.parallel import run_all
 from ansible_collections.sre.runbooks.plugins.module_utils.docker.engine import docker_client, list_containers
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.client import K8sError
@@ -58,7 +60,7 @@ _LOKI_NOISE = frozenset(('__error__', '__error_details__', 'detected_level'))
 class Window:
     """What to read: the service, the time window (epoch seconds) and how much at most."""
 
-    def __init__(self, service, since, until, now, max_lines, min_level):
+    def __init__(self, service: str, since: float, until: float, now: float, max_lines: int, min_level: str) -> None:
         self.service = service
         self.since = since
         self.until = until
@@ -71,8 +73,8 @@ class Fetched:
     """What a backend gave: records, lines read, whether max_lines cut the read, the query sent
     (None for docker), warnings that make the answer partial, and backend-specific details."""
 
-    def __init__(self, records, scanned, truncated, query=None, warnings=(), partial=None,
-                 details=None):
+    def __init__(self, records: list[dict[str, Any]], scanned: int, truncated: bool, query: str | None = None,
+                 warnings: Iterable[str] = (), partial: bool | None = None, details: dict[str, Any] | None = None) -> None:
         self.records = records
         self.scanned = scanned
         self.truncated = truncated
@@ -84,12 +86,12 @@ class Fetched:
 
 # --------------------------------------------------------------------------- docker
 
-def _container_name(container):
+def _container_name(container: dict[str, Any]) -> str:
     names = container.get('Names') or []
     return names[0].lstrip('/') if names else container['Id'][:12]
 
 
-def _multiplexed(response):
+def _multiplexed(response: Response) -> bool | None:
     content_type = response.content_type
     if content_type == 'application/vnd.docker.multiplexed-stream':
         return True
@@ -98,7 +100,8 @@ def _multiplexed(response):
     return None  # API < 1.42 says neither: DockerLogDecoder tells from the first bytes
 
 
-def read_container(client, container, window, tail):
+def read_container(client: HttpClient, container: dict[str, Any], window: Window,
+                   tail: bool) -> tuple[list[tuple[float | None, str, str | None, str | None]], str | None]:
     """(entries, warning) of one container; entries are (time, text, source, stream)."""
     name = _container_name(container)
     path = '/containers/%s/logs' % container['Id']
@@ -121,7 +124,7 @@ def read_container(client, container, window, tail):
                        % (client.url_for(path), response.status), response.status)
     decoder = DockerLogDecoder(_multiplexed(response))
     body = response.body
-    entries = []
+    entries: list[tuple[float | None, str, str]] = []
     try:
         for start in range(0, len(body), DOCKER_CHUNK):
             entries.extend(decoder.feed(body[start:start + DOCKER_CHUNK]))
@@ -136,7 +139,7 @@ def read_container(client, container, window, tail):
     return [(time, text, name, stream) for time, stream, text in entries], warning
 
 
-def docker_logs(params, window):
+def docker_logs(params: Mapping[str, Any], window: Window) -> Fetched:
     """Logs of every container (running or exited) of the compose service, stdout and stderr."""
     client = docker_client(params)
     project = params.get('compose_project')
@@ -156,7 +159,10 @@ def docker_logs(params, window):
     tail = window.until >= window.now - NOW_SLACK
     outcomes = run_all({c['Id']: (lambda c=c: read_container(client, c, window, tail))
                         for c in containers})
-    entries, warnings, listed, truncated, unread = [], [], [], False, 0
+    entries: list[tuple[float | None, str, str | None, str | None]] = []
+    warnings: list[str] = []
+    listed: list[dict[str, Any]] = []
+    truncated, unread = False, 0
     for container in containers:
         listed.append({'name': _container_name(container), 'id': container['Id'][:12],
                        'state': container.get('State'), 'status': container.get('Status')})
@@ -185,11 +191,11 @@ def docker_logs(params, window):
 
 # --------------------------------------------------------------------------- loki
 
-def _go_string(text):
+def _go_string(text: str) -> str:
     return json.dumps(text)
 
 
-def default_logql(service, min_level):
+def default_logql(service: str, min_level: str) -> str:
     """{container="<service>"} | json | level at or above min_level, or status_code >= 500."""
     selector = '{container=%s}' % _go_string(service)
     rank = RANK[min_level]
@@ -199,11 +205,11 @@ def default_logql(service, min_level):
     return '%s | json | level=~"(?i)%s" or status_code >= 500' % (selector, '|'.join(names))
 
 
-def _ns(epoch):
+def _ns(epoch: float) -> int:
     return int(round(epoch * 1e6)) * 1000
 
 
-def _loki_error(response):
+def _loki_error(response: Response) -> str:
     payload = decode_json(response)
     if isinstance(payload, dict):
         for key in ('error', 'message', 'msg'):
@@ -212,13 +218,13 @@ def _loki_error(response):
     return response.text(500).strip() or '(empty body)'
 
 
-def _loki_source(labels, line):
+def _loki_source(labels: dict[str, Any], line: str) -> str:
     kept = sorted((k, v) for k, v in labels.items()
                   if k not in _LOKI_NOISE and '"%s"' % k not in line)
     return '{%s}' % ', '.join('%s=%s' % (k, _go_string(str(v))) for k, v in kept)
 
 
-def loki_logs(params, window):
+def loki_logs(params: Mapping[str, Any], window: Window) -> Fetched:
     """GET /loki/api/v1/query_range, newest first (direction=backward), at most max_lines."""
     http = HttpClient.from_params(params, 'Loki')
     query = params.get('query') or default_logql(window.service, window.min_level)
@@ -244,7 +250,7 @@ def loki_logs(params, window):
         raise ApiError('Loki at %s answered a %s, not log lines: the query is a metric query; '
                        'give a log query such as {container="%s"} | json. Query: %s'
                        % (url, data.get('resultType'), window.service, query))
-    entries = []
+    entries: list[tuple[float, str, str, Any]] = []
     try:
         for stream in data.get('result') or []:
             labels = stream.get('stream') or {}
@@ -263,7 +269,7 @@ def loki_logs(params, window):
 
 # --------------------------------------------------------------------------- elasticsearch
 
-def default_es_query(service, min_level):
+def default_es_query(service: str, min_level: str) -> str:
     """The runbook's Kibana filter: level:ERROR AND service:<service>, for any minimum level."""
     quoted = '"%s"' % service.replace('\\', '\\\\').replace('"', '\\"')
     rank = RANK[min_level]
@@ -273,12 +279,12 @@ def default_es_query(service, min_level):
     return '(level:(%s) OR status_code:>=500) AND service:%s' % (' OR '.join(names), quoted)
 
 
-def _type_reason(cause):
+def _type_reason(cause: dict[str, Any]) -> str:
     reason = str(cause.get('reason') or '').split('\n', maxsplit=1)[0].strip()
     return ': '.join(t for t in (cause.get('type'), reason) if t)
 
 
-def es_error_text(error):
+def es_error_text(error: Any) -> str:
     """One line from an Elasticsearch error object: its type and reason, then its causes."""
     if not isinstance(error, dict):
         return str(error).split('\n', maxsplit=1)[0][:500]
@@ -296,8 +302,8 @@ def es_error_text(error):
     return '; '.join(p for p in parts if p)[:1000]
 
 
-def _shard_failures(shards):
-    texts = []
+def _shard_failures(shards: dict[str, Any]) -> list[str]:
+    texts: list[str] = []
     for failure in shards.get('failures') or []:
         if not isinstance(failure, dict):
             continue
@@ -316,7 +322,7 @@ def _shard_failures(shards):
     return texts
 
 
-def _hit_record(hit):
+def _hit_record(hit: dict[str, Any]) -> dict[str, Any] | None:
     doc = hit.get('_source')
     if not isinstance(doc, dict):
         return None
@@ -331,7 +337,7 @@ def _hit_record(hit):
     return record_from_fields(doc, line, time, hit.get('_index'))
 
 
-def elasticsearch_logs(params, window):
+def elasticsearch_logs(params: Mapping[str, Any], window: Window) -> Fetched:
     """POST /<index>/_search: range on @timestamp and a query_string, newest first."""
     http = HttpClient.from_params(params, 'Elasticsearch')
     query = params.get('query') or default_es_query(window.service, window.min_level)
@@ -374,14 +380,14 @@ def elasticsearch_logs(params, window):
     if not isinstance(hits, dict) or not isinstance(hits.get('hits'), list):
         raise ApiError('%s answered JSON that is not an Elasticsearch search response (no '
                        'hits.hits): is url the Elasticsearch URL (port 9200), not Kibana?' % url)
-    warnings = []
+    warnings: list[str] = []
     shards = payload.get('_shards') if isinstance(payload.get('_shards'), dict) else {}
     if (shards.get('failed') or 0) > 0:
         warnings.extend(_shard_failures(shards))
     if payload.get('timed_out'):
         warnings.append('Elasticsearch: the search timed out (timed_out: true), the hits are '
                         'partial: narrow since/until or the index, or raise timeout')
-    records = []
+    records: list[dict[str, Any]] = []
     try:
         for hit in hits['hits']:
             record = _hit_record(hit)
@@ -402,10 +408,10 @@ def elasticsearch_logs(params, window):
 
 # --------------------------------------------------------------------------- kubernetes
 
-def kubernetes_entries(text, source):
+def kubernetes_entries(text: str, source: str) -> list[tuple[float | None, str, str | None, str | None]]:
     """(time, text, source, None) entries of a pods/log answer with timestamps=true: each line
     starts with its RFC 3339 time and a space."""
-    entries = []
+    entries: list[tuple[float | None, str, str | None, str | None]] = []
     for line in text.splitlines():
         stamp, sep, rest = line.partition(' ')
         time = parse_time(stamp) if sep and stamp[:1].isdigit() else None
@@ -413,7 +419,7 @@ def kubernetes_entries(text, source):
     return entries
 
 
-def kubernetes_reads(pods):
+def kubernetes_reads(pods: Iterable[dict[str, Any]]) -> list[tuple[str, str, bool]]:
     """(pod, container, previous) to read: every container of every pod, and the previous instance
     of those that restarted (its log holds the crash's reason)."""
     reads = []
@@ -427,7 +433,7 @@ def kubernetes_reads(pods):
     return reads
 
 
-def kubernetes_logs(params, window):
+def kubernetes_logs(params: Mapping[str, Any], window: Window) -> Fetched:
     """The pods of the label selector, all their containers' logs concurrently (GET .../pods/{name}/log
     with sinceSeconds, tailLines and timestamps), and the previous instance's of those that restarted."""
     namespace, selector = params['namespace'], params['selector']
@@ -443,7 +449,9 @@ def kubernetes_logs(params, window):
     reads = kubernetes_reads(pods)
     outcomes = run_all({read: (lambda read=read: reader.pod_log(
         read[0], namespace, read[1], read[2], since_seconds, window.max_lines, True)) for read in reads})
-    entries, warnings, truncated, unread = [], [], False, 0
+    entries: list[tuple[float | None, str, str | None, str | None]] = []
+    warnings: list[str] = []
+    truncated, unread = False, 0
     for pod, container, previous in reads:
         text, error = outcomes[(pod, container, previous)]
         source = '%s/%s%s' % (pod, container, ' (previous)' if previous else '')

@@ -10,7 +10,10 @@ through the REST API, on behalf of the user named in the From header.
 
 from __future__ import annotations
 
-from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError, HttpClient, body_text, decode_json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError, HttpClient, Response, body_text, decode_json
 
 MASK = '********'
 # Both APIs ask for a retry on 429 and on any 5xx; a 400 would be refused again.
@@ -23,10 +26,10 @@ PAYLOAD_FIELDS = ('summary', 'source', 'severity', 'timestamp', 'component', 'gr
 CHANGE_FIELDS = ('summary', 'source', 'timestamp', 'custom_details')
 
 
-def alert_event(p):
+def alert_event(p: Mapping[str, Any]) -> dict[str, Any]:
     """The Events API body of a trigger, acknowledge or resolve (PagerDuty reads a payload only
     on a trigger)."""
-    body = {'routing_key': p['routing_key'], 'event_action': p['event_action']}
+    body: dict[str, Any] = {'routing_key': p['routing_key'], 'event_action': p['event_action']}
     if p.get('dedup_key'):
         body['dedup_key'] = p['dedup_key']
     if p['event_action'] == 'trigger':
@@ -36,20 +39,20 @@ def alert_event(p):
     return body
 
 
-def change_event(p):
+def change_event(p: Mapping[str, Any]) -> dict[str, Any]:
     """The body of a change event (an action taken, such as a rollback): no dedup key, no
     severity."""
-    body = {'routing_key': p['routing_key'], 'payload': _fields(p, CHANGE_FIELDS)}
+    body: dict[str, Any] = {'routing_key': p['routing_key'], 'payload': _fields(p, CHANGE_FIELDS)}
     if p.get('links'):
         body['links'] = p['links']
     return body
 
 
-def _fields(p, names):
+def _fields(p: Mapping[str, Any], names: Iterable[str]) -> dict[str, Any]:
     return {name: p[name] for name in names if p.get(name) is not None}
 
 
-def check_links(links):
+def check_links(links: list[dict[str, Any]] | None) -> None:
     """Each link needs its href; PagerDuty refuses the event otherwise."""
     for link in links or []:
         if not link.get('href'):
@@ -57,19 +60,19 @@ def check_links(links):
                            'text), got %r' % (link,))
 
 
-def masked(body):
+def masked(body: dict[str, Any]) -> dict[str, Any]:
     """The body as shown in results: the routing key hidden."""
     return dict(body, routing_key=MASK) if 'routing_key' in body else body
 
 
-def is_done(current, wanted):
+def is_done(current: str | None, wanted: str) -> bool:
     """Whether an incident in status `current` already is (or is past) `wanted`."""
     if current not in STATUS_ORDER:
         return False
     return STATUS_ORDER.index(current) >= STATUS_ORDER.index(wanted)
 
 
-def events_error(response, path, retries):
+def events_error(response: Response, path: str, retries: int) -> str:
     """One sentence for an Events API answer other than 202."""
     payload = decode_json(response)
     payload = payload if isinstance(payload, dict) else {}
@@ -87,7 +90,7 @@ def events_error(response, path, retries):
     return '%s answered HTTP %s after %d retries: %s' % (where, response.status, retries, said)
 
 
-def rest_error(response, method, path):
+def rest_error(response: Response, method: str, path: str) -> str:
     """One sentence for a REST API error ({error: {message, code, errors}})."""
     payload = decode_json(response)
     error = payload.get('error') if isinstance(payload, dict) else None
@@ -107,23 +110,25 @@ def rest_error(response, method, path):
 
 
 class PagerDuty:
-    def __init__(self, p):
-        opts = dict(timeout=p['timeout'], retries=p['retries'], validate_certs=p['validate_certs'],
-                    retry_statuses=RETRY_STATUSES, max_retry_after=p['max_retry_after'])
+    def __init__(self, p: Mapping[str, Any]) -> None:
+        opts: dict[str, Any] = dict(timeout=p['timeout'], retries=p['retries'], validate_certs=p['validate_certs'],
+                                    retry_statuses=RETRY_STATUSES, max_retry_after=p['max_retry_after'])
         self.retries = p['retries']
         self.events = HttpClient(p['events_url'], name='PagerDuty Events API', **opts)
         self.rest = HttpClient(p['api_url'], name='PagerDuty REST API', headers={
             'Authorization': 'Token token=%s' % p['api_token'], 'Accept': REST_ACCEPT,
             'From': p['from_email']}, **opts) if p['api_token'] else None
 
-    def send_event(self, path, body):
+    def send_event(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         response = self.events.request('POST', path, json_body=body)
         payload = decode_json(response)
         if response.status != 202 or not isinstance(payload, dict):
             raise ApiError(events_error(response, path, self.retries), response.status, payload)
         return payload
 
-    def call(self, method, path, body=None):
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        if self.rest is None:
+            raise ApiError('the PagerDuty REST API needs api_token')
         response = self.rest.request(method, path, json_body=body)
         payload = decode_json(response)
         if not 200 <= response.status < 300 or not isinstance(payload, dict):

@@ -12,7 +12,9 @@ body is the error's name.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Container, Mapping
 from datetime import datetime, timezone
+from typing import Any, overload
 
 from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError, HttpClient, body_text, decode_json
 from ansible_collections.sre.runbooks.plugins.module_utils.common import formatting
@@ -65,17 +67,17 @@ WEBHOOK_HINTS = {
 # --- The runbook's messages: pure -------------------------------------------------------------
 
 
-def escape(text):
+def escape(text: Any) -> str:
     """Slack's three control characters, escaped as its message formatting requires."""
     return str(text).replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;')
 
 
-def percent(value):
+def percent(value: Any) -> str:
     """12 -> '12%', 0.3 -> '0.3%', 8.333 -> '8.33%', None -> 'n/a'."""
     return formatting.percent(value, 2, trim=True)
 
 
-def duration(seconds):
+def duration(seconds: float) -> str:
     """'22 minutes', '1 hour 5 minutes', 'under a minute'."""
     minutes = int(seconds // 60)
     if minutes < 1:
@@ -86,7 +88,7 @@ def duration(seconds):
     return ' '.join(parts)
 
 
-def is_false(value):
+def is_false(value: Any) -> bool:
     """A flag given as false (a boolean, or its text as YAML or a form would give it)."""
     return value is False or str(value).strip().lower() in ('false', 'no', 'off', '0')
 
@@ -96,13 +98,13 @@ class Facts:
     sensible words for what is missing. Values from template_vars are Slack text as given
     (mentions, links); values from the incident are escaped."""
 
-    def __init__(self, incident, tvars, now):
+    def __init__(self, incident: dict[str, Any] | None, tvars: dict[str, Any] | None, now: datetime) -> None:
         self.i = incident or {}
         self.v = tvars or {}
         self.now = now
 
-    def get(self, *path):
-        node = self.i
+    def get(self, *path: str | int) -> Any:
+        node: Any = self.i
         for key in path:
             if isinstance(node, dict):
                 node = node.get(key)
@@ -112,63 +114,72 @@ class Facts:
                 return None
         return node
 
-    def var(self, name, default=None):
+    @overload
+    def var(self, name: str) -> str | None:
+        ...
+
+    @overload
+    def var(self, name: str, default: str) -> str:
+        ...
+
+    def var(self, name: str, default: str | None = None) -> str | None:
         value = self.v.get(name)
         return default if value in (None, '') else str(value)
 
-    def outcome(self):
+    def outcome(self) -> str:
         return self.get('outcome') or 'open'
 
-    def weak(self):
+    def weak(self) -> bool:
         """Not enough evidence to act on: the run's outcome, or the triage's judgement."""
         return self.outcome() == 'insufficient_evidence' or self.get('evidence', 'sufficient') is False
 
-    def title(self):
+    def title(self) -> str:
         name = self.var('service_name') or escape(
             (self.get('service') or '').replace('-', ' ').replace('_', ' ').title())
         what = self.var('title', 'High Error Rate')
         return '%s - %s' % (what, name) if name else what
 
-    def severity(self):
+    def severity(self) -> str:
         priority, severity = self.get('priority'), self.get('severity')
         if not (priority or severity):
             return 'unknown'
         text = SEVERITY_TEXT.get(severity, escape(severity or '').capitalize())
         return escape('%s (%s)' % (priority, text) if priority and text else priority or text)
 
-    def commander(self):
+    def commander(self) -> str:
         return self.var('commander', 'not assigned yet')
 
-    def started(self):
+    def started(self) -> str:
         started = moment(self.get('started_at'))
         return started.strftime('%Y-%m-%d %H:%M UTC') if started else 'unknown'
 
-    def clock(self):
+    def clock(self) -> str:
         return self.now.astimezone(timezone.utc).strftime('%H:%M UTC')
 
-    def unverified(self):
+    def unverified(self) -> bool:
         """An applied fix whose effect could not be measured (the run then escalates)."""
         reason = str(self.get('escalation', 'reason') or '')
         acted = any(a.get('acted') for a in self.attempts())
         return reason.startswith(UNVERIFIED) or (
             acted and self.get('verify', 'verdict') == 'not_measured')
 
-    def status(self):
-        if self.var('status'):
-            return self.var('status')
+    def status(self) -> str:
+        status = self.var('status')
+        if status:
+            return status
         if self.outcome() == 'escalated' and self.unverified():
             return 'Escalated: a fix was applied and could not be verified'
         outcome = 'insufficient_evidence' if self.outcome() == 'open' and self.weak() else self.outcome()
         return STATUS_TEXT.get(outcome, escape(outcome))
 
-    def target(self):
+    def target(self) -> float:
         target = formatting.number(self.v.get('target_percent'))
         return 0.5 if target is None else target
 
-    def first_percent(self):
+    def first_percent(self) -> float | None:
         return formatting.number(self.get('triage', 'error_rate', 'error_percent'))
 
-    def measurement(self):
+    def measurement(self) -> tuple[str, Any]:
         """(kind, value) of the error rate the message can state: ('now', percent) measured
         just now or by the verification, ('not_measured', reason), ('triage', percent),
         ('no_traffic', None) or ('unknown', None)."""
@@ -192,7 +203,7 @@ class Facts:
             return 'no_traffic', None
         return 'unknown', None
 
-    def error_rate(self, note, now_only=False):
+    def error_rate(self, note: Callable[[Any], str] | None, now_only: bool = False) -> str:
         """The error rate as a message states it; note(percent) qualifies a measured one. With
         now_only (an update: the error rate now), the triage's figure is never shown."""
         kind, value = self.measurement()
@@ -205,10 +216,11 @@ class Facts:
         if kind == 'triage':
             return 'not measured since the triage' if now_only else \
                 '%s at triage, not measured since' % percent(value)
+        assert note is not None, 'opening_rate passes no note only for the kinds answered above'
         at = moment(self.v.get('measured_at'))
         return '%s (%s)%s' % (percent(value), note(value), at.strftime(' at %H:%M:%S UTC') if at else '')
 
-    def opening_rate(self):
+    def opening_rate(self) -> str:
         """The triage's error rate against the target, with the traffic when too little."""
         target = escape('<' + percent(self.target()))
         kind, value = self.measurement()
@@ -220,7 +232,7 @@ class Facts:
                 percent(value), formatting.rate(rate, unit=True), target)
         return '%s (target: %s)' % (percent(value), target)
 
-    def trend(self, now):
+    def trend(self, now: float) -> str:
         trend = self.get('verify', 'trend')
         first = self.first_percent()
         if trend not in ('decreasing', 'increasing', 'flat') and first is not None:
@@ -228,10 +240,10 @@ class Facts:
                      else 'flat')
         return {'flat': 'steady'}.get(trend, trend or 'trend unknown')
 
-    def attempts(self):
+    def attempts(self) -> list[dict[str, Any]]:
         return [a for a in self.get('mitigation', 'attempts') or [] if isinstance(a, dict)]
 
-    def recommended(self):
+    def recommended(self) -> tuple[str | None, bool]:
         """(description, is an escalation) of the diagnosis's action; description None if none."""
         action = self.get('diagnosis', 'recommended', 'action') or self.get('diagnosis', 'action') or {}
         description = action.get('description') if isinstance(action, dict) else None
@@ -239,7 +251,7 @@ class Facts:
             self.get('diagnosis', 'recommended', 'cause') == 'escalate'
         return (escape(description) if description else None), escalation
 
-    def attempt(self, attempt):
+    def attempt(self, attempt: dict[str, Any]) -> str:
         """What became of one attempt, in words."""
         what = escape(attempt.get('description') or 'an action')
         reason = escape(attempt.get('reason') or '')
@@ -260,9 +272,10 @@ class Facts:
             return '%s, not applied: %s' % (what, reason or decision)
         return '%s (not applied%s)' % (what, ': ' + escape(decision) if decision else '')
 
-    def action(self):
-        if self.var('action'):
-            return self.var('action')
+    def action(self) -> str:
+        action = self.var('action')
+        if action:
+            return action
         attempts = self.attempts()
         if attempts:
             return self.attempt(attempts[-1])
@@ -278,9 +291,10 @@ class Facts:
                 'approve': 'a fix is recommended (%s), awaiting approval',
                 'auto': '%s (recommended, to be applied)'}[mode] % description
 
-    def root_cause(self):
-        if self.var('root_cause'):
-            return self.var('root_cause')
+    def root_cause(self) -> str:
+        root_cause = self.var('root_cause')
+        if root_cause:
+            return root_cause
         recommended = self.get('diagnosis', 'recommended') or {}
         evidence = recommended.get('evidence') or []
         if recommended.get('cause') not in (None, 'escalate') and evidence:
@@ -288,25 +302,25 @@ class Facts:
         summary = self.get('diagnosis', 'summary')
         return escape(summary) if summary else 'under investigation'
 
-    def mitigation(self):
+    def mitigation(self) -> str:
         acted = [escape(a.get('description') or 'an action') for a in self.attempts()
                  if a.get('acted')]
         return self.var('mitigation') or '; '.join(acted) or 'no action taken'
 
-    def duration(self):
+    def duration(self) -> str:
         started = moment(self.get('started_at'))
         ended = moment(self.var('resolved_at')) or self.now
         return duration((ended - started).total_seconds()) if started else 'unknown'
 
-    def gaps(self):
+    def gaps(self) -> str:
         gaps = self.get('evidence', 'gaps') or []
         return escape('; '.join(str(g) for g in gaps)) or 'the evidence is too weak to act on'
 
-    def missing(self):
+    def missing(self) -> list[tuple[str | None, str]]:
         return [('Missing', escape('; '.join(str(m) for m in self.get('missing_evidence') or [])))] \
             if self.get('missing_evidence') else []
 
-    def joined(self):
+    def joined(self) -> tuple[str, str]:
         """(the alert that joined, the run handling the incident)."""
         alerts = self.get('joined', 'alerts') or []
         alert = self.get('joined', 'alert') or (alerts[-1] if isinstance(alerts, list) and alerts else None)
@@ -314,15 +328,15 @@ class Facts:
         return (self.var('alert') or escape(alert or 'a second run of the runbook'),
                 self.var('handled_by') or escape(run or 'another run'))
 
-    def links(self):
-        return [(label, self.var(name)) for label, name in (
-            ('Dashboard', 'dashboard'), ('Bridge', 'bridge')) if self.var(name)]
+    def links(self) -> list[tuple[str | None, str]]:
+        given = [(label, self.var(name)) for label, name in (('Dashboard', 'dashboard'), ('Bridge', 'bridge'))]
+        return [(label, value) for label, value in given if value]
 
 
 NOT_ENOUGH = 'The runbook does not act on this evidence; a person should look at the alert.'
 
 
-def _incident(f):
+def _incident(f: Facts) -> list[list[tuple[str | None, str]]]:
     outcome = f.outcome()
     if f.weak() and outcome in ('open', 'insufficient_evidence'):
         return [
@@ -349,7 +363,7 @@ def _incident(f):
     ]
 
 
-def _update(f):
+def _update(f: Facts) -> list[list[tuple[str | None, str]]]:
     return [[(None, '🔄 UPDATE [%s]' % f.clock()),
              ('Status', f.status()),
              ('Action', f.action()),
@@ -357,8 +371,8 @@ def _update(f):
              ('Error Rate', f.error_rate(f.trend, now_only=True))]]
 
 
-def _resolved(f):
-    def note(now):
+def _resolved(f: Facts) -> list[list[tuple[str | None, str]]]:
+    def note(now: float) -> str:
         recovered = f.get('verify', 'recovered')
         return 'normal' if (recovered if recovered is not None else now < f.target()) else \
             'still above target'
@@ -372,7 +386,7 @@ def _resolved(f):
     ]
 
 
-def _escalation(f):
+def _escalation(f: Facts) -> list[list[tuple[str | None, str]]]:
     tried = [f.attempt(a) for a in f.attempts()]
     summary = f.get('diagnosis', 'summary')
     fix = [('Fix', 'applied (%s) and could not be verified: the error rate was not measured after it'
@@ -390,7 +404,7 @@ def _escalation(f):
     ]
 
 
-def _closed(f):
+def _closed(f: Facts) -> list[list[tuple[str | None, str]]]:
     """The end of a run that did not resolve the incident: what it leaves to people."""
     outcome, clock = f.outcome(), f.clock()
     if outcome == 'insufficient_evidence' or outcome == 'open' and f.weak():
@@ -416,7 +430,7 @@ def _closed(f):
             + ([[(None, 'Needed: ' + needed[outcome])]] if outcome in needed else []))
 
 
-def _joined(f):
+def _joined(f: Facts) -> list[list[tuple[str | None, str]]]:
     return [[(None, '🔗 Another alert joined this incident: %s, handled by run %s' % f.joined())]]
 
 
@@ -424,18 +438,19 @@ RENDERERS = {'incident': _incident, 'update': _update, 'resolved': _resolved,
              'escalation': _escalation, 'closed': _closed, 'joined': _joined}
 
 
-def render(template, incident, template_vars=None, now=None):
+def render(template: str, incident: dict[str, Any] | None, template_vars: dict[str, Any] | None = None,
+           now: datetime | None = None) -> tuple[str, list[dict[str, Any]]]:
     """The runbook's message `template` about `incident`: (plain-text fallback, blocks), both
     ready for Slack (one mrkdwn section block per paragraph, field names in bold, the first line
     in bold). `now` (aware datetime) is the message's time; default, the current time."""
     facts = Facts(incident, template_vars, now or datetime.now(timezone.utc))
     paragraphs = RENDERERS[template](facts)
 
-    def line(name, value, bold):
+    def line(name: str | None, value: str, bold: str) -> str:
         return value if name is None else (bold % name) + ' ' + value
 
     text = '\n\n'.join('\n'.join(line(n, v, '%s:') for n, v in p) for p in paragraphs)
-    blocks = []
+    blocks: list[dict[str, Any]] = []
     for index, paragraph in enumerate(paragraphs):
         lines = [line(n, v, '*%s:*') for n, v in paragraph]
         if index == 0:
@@ -447,7 +462,7 @@ def render(template, incident, template_vars=None, now=None):
 # --- Sending ------------------------------------------------------------------------------------
 
 
-def web_error(method, body, payload):
+def web_error(method: str, body: Mapping[str, Any], payload: dict[str, Any]) -> str:
     """One sentence for {ok: false, error} from a Web API method."""
     error = str(payload.get('error') or 'unknown_error')
     facts = dict(body, needed=payload.get('needed') or 'named in the error')
@@ -457,19 +472,19 @@ def web_error(method, body, payload):
         ' (see the method\'s documentation for this error)')
 
 
-def redact_webhook(url):
+def redact_webhook(url: str) -> str:
     """A webhook URL as shown in messages: its secret path hidden."""
     return re.sub(r'^(https?://[^/]+)/.*$', r'\1/********', url)
 
 
 class Slack:
-    def __init__(self, p):
+    def __init__(self, p: Mapping[str, Any]) -> None:
         opts = dict(timeout=p['timeout'], retries=p['retries'], validate_certs=p['validate_certs'],
                     max_retry_after=p['max_retry_after'])
         url = p['webhook_url'] or p['api_url']
         self.client = HttpClient(url, name='Slack', bearer_token=p['token'], **opts)
 
-    def call(self, method, body, accept=()):
+    def call(self, method: str, body: dict[str, Any], accept: Container[str] = ()) -> dict[str, Any]:
         """The answer of a Web API method; ApiError unless ok (or its error is in `accept`)."""
         response = self.client.request('POST', '/' + method, json_body=body, headers=JSON_UTF8)
         payload = decode_json(response)
@@ -484,7 +499,7 @@ class Slack:
             raise ApiError(web_error(method, body, payload), response.status, payload)
         return payload
 
-    def webhook(self, body):
+    def webhook(self, body: dict[str, Any]) -> str:
         try:
             response = self.client.request('POST', '', json_body=body, headers=JSON_UTF8)
         except ApiError as err:

@@ -10,6 +10,8 @@ rate limited.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
 from urllib.parse import quote
 
 from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError, HttpClient, decode_json, summarise_body
@@ -33,15 +35,16 @@ HINTS = {
 class StatuspageClient:
     """The incidents of one page."""
 
-    def __init__(self, api_url, api_key, page_id, validate_certs=True, timeout=10.0, retries=2):
+    def __init__(self, api_url: str, api_key: str, page_id: str, validate_certs: bool = True, timeout: float = 10.0,
+                 retries: int = 2) -> None:
         self.http = HttpClient(api_url, name='Statuspage', headers={'Authorization': 'OAuth ' + api_key},
                                validate_certs=validate_certs, timeout=timeout, retries=retries)
         self.incidents = '/pages/%s/incidents' % quote(page_id, safe='')
 
-    def path(self, incident_id):
+    def path(self, incident_id: str) -> str:
         return '%s/%s' % (self.incidents, quote(incident_id, safe=''))
 
-    def call(self, method, path, body=None):
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         """The JSON answer of a 2xx, else ApiError naming the status, the message and what to check."""
         response = self.http.request(method, path, json_body=body)
         payload = decode_json(response)
@@ -54,11 +57,11 @@ class StatuspageClient:
                        response.status, payload)
 
 
-def state(incident):
+def state(incident: dict[str, Any]) -> dict[str, Any]:
     """What the module compares: name, status, the latest update's body, impact_override and the
     statuses of the incident's components."""
     updates = incident.get('incident_updates') or []
-    latest = max(updates, key=lambda update: update.get('created_at') or '', default={})
+    latest: dict[str, Any] = max(updates, key=lambda update: update.get('created_at') or '', default={})
     return {
         'name': incident.get('name'),
         'status': incident.get('status'),
@@ -68,7 +71,7 @@ def state(incident):
     }
 
 
-def changes(current, wanted):
+def changes(current: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
     """The incident fields to send so that it has what is wanted; {} when it already has it.
 
     component_ids lists every component of the incident, so that an update never drops one."""
@@ -82,11 +85,11 @@ def changes(current, wanted):
     return fields
 
 
-def summary(incident):
+def summary(incident: dict[str, Any]) -> dict[str, Any]:
     return {key: incident.get(key) for key in ('id', 'name', 'status', 'shortlink', 'updated_at')}
 
 
-def ensure(client, p, check_mode, warn):
+def ensure(client: StatuspageClient, p: Mapping[str, Any], check_mode: bool, warn: Callable[[str], Any]) -> dict[str, Any]:
     """Creates or updates the incident p asks for; returns the module's result, changed only when
     a POST or PATCH was sent (in check mode: would be)."""
     bad = sorted('%s: %s' % kv for kv in (p['components'] or {}).items()
@@ -105,7 +108,7 @@ def ensure(client, p, check_mode, warn):
         return {'changed': False, 'created': False, 'incident': None, 'request': None}
 
     if incident is None:
-        before = {}
+        before: dict[str, Any] = {}
         fields = {key: value for key, value in wanted.items() if value is not None}
         fields.update(name=p['name'], status=p['status'] or 'investigating')
         if p['components']:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Any
 
 _SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+\d+)?\s*$')
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
@@ -17,10 +18,10 @@ _ROLES = {'max': 'capacity', 'size': 'capacity', 'total': 'capacity', 'limit': '
           'waiting': 'waiting', 'pending': 'waiting', 'waiters': 'waiting'}
 
 
-def parse_exposition(text, name_regex=None):
+def parse_exposition(text: str, name_regex: str | None = None) -> list[dict[str, Any]]:
     """[{name, labels, value}] of the samples whose name matches name_regex (all when None)."""
     wanted = re.compile(name_regex) if name_regex else None
-    samples = []
+    samples: list[dict[str, Any]] = []
     for line in text.splitlines():
         match = _SAMPLE.match(line.strip())
         if not match or (wanted and not wanted.search(match.group(1))):
@@ -36,7 +37,7 @@ def parse_exposition(text, name_regex=None):
     return samples
 
 
-def _pool_key(sample):
+def _pool_key(sample: dict[str, Any]) -> tuple[str | None, str | None]:
     for suffix, role in sorted(_ROLES.items(), key=lambda item: -len(item[0])):
         if sample['name'].endswith('_' + suffix):
             prefix = sample['name'][:-len(suffix) - 1]
@@ -45,9 +46,9 @@ def _pool_key(sample):
     return None, None
 
 
-def exhausted_pools(samples):
+def exhausted_pools(samples: list[dict[str, Any]]) -> list[str]:
     """Pools with nothing free: all connections used, or callers waiting with none idle."""
-    pools = {}
+    pools: dict[str, dict[str | None, float]] = {}
     for sample in samples:
         key, role = _pool_key(sample)
         if key and sample['value'] is not None:
