@@ -2,51 +2,27 @@
 on compose and on Kubernetes, from the diagnosis' plan and from the explicit actions the
 per-option playbooks give; and its disruption class, the one list the gates read."""
 
-import copy
-
 import pytest
 
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.actions import DISRUPTION, DISRUPTIVE, action_calls, disruption
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.decisions import mitigation_step
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.diagnosis import diagnose
+from test_diagnosis import GW, ONSET, groups
+from test_diagnosis import incident as diagnosis_incident
 
 COMPOSE = 'sre.runbooks.compose_service'
 ROLLOUT = 'sre.runbooks.k8s_rollout'
 WORKLOAD = 'sre.runbooks.k8s_workload'
 STARTED = '2026-12-04T10:00:00Z'
-ONSET = 1000.0
-GW = 'sre-demo/inference-gateway:'
 EVERY_ACTION = ['rollback', 'resources', 'feature_flag', 'circuit_breaker', 'restart', 'recreate',
                 'scale', 'free_port']
 
 
-def groups(failing=None):
-    return [{'value': n, 'error_percent': 80.0 if n == failing else 0.0,
-             'share_of_errors': 1.0 if n == failing else 0.0}
-            for n in ['/predict', '/embed', '/classify', '/models']]
-
-
 def incident(platform='compose', triage=None, investigate=None, **top):
-    """A critical error rate on complete evidence, started at STARTED; parts override sections."""
-    inc = {
-        'service': 'inference-gateway', 'platform': platform, 'started_at': STARTED,
-        'triage': {
-            'service_down': False,
-            'health': {'all_ok': True, 'failed_checks': [], 'checks': []},
-            'error_rate': {'verdict': 'critical', 'error_percent': 12.0, 'shape': 'gradual',
-                           'onset': ONSET, 'window_seconds': 30, 'concentrated': False,
-                           'top_group': None, 'groups': groups(), 'partial': False},
-            'changes': [],
-        },
-        'investigate': {
-            'logs': {'top_messages': [], 'partial': False},
-            'resources': {'max_cpu_percent': 20.0, 'max_memory_percent': 40.0, 'oom_kills': 0,
-                          'restarts': 0, 'throttled': False, 'reasons': []},
-            'dependencies': {'failing': [], 'names': ['model-service', 'feature-store']},
-            'traces': {'error_sources': [], 'dependency_suspect': None},
-        },
-    }
-    inc = copy.deepcopy(inc)
+    """The diagnosis tests' incident (a critical error rate on complete evidence) on `platform`,
+    started at STARTED; parts override sections."""
+    inc = diagnosis_incident()
+    inc.update(platform=platform, started_at=STARTED)
     inc['triage'].update(triage or {})
     inc['investigate'].update(investigate or {})
     inc.update(top)
