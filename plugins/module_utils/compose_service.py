@@ -199,9 +199,8 @@ class ComposeService:
             image = current['image'] if current else None
             target, refusal = cu.rollback_target(self.p['image'], image, entry.get('image'),
                                                  cu.previous_image(history, image), cu.newest_image(history))
-            if refusal:
-                raise RunbookError('not rolling back compose service %r: %s' % (self.service, refusal))
-            assert target is not None, 'rollback_target gives a target or a refusal'
+            if refusal or target is None:
+                raise RunbookError('not rolling back compose service %r: %s' % (self.service, refusal or 'no image to roll back to'))
             if not self.image_exists(target):
                 raise RunbookError('not rolling back compose service %r: image %s is not on this host (never pulled '
                                    'here): check `docker images`' % (self.service, target))

@@ -88,7 +88,8 @@ def _incident(pd: PagerDuty, p: dict[str, Any], check_mode: bool) -> dict[str, A
     if p['routing_key'] or p['event_action'] or p['change_event']:
         raise ApiError('routing_key, event_action and change_event belong to the Events API; '
                        'with api_token the REST API acts on incident_id')
-    assert pd.rest is not None, 'run() calls _incident only with api_token'
+    if pd.rest is None:
+        raise ApiError('the REST API needs api_token')
     base = '/incidents/%s' % p['incident_id']
     headers = {'From': p['from_email']}
     update = {'incident': {'type': 'incident_reference', 'status': p['incident_status']}}

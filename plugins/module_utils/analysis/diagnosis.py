@@ -778,8 +778,7 @@ def credit_cause(cause: dict[str, Any], ev: Evidence, split: ErrorSplit, change:
     """Sets what the cause explains (see ErrorSplit) and, with the split, says it."""
     kind = cause['cause']
     if kind == 'deploy':
-        assert change is not None, 'a deploy cause is made only of the change before the onset'
-        cause['explains'] = split.credit('own', change[0].get('time'))
+        cause['explains'] = split.credit('own', change[0].get('time') if change else None)
     elif kind in ('dependency', 'saturation'):
         cause['explains'] = split.credit(kind)
     elif kind == 'endpoint':

@@ -193,11 +193,10 @@ def to_percent(fraction: float | None) -> float | None:
 def verdict(error_ratio: float | None, request_rate: float | None, warning: float, critical: float,
             min_request_rate: float) -> str:
     """ok / warning / critical, or no_traffic / low_traffic when the ratio proves nothing."""
-    if request_rate is None or request_rate <= 0:
+    if request_rate is None or request_rate <= 0 or error_ratio is None:
         return 'no_traffic'
     if request_rate < min_request_rate:
         return 'low_traffic'
-    assert error_ratio is not None, 'the error ratio is one of request_rate, which is positive'
     if error_ratio > critical:
         return 'critical'
     if error_ratio > warning:

@@ -322,7 +322,8 @@ def plan(workload: dict[str, Any], hpas: Iterable[dict[str, Any]], configmap: di
 
     referenced = None
     if params.get('configmap'):
-        assert configmap is not None, 'the module reads the ConfigMap whenever configmap is given'
+        if configmap is None:
+            raise WorkloadError('ConfigMap %s was not read' % params['configmap'])
         patches['configmap'] = configmap_patch(configmap, params['configmap_data'])
         referenced = references_configmap(workload, params['configmap'])
     restart = bool(patches['configmap'] and referenced and params['restart_on_configmap_change'])

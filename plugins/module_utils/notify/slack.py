@@ -216,9 +216,8 @@ class Facts:
         if kind == 'triage':
             return 'not measured since the triage' if now_only else \
                 '%s at triage, not measured since' % percent(value)
-        assert note is not None, 'opening_rate passes no note only for the kinds answered above'
         at = moment(self.v.get('measured_at'))
-        return '%s (%s)%s' % (percent(value), note(value), at.strftime(' at %H:%M:%S UTC') if at else '')
+        return '%s%s%s' % (percent(value), ' (%s)' % note(value) if note else '', at.strftime(' at %H:%M:%S UTC') if at else '')
 
     def opening_rate(self) -> str:
         """The triage's error rate against the target, with the traffic when too little."""
