@@ -60,7 +60,7 @@ def run(api, module, check_mode=False, **args):
 # --------------------------------------------------------------------------- k8s_status
 
 def test_k8s_status_the_service_down_contract(api):
-    result = run(api, 'k8s_status', name='backend', namespace=NS, tail=2)
+    result = run(api, 'k8s_status_info', name='backend', namespace=NS, tail=2)
     assert not result.get('failed') and result['changed'] is False, result
     assert set(result) >= {'deployment', 'pods', 'endpoints', 'events', 'hpa', 'problems', 'oom', 'logs', 'summary'}
     assert result['deployment']['name'] == 'backend' and result['deployment']['ready_replicas'] == 1
@@ -89,7 +89,7 @@ def test_k8s_status_unschedulable_no_endpoints_and_check_mode(api):
         del api.objects[('pods', NS, name)]
     pending = pod(dep, 'backend-h2-d', unschedulable='0/3 nodes are available: 3 Insufficient memory.')
     api.add(pending, endpoints(dep), event(pending, 'FailedScheduling', '0/3 nodes are available: 3 Insufficient memory.'))
-    result = run(api, 'k8s_status', check_mode=True, name='backend', namespace=NS)
+    result = run(api, 'k8s_status_info', check_mode=True, name='backend', namespace=NS)
     assert not result.get('failed'), result
     assert result['problems'] == [
         {'kind': 'Unschedulable', 'pods': ['backend-h2-d'], 'message': '0/3 nodes are available: 3 Insufficient memory.'},
@@ -99,7 +99,7 @@ def test_k8s_status_unschedulable_no_endpoints_and_check_mode(api):
 
 
 def test_k8s_status_fails_clearly(api):
-    missing = run(api, 'k8s_status', name='nope', namespace=NS)
+    missing = run(api, 'k8s_status_info', name='nope', namespace=NS)
     assert missing['failed'] and missing['msg'].startswith('deployment nope not found in namespace shop (HTTP 404')
     down = run_module('k8s_status_info', dict(name='backend', namespace=NS, host='http://127.0.0.1:%d' % free_port(),
                                               api_key=TOKEN, validate_certs=False, request_timeout=2))
@@ -113,7 +113,7 @@ def test_k8s_status_fails_clearly(api):
 # --------------------------------------------------------------------------- log_search
 
 def test_log_search_reads_every_pod_and_the_crashed_instances(api):
-    result = run(api, 'log_search', backend='kubernetes', service='backend', namespace=NS, selector='app=backend,tier!=admin',
+    result = run(api, 'log_search_info', backend='kubernetes', service='backend', namespace=NS, selector='app=backend,tier!=admin',
                  since='30m', max_lines=100)
     assert not result.get('failed'), result
     assert result['top_messages'][0]['pattern'] == 'payment timeout after <num>s' and result['top_messages'][0]['count'] == 4
@@ -133,16 +133,16 @@ def test_log_search_reads_every_pod_and_the_crashed_instances(api):
 
 
 def test_log_search_no_pod_fails_clearly(api):
-    result = run(api, 'log_search', backend='kubernetes', service='backend', namespace=NS, selector='app=nothing')
+    result = run(api, 'log_search_info', backend='kubernetes', service='backend', namespace=NS, selector='app=nothing')
     assert result['failed'] and 'no pod matches selector app=nothing in namespace shop' in result['msg']
-    missing = run(api, 'log_search', backend='kubernetes', service='backend', namespace=NS)
+    missing = run(api, 'log_search_info', backend='kubernetes', service='backend', namespace=NS)
     assert missing['failed'] and 'selector' in missing['msg']
 
 
 # --------------------------------------------------------------------------- resource_usage
 
 def test_resource_usage_against_limits_with_hpa_and_limits(api):
-    result = run(api, 'resource_usage', source='kubernetes', service='backend', namespace=NS)
+    result = run(api, 'resource_usage_info', source='kubernetes', service='backend', namespace=NS)
     assert not result.get('failed'), result
     assert result['max_cpu_percent'] == 95.0 and result['max_memory_percent'] == 46.9
     assert result['restarts'] == 6 and result['oom_kills'] == 1 and result['saturated']
@@ -159,7 +159,7 @@ def test_resource_usage_against_limits_with_hpa_and_limits(api):
                                          ('down', 'metrics-server is installed but does not answer')])
 def test_resource_usage_without_metrics_server(api, state, text):
     api.metrics_server = state
-    result = run(api, 'resource_usage', source='kubernetes', service='backend', namespace=NS)
+    result = run(api, 'resource_usage_info', source='kubernetes', service='backend', namespace=NS)
     assert not result.get('failed'), result
     assert result['partial'] and result['max_cpu_percent'] is None and result['max_memory_percent'] is None
     assert any(m.startswith(text) for m in result['missing'])
@@ -170,7 +170,7 @@ def test_resource_usage_without_metrics_server(api, state, text):
 # --------------------------------------------------------------------------- recent_changes
 
 def test_recent_changes_rollout_history_and_rollback_target(api):
-    result = run(api, 'recent_changes', source='kubernetes', name='backend', namespace=NS, since='30d',
+    result = run(api, 'recent_changes_info', source='kubernetes', name='backend', namespace=NS, since='30d',
                  onset='2026-11-23T14:10:00Z')
     assert not result.get('failed'), result
     assert [(c['revision'], c['image'], c['previous_image']) for c in result['changes']] == [
@@ -189,7 +189,7 @@ def test_service_health_through_the_service_proxy(api):
     web.routes['/'] = Route(200, b'')
     api.proxy_to(NS, 'backend', web.url)
     try:
-        result = run(api, 'service_health', proxy={'namespace': NS, 'service': 'backend', 'port': 'http'},
+        result = run(api, 'service_health_info', proxy={'namespace': NS, 'service': 'backend', 'port': 'http'},
                      headers={'X-Probe': 'runbook', 'Authorization': 'Bearer not-for-the-service'},
                      checks=[{'name': 'ready', 'url': '/ready?verbose=1', 'query': 'dependencies'},
                              {'name': 'head', 'url': '/', 'method': 'HEAD'}])
@@ -211,11 +211,11 @@ def test_service_health_through_the_service_proxy(api):
 
 def test_service_health_proxy_without_endpoints_is_data(api):
     api.add(endpoints(api.get('deployments', 'backend', NS)))
-    result = run(api, 'service_health', proxy={'namespace': NS, 'service': 'backend', 'port': '80'},
+    result = run(api, 'service_health_info', proxy={'namespace': NS, 'service': 'backend', 'port': '80'},
                  checks=[{'name': 'health', 'url': '/health'}])
     assert not result.get('failed') and not result['all_ok'], result
     check = result['checks'][0]
     assert check['status'] == 503 and check['ok'] is False
     assert check['error'] == 'the Kubernetes API server answered for the service: no endpoints available for service "backend"'
-    no_proxy = run(api, 'service_health', checks=[{'url': '/health'}])
+    no_proxy = run(api, 'service_health_info', checks=[{'url': '/health'}])
     assert no_proxy['failed'] and 'set proxy' in no_proxy['msg']
