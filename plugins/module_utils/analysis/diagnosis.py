@@ -28,7 +28,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ansible_collections.sre.runbooks.plugins.module_utils.analysis.actions import describe, disruption, is_disruptive
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.actions import describe, is_disruptive
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.changes import RECREATE_SECONDS
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import parse_duration
 
@@ -278,8 +278,7 @@ def _cause(kind: str, confidence: float, evidence: list[str], action: str, param
     teams the runbook escalates to."""
     return {'cause': kind, 'confidence': round(max(0.0, min(1.0, confidence)), 2),
             'evidence': evidence, 'runbook_step': RUNBOOK_STEPS[kind],
-            'action': {'name': action, 'params': params or {}, 'description': description or action,
-                       'disruption': disruption(action), 'disruptive': is_disruptive(action)},
+            'action': {'name': action, 'params': params or {}, 'description': description or action},
             'needs': list(needs), 'infrastructure': infrastructure, 'database': database}
 
 
@@ -886,8 +885,7 @@ def diagnose(incident: dict[str, Any] | None, options: Mapping[str, Any] | None 
                   if causes or verdict in ('warning', 'critical') else
                   'the error rate is %s' % (verdict or 'unknown'))
         action = {'name': 'escalate', 'params': {'reason': reason},
-                  'description': 'escalate with the evidence', 'disruption': disruption('escalate'),
-                  'disruptive': False}
+                  'description': 'escalate with the evidence'}
         # Who to escalate to: what the causes that stand suspect.
         standing = [c for c in causes if c['confidence'] >= opts['min_confidence']]
         recommended = {'cause': 'escalate', 'confidence': 0.0, 'evidence': [reason],
@@ -895,8 +893,8 @@ def diagnose(incident: dict[str, Any] | None, options: Mapping[str, Any] | None 
                        'infrastructure': any(c['infrastructure'] for c in standing),
                        'database': any(c['database'] for c in standing),
                        'explains': _explains(None, None, [], [])}
-    # Each action as the module and parameters that do it, on compose and on Kubernetes: the
-    # role mitigate dispatches them as they are.
+    # Each action with its disruption class and, on compose and on Kubernetes, the module and
+    # parameters that do it: the role mitigate dispatches them as they are.
     for cause in causes + [recommended]:
         describe(cause['action'], incident)
     return {
