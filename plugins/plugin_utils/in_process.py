@@ -38,7 +38,7 @@ def path_facts(result):
     """The result with what AnsibleModule adds when its `path` (or `dest`) exists: the file's
     owner, group, mode, kind and size (not its SELinux context)."""
     path = result.get('path', result.get('dest'))
-    if path is None or not os.path.lexists(path):
+    if path is None or not os.path.exists(path):
         return result
     st = os.lstat(path)
     try:
