@@ -34,6 +34,7 @@ from conftest import COLLECTIONS, ROOT
 from fake_k8s import TOKEN as K8S_TOKEN
 from in_process_fakes import AT, COMPONENT, K8S_NS, PAGE, PD_INCIDENT, PD_TOKEN, ROUTING_KEY, SP_KEY, TOKEN, fake_kubernetes, fake_server
 from test_api_errors import free_port
+from test_incident_report_module import INCIDENT
 
 SECRETS = (TOKEN, ROUTING_KEY, PD_TOKEN, SP_KEY, K8S_TOKEN)
 # A play environment makes every task of the play run its module as a process.
@@ -45,20 +46,6 @@ DEPLOYED = {'triage': {
     'health': {'all_ok': True}, 'changes': [{
         'kind': 'deploy', 'time': 90.0, 'time_iso': '1970-01-01T00:01:30Z', 'seconds_before_onset': 10.0,
         'image': 'gw:v2', 'previous_image': 'gw:v1', 'summary': 'image gw:v1 -> gw:v2'}]}}
-INCIDENT = {
-    'id': 'inference-gateway-20261123T142300Z', 'service': 'inference-gateway', 'platform': 'compose',
-    'started_at': '2026-11-23T14:23:00Z', 'outcome': 'resolved', 'severity': 'critical', 'priority': 'P1',
-    'triage': {'error_rate': {'message': 'inference-gateway: 26.70% of 20.00 req/s answer 5xx over 5m',
-                              'evaluated_at': 1795443780.0, 'group_by': 'endpoint', 'groups': []},
-               'changes': []},
-    'diagnosis': {'at': '2026-11-23T14:23:02Z', 'summary': 'bad_deploy: roll back to v1.2.2'},
-    'mitigation': {'attempts': [{'attempt': 1, 'decision': 'act', 'description': 'roll back to v1.2.2',
-                                 'acted': True, 'at': '2026-11-23T14:31:00Z',
-                                 'verify': {'recovered': True, 'message': 'recovered'}}]},
-    'verify': {'recovered': True, 'message': 'recovered',
-               'samples': [{'time_iso': '2026-11-23T14:32:00Z', 'error_percent': 12.0, 'request_rate': 20.0},
-                           {'time_iso': '2026-11-23T14:45:00Z', 'error_percent': 0.3, 'request_rate': 20.0}]},
-}
 
 
 def cases(url, down, k8s):
