@@ -75,6 +75,7 @@ rig: deps
 # The demo's baseline is a 30 s window 60 s back: it must hold only the good version's traffic.
 demo: venv rig
 	demo/rig.sh clear
+	demo/rig.sh wait-resolved 360
 	demo/rig.sh wait-baseline 100
 	demo/rig.sh deploy $(BAD_VERSION)
 	demo/rig.sh wait-alert 180

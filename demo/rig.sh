@@ -3,7 +3,7 @@
 # Loopback only: dockerd (no bridge), local images, Prometheus on 127.0.0.1:9090, Alertmanager
 # on 127.0.0.1:9093 and the API stand-ins (Slack, PagerDuty, Statuspage) on 127.0.0.1:18111.
 # See demo/README.md. Usage: demo/rig.sh {up|images|deploy|wait-baseline|wait-alert|
-#   wait-clear|inject|wait-fault|clear|status|down|query|check} [args]
+#   wait-clear|wait-resolved|inject|wait-fault|clear|status|down|query|check} [args]
 set -euo pipefail
 
 DEMO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
@@ -100,6 +100,8 @@ usage: demo/rig.sh COMMAND [ARGS]
   wait-baseline SECONDS   wait until the gateway at $GOOD_VERSION has been scraped for SECONDS
   wait-alert [TIMEOUT]    wait until HighErrorRate fires for inference-gateway (default 120 s)
   wait-clear [TIMEOUT]    wait until the gateway's 5xx ratio over $DEMO_WINDOW is < 1% (default 120 s)
+  wait-resolved [TIMEOUT] wait until HighErrorRate on the gateway is resolved in Prometheus and
+                          Alertmanager, so that a new bad deploy is paged anew (default 360 s)
   inject FAULT            inject one fault: ${FAULTS[*]}
   wait-fault FAULT [TIMEOUT]  wait until the fault is observable (default 180 s)
   clear                   undo any fault: stack at $GOOD_VERSION with the compose defaults, healthy;
@@ -873,6 +875,9 @@ main() {
     status)
       "${HELPER[@]}" status --window "$DEMO_WINDOW" --deploy-file "$DEPLOY_FILE" --fault-file "$FAULT_FILE"
       alertmanager_status ;;
+    wait-resolved)
+      [[ ${1:-360} =~ ^[0-9]+$ ]] || die "usage: demo/rig.sh wait-resolved [TIMEOUT_SECONDS]"
+      "${HELPER[@]}" wait-resolved "${1:-360}" ;;
     wait-page)
       [[ ${1:-60} =~ ^[0-9]+$ ]] || die "usage: demo/rig.sh wait-page [TIMEOUT_SECONDS]"
       "${HELPER[@]}" wait-page "${1:-60}" ;;

@@ -17,6 +17,7 @@ import urllib.parse
 import urllib.request
 
 PROM = os.environ.get("SRE_DEMO_PROMETHEUS_URL", "http://127.0.0.1:9090")
+ALERTMANAGER = "http://127.0.0.1:9093"
 GATEWAY = "inference-gateway"
 SERVICES = {"inference-gateway": 8000, "model-service": 8080, "feature-store": 8081}
 PROJECT = "sre-demo"
@@ -327,6 +328,36 @@ def cmd_wait_clear(args):
     return 0 if ok else 1
 
 
+def cmd_wait_resolved(args):
+    """The gateway's HighErrorRate neither pending nor firing in Prometheus, and resolved in
+    Alertmanager: the next bad deploy is a new incident that Alertmanager pages again. (The rule
+    reads 5 minutes, so it can outlast wait-clear's short window by minutes; a deploy while it still
+    fires continues the old alert, which Alertmanager has paged already.)"""
+    rule = 'ALERTS{alertname="%s",service="%s"}' % (args.alertname, GATEWAY)
+    held = "%s/api/v2/alerts?active=true&filter=%s&filter=%s" % (
+        ALERTMANAGER, urllib.parse.quote('alertname="%s"' % args.alertname),
+        urllib.parse.quote('service="%s"' % GATEWAY))
+
+    def check():
+        res = query_or_none(rule)
+        if isinstance(res, Exception):
+            return False, str(res)
+        if res:
+            return False, "%s still %s in Prometheus" % (args.alertname, res[0][0].get("alertstate"))
+        status, text = http_get(held)
+        if status != 200:
+            return False, "Alertmanager not answering: %s" % text
+        if json.loads(text):
+            return False, "%s still active in Alertmanager" % args.alertname
+        return True, "%s resolved" % args.alertname
+
+    say("waiting up to %ds for %s on %s to resolve ..." % (args.timeout, args.alertname, GATEWAY))
+    ok, took, msg = poll(args.timeout, 1.0, check, "the alert to resolve")
+    if ok:
+        say("%s after %.1fs" % (msg, took))
+    return 0 if ok else 1
+
+
 def cmd_admin(args):
     """POST /admin/faults on a service: switch one runtime fault (bounded retries)."""
     url = "http://127.0.0.1:%d/admin/faults" % SERVICES[args.service]
@@ -634,6 +665,11 @@ def main(argv=None):
         else:
             p.add_argument("--threshold", type=float, default=0.01)
         p.set_defaults(func=func)
+
+    p = sub.add_parser("wait-resolved")
+    p.add_argument("timeout", type=int, nargs="?", default=360)
+    p.add_argument("--alertname", default="HighErrorRate")
+    p.set_defaults(func=cmd_wait_resolved)
 
     p = sub.add_parser("admin")
     p.add_argument("service", choices=sorted(SERVICES))

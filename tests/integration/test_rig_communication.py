@@ -18,6 +18,7 @@ def bad_deploy_paged():
     """The demo's bad deploy, the alert firing, the page opened by Alertmanager at the stand-in."""
     rig('clear')
     rig('wait-clear', 180)
+    rig('wait-resolved', 360)  # a deploy while the last alert still fires would not be paged anew
     rig('wait-baseline', 100)
     standin('/journal/reset', b'')
     rig('deploy', 'v1.2.3')
