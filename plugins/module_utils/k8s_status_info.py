@@ -2,8 +2,9 @@
 # Copyright: sre.runbooks contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """sre.runbooks.k8s_status_info: the "Service Completely Down" checks of a Deployment in one call -
-its pods, the Service's endpoints, Warning events, the HPA, what keeps it from serving, and the
-previous log of a crashing container (the reads; what they mean is k8s_facts')."""
+its pods (those its ReplicaSets own), the Service and its endpoints, Warning events, the HPA, what
+keeps it from serving, and the previous log of a crashing container (the reads; what they mean is
+k8s_facts')."""
 
 from __future__ import annotations
 
@@ -45,11 +46,13 @@ def collect(p: dict[str, Any], warn: Callable[[str], Any]) -> dict[str, Any]:
     outcomes = run_all({
         'pods': lambda: reader.pods(namespace, label_selector(deployment['spec']['selector'])),
         'owned': lambda: reader.owned_replica_sets(deployment),
+        'service': lambda: reader.service(service, namespace),
         'endpoints': lambda: reader.endpoints(service, namespace),
         'events': lambda: reader.warning_events(namespace),
         'hpas': lambda: reader.hpas(namespace),
     })
     read: dict[str, Any] = {}
+    unread: set[str] = set()
     for key, value in outcomes.items():
         read[key], error = value
         if error is not None and (key == 'pods' or not isinstance(error, K8sError)):
@@ -57,15 +60,25 @@ def collect(p: dict[str, Any], warn: Callable[[str], Any]) -> dict[str, Any]:
         if error is not None:
             # Without them the report is partial, not wrong: no Service is found, no event, no HPA.
             warn('k8s_status could not read the %s: %s' % (key, error))
-            read[key] = None if key == 'endpoints' else []
+            unread.add(key)
+            read[key] = None if key in ('service', 'endpoints') else []
+    pods = read['pods']
+    if 'owned' in unread:
+        warn('the pods are those of the selector of deployment %s: without its ReplicaSets, the pods of another '
+             'Deployment with the same labels cannot be told apart' % name)
+    else:
+        pods = kf.owned_pods(read['owned'], pods)
+    if 'service' in unread and read['endpoints'] is not None:
+        # An Endpoints object is named after its Service: that Service exists (without its spec, its selector is unknown).
+        read['service'] = {'metadata': {'name': service, 'namespace': namespace}}
     try:
         hpa = kf.hpa_of(read['hpas'], name)
     except ValueError as err:
         warn(str(err))
         hpa = None
-    result = kf.status_report(deployment, read['owned'], read['pods'], read['endpoints'], read['events'], hpa,
-                              service, since)
-    result['logs'] = crash_log(reader, read['pods'], namespace, p['tail'], warn)
+    result = kf.status_report(deployment, read['owned'], pods, read['service'], read['endpoints'], read['events'],
+                              hpa, service, since)
+    result['logs'] = crash_log(reader, pods, namespace, p['tail'], warn)
     return result
 
 

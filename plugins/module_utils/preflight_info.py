@@ -47,6 +47,7 @@ K8S_ACCESS = (
     ('list', '', 'pods', '', 'pod status and logs'),
     ('get', '', 'pods', 'log', 'error logs'),
     ('list', '', 'events', '', 'recent changes, failure reasons'),
+    ('get', '', 'services', '', 'service health: the Service itself'),
     ('get', '', 'endpoints', '', 'service health'),
     ('get', '', 'services', 'proxy', 'health checks through the API server'),
     ('list', 'autoscaling', 'horizontalpodautoscalers', '', 'scale through the HPA'),

@@ -18,7 +18,7 @@ from ansible_collections.sre.runbooks.plugins.module_utils.common.parallel impor
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import format_duration, iso, parse_duration
 from ansible_collections.sre.runbooks.plugins.module_utils.docker.engine import DOCKER_ARGS, container_events, docker_client, inspect_container, list_containers
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.client import K8S_ARGS, K8sError
-from ansible_collections.sre.runbooks.plugins.module_utils.k8s.facts import container_resources, hpa_facts, hpa_of, metrics_missing, usage_records
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.facts import container_resources, hpa_facts, hpa_of, metrics_missing, owned_pods, usage_records
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.observe import Reader
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.rollout import label_selector
 from ansible_collections.sre.runbooks.plugins.module_utils.prometheus.client import PrometheusClient, warn_partial
@@ -136,8 +136,9 @@ def prometheus_source(p: dict[str, Any], since_text: str, warn: Callable[[str], 
 
 
 def kubernetes_source(p: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any], list[str]]:
-    """(containers, extra, partial): the pods of the Deployment (or of the selector), their
-    PodMetrics against their limits, the Deployment's HPA and its containers' limits and requests."""
+    """(containers, extra, partial): the pods of the Deployment (those its ReplicaSets own, listed by
+    its selector) or of the selector option, their PodMetrics against their limits, the
+    Deployment's HPA and its containers' limits and requests."""
     namespace, name = p['namespace'], p['name'] or p['service']
     reader = Reader(p)
     try:
@@ -151,14 +152,32 @@ def kubernetes_source(p: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str
                                            'metrics': lambda: reader.pod_metrics(namespace, selector)}
     if deployment:
         calls['hpas'] = lambda: reader.hpas(namespace)
+        if not p['selector']:
+            owner = deployment  # not None in the lambda either
+            calls['owned'] = lambda: reader.owned_replica_sets(owner)
     outcomes = run_all(calls)
     pods, error = outcomes['pods']
     if error is not None:
         raise error
+    partial: list[str] = []
+    owned, error = outcomes.get('owned', (None, None))
+    if error is not None:
+        if not isinstance(error, K8sError):
+            raise error
+        partial.append('the ReplicaSets of deployment %s could not be read (%s): the pods are all those of its '
+                       'selector, the pods of another Deployment with the same labels among them' % (name, error))
+    elif owned is not None:
+        listed = len(pods)
+        pods = owned_pods(owned, pods)
+        if listed and not pods:
+            raise RunbookError('none of the %d pods of selector %s in namespace %s belongs to deployment %s (their '
+                               'controller is not one of its ReplicaSets): check which Deployment owns them '
+                               '(kubectl get pods -n %s -l %s -o custom-columns=NAME:.metadata.name,'
+                               'OWNER:.metadata.ownerReferences[0].name)'
+                               % (listed, selector, namespace, name, namespace, selector))
     if not pods:
         raise RunbookError('no pod matches selector %s in namespace %s: check the Deployment or the selector '
                            '(kubectl get pods -n %s -l %s)' % (selector, namespace, namespace, selector))
-    partial: list[str] = []
     missing: list[str] = []
     if deployment is None:
         partial.append('deployment %s not found in namespace %s: no HPA, the limits are those of the pods' % (name, namespace))

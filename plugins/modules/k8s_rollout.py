@@ -28,11 +28,25 @@ description:
   - Both refuse a paused Deployment, as kubectl does.
   - O(state=status) gives the verdict of C(kubectl rollout status). A rollout is done only when the
     controller has observed the latest generation and all replicas are updated, no old replica is
-    left and all updated replicas are available; a Progressing condition with reason
-    C(ProgressDeadlineExceeded) is a failure, reported at once with the condition's message.
-  - With O(wait), the status is polled every second until done. After this module's own change, a
-    C(ProgressDeadlineExceeded) condition left from the rollout it replaced (the controller keeps it
-    until the new rollout progresses) is not taken for the new rollout's failure.
+    left and all updated replicas are available. Once the controller has observed the latest
+    generation, a Progressing condition with reason C(ProgressDeadlineExceeded) is a failure,
+    reported at once with the deadline (C(progressDeadlineSeconds)) and the condition's message.
+  - With O(wait), the status is polled every second until done. As C(kubectl rollout status)
+    decides, a C(ProgressDeadlineExceeded) condition older than this module's undo or restart fails
+    the wait as soon as the controller has observed the change; after an undo onto a ReplicaSet that
+    makes no progress the controller never refreshes it, and waiting would only end at
+    O(wait_timeout). Until the controller has observed the change, the condition is the replaced
+    rollout's, and the wait goes on.
+  - When the Deployment has a C(ReplicaFailure) condition, the ReplicaSet of its pod template (its
+    newest) is read too. When that ReplicaSet cannot create pods (reason C(FailedCreate)), the wait
+    fails at once with C(cannot create pods:) and the API server's refusal, rather than at the
+    progress deadline. A refusal by a C(ResourceQuota) (C(exceeded quota)) is the exception while the
+    rollout's own pods may still free the quota (pods terminating, or old pods the rolling update
+    still replaces), as at each step of a rolling update in a namespace at its quota, which the
+    ReplicaSet controller retries once an old pod is gone. Then the wait goes on, and its messages,
+    the progress deadline's and the time-out's too, lead with the refusal. A C(ReplicaFailure) of the
+    Deployment alone never fails the wait, since the controller also copies an older ReplicaSet's
+    there (right after the undo of a deploy whose pods were refused, for one).
 author: sre.runbooks developers (@sre-runbooks)
 extends_documentation_fragment:
   - sre.runbooks.kubernetes
@@ -77,13 +91,22 @@ options:
     type: str
   wait:
     description:
-      - Wait until the rollout is done, failing at once on C(ProgressDeadlineExceeded).
+      - Wait until the rollout is done, failing at once on C(ProgressDeadlineExceeded) or on pods
+        the newest ReplicaSet cannot create; see the description.
       - Default V(true) for O(state=undone) and O(state=restarted), V(false) for O(state=status).
     type: bool
   wait_timeout:
     description: Seconds to wait for that; the task fails with the last status message when it is not done.
     type: int
     default: 300
+notes:
+  - Tested with Kubernetes 1.37. Only C(apps/v1) Deployments and ReplicaSets are read and patched,
+    which every server since Kubernetes 1.9 serves, so servers back to 1.9 are handled the same way.
+  - C(status.terminatingReplicas), which servers report from Kubernetes 1.35 (and which a kubernetes
+    Python library older than the field drops; requirements.txt pins 37.0.2), shows the pods still
+    terminating. Without it, a rolling update whose first new pod a quota refuses is waited for until
+    its progress deadline or O(wait_timeout), its messages leading with the refusal, rather than
+    failed at once.
 '''
 
 EXAMPLES = r'''
@@ -198,7 +221,7 @@ status:
       description: Whether the rollout is done under kubectl's rules.
       type: bool
     failed:
-      description: Whether it exceeded its progress deadline.
+      description: Whether it exceeded its progress deadline, or its newest ReplicaSet cannot create its pods.
       type: bool
     message:
       description: kubectl's status message.
@@ -225,6 +248,12 @@ status:
     observed_generation:
       description: The generation the controller has acted on.
       type: int
+    replica_failure:
+      description:
+        - The message of the C(ReplicaFailure) condition, the API server's refusal of pods, of the
+          newest ReplicaSet when it was read, else of the Deployment; V(null) without one.
+      type: str
+      sample: 'pods "web-5d9c7b-x2k8p" is forbidden: exceeded quota: pods-quota, requested: pods=1, used: pods=3, limited: pods=3'
 msg:
   description: What was done, as kubectl says it.
   returned: always
@@ -233,7 +262,6 @@ msg:
 '''
 
 from datetime import datetime, timezone
-from functools import partial
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -260,6 +288,13 @@ class Rollout:
 
     def owned_replica_sets(self, deployment):
         return self.reader.owned_replica_sets(deployment)
+
+    def new_replica_set(self, deployment):
+        """The Deployment's newest ReplicaSet, read only when the Deployment has a ReplicaFailure
+        condition (the controller copies the ReplicaSets' there), else None."""
+        if kr.replica_failure(deployment) is None:
+            return None
+        return kr.new_replica_set(deployment, self.owned_replica_sets(deployment))
 
     def patch(self, body, content_type):
         return patch(self.reader.client, self.reader.timeout, 'deployment', self.name, self.namespace,
@@ -306,7 +341,7 @@ class Rollout:
     def status(self, deployment):
         if self.p['wait']:
             return self.wait(None)
-        self.result['status'] = kr.status_facts(deployment)
+        self.result['status'] = kr.status_facts(deployment, None, self.new_replica_set(deployment))
         if self.result['status']['failed']:
             self.fail(self.result['status']['message'])
         self.result['msg'] = self.result['status']['message']
@@ -326,7 +361,7 @@ class Rollout:
         if self.p['wait'] is False or self.module.check_mode:
             self.result['status'] = kr.status_facts(after)
             return after
-        final = self.wait(kr.progressing(before))
+        final = self.wait(before)
         self.result['after'] = kr.summary(final)
         return final
 
@@ -334,15 +369,21 @@ class Rollout:
     def diff_view(deployment):
         return {'metadata': {'annotations': kr.annotations_of(deployment)}, 'spec': {'template': kr.template(deployment)}}
 
-    def wait(self, stale):
-        """kr.wait_rollout, with the status last polled in the result, and a failure as the task's."""
-        verdict = partial(kr.rollout_status, stale=stale)
+    def wait(self, before):
+        """kr.wait_rollout, with the status last polled in the result, and a failure as the task's.
+        before: the Deployment read before this module's change, None without one."""
+        polled = {}
+
+        def verdict(deployment):
+            polled['replica_set'] = self.new_replica_set(deployment)
+            return kr.rollout_status(deployment, before, polled['replica_set'])
+
         try:
             deployment = kr.wait_rollout(self.deployment, self.p['wait_timeout'], verdict)
         except kr.RolloutError as err:
-            self.result['status'] = kr.status_facts(err.deployment, stale)
+            self.result['status'] = kr.status_facts(err.deployment, before, polled.get('replica_set'))
             self.fail(str(err))
-        self.result['status'] = kr.status_facts(deployment, stale)
+        self.result['status'] = kr.status_facts(deployment, before, polled.get('replica_set'))
         self.result.setdefault('msg', self.result['status']['message'])
         return deployment
 

@@ -13,16 +13,27 @@ description:
   - What C(kubectl get deploy,pods,endpoints,hpa), C(kubectl describe pod),
     C(kubectl get events --field-selector type=Warning) and C(kubectl logs --previous) show during
     an outage, read concurrently and reduced to the facts a diagnosis needs.
-  - Reads the Deployment O(name) in O(namespace), then concurrently its pods (its selector), the
-    ReplicaSets it owns, the Endpoints of O(service), the namespace's Warning events and the
+  - Reads the Deployment O(name) in O(namespace), then concurrently its pods, the ReplicaSets it
+    owns, the Service O(service) and its Endpoints, the namespace's Warning events and the
     HorizontalPodAutoscalers (autoscaling/v2); then the previous log of a crash-looping container.
+  - The Deployment's pods are those its ReplicaSets control (the pods listed by its selector whose
+    controller C(ownerReference) is one of the ReplicaSets whose controller is the Deployment), as
+    the controllers count them, so that the pods of another Deployment whose labels match its
+    selector (a canary) are neither counted nor blamed. When its ReplicaSets cannot be read, the
+    task warns and takes every pod of the selector.
   - RV(problems) names what keeps the Deployment from serving, one entry per kind with its pods -
     C(CrashLoopBackOff), C(ImagePullBackOff) (also C(ErrImagePull)), C(CreateContainerConfigError),
     C(OOMKilled) (current or last termination), C(Unschedulable) (a Pending pod whose
     C(PodScheduled) condition is False with reason C(Unschedulable), or with a C(FailedScheduling)
     event; the message is the scheduler's, such as C(0/3 nodes are available - Insufficient memory)),
-    C(ProgressDeadlineExceeded) (the Deployment's Progressing condition), C(NoReadyEndpoints) (the
-    Service has no ready address) and C(NotReady) (running containers whose readiness fails).
+    C(ReplicaFailure) (a C(ReplicaFailure) condition of the Deployment or of one of its
+    ReplicaSets - pods could not be created, for example C(pods "x" is forbidden - exceeded quota)
+    from a ResourceQuota, or an admission webhook's refusal - named before the
+    C(ProgressDeadlineExceeded) it causes), C(ProgressDeadlineExceeded) (the Deployment's
+    Progressing condition), C(NoReadyEndpoints) (the Service has no ready address),
+    C(NoEndpointsObject) (the Service exists but has no Endpoints object - it has no selector, or
+    the endpoints controller has not made one - so no traffic reaches the pods through it) and
+    C(NotReady) (running containers whose readiness fails).
   - Fails with a clear message when the Deployment does not exist, the cluster cannot be reached or
     the pods cannot be listed; the other reads failing only warn.
   - Never changes anything.
@@ -40,7 +51,7 @@ options:
     type: str
     default: default
   service:
-    description: Name of the Service whose endpoints are read; default O(name).
+    description: Name of the Service read, with its endpoints; default O(name).
     type: str
   events_since:
     description: Warning events last seen within this duration back from now, such as C(1h) or C(30m).
@@ -122,7 +133,7 @@ deployment:
     images: [registry.example/inference-gateway:v1.2.3]
     conditions: [{type: Available, status: 'False', reason: MinimumReplicasUnavailable, message: Deployment does not have minimum availability.}]
 pods:
-  description: The pods of the Deployment's selector, by name.
+  description: The pods of the Deployment (those its ReplicaSets control), by name.
   returned: always
   type: list
   elements: dict
@@ -158,12 +169,23 @@ pods:
       description: When the running container (else the pod) started, RFC 3339.
       type: str
 endpoints:
-  description: The Endpoints of O(service).
+  description: The Service O(service) and its Endpoints.
   returned: always
   type: dict
   contains:
     found:
       description: Whether the Service exists.
+      type: bool
+    endpoints_found:
+      description: >-
+        Whether its Endpoints object exists. V(false) with RV(endpoints.found) V(true): a Service
+        without a selector (nobody creates its Endpoints) or whose Endpoints the endpoints
+        controller has not made; RV(problems) then has C(NoEndpointsObject).
+      type: bool
+    selector:
+      description: >-
+        Whether the Service has a selector; V(null) without a Service, or when the Service could
+        not be read but its Endpoints could (it then exists).
       type: bool
     service:
       description: The Service.
@@ -174,7 +196,7 @@ endpoints:
     not_ready:
       description: Addresses not ready (failing readiness).
       type: int
-  sample: {found: true, service: inference-gateway, ready: 0, not_ready: 3}
+  sample: {found: true, endpoints_found: true, selector: true, service: inference-gateway, ready: 0, not_ready: 3}
 events:
   description: Warning events of the Deployment, its ReplicaSets and pods, last seen within O(events_since), newest first.
   returned: always
@@ -235,14 +257,17 @@ problems:
     kind:
       description: >-
         V(CrashLoopBackOff), V(ImagePullBackOff), V(CreateContainerConfigError), V(OOMKilled),
-        V(Unschedulable), V(ProgressDeadlineExceeded), V(NoReadyEndpoints) or V(NotReady).
+        V(Unschedulable), V(ReplicaFailure), V(ProgressDeadlineExceeded), V(NoReadyEndpoints),
+        V(NoEndpointsObject) or V(NotReady).
       type: str
     pods:
-      description: The pods concerned (empty for the Deployment's and the Service's problems).
+      description: The pods concerned (empty for the Deployment's, its ReplicaSets' and the Service's problems).
       type: list
       elements: str
     message:
-      description: What the cluster says, for example the scheduler's C(0/3 nodes are available) message.
+      description: >-
+        What the cluster says, for example the scheduler's C(0/3 nodes are available) message, or
+        for C(ReplicaFailure) why pods could not be created (the condition's message).
       type: str
   sample:
     - {kind: CrashLoopBackOff, pods: [inference-gateway-7d4b9c8f6d-x2k4p],

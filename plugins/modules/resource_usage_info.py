@@ -33,8 +33,10 @@ description:
     O(memory_query), O(throttling_query), O(restarts_query) and O(oom_query), all concurrently.
     A figure without a series is V(null) (unknown), never 0.
   - With O(source=kubernetes) it runs anywhere that reaches the Kubernetes API. It reads the
-    Deployment O(name) (default O(service)) in O(namespace), then concurrently its pods (its
-    selector, or O(selector)), their PodMetrics from the metrics API
+    Deployment O(name) (default O(service)) in O(namespace), then concurrently its pods (listed by
+    its selector, and the ReplicaSets it owns; only the pods those control are measured, not those
+    of another Deployment with matching labels such as a canary; or every pod of O(selector)),
+    their PodMetrics from the metrics API
     (C(GET /apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods?labelSelector=...), what
     C(kubectl top pods) shows) and the HorizontalPodAutoscalers. CPU and memory are percents of
     each container's limits; a container without a limit has V(null) percents, and RV(missing)
@@ -43,7 +45,8 @@ description:
     container, so a count over O(since) is not known). The metrics API has no CPU throttling.
   - When the metrics API answers 404 (metrics-server not installed) or 503 (installed, not
     answering), CPU and memory are unknown; the task still reports restarts, OOM kills, the HPA
-    and the limits, warns, and sets RV(partial) and RV(missing).
+    and the limits, warns, and sets RV(partial) and RV(missing). When the Deployment's ReplicaSets
+    cannot be read, every pod of its selector is measured, with a warning and RV(partial).
   - Never changes anything.
 author: sre.runbooks developers (@sre-runbooks)
 extends_documentation_fragment:
@@ -81,8 +84,9 @@ options:
   selector:
     description:
       - Label selector of the pods (O(source=kubernetes)), for example C(app=dhakacart-backend),
-        instead of the Deployment's own selector. When the Deployment O(name) does not exist, the
-        pods of this selector are still measured (without HPA, the limits read from a pod).
+        instead of the Deployment's own pods; every pod it selects is measured, whichever
+        Deployment owns it. When the Deployment O(name) does not exist, the pods of this selector
+        are still measured (without HPA, the limits read from a pod).
     type: str
   validate_certs:
     description:
@@ -397,7 +401,7 @@ namespace:
   returned: when O(source=kubernetes)
   type: str
 selector:
-  description: The label selector of the pods measured.
+  description: The label selector the pods were listed by (without O(selector), the Deployment's own, narrowed to its pods).
   returned: when O(source=kubernetes)
   type: str
   sample: app=dhakacart-backend

@@ -36,15 +36,17 @@ one step per GET of it, as set by `controller`: 'converge' (default) observes th
 (a template change gets the next revision), then reports every replica updated and available, the
 HPA first raising spec.replicas to its minReplicas; 'stuck' times out each new rollout with
 ProgressDeadlineExceeded; None leaves the status as it is. It never creates nor renumbers
-ReplicaSets: seed those. A Deployment nobody patched keeps the status it was seeded with.
+ReplicaSets: seed those. A Deployment nobody patched keeps the status it was seeded with. A pod()
+is controlled (ownerReferences) by the ReplicaSet of its Deployment's revision: seed that one too,
+as the modules count as a Deployment's pods only those of the ReplicaSets it owns.
 
 Seeding a scenario (the builders below give API-shaped objects, override what the test needs):
 
     api = FakeApiServer()
-    dep = deployment('backend', 'shop', image='shop/backend:2.1', replicas=3, ready=0)
+    dep = deployment('backend', 'shop', image='shop/backend:2.1', replicas=3, ready=0, revision=2)
     api.add(dep)
     api.add(replica_set(dep, 1, 'shop/backend:2.0', created='2026-11-23T12:00:00Z'))
-    api.add(replica_set(dep, 2, 'shop/backend:2.1', created='2026-11-23T14:00:00Z', replicas=3, current=True))
+    api.add(replica_set(dep, 2, 'shop/backend:2.1', created='2026-11-23T14:00:00Z', replicas=3))
     crashing = pod(dep, 'backend-h2-a', waiting='CrashLoopBackOff', restarts=5, last_terminated='OOMKilled')
     api.add(crashing)
     api.add(hpa(dep, 2, 6, current=3), service(dep), endpoints(dep, not_ready=[crashing]))
@@ -154,10 +156,16 @@ def deployment(name, namespace, image='app:1', replicas=3, ready=None, revision=
     return built
 
 
-def replica_set(owner, revision, image, created=None, replicas=0, change_cause=None):
-    """A ReplicaSet the Deployment `owner` controls (ownerReferences), at `revision`, of `image`."""
+def template_hash(revision):
+    """The pod-template-hash of the ReplicaSets (named <deployment>-<hash>) and pods of a revision."""
+    return 'h%05d' % revision
+
+
+def replica_set(owner, revision, image, created=None, replicas=0, change_cause=None, conditions=None):
+    """A ReplicaSet the Deployment `owner` controls (ownerReferences), at `revision`, of `image`;
+    conditions: its status conditions (a ReplicaFailure, say)."""
     meta = owner['metadata']
-    hash_value = 'h%05d' % revision
+    hash_value = template_hash(revision)
     template = copy.deepcopy(owner['spec']['template'])
     template['metadata']['labels']['pod-template-hash'] = hash_value
     for spec_container in template['spec']['containers'][:1]:
@@ -166,25 +174,30 @@ def replica_set(owner, revision, image, created=None, replicas=0, change_cause=N
                    'deployment.kubernetes.io/max-replicas': str(owner['spec']['replicas'] + 1)}
     if change_cause:
         annotations['kubernetes.io/change-cause'] = change_cause
-    return {'apiVersion': 'apps/v1', 'kind': 'ReplicaSet',
-            'metadata': {'name': '%s-%s' % (meta['name'], hash_value), 'namespace': meta['namespace'],
-                         'uid': uid('%s-%s' % (meta['name'], hash_value)), 'resourceVersion': str(1000 + revision),
-                         'creationTimestamp': created or '2026-11-%02dT10:00:00Z' % min(28, revision + 1),
-                         'generation': 1, 'labels': dict(template['metadata']['labels']), 'annotations': annotations,
-                         'ownerReferences': [{'apiVersion': 'apps/v1', 'kind': 'Deployment', 'name': meta['name'],
-                                              'uid': meta['uid'], 'controller': True, 'blockOwnerDeletion': True}]},
-            'spec': {'replicas': replicas, 'selector': {'matchLabels': dict(template['metadata']['labels'])},
-                     'template': template},
-            'status': {'observedGeneration': 1, 'replicas': replicas, 'readyReplicas': replicas,
-                       'availableReplicas': replicas}}
+    built = {'apiVersion': 'apps/v1', 'kind': 'ReplicaSet',
+             'metadata': {'name': '%s-%s' % (meta['name'], hash_value), 'namespace': meta['namespace'],
+                          'uid': uid('%s-%s' % (meta['name'], hash_value)), 'resourceVersion': str(1000 + revision),
+                          'creationTimestamp': created or '2026-11-%02dT10:00:00Z' % min(28, revision + 1),
+                          'generation': 1, 'labels': dict(template['metadata']['labels']), 'annotations': annotations,
+                          'ownerReferences': [{'apiVersion': 'apps/v1', 'kind': 'Deployment', 'name': meta['name'],
+                                               'uid': meta['uid'], 'controller': True, 'blockOwnerDeletion': True}]},
+             'spec': {'replicas': replicas, 'selector': {'matchLabels': dict(template['metadata']['labels'])},
+                      'template': template},
+             'status': {'observedGeneration': 1, 'replicas': replicas, 'readyReplicas': replicas,
+                        'availableReplicas': replicas}}
+    if conditions:
+        built['status']['conditions'] = copy.deepcopy(conditions)
+    return built
 
 
 def pod(owner, name, phase='Running', ready=None, restarts=0, waiting=None, waiting_message=None, last_terminated=None,
-        exit_code=None, terminated=None, node='node-1', unschedulable=None, containers=None):
-    """A pod of the Deployment `owner` (its template's labels and containers). waiting: the reason a
-    container waits (CrashLoopBackOff, ImagePullBackOff...); last_terminated: the reason of its last
-    termination (OOMKilled, Error); terminated: the reason of a current termination; unschedulable:
-    the scheduler's message of a Pending pod (not scheduled, PodScheduled False)."""
+        exit_code=None, terminated=None, node='node-1', unschedulable=None, containers=None, revision=None):
+    """A pod of the Deployment `owner` (its template's labels and containers), controlled (ownerReferences)
+    by its ReplicaSet of `revision` (default: the Deployment's current one, replica_set(owner, revision, ...)),
+    whose pod-template-hash label it carries. waiting: the reason a container waits (CrashLoopBackOff,
+    ImagePullBackOff...); last_terminated: the reason of its last termination (OOMKilled, Error);
+    terminated: the reason of a current termination; unschedulable: the scheduler's message of a
+    Pending pod (not scheduled, PodScheduled False)."""
     template = owner['spec']['template']
     spec_containers = copy.deepcopy(containers or template['spec']['containers'])
     started = stamp(ago=300)
@@ -215,10 +228,14 @@ def pod(owner, name, phase='Running', ready=None, restarts=0, waiting=None, wait
         'startTime': stamp(ago=600)}
     if not unschedulable:
         status['containerStatuses'] = statuses
-    labels = dict(template['metadata']['labels'])
+    hash_value = template_hash(int(owner['metadata']['annotations'][REVISION]) if revision is None else revision)
+    controller = '%s-%s' % (owner['metadata']['name'], hash_value)
+    labels = dict(template['metadata']['labels'], **{'pod-template-hash': hash_value})
     return {'apiVersion': 'v1', 'kind': 'Pod',
             'metadata': {'name': name, 'namespace': owner['metadata']['namespace'], 'uid': uid(name), 'labels': labels,
-                         'resourceVersion': '500', 'creationTimestamp': stamp(ago=600)},
+                         'resourceVersion': '500', 'creationTimestamp': stamp(ago=600),
+                         'ownerReferences': [{'apiVersion': 'apps/v1', 'kind': 'ReplicaSet', 'name': controller,
+                                              'uid': uid(controller), 'controller': True, 'blockOwnerDeletion': True}]},
             'spec': {'containers': spec_containers, 'nodeName': None if unschedulable else node,
                      'restartPolicy': 'Always'},
             'status': status}
@@ -247,12 +264,16 @@ def hpa(target, low, high, current=None, desired=None, conditions=None):
                        'conditions': conditions or []}}
 
 
-def service(target, name=None, port=80, target_port=8080):
+def service(target, name=None, port=80, target_port=8080, selector=True):
+    """The Service of the Deployment `target` (its selector's labels); selector=False: one without a
+    selector, whose Endpoints nobody creates (add none, or endpoints() by hand)."""
     meta = target['metadata']
+    spec = {'type': 'ClusterIP', 'ports': [{'name': 'http', 'port': port, 'targetPort': target_port, 'protocol': 'TCP'}]}
+    if selector:
+        spec['selector'] = dict(target['spec']['selector']['matchLabels'])
     return {'apiVersion': 'v1', 'kind': 'Service',
             'metadata': {'name': name or meta['name'], 'namespace': meta['namespace'], 'resourceVersion': '300'},
-            'spec': {'selector': dict(target['spec']['selector']['matchLabels']), 'type': 'ClusterIP',
-                     'ports': [{'name': 'http', 'port': port, 'targetPort': target_port, 'protocol': 'TCP'}]}}
+            'spec': spec}
 
 
 def endpoints(target, name=None, ready=(), not_ready=(), port=8080):

@@ -69,7 +69,8 @@ def test_k8s_status_the_service_down_contract(api):
     crash = result['pods'][0]
     assert (crash['waiting_reason'], crash['last_terminated_reason'], crash['last_exit_code'], crash['restarts'],
             crash['ready']) == ('CrashLoopBackOff', 'OOMKilled', 137, 6, False)
-    assert result['endpoints'] == {'found': True, 'service': 'backend', 'ready': 1, 'not_ready': 1}
+    assert result['endpoints'] == {'found': True, 'endpoints_found': True, 'selector': True, 'service': 'backend',
+                                   'ready': 1, 'not_ready': 1}
     assert [(e['reason'], e['object']) for e in result['events']] == [('BackOff', 'Pod/backend-h2-a'),
                                                                       ('Failed', 'Pod/backend-h2-b')]
     assert result['events'][0]['count'] == 12
@@ -96,6 +97,91 @@ def test_k8s_status_unschedulable_no_endpoints_and_check_mode(api):
         {'kind': 'NoReadyEndpoints', 'pods': [],
          'message': 'Service backend has no ready endpoint (0 not ready): every request to it fails'}]
     assert result['pods'][0]['node'] is None and result['logs'] == []
+
+
+def add_crashing_canary(api):
+    """backend-admin, a canary whose labels (app=backend) match backend's selector: its own ReplicaSet
+    (revision 5, in the fixture) and two crash-looping pods, busy and with Warning events."""
+    canary = api.get('deployments', 'backend-admin', NS)
+    pods = [pod(canary, 'backend-admin-h5-%s' % suffix, waiting='CrashLoopBackOff', restarts=9, last_terminated='OOMKilled',
+                revision=5) for suffix in ('x', 'y')]
+    assert all(p['metadata']['labels']['app'] == 'backend' for p in pods)
+    api.add(*pods, *[pod_metrics(p, cpu='1', memory='250Mi') for p in pods],
+            event(pods[0], 'BackOff', 'Back-off restarting failed container backend-admin'))
+    return pods
+
+
+def test_k8s_status_counts_only_the_pods_of_the_deployments_replica_sets(api):
+    add_crashing_canary(api)
+    listed = run(api, 'log_search_info', backend='kubernetes', service='backend', namespace=NS, selector='app=backend')
+    assert len(listed['pods']) == 5       # what backend's selector matches
+    result = run(api, 'k8s_status_info', name='backend', namespace=NS, tail=2)
+    assert not result.get('failed'), result
+    assert [p['name'] for p in result['pods']] == ['backend-h2-a', 'backend-h2-b', 'backend-h2-c']
+    assert [(p['kind'], p['pods']) for p in result['problems']] == [
+        ('CrashLoopBackOff', ['backend-h2-a']), ('ImagePullBackOff', ['backend-h2-b']), ('OOMKilled', ['backend-h2-a'])]
+    assert result['oom'] == {'oom_killed': True, 'count': 1}
+    assert [e['object'] for e in result['events']] == ['Pod/backend-h2-a', 'Pod/backend-h2-b']
+    assert result['logs'] == ['loading the model', 'MemoryError: cannot allocate']
+    assert not result.get('warnings'), result
+    pods_read = next(r for r in api.requests if r['path'] == '/api/v1/namespaces/shop/pods')
+    assert pods_read['query']['labelSelector'] == ['app=backend']
+
+
+def test_k8s_status_service_without_endpoints_object_is_not_no_service(api):
+    dep = api.get('deployments', 'backend', NS)
+    del api.objects[('endpoints', NS, 'backend')]
+    not_made = run(api, 'k8s_status_info', name='backend', namespace=NS)
+    assert not not_made.get('failed'), not_made
+    assert not_made['endpoints'] == {'found': True, 'endpoints_found': False, 'selector': True, 'service': 'backend',
+                                     'ready': 0, 'not_ready': 0}
+    assert not_made['problems'][-1] == {
+        'kind': 'NoEndpointsObject', 'pods': [],
+        'message': 'Service backend has no Endpoints object: the endpoints controller has not made one (yet); '
+                   'no traffic reaches any pod through it'}
+    assert '; Service backend has no Endpoints object (not made by the endpoints controller); HPA' in not_made['summary']
+    assert any(r['path'] == '/api/v1/namespaces/shop/services/backend' for r in api.requests)
+
+    api.add(service(dep, selector=False))
+    selectorless = run(api, 'k8s_status_info', name='backend', namespace=NS)
+    assert (selectorless['endpoints']['found'], selectorless['endpoints']['endpoints_found'],
+            selectorless['endpoints']['selector']) == (True, False, False)
+    assert selectorless['problems'][-1]['message'] == (
+        'Service backend has no Endpoints object: it has no selector, so no controller makes one (the Endpoints of '
+        'such a Service are created by hand); no traffic reaches any pod through it')
+    assert '; Service backend has no Endpoints object (no selector); HPA' in selectorless['summary']
+
+    del api.objects[('services', NS, 'backend')]
+    no_service = run(api, 'k8s_status_info', name='backend', namespace=NS)
+    assert no_service['endpoints'] == {'found': False, 'endpoints_found': False, 'selector': None, 'service': 'backend',
+                                       'ready': 0, 'not_ready': 0}
+    assert 'NoEndpointsObject' not in [p['kind'] for p in no_service['problems']]
+    assert '; no Service backend; HPA' in no_service['summary']
+
+
+QUOTA = ('pods "backend-h00003-7xk2p" is forbidden: exceeded quota: compute-resources, requested: '
+         'limits.memory=256Mi, used: limits.memory=768Mi, limited: limits.memory=1Gi')
+
+
+def test_k8s_status_names_a_replica_failure_before_the_deadline_it_causes(api):
+    dep = api.get('deployments', 'backend', NS)
+    failure = {'type': 'ReplicaFailure', 'status': 'True', 'reason': 'FailedCreate', 'message': QUOTA,
+               'lastUpdateTime': '2026-11-23T14:10:00Z', 'lastTransitionTime': '2026-11-23T14:10:00Z'}
+    progressing = next(c for c in dep['status']['conditions'] if c['type'] == 'Progressing')
+    progressing.update(status='False', reason='ProgressDeadlineExceeded',
+                       message='ReplicaSet "backend-h00003" has timed out progressing.')
+    dep['status']['conditions'].append(failure)
+    # The new ReplicaSet says it too (the Deployment controller copies its condition): one message.
+    api.add(replica_set(dep, 3, 'shop/backend:2.2', replicas=3, conditions=[failure]))
+    result = run(api, 'k8s_status_info', name='backend', namespace=NS)
+    assert not result.get('failed'), result
+    kinds = [p['kind'] for p in result['problems']]
+    assert kinds == ['CrashLoopBackOff', 'ImagePullBackOff', 'OOMKilled', 'ReplicaFailure', 'ProgressDeadlineExceeded']
+    assert result['problems'][3] == {'kind': 'ReplicaFailure', 'pods': [], 'message': QUOTA}
+    assert ('OOMKilled (1 pods), ReplicaFailure (%s), ProgressDeadlineExceeded (ReplicaSet "backend-h00003" has '
+            'timed out progressing.)' % QUOTA) in result['summary']
+    assert {'type': 'ReplicaFailure', 'status': 'True', 'reason': 'FailedCreate', 'message': QUOTA} \
+        in result['deployment']['conditions']
 
 
 def test_k8s_status_fails_clearly(api):
@@ -153,6 +239,32 @@ def test_resource_usage_against_limits_with_hpa_and_limits(api):
     metrics = next(r for r in api.requests if r['path'].startswith('/apis/metrics.k8s.io/'))
     assert metrics['path'] == '/apis/metrics.k8s.io/v1beta1/namespaces/shop/pods'
     assert metrics['query']['labelSelector'] == ['app=backend']
+
+
+def test_resource_usage_measures_only_the_deployments_pods(api):
+    add_crashing_canary(api)
+    result = run(api, 'resource_usage_info', source='kubernetes', service='backend', namespace=NS)
+    assert not result.get('failed'), result
+    assert [c['name'] for c in result['containers']] == ['backend-h2-a/backend', 'backend-h2-b/backend',
+                                                         'backend-h2-c/backend']
+    assert result['max_cpu_percent'] == 95.0 and result['restarts'] == 6 and result['oom_kills'] == 1
+    assert result['partial'] is False
+    assert sorted(r['path'].rsplit('/', 1)[1] for r in api.requests if r['method'] == 'GET') == [
+        'backend', 'horizontalpodautoscalers', 'pods', 'pods', 'replicasets']
+    # The selector option gives the pods it selects, whoever owns them.
+    chosen = run(api, 'resource_usage_info', source='kubernetes', service='backend', namespace=NS,
+                 selector='app=backend,tier=admin')
+    assert [c['name'] for c in chosen['containers']] == ['backend-admin-h5-x/backend-admin', 'backend-admin-h5-y/backend-admin']
+    assert chosen['restarts'] == 18
+
+
+def test_resource_usage_of_a_deployment_whose_selected_pods_are_all_anothers(api):
+    for name in ('backend-h2-a', 'backend-h2-b', 'backend-h2-c'):
+        del api.objects[('pods', NS, name)]
+    add_crashing_canary(api)
+    result = run(api, 'resource_usage_info', source='kubernetes', service='backend', namespace=NS)
+    assert result['failed'] and result['msg'].startswith(
+        'none of the 2 pods of selector app=backend in namespace shop belongs to deployment backend')
 
 
 @pytest.mark.parametrize('state, text', [(False, 'metrics-server is not installed: CPU and memory unknown; kubectl top would fail too'),

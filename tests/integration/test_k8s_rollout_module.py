@@ -202,21 +202,127 @@ def test_status_done(api):
     assert result['changed'] is False and result['revision'] == 7
 
 
+DEADLINE = ('deployment "web" exceeded its progress deadline of 600 s (progressDeadlineSeconds): '
+            'ReplicaSet "web-6b7f9c4d8" has timed out progressing.')
+QUOTA = ('pods "web-h00008-x7k2p" is forbidden: exceeded quota: pods-quota, requested: pods=1, used: pods=3, '
+         'limited: pods=3')
+
+
+def replica_failure(obj):
+    """obj (a ReplicaSet or Deployment) with the ReplicaFailure condition the quota's refusal sets."""
+    obj['status'].setdefault('conditions', []).append({
+        'type': 'ReplicaFailure', 'status': 'True', 'reason': 'FailedCreate', 'message': QUOTA,
+        'lastTransitionTime': '2026-11-23T14:20:00Z', 'lastUpdateTime': '2026-11-23T14:20:00Z'})
+    return obj
+
+
+class NoProgress(FakeApiServer):
+    """The deployment controller after an undo onto a ReplicaSet that makes no progress: it observes
+    the new generation and keeps the Progressing condition as it was (it refreshes it only on progress)."""
+
+    def controllers(self, key):
+        deploy = self.objects[key]
+        deploy['status'].update(observedGeneration=deploy['metadata']['generation'], updatedReplicas=0)
+
+
+class FullQuota(FakeApiServer):
+    """The controllers in a namespace at its pod quota: for a new pod template the deployment
+    controller makes ReplicaSet web-h00008, whose first pod the quota refuses (ReplicaFailure,
+    copied onto the Deployment); 3 replicas with maxUnavailable 25% take no old pod down first."""
+
+    def controllers(self, key):
+        deploy = self.objects[key]
+        status, meta = deploy['status'], deploy['metadata']
+        if status['observedGeneration'] >= meta['generation']:
+            return
+        made = replica_failure(replica_set(8, 'web:7', replicas=1))
+        made['spec']['template'] = copy.deepcopy(deploy['spec']['template'])
+        made['spec']['template']['metadata']['labels']['pod-template-hash'] = 'h00008'
+        made['status'].update(replicas=0)
+        self.add(made)
+        status.update(observedGeneration=meta['generation'], updatedReplicas=0, terminatingReplicas=0, conditions=[
+            {'type': 'Progressing', 'status': 'True', 'reason': 'NewReplicaSetCreated',
+             'message': 'Created new replica set "web-h00008"', 'lastUpdateTime': '2026-11-23T14:19:59Z'}])
+        replica_failure(deploy)
+
+
 def test_status_progress_deadline_exceeded_fails_at_once(api):
     api.add(stuck())
     started = time.monotonic()
     result = rollout(api, state='status', wait=True, wait_timeout=60)
     assert time.monotonic() - started < 10
     assert result['failed'] and result['status']['failed']
-    assert result['msg'] == 'deployment "web" exceeded its progress deadline: ReplicaSet "web-6b7f9c4d8" has timed out progressing.'
+    assert result['msg'] == DEADLINE
 
 
-def test_undo_of_a_stuck_rollout_waits_past_the_stale_deadline(api):
+def test_undo_onto_a_replica_set_that_cannot_progress_fails_as_fast_as_kubectl():
+    """The deadline exceeded before the undo is current once the controller observed the undo."""
+    api = NoProgress()
+    api.add(stuck(), replica_set(4, 'web:4'), replica_set(7, 'web:7', replicas=3))
+    try:
+        started = time.monotonic()
+        result = rollout(api, state='undone', to_revision=4, wait_timeout=120)
+        elapsed = time.monotonic() - started
+    finally:
+        api.close()
+    assert result['failed'] and result['changed'] and result['target_revision'] == 4
+    assert result['msg'] == DEADLINE and elapsed < 30
+    assert result['status']['failed'] and result['status']['observed_generation'] == result['status']['generation'] == 10
+
+
+def test_undo_of_a_stuck_rollout_waits_past_the_deadline_until_the_controller_observes_it(api):
     api.add(stuck())
-    api.controller = None      # the controller has seen the change but the new pods are not there yet
+    api.controller = None      # the controller has not observed the undo (yet): the condition is the replaced rollout's
     result = rollout(api, state='undone', to_revision=7, wait_timeout=3)
     assert result['failed'] and 'rollout not done after 3s' in result['msg'] and 'exceeded' not in result['msg']
+    assert 'Waiting for deployment spec update to be observed' in result['msg']
     assert result['changed'] and result['target_revision'] == 7
+
+
+def test_restart_whose_pods_a_quota_refuses_fails_at_once_with_the_cause():
+    api = FullQuota()
+    api.add(deployment(), replica_set(7, 'web:7', replicas=3))
+    try:
+        started = time.monotonic()
+        result = rollout(api, state='restarted', wait_timeout=120)
+        elapsed = time.monotonic() - started
+        listed = [r for r in api.requests if r['path'].endswith('/replicasets')]
+    finally:
+        api.close()
+    assert result['failed'] and result['changed'] and elapsed < 30
+    assert result['msg'] == ('cannot create pods: %s; deployment "web" cannot roll out until that is fixed (condition '
+                             'ReplicaFailure FailedCreate of ReplicaSet web-h00008; kubectl describe replicaset '
+                             'web-h00008 -n shop)' % QUOTA)
+    assert result['status']['replica_failure'] == QUOTA and result['status']['failed']
+    assert listed and listed[0]['query']['labelSelector'] == ['app=web']
+
+
+def test_waiting_on_a_deployment_a_quota_holds_below_its_replicas_fails_at_once(api):
+    """1 of 3 pods allowed, no old pod to free the quota: the progress deadline would be 600 s away."""
+    api.add(replica_failure(deployment(replicas=1, updatedReplicas=1, readyReplicas=1, availableReplicas=1)),
+            replica_failure(replica_set(7, 'web:7', replicas=1)))
+    started = time.monotonic()
+    result = rollout(api, state='status', wait=True, wait_timeout=120)
+    assert result['failed'] and time.monotonic() - started < 30
+    assert result['msg'].startswith('cannot create pods: %s; deployment "web" cannot roll out until that is fixed' % QUOTA)
+    assert result['status']['updated_replicas'] == 1 and result['status']['replicas'] == 3
+
+
+def test_a_progress_deadline_names_the_pods_refused(api):
+    """A rollout blocked by a quota until its deadline: the message leads with the refusal."""
+    failing = replica_failure(replica_set(8, 'web:8', replicas=1))
+    api.add(replica_failure(stuck()), failing)
+    result = rollout(api, state='status')
+    assert result['failed'] and result['msg'] == 'cannot create pods: %s; %s' % (QUOTA, DEADLINE)
+    assert result['status']['replica_failure'] == QUOTA
+
+
+def test_a_refusal_of_an_older_replica_set_is_not_the_rollout_s(api):
+    """The Deployment copies an older ReplicaSet's ReplicaFailure when its newest has none."""
+    api.add(replica_failure(deployment()))
+    result = rollout(api, state='status')
+    assert not result.get('failed') and result['msg'] == 'deployment "web" successfully rolled out'
+    assert result['status']['replica_failure'] is None
 
 
 def test_wait_times_out_with_the_last_message(api):

@@ -22,11 +22,12 @@ spec.replicas to its minReplicas.
 import copy
 import json
 import re
+import time
 
 import pytest
 
 from conftest import run_module
-from fake_k8s import REVISION, TOKEN, FakeApiServer
+from fake_k8s import NOT_FOUND_PATH, REVISION, TOKEN, ApiStatus, FakeApiServer, replica_set
 
 NS = 'prod'
 NAME = 'inference-gateway'
@@ -255,20 +256,170 @@ def test_a_failure_after_a_patch_says_what_was_patched(api):
     assert result['revision_before'] == 7
 
 
+DEADLINE = ('deployment "inference-gateway" exceeded its progress deadline of 600 s (progressDeadlineSeconds): '
+            'ReplicaSet "inference-gateway-5f7c9d" has timed out progressing.')
+QUOTA = ('pods "inference-gateway-h00007-q2x8z" is forbidden: exceeded quota: compute, requested: pods=1, used: pods=3, '
+         'limited: pods=3')
+
+
+def timed_out():
+    """The Deployment, its last rollout timed out (the controller keeps that until the next progresses)."""
+    stuck = deployment()
+    stuck['status']['conditions'][1].update(status='False', reason='ProgressDeadlineExceeded', lastUpdateTime='2024-05-01T09:30:00Z',
+                                            message='ReplicaSet "inference-gateway-5f7c9d" has timed out progressing.')
+    return stuck
+
+
+class NewReplicaSets(FakeApiServer):
+    """The deployment controller as it is for a new pod template: it makes the new ReplicaSet and sets
+    the Progressing condition to NewReplicaSetCreated, replacing a timed-out one, when it observes it."""
+
+    def controllers(self, key):
+        deploy = self.objects[key]
+        if deploy['status']['observedGeneration'] < deploy['metadata']['generation'] and deploy['spec']['template'] != self.templates[key]:
+            progressing = next(c for c in deploy['status']['conditions'] if c['type'] == 'Progressing')
+            progressing.update(status='True', reason='NewReplicaSetCreated', lastUpdateTime='2024-05-01T10:00:00Z',
+                               message='Created new replica set "%s-6c9d"' % deploy['metadata']['name'])
+        super().controllers(key)
+
+
+class FullQuota(FakeApiServer):
+    """The controllers in a namespace at its pod quota: a scale-up is observed, and the quota refuses
+    the new pods of the Deployment's ReplicaSet (ReplicaFailure, copied onto the Deployment)."""
+
+    def controllers(self, key):
+        deploy = self.objects[key]
+        failure = {'type': 'ReplicaFailure', 'status': 'True', 'reason': 'FailedCreate', 'message': QUOTA,
+                   'lastTransitionTime': '2024-05-01T10:00:00Z'}
+        self.get('replicasets', '%s-h00007' % NAME, NS)['status']['conditions'] = [failure]
+        deploy['status']['observedGeneration'] = deploy['metadata']['generation']
+        deploy['status']['conditions'].append(dict(failure, lastUpdateTime='2024-05-01T10:00:00Z'))
+
+
+class Kubernetes122(FakeApiServer):
+    """A server before Kubernetes 1.23: HPAs are autoscaling/v1 (stored so), autoscaling/v2 answers 404
+    as the API server does for a group version it does not serve; with v1=False, neither is served."""
+
+    def __init__(self, v1=True):
+        super().__init__()
+        self.v1 = v1
+
+    def serve(self, method, path, query, content_type, body):
+        if path.startswith('/apis/autoscaling/v2/') or (path.startswith('/apis/autoscaling/v1/') and not self.v1):
+            raise ApiStatus(404, 'NotFound', NOT_FOUND_PATH)
+        if path.startswith('/apis/autoscaling/v1/'):
+            code, answer = super().serve(method, path.replace('/v1/', '/v2/', 1), query, content_type, body)
+            return code, dict(answer, apiVersion='autoscaling/v1')
+        return super().serve(method, path, query, content_type, body)
+
+
+def hpa_v1(low=2, high=8, current=3):
+    return {'apiVersion': 'autoscaling/v1', 'kind': 'HorizontalPodAutoscaler',
+            'metadata': {'name': NAME, 'namespace': NS, 'resourceVersion': '900', 'creationTimestamp': '2024-05-01T09:00:00Z'},
+            'spec': {'scaleTargetRef': {'apiVersion': 'apps/v1', 'kind': 'Deployment', 'name': NAME},
+                     'minReplicas': low, 'maxReplicas': high, 'targetCPUUtilizationPercentage': 70},
+            'status': {'currentReplicas': current, 'desiredReplicas': current, 'currentCPUUtilizationPercentage': 82}}
+
+
+def served(server):
+    server.add(deployment(), configmap())
+    return server
+
+
 def test_progress_deadline_fails_at_once(api):
     api.controller = 'stuck'
     result = run(api, env={'MODE': 'safe'}, wait_timeout=60)
-    assert result['failed'] and result['msg'] == (
-        'deployment "inference-gateway" exceeded its progress deadline: '
-        'ReplicaSet "inference-gateway-5f7c9d" has timed out progressing.; already patched: Deployment inference-gateway')
+    assert result['failed'] and result['msg'] == DEADLINE + '; already patched: Deployment inference-gateway'
 
 
-def test_a_deadline_exceeded_before_the_patch_is_not_its_failure(api):
-    """The controller keeps the old rollout's ProgressDeadlineExceeded until the new one progresses."""
-    stuck = deployment()
-    stuck['status']['conditions'][1].update(status='False', reason='ProgressDeadlineExceeded',
-                                            message='ReplicaSet "inference-gateway-7d4b9c8f6d" has timed out progressing.')
-    api.add(stuck)
-    result = run(api, env={'MODE': 'safe'}, wait_timeout=30)
+def test_a_deadline_exceeded_before_a_new_template_is_not_its_failure():
+    """The controller replaces the timed-out condition when it makes the new template's ReplicaSet."""
+    api = NewReplicaSets()
+    api.add(timed_out())
+    try:
+        result = run(api, env={'MODE': 'safe'}, wait_timeout=30)
+    finally:
+        api.close()
     assert result['changed'] and not result.get('failed'), result
     assert result['after']['env']['MODE'] == 'safe'
+
+
+def test_a_deadline_kept_after_the_controller_observed_the_patch_fails_at_once(api):
+    """A patch back to the template of a ReplicaSet that cannot progress: the controller observes it
+    and keeps the timed-out condition, as after `kubectl rollout undo`: kubectl fails at once."""
+    api.add(timed_out())
+    started = time.monotonic()
+    result = run(api, env={'MODE': 'safe'}, wait_timeout=120)
+    assert result['failed'] and result['changed'] and time.monotonic() - started < 30
+    assert result['msg'] == DEADLINE + '; already patched: Deployment inference-gateway'
+
+
+def test_an_hpa_floor_does_not_take_the_deadline_exceeded_before_it_for_its_own(api):
+    """A floor the Deployment already has: no generation for the controller to observe."""
+    api.add(timed_out(), hpa(low=2, high=8))
+    result = run(api, replicas='3', wait_timeout=30)
+    assert result['changed'] and not result.get('failed'), result
+    assert result['patches'] == [{'kind': 'HorizontalPodAutoscaler', 'name': NAME, 'body': {'spec': {'minReplicas': 3}}}]
+
+
+def test_a_scale_up_the_quota_refuses_fails_at_once_with_the_cause():
+    api = FullQuota()
+    api.add(deployment(), replica_set(deployment(), 7, 'registry.example/inference-gateway:v1.2.3', replicas=3))
+    try:
+        started = time.monotonic()
+        result = run(api, replicas='5', wait_timeout=120)
+        elapsed = time.monotonic() - started
+    finally:
+        api.close()
+    assert result['failed'] and result['changed'] and elapsed < 30
+    assert result['msg'] == ('cannot create pods: %s; deployment "inference-gateway" cannot roll out until that is fixed '
+                             '(condition ReplicaFailure FailedCreate of ReplicaSet inference-gateway-h00007; kubectl '
+                             'describe replicaset inference-gateway-h00007 -n prod); already patched: Deployment '
+                             'inference-gateway' % QUOTA)
+
+
+def test_env_change_on_a_server_without_autoscaling_v2():
+    api = served(Kubernetes122())
+    api.add(hpa_v1())
+    try:
+        result = run(api, env={'FEATURE_ENDPOINT_XYZ_ENABLED': False})
+    finally:
+        api.close()
+    assert result['changed'] and not result.get('failed'), result
+    assert container(api)['env'][0] == {'name': 'FEATURE_ENDPOINT_XYZ_ENABLED', 'value': 'false'}
+    assert not [r for r in api.requests if '/autoscaling/' in r['path']]
+    assert result['before']['hpa'] is None and result['after']['env']['FEATURE_ENDPOINT_XYZ_ENABLED'] == 'false'
+
+
+def test_scale_through_an_autoscaling_v1_hpa():
+    api = served(Kubernetes122())
+    api.add(hpa_v1(low=2, high=8))
+    try:
+        result = run(api, replicas='+3')
+        paths = [(r['method'], r['path']) for r in api.requests if '/autoscaling/' in r['path']]
+        again = run(api, replicas='6')
+    finally:
+        api.close()
+    assert result['changed'] and not result.get('failed'), result
+    assert result['patches'] == [{'kind': 'HorizontalPodAutoscaler', 'name': NAME, 'body': {'spec': {'minReplicas': 6}}}]
+    assert api.get('horizontalpodautoscalers', NAME)['spec'] == dict(hpa_v1()['spec'], minReplicas=6)
+    assert api.get('deployments', NAME)['spec']['replicas'] == 6   # raised by the HPA, waited for
+    assert result['before']['hpa'] == {'name': NAME, 'min': 2, 'max': 8, 'current': 3}
+    assert result['after']['hpa'] == {'name': NAME, 'min': 6, 'max': 8, 'current': 6}
+    assert not again['changed'] and not again.get('failed')
+    # v2 answers 404, v1 then serves the list (read again after the wait) and the patch.
+    assert paths == [('GET', '/apis/autoscaling/v2/namespaces/prod/horizontalpodautoscalers'),
+                     ('GET', '/apis/autoscaling/v1/namespaces/prod/horizontalpodautoscalers'),
+                     ('PATCH', '/apis/autoscaling/v1/namespaces/prod/horizontalpodautoscalers/inference-gateway'),
+                     ('GET', '/apis/autoscaling/v1/namespaces/prod/horizontalpodautoscalers')]
+
+
+def test_scale_refused_clearly_when_no_hpa_api_is_served():
+    api = served(Kubernetes122(v1=False))
+    try:
+        result = run(api, replicas='6')
+    finally:
+        api.close()
+    assert result['failed'] and not result.get('changed') and api.patches() == []
+    assert result['msg'].startswith('cannot list horizontalpodautoscalers in namespace prod: HTTP 404')
+    assert 'through autoscaling/v2 (Kubernetes 1.23 and later) or autoscaling/v1, and the server serves neither' in result['msg']

@@ -5,10 +5,12 @@ camelCase)."""
 import pytest
 
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.changes import rollout_deploys, timeline
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.diagnosis import diagnose
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.resources import assess
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s import facts as kf
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s import rollout as kr
 from ansible_collections.sre.runbooks.plugins.module_utils.logs.readers import kubernetes_entries, kubernetes_reads
+from test_diagnosis import k8s_deploy, k8s_incident, k8s_status
 
 UID = '5b0e6a1c-2d3f-4e5a-9b8c-7d6e5f4a3b2c'
 OTHER_UID = '9f8e7d6c-5b4a-4c3d-8e2f-1a0b9c8d7e6f'
@@ -58,6 +60,9 @@ CONFIG = pod('backend-e', phase='Pending', ready=False, statuses=[waiting(
     'CreateContainerConfigError', 'secret "db-credentials" not found')])
 NOT_READY = pod('backend-f', ready=False, statuses=[running(ready=False)])
 HEALTHY = pod('backend-g', statuses=[running()])
+SERVICE = {'metadata': {'name': 'backend', 'namespace': 'shop'}, 'spec': {'selector': {'app': 'backend'}}}
+QUOTA = ('pods "backend-7d9-x2k4p" is forbidden: exceeded quota: compute-resources, requested: limits.memory=512Mi, '
+         'used: limits.memory=1536Mi, limited: limits.memory=2Gi')
 
 
 def deployment(progress_reason='NewReplicaSetAvailable', revision='7'):
@@ -74,15 +79,19 @@ def deployment(progress_reason='NewReplicaSetAvailable', revision='7'):
                                        if progress_reason == kr.TIMED_OUT else 'ReplicaSet "backend-7d9" has successfully progressed.'}]}}
 
 
-def replica_set(revision, image, owner_uid=UID, created='2026-11-23T14:00:00Z', cause=None):
+def replica_set(revision, image, owner_uid=UID, created='2026-11-23T14:00:00Z', cause=None, conditions=None):
     annotations = {kr.REVISION: str(revision)}
     if cause:
         annotations[kr.CHANGE_CAUSE] = cause
-    return {'metadata': {'name': 'backend-r%d' % revision, 'creationTimestamp': created, 'annotations': annotations,
-                         'labels': {'app': 'backend', 'pod-template-hash': 'r%d' % revision},
+    return {'metadata': {'name': 'backend-r%d' % revision, 'uid': 'uid-backend-r%d' % revision, 'creationTimestamp': created,
+                         'annotations': annotations, 'labels': {'app': 'backend', 'pod-template-hash': 'r%d' % revision},
                          'ownerReferences': [{'kind': 'Deployment', 'name': 'x', 'uid': owner_uid, 'controller': True}]},
             'spec': {'replicas': 0, 'template': {'spec': {'containers': [{'name': 'backend', 'image': image}]}}},
-            'status': {}}
+            'status': {'conditions': conditions or []}}
+
+
+REFUSED = replica_set(8, 'shop/backend:2.2', conditions=[
+    {'type': 'ReplicaFailure', 'status': 'True', 'reason': 'FailedCreate', 'message': QUOTA}])
 
 
 def event(kind, name, reason, message, last='2026-11-23T14:58:00Z', kind_type='Warning', count=3):
@@ -102,11 +111,11 @@ def test_pod_facts_of_a_crash_loop_with_an_oom_kill():
 
 
 def test_problems_by_kind():
-    found = kf.problems(deployment(kr.TIMED_OUT), [CRASH_OOM, PULL, ERR_PULL, UNSCHEDULABLE, CONFIG, NOT_READY, HEALTHY],
-                        {'found': True, 'service': 'backend', 'ready': 0, 'not_ready': 2},
+    found = kf.problems(deployment(kr.TIMED_OUT), [REFUSED], [CRASH_OOM, PULL, ERR_PULL, UNSCHEDULABLE, CONFIG, NOT_READY, HEALTHY],
+                        kf.endpoints_facts('backend', SERVICE, {'subsets': [{'notReadyAddresses': [{'ip': '10.0.0.1'}, {'ip': '10.0.0.2'}]}]}),
                         [{'object': 'Pod/backend-f', 'reason': 'Unhealthy', 'message': 'Readiness probe failed: HTTP probe failed with statuscode: 503'}])
     by_kind = {p['kind']: p for p in found}
-    assert [p['kind'] for p in found] == list(kf.PROBLEM_KINDS)
+    assert [p['kind'] for p in found] == [kind for kind in kf.PROBLEM_KINDS if kind != 'NoEndpointsObject']
     assert by_kind['CrashLoopBackOff'] == {'kind': 'CrashLoopBackOff', 'pods': ['backend-a'],
                                            'message': 'container backend keeps crashing (6 restarts), last exit OOMKilled code 137'}
     assert by_kind['OOMKilled']['pods'] == ['backend-a'] and '256Mi' in by_kind['OOMKilled']['message']
@@ -115,6 +124,7 @@ def test_problems_by_kind():
     assert by_kind['CreateContainerConfigError']['message'] == 'secret "db-credentials" not found'
     assert by_kind['Unschedulable'] == {'kind': 'Unschedulable', 'pods': ['backend-d'], 'message':
                                         '0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available'}
+    assert by_kind['ReplicaFailure'] == {'kind': 'ReplicaFailure', 'pods': [], 'message': QUOTA}
     assert by_kind['ProgressDeadlineExceeded']['message'] == 'ReplicaSet "backend-7d9" has timed out progressing.'
     assert by_kind['NoReadyEndpoints']['pods'] == [] and 'no ready endpoint (2 not ready)' in by_kind['NoReadyEndpoints']['message']
     assert by_kind['NotReady'] == {'kind': 'NotReady', 'pods': ['backend-f'],
@@ -125,12 +135,12 @@ def test_unschedulable_from_a_failed_scheduling_event_and_healthy_nothing():
     pending = pod('backend-h', phase='Pending', ready=False, node=None,
                   conditions=[{'type': 'PodScheduled', 'status': 'False'}])
     events = [{'object': 'Pod/backend-h', 'reason': 'FailedScheduling', 'message': '0/3 nodes are available: 3 Insufficient cpu.'}]
-    ends = {'found': True, 'service': 'backend', 'ready': 1, 'not_ready': 0}
-    assert kf.problems(deployment(), [pending], ends, events) == [
+    ends = kf.endpoints_facts('backend', SERVICE, {'subsets': [{'addresses': [{'ip': '10.0.0.1'}]}]})
+    assert kf.problems(deployment(), [], [pending], ends, events) == [
         {'kind': 'Unschedulable', 'pods': ['backend-h'], 'message': '0/3 nodes are available: 3 Insufficient cpu.'}]
-    assert kf.problems(deployment(), [HEALTHY], ends, []) == []
+    assert kf.problems(deployment(), [replica_set(7, 'shop/backend:2.1')], [HEALTHY], ends, []) == []
     # No Service at all is not a NoReadyEndpoints problem: endpoints.found says it.
-    assert kf.problems(deployment(), [HEALTHY], kf.endpoints_facts(None, 'backend'), []) == []
+    assert kf.problems(deployment(), [], [HEALTHY], kf.endpoints_facts('backend', None, None), []) == []
 
 
 def test_warning_events_of_the_deployment_its_replica_sets_and_pods_newest_first():
@@ -152,9 +162,12 @@ def test_warning_events_of_the_deployment_its_replica_sets_and_pods_newest_first
 
 def test_endpoints_facts():
     endpoints = {'subsets': [{'addresses': [{'ip': '10.0.0.1'}], 'notReadyAddresses': [{'ip': '10.0.0.2'}, {'ip': '10.0.0.3'}]}]}
-    assert kf.endpoints_facts(endpoints, 'backend') == {'found': True, 'service': 'backend', 'ready': 1, 'not_ready': 2}
-    assert kf.endpoints_facts({'metadata': {}}, 'backend') == {'found': True, 'service': 'backend', 'ready': 0, 'not_ready': 0}
-    assert kf.endpoints_facts(None, 'backend')['found'] is False
+    assert kf.endpoints_facts('backend', SERVICE, endpoints) == {
+        'found': True, 'endpoints_found': True, 'selector': True, 'service': 'backend', 'ready': 1, 'not_ready': 2}
+    assert kf.endpoints_facts('backend', SERVICE, {'metadata': {}}) == {
+        'found': True, 'endpoints_found': True, 'selector': True, 'service': 'backend', 'ready': 0, 'not_ready': 0}
+    assert kf.endpoints_facts('backend', None, None) == {
+        'found': False, 'endpoints_found': False, 'selector': None, 'service': 'backend', 'ready': 0, 'not_ready': 0}
 
 
 def hpa(name, target, current, desired, low=2, high=6, api_version='apps/v1'):
@@ -215,7 +228,7 @@ def test_container_resources():
 
 def test_status_report():
     dep = deployment()
-    report = kf.status_report(dep, [replica_set(7, 'shop/backend:2.1')], [CRASH_OOM, HEALTHY],
+    report = kf.status_report(dep, [replica_set(7, 'shop/backend:2.1')], [CRASH_OOM, HEALTHY], SERVICE,
                               {'subsets': [{'addresses': [{'ip': '10.0.0.1'}], 'notReadyAddresses': [{'ip': '10.0.0.2'}]}]},
                               [event('ReplicaSet', 'backend-r7', 'FailedCreate', 'quota'), event('Pod', 'backend-a', 'BackOff', 'back-off')],
                               None, 'backend', NOW - 3600)
@@ -256,3 +269,61 @@ def test_kubernetes_log_entries_and_reads():
     assert entries[1][1:] == ('plain line', 'backend-a/backend', None) and entries[2][:2] == (None, 'no time here')
     assert kubernetes_reads([CRASH_OOM, HEALTHY]) == [('backend-a', 'backend', False), ('backend-a', 'backend', True),
                                                       ('backend-g', 'backend', False)]
+
+
+def test_a_service_without_endpoints_object_is_not_no_service():
+    no_service = kf.endpoints_facts('backend', None, None)
+    selectorless = kf.endpoints_facts('backend', {'metadata': {'name': 'backend'}, 'spec': {'ports': [{'port': 80}]}}, None)
+    not_made = kf.endpoints_facts('backend', SERVICE, None)
+    assert (selectorless['found'], selectorless['endpoints_found'], selectorless['selector']) == (True, False, False)
+    assert (not_made['found'], not_made['endpoints_found'], not_made['selector']) == (True, False, True)
+    dep = deployment()
+    assert kf.problems(dep, [], [HEALTHY], no_service, []) == []
+    assert kf.problems(dep, [], [HEALTHY], selectorless, []) == [{
+        'kind': 'NoEndpointsObject', 'pods': [],
+        'message': 'Service backend has no Endpoints object: it has no selector, so no controller makes one (the '
+                   'Endpoints of such a Service are created by hand); no traffic reaches any pod through it'}]
+    assert kf.problems(dep, [], [HEALTHY], not_made, []) == [{
+        'kind': 'NoEndpointsObject', 'pods': [],
+        'message': 'Service backend has no Endpoints object: the endpoints controller has not made one (yet); '
+                   'no traffic reaches any pod through it'}]
+    facts = kf.deployment_facts(dep)
+    assert kf.summary(facts, [], no_service, None).endswith('; no problem seen; no Service backend')
+    line = kf.summary(facts, kf.problems(dep, [], [HEALTHY], selectorless, []), selectorless, None)
+    assert line.endswith('; Service backend has no Endpoints object (no selector)')
+    assert line.startswith('deployment backend in shop: 1/3 replicas ready; problems: NoEndpointsObject (Service backend has')
+    assert kf.summary(facts, [], not_made, None).endswith(
+        '; Service backend has no Endpoints object (not made by the endpoints controller)')
+
+
+def test_replica_failure_comes_before_the_progress_deadline_it_causes():
+    dep = deployment(kr.TIMED_OUT)
+    dep['status']['conditions'].append({'type': 'ReplicaFailure', 'status': 'True', 'reason': 'FailedCreate', 'message': QUOTA})
+    ends = kf.endpoints_facts('backend', SERVICE, {'subsets': [{'addresses': [{'ip': '10.0.0.1'}]}]})
+    # The Deployment's condition repeats its ReplicaSet's: one message.
+    found = kf.problems(dep, [REFUSED, replica_set(7, 'shop/backend:2.1')], [HEALTHY], ends, [])
+    assert found == [{'kind': 'ReplicaFailure', 'pods': [], 'message': QUOTA},
+                     {'kind': 'ProgressDeadlineExceeded', 'pods': [],
+                      'message': 'ReplicaSet "backend-7d9" has timed out progressing.'}]
+    line = kf.summary(kf.deployment_facts(dep), found, kf.endpoints_facts('backend', SERVICE, {}), None)
+    assert line == ('deployment backend in shop: 1/3 replicas ready; problems: ReplicaFailure (%s), ProgressDeadlineExceeded '
+                    '(ReplicaSet "backend-7d9" has timed out progressing.); Service backend: 0 ready endpoints, 0 not ready'
+                    % QUOTA)
+    # From a ReplicaSet alone, from the Deployment alone; a condition False or another one is none.
+    assert kf.replica_failures(deployment(), [REFUSED]) == [QUOTA]
+    assert kf.replica_failures(dep, []) == [QUOTA]
+    cleared = replica_set(9, 'shop/backend:2.2', conditions=[{'type': 'ReplicaFailure', 'status': 'False'}])
+    assert kf.replica_failures(deployment(), [cleared, replica_set(7, 'shop/backend:2.1')]) == []
+    webhook = replica_set(10, 'shop/backend:2.3', conditions=[{'type': 'ReplicaFailure', 'status': 'True', 'reason': 'FailedCreate'}])
+    assert kf.replica_failures(deployment(), [webhook]) == ['backend-r10 cannot create pods (FailedCreate)']
+
+
+def test_a_replica_failure_is_named_in_the_diagnosis():
+    status = k8s_status([('ReplicaFailure', QUOTA), ('ProgressDeadlineExceeded', 'ReplicaSet "backend-7d9" has timed out progressing.')])
+    stalled = diagnose(k8s_incident(status, t__changes=[k8s_deploy(60)]))
+    evidence = stalled['recommended']['evidence']
+    assert 'ReplicaFailure in 0 pods: %s' % QUOTA[:160] in evidence
+    assert 'the rollout of the new version stalled as its pods are refused (ReplicaFailure): it is at fault' in evidence
+    assert stalled['action']['name'] == 'rollback'
+    alone = diagnose(k8s_incident(k8s_status([('ReplicaFailure', QUOTA)])))
+    assert 'ReplicaFailure in 0 pods: %s' % QUOTA[:160] in alone['recommended']['evidence']

@@ -327,22 +327,43 @@ def stuck():
     return dep
 
 
-def test_status_progress_deadline_exceeded_fails():
-    assert kr.rollout_status(stuck()) == (
-        False, True, 'deployment "web" exceeded its progress deadline: ReplicaSet "web-6b7f9c4d8" has timed out progressing.')
+DEADLINE = ('deployment "web" exceeded its progress deadline of 600 s (progressDeadlineSeconds): '
+            'ReplicaSet "web-6b7f9c4d8" has timed out progressing.')
 
 
-def test_stale_deadline_from_before_our_change_is_not_a_failure():
-    """After an undo of a stuck rollout the controller keeps the old condition until progress."""
+def test_status_progress_deadline_exceeded_fails_naming_the_deadline():
+    assert kr.rollout_status(stuck()) == (False, True, DEADLINE)
+
+
+def undone(before, observed=True):
+    """`before` after an undo: a new generation, observed or not, the timed-out condition kept as
+    the controller keeps it when the restored ReplicaSet makes no progress."""
+    after = copy.deepcopy(before)
+    after['metadata']['generation'] = 10
+    after['status'].update(observedGeneration=10 if observed else 9, updatedReplicas=0)
+    return after
+
+
+def test_a_deadline_left_from_before_the_change_fails_once_the_change_is_observed():
+    """kubectl's rule: after an undo onto a ReplicaSet that cannot progress the controller never
+    refreshes the condition, so once it observed the undo the deadline is the rollout's."""
     before = stuck()
-    after_undo = copy.deepcopy(before)
-    after_undo['metadata']['generation'] = 10
-    after_undo['status'].update(observedGeneration=10, updatedReplicas=0)
-    done, failed, message = kr.rollout_status(after_undo, kr.progressing(before))
+    assert kr.rollout_status(undone(before, observed=False), before) == (
+        False, False, 'Waiting for deployment spec update to be observed...')
+    assert kr.rollout_status(undone(before), before) == (False, True, DEADLINE)
+
+
+def test_a_deadline_left_from_before_is_not_the_change_s_while_no_generation_was_observed_since():
+    """An HPA's new floor bumps no generation of the Deployment until the HPA scales it."""
+    before = stuck()
+    same = copy.deepcopy(before)
+    same['status'].update(updatedReplicas=0)
+    done, failed, message = kr.rollout_status(same, before)
     assert (done, failed) == (False, False) and '0 out of 3 new replicas' in message
-    renewed = copy.deepcopy(after_undo)
+    renewed = copy.deepcopy(same)
     renewed['status']['conditions'][1]['lastUpdateTime'] = '2026-11-23T14:30:00Z'   # timed out again
-    assert kr.rollout_status(renewed, kr.progressing(before))[1]
+    assert kr.rollout_status(renewed, before) == (False, True, DEADLINE)
+    assert kr.rollout_status(same) == (False, True, DEADLINE)    # without `before`, as kubectl
 
 
 def test_status_facts():
@@ -350,7 +371,115 @@ def test_status_facts():
     assert facts == {'done': False, 'failed': False,
                      'message': 'Waiting for deployment "web" rollout to finish: 1 old replicas are pending termination...',
                      'replicas': 3, 'current_replicas': 4, 'updated_replicas': 3, 'ready_replicas': 3,
-                     'available_replicas': 3, 'generation': 9, 'observed_generation': 9}
+                     'available_replicas': 3, 'generation': 9, 'observed_generation': 9, 'replica_failure': None}
+
+
+# --------------------------------------------------------------------------- pods that cannot be created
+
+QUOTA = ('pods "web-h00008-x7k2p" is forbidden: exceeded quota: pods-quota, requested: pods=1, used: pods=3, '
+         'limited: pods=3')
+PSA = ('pods "web-h00008-x7k2p" is forbidden: violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false '
+       '(container "web" must set securityContext.allowPrivilegeEscalation=false)')
+
+
+def failing(obj, message=QUOTA, reason='FailedCreate', state='True'):
+    """obj with the ReplicaFailure condition the ReplicaSet controller sets (and the Deployment copies)."""
+    obj = copy.deepcopy(obj)
+    obj['status'].setdefault('conditions', []).append({
+        'type': 'ReplicaFailure', 'status': state, 'reason': reason, 'message': message,
+        'lastTransitionTime': '2026-11-23T14:20:00Z', **({'lastUpdateTime': '2026-11-23T14:20:00Z'}
+                                                         if obj['kind'] == 'Deployment' else {})})
+    return obj
+
+
+def restarting(replicas=3, updated=0, terminating=0, **fields):
+    """web rolling out web:8 (a restart or an undo), its new ReplicaSet refused pods by a quota."""
+    counts = dict(observedGeneration=9, replicas=replicas, updatedReplicas=updated, readyReplicas=replicas,
+                  availableReplicas=replicas, terminatingReplicas=terminating)
+    counts.update(fields)
+    counts = {k: v for k, v in counts.items() if v is not None}
+    counts['conditions'] = [{'type': 'Progressing', 'status': 'True', 'reason': 'NewReplicaSetCreated',
+                             'message': 'Created new replica set "web-h00008"', 'lastUpdateTime': '2026-11-23T14:19:59Z'}]
+    return failing(deployment(image='web:8', env='8', replicas=replicas, status=counts))
+
+
+def new_rs(message=QUOTA, reason='FailedCreate'):
+    return failing(replica_set(8, 'web:8', replicas=1), message, reason)
+
+
+def test_replica_failure_holds_only_while_true():
+    assert kr.replica_failure(new_rs())['message'] == QUOTA
+    assert kr.replica_failure(failing(replica_set(8, 'web:8'), state='False')) is None
+    assert kr.replica_failure(deployment()) is None
+
+
+def test_new_replica_set_is_the_one_of_the_template():
+    owned = [replica_set(7, 'web:7', replicas=3), replica_set(8, 'web:8'), replica_set(4, 'web:4')]
+    assert kr.new_replica_set(deployment(image='web:8', env='8'), owned)['metadata']['name'] == 'web-h00008'
+    twin = replica_set(9, 'web:8', env='8', name='web-h00008b')   # the same template made later
+    assert kr.new_replica_set(deployment(image='web:8', env='8'), [twin] + owned)['metadata']['name'] == 'web-h00008'
+    assert kr.new_replica_set(deployment(image='web:9'), owned) is None
+
+
+@pytest.mark.parametrize('replicas, surge, unavailable, expected', [
+    (3, '25%', '25%', 0), (4, '25%', '25%', 1), (10, '25%', '25%', 2), (3, 1, 0, 0), (3, 0, 0, 1), (3, '0%', '0%', 1),
+    (5, '50%', 2, 2)])
+def test_max_unavailable_as_the_controller_resolves_it(replicas, surge, unavailable, expected):
+    dep = deployment(replicas=replicas)
+    dep['spec']['strategy']['rollingUpdate'] = {'maxSurge': surge, 'maxUnavailable': unavailable}
+    assert kr.max_unavailable(dep) == expected
+
+
+def test_may_free_quota():
+    # A rolling update of 3 replicas (maxUnavailable 25% is 0) whose first new pod is refused: stuck.
+    assert not kr.may_free_quota(restarting())
+    # Pods still terminating, or the server does not say (before Kubernetes 1.35): they may free it.
+    assert kr.may_free_quota(restarting(terminating=1))
+    assert kr.may_free_quota(restarting(terminating=None))
+    # Old pods may go before new ones are available (4 replicas: maxUnavailable 1), or as new ones come up.
+    assert kr.may_free_quota(restarting(replicas=4))
+    assert kr.may_free_quota(restarting(updated=1))
+    # No old pod left: a scale-up, a new Deployment, whatever the server reports on terminating pods.
+    assert not kr.may_free_quota(failing(deployment(replicas=6)))
+    assert not kr.may_free_quota(restarting(replicas=1, updated=1, terminating=None))
+    assert kr.may_free_quota(failing(deployment(replicas=6, status=status(terminatingReplicas=2))))
+
+
+def test_blocking_failure_is_the_new_replica_set_s():
+    assert kr.blocking_failure(restarting(), new_rs())['message'] == QUOTA
+    assert kr.blocking_failure(restarting(replicas=4), new_rs()) is None               # the quota may free up
+    assert kr.blocking_failure(restarting(replicas=4), new_rs(PSA))['message'] == PSA  # nothing frees that
+    assert kr.blocking_failure(restarting(), None) is None                              # the Deployment's may be an old one's
+    assert kr.blocking_failure(restarting(), replica_set(8, 'web:8')) is None
+    assert kr.blocking_failure(restarting(), new_rs(reason='FailedDelete', message='pods "x" not found')) is None
+
+
+def test_pods_that_cannot_be_created_fail_at_once_with_the_cause():
+    assert kr.rollout_status(restarting(), None, new_rs()) == (False, True, (
+        'cannot create pods: %s; deployment "web" cannot roll out until that is fixed (condition ReplicaFailure '
+        'FailedCreate of ReplicaSet web-h00008; kubectl describe replicaset web-h00008 -n shop)' % QUOTA))
+    facts = kr.status_facts(restarting(), None, new_rs())
+    assert facts['failed'] and facts['replica_failure'] == QUOTA
+
+
+def test_a_quota_the_rollout_may_free_waits_and_leads_every_message():
+    assert kr.rollout_status(restarting(replicas=4), None, new_rs()) == (False, False, (
+        'cannot create pods: %s; Waiting for deployment "web" rollout to finish: 0 out of 4 new replicas have been '
+        'updated...' % QUOTA))
+    timed_out = restarting(replicas=4)
+    timed_out['status']['conditions'] = stuck()['status']['conditions']
+    assert kr.rollout_status(timed_out, None, new_rs()) == (False, True, 'cannot create pods: %s; %s' % (QUOTA, DEADLINE))
+
+
+def test_the_deployment_s_condition_alone_leads_the_messages_but_does_not_fail():
+    """Without the ReplicaSet read, the Deployment's condition may be an older ReplicaSet's."""
+    done, failed, message = kr.rollout_status(restarting())
+    assert (done, failed) == (False, False) and message.startswith('cannot create pods: %s; Waiting for' % QUOTA)
+    # Read, the newest ReplicaSet has none: the Deployment's is an older one's, left unsaid.
+    done, failed, message = kr.rollout_status(restarting(), None, replica_set(8, 'web:8'))
+    assert (done, failed) == (False, False) and message.startswith('Waiting for deployment "web"')
+    assert kr.rollout_status(restarting(), None, new_rs(reason='FailedDelete', message='pods "x" not found'))[2] \
+        .startswith('cannot delete pods: pods "x" not found; Waiting for')
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -407,22 +536,40 @@ def test_wait_polls_every_second_until_done():
 
 def test_wait_fails_at_once_on_a_deadline_exceeded():
     clock = Clock()
-    with pytest.raises(kr.RolloutError, match='^deployment "web" exceeded its progress deadline: ') as err:
+    with pytest.raises(kr.RolloutError) as err:
         kr.wait_rollout(reads(stuck()), 300, clock=clock, sleep=clock.sleep)
+    assert str(err.value) == DEADLINE
     assert clock.sleeps == [] and err.value.deployment['metadata']['name'] == 'web'
 
 
-def test_wait_passes_a_stale_deadline_then_times_out_with_the_last_message():
+def test_wait_after_an_undo_fails_once_the_controller_observed_it():
     before = stuck()
-    after_undo = copy.deepcopy(before)
-    after_undo['status'].update(updatedReplicas=0)
     clock = Clock()
-    verdict = partial(kr.rollout_status, stale=kr.progressing(before))
+    verdict = partial(kr.rollout_status, before=before)
     with pytest.raises(kr.RolloutError) as err:
-        kr.wait_rollout(reads(after_undo), 3, verdict, clock=clock, sleep=clock.sleep)
+        kr.wait_rollout(reads(undone(before, observed=False), undone(before)), 300, verdict, clock=clock, sleep=clock.sleep)
+    assert str(err.value) == DEADLINE and clock.sleeps == [1]
+
+
+def test_wait_passes_a_deadline_left_from_before_then_times_out_with_the_last_message():
+    before = stuck()
+    same = copy.deepcopy(before)
+    same['status'].update(updatedReplicas=0)
+    clock = Clock()
+    verdict = partial(kr.rollout_status, before=before)
+    with pytest.raises(kr.RolloutError) as err:
+        kr.wait_rollout(reads(same), 3, verdict, clock=clock, sleep=clock.sleep)
     assert str(err.value) == ('deployment web in namespace shop: rollout not done after 3s: '
                               'Waiting for deployment "web" rollout to finish: 0 out of 3 new replicas have been updated...')
-    assert clock.sleeps == [1, 1, 1] and err.value.deployment is after_undo
+    assert clock.sleeps == [1, 1, 1] and err.value.deployment is same
+
+
+def test_wait_fails_at_once_on_pods_that_cannot_be_created():
+    clock = Clock()
+    verdict = partial(kr.rollout_status, replica_set=new_rs())
+    with pytest.raises(kr.RolloutError, match='^cannot create pods: pods "web-h00008-x7k2p" is forbidden: exceeded quota'):
+        kr.wait_rollout(reads(restarting()), 300, verdict, clock=clock, sleep=clock.sleep)
+    assert clock.sleeps == []
 
 
 def test_wait_with_a_verdict_around_kubectls():

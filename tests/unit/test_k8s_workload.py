@@ -376,7 +376,7 @@ def test_rollout_failures_and_the_hpa_floor():
         'type': 'Progressing', 'status': 'False', 'reason': 'ProgressDeadlineExceeded',
         'message': 'ReplicaSet "inference-gateway-5f7c" has timed out progressing.'}])
     assert kw.rollout_status(deployment(status=stuck), floor=6) == (
-        False, True, 'deployment "inference-gateway" exceeded its progress deadline: '
+        False, True, 'deployment "inference-gateway" exceeded its progress deadline of 600 s (progressDeadlineSeconds): '
                      'ReplicaSet "inference-gateway-5f7c" has timed out progressing.')
     assert kw.rollout_status(deployment(), floor=6) == (
         False, False, 'Waiting for deployment "inference-gateway" rollout to finish: 3 replicas, below the new '
@@ -386,13 +386,35 @@ def test_rollout_failures_and_the_hpa_floor():
     assert 'old replicas are pending termination' in kw.rollout_status(deployment(status=status(replicas=4)), floor=6)[2]
 
 
-def test_a_deadline_exceeded_before_the_patches_is_not_theirs():
-    condition = {'type': 'Progressing', 'status': 'False', 'reason': 'ProgressDeadlineExceeded',
-                 'lastUpdateTime': '2024-05-01T09:30:00Z', 'message': 'ReplicaSet "inference-gateway-5f7c" has timed out progressing.'}
-    stale = deployment(status=status(conditions=[condition]))
-    assert kw.rollout_status(stale, stale=condition) == (True, False, 'deployment "inference-gateway" successfully rolled out')
-    renewed = deployment(status=status(conditions=[dict(condition, lastUpdateTime='2024-05-01T09:45:00Z')]))
-    assert kw.rollout_status(renewed, stale=condition)[1]
+TIMED_OUT = {'type': 'Progressing', 'status': 'False', 'reason': 'ProgressDeadlineExceeded',
+             'lastUpdateTime': '2024-05-01T09:30:00Z', 'message': 'ReplicaSet "inference-gateway-5f7c" has timed out progressing.'}
+
+
+def test_a_deadline_exceeded_before_the_patches_is_not_theirs_until_a_generation_is_observed():
+    before = deployment(status=status(conditions=[TIMED_OUT]))
+    # An HPA patch bumps no generation: the condition is the one read before.
+    assert kw.rollout_status(before, floor=3, before=before) == (
+        True, False, 'deployment "inference-gateway" successfully rolled out')
+    renewed = deployment(status=status(conditions=[dict(TIMED_OUT, lastUpdateTime='2024-05-01T09:45:00Z')]))
+    assert kw.rollout_status(renewed, before=before)[1]
+    # A template patch the controller observed, the condition kept: the rollout's own (kubectl's rule).
+    observed = deployment(status=status(observedGeneration=6, updatedReplicas=0, conditions=[TIMED_OUT]))
+    observed['metadata']['generation'] = 6
+    done, failed, message = kw.rollout_status(observed, before=before)
+    assert failed and message.startswith('deployment "inference-gateway" exceeded its progress deadline of 600 s (progressDeadlineSeconds)')
+
+
+def test_pods_that_cannot_be_created_fail_the_wait_with_their_cause():
+    quota = ('pods "inference-gateway-6c9d-q2x8z" is forbidden: exceeded quota: compute, requested: limits.memory=1Gi, '
+             'used: limits.memory=3Gi, limited: limits.memory=3Gi')
+    failure = {'type': 'ReplicaFailure', 'status': 'True', 'reason': 'FailedCreate', 'message': quota}
+    complete = {'type': 'Progressing', 'status': 'True', 'reason': 'NewReplicaSetAvailable',
+                'message': 'ReplicaSet "inference-gateway-6c9d" has successfully progressed.'}
+    scaled = deployment(replicas=6, status=status(conditions=[complete, failure]))   # a scale-up: no pod frees the quota
+    replica_set = {'metadata': {'name': 'inference-gateway-6c9d', 'namespace': 'prod'}, 'status': {'conditions': [failure]}}
+    done, failed, message = kw.rollout_status(scaled, floor=6, replica_set=replica_set)
+    assert (done, failed) == (False, True)
+    assert message.startswith('cannot create pods: %s; deployment "inference-gateway" cannot roll out' % quota)
 
 
 # --------------------------------------------------------------------------- factors

@@ -544,7 +544,9 @@ def _service_down_kubernetes(ev: Evidence, change: tuple[dict[str, Any], float |
                        infrastructure=bool(short))]
     stalled = problems.get('ProgressDeadlineExceeded')
     if stalled and change:
-        evidence.append('the rollout of the new version stalled: it is at fault')
+        # A ReplicaFailure (a ResourceQuota, an admission webhook) is why the rollout stalled.
+        evidence.append('the rollout of the new version stalled%s: it is at fault' % (
+            ' as its pods are refused (ReplicaFailure)' if problems.get('ReplicaFailure') else ''))
         return [_change_rollback(ev, change, 0.85, evidence)]
     oom = (problems.get('OOMKilled') or (status.get('oom') or {}).get('oom_killed')
            or (ev.has(ev.resources) and ev.resources.get('oom_kills')))

@@ -4,14 +4,15 @@
 """What the observe modules tell from Kubernetes objects: pure functions on the plain (camelCase)
 dicts the API returns (as `kubectl get -o json`), no I/O (the reads are k8s_observe's).
 
-- Pods: their state as `kubectl get pods` and `describe` show it (waiting reason, last
-  termination, restarts), the containers to read previous logs of, OOM kills.
+- Pods: which are the Deployment's (owned through its ReplicaSets, not matched by labels), their
+  state as `kubectl get pods` and `describe` show it (waiting reason, last termination,
+  restarts), the containers to read previous logs of, OOM kills.
 - Resources: metrics.k8s.io PodMetrics against each container's limits, in the record shape of
   module_utils/analysis/resources.py, so that its `assess` gives the same verdicts as for docker.
 - The "Service Completely Down" checks: problems (CrashLoopBackOff, ImagePullBackOff,
-  CreateContainerConfigError, OOMKilled, Unschedulable, ProgressDeadlineExceeded,
-  NoReadyEndpoints, NotReady), Warning events of the Deployment, its ReplicaSets and pods, the
-  Service's endpoints and the HorizontalPodAutoscaler.
+  CreateContainerConfigError, OOMKilled, Unschedulable, ReplicaFailure, ProgressDeadlineExceeded,
+  NoReadyEndpoints, NoEndpointsObject, NotReady), Warning events of the Deployment, its
+  ReplicaSets and pods, the Service's endpoints and the HorizontalPodAutoscaler.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ OOM = 'OOMKilled'
 CRASH_LOOP = 'CrashLoopBackOff'
 PULL_FAILURES = frozenset(('ImagePullBackOff', 'ErrImagePull', 'InvalidImageName', 'ErrImageNeverPull'))
 PROBLEM_KINDS = ('CrashLoopBackOff', 'ImagePullBackOff', 'CreateContainerConfigError', 'OOMKilled', 'Unschedulable',
-                 'ProgressDeadlineExceeded', 'NoReadyEndpoints', 'NotReady')
+                 kr.REPLICA_FAILURE, 'ProgressDeadlineExceeded', 'NoReadyEndpoints', 'NoEndpointsObject', 'NotReady')
 METRICS_ABSENT = 'metrics-server is not installed: CPU and memory unknown; kubectl top would fail too'
 METRICS_DOWN = ('metrics-server is installed but does not answer (metrics.k8s.io unavailable): CPU and memory '
                 'unknown; kubectl top would fail too')
@@ -52,11 +53,21 @@ def conditions(obj: dict[str, Any]) -> list[dict[str, Any]]:
             for c in _status(obj).get('conditions') or []]
 
 
-def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
-    return next((c for c in _status(obj).get('conditions') or [] if c.get('type') == kind), None)
+def controller_uid(obj: dict[str, Any]) -> str | None:
+    """The uid of the object's controller (its ownerReference with controller: true), None without one."""
+    refs = _meta(obj).get('ownerReferences') or []
+    return next((ref.get('uid') for ref in refs if ref.get('controller')), None)
 
 
 # --------------------------------------------------------------------------- pods
+
+def owned_pods(owned: Iterable[dict[str, Any]], pods: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The pods a Deployment owns: those whose controller is one of its ReplicaSets (owned, as
+    rollout.owned_replica_sets gives them), as the controllers count them. The pods of another
+    Deployment whose labels match its selector (a canary's) are not among them."""
+    uids = {uid for uid in (_meta(rs).get('uid') for rs in owned) if uid}
+    return [pod for pod in pods if controller_uid(pod) in uids]
+
 
 def container_statuses(pod: dict[str, Any]) -> list[dict[str, Any]]:
     return _status(pod).get('containerStatuses') or []
@@ -89,7 +100,7 @@ def restarted_containers(pod: dict[str, Any]) -> list[str]:
 
 
 def pod_ready(pod: dict[str, Any]) -> bool:
-    ready = _condition(pod, 'Ready')
+    ready = kr.condition(pod, 'Ready')
     if ready is not None:
         return ready.get('status') == 'True'
     statuses = container_statuses(pod)
@@ -264,12 +275,28 @@ def warning_events(events: Iterable[dict[str, Any]], objects: Collection[tuple[s
     return [entry for _seen, entry in found]
 
 
-def endpoints_facts(endpoints: dict[str, Any] | None, service: str) -> dict[str, Any]:
-    """{found, service, ready, not_ready} of a Service's Endpoints (None: no such Service)."""
+def endpoints_facts(name: str, service: dict[str, Any] | None, endpoints: dict[str, Any] | None) -> dict[str, Any]:
+    """{found, endpoints_found, selector, service, ready, not_ready} of the Service `name` (service:
+    its object, None when there is none) and its Endpoints object (None when there is none).
+
+    found: whether the Service exists; endpoints_found: whether its Endpoints object does;
+    selector: whether the Service selects pods, None when not known (no Service, or no spec read)."""
     subsets = (endpoints or {}).get('subsets') or []
-    return {'found': endpoints is not None, 'service': service,
+    spec = (service or {}).get('spec')
+    return {'found': service is not None, 'endpoints_found': endpoints is not None,
+            'selector': None if spec is None else bool(spec.get('selector')),
+            'service': name,
             'ready': sum(len(s.get('addresses') or []) for s in subsets),
             'not_ready': sum(len(s.get('notReadyAddresses') or []) for s in subsets)}
+
+
+def no_endpoints_object(endpoints: dict[str, Any]) -> str:
+    """Why the Service of endpoints_facts has no Endpoints object, and what it means."""
+    why = ('it has no selector, so no controller makes one (the Endpoints of such a Service are '
+           'created by hand)' if endpoints['selector'] is False
+           else 'the endpoints controller has not made one (yet)')
+    return ('Service %s has no Endpoints object: %s; no traffic reaches any pod through it'
+            % (endpoints['service'], why))
 
 
 # --------------------------------------------------------------------------- Service Completely Down
@@ -278,10 +305,25 @@ def _pod_event(events: Iterable[dict[str, Any]], pod: str, reasons: Collection[s
     return next((e['message'] for e in events if e['object'] == 'Pod/%s' % pod and e['reason'] in reasons), None)
 
 
-def problems(deployment: dict[str, Any], pods: Iterable[dict[str, Any]], endpoints: dict[str, Any], events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def replica_failures(deployment: dict[str, Any], owned: Iterable[dict[str, Any]]) -> list[str]:
+    """The messages of the ReplicaFailure conditions (status True) of the Deployment and of its
+    ReplicaSets: why pods could not be created, such as a ResourceQuota or an admission webhook
+    refusing them (`pods "x" is forbidden: exceeded quota: ...`)."""
+    found = []
+    for obj in [deployment, *owned]:
+        failure = kr.replica_failure(obj)
+        if failure:
+            found.append(failure.get('message') or '%s cannot create pods (%s)' % (
+                name_of(obj), failure.get('reason') or kr.REPLICA_FAILURE))
+    return found
+
+
+def problems(deployment: dict[str, Any], owned: Iterable[dict[str, Any]], pods: Iterable[dict[str, Any]],
+             endpoints: dict[str, Any], events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """What keeps the Deployment from serving, by kind (PROBLEM_KINDS order): [{kind, pods, message}].
 
-    endpoints: endpoints_facts; events: warning_events of the Deployment, its ReplicaSets and pods."""
+    owned: its ReplicaSets; endpoints: endpoints_facts; events: warning_events of the Deployment,
+    its ReplicaSets and pods."""
     found: dict[str, dict[str, list[str]]] = {}
 
     def add(kind: str, pod: str | None, message: str | None) -> None:
@@ -313,7 +355,7 @@ def problems(deployment: dict[str, Any], pods: Iterable[dict[str, Any]], endpoin
             if is_oom_killed(status):
                 add(OOM, name, 'container %s was OOM-killed (memory limit %s)' % (container, limits.get(container) or 'none'))
         phase = _status(pod).get('phase')
-        scheduled = _condition(pod, 'PodScheduled') or {}
+        scheduled = kr.condition(pod, 'PodScheduled') or {}
         failed_scheduling = _pod_event(events, name, ('FailedScheduling',))
         if phase == 'Pending' and ((scheduled.get('status') == 'False' and scheduled.get('reason') == 'Unschedulable')
                                    or failed_scheduling):
@@ -321,10 +363,14 @@ def problems(deployment: dict[str, Any], pods: Iterable[dict[str, Any]], endpoin
         elif phase == 'Running' and not waiting_any and not pod_ready(pod):
             add('NotReady', name, _pod_event(events, name, ('Unhealthy',))
                 or 'running but not ready: its readiness probe fails')
+    for message in replica_failures(deployment, owned):
+        add(kr.REPLICA_FAILURE, None, message)
     progress = kr.progressing(deployment) or {}
     if progress.get('reason') == kr.TIMED_OUT:
         add(kr.TIMED_OUT, None, progress.get('message') or kr.TIMED_OUT)
-    if endpoints['found'] and not endpoints['ready']:
+    if endpoints['found'] and not endpoints['endpoints_found']:
+        add('NoEndpointsObject', None, no_endpoints_object(endpoints))
+    elif endpoints['found'] and not endpoints['ready']:
         add('NoReadyEndpoints', None, 'Service %s has no ready endpoint (%d not ready): every request to it fails'
             % (endpoints['service'], endpoints['not_ready']))
     return [{'kind': kind, 'pods': found[kind]['pods'], 'message': '; '.join(found[kind]['messages'][:MAX_MESSAGES])
@@ -351,6 +397,9 @@ def summary(deployment: dict[str, Any], found: list[dict[str, Any]], endpoints: 
         line += '; no problem seen'
     if not endpoints['found']:
         line += '; no Service %s' % endpoints['service']
+    elif not endpoints['endpoints_found']:
+        line += '; Service %s has no Endpoints object (%s)' % (
+            endpoints['service'], 'no selector' if endpoints['selector'] is False else 'not made by the endpoints controller')
     else:
         line += '; Service %s: %d ready endpoints, %d not ready' % (
             endpoints['service'], endpoints['ready'], endpoints['not_ready'])
@@ -359,19 +408,20 @@ def summary(deployment: dict[str, Any], found: list[dict[str, Any]], endpoints: 
     return line
 
 
-def status_report(deployment: dict[str, Any], owned: Iterable[dict[str, Any]], pods: list[dict[str, Any]],
-                  endpoints: dict[str, Any] | None, events: Iterable[dict[str, Any]],
-                  hpa: dict[str, Any] | None, service: str, since: float) -> dict[str, Any]:
+def status_report(deployment: dict[str, Any], owned: list[dict[str, Any]], pods: list[dict[str, Any]],
+                  service: dict[str, Any] | None, endpoints: dict[str, Any] | None, events: Iterable[dict[str, Any]],
+                  hpa: dict[str, Any] | None, service_name: str, since: float) -> dict[str, Any]:
     """The k8s_status result, but for its logs: deployment, pods, endpoints, events, hpa, problems, oom, summary.
 
-    owned: the Deployment's ReplicaSets; endpoints: the Service's Endpoints object (None: no
-    Service); events: the namespace's events; hpa: the Deployment's HPA or None; since: epoch."""
+    owned: the Deployment's ReplicaSets; pods: its pods (owned_pods); service: the Service object
+    (None: no Service); endpoints: its Endpoints object (None: none); events: the namespace's
+    events; hpa: the Deployment's HPA or None; since: epoch."""
     objects = {('Deployment', name_of(deployment))}
     objects.update(('ReplicaSet', name_of(rs)) for rs in owned)
     objects.update(('Pod', name_of(pod)) for pod in pods)
     relevant = warning_events(events, objects, since)
-    ends = endpoints_facts(endpoints, service)
-    found = problems(deployment, pods, ends, relevant)
+    ends = endpoints_facts(service_name, service, endpoints)
+    found = problems(deployment, owned, pods, ends, relevant)
     facts, hpa_view = deployment_facts(deployment), hpa_facts(hpa)
     oom = sum(1 for pod in pods for status in container_statuses(pod) if is_oom_killed(status))
     return {'deployment': facts, 'pods': [pod_facts(pod) for pod in sorted(pods, key=name_of)], 'endpoints': ends,

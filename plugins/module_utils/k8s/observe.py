@@ -57,10 +57,18 @@ class Reader:
         return self._call('list', 'event', None, namespace, self.core.list_namespaced_event, namespace,
                           field_selector='type=Warning')['items']
 
+    def service(self, name: str, namespace: str) -> dict[str, Any] | None:
+        """The Service, None when there is no such Service (404)."""
+        return self._get_or_none('service', name, namespace, self.core.read_namespaced_service)
+
     def endpoints(self, name: str, namespace: str) -> dict[str, Any] | None:
-        """The Endpoints of the Service, None when there is no such Service (404)."""
+        """The Endpoints object of the Service, None when there is none (404): no such Service, or
+        one that has no selector or whose Endpoints the controller has not made."""
+        return self._get_or_none('endpoints', name, namespace, self.core.read_namespaced_endpoints)
+
+    def _get_or_none(self, kind: str, name: str, namespace: str, method: Callable[..., Any]) -> dict[str, Any] | None:
         try:
-            return self._call('get', 'endpoints', name, namespace, self.core.read_namespaced_endpoints, name, namespace)
+            return self._call('get', kind, name, namespace, method, name, namespace)
         except K8sError as err:
             if err.status == 404:
                 return None

@@ -9,6 +9,11 @@ the ReplicaSets it controls (ownerReferences, not labels), `undo` goes to the se
 revision or to the one asked for, skips when the template already matches (ignoring the
 pod-template-hash label), and replaces spec.template and the annotations with a JSON patch.
 `wait_rollout` polls a Deployment, through the read callable it is given, until that verdict is done.
+
+Beyond kubectl, a rollout whose newest ReplicaSet cannot create its pods (its ReplicaFailure
+condition, such as a ResourceQuota refusing them) fails without waiting for the progress deadline,
+unless the refusal is a quota that the rollout's own old pods may still free (blocking_failure), and
+every message of a rollout with such a condition leads with it.
 """
 
 from __future__ import annotations
@@ -27,6 +32,10 @@ CHANGE_CAUSE = 'kubernetes.io/change-cause'
 HASH_LABEL = 'pod-template-hash'
 RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt'
 TIMED_OUT = 'ProgressDeadlineExceeded'
+REPLICA_FAILURE = 'ReplicaFailure'
+FAILED_CREATE = 'FailedCreate'
+# The quota admission's words: pods refused only while the namespace's usage is at the quota.
+QUOTA_EXCEEDED = 'exceeded quota'
 # The Deployment's own values of these are kept on undo; the others come from the ReplicaSet.
 KEPT_ANNOTATIONS = frozenset((
     'kubectl.kubernetes.io/last-applied-configuration',
@@ -193,43 +202,154 @@ def restart_patch(now: datetime) -> dict[str, Any]:
     return {'spec': {'template': {'metadata': {'annotations': {RESTARTED_AT: restart_stamp(now)}}}}}
 
 
+def condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    """The status condition of that type of a Deployment or ReplicaSet, or None."""
+    conditions = (obj.get('status') or {}).get('conditions') or []
+    return next((c for c in conditions if c.get('type') == kind), None)
+
+
 def progressing(deployment: dict[str, Any]) -> dict[str, Any] | None:
-    conditions = (deployment.get('status') or {}).get('conditions') or []
-    return next((c for c in conditions if c.get('type') == 'Progressing'), None)
+    return condition(deployment, 'Progressing')
 
 
-def rollout_status(deployment: dict[str, Any], stale: dict[str, Any] | None = None) -> tuple[bool, bool, str]:
-    """(done, failed, message) under `kubectl rollout status`'s rules, in its order and words.
+def replica_failure(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The ReplicaFailure condition of a ReplicaSet or Deployment while it holds (status True): the
+    ReplicaSet controller could not create (reason FailedCreate) or delete (FailedDelete) pods, and the
+    message is the API server's refusal. The deployment controller copies its newest ReplicaSet's onto
+    the Deployment, else an older ReplicaSet's."""
+    found = condition(obj, REPLICA_FAILURE)
+    return found if found and found.get('status') == 'True' else None
 
-    stale is the Progressing condition read before this module changed the Deployment: the
-    controller leaves a ProgressDeadlineExceeded condition (same lastUpdateTime) in place until the
-    new rollout makes progress, so that one is not this rollout's failure."""
-    name = deployment['metadata']['name']
+
+def new_replica_set(deployment: dict[str, Any], owned: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
+    """The owned ReplicaSet of the Deployment's pod template, the oldest if several, as the
+    controller finds it (FindNewReplicaSet); None before the controller made it."""
+    matching = [rs for rs in owned if templates_match(rs, deployment)]
+    return min(matching, key=lambda rs: (rs['metadata'].get('creationTimestamp') or '', rs['metadata']['name']), default=None)
+
+
+def _scaled(value: int | str, total: int, round_up: bool) -> int:
+    """An IntOrString of the rolling update ("25%", 1) against total, as apimachinery's
+    GetScaledValueFromIntOrPercent: a percentage rounded up or down."""
+    text = str(value)
+    if not text.endswith('%'):
+        return int(text)
+    whole, rest = divmod(int(text[:-1]) * total, 100)
+    return whole + (1 if round_up and rest else 0)
+
+
+def max_unavailable(deployment: dict[str, Any]) -> int:
+    """How many pods a rolling update may take down before new ones are available, as the controller
+    resolves it (ResolveFenceposts): maxUnavailable of spec.replicas rounded down, 1 when maxSurge
+    comes to 0 as well; the API defaults both to 25%."""
+    spec = deployment.get('spec') or {}
+    rolling = (spec.get('strategy') or {}).get('rollingUpdate') or {}
+    replicas = spec.get('replicas', 1)
+    surge = _scaled(rolling.get('maxSurge', '25%'), replicas, True)
+    unavailable = _scaled(rolling.get('maxUnavailable', '25%'), replicas, False)
+    return 1 if surge == 0 and unavailable == 0 else unavailable
+
+
+def may_free_quota(deployment: dict[str, Any]) -> bool:
+    """Whether pods of the Deployment may still go away and free the quota its new pods are refused.
+
+    The quota counts a pod until it is gone, so in a namespace at its quota each step of a rolling
+    update is refused until an old pod went, and the ReplicaSet controller retries. So yes while pods
+    terminate (status.terminatingReplicas, which servers report from Kubernetes 1.35), and while old
+    pods are left that the rolling update takes down: as new pods come up, or before when
+    maxUnavailable allows. No when no old pod is left (a scale-up, a new Deployment), nor when no new
+    pod exists, none terminates and no old one may go first (maxUnavailable 0, as the default 25% of
+    up to 3 replicas): the rollout cannot start. The one miss: right after the last old pod is gone
+    and before the ReplicaSet retried, a quota that pod freed still looks refused."""
+    status = deployment.get('status') or {}
+    terminating = status.get('terminatingReplicas')
+    updated = status.get('updatedReplicas', 0)
+    if terminating:
+        return True
+    if status.get('replicas', 0) <= updated:
+        return False
+    return updated > 0 or terminating is None or max_unavailable(deployment) > 0
+
+
+def blocking_failure(deployment: dict[str, Any], replica_set: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The ReplicaFailure of the Deployment's newest ReplicaSet (new_replica_set) when its pods cannot
+    be created and the rollout cannot get past that by itself, so that waiting for the progress
+    deadline is pointless; None otherwise.
+
+    Only the newest ReplicaSet's condition counts: the Deployment's may be an older ReplicaSet's (right
+    after an undo of a deploy whose pods were refused, it still is). A refusal by a ResourceQuota counts
+    only when no pod of the Deployment may free that quota (may_free_quota); any other (a PodSecurity
+    or LimitRange violation, an admission webhook, a missing service account) needs a fix first."""
+    failure = replica_failure(replica_set) if replica_set else None
+    if not failure or failure.get('reason') != FAILED_CREATE:
+        return None
+    if QUOTA_EXCEEDED in (failure.get('message') or '') and may_free_quota(deployment):
+        return None
+    return failure
+
+
+def _left_from_before(deployment: dict[str, Any], cond: dict[str, Any], before: dict[str, Any] | None) -> bool:
+    """Whether the timed-out condition is the one read before the change and the controller has
+    observed no generation since (a change of the HPA alone bumps none until the HPA scales)."""
+    if before is None:
+        return False
+    then = progressing(before) or {}
+    observed = (deployment.get('status') or {}).get('observedGeneration', 0)
+    return bool(then.get('reason') == TIMED_OUT and then.get('lastUpdateTime') == cond.get('lastUpdateTime')
+                and observed <= before['metadata'].get('generation', 0))
+
+
+def rollout_status(deployment: dict[str, Any], before: dict[str, Any] | None = None,
+                   replica_set: dict[str, Any] | None = None) -> tuple[bool, bool, str]:
+    """(done, failed, message) under `kubectl rollout status`'s rules, in its order and words: not
+    before the controller observed the Deployment's generation; then a Progressing condition with
+    reason ProgressDeadlineExceeded is a failure, also one older than the change (after an undo onto
+    a ReplicaSet that cannot progress, the controller never refreshes it); then the replica counts.
+
+    before is the Deployment read before this module changed it: its timed-out condition is not the
+    change's failure while the controller has observed no generation since. replica_set is the
+    Deployment's newest ReplicaSet, read when the Deployment has a ReplicaFailure condition: its
+    blocking_failure fails at once, and a ReplicaFailure (the ReplicaSet's, else the Deployment's when
+    the ReplicaSet was not read) leads every message, the deadline's too, with the cause."""
+    meta = deployment['metadata']
+    name = meta['name']
     spec = deployment.get('spec') or {}
     status = deployment.get('status') or {}
-    if deployment['metadata'].get('generation', 0) > status.get('observedGeneration', 0):
+    if meta.get('generation', 0) > status.get('observedGeneration', 0):
         return False, False, 'Waiting for deployment spec update to be observed...'
+    failure = replica_failure(replica_set if replica_set is not None else deployment)
+    cause = ''
+    if failure:
+        verb = 'delete' if failure.get('reason') == 'FailedDelete' else 'create'
+        cause = 'cannot %s pods: %s; ' % (verb, failure.get('message') or failure.get('reason'))
     cond = progressing(deployment)
-    if cond and cond.get('reason') == TIMED_OUT:
-        if not (stale and stale.get('reason') == TIMED_OUT and stale.get('lastUpdateTime') == cond.get('lastUpdateTime')):
-            return False, True, 'deployment "%s" exceeded its progress deadline: %s' % (name, cond.get('message', TIMED_OUT))
+    if cond and cond.get('reason') == TIMED_OUT and not _left_from_before(deployment, cond, before):
+        return False, True, ('%sdeployment "%s" exceeded its progress deadline of %s s (progressDeadlineSeconds): %s'
+                             % (cause, name, spec.get('progressDeadlineSeconds'), cond.get('message') or TIMED_OUT))
+    if replica_set is not None and blocking_failure(deployment, replica_set):
+        rs_name = replica_set['metadata']['name']
+        return False, True, ('%sdeployment "%s" cannot roll out until that is fixed (condition %s %s of ReplicaSet %s; '
+                             'kubectl describe replicaset %s -n %s)'
+                             % (cause, name, REPLICA_FAILURE, FAILED_CREATE, rs_name, rs_name, meta.get('namespace')))
     updated = status.get('updatedReplicas', 0)
     if spec.get('replicas') is not None and updated < spec['replicas']:
-        return False, False, ('Waiting for deployment "%s" rollout to finish: %d out of %d new replicas have been updated...'
-                              % (name, updated, spec['replicas']))
+        return False, False, ('%sWaiting for deployment "%s" rollout to finish: %d out of %d new replicas have been updated...'
+                              % (cause, name, updated, spec['replicas']))
     if status.get('replicas', 0) > updated:
-        return False, False, ('Waiting for deployment "%s" rollout to finish: %d old replicas are pending termination...'
-                              % (name, status['replicas'] - updated))
+        return False, False, ('%sWaiting for deployment "%s" rollout to finish: %d old replicas are pending termination...'
+                              % (cause, name, status['replicas'] - updated))
     if status.get('availableReplicas', 0) < updated:
-        return False, False, ('Waiting for deployment "%s" rollout to finish: %d of %d updated replicas are available...'
-                              % (name, status.get('availableReplicas', 0), updated))
+        return False, False, ('%sWaiting for deployment "%s" rollout to finish: %d of %d updated replicas are available...'
+                              % (cause, name, status.get('availableReplicas', 0), updated))
     return True, False, 'deployment "%s" successfully rolled out' % name
 
 
-def status_facts(deployment: dict[str, Any], stale: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The verdict with the counts it was made from."""
-    done, failed, message = rollout_status(deployment, stale)
+def status_facts(deployment: dict[str, Any], before: dict[str, Any] | None = None,
+                 replica_set: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The verdict with the counts it was made from, and the ReplicaFailure message, if any."""
+    done, failed, message = rollout_status(deployment, before, replica_set)
     status = deployment.get('status') or {}
+    failure = replica_failure(replica_set if replica_set is not None else deployment)
     return {
         'done': done, 'failed': failed, 'message': message,
         'replicas': (deployment.get('spec') or {}).get('replicas'),
@@ -239,6 +359,7 @@ def status_facts(deployment: dict[str, Any], stale: dict[str, Any] | None = None
         'available_replicas': status.get('availableReplicas', 0),
         'generation': deployment['metadata'].get('generation'),
         'observed_generation': status.get('observedGeneration'),
+        'replica_failure': failure.get('message') if failure else None,
     }
 
 

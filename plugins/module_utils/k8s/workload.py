@@ -8,10 +8,12 @@ ConfigMap: pure decisions on plain dicts shaped as the API returns them (camelCa
 - Replicas: absolute (`6`) or relative to spec.replicas (`+2`, `-1`); a result outside
   [min_replicas, max_replicas] is refused, never clamped: a clamped scale-out would look like a
   success while giving less capacity than asked.
-- Under an HPA (autoscaling/v2, scaleTargetRef naming the workload) spec.replicas is not patched,
-  the HPA would undo it: the target becomes the HPA's minReplicas, and is refused above its
-  maxReplicas unless raising that is allowed. The one exception: an HPA does nothing while its
-  target has 0 replicas, so spec.replicas is set too then, which re-enables it.
+- Under an HPA (scaleTargetRef naming the workload) spec.replicas is not patched, the HPA would
+  undo it: the target becomes the HPA's minReplicas, and is refused above its maxReplicas unless
+  raising that is allowed. The one exception: an HPA does nothing while its target has 0 replicas,
+  so spec.replicas is set too then, which re-enables it. The HPA is the autoscaling/v2 object or,
+  from servers before Kubernetes 1.23, the autoscaling/v1 one: both have the minReplicas and
+  maxReplicas that are all this reads and patches.
 - Patches are strategic-merge patches. A variable is unset with the `$patch: delete` directive on
   its env entry (merge key `name`), not with a JSON patch by index: an index is only valid for the
   list that was read (a concurrent edit shifts it), and one strategic-merge body carries every
@@ -176,7 +178,7 @@ def target_replicas(requested: str | int, current: int, min_replicas: int, max_r
 
 
 def find_hpa(hpas: Iterable[dict[str, Any]], kind: str, name: str) -> dict[str, Any] | None:
-    """The HorizontalPodAutoscaler (autoscaling/v2 dict) whose scaleTargetRef names the workload, or None.
+    """The HorizontalPodAutoscaler (autoscaling/v2 or v1 dict) whose scaleTargetRef names the workload, or None.
     The HPA controller finds its target through the group of scaleTargetRef.apiVersion: a reference
     outside group apps (extensions/v1beta1, none) does not scale a Deployment."""
     found = []
@@ -424,10 +426,12 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, A
     return {'before': {k: before[k] for k in keys}, 'after': {k: after.get(k) for k in keys}}
 
 
-def rollout_status(deployment: dict[str, Any], floor: int | None = None, stale: dict[str, Any] | None = None) -> tuple[bool, bool, str]:
-    """kubectl's verdict (k8s_rollout.rollout_status, with its stale deadline), and with `floor` (an
-    HPA's new minReplicas) not done before the HPA has raised spec.replicas to it."""
-    done, failed, message = kr.rollout_status(deployment, stale)
+def rollout_status(deployment: dict[str, Any], floor: int | None = None, before: dict[str, Any] | None = None,
+                   replica_set: dict[str, Any] | None = None) -> tuple[bool, bool, str]:
+    """kubectl's verdict (k8s.rollout.rollout_status, with the Deployment read `before` the patches
+    and its newest `replica_set`), and with `floor` (an HPA's new minReplicas) not done before the
+    HPA has raised spec.replicas to it."""
+    done, failed, message = kr.rollout_status(deployment, before, replica_set)
     replicas = deployment['spec'].get('replicas', 1)
     if done and floor is not None and replicas < floor:
         return False, False, ('Waiting for deployment "%s" rollout to finish: %d replicas, below the new minReplicas %d '
