@@ -16,11 +16,15 @@ description:
   - O(replicas) is a count (V(6)) or a change of C(spec.replicas) (V(+2), V(-1)); a result outside
     [O(min_replicas), O(max_replicas)] is refused, never clamped. A relative change applies again
     at every run; use a count for an idempotent task.
-  - When a HorizontalPodAutoscaler (C(autoscaling/v2)) has the Deployment as its C(scaleTargetRef),
+  - When a HorizontalPodAutoscaler has the Deployment as its C(scaleTargetRef),
     C(spec.replicas) is left alone (the HPA would undo it); O(replicas) becomes the HPA's
     C(minReplicas), a floor the HPA may scale above. Above its C(maxReplicas) the task fails unless
     O(hpa_raise_max) lets it raise C(maxReplicas) too. Only when the Deployment has 0 replicas (which
     disables its HPA) is C(spec.replicas) set as well.
+  - The HPAs are read through C(autoscaling/v2) and, on a server that does not serve it (Kubernetes
+    before 1.23 answers 404), through C(autoscaling/v1), whose C(minReplicas) and C(maxReplicas) are
+    all that O(replicas) reads and patches. Only O(replicas) reads them; O(resources), O(env) and
+    O(configmap_data) need neither the autoscaling API nor the right to list HPAs.
   - O(resources), O(env) and a restart change the pod template, in one strategic-merge patch, so the
     Deployment gets one new revision (RV(creates_revision)). RV(revision_before) is the revision
     before the change, the target of a later C(kubectl rollout undo --to-revision) that reverts the
@@ -143,8 +147,17 @@ options:
       - After a change, wait until the rollout is complete by C(kubectl rollout status) rules
         (C(observedGeneration) caught up, every replica updated and available) and, under an HPA,
         until C(spec.replicas) reached its new C(minReplicas).
-      - A C(ProgressDeadlineExceeded) condition fails the task at once, unless it is the one left from
-        the rollout before this task's patches (the controller keeps it until the new rollout progresses).
+      - A C(ProgressDeadlineExceeded) condition fails the task at once, with the deadline
+        (C(progressDeadlineSeconds)) and the condition's message, as soon as the controller has
+        observed the patched generation, even when the condition is older than the patches, as
+        C(kubectl rollout status) decides (a patch back to the template of a ReplicaSet that makes no
+        progress leaves it in place). Before that, and after a change of the HPA alone (which bumps no
+        generation until the HPA scales), a condition left from before the patches is not theirs.
+      - Pods the Deployment's newest ReplicaSet cannot create (its C(ReplicaFailure) condition, read when
+        the Deployment has one) fail the task at once with C(cannot create pods:) and the API server's
+        refusal, as in M(sre.runbooks.k8s_rollout); a scale-up a C(ResourceQuota) refuses fails then,
+        while a rolling update whose old pods may still free the quota is waited for, its messages
+        leading with the refusal.
       - When the rollout is not done after O(wait_timeout), the task fails with the last status message.
     type: bool
     default: true
@@ -152,6 +165,13 @@ options:
     description: Seconds to wait; the task fails after that.
     type: int
     default: 300
+notes:
+  - Tested with Kubernetes 1.37. Deployments are C(apps/v1), served since Kubernetes 1.9. HPAs are
+    C(autoscaling/v2) from Kubernetes 1.23; before, scaling falls back to C(autoscaling/v1) (served
+    since 1.2), and the other changes never touch the autoscaling API. A server serving neither
+    refuses O(replicas) with a message naming both API versions.
+  - C(status.terminatingReplicas), reported from Kubernetes 1.35, tells a rolling update's old pods
+    still freeing a quota; see M(sre.runbooks.k8s_rollout) for servers without it.
 '''
 
 EXAMPLES = r'''
@@ -184,7 +204,17 @@ EXAMPLES = r'''
     max_memory: 2Gi
   register: raised
 
-- name: Disable the failing endpoint's feature flag and open the circuit breaker
+# The rollback target is the revision before the bad deploy, read once, before any change: the
+# revision_before of a change is the bad deploy itself, and an env change or a restart makes a
+# revision, so "the previous revision" of a later read is the bad deploy too. The runbook records it
+# in the incident (sre.runbooks.incident_registry), where every later run of the incident reads it.
+- name: Find the revision before the bad deploy, before changing anything
+  sre.runbooks.recent_changes_info:
+    source: kubernetes
+    name: inference-gateway
+  register: before_mitigation
+
+- name: Disable the failing endpoint's feature flag and open the circuit breaker (one new revision)
   sre.runbooks.k8s_workload:
     name: inference-gateway
     env:
@@ -193,9 +223,11 @@ EXAMPLES = r'''
       CIRCUIT_BREAKER_TIMEOUT: 60
   register: flags
 
-- name: Record the rollback target in the incident
-  ansible.builtin.set_fact:
-    incident: "{{ incident | combine({'rollback_revision': flags.revision_before}) }}"
+- name: Still failing - roll back to the revision before the bad deploy, not to flags.revision_before
+  sre.runbooks.k8s_rollout:
+    name: inference-gateway
+    state: undone
+    to_revision: "{{ before_mitigation.previous_revision }}"
 
 - name: Turn the flag off in the ConfigMap; the pods restart to read it
   sre.runbooks.k8s_workload:
@@ -216,7 +248,9 @@ before:
       description: C(spec.replicas).
       type: int
     hpa:
-      description: The HPA managing the Deployment, C(name), C(min), C(max) and C(current) replicas; V(null) without one.
+      description:
+        - The HPA managing the Deployment, C(name), C(min), C(max) and C(current) replicas; V(null)
+          without one, and without O(replicas), since only scaling reads the HPAs.
       type: dict
     container:
       description: The container shown.
@@ -292,7 +326,6 @@ diff:
 '''
 
 from datetime import datetime, timezone
-from functools import partial
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -311,7 +344,7 @@ class Workload:
         client = kube().client
         self.apps = client.AppsV1Api(self.api)
         self.core = client.CoreV1Api(self.api)
-        self.autoscaling = client.AutoscalingV2Api(self.api)
+        self.autoscaling = None  # the API that answered hpas(): autoscaling/v2, else v1
         self.sent = []
 
     def deployment(self):
@@ -319,8 +352,36 @@ class Workload:
                     self.apps.read_namespaced_deployment, self.name, self.ns)
 
     def hpas(self):
-        return call(self.api, self.p['request_timeout'], 'list', 'horizontalpodautoscaler', None, self.ns,
-                    self.autoscaling.list_namespaced_horizontal_pod_autoscaler, self.ns)['items']
+        """The namespace's HPAs through autoscaling/v2, else through autoscaling/v1, which servers
+        before Kubernetes 1.23 serve instead (404 for v2): its minReplicas and maxReplicas are all
+        that scaling reads and patches."""
+        client = kube().client
+        apis = [self.autoscaling] if self.autoscaling else [client.AutoscalingV2Api(self.api), client.AutoscalingV1Api(self.api)]
+        missing = None
+        for api in apis:
+            try:
+                items = call(self.api, self.p['request_timeout'], 'list', 'horizontalpodautoscaler', None, self.ns,
+                             api.list_namespaced_horizontal_pod_autoscaler, self.ns)['items']
+            except K8sError as err:
+                if err.status != 404:
+                    raise
+                missing = err
+                continue
+            self.autoscaling = api
+            return items
+        raise K8sError('%s; replicas reads the HorizontalPodAutoscalers through autoscaling/v2 (Kubernetes 1.23 and later) '
+                       'or autoscaling/v1, and the server serves neither: check its version (kubectl version) and '
+                       'kubectl api-versions' % missing, 404)
+
+    def new_replica_set(self, deployment):
+        """The Deployment's newest ReplicaSet, read only when the Deployment has a ReplicaFailure
+        condition (the controller copies the ReplicaSets' there), else None."""
+        if kr.replica_failure(deployment) is None:
+            return None
+        listed = call(self.api, self.p['request_timeout'], 'list', 'replicaset', None, self.ns,
+                      self.apps.list_namespaced_replica_set, self.ns,
+                      label_selector=kr.label_selector(deployment['spec']['selector']))['items']
+        return kr.new_replica_set(deployment, kr.owned_replica_sets(deployment, listed))
 
     def patch(self, kind, name, method, body, shown):
         """A strategic-merge patch (a dry run in check mode); `shown` is the body as RV(patches) shows it."""
@@ -331,14 +392,15 @@ class Workload:
 
     def run(self):
         p = self.p
-        deployment, hpas = self.deployment(), self.hpas()
+        deployment = before = self.deployment()
+        # Only scaling reads the HPAs: other changes need neither the autoscaling API nor the right to list them.
+        hpas = self.hpas() if p['replicas'] is not None else []
         configmap = None
         if p['configmap']:
             configmap = call(self.api, p['request_timeout'], 'get', 'configmap', p['configmap'], self.ns,
                              self.core.read_namespaced_config_map, p['configmap'], self.ns)
         now = kr.restart_stamp(datetime.now(timezone.utc))
         decision = kw.plan(deployment, hpas, configmap, p, now)
-        stale = kr.progressing(deployment)  # a deadline exceeded before these patches is not theirs
         patches, hpa = decision['patches'], decision['hpa']
         shown = kw.masked_patches(patches)
         result = {'before': kw.view(deployment, hpa, configmap, p), 'revision_before': kw.revision(deployment),
@@ -359,9 +421,11 @@ class Workload:
                 hpa = self.patch('HorizontalPodAutoscaler', hpa['metadata']['name'],
                                  self.autoscaling.patch_namespaced_horizontal_pod_autoscaler, patches['hpa'], shown['hpa'])
             if p['wait'] and not self.module.check_mode and (patches['workload'] or patches['hpa']):
-                verdict = partial(kw.rollout_status, floor=patches['hpa'].get('spec', {}).get('minReplicas'), stale=stale)
-                deployment = kr.wait_rollout(self.deployment, p['wait_timeout'], verdict)
-                hpa = kw.find_hpa(self.hpas(), p['kind'], self.name)
+                floor = patches['hpa'].get('spec', {}).get('minReplicas')
+                deployment = kr.wait_rollout(self.deployment, p['wait_timeout'], lambda polled: kw.rollout_status(
+                    polled, floor, before, self.new_replica_set(polled)))
+                if hpa:
+                    hpa = kw.find_hpa(self.hpas(), p['kind'], self.name)
         except (K8sError, kr.RolloutError) as err:
             done = ', '.join('%s %s' % (s['kind'], s['name']) for s in self.sent)
             raise RunbookError('%s%s' % (err, '; already patched: %s' % done if done else ''),
