@@ -21,14 +21,15 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR ?= 1
 
-.PHONY: help deps venv rig demo demo-down preflight demo-k8s eda test lint sanity docs units integration molecule \
-	scenarios bench clean
+.PHONY: help deps venv rig demo demo-down preflight demo-k8s cluster cluster-down cluster-build eda test lint sanity \
+	docs units integration molecule scenarios bench clean
 
 help:
 	@echo "make demo       the High Error Rate runbook on the local demo stack (bad deploy of $(BAD_VERSION))"
 	@echo "make demo-down  remove the demo stack"
 	@echo "make preflight  check the demo inventory against the live rig (pass / warn / fail)"
 	@echo "make eda        Event-Driven Ansible: Alertmanager's webhook (127.0.0.1:5001) runs the runbook (EDA_MODE=$(EDA_MODE))"
+	@echo "make cluster    a real Kubernetes control plane on 127.0.0.1 (built once from Go modules); cluster-down"
 	@echo "make test       lint, sanity, ansible-doc, unit, integration and Molecule tests, scenarios"
 	@echo "make scenarios  every demo fault handled by the runbook (MODE=advise, FAULTS=...)"
 	@echo "make bench      time to diagnosis, to recovery, and against a naive playbook"
@@ -91,6 +92,20 @@ demo-down:
 preflight: venv rig
 	ansible-playbook playbooks/preflight.yml -i inventories/compose -e service=$(SERVICE)
 
+# A real control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler) and one
+# node agent on 127.0.0.1; the node holds the rig's images (docs/kubernetes.md, "The test cluster").
+CLUSTER := demo/k8s/cluster/cluster.sh
+cluster: venv rig
+	$(CLUSTER) up
+
+cluster-down:
+	$(CLUSTER) down
+
+# make test starts the build first, in the background, niced: it runs while lint and the unit
+# tests do, and `cluster` waits for it.
+cluster-build:
+	$(CLUSTER) build-background
+
 demo-k8s:
 	demo/k8s/run.sh up && demo/k8s/run.sh bad-deploy && demo/k8s/run.sh runbook
 
@@ -127,8 +142,10 @@ docs: venv
 units: venv
 	pytest -q tests/unit
 
-integration: venv rig
-	pytest -q --durations=25 tests/integration
+# The real-cluster suites run against `make cluster`, on an image the rig builds.
+integration: venv rig cluster
+	SRE_RUNBOOKS_TEST_KUBECONFIG=$$($(CLUSTER) kubeconfig) SRE_RUNBOOKS_TEST_IMAGE=sre-demo/loadgen:v1.0.0 \
+	  pytest -q --durations=25 tests/integration
 
 molecule: venv rig
 	for scenario in roles/*/molecule/default; do \
@@ -144,7 +161,7 @@ scenarios: venv rig
 bench: venv rig
 	python tests/bench/run.py $(BENCH_ARGS)
 
-test: lint sanity docs units integration molecule scenarios
+test: cluster-build lint sanity docs units integration molecule scenarios
 
-clean: demo-down
+clean: demo-down cluster-down
 	rm -rf build $(VENV) .collections tests/output

@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# demo/k8s/cluster/cluster.sh: a real Kubernetes control plane on 127.0.0.1 for the tests and
+# demo/k8s/run.sh: etcd, kube-apiserver, kube-controller-manager and kube-scheduler built from the
+# Go modules pinned in go.mod (k8s.io/kubernetes v1.37.2, etcd v3.7.0), and one node whose agent
+# (node.py) plays the kubelet's part towards the API. See docs/kubernetes.md, "The test cluster".
+#   cluster.sh build              build the binaries once, cached by content in
+#                                 ~/.cache/sre-runbooks/k8s/<key>/ (a second build reuses them)
+#   cluster.sh build-background   the same, niced, in the background (make test starts it first)
+#   cluster.sh up                 build (or reuse), start everything, wait until it serves; prints
+#                                 the kubeconfig path. Safe to run twice.
+#   cluster.sh down               stop it (by pid), remove its data and network namespace
+#   cluster.sh kubeconfig         print the admin kubeconfig path
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
+ROOT="$(cd "$HERE/../../.." && pwd -P)"
+VERSION=v1.37.2
+CACHE_ROOT=${SRE_RUNBOOKS_CACHE:-$HOME/.cache/sre-runbooks}/k8s
+STATE=/var/lib/sre-k8s
+RUN=/run/sre-k8s
+LOGS=/var/log/sre-k8s
+KUBECONFIG_FILE=$STATE/admin.kubeconfig
+ETCD_PORT=23790
+ETCD_PEER_PORT=23800
+API_PORT=16443
+NODE=sre-node-1
+# Pod and Service addresses live in a network namespace of the cluster's own (routed there from
+# the host, answered locally inside): whatever dials them never leaves this machine.
+NETNS=sre-k8s
+POD_CIDR=10.244.0.0/24
+SERVICE_CIDR=10.244.1.0/24
+ROUTED=10.244.0.0/16
+PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
+
+log() { printf '[cluster %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
+die() { printf 'demo/k8s/cluster/cluster.sh: ERROR: %s\n' "$*" >&2; exit 1; }
+
+# ------------------------------------------------------------------------------------ build
+
+LDFLAGS="-s -w"
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  LDFLAGS+=" -X $pkg.gitVersion=$VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=37 -X $pkg.gitTreeState=clean"
+done
+
+cache_key() {
+  { cat "$HERE/go.mod" "$HERE/go.sum" "$HERE/tools.go"; go version; echo "$LDFLAGS"; } | sha256sum | cut -c1-16
+}
+
+bin_dir() { echo "$CACHE_ROOT/$(cache_key)/bin"; }
+
+cmd_build() {
+  command -v go >/dev/null || die "go is not installed: the control plane is built from Go modules (Debian: golang, or go.dev/dl)"
+  local bin
+  bin=$(bin_dir)
+  mkdir -p "$CACHE_ROOT"
+  # A build in the background holds the lock: wait for it, then reuse what it made. The lock's
+  # descriptor is closed on return, so that the daemons started next do not hold it.
+  exec 9>"$CACHE_ROOT/build.lock"
+  flock 9
+  if [[ ! -e $bin/.complete ]]; then build_into "$bin"; else log "binaries $VERSION reused from $bin"; fi
+  exec 9>&-
+}
+
+build_into() {
+  local bin=$1 out
+  out=$(dirname "$bin")/bin.partial
+  rm -rf "$out" && mkdir -p "$out"
+  log "building kube-apiserver, kube-controller-manager, kube-scheduler $VERSION and etcd (several minutes the first time)"
+  local start=$SECONDS
+  (cd "$HERE" && GOTOOLCHAIN=local GOFLAGS=-mod=readonly go build -trimpath -ldflags "$LDFLAGS" -o "$out/" \
+     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+     k8s.io/kubernetes/cmd/kube-scheduler &&
+   GOTOOLCHAIN=local GOFLAGS=-mod=readonly go build -trimpath -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3)
+  touch "$out/.complete"
+  rm -rf "$bin" && mv "$out" "$bin"
+  log "built in $((SECONDS - start)) s: $bin"
+}
+
+cmd_build_background() {
+  mkdir -p "$CACHE_ROOT"
+  setsid nice -n 19 "$0" build >"$CACHE_ROOT/build.log" 2>&1 </dev/null &
+  log "building in the background (pid $!, log $CACHE_ROOT/build.log)"
+}
+
+# ------------------------------------------------------------------------------------ up
+
+pid_alive() { [[ -s $RUN/$1.pid ]] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
+
+# start NAME COMMAND...: a process group of its own, its pid in $RUN/NAME.pid, its log in $LOGS.
+start() {
+  local name=$1; shift
+  if pid_alive "$name"; then return 0; fi
+  setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
+  echo $! >"$RUN/$name.pid"
+}
+
+# wait_for WHAT SECONDS NAME COMMAND...: until COMMAND succeeds; the process NAME must stay up.
+wait_for() {
+  local what=$1 seconds=$2 name=$3; shift 3
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    pid_alive "$name" || die "$name exited while starting: $(tail -n 5 "$LOGS/$name.log")"
+    ((SECONDS < deadline)) || die "$what not ready after ${seconds}s: $(tail -n 5 "$LOGS/$name.log")"
+    sleep 0.5
+  done
+}
+
+pki() {
+  local pki=$STATE/pki
+  [[ -e $pki/.complete ]] && return 0
+  mkdir -p "$pki" && chmod 700 "$pki"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=sre-k8s-ca" \
+    -keyout "$pki/ca.key" -out "$pki/ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" -keyout "$pki/apiserver.key" \
+    -out "$pki/apiserver.csr" 2>/dev/null
+  openssl x509 -req -in "$pki/apiserver.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+    -days 3650 -out "$pki/apiserver.crt" \
+    -extfile <(printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\n') 2>/dev/null
+  openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
+  openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
+  # Static bearer tokens: the admin (system:masters) and the components.
+  printf '%s,admin,admin,"system:masters"\n' "$(openssl rand -hex 24)" >"$pki/tokens.csv"
+  touch "$pki/.complete"
+}
+
+admin_token() { cut -d, -f1 "$STATE/pki/tokens.csv"; }
+
+kubeconfig() {
+  [[ -e $KUBECONFIG_FILE ]] && return 0
+  cat >"$KUBECONFIG_FILE.tmp" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+  - name: sre-k8s
+    cluster:
+      server: https://127.0.0.1:$API_PORT
+      certificate-authority: $STATE/pki/ca.crt
+users:
+  - name: admin
+    user:
+      token: $(admin_token)
+contexts:
+  - name: sre-k8s
+    context: {cluster: sre-k8s, user: admin, namespace: default}
+current-context: sre-k8s
+EOF
+  chmod 600 "$KUBECONFIG_FILE.tmp" && mv "$KUBECONFIG_FILE.tmp" "$KUBECONFIG_FILE"
+}
+
+netns() {
+  ip netns list | grep -qx "$NETNS\( .*\)\?" && return 0
+  ip netns add "$NETNS"
+  ip link add sre-k8s0 type veth peer name sre-k8s1 netns "$NETNS"
+  ip -n "$NETNS" link set lo up
+  ip -n "$NETNS" link set sre-k8s1 up
+  ip -n "$NETNS" route add local "$ROUTED" dev lo
+  ip link set sre-k8s0 up
+  ip route replace "$ROUTED" dev sre-k8s0
+}
+
+api_ready() {
+  curl -fsS -m 2 --cacert "$STATE/pki/ca.crt" -H "Authorization: Bearer $(admin_token)" \
+    "https://127.0.0.1:$API_PORT/readyz"
+}
+
+cmd_up() {
+  cmd_build
+  local bin
+  bin=$(bin_dir)
+  mkdir -p "$STATE" "$RUN" "$LOGS"
+  pki
+  kubeconfig
+  netns
+  start etcd "$bin/etcd" --name sre-k8s --data-dir "$STATE/etcd" --unsafe-no-fsync \
+    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster "sre-k8s=http://127.0.0.1:$ETCD_PEER_PORT" --listen-metrics-urls ""
+  wait_for etcd 30 etcd curl -fsS -m 2 "http://127.0.0.1:$ETCD_PORT/health"
+  start kube-apiserver "$bin/kube-apiserver" --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" \
+    --endpoint-reconciler-type none --tls-cert-file "$STATE/pki/apiserver.crt" \
+    --tls-private-key-file "$STATE/pki/apiserver.key" --client-ca-file "$STATE/pki/ca.crt" \
+    --token-auth-file "$STATE/pki/tokens.csv" --authorization-mode Node,RBAC \
+    --service-account-issuer "https://127.0.0.1:$API_PORT" --service-account-key-file "$STATE/pki/sa.pub" \
+    --service-account-signing-key-file "$STATE/pki/sa.key" --service-cluster-ip-range "$SERVICE_CIDR" \
+    --allow-privileged=true --profiling=false
+  wait_for kube-apiserver 90 kube-apiserver api_ready
+  start kube-controller-manager "$bin/kube-controller-manager" --kubeconfig "$KUBECONFIG_FILE" \
+    --leader-elect=false --secure-port 0 --service-account-private-key-file "$STATE/pki/sa.key" \
+    --root-ca-file "$STATE/pki/ca.crt" --use-service-account-credentials=false --profiling=false \
+    --controllers deployment-controller,replicaset-controller,serviceaccount-controller,serviceaccount-token-controller,namespace-controller,garbage-collector-controller,horizontal-pod-autoscaler-controller,endpoints-controller,endpointslice-controller,resourcequota-controller
+  start kube-scheduler "$bin/kube-scheduler" --kubeconfig "$KUBECONFIG_FILE" --leader-elect=false \
+    --secure-port 0 --profiling=false
+  [[ -x $PYTHON ]] || die "$PYTHON missing: the node agent runs in the project's virtualenv (make venv)"
+  start node "$PYTHON" "$HERE/node.py" --kubeconfig "$KUBECONFIG_FILE" --node "$NODE" --pod-cidr "$POD_CIDR"
+  wait_for "the node and the default ServiceAccount" 60 node "$PYTHON" "$HERE/node.py" \
+    --kubeconfig "$KUBECONFIG_FILE" --node "$NODE" --check
+  log "up: Kubernetes $VERSION at https://127.0.0.1:$API_PORT, node $NODE; KUBECONFIG=$KUBECONFIG_FILE"
+}
+
+# ------------------------------------------------------------------------------------ down
+
+cmd_down() {
+  local name pid
+  for name in node kube-scheduler kube-controller-manager kube-apiserver etcd; do
+    if pid_alive "$name"; then
+      pid=$(cat "$RUN/$name.pid")
+      kill -TERM -- "-$pid" 2>/dev/null || true
+      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL -- "-$pid" 2>/dev/null || true
+    fi
+    rm -f "$RUN/$name.pid"
+  done
+  if ip netns list | grep -qx "$NETNS\( .*\)\?"; then
+    ip route del "$ROUTED" dev sre-k8s0 2>/dev/null || true
+    ip link del sre-k8s0 2>/dev/null || true
+    ip netns del "$NETNS"
+  fi
+  rm -rf "$STATE"
+  log "down"
+}
+
+case ${1:-} in
+  build) cmd_build ;;
+  build-background) cmd_build_background ;;
+  up) cmd_up ;;
+  down) cmd_down ;;
+  kubeconfig) echo "$KUBECONFIG_FILE" ;;
+  *) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac

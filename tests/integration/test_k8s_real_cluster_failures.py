@@ -1,0 +1,136 @@
+"""What went wrong on real clusters, each case on the real control plane of `make cluster`
+(or the kubeconfig in SRE_RUNBOOKS_TEST_KUBECONFIG): pods of a Deployment chosen by owner beside
+an overlapping canary, a Service without an Endpoints object, an undo onto revisions that cannot
+progress, and a rollout blocked by a ResourceQuota. Each test works in a namespace of its own.
+
+A pod cannot start when its image is in no store the node reaches: `make cluster`'s node holds the
+rig's images and no registry (a real kubelet with no reachable registry behaves the same), so
+MISSING pods wait in ErrImagePull / ImagePullBackOff, as on any cluster.
+"""
+
+import time
+import uuid
+
+import pytest
+
+from conftest import run_module
+from test_k8s_real_cluster import IMAGE, KUBECONFIG, Cluster, manifest
+
+MISSING = 'sre-runbooks.invalid/not-in-any-store:%s'
+
+pytestmark = pytest.mark.skipif(not KUBECONFIG, reason='needs a real Kubernetes cluster: set SRE_RUNBOOKS_TEST_KUBECONFIG')
+
+
+@pytest.fixture()
+def kube():
+    cluster = Cluster()
+    cluster.namespace = 'sre-runbooks-fail-%s' % uuid.uuid4().hex[:8]
+    cluster.core.create_namespace({'metadata': {'name': cluster.namespace}}, _request_timeout=30)
+    try:
+        yield cluster
+    finally:
+        cluster.core.delete_namespace(cluster.namespace, _request_timeout=30)
+
+
+def deploy(kube, name, labels, selector, image=IMAGE, replicas=1, deadline=120):
+    body = manifest(name, labels, selector, '1')
+    body['spec'].update(replicas=replicas, progressDeadlineSeconds=deadline)
+    body['spec']['template']['spec']['containers'][0]['image'] = image
+    kube.apps.create_namespaced_deployment(kube.namespace, body, _request_timeout=30)
+
+
+def set_image(kube, name, image):
+    body = {'spec': {'template': {'spec': {'containers': [{'name': 'app', 'image': image}]}}}}
+    kube.apps.patch_namespaced_deployment(name, kube.namespace, body, _request_timeout=30,
+                                          _content_type='application/strategic-merge-patch+json')
+
+
+def progressing(kube, name):
+    conditions = kube.deployment(name)['status'].get('conditions') or []
+    return next((c for c in conditions if c['type'] == 'Progressing'), {})
+
+
+def wait_until(what, check, timeout=90):
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, 'not reached in %d s: %s' % (timeout, what)
+        time.sleep(0.5)
+
+
+def status(kube, name, **args):
+    result = run_module('k8s_status_info', dict(name=name, namespace=kube.namespace, kubeconfig=KUBECONFIG,
+                                                request_timeout=30, **args))
+    assert not result.get('failed'), result
+    return result
+
+
+def test_a_deployments_pods_are_its_own_not_an_overlapping_canarys(kube):
+    deploy(kube, 'web', {'app': 'web'}, {'app': 'web'}, replicas=2)
+    canary = {'app': 'web', 'track': 'canary'}
+    deploy(kube, 'web-canary', canary, canary, image=MISSING % 'canary')
+    kube.wait_done('web')
+    wait_until('the canary pulling', lambda: 'ImagePullBackOff' in {
+        p['kind'] for p in status(kube, 'web-canary')['problems']})
+
+    web = status(kube, 'web')
+    # web's selector (app=web) matches the canary's pod too: three pods by label, two by owner.
+    assert len(kube.core.list_namespaced_pod(kube.namespace, label_selector='app=web').items) == 3
+    assert len(web['pods']) == 2 and all(p['ready'] for p in web['pods']), web['pods']
+    assert all(p['name'].startswith('web-') and not p['name'].startswith('web-canary-') for p in web['pods'])
+    assert not web['problems'], web['problems']
+
+
+def test_a_service_without_an_endpoints_object_is_not_a_missing_service(kube):
+    deploy(kube, 'web', {'app': 'web'}, {'app': 'web'}, replicas=2)
+    kube.wait_done('web')
+    port = [{'port': 80, 'targetPort': 8080}]
+    kube.core.create_namespaced_service(kube.namespace, {'metadata': {'name': 'web'},
+                                                         'spec': {'selector': {'app': 'web'}, 'ports': port}})
+    # No selector: nobody makes its Endpoints (an external backend's Service, a mistake).
+    kube.core.create_namespaced_service(kube.namespace, {'metadata': {'name': 'web-bare'}, 'spec': {'ports': port}})
+    wait_until('the endpoints controller', lambda: status(kube, 'web', service='web')['endpoints']['ready'] == 2)
+
+    bare = status(kube, 'web', service='web-bare')
+    assert bare['endpoints']['found'] and not bare['endpoints']['endpoints_found'], bare['endpoints']
+    assert bare['endpoints']['selector'] is False
+    assert [p['kind'] for p in bare['problems']] == ['NoEndpointsObject'], bare['problems']
+    assert 'no Service' not in bare['summary']
+
+    gone = status(kube, 'web', service='nope')
+    assert not gone['endpoints']['found'] and 'no Service nope' in gone['summary']
+
+
+def test_an_undo_onto_a_revision_that_cannot_progress_fails_at_once_naming_the_deadline(kube):
+    # Revisions 1 and 2 both stuck past their deadline: undoing 2 -> 1 is no progress, so the
+    # controller keeps the old ProgressDeadlineExceeded condition (its old lastUpdateTime).
+    deploy(kube, 'stuck', {'app': 'stuck'}, {'app': 'stuck'}, image=MISSING % 'a', deadline=2)
+    wait_until('revision 1 past its deadline', lambda: progressing(kube, 'stuck').get('reason') == 'ProgressDeadlineExceeded')
+    set_image(kube, 'stuck', MISSING % 'b')
+    wait_until('revision 2 past its deadline', lambda: progressing(kube, 'stuck').get('reason') == 'ProgressDeadlineExceeded'
+               and kube.deployment('stuck')['status'].get('observedGeneration') == 2)
+
+    started = time.monotonic()
+    undone = kube.rollout('stuck', state='undone', wait_timeout=240)
+    took = time.monotonic() - started
+    assert undone['failed'] and undone['target_revision'] == 1, undone
+    assert 'progress deadline' in undone['msg'] and '2 s' in undone['msg'], undone['msg']
+    assert took < 60, 'waited %.0f s of a 240 s timeout' % took
+
+
+def test_a_rollout_blocked_by_a_quota_names_the_quota(kube):
+    kube.core.create_namespaced_resource_quota(kube.namespace, {'metadata': {'name': 'pods'}, 'spec': {'hard': {'pods': '1'}}})
+    wait_until('the quota computed', lambda: kube.core.read_namespaced_resource_quota(
+        'pods', kube.namespace).status.hard is not None)
+    deploy(kube, 'web', {'app': 'web'}, {'app': 'web'}, replicas=3, deadline=600)
+
+    started = time.monotonic()
+    waited = kube.rollout('web', state='status', wait=True, wait_timeout=240)
+    took = time.monotonic() - started
+    assert waited['failed'] and 'exceeded quota: pods' in waited['msg'], waited
+    assert took < 60, 'waited %.0f s of a 240 s timeout' % took
+
+    found = status(kube, 'web')
+    kinds = [p['kind'] for p in found['problems']]
+    assert 'ReplicaFailure' in kinds, found['problems']
+    failure = found['problems'][kinds.index('ReplicaFailure')]
+    assert 'exceeded quota: pods' in failure['message'] and 'ReplicaFailure' in found['summary']
