@@ -14,6 +14,7 @@ import pytest
 from conftest import LocalServer, Route, run_module
 from fake_k8s import TOKEN, FakeApiServer, deployment, endpoints, event, hpa, pod, pod_metrics, replica_set, service
 from test_api_errors import free_port
+from test_k8s_workload_module import Kubernetes122
 
 NS = 'shop'
 LIMITS = {'cpu': '500m', 'memory': '256Mi'}
@@ -58,6 +59,20 @@ def run(api, module, check_mode=False, **args):
 
 
 # --------------------------------------------------------------------------- k8s_status
+
+def test_k8s_status_reads_the_hpa_through_autoscaling_v1_before_1_23():
+    server = Kubernetes122()
+    dep = deployment('backend', NS, replicas=3)
+    v1 = hpa(dep, 2, 3, current=3)
+    v1.update(apiVersion='autoscaling/v1')
+    server.add(dep, replica_set(dep, 1, 'app:1', replicas=3), pod(dep, 'backend-1'), v1)
+    try:
+        result = run(server, 'k8s_status_info', name='backend', namespace=NS)
+    finally:
+        server.close()
+    assert not result.get('failed'), result
+    assert result['hpa']['name'] == 'backend' and result['hpa']['max_replicas'] == 3 and result['hpa']['at_max']
+
 
 def test_k8s_status_the_service_down_contract(api):
     result = run(api, 'k8s_status_info', name='backend', namespace=NS, tail=2)

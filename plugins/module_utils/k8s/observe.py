@@ -49,8 +49,18 @@ class Reader:
         return kr.owned_replica_sets(deployment, listed.get('items') or [])
 
     def hpas(self, namespace: str) -> list[dict[str, Any]]:
+        """The namespace's HPAs through autoscaling/v2, else autoscaling/v1 (servers before 1.23 answer
+        404 for v2): the replica bounds and counts that are read here are the same in both."""
+        try:
+            return self._hpas(self.api.AutoscalingV2Api, namespace)
+        except K8sError as err:
+            if err.status != 404:
+                raise
+        return self._hpas(self.api.AutoscalingV1Api, namespace)
+
+    def _hpas(self, api: Callable[..., Any], namespace: str) -> list[dict[str, Any]]:
         return self._call('list', 'horizontalpodautoscaler', None, namespace,
-                          self.api.AutoscalingV2Api(self.client).list_namespaced_horizontal_pod_autoscaler, namespace)['items']
+                          api(self.client).list_namespaced_horizontal_pod_autoscaler, namespace)['items']
 
     def warning_events(self, namespace: str) -> list[dict[str, Any]]:
         """The namespace's Warning events (core/v1, with involvedObject)."""
