@@ -157,7 +157,8 @@ def test_a_crash_looping_deployment_is_service_down_on_kubernetes(tmp_path):
     assert incident['triage']['service_down'] and incident['severity'] == 'critical'
     checks = incident['service_down']['checks']
     assert {p['kind'] for p in checks['problems']} >= {'CrashLoopBackOff', 'NoReadyEndpoints'}, checks['problems']
-    assert checks['endpoints'] == {'found': True, 'service': 'inference-gateway', 'ready': 0, 'not_ready': 2}
+    assert checks['endpoints'] == {'found': True, 'endpoints_found': True, 'selector': True, 'service': 'inference-gateway',
+                                   'ready': 0, 'not_ready': 2}
     assert any('MODEL_SERVICE_URL' in line for line in checks['logs'])
     recommended = incident['diagnosis']['recommended']
     assert recommended['cause'] == 'service_down'
