@@ -42,7 +42,7 @@ deps:
 	           promtool:prometheus prometheus-alertmanager:prometheus-alertmanager \
 	           amtool:prometheus-alertmanager java:openjdk-17-jre-headless debootstrap:debootstrap \
 	           git:git shellcheck:shellcheck kubectl:kubernetes-client \
-	           sshd:openssh-server ssh:openssh-client openssl:openssl; do \
+	           sshd:openssh-server ssh:openssh-client openssl:openssl curl:curl ip:iproute2; do \
 	  command -v "$${cmd%%:*}" >/dev/null || missing="$$missing $${cmd#*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \

@@ -101,7 +101,8 @@ options:
     default: 300
 notes:
   - Tested with Kubernetes 1.37. Only C(apps/v1) Deployments and ReplicaSets are read and patched,
-    which every server since Kubernetes 1.9 serves, so servers back to 1.9 are handled the same way.
+    which every server since Kubernetes 1.9 serves; older releases than 1.37 are expected to work the
+    same way but have not run the real-cluster tests.
   - C(status.terminatingReplicas), which servers report from Kubernetes 1.35 (and which a kubernetes
     Python library older than the field drops; requirements.txt pins 37.0.2), shows the pods still
     terminating. Without it, a rolling update whose first new pod a quota refuses is waited for until
@@ -289,13 +290,6 @@ class Rollout:
     def owned_replica_sets(self, deployment):
         return self.reader.owned_replica_sets(deployment)
 
-    def new_replica_set(self, deployment):
-        """The Deployment's newest ReplicaSet, read only when the Deployment has a ReplicaFailure
-        condition (the controller copies the ReplicaSets' there), else None."""
-        if kr.replica_failure(deployment) is None:
-            return None
-        return kr.new_replica_set(deployment, self.owned_replica_sets(deployment))
-
     def patch(self, body, content_type):
         return patch(self.reader.client, self.reader.timeout, 'deployment', self.name, self.namespace,
                      self.reader.apps.patch_namespaced_deployment, body, content_type, self.module.check_mode)
@@ -341,7 +335,7 @@ class Rollout:
     def status(self, deployment):
         if self.p['wait']:
             return self.wait(None)
-        self.result['status'] = kr.status_facts(deployment, None, self.new_replica_set(deployment))
+        self.result['status'] = kr.status_facts(deployment, None, self.reader.failing_new_replica_set(deployment))
         if self.result['status']['failed']:
             self.fail(self.result['status']['message'])
         self.result['msg'] = self.result['status']['message']
@@ -375,7 +369,7 @@ class Rollout:
         polled = {}
 
         def verdict(deployment):
-            polled['replica_set'] = self.new_replica_set(deployment)
+            polled['replica_set'] = self.reader.failing_new_replica_set(deployment)
             return kr.rollout_status(deployment, before, polled['replica_set'])
 
         try:

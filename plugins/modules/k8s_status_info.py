@@ -15,7 +15,8 @@ description:
     an outage, read concurrently and reduced to the facts a diagnosis needs.
   - Reads the Deployment O(name) in O(namespace), then concurrently its pods, the ReplicaSets it
     owns, the Service O(service) and its Endpoints, the namespace's Warning events and the
-    HorizontalPodAutoscalers (autoscaling/v2); then the previous log of a crash-looping container.
+    HorizontalPodAutoscalers (autoscaling/v2, else autoscaling/v1 before Kubernetes 1.23, whose HPAs
+    have no conditions); then the previous log of a crash-looping container.
   - The Deployment's pods are those its ReplicaSets control (the pods listed by its selector whose
     controller C(ownerReference) is one of the ReplicaSets whose controller is the Deployment), as
     the controllers count them, so that the pods of another Deployment whose labels match its

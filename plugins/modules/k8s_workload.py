@@ -27,9 +27,11 @@ description:
     O(configmap_data) need neither the autoscaling API nor the right to list HPAs.
   - O(resources), O(env) and a restart change the pod template, in one strategic-merge patch, so the
     Deployment gets one new revision (RV(creates_revision)). RV(revision_before) is the revision
-    before the change, the target of a later C(kubectl rollout undo --to-revision) that reverts the
-    bad deploy rather than this mitigation. A paused Deployment would not roll such a change out, so
-    it is refused.
+    that was live before the change, during an incident the bad deploy itself, not a rollback
+    target. The revision before the bad deploy is the one recorded once per incident
+    (M(sre.runbooks.incident_registry)) or read before any change (M(sre.runbooks.recent_changes_info)
+    RV(sre.runbooks.recent_changes_info#module:previous_revision)). A paused Deployment would not roll
+    such a change out, so it is refused.
   - O(memory_factor) and O(cpu_factor) multiply the container's current limit (V(2) doubles it, as
     the runbook's "double the memory limit"), rendered as a canonical quantity (V(1536Mi), V(750m));
     the requests stay as they are (see O(memory_factor)). A container without that limit, or a result
@@ -274,8 +276,9 @@ after:
   type: dict
 revision_before:
   description:
-    - The Deployment's revision (C(deployment.kubernetes.io/revision)) before any change, the target
-      of a rollback of the deploy that caused the incident. V(null) before the controller set one.
+    - The Deployment's revision (C(deployment.kubernetes.io/revision)) before the change, the one that
+      was live, during an incident the bad deploy, not a rollback target. V(null) before the
+      controller set one.
   returned: always
   type: int
   sample: 7
@@ -333,55 +336,21 @@ from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import 
 from ansible_collections.sre.runbooks.plugins.module_utils.common.module import finish, outcome
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s import rollout as kr
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s import workload as kw
-from ansible_collections.sre.runbooks.plugins.module_utils.k8s.client import DEPLOYMENT_ARGS, K8S_ARGS, K8sError, call, k8s_api_client, kube, patch
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.client import DEPLOYMENT_ARGS, K8S_ARGS, K8sError, call, patch
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.observe import Reader
 
 
 class Workload:
     def __init__(self, module):
         self.module, self.p = module, module.params
         self.ns, self.name = self.p['namespace'], self.p['name']
-        self.api = k8s_api_client(self.p)
-        client = kube().client
-        self.apps = client.AppsV1Api(self.api)
-        self.core = client.CoreV1Api(self.api)
-        self.autoscaling = None  # the API that answered hpas(): autoscaling/v2, else v1
+        self.reader = Reader(self.p)
+        self.api, self.apps, self.core = self.reader.client, self.reader.apps, self.reader.core
         self.sent = []
 
     def deployment(self):
         return call(self.api, self.p['request_timeout'], 'get', 'deployment', self.name, self.ns,
                     self.apps.read_namespaced_deployment, self.name, self.ns)
-
-    def hpas(self):
-        """The namespace's HPAs through autoscaling/v2, else through autoscaling/v1, which servers
-        before Kubernetes 1.23 serve instead (404 for v2): its minReplicas and maxReplicas are all
-        that scaling reads and patches."""
-        client = kube().client
-        apis = [self.autoscaling] if self.autoscaling else [client.AutoscalingV2Api(self.api), client.AutoscalingV1Api(self.api)]
-        missing = None
-        for api in apis:
-            try:
-                items = call(self.api, self.p['request_timeout'], 'list', 'horizontalpodautoscaler', None, self.ns,
-                             api.list_namespaced_horizontal_pod_autoscaler, self.ns)['items']
-            except K8sError as err:
-                if err.status != 404:
-                    raise
-                missing = err
-                continue
-            self.autoscaling = api
-            return items
-        raise K8sError('%s; replicas reads the HorizontalPodAutoscalers through autoscaling/v2 (Kubernetes 1.23 and later) '
-                       'or autoscaling/v1, and the server serves neither: check its version (kubectl version) and '
-                       'kubectl api-versions' % missing, 404)
-
-    def new_replica_set(self, deployment):
-        """The Deployment's newest ReplicaSet, read only when the Deployment has a ReplicaFailure
-        condition (the controller copies the ReplicaSets' there), else None."""
-        if kr.replica_failure(deployment) is None:
-            return None
-        listed = call(self.api, self.p['request_timeout'], 'list', 'replicaset', None, self.ns,
-                      self.apps.list_namespaced_replica_set, self.ns,
-                      label_selector=kr.label_selector(deployment['spec']['selector']))['items']
-        return kr.new_replica_set(deployment, kr.owned_replica_sets(deployment, listed))
 
     def patch(self, kind, name, method, body, shown):
         """A strategic-merge patch (a dry run in check mode); `shown` is the body as RV(patches) shows it."""
@@ -394,7 +363,7 @@ class Workload:
         p = self.p
         deployment = before = self.deployment()
         # Only scaling reads the HPAs: other changes need neither the autoscaling API nor the right to list them.
-        hpas = self.hpas() if p['replicas'] is not None else []
+        hpas = self.reader.hpas(self.ns) if p['replicas'] is not None else []
         configmap = None
         if p['configmap']:
             configmap = call(self.api, p['request_timeout'], 'get', 'configmap', p['configmap'], self.ns,
@@ -419,13 +388,13 @@ class Workload:
                                         patches['workload'], shown['workload'])
             if patches['hpa']:
                 hpa = self.patch('HorizontalPodAutoscaler', hpa['metadata']['name'],
-                                 self.autoscaling.patch_namespaced_horizontal_pod_autoscaler, patches['hpa'], shown['hpa'])
+                                 self.reader.autoscaling.patch_namespaced_horizontal_pod_autoscaler, patches['hpa'], shown['hpa'])
             if p['wait'] and not self.module.check_mode and (patches['workload'] or patches['hpa']):
                 floor = patches['hpa'].get('spec', {}).get('minReplicas')
                 deployment = kr.wait_rollout(self.deployment, p['wait_timeout'], lambda polled: kw.rollout_status(
-                    polled, floor, before, self.new_replica_set(polled)))
+                    polled, floor, before, self.reader.failing_new_replica_set(polled)))
                 if hpa:
-                    hpa = kw.find_hpa(self.hpas(), p['kind'], self.name)
+                    hpa = kw.find_hpa(self.reader.hpas(self.ns), p['kind'], self.name)
         except (K8sError, kr.RolloutError) as err:
             done = ', '.join('%s %s' % (s['kind'], s['name']) for s in self.sent)
             raise RunbookError('%s%s' % (err, '; already patched: %s' % done if done else ''),

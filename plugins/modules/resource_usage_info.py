@@ -406,7 +406,9 @@ selector:
   type: str
   sample: app=dhakacart-backend
 hpa:
-  description: The HorizontalPodAutoscaler (autoscaling/v2) whose C(scaleTargetRef) names the Deployment, V(null) without one.
+  description:
+    - The HorizontalPodAutoscaler (autoscaling/v2, else autoscaling/v1 before Kubernetes 1.23) whose C(scaleTargetRef)
+      names the Deployment, V(null) without one.
   returned: when O(source=kubernetes)
   type: dict
   contains:

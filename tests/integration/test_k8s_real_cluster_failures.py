@@ -74,7 +74,7 @@ def test_a_deployments_pods_are_its_own_not_an_overlapping_canarys(kube):
 
     web = status(kube, 'web')
     # web's selector (app=web) matches the canary's pod too: three pods by label, two by owner.
-    assert len(kube.core.list_namespaced_pod(kube.namespace, label_selector='app=web').items) == 3
+    assert len(kube.core.list_namespaced_pod(kube.namespace, label_selector='app=web', _request_timeout=30).items) == 3
     assert len(web['pods']) == 2 and all(p['ready'] for p in web['pods']), web['pods']
     assert all(p['name'].startswith('web-') and not p['name'].startswith('web-canary-') for p in web['pods'])
     assert not web['problems'], web['problems']
@@ -85,9 +85,11 @@ def test_a_service_without_an_endpoints_object_is_not_a_missing_service(kube):
     kube.wait_done('web')
     port = [{'port': 80, 'targetPort': 8080}]
     kube.core.create_namespaced_service(kube.namespace, {'metadata': {'name': 'web'},
-                                                         'spec': {'selector': {'app': 'web'}, 'ports': port}})
+                                                         'spec': {'selector': {'app': 'web'}, 'ports': port}},
+                                        _request_timeout=30)
     # No selector: nobody makes its Endpoints (an external backend's Service, a mistake).
-    kube.core.create_namespaced_service(kube.namespace, {'metadata': {'name': 'web-bare'}, 'spec': {'ports': port}})
+    kube.core.create_namespaced_service(kube.namespace, {'metadata': {'name': 'web-bare'}, 'spec': {'ports': port}},
+                                        _request_timeout=30)
     wait_until('the endpoints controller', lambda: status(kube, 'web', service='web')['endpoints']['ready'] == 2)
 
     bare = status(kube, 'web', service='web-bare')
@@ -118,9 +120,10 @@ def test_an_undo_onto_a_revision_that_cannot_progress_fails_at_once_naming_the_d
 
 
 def test_a_rollout_blocked_by_a_quota_names_the_quota(kube):
-    kube.core.create_namespaced_resource_quota(kube.namespace, {'metadata': {'name': 'pods'}, 'spec': {'hard': {'pods': '1'}}})
+    kube.core.create_namespaced_resource_quota(kube.namespace, {'metadata': {'name': 'pods'}, 'spec': {'hard': {'pods': '1'}}},
+                                               _request_timeout=30)
     wait_until('the quota computed', lambda: kube.core.read_namespaced_resource_quota(
-        'pods', kube.namespace).status.hard is not None)
+        'pods', kube.namespace, _request_timeout=30).status.hard is not None)
     deploy(kube, 'web', {'app': 'web'}, {'app': 'web'}, replicas=3, deadline=600)
 
     started = time.monotonic()

@@ -450,6 +450,9 @@ def test_blocking_failure_is_the_new_replica_set_s():
     assert kr.blocking_failure(restarting(replicas=4), new_rs()) is None               # the quota may free up
     assert kr.blocking_failure(restarting(replicas=4), new_rs(PSA))['message'] == PSA  # nothing frees that
     assert kr.blocking_failure(restarting(), None) is None                              # the Deployment's may be an old one's
+    unseen = new_rs()
+    unseen['metadata']['generation'], unseen['status']['observedGeneration'] = 3, 2
+    assert kr.blocking_failure(restarting(), unseen) is None                            # scaled since: may be gone next try
     assert kr.blocking_failure(restarting(), replica_set(8, 'web:8')) is None
     assert kr.blocking_failure(restarting(), new_rs(reason='FailedDelete', message='pods "x" not found')) is None
 

@@ -25,12 +25,15 @@ ETCD_PEER_PORT=23800
 API_PORT=16443
 NODE=sre-node-1
 # Pod and Service addresses live in a network namespace of the cluster's own (routed there from
-# the host, answered locally inside): whatever dials them never leaves this machine.
+# the host, answered locally inside, replies routed back over the link-local pair): whatever dials
+# them is refused at once and never leaves this machine.
 NETNS=sre-k8s
+HOST_LINK=169.254.244.1
+NETNS_LINK=169.254.244.2
 POD_CIDR=10.244.0.0/24
 SERVICE_CIDR=10.244.1.0/24
 ROUTED=10.244.0.0/16
-PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
+VENV_PYTHON=$ROOT/.venv/bin/python
 
 log() { printf '[cluster %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 die() { printf 'demo/k8s/cluster/cluster.sh: ERROR: %s\n' "$*" >&2; exit 1; }
@@ -49,14 +52,14 @@ cache_key() {
 bin_dir() { echo "$CACHE_ROOT/$(cache_key)/bin"; }
 
 cmd_build() {
-  command -v go >/dev/null || die "go is not installed: the control plane is built from Go modules (Debian: golang, or go.dev/dl)"
+  command -v go >/dev/null || die "go is not installed: the control plane is built from Go modules with Go 1.26 or later (go.dev/dl; Debian 12's golang is too old)"
   local bin
   bin=$(bin_dir)
   mkdir -p "$CACHE_ROOT"
   # A build in the background holds the lock: wait for it, then reuse what it made. The lock's
   # descriptor is closed on return, so that the daemons started next do not hold it.
   exec 9>"$CACHE_ROOT/build.lock"
-  flock 9
+  flock -w 3600 9 || die "another build of the control plane has held $CACHE_ROOT/build.lock for an hour: see $CACHE_ROOT/build.log"
   if [[ ! -e $bin/.complete ]]; then build_into "$bin"; else log "binaries $VERSION reused from $bin"; fi
   exec 9>&-
 }
@@ -118,8 +121,8 @@ pki() {
     -extfile <(printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\n') 2>/dev/null
   openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
   openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
-  # Static bearer tokens: the admin (system:masters) and the components.
-  printf '%s,admin,admin,"system:masters"\n' "$(openssl rand -hex 24)" >"$pki/tokens.csv"
+  # A static bearer token for the admin (system:masters), which the components use too.
+  (umask 077; printf '%s,admin,admin,"system:masters"\n' "$(openssl rand -hex 24)" >"$pki/tokens.csv")
   touch "$pki/.complete"
 }
 
@@ -127,7 +130,7 @@ admin_token() { cut -d, -f1 "$STATE/pki/tokens.csv"; }
 
 kubeconfig() {
   [[ -e $KUBECONFIG_FILE ]] && return 0
-  cat >"$KUBECONFIG_FILE.tmp" <<EOF
+  (umask 077; cat >"$KUBECONFIG_FILE.tmp" <<EOF
 apiVersion: v1
 kind: Config
 clusters:
@@ -144,23 +147,41 @@ contexts:
     context: {cluster: sre-k8s, user: admin, namespace: default}
 current-context: sre-k8s
 EOF
-  chmod 600 "$KUBECONFIG_FILE.tmp" && mv "$KUBECONFIG_FILE.tmp" "$KUBECONFIG_FILE"
+  )
+  mv "$KUBECONFIG_FILE.tmp" "$KUBECONFIG_FILE"
 }
 
 netns() {
-  ip netns list | grep -qx "$NETNS\( .*\)\?" && return 0
-  ip netns add "$NETNS"
-  ip link add sre-k8s0 type veth peer name sre-k8s1 netns "$NETNS"
-  ip -n "$NETNS" link set lo up
-  ip -n "$NETNS" link set sre-k8s1 up
-  ip -n "$NETNS" route add local "$ROUTED" dev lo
-  ip link set sre-k8s0 up
-  ip route replace "$ROUTED" dev sre-k8s0
+  if [[ ! -e /run/netns/$NETNS ]]; then
+    local taken
+    taken=$(ip -4 route show root "$ROUTED")
+    [[ -z $taken ]] || die "$ROUTED is routed on this machine already ($taken): the test cluster keeps it for its own pods"
+    trap 'netns_down' ERR
+    ip netns add "$NETNS"
+    ip link add sre-k8s0 type veth peer name sre-k8s1 netns "$NETNS"
+    ip addr add "$HOST_LINK/32" dev sre-k8s0
+    ip link set sre-k8s0 up
+    ip -n "$NETNS" addr add "$NETNS_LINK/32" dev sre-k8s1
+    ip -n "$NETNS" link set lo up
+    ip -n "$NETNS" link set sre-k8s1 up
+    ip -n "$NETNS" route add local "$ROUTED" dev lo
+    ip -n "$NETNS" route add "$HOST_LINK/32" dev sre-k8s1
+    ip -n "$NETNS" route add default via "$HOST_LINK" dev sre-k8s1
+    ip route add "$ROUTED" dev sre-k8s0 src "$HOST_LINK"
+    trap - ERR
+  fi
+  ip route get "${POD_CIDR%.*}.2" | grep -q ' dev sre-k8s0 ' ||
+    die "pod addresses are not routed into the network namespace $NETNS: run cluster.sh down, then up"
 }
 
-api_ready() {
-  curl -fsS -m 2 --cacert "$STATE/pki/ca.crt" -H "Authorization: Bearer $(admin_token)" \
-    "https://127.0.0.1:$API_PORT/readyz"
+netns_down() {
+  ip link del sre-k8s0 2>/dev/null || true  # its route goes with it
+  if [[ -e /run/netns/$NETNS ]]; then ip netns del "$NETNS" || true; fi
+}
+
+api_ready() {  # the token on stdin, not on the command line
+  printf 'Authorization: Bearer %s\n' "$(admin_token)" |
+    curl -fsS -m 2 --cacert "$STATE/pki/ca.crt" -H @- "https://127.0.0.1:$API_PORT/readyz"
 }
 
 cmd_up() {
@@ -192,9 +213,9 @@ cmd_up() {
     --controllers deployment-controller,replicaset-controller,serviceaccount-controller,serviceaccount-token-controller,namespace-controller,garbage-collector-controller,horizontal-pod-autoscaler-controller,endpoints-controller,endpointslice-controller,resourcequota-controller
   start kube-scheduler "$bin/kube-scheduler" --kubeconfig "$KUBECONFIG_FILE" --leader-elect=false \
     --secure-port 0 --profiling=false
-  [[ -x $PYTHON ]] || die "$PYTHON missing: the node agent runs in the project's virtualenv (make venv)"
-  start node "$PYTHON" "$HERE/node.py" --kubeconfig "$KUBECONFIG_FILE" --node "$NODE" --pod-cidr "$POD_CIDR"
-  wait_for "the node and the default ServiceAccount" 60 node "$PYTHON" "$HERE/node.py" \
+  [[ -x $VENV_PYTHON ]] || die "$VENV_PYTHON missing: the node agent runs in the project's virtualenv (make venv)"
+  start node "$VENV_PYTHON" "$HERE/node.py" --kubeconfig "$KUBECONFIG_FILE" --node "$NODE" --pod-cidr "$POD_CIDR"
+  wait_for "the node and the default ServiceAccount" 60 node "$VENV_PYTHON" "$HERE/node.py" \
     --kubeconfig "$KUBECONFIG_FILE" --node "$NODE" --check
   log "up: Kubernetes $VERSION at https://127.0.0.1:$API_PORT, node $NODE; KUBECONFIG=$KUBECONFIG_FILE"
 }
@@ -212,11 +233,7 @@ cmd_down() {
     fi
     rm -f "$RUN/$name.pid"
   done
-  if ip netns list | grep -qx "$NETNS\( .*\)\?"; then
-    ip route del "$ROUTED" dev sre-k8s0 2>/dev/null || true
-    ip link del sre-k8s0 2>/dev/null || true
-    ip netns del "$NETNS"
-  fi
+  netns_down
   rm -rf "$STATE"
   log "down"
 }

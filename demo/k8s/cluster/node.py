@@ -5,7 +5,7 @@ kube-scheduler binds to it, writes the status a kubelet would write: the pod run
 images is in the node's image store (the local Docker engine, where the rig builds its images), and
 waits in ErrImagePull / ImagePullBackOff otherwise, as a kubelet with no reachable registry does.
 Containers are not started (as kwok does it): readiness probes and logs are not served. A pod that
-is being deleted is confirmed deleted, as the kubelet does after its grace period.
+is being deleted is confirmed deleted at once (grace period 0): no container has to stop.
 
 Pod IPs come from --pod-cidr, which cluster.sh routes into a network namespace of its own.
 
@@ -32,8 +32,11 @@ PULL_MESSAGE = ('failed to pull image "%s": it is not in the node\'s image store
                 'reached from this machine')
 
 
+TIME = '%Y-%m-%dT%H:%M:%SZ'
+
+
 def now():
-    return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+    return datetime.datetime.now(datetime.timezone.utc).strftime(TIME)
 
 
 def image_present(image, cache={}):  # pylint: disable=dangerous-default-value
@@ -54,9 +57,10 @@ class Node:
     def __init__(self, api, name, pod_cidr):
         self.core = client.CoreV1Api(api)
         self.name = name
-        hosts = ipaddress.ip_network(pod_cidr).hosts()
-        self.address = str(next(hosts))  # the node's own, in the same routed range
-        self.free = [str(ip) for ip in hosts]
+        self.selector = 'spec.nodeName=%s' % name
+        hosts = [str(ip) for ip in ipaddress.ip_network(pod_cidr).hosts()]
+        self.address, self.pool = hosts[0], hosts[1:]  # the node's own address in the same routed range
+        self.taken = set()
 
     def register(self):
         body = {'metadata': {'name': self.name, 'labels': {'kubernetes.io/hostname': self.name,
@@ -82,55 +86,60 @@ class Node:
         # it would evict pods whose node sends no heartbeats) lifts it once the Node is Ready.
         self.core.patch_node(self.name, {'spec': {'taints': None}}, _request_timeout=10)
 
-    def pods(self):
-        return self.core.list_pod_for_all_namespaces(field_selector='spec.nodeName=%s' % self.name,
-                                                     _request_timeout=30)
-
     def handle(self, pod):
-        meta, status = pod.metadata, pod.status
+        meta = pod.metadata
         if meta.deletion_timestamp:
             self.delete(pod)
             return
-        if status.pod_ip and status.pod_ip in self.free:
-            self.free.remove(status.pod_ip)
         missing = [c.image for c in pod.spec.containers if not image_present(c.image)]
-        wanted = self.status(pod, missing)
-        current = client.ApiClient().sanitize_for_serialization(status) or {}
-        if all(current.get(key) == value for key, value in wanted.items() if key != 'conditions') \
-                and _same_conditions(current.get('conditions'), wanted['conditions']):
+        if up_to_date(pod, missing):
             return
         try:
-            self.core.patch_namespaced_pod_status(meta.name, meta.namespace, {'status': wanted}, _request_timeout=10)
+            self.core.patch_namespaced_pod_status(meta.name, meta.namespace, {'status': self.status(pod, missing)},
+                                                  _request_timeout=10)
             LOG.info('%s/%s: %s', meta.namespace, meta.name, 'running' if not missing else 'waiting for %s' % missing)
         except ApiException as err:
             if err.status not in (404, 409):
                 raise
 
     def status(self, pod, missing):
-        started = pod.status.start_time and pod.status.start_time.strftime('%Y-%m-%dT%H:%M:%SZ') or now()
-        ip = pod.status.pod_ip or (self.free.pop(0) if self.free else None)
+        """What a kubelet writes: a pod's IP once, a container's start and a condition's
+        transition time when they change."""
+        started = pod.status.start_time.strftime(TIME) if pod.status.start_time else now()
+        ip = pod.status.pod_ip or self.allocate()
         previous = {s.name: s for s in pod.status.container_statuses or []}
         statuses = []
         for container in pod.spec.containers:
             absent = container.image in missing
+            was = previous.get(container.name)
             if absent:
-                was = previous.get(container.name)
                 waited = bool(was and was.state and was.state.waiting)
                 state = {'waiting': {'reason': 'ImagePullBackOff' if waited else 'ErrImagePull',
                                      'message': PULL_MESSAGE % container.image}}
             else:
-                state = {'running': {'startedAt': started}}
+                running = was and was.state and was.state.running
+                state = {'running': {'startedAt': running.started_at.strftime(TIME) if running else now()}}
             statuses.append({'name': container.name, 'image': container.image, 'imageID': '' if absent else
                              'docker://%s' % container.image, 'ready': not absent, 'restartCount': 0,
                              'started': not absent, 'state': state})
         ready = 'False' if missing else 'True'
-        reason = None if not missing else 'ContainersNotReady'
-        conditions = [{'type': 'PodScheduled', 'status': 'True'}, {'type': 'Initialized', 'status': 'True'},
-                      {'type': 'ContainersReady', 'status': ready, 'reason': reason},
-                      {'type': 'Ready', 'status': ready, 'reason': reason}]
+        reason = 'ContainersNotReady' if missing else None
+        before = {c.type: c for c in pod.status.conditions or []}
+        conditions = []
+        for kind, value in (('PodScheduled', 'True'), ('Initialized', 'True'), ('ContainersReady', ready), ('Ready', ready)):
+            then = before.get(kind)
+            since = then.last_transition_time.strftime(TIME) if then and then.status == value and then.last_transition_time else now()
+            conditions.append({'type': kind, 'status': value, 'reason': reason if kind.endswith('Ready') else None,
+                               'lastTransitionTime': since})
         return {'phase': 'Pending' if missing else 'Running', 'hostIP': self.address, 'podIP': ip,
-                'podIPs': [{'ip': ip}], 'startTime': started, 'containerStatuses': statuses,
-                'conditions': [dict(c, lastTransitionTime=now()) for c in conditions]}
+                'podIPs': [{'ip': ip}], 'startTime': started, 'containerStatuses': statuses, 'conditions': conditions}
+
+    def allocate(self):
+        free = next((ip for ip in self.pool if ip not in self.taken), None)
+        if free is None:
+            raise RuntimeError('no pod address left in the node\'s range (%d in use)' % len(self.taken))
+        self.taken.add(free)
+        return free
 
     def delete(self, pod):
         meta = pod.metadata
@@ -140,31 +149,40 @@ class Node:
         except ApiException as err:
             if err.status not in (404, 409):
                 raise
-        if pod.status.pod_ip:
-            self.free.append(pod.status.pod_ip)
 
     def run(self):
         self.register()
         while True:
-            listed = self.pods()
+            listed = self.core.list_pod_for_all_namespaces(field_selector=self.selector, _request_timeout=30)
+            self.taken = {pod.status.pod_ip for pod in listed.items if pod.status.pod_ip}
             for pod in listed.items:
                 self.handle(pod)
-            stream = watch.Watch().stream(self.core.list_pod_for_all_namespaces,
-                                          field_selector='spec.nodeName=%s' % self.name,
-                                          resource_version=listed.metadata.resource_version, timeout_seconds=60)
+            stream = watch.Watch().stream(self.core.list_pod_for_all_namespaces, field_selector=self.selector,
+                                          resource_version=listed.metadata.resource_version, timeout_seconds=60,
+                                          _request_timeout=(10, 90))
             try:
                 for event in stream:
-                    if event['type'] in ('ADDED', 'MODIFIED'):
-                        self.handle(event['object'])
+                    pod = event['object']
+                    if event['type'] == 'DELETED':
+                        self.taken.discard(pod.status.pod_ip)
+                    elif event['type'] in ('ADDED', 'MODIFIED'):
+                        self.handle(pod)
             except ApiException as err:
                 if err.status != 410:  # an expired resourceVersion: list again
                     raise
 
 
-def _same_conditions(current, wanted):
-    def key(items):
-        return sorted((c.get('type'), c.get('status'), c.get('reason')) for c in items or [])
-    return key(current) == key(wanted)
+def up_to_date(pod, missing):
+    """Whether the pod's status says already what the node would write (a patch would only move its
+    times): an IP, each container running and ready, or in ImagePullBackOff when its image is missing."""
+    statuses = {s.name: s for s in pod.status.container_statuses or []}
+
+    def said(container):
+        state = statuses[container.name].state if container.name in statuses else None
+        if container.image in missing:
+            return bool(state and state.waiting and state.waiting.reason == 'ImagePullBackOff')
+        return bool(state and state.running and statuses[container.name].ready)
+    return bool(pod.status.pod_ip) and all(said(c) for c in pod.spec.containers)
 
 
 def check(api, name):

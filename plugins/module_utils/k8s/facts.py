@@ -144,7 +144,7 @@ def crash_target(pods: Iterable[dict[str, Any]]) -> tuple[str, str] | None:
 # --------------------------------------------------------------------------- HPA and resources
 
 def hpa_of(hpas: Iterable[dict[str, Any]], deployment_name: str) -> dict[str, Any] | None:
-    """The autoscaling/v2 HPA whose scaleTargetRef names the Deployment, or None; ValueError when
+    """The HPA (autoscaling/v2 or v1) whose scaleTargetRef names the Deployment, or None; ValueError when
     several do (the HPA controller then scales none)."""
     return find_hpa(hpas, 'Deployment', deployment_name)
 

@@ -29,6 +29,7 @@ class Reader:
         self.api = kube().client
         self.core = self.api.CoreV1Api(self.client)
         self.apps = self.api.AppsV1Api(self.client)
+        self.autoscaling: Any = None  # the autoscaling API that answered hpas()
 
     def _call(self, verb: str, kind: str, name: str | None, namespace: str | None, method: Callable[..., Any], *args: Any,
               **kwargs: Any) -> Any:
@@ -50,17 +51,32 @@ class Reader:
 
     def hpas(self, namespace: str) -> list[dict[str, Any]]:
         """The namespace's HPAs through autoscaling/v2, else autoscaling/v1 (servers before 1.23 answer
-        404 for v2): the replica bounds and counts that are read here are the same in both."""
-        try:
-            return self._hpas(self.api.AutoscalingV2Api, namespace)
-        except K8sError as err:
-            if err.status != 404:
-                raise
-        return self._hpas(self.api.AutoscalingV1Api, namespace)
+        404 for v2): the replica bounds and counts read the same in both; v1 has no conditions. The
+        API that answered is kept in `autoscaling`, for patches."""
+        apis = [self.autoscaling] if self.autoscaling else [self.api.AutoscalingV2Api(self.client),
+                                                             self.api.AutoscalingV1Api(self.client)]
+        missing: K8sError | None = None
+        for api in apis:
+            try:
+                items = self._call('list', 'horizontalpodautoscaler', None, namespace,
+                                   api.list_namespaced_horizontal_pod_autoscaler, namespace)['items']
+            except K8sError as err:
+                if err.status != 404:
+                    raise
+                missing = err
+                continue
+            self.autoscaling = api
+            return items
+        raise K8sError('%s; HorizontalPodAutoscalers are read through autoscaling/v2 (Kubernetes 1.23 and later) or '
+                       'autoscaling/v1, and the server serves neither: check its version (kubectl version) and '
+                       'kubectl api-versions' % missing, 404)
 
-    def _hpas(self, api: Callable[..., Any], namespace: str) -> list[dict[str, Any]]:
-        return self._call('list', 'horizontalpodautoscaler', None, namespace,
-                          api(self.client).list_namespaced_horizontal_pod_autoscaler, namespace)['items']
+    def failing_new_replica_set(self, deployment: dict[str, Any]) -> dict[str, Any] | None:
+        """The Deployment's newest ReplicaSet when the Deployment has a ReplicaFailure condition (the
+        controller copies its ReplicaSets' there), else None without a call."""
+        if kr.replica_failure(deployment) is None:
+            return None
+        return kr.new_replica_set(deployment, self.owned_replica_sets(deployment))
 
     def warning_events(self, namespace: str) -> list[dict[str, Any]]:
         """The namespace's Warning events (core/v1, with involvedObject)."""

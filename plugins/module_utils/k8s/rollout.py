@@ -271,6 +271,12 @@ def may_free_quota(deployment: dict[str, Any]) -> bool:
     return updated > 0 or terminating is None or max_unavailable(deployment) > 0
 
 
+def _observed(obj: dict[str, Any]) -> bool:
+    """Whether the controller has acted on the object's latest spec (a ReplicaSet's condition from
+    before a scale may be gone at its next try)."""
+    return (obj.get('status') or {}).get('observedGeneration', 0) >= obj['metadata'].get('generation', 0)
+
+
 def blocking_failure(deployment: dict[str, Any], replica_set: dict[str, Any] | None) -> dict[str, Any] | None:
     """The ReplicaFailure of the Deployment's newest ReplicaSet (new_replica_set) when its pods cannot
     be created and the rollout cannot get past that by itself, so that waiting for the progress
@@ -280,7 +286,9 @@ def blocking_failure(deployment: dict[str, Any], replica_set: dict[str, Any] | N
     after an undo of a deploy whose pods were refused, it still is). A refusal by a ResourceQuota counts
     only when no pod of the Deployment may free that quota (may_free_quota); any other (a PodSecurity
     or LimitRange violation, an admission webhook, a missing service account) needs a fix first."""
-    failure = replica_failure(replica_set) if replica_set else None
+    if replica_set is None or not _observed(replica_set):
+        return None
+    failure = replica_failure(replica_set)
     if not failure or failure.get('reason') != FAILED_CREATE:
         return None
     if QUOTA_EXCEEDED in (failure.get('message') or '') and may_free_quota(deployment):
@@ -315,7 +323,7 @@ def rollout_status(deployment: dict[str, Any], before: dict[str, Any] | None = N
     name = meta['name']
     spec = deployment.get('spec') or {}
     status = deployment.get('status') or {}
-    if meta.get('generation', 0) > status.get('observedGeneration', 0):
+    if not _observed(deployment):
         return False, False, 'Waiting for deployment spec update to be observed...'
     failure = replica_failure(replica_set if replica_set is not None else deployment)
     cause = ''
