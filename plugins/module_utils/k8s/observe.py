@@ -53,8 +53,8 @@ class Reader:
         """The namespace's HPAs through autoscaling/v2, else autoscaling/v1 (servers before 1.23 answer
         404 for v2): the replica bounds and counts read the same in both; v1 has no conditions. The
         API that answered is kept in `autoscaling`, for patches."""
-        apis = [self.autoscaling] if self.autoscaling else [self.api.AutoscalingV2Api(self.client),
-                                                             self.api.AutoscalingV1Api(self.client)]
+        apis = [self.autoscaling] if self.autoscaling else [
+            self.api.AutoscalingV2Api(self.client), self.api.AutoscalingV1Api(self.client)]
         missing: K8sError | None = None
         for api in apis:
             try:
