@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s import rollout as kr
 from conftest import run_module
 from test_k8s_real_cluster import IMAGE, KUBECONFIG, Cluster, manifest
 
@@ -46,8 +47,7 @@ def set_image(kube, name, image):
 
 
 def progressing(kube, name):
-    conditions = kube.deployment(name)['status'].get('conditions') or []
-    return next((c for c in conditions if c['type'] == 'Progressing'), {})
+    return kr.progressing(kube.deployment(name)) or {}
 
 
 def wait_until(what, check, timeout=90):

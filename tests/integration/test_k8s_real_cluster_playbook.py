@@ -233,7 +233,8 @@ def demo():
     if not shutil.which('kubectl'):
         pytest.skip('needs kubectl to port-forward the demo Prometheus')
     if not nodes_run_containers():
-        pytest.skip("needs a cluster whose nodes run containers (make cluster's node reports status only)")
+        pytest.skip('needs a real Kubernetes cluster whose nodes run containers: the demo serves traffic, and the '
+                    "node of make cluster reports pod status only")
     kube = Demo()
     kube.create()
     try:
