@@ -4,7 +4,9 @@ For every fault: back to a healthy v1.2.2 stack with a clean baseline, inject th
 it is observable (alert firing, or the service down), run playbooks/high_error_rate.yml in auto
 mode (or advise: diagnosis only), and compare the diagnosis with the cause and action the fault
 calls for and the outcome with the one the runbook calls for: verified healthy, or escalated where
-a human must decide. Prints a table; exits non-zero when any fault ends otherwise.
+a human must decide. `cleared` injects the endpoint fault and clears it before the run: the alert
+is gone, and the run must open no incident. Prints a table; exits non-zero when any fault ends
+otherwise.
 
     python tests/scenarios/run.py [--mode auto|advise] [FAULT ...]     (default: every fault)
 """
@@ -40,7 +42,12 @@ EXPECTED = {
     # outnumber the deploy's 500s (/predict), so the circuit breaker comes first; the rollback
     # follows, since the 500s remain.
     'two-causes': ('dependency', 'circuit_breaker', 'resolved'),
+    # The endpoint fault, cleared before the run starts: no incident, whatever the mode.
+    'cleared': (None, None, 'recovered'),
 }
+# Scenarios whose fault is gone before the runbook runs: the fault injected, then cleared. They
+# read no baseline, so they need no clean one.
+CLEARED = {'cleared': 'endpoint'}
 # The baseline is a 30 s window 60 s back and a deploy counts as the cause of a spike within
 # 90 s: a fresh stack waits this long before a fault goes in.
 CLEAN_SECONDS = 100
@@ -85,7 +92,7 @@ def runbook(workdir, mode):
 def expected_for(fault, mode):
     """(cause, action, outcome) that the fault calls for; advise mode acts on nothing."""
     cause, action, outcome = EXPECTED[fault]
-    return cause, action, outcome if mode == 'auto' else 'advised'
+    return cause, action, outcome if mode == 'auto' or fault in CLEARED else 'advised'
 
 
 def standin_slack_texts():
@@ -117,17 +124,30 @@ def two_causes_problems(incident, mode):
     return problems
 
 
+def cleared_problems(incident, mode):
+    """An alert gone before the run opens no incident: nothing posted, nothing acted on."""
+    problems = ['Slack was told: %s' % t[:80] for t in standin_slack_texts()]
+    if incident.get('mitigation', {}).get('attempts'):
+        problems.append('acted on a recovered service: %s' % incident['mitigation']['attempts'])
+    return problems
+
+
 # Checks beyond (cause, action, outcome), by fault: a list of what is wrong.
-CHECKS = {'two-causes': two_causes_problems}
+CHECKS = {'two-causes': two_causes_problems, 'cleared': cleared_problems}
 
 
 def run(fault, workdir, mode):
     rig('clear')
     rig('wait-clear', 180)
-    rig('wait-baseline', CLEAN_SECONDS)
+    injected = CLEARED.get(fault, fault)
+    if fault not in CLEARED:
+        rig('wait-baseline', CLEAN_SECONDS)
     started = time.monotonic()
-    rig('inject', fault)
-    rig('wait-fault', fault, 240)
+    rig('inject', injected)
+    rig('wait-fault', injected, 240)
+    if fault in CLEARED:
+        rig('clear')
+        rig('wait-clear', 180)
     observable = time.monotonic() - started
     incident, to_diagnosis, took, output = runbook(workdir, mode)
     diagnosis = incident.get('diagnosis') or {'recommended': {}, 'action': {}}
