@@ -4,7 +4,7 @@ SRE_RUNBOOKS_TEST_KUBECONFIG (its current context); skipped when unset, as in CI
 Each run works in a namespace of its own, sre-runbooks-test-<random>, deleted at the end: a
 Deployment `web` taken through revisions 1 -> 2 -> 3 by changing an env var (image from
 SRE_RUNBOOKS_TEST_IMAGE, default registry.k8s.io/pause:3.9, which needs no command and ignores the
-env; it must run as a non-root user), and a Deployment `web-admin` whose ReplicaSets carry the same app=web label. The user of the
+env; it runs as user 65534), and a Deployment `web-admin` whose ReplicaSets carry the same app=web label. The user of the
 kubeconfig needs to create and delete namespaces, and Deployments and ReplicaSets in them.
 """
 
@@ -31,9 +31,10 @@ def manifest(name, labels, selector, release):
             'selector': {'matchLabels': selector},
             'template': {
                 'metadata': {'labels': labels},
-                # Admitted under the "restricted" Pod Security Standard (the pause image runs as 65535).
+                # Admitted under the "restricted" Pod Security Standard, and run so by a kubelet.
                 'spec': {'terminationGracePeriodSeconds': 1,
-                         'securityContext': {'runAsNonRoot': True, 'seccompProfile': {'type': 'RuntimeDefault'}},
+                         'securityContext': {'runAsNonRoot': True, 'runAsUser': 65534,
+                                             'seccompProfile': {'type': 'RuntimeDefault'}},
                          'containers': [{'name': 'app', 'image': IMAGE, 'env': [{'name': 'RELEASE', 'value': release}],
                                          'resources': {'requests': {'cpu': '1m', 'memory': '8Mi'}},
                                          'securityContext': {'allowPrivilegeEscalation': False,

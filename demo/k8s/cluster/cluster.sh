@@ -6,6 +6,8 @@
 #   cluster.sh build              build the binaries once, cached by content in
 #                                 ~/.cache/sre-runbooks/k8s/<key>/ (a second build reuses them)
 #   cluster.sh build-background   the same, niced, in the background (make test starts it first)
+#   cluster.sh images             the demo's images in the node's store (the local Docker engine):
+#                                 demo/rig.sh's, and Prometheus built from its Go module (prometheus/)
 #   cluster.sh up                 build (or reuse), start everything, wait until it serves; prints
 #                                 the kubeconfig path. Safe to run twice.
 #   cluster.sh down               stop it (by pid), remove its data and network namespace
@@ -14,7 +16,9 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 ROOT="$(cd "$HERE/../../.." && pwd -P)"
-VERSION=v1.37.2
+# The release: one Go module per release beside this script (v1.37.2/, v1.34.0/).
+VERSION=${SRE_K8S_RELEASE:-v1.37.2}
+MODULE=$HERE/$VERSION
 CACHE_ROOT=${SRE_RUNBOOKS_CACHE:-$HOME/.cache/sre-runbooks}/k8s
 STATE=/var/lib/sre-k8s
 RUN=/run/sre-k8s
@@ -32,6 +36,8 @@ HOST_LINK=169.254.244.1
 NETNS_LINK=169.254.244.2
 POD_CIDR=10.244.0.0/24
 SERVICE_CIDR=10.244.1.0/24
+KUBERNETES_SERVICE_IP=10.244.1.1   # the first of SERVICE_CIDR: the `kubernetes` Service
+NODE_IP=10.244.0.1                 # the first of POD_CIDR: the node's own address (its kubelet endpoint)
 ROUTED=10.244.0.0/16
 VENV_PYTHON=$ROOT/.venv/bin/python
 
@@ -40,13 +46,16 @@ die() { printf 'demo/k8s/cluster/cluster.sh: ERROR: %s\n' "$*" >&2; exit 1; }
 
 # ------------------------------------------------------------------------------------ build
 
+[[ -f $MODULE/go.mod ]] ||
+  die "SRE_K8S_RELEASE=$VERSION: no Go module for that release in $HERE (there are: $(cd "$HERE" && ls -d v*/ | tr -d / | xargs))"
+MINOR=$(cut -d. -f2 <<<"$VERSION")
 LDFLAGS="-s -w"
 for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  LDFLAGS+=" -X $pkg.gitVersion=$VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=37 -X $pkg.gitTreeState=clean"
+  LDFLAGS+=" -X $pkg.gitVersion=$VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$MINOR -X $pkg.gitTreeState=clean"
 done
 
 cache_key() {
-  { cat "$HERE/go.mod" "$HERE/go.sum" "$HERE/tools.go"; go version; echo "$LDFLAGS"; } | sha256sum | cut -c1-16
+  { cat "$MODULE/go.mod" "$MODULE/go.sum" "$MODULE/tools.go"; go version; echo "$LDFLAGS"; } | sha256sum | cut -c1-16
 }
 
 bin_dir() { echo "$CACHE_ROOT/$(cache_key)/bin"; }
@@ -70,7 +79,7 @@ build_into() {
   rm -rf "$out" && mkdir -p "$out"
   log "building kube-apiserver, kube-controller-manager, kube-scheduler $VERSION and etcd (several minutes the first time)"
   local start=$SECONDS
-  (cd "$HERE" && GOTOOLCHAIN=local GOFLAGS=-mod=readonly go build -trimpath -ldflags "$LDFLAGS" -o "$out/" \
+  (cd "$MODULE" && GOTOOLCHAIN=local GOFLAGS=-mod=readonly go build -trimpath -ldflags "$LDFLAGS" -o "$out/" \
      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
      k8s.io/kubernetes/cmd/kube-scheduler &&
    GOTOOLCHAIN=local GOFLAGS=-mod=readonly go build -trimpath -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3)
@@ -81,8 +90,57 @@ build_into() {
 
 cmd_build_background() {
   mkdir -p "$CACHE_ROOT"
-  setsid nice -n 19 "$0" build >"$CACHE_ROOT/build.log" 2>&1 </dev/null &
+  setsid nice -n 19 bash -c '"$0" build && "$0" build-prometheus' "$0" >"$CACHE_ROOT/build.log" 2>&1 </dev/null &
   log "building in the background (pid $!, log $CACHE_ROOT/build.log)"
+}
+
+# Prometheus for the demo's pods, from the Go module pinned in prometheus/ (Debian's prometheus
+# leaves Kubernetes discovery out), cached by content as the control plane is.
+PROMETHEUS_MODULE=$HERE/prometheus
+PROMETHEUS_VERSION=$(awk '$1 == "require" && $2 == "github.com/prometheus/prometheus" {print $3}' "$PROMETHEUS_MODULE/go.mod")
+PROMETHEUS_IMAGE=sre-demo/prometheus:$PROMETHEUS_VERSION
+prometheus_bin() {
+  echo "$CACHE_ROOT/prometheus/$({ cat "$PROMETHEUS_MODULE/go.mod" "$PROMETHEUS_MODULE/go.sum"; go version; } |
+    sha256sum | cut -c1-16)/prometheus"
+}
+
+cmd_build_prometheus() {
+  local out
+  out=$(prometheus_bin)
+  mkdir -p "$CACHE_ROOT"
+  exec 9>"$CACHE_ROOT/build.lock"  # a build in the background: wait for it, then reuse
+  flock -w 3600 9 || die "a build has held $CACHE_ROOT/build.lock for an hour: see $CACHE_ROOT/build.log"
+  [[ -x $out ]] || build_prometheus "$out"
+  exec 9>&-
+}
+
+build_prometheus() {
+  local out=$1
+  log "building Prometheus (github.com/prometheus/prometheus $PROMETHEUS_VERSION; a few minutes the first time)"
+  mkdir -p "$(dirname "$out")"
+  (cd "$PROMETHEUS_MODULE" && GOTOOLCHAIN=local GOFLAGS=-mod=readonly go build -trimpath -ldflags "-s -w \
+     -X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION" -o "$out.partial" \
+     github.com/prometheus/prometheus/cmd/prometheus)
+  mv "$out.partial" "$out"
+  log "built $out"
+}
+
+# The demo's images where the node runs them: the local Docker engine's store.
+cmd_images() {
+  local bin hash context
+  "$ROOT/demo/rig.sh" images
+  cmd_build_prometheus
+  bin=$(prometheus_bin)
+  hash=$(sha256sum "$bin" | cut -c1-16)
+  [[ $(docker image inspect -f '{{index .Config.Labels "io.sre-demo.binary-hash"}}' "$PROMETHEUS_IMAGE" 2>/dev/null) == "$hash" ]] &&
+    return 0
+  context=$(mktemp -d)
+  cp "$bin" "$context/prometheus"
+  printf 'FROM sre-demo/base:bookworm\nCOPY prometheus /bin/prometheus\nUSER 65534\nENTRYPOINT ["/bin/prometheus"]\nLABEL io.sre-demo.binary-hash=%s\n' \
+    "$hash" >"$context/Dockerfile"
+  DOCKER_BUILDKIT=0 docker build -q -t "$PROMETHEUS_IMAGE" "$context" >/dev/null || die "docker build of $PROMETHEUS_IMAGE failed"
+  rm -rf "$context"
+  log "image $PROMETHEUS_IMAGE built"
 }
 
 # ------------------------------------------------------------------------------------ up
@@ -118,7 +176,11 @@ pki() {
     -out "$pki/apiserver.csr" 2>/dev/null
   openssl x509 -req -in "$pki/apiserver.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
     -days 3650 -out "$pki/apiserver.crt" \
-    -extfile <(printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\n') 2>/dev/null
+    -extfile <(printf 'subjectAltName=IP:127.0.0.1,IP:%s,DNS:localhost,DNS:kubernetes.default.svc\n' "$KUBERNETES_SERVICE_IP") 2>/dev/null
+  # The node agent's kubelet endpoint (logs), which the API server verifies with the same CA.
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=$NODE" -keyout "$pki/kubelet.key" -out "$pki/kubelet.csr" 2>/dev/null
+  openssl x509 -req -in "$pki/kubelet.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+    -days 3650 -out "$pki/kubelet.crt" -extfile <(printf 'subjectAltName=IP:%s,DNS:%s\n' "$NODE_IP" "$NODE") 2>/dev/null
   openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
   openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
   # A static bearer token for the admin (system:masters), which the components use too.
@@ -167,7 +229,9 @@ netns() {
     ip -n "$NETNS" route add local "$ROUTED" dev lo
     ip -n "$NETNS" route add "$HOST_LINK/32" dev sre-k8s1
     ip -n "$NETNS" route add default via "$HOST_LINK" dev sre-k8s1
-    ip route add "$ROUTED" dev sre-k8s0 src "$HOST_LINK"
+    # The namespace is the node's network: it forwards to the pods' own namespaces (node.py).
+    ip netns exec "$NETNS" sysctl -qw net.ipv4.ip_forward=1
+    ip route add "$ROUTED" via "$NETNS_LINK" dev sre-k8s0 onlink src "$HOST_LINK"
     trap - ERR
   fi
   ip route get "${POD_CIDR%.*}.2" | grep -q ' dev sre-k8s0 ' ||
@@ -205,16 +269,18 @@ cmd_up() {
     --token-auth-file "$STATE/pki/tokens.csv" --authorization-mode Node,RBAC \
     --service-account-issuer "https://127.0.0.1:$API_PORT" --service-account-key-file "$STATE/pki/sa.pub" \
     --service-account-signing-key-file "$STATE/pki/sa.key" --service-cluster-ip-range "$SERVICE_CIDR" \
-    --allow-privileged=true --profiling=false
+    --allow-privileged=true --profiling=false --kubelet-preferred-address-types InternalIP \
+    --kubelet-certificate-authority "$STATE/pki/ca.crt"
   wait_for kube-apiserver 90 kube-apiserver api_ready
   start kube-controller-manager "$bin/kube-controller-manager" --kubeconfig "$KUBECONFIG_FILE" \
     --leader-elect=false --secure-port 0 --service-account-private-key-file "$STATE/pki/sa.key" \
     --root-ca-file "$STATE/pki/ca.crt" --use-service-account-credentials=false --profiling=false \
-    --controllers deployment-controller,replicaset-controller,serviceaccount-controller,serviceaccount-token-controller,namespace-controller,garbage-collector-controller,horizontal-pod-autoscaler-controller,endpoints-controller,endpointslice-controller,resourcequota-controller
+    --controllers deployment-controller,replicaset-controller,serviceaccount-controller,serviceaccount-token-controller,namespace-controller,garbage-collector-controller,horizontal-pod-autoscaler-controller,endpoints-controller,endpointslice-controller,resourcequota-controller,root-ca-certificate-publisher-controller
   start kube-scheduler "$bin/kube-scheduler" --kubeconfig "$KUBECONFIG_FILE" --leader-elect=false \
     --secure-port 0 --profiling=false
   [[ -x $VENV_PYTHON ]] || die "$VENV_PYTHON missing: the node agent runs in the project's virtualenv (make venv)"
-  start node "$VENV_PYTHON" "$HERE/node.py" --kubeconfig "$KUBECONFIG_FILE" --node "$NODE" --pod-cidr "$POD_CIDR"
+  start node "$VENV_PYTHON" "$HERE/node.py" --kubeconfig "$KUBECONFIG_FILE" --node "$NODE" --pod-cidr "$POD_CIDR" \
+    --api-server "127.0.0.1:$API_PORT" --tls-cert "$STATE/pki/kubelet.crt" --tls-key "$STATE/pki/kubelet.key"
   wait_for "the node and the default ServiceAccount" 60 node "$VENV_PYTHON" "$HERE/node.py" \
     --kubeconfig "$KUBECONFIG_FILE" --node "$NODE" --check
   log "up: Kubernetes $VERSION at https://127.0.0.1:$API_PORT, node $NODE; KUBECONFIG=$KUBECONFIG_FILE"
@@ -233,14 +299,19 @@ cmd_down() {
     fi
     rm -f "$RUN/$name.pid"
   done
+  # What a killed node agent leaves: its containers, pod namespaces and overlays.
+  if [[ -x $VENV_PYTHON ]]; then (cd "$HERE" && "$VENV_PYTHON" -c 'import runtime; runtime.clean_leftovers()'); fi
   netns_down
-  rm -rf "$STATE"
+  rm -rf "$STATE" "$LOGS/pods"
   log "down"
 }
 
 case ${1:-} in
   build) cmd_build ;;
   build-background) cmd_build_background ;;
+  build-prometheus) cmd_build_prometheus ;;
+  images) cmd_images ;;
+  prometheus-image) echo "$PROMETHEUS_IMAGE" ;;
   up) cmd_up ;;
   down) cmd_down ;;
   kubeconfig) echo "$KUBECONFIG_FILE" ;;

@@ -1,86 +1,81 @@
-"""The test cluster's node agent: the kubelet's part towards the API, for one Node.
+"""The test cluster's node agent: a kubelet for one Node, with runtime.py as its container runtime
+and services.py as its kube-proxy.
 
-It registers the Node (Ready, with capacity for the scheduler), and for every pod that the real
-kube-scheduler binds to it, writes the status a kubelet would write: the pod runs when each of its
-images is in the node's image store (the local Docker engine, where the rig builds its images), and
-waits in ErrImagePull / ImagePullBackOff otherwise, as a kubelet with no reachable registry does.
-Containers are not started (as kwok does it): readiness probes and logs are not served. A pod that
-is being deleted is confirmed deleted at once (grace period 0): no container has to stop.
+It registers the Node (Ready, with capacity for the scheduler) and runs every pod that the real
+kube-scheduler binds to it (pods.py): a network namespace with the pod's own address, its
+containers run by runc from the local Docker engine's images (a missing image waits in
+ErrImagePull / ImagePullBackOff, as under a kubelet with no reachable registry), probes, restarts,
+and the status a kubelet writes. A pod being deleted has its containers stopped within its grace
+period, then is confirmed deleted. It serves the kubelet's log endpoint (`kubectl logs`, through the
+API server) on the node's address, port 10250. Not served: exec, attach and port-forward.
 
-Pod IPs come from --pod-cidr, which cluster.sh routes into a network namespace of its own.
+Pod IPs come from --pod-cidr, which cluster.sh routes into the cluster's network namespace.
 
-    node.py --kubeconfig FILE --node NAME --pod-cidr CIDR     run (until SIGTERM)
+    node.py --kubeconfig FILE --node NAME --pod-cidr CIDR --api-server HOST:PORT --tls-cert F --tls-key F
+                                                              run (until SIGTERM)
     node.py --kubeconfig FILE --node NAME --check             exit 0 when the Node is registered and
                                                               the default ServiceAccount exists
 """
 
 import argparse
 import datetime
+import http.server
 import ipaddress
 import logging
-import subprocess
+import os
+import signal
+import ssl
 import sys
+import threading
 import time
+import urllib.parse
 
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
+import pods
+import runtime
+import services
+
 LOG = logging.getLogger('node')
-# Says on the Node that its pods' containers do not run: suites that need served traffic look here.
-RUNS_CONTAINERS = 'sre-runbooks.io/runs-containers'
-PULL_MESSAGE = ('failed to pull image "%s": it is not in the node\'s image store and no registry can be '
-                'reached from this machine')
-
-
-TIME = '%Y-%m-%dT%H:%M:%SZ'
-
-
-def now():
-    return datetime.datetime.now(datetime.timezone.utc).strftime(TIME)
-
-
-def image_present(image, cache={}):  # pylint: disable=dangerous-default-value
-    """Whether the local Docker engine holds the image (remembered for 10 s)."""
-    seen = cache.get(image)
-    if seen and time.monotonic() - seen[1] < 10:
-        return seen[0]
-    try:
-        found = subprocess.run(['docker', 'image', 'inspect', image], capture_output=True, timeout=10,
-                               check=False).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        found = False
-    cache[image] = (found, time.monotonic())
-    return found
+KUBELET_PORT = 10250
 
 
 class Node:
-    def __init__(self, api, name, pod_cidr):
+    def __init__(self, api, name, pod_cidr, api_server):
+        self.api = api
         self.core = client.CoreV1Api(api)
+        self.discovery = client.DiscoveryV1Api(api)
         self.name = name
         self.selector = 'spec.nodeName=%s' % name
         hosts = [str(ip) for ip in ipaddress.ip_network(pod_cidr).hosts()]
         self.address, self.pool = hosts[0], hosts[1:]  # the node's own address in the same routed range
-        self.taken = set()
+        self.images = runtime.ImageStore()
+        self.services = services.Services(api_server)
+        self.pods = {}          # uid -> pods.Pod
+        self.lock = threading.Lock()
 
     def register(self):
         body = {'metadata': {'name': self.name, 'labels': {'kubernetes.io/hostname': self.name,
-                                                           'kubernetes.io/os': 'linux', RUNS_CONTAINERS: 'false'}}}
+                                                           'kubernetes.io/os': 'linux'}}}
         try:
             self.core.create_node(body, _request_timeout=10)
         except ApiException as err:
             if err.status != 409:
                 raise
             self.core.patch_node(self.name, body, _request_timeout=10)
-        capacity = {'cpu': '8', 'memory': '16Gi', 'pods': '110', 'ephemeral-storage': '100Gi'}
+        capacity = {'cpu': str(os.cpu_count()), 'memory': '16Gi', 'pods': '110', 'ephemeral-storage': '100Gi'}
+        version = client.VersionApi(self.api).get_code(_request_timeout=10).git_version
         status = {'status': {
             'capacity': capacity, 'allocatable': capacity,
             'addresses': [{'type': 'InternalIP', 'address': self.address}, {'type': 'Hostname', 'address': self.name}],
+            'daemonEndpoints': {'kubeletEndpoint': {'Port': KUBELET_PORT}},
             'conditions': [{'type': 'Ready', 'status': 'True', 'reason': 'KubeletReady',
                             'message': 'node agent of the test cluster is posting ready status',
-                            'lastHeartbeatTime': now(), 'lastTransitionTime': now()}],
-            'nodeInfo': {'kubeletVersion': 'v1.37.2', 'operatingSystem': 'linux', 'architecture': 'amd64',
-                         'containerRuntimeVersion': 'docker://local', 'kernelVersion': '', 'osImage': '',
-                         'kubeProxyVersion': '', 'machineID': '', 'systemUUID': '', 'bootID': ''}}}
+                            'lastHeartbeatTime': pods.now(), 'lastTransitionTime': pods.now()}],
+            'nodeInfo': {'kubeletVersion': version, 'operatingSystem': 'linux', 'architecture': 'amd64',
+                         'containerRuntimeVersion': 'runc://local', 'kernelVersion': os.uname().release,
+                         'osImage': '', 'kubeProxyVersion': '', 'machineID': '', 'systemUUID': '', 'bootID': ''}}}
         self.core.patch_node_status(self.name, status, _request_timeout=10)
         # The API server taints a new Node not-ready; the node lifecycle controller (not run here:
         # it would evict pods whose node sends no heartbeats) lifts it once the Node is Ready.
@@ -88,73 +83,63 @@ class Node:
 
     def handle(self, pod):
         meta = pod.metadata
-        if meta.deletion_timestamp:
-            self.delete(pod)
-            return
-        missing = [c.image for c in pod.spec.containers if not image_present(c.image)]
-        if up_to_date(pod, missing):
-            return
-        try:
-            self.core.patch_namespaced_pod_status(meta.name, meta.namespace, {'status': self.status(pod, missing)},
-                                                  _request_timeout=10)
-            LOG.info('%s/%s: %s', meta.namespace, meta.name, 'running' if not missing else 'waiting for %s' % missing)
-        except ApiException as err:
-            if err.status not in (404, 409):
-                raise
+        with self.lock:
+            running = self.pods.get(meta.uid)
+            if meta.deletion_timestamp:
+                if running is None or not running.stopping.is_set():
+                    threading.Thread(target=self.delete, args=(pod, running), daemon=True).start()
+                    if running is None:
+                        self.pods[meta.uid] = None  # being deleted, never started
+                return
+            if meta.uid in self.pods or (pod.status.phase in ('Succeeded', 'Failed')):
+                return
+            taken = {p.ip for p in self.pods.values() if p}
+            ip = pod.status.pod_ip or next((i for i in self.pool if i not in taken), None)
+            if ip is None:
+                LOG.warning('%s/%s: no pod address left in the node\'s range', meta.namespace, meta.name)
+                return
+            obj = self.api.sanitize_for_serialization(pod)
+            worker = self.pods[meta.uid] = pods.Pod(self.core, obj, ip, self.address, self.images, self.services)
+        threading.Thread(target=worker.run, daemon=True, name='pod-%s' % meta.name).start()
+        LOG.info('%s/%s: starting at %s', meta.namespace, meta.name, ip)
 
-    def status(self, pod, missing):
-        """What a kubelet writes: a pod's IP once, a container's start and a condition's
-        transition time when they change."""
-        started = pod.status.start_time.strftime(TIME) if pod.status.start_time else now()
-        ip = pod.status.pod_ip or self.allocate()
-        previous = {s.name: s for s in pod.status.container_statuses or []}
-        statuses = []
-        for container in pod.spec.containers:
-            absent = container.image in missing
-            was = previous.get(container.name)
-            if absent:
-                waited = bool(was and was.state and was.state.waiting)
-                state = {'waiting': {'reason': 'ImagePullBackOff' if waited else 'ErrImagePull',
-                                     'message': PULL_MESSAGE % container.image}}
-            else:
-                running = was and was.state and was.state.running
-                state = {'running': {'startedAt': running.started_at.strftime(TIME) if running else now()}}
-            statuses.append({'name': container.name, 'image': container.image, 'imageID': '' if absent else
-                             'docker://%s' % container.image, 'ready': not absent, 'restartCount': 0,
-                             'started': not absent, 'state': state})
-        ready = 'False' if missing else 'True'
-        reason = 'ContainersNotReady' if missing else None
-        before = {c.type: c for c in pod.status.conditions or []}
-        conditions = []
-        for kind, value in (('PodScheduled', 'True'), ('Initialized', 'True'), ('ContainersReady', ready), ('Ready', ready)):
-            then = before.get(kind)
-            since = then.last_transition_time.strftime(TIME) if then and then.status == value and then.last_transition_time else now()
-            conditions.append({'type': kind, 'status': value, 'reason': reason if kind.endswith('Ready') else None,
-                               'lastTransitionTime': since})
-        return {'phase': 'Pending' if missing else 'Running', 'hostIP': self.address, 'podIP': ip,
-                'podIPs': [{'ip': ip}], 'startTime': started, 'containerStatuses': statuses, 'conditions': conditions}
-
-    def allocate(self):
-        free = next((ip for ip in self.pool if ip not in self.taken), None)
-        if free is None:
-            raise RuntimeError('no pod address left in the node\'s range (%d in use)' % len(self.taken))
-        self.taken.add(free)
-        return free
-
-    def delete(self, pod):
+    def delete(self, pod, running):
         meta = pod.metadata
+        if running:
+            grace = meta.deletion_grace_period_seconds
+            running.stop(30 if grace is None else grace)
         try:
             self.core.delete_namespaced_pod(meta.name, meta.namespace, _request_timeout=10, body=client.V1DeleteOptions(
                 grace_period_seconds=0, preconditions={'uid': meta.uid}))
         except ApiException as err:
             if err.status not in (404, 409):
                 raise
+        with self.lock:
+            self.pods.pop(meta.uid, None)
+        LOG.info('%s/%s: deleted', meta.namespace, meta.name)
+
+    def find(self, namespace, name):
+        with self.lock:
+            return next((p for p in self.pods.values() if p and (p.namespace, p.name) == (namespace, name)), None)
+
+    def watch_services(self):
+        """Services and EndpointSlices read every 2 s: the proxy's listeners and the pods' names."""
+        while True:
+            try:
+                self.services.update(self.core.list_service_for_all_namespaces(_request_timeout=10).items,
+                                     self.discovery.list_endpoint_slice_for_all_namespaces(_request_timeout=10).items)
+                with self.lock:
+                    running = [p for p in self.pods.values() if p and p.sandbox_ready.is_set()]
+                for pod in running:
+                    pod.write_network_files(self.services.hosts(pod.namespace))
+            except Exception as err:  # pylint: disable=broad-except  # the API server restarting
+                LOG.warning('services: %s', err)
+            time.sleep(2)
 
     def run(self):
         self.register()
         while True:
             listed = self.core.list_pod_for_all_namespaces(field_selector=self.selector, _request_timeout=30)
-            self.taken = {pod.status.pod_ip for pod in listed.items if pod.status.pod_ip}
             for pod in listed.items:
                 self.handle(pod)
             stream = watch.Watch().stream(self.core.list_pod_for_all_namespaces, field_selector=self.selector,
@@ -162,27 +147,119 @@ class Node:
                                           _request_timeout=(10, 90))
             try:
                 for event in stream:
-                    pod = event['object']
-                    if event['type'] == 'DELETED':
-                        self.taken.discard(pod.status.pod_ip)
-                    elif event['type'] in ('ADDED', 'MODIFIED'):
-                        self.handle(pod)
+                    if event['type'] in ('ADDED', 'MODIFIED'):
+                        self.handle(event['object'])
             except ApiException as err:
                 if err.status != 410:  # an expired resourceVersion: list again
                     raise
 
+    def stop_all(self):
+        with self.lock:
+            running = [p for p in self.pods.values() if p]
+        stoppers = [threading.Thread(target=p.stop, args=(2,)) for p in running]
+        for thread in stoppers:
+            thread.start()
+        for thread in stoppers:
+            thread.join(timeout=40)
 
-def up_to_date(pod, missing):
-    """Whether the pod's status says already what the node would write (a patch would only move its
-    times): an IP, each container running and ready, or in ImagePullBackOff when its image is missing."""
-    statuses = {s.name: s for s in pod.status.container_statuses or []}
 
-    def said(container):
-        state = statuses[container.name].state if container.name in statuses else None
-        if container.image in missing:
-            return bool(state and state.waiting and state.waiting.reason == 'ImagePullBackOff')
-        return bool(state and state.running and statuses[container.name].ready)
-    return bool(pod.status.pod_ip) and all(said(c) for c in pod.spec.containers)
+class KubeletAPI(http.server.BaseHTTPRequestHandler):
+    """The kubelet's /containerLogs endpoint, which the API server calls for `kubectl logs`."""
+    node = None
+    protocol_version = 'HTTP/1.1'
+
+    def log_message(self, format, *args):  # pylint: disable=redefined-builtin
+        LOG.debug(format, *args)
+
+    def do_GET(self):  # pylint: disable=invalid-name
+        url = urllib.parse.urlsplit(self.path)
+        query = dict(urllib.parse.parse_qsl(url.query))
+        parts = url.path.strip('/').split('/')
+        if url.path == '/healthz':
+            return self.answer(200, 'ok')
+        if len(parts) != 4 or parts[0] != 'containerLogs':
+            return self.answer(404, '404 page not found')
+        pod = self.node.find(parts[1], parts[2])
+        if pod is None:
+            return self.answer(404, 'pod %s/%s not found on node %s' % (parts[1], parts[2], self.node.name))
+        previous = query.get('previous') == 'true'
+        path = pod.log_file(parts[3], previous)
+        if path is None:
+            what = 'previous terminated container' if previous else 'container'
+            return self.answer(400, '%s "%s" in pod "%s" not found' % (what, parts[3], parts[2]))
+        self.send_response(200)
+        self.send_header('Content-Type', 'text/plain')
+        self.send_header('Transfer-Encoding', 'chunked')
+        self.end_headers()
+        attempt = pod.containers[parts[3]]
+        follow = query.get('follow') == 'true' and not previous
+        try:
+            for chunk in log_lines(path, query, follow, lambda: attempt.container is None or attempt.container.exited() is not None):
+                self.wfile.write(b'%x\r\n%s\r\n' % (len(chunk), chunk))
+                self.wfile.flush()
+            self.wfile.write(b'0\r\n\r\n')
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        return None
+
+    def answer(self, code, text):
+        body = text.encode()
+        self.send_response(code)
+        self.send_header('Content-Type', 'text/plain')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def log_lines(path, query, follow, ended):
+    """The lines of a CRI log file, as the kubelet serves them: sinceSeconds/sinceTime, tailLines,
+    timestamps, limitBytes; with follow, new lines until the container ends."""
+    since = None
+    if query.get('sinceSeconds'):
+        since = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=int(query['sinceSeconds']))
+    elif query.get('sinceTime'):
+        since = datetime.datetime.fromisoformat(query['sinceTime'].replace('Z', '+00:00'))
+    stamps = query.get('timestamps') == 'true'
+    budget = int(query['limitBytes']) if query.get('limitBytes') else None
+
+    def shaped(lines):
+        for line in lines:
+            at, _, rest = line.partition(' ')
+            _stream, _, rest = rest.partition(' ')
+            _tag, _, text = rest.partition(' ')
+            if since and datetime.datetime.fromisoformat(at[:26] + '+00:00') < since:
+                continue
+            yield ('%s %s' % (at, text) if stamps else text).encode() + b'\n'
+
+    with open(path, encoding='utf-8', errors='replace') as log:
+        lines = log.read().splitlines()
+        if query.get('tailLines'):
+            lines = lines[-int(query['tailLines']):] if int(query['tailLines']) > 0 else []
+        chunks = list(shaped(lines))
+        while True:
+            for chunk in chunks:
+                if budget is not None:
+                    chunk = chunk[:budget]
+                    budget -= len(chunk)
+                if chunk:
+                    yield chunk
+                if budget is not None and budget <= 0:
+                    return
+            if not follow or ended():
+                return
+            time.sleep(0.5)
+            chunks = list(shaped(log.read().splitlines()))
+
+
+def serve_kubelet_api(node, cert, key):
+    KubeletAPI.node = node
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = runtime.in_netns(runtime.CLUSTER_NETNS, lambda: http.server.ThreadingHTTPServer(
+        (node.address, KUBELET_PORT), KubeletAPI, bind_and_activate=True))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
 
 
 def check(api, name):
@@ -196,6 +273,9 @@ def main():
     parser.add_argument('--kubeconfig', required=True)
     parser.add_argument('--node', required=True)
     parser.add_argument('--pod-cidr', default='10.244.0.0/24')
+    parser.add_argument('--api-server', help='HOST:PORT of the API server, for the kubernetes Service')
+    parser.add_argument('--tls-cert', help='the kubelet endpoint\'s certificate')
+    parser.add_argument('--tls-key')
     parser.add_argument('--check', action='store_true')
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s')
@@ -207,9 +287,20 @@ def main():
             print('not yet: %s %s' % (err.status, err.reason), file=sys.stderr)
             return 1
         return 0
+    host, _, port = args.api_server.rpartition(':')
+    runtime.clean_leftovers()
+    node = Node(api, args.node, args.pod_cidr, (host, int(port)))
+
+    def stop(*_):
+        node.stop_all()
+        os._exit(0)  # pylint: disable=protected-access  # the watch threads block in reads
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    serve_kubelet_api(node, args.tls_cert, args.tls_key)
+    threading.Thread(target=node.watch_services, daemon=True).start()
     while True:
         try:
-            Node(api, args.node, args.pod_cidr).run()
+            node.run()
         except Exception as err:  # pylint: disable=broad-except  # the API server restarting: start over
             LOG.warning('%s, starting over in 2 s', err)
             time.sleep(2)

@@ -1,0 +1,501 @@
+"""A pod on the test node, as a kubelet runs it: the sandbox, the volumes, each container through
+runtime.py (restarted with the kubelet's back-off), the probes, and the status the kubelet writes.
+
+Supported: containers (no init or ephemeral containers), env (value, fieldRef, configMapKeyRef,
+secretKeyRef, envFrom) and the Services' *_SERVICE_HOST/PORT variables, command/args with $(VAR),
+volumes emptyDir, configMap, secret, projected (service account token, configMap, downwardAPI)
+and hostPath, securityContext (runAsUser/Group, runAsNonRoot, fsGroup, readOnlyRootFilesystem,
+capabilities, allowPrivilegeEscalation), CPU and memory limits, httpGet/tcpSocket/exec probes,
+restartPolicy. Unsupported fields are ignored, as an older kubelet ignores newer ones.
+"""
+
+import base64
+import datetime
+import json
+import logging
+import os
+import re
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+
+from kubernetes.client.rest import ApiException
+
+import runtime
+
+LOG = logging.getLogger('node')
+BACKOFF_START, BACKOFF_MAX = 10.0, 300.0
+# A container that ran this long starts its back-off again from the start (as the kubelet).
+BACKOFF_RESET = 600.0
+DEFAULT_CAPS = ['CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW',
+                'CAP_SETGID', 'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE',
+                'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE']
+PULL_MESSAGE = ('failed to pull image "%s": it is not in the node\'s image store and no registry can be '
+                'reached from this machine')
+UNITS = {'Ki': 2 ** 10, 'Mi': 2 ** 20, 'Gi': 2 ** 30, 'Ti': 2 ** 40, 'k': 10 ** 3, 'M': 10 ** 6, 'G': 10 ** 9, 'T': 10 ** 12}
+
+
+class ConfigError(Exception):
+    """What the kubelet reports as CreateContainerConfigError."""
+
+
+def quantity(text):
+    """A Kubernetes quantity as a number ('500m' -> 0.5, '160Mi' -> 167772160)."""
+    match = re.fullmatch(r'([0-9.]+)(m|Ki|Mi|Gi|Ti|k|M|G|T)?', str(text))
+    if not match:
+        raise ConfigError('quantity %r not understood' % text)
+    number = float(match.group(1))
+    unit = match.group(2)
+    return number / 1000 if unit == 'm' else number * UNITS.get(unit, 1)
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+
+
+def expand(text, env):
+    """$(VAR) references, as the kubelet expands them ($$ escapes)."""
+    return re.sub(r'\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)',
+                  lambda m: '$' if m.group(0) == '$$' else env.get(m.group(1), m.group(0)), text)
+
+
+class Attempt:
+    """What the node knows of one container: the current attempt and what came before."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.container = None
+        self.restarts = -1
+        self.waiting = ('ContainerCreating', None)
+        self.last = None              # terminated state of the previous attempt
+        self.ended = None             # terminated state when the current attempt has ended
+        self.ready = False
+        self.image_id = ''
+        self.next_start = 0.0
+        self.started = 0.0
+        self.backoff = BACKOFF_START
+        self.probes = {}              # kind -> [next due, successes, failures]
+        self.oom = False
+
+
+class Pod:
+    """One pod: run() in a thread of its own until stop()."""
+
+    def __init__(self, core, obj, ip, node_ip, images, services):
+        self.core = core
+        self.obj = obj                                   # the pod as a JSON dict (camelCase)
+        meta = obj['metadata']
+        self.uid, self.name, self.namespace = meta['uid'], meta['name'], meta['namespace']
+        self.ip, self.node_ip = ip, node_ip
+        self.images, self.services = images, services
+        self.dir = os.path.join(runtime.PODS, self.uid)
+        self.logs = os.path.join(runtime.POD_LOGS, '%s_%s_%s' % (self.namespace, self.name, self.uid))
+        self.sandbox = runtime.Sandbox(self.uid, ip)
+        self.containers = {c['name']: Attempt(c) for c in obj['spec']['containers']}
+        self.stopping = threading.Event()
+        self.sandbox_ready = threading.Event()
+        self.done = threading.Event()
+        self.reported = None
+        self.transitions = {}
+        self.started_at = now()
+        self.volumes = {}
+
+    # ------------------------------------------------------------------ life
+
+    def run(self):
+        try:
+            os.makedirs(self.dir, exist_ok=True)
+            self.sandbox.create()
+            self.write_network_files(self.services.hosts(self.namespace))
+            self.sandbox_ready.set()
+            while not self.stopping.is_set():
+                for attempt in self.containers.values():
+                    self.step(attempt)
+                self.report()
+                self.stopping.wait(0.5)
+        except Exception as err:  # pylint: disable=broad-except  # one pod's failure is not the node's
+            LOG.exception('%s/%s: %s', self.namespace, self.name, err)
+        finally:
+            self.done.set()
+
+    def stop(self, grace):
+        """Every container stopped (SIGTERM, SIGKILL after `grace` s), the sandbox removed."""
+        self.stopping.set()
+        self.done.wait(30)
+        stoppers = [threading.Thread(target=a.container.stop, args=(grace,)) for a in self.containers.values()
+                    if a.container]
+        for thread in stoppers:
+            thread.start()
+        for thread in stoppers:
+            thread.join()
+        self.sandbox.destroy()
+        subprocess.run(['rm', '-rf', self.dir], check=False, timeout=60)
+
+    # ------------------------------------------------------------------ containers
+
+    def step(self, attempt):
+        container = attempt.container
+        if container and attempt.ended is None:
+            attempt.oom = attempt.oom or container.oom_killed()
+            code = container.exited()
+            if code is None:
+                self.probe(attempt)
+                return
+            self.ended(attempt, code)
+        if attempt.ended and not self.restarts(attempt.ended['exitCode']):
+            return
+        if time.monotonic() < attempt.next_start:
+            return
+        self.start(attempt)
+
+    def restarts(self, code):
+        policy = self.obj['spec'].get('restartPolicy', 'Always')
+        return policy == 'Always' or (policy == 'OnFailure' and code != 0)
+
+    def ended(self, attempt, code, reason=None):
+        ran = time.monotonic() - attempt.started
+        if code == 137 and attempt.oom:
+            reason = 'OOMKilled'
+        attempt.ended = {'exitCode': code, 'reason': reason or ('Completed' if code == 0 else 'Error'),
+                         'startedAt': attempt.container.started[:19] + 'Z', 'finishedAt': now(),
+                         'containerID': 'runc://' + attempt.container.id}
+        attempt.ready = False
+        if ran >= BACKOFF_RESET:
+            attempt.backoff = BACKOFF_START
+        attempt.next_start = time.monotonic() + attempt.backoff
+        attempt.waiting = ('CrashLoopBackOff', 'back-off %ds restarting failed container=%s pod=%s_%s(%s)' % (
+            attempt.backoff, attempt.spec['name'], self.name, self.namespace, self.uid))
+        attempt.backoff = min(attempt.backoff * 2, BACKOFF_MAX)
+        attempt.container.stop(0)
+        LOG.info('%s/%s %s: exited %s (%s)', self.namespace, self.name, attempt.spec['name'], code,
+                 attempt.ended['reason'])
+
+    def start(self, attempt):
+        spec = attempt.spec
+        config = self.images.config(spec['image'])
+        if config is None:
+            pulled_before = attempt.waiting[0] in ('ErrImagePull', 'ImagePullBackOff')
+            attempt.waiting = ('ImagePullBackOff' if pulled_before else 'ErrImagePull', PULL_MESSAGE % spec['image'])
+            attempt.next_start = time.monotonic() + 5
+            return
+        try:
+            process = self.process(spec, config)
+            rootfs = self.images.rootfs(spec['image'], config)
+        except (ConfigError, ApiException, RuntimeError) as err:
+            attempt.waiting = ('CreateContainerConfigError', str(err))
+            attempt.next_start = time.monotonic() + 5
+            return
+        if attempt.ended:
+            attempt.last = attempt.ended
+        attempt.restarts += 1
+        attempt.ended, attempt.oom, attempt.ready, attempt.waiting = None, False, False, None
+        attempt.image_id = 'docker://sha256:' + config['id']
+        process['id'] = '%s.%s.%d' % (self.uid[:8], spec['name'], attempt.restarts)
+        process['netns'] = self.sandbox.netns
+        container = runtime.Container(self.dir, process['id'],
+                                      os.path.join(self.logs, spec['name'], '%d.log' % attempt.restarts))
+        container.start(rootfs, process, bool((spec.get('securityContext') or {}).get('readOnlyRootFilesystem')))
+        attempt.container, attempt.started = container, time.monotonic()
+        attempt.probes = {}
+        LOG.info('%s/%s %s: started %s (attempt %d)', self.namespace, self.name, spec['name'], spec['image'],
+                 attempt.restarts)
+
+    def process(self, spec, config):
+        """The OCI process and mounts of a container (raises ConfigError)."""
+        pod_sc = self.obj['spec'].get('securityContext') or {}
+        sc = dict(pod_sc, **(spec.get('securityContext') or {}))
+        uid, gid = self.user(sc, config)
+        if sc.get('runAsNonRoot') and uid == 0:
+            raise ConfigError('container has runAsNonRoot and image will run as root')
+        env = self.environment(spec, config)
+        command = spec.get('command')
+        args = spec.get('args')
+        if command:
+            argv = command + (args or [])
+        else:
+            argv = config['entrypoint'] + (args if args is not None else config['cmd'])
+        argv = [expand(a, env) for a in argv]
+        if not argv:
+            raise ConfigError('no command specified')
+        caps = sc.get('capabilities') or {}
+        drop = ['CAP_' + c.upper() for c in caps.get('drop') or []]
+        kept = [] if 'CAP_ALL' in drop else [c for c in DEFAULT_CAPS if c not in drop]
+        kept += ['CAP_' + c.upper() for c in caps.get('add') or []]
+        limits = (spec.get('resources') or {}).get('limits') or {}
+        groups = [g for g in [pod_sc.get('fsGroup')] + (pod_sc.get('supplementalGroups') or []) if g is not None]
+        return {'args': argv, 'env': ['%s=%s' % kv for kv in env.items()], 'cwd': spec.get('workingDir') or config['cwd'],
+                'uid': uid, 'gid': gid, 'groups': groups, 'capabilities': kept,
+                'no_new_privileges': sc.get('allowPrivilegeEscalation') is False,
+                'hostname': self.name[:63], 'mounts': self.mounts(spec),
+                'memory': int(quantity(limits['memory'])) if 'memory' in limits else None,
+                'cpu_quota': int(quantity(limits['cpu']) * 100000) if 'cpu' in limits else None}
+
+    def user(self, sc, config):
+        if sc.get('runAsUser') is not None:
+            return sc['runAsUser'], sc.get('runAsGroup', 0)
+        name, _, group = config['user'].partition(':')
+        if not name:
+            return 0, sc.get('runAsGroup', 0)
+        if name.isdigit():
+            return int(name), int(group) if group.isdigit() else sc.get('runAsGroup', 0)
+        raise ConfigError('image user %r is a name: the test node runs numeric users only' % name)
+
+    def environment(self, spec, config):
+        env = dict(item.split('=', 1) for item in config['env'] if '=' in item)
+        env.setdefault('PATH', runtime.PATH)
+        env['HOSTNAME'] = self.name
+        env.update(self.services.environment(self.namespace))
+        for source in spec.get('envFrom') or []:
+            prefix = source.get('prefix', '')
+            if 'configMapRef' in source:
+                env.update({prefix + k: v for k, v in self.config_map(source['configMapRef']['name']).items()})
+            elif 'secretRef' in source:
+                env.update({prefix + k: v.decode() for k, v in self.secret(source['secretRef']['name']).items()})
+        for item in spec.get('env') or []:
+            if 'value' in item or 'valueFrom' not in item:
+                env[item['name']] = expand(item.get('value', ''), env)
+                continue
+            ref = item['valueFrom']
+            if 'fieldRef' in ref:
+                env[item['name']] = self.field(ref['fieldRef']['fieldPath'])
+            elif 'configMapKeyRef' in ref:
+                env[item['name']] = self.config_map(ref['configMapKeyRef']['name'])[ref['configMapKeyRef']['key']]
+            elif 'secretKeyRef' in ref:
+                env[item['name']] = self.secret(ref['secretKeyRef']['name'])[ref['secretKeyRef']['key']].decode()
+        return env
+
+    def field(self, path):
+        meta = self.obj['metadata']
+        fields = {'metadata.name': self.name, 'metadata.namespace': self.namespace, 'metadata.uid': self.uid,
+                  'spec.nodeName': self.obj['spec'].get('nodeName', ''),
+                  'spec.serviceAccountName': self.obj['spec'].get('serviceAccountName', ''),
+                  'status.podIP': self.ip, 'status.hostIP': self.node_ip}
+        match = re.fullmatch(r"metadata\.(labels|annotations)\['(.+)'\]", path)
+        if match:
+            return (meta.get(match.group(1)) or {}).get(match.group(2), '')
+        if path not in fields:
+            raise ConfigError('fieldRef %s is not supported by the test node' % path)
+        return fields[path]
+
+    def config_map(self, name):
+        try:
+            return self.core.read_namespaced_config_map(name, self.namespace, _request_timeout=10).data or {}
+        except ApiException as err:
+            raise ConfigError('configmap "%s" not found' % name) if err.status == 404 else err
+
+    def secret(self, name):
+        try:
+            data = self.core.read_namespaced_secret(name, self.namespace, _request_timeout=10).data or {}
+        except ApiException as err:
+            raise ConfigError('secret "%s" not found' % name) if err.status == 404 else err
+        return {k: base64.b64decode(v) for k, v in data.items()}
+
+    # ------------------------------------------------------------------ volumes and files
+
+    def mounts(self, spec):
+        mounts = [{'path': '/etc/hosts', 'source': os.path.join(self.dir, 'hosts'), 'read_only': True},
+                  {'path': '/etc/resolv.conf', 'source': os.path.join(self.dir, 'resolv.conf'), 'read_only': True}]
+        for mount in spec.get('volumeMounts') or []:
+            source, read_only = self.volume(mount['name'])
+            if mount.get('subPath'):
+                source = os.path.join(source, mount['subPath'])
+            mounts.append({'path': mount['mountPath'], 'source': source,
+                           'read_only': read_only or bool(mount.get('readOnly'))})
+        return mounts
+
+    def volume(self, name):
+        """A volume's directory on the node (made the first time) and whether it is read-only."""
+        if name in self.volumes:
+            return self.volumes[name]
+        spec = next((v for v in self.obj['spec'].get('volumes') or [] if v['name'] == name), None)
+        if spec is None:
+            raise ConfigError('volume %s is not in the pod' % name)
+        path = os.path.join(self.dir, 'volumes', name)
+        os.makedirs(path, exist_ok=True)
+        if 'emptyDir' in spec:
+            os.chmod(path, 0o777)
+            made = (path, False)
+        elif 'hostPath' in spec:
+            made = (spec['hostPath']['path'], False)
+        elif 'configMap' in spec:
+            self.write_files(path, self.config_map(spec['configMap']['name']), spec['configMap'].get('items'))
+            made = (path, True)
+        elif 'secret' in spec:
+            self.write_files(path, self.secret(spec['secret']['secretName']), spec['secret'].get('items'))
+            made = (path, True)
+        elif 'projected' in spec:
+            for source in spec['projected'].get('sources') or []:
+                self.project(path, source)
+            made = (path, True)
+        else:
+            raise ConfigError('volume %s: its type (%s) is not supported by the test node'
+                              % (name, ', '.join(k for k in spec if k != 'name')))
+        self.volumes[name] = made
+        return made
+
+    def project(self, path, source):
+        if 'serviceAccountToken' in source:
+            wanted = source['serviceAccountToken']
+            body = {'spec': {'expirationSeconds': wanted.get('expirationSeconds', 3607),
+                             'boundObjectRef': {'apiVersion': 'v1', 'kind': 'Pod', 'name': self.name, 'uid': self.uid}}}
+            if wanted.get('audience'):
+                body['spec']['audiences'] = [wanted['audience']]
+            account = self.obj['spec'].get('serviceAccountName') or 'default'
+            token = self.core.create_namespaced_service_account_token(account, self.namespace, body, _request_timeout=10)
+            self.write_files(path, {wanted['path']: token.status.token}, None)
+        elif 'configMap' in source:
+            self.write_files(path, self.config_map(source['configMap']['name']), source['configMap'].get('items'))
+        elif 'secret' in source:
+            self.write_files(path, self.secret(source['secret']['name']), source['secret'].get('items'))
+        elif 'downwardAPI' in source:
+            self.write_files(path, {item['path']: self.field(item['fieldRef']['fieldPath'])
+                                    for item in source['downwardAPI'].get('items') or [] if 'fieldRef' in item}, None)
+
+    @staticmethod
+    def write_files(path, data, items):
+        chosen = {i['key']: i['path'] for i in items} if items else {k: k for k in data}
+        for key, relative in chosen.items():
+            if key not in data:
+                raise ConfigError('key %s not found' % key)
+            target = os.path.join(path, relative)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, 'wb') as out:
+                value = data[key]
+                out.write(value if isinstance(value, bytes) else value.encode())
+            os.chmod(target, 0o644)
+
+    def write_network_files(self, hosts):
+        """/etc/hosts (the pod, then the Services' names) and /etc/resolv.conf; rewritten in
+        place, so that running containers see a change."""
+        text = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s\t%s\n%s' % (self.ip, self.name, hosts)
+        resolv = 'search %s.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n' % self.namespace
+        for name, content in (('hosts', text), ('resolv.conf', resolv)):
+            path = os.path.join(self.dir, name)
+            with open(path, 'a+') as out:
+                out.seek(0)
+                if out.read() != content:
+                    out.seek(0)
+                    out.truncate()
+                    out.write(content)
+
+    # ------------------------------------------------------------------ probes
+
+    def probe(self, attempt):
+        spec = attempt.spec
+        running_for = time.monotonic() - attempt.started
+        if not spec.get('readinessProbe'):
+            attempt.ready = True
+        for kind in ('readinessProbe', 'livenessProbe'):
+            probe = spec.get(kind)
+            if not probe:
+                continue
+            state = attempt.probes.setdefault(kind, [probe.get('initialDelaySeconds', 0), 0, 0])
+            if running_for < state[0]:
+                continue
+            state[0] = running_for + probe.get('periodSeconds', 10)
+            ok = self.check(probe, spec)
+            state[1], state[2] = (state[1] + 1, 0) if ok else (0, state[2] + 1)
+            if kind == 'readinessProbe':
+                if state[1] >= probe.get('successThreshold', 1):
+                    attempt.ready = True
+                elif state[2] >= probe.get('failureThreshold', 3):
+                    attempt.ready = False
+            elif state[2] >= probe.get('failureThreshold', 3):
+                LOG.info('%s/%s %s: liveness probe failed %d times, restarting', self.namespace, self.name,
+                         spec['name'], state[2])
+                attempt.container.stop(self.obj['spec'].get('terminationGracePeriodSeconds', 30))
+                code = attempt.container.exited()
+                self.ended(attempt, 137 if code is None else code, 'Error')
+
+    def check(self, probe, spec):
+        timeout = probe.get('timeoutSeconds', 1)
+        try:
+            if 'httpGet' in probe:
+                http = probe['httpGet']
+                url = '%s://%s:%d%s' % (http.get('scheme', 'HTTP').lower(), http.get('host') or self.ip,
+                                        self.port(http['port'], spec), http.get('path', '/'))
+                request = urllib.request.Request(url, headers={h['name']: h['value'] for h in http.get('httpHeaders') or []})
+                with urllib.request.urlopen(request, timeout=timeout) as answer:  # nosec: the pod's own address
+                    return 200 <= answer.status < 400
+            if 'tcpSocket' in probe:
+                with socket.create_connection((self.ip, self.port(probe['tcpSocket']['port'], spec)), timeout=timeout):
+                    return True
+            if 'exec' in probe:
+                return subprocess.run(runtime.RUNC + ['exec', self.containers[spec['name']].container.id]
+                                      + probe['exec']['command'], capture_output=True, timeout=timeout,
+                                      check=False).returncode == 0
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            return False
+        return False
+
+    @staticmethod
+    def port(port, spec):
+        if isinstance(port, int) or str(port).isdigit():
+            return int(port)
+        named = {p.get('name'): p['containerPort'] for p in spec.get('ports') or []}
+        if port not in named:
+            raise ValueError('no port named %s' % port)
+        return named[port]
+
+    # ------------------------------------------------------------------ status
+
+    def status(self):
+        statuses = []
+        for name, attempt in self.containers.items():
+            container = attempt.container
+            if attempt.waiting:
+                state = {'waiting': {'reason': attempt.waiting[0], 'message': attempt.waiting[1]}}
+            elif attempt.ended:
+                state = {'terminated': attempt.ended}
+            else:
+                state = {'running': {'startedAt': container.started[:19] + 'Z'}}
+            status = {'name': name, 'image': attempt.spec['image'], 'imageID': attempt.image_id,
+                      'ready': attempt.ready, 'restartCount': max(attempt.restarts, 0),
+                      'started': 'running' in state, 'state': state,
+                      'lastState': {'terminated': attempt.last} if attempt.last else {}}
+            if container:
+                status['containerID'] = 'runc://' + container.id
+            statuses.append(status)
+        ready = all(s['ready'] for s in statuses)
+        running = any(s['started'] for s in statuses)
+        finished = not running and all(a.ended and not self.restarts(a.ended['exitCode']) for a in self.containers.values())
+        if finished:
+            phase = 'Succeeded' if all(a.ended['exitCode'] == 0 for a in self.containers.values()) else 'Failed'
+        else:
+            phase = 'Running' if running or any(a.restarts >= 0 for a in self.containers.values()) else 'Pending'
+        reason = None if ready else 'ContainersNotReady'
+        conditions = [('PodReadyToStartContainers', 'True', None), ('Initialized', 'True', None),
+                      ('ContainersReady', str(ready), reason), ('Ready', str(ready), reason), ('PodScheduled', 'True', None)]
+        return {'phase': phase, 'hostIP': self.node_ip, 'hostIPs': [{'ip': self.node_ip}], 'podIP': self.ip,
+                'podIPs': [{'ip': self.ip}], 'startTime': self.started_at, 'containerStatuses': statuses,
+                'conditions': [{'type': t, 'status': s, 'reason': r} for t, s, r in conditions]}
+
+    def report(self):
+        """The status patched when it says something new; conditions keep their transition times."""
+        status = self.status()
+        if status == self.reported:
+            return
+        patch = json.loads(json.dumps(status))
+        for condition in patch['conditions']:
+            then = self.transitions.get(condition['type'])
+            if not then or then[0] != condition['status']:
+                then = self.transitions[condition['type']] = (condition['status'], now())
+            condition['lastTransitionTime'] = then[1]
+        try:
+            self.core.patch_namespaced_pod_status(self.name, self.namespace, {'status': patch}, _request_timeout=10)
+        except ApiException as err:
+            if err.status not in (404, 409):
+                raise
+        self.reported = status
+
+    # ------------------------------------------------------------------ logs
+
+    def log_file(self, container, previous):
+        attempt = self.containers.get(container)
+        if attempt is None or attempt.restarts < 0:
+            return None
+        number = attempt.restarts - 1 if previous else attempt.restarts
+        path = os.path.join(self.logs, container, '%d.log' % number)
+        return path if number >= 0 and os.path.exists(path) else None
