@@ -22,7 +22,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR ?= 1
 
 .PHONY: help deps venv rig demo demo-down preflight demo-k8s cluster cluster-down cluster-build eda test lint sanity \
-	docs units integration molecule scenarios bench clean
+	docs units integration integration-main cluster-demo-suite molecule scenarios bench clean
 
 help:
 	@echo "make demo       the High Error Rate runbook on the local demo stack (bad deploy of $(BAD_VERSION))"
@@ -30,6 +30,7 @@ help:
 	@echo "make preflight  check the demo inventory against the live rig (pass / warn / fail)"
 	@echo "make eda        Event-Driven Ansible: Alertmanager's webhook (127.0.0.1:5001) runs the runbook (EDA_MODE=$(EDA_MODE))"
 	@echo "make cluster    a real Kubernetes control plane on 127.0.0.1 (built once from Go modules); cluster-down"
+	@echo "make demo-k8s   the demo's incident on that cluster (or on \$$KUBECONFIG's), rolled back through the API"
 	@echo "make test       lint, sanity, ansible-doc, unit, integration and Molecule tests, scenarios"
 	@echo "make scenarios  every demo fault handled by the runbook (MODE=advise, FAULTS=...)"
 	@echo "make bench      time to diagnosis, to recovery, and against a naive playbook"
@@ -106,8 +107,11 @@ cluster-down:
 cluster-build:
 	$(CLUSTER) build-background
 
-demo-k8s:
-	demo/k8s/run.sh up && demo/k8s/run.sh bad-deploy && demo/k8s/run.sh runbook
+# On the cluster of $$KUBECONFIG, or without it on make cluster; the channels are the rig's stand-ins.
+demo-k8s: venv rig
+	@if [ -z "$${KUBECONFIG:-}" ]; then $(MAKE) --no-print-directory cluster; fi
+	export KUBECONFIG=$${KUBECONFIG:-$$($(CLUSTER) kubeconfig)}; \
+	  demo/k8s/run.sh up && demo/k8s/run.sh bad-deploy && demo/k8s/run.sh runbook
 
 # Event-Driven Ansible in the foreground (Ctrl-C ends it): Alertmanager's webhook reaches the
 # rulebook's sre.runbooks.alertmanager source on 127.0.0.1:5001; a firing HighErrorRate runs
@@ -144,12 +148,24 @@ units: venv
 
 # The real-cluster suites run last, against `make cluster` (on an image the rig builds): the
 # control plane's first build has the rest of the suite's time to finish in the background.
+# The real-cluster suites run on make cluster: the API-level ones after the other integration
+# tests; the whole runbook on the cluster's demo (CLUSTER_DEMO_SUITE, about 7 minutes, most of it
+# waiting on its traffic) in make test beside the scenarios, which use the compose rig.
 REAL_CLUSTER := tests/integration/test_k8s_*real_cluster*.py
-integration: venv rig
+CLUSTER_DEMO_SUITE := tests/integration/test_k8s_real_cluster_playbook.py
+CLUSTER_ENV = SRE_RUNBOOKS_TEST_KUBECONFIG=$$($(CLUSTER) kubeconfig) SRE_RUNBOOKS_TEST_IMAGE=sre-demo/loadgen:v1.0.0 \
+  SRE_RUNBOOKS_TEST_PROMETHEUS_IMAGE=$$($(CLUSTER) prometheus-image)
+integration: integration-main cluster-demo-suite
+
+integration-main: venv rig
 	pytest -q --durations=25 --ignore-glob='*/$(notdir $(REAL_CLUSTER))' tests/integration
 	$(CLUSTER) up
-	SRE_RUNBOOKS_TEST_KUBECONFIG=$$($(CLUSTER) kubeconfig) SRE_RUNBOOKS_TEST_IMAGE=sre-demo/loadgen:v1.0.0 \
-	  pytest -q --durations=10 $(REAL_CLUSTER)
+	$(CLUSTER_ENV) pytest -q --durations=10 $(filter-out $(CLUSTER_DEMO_SUITE),$(wildcard $(REAL_CLUSTER)))
+
+cluster-demo-suite: venv rig
+	$(CLUSTER) up
+	$(CLUSTER) images
+	$(CLUSTER_ENV) pytest -q --durations=10 $(CLUSTER_DEMO_SUITE)
 
 molecule: venv rig
 	for scenario in roles/*/molecule/default; do \
@@ -165,7 +181,8 @@ scenarios: venv rig
 bench: venv rig
 	python tests/bench/run.py $(BENCH_ARGS)
 
-test: cluster-build lint sanity docs units integration molecule scenarios
+test: cluster-build lint sanity docs units integration-main molecule
+	$(MAKE) --no-print-directory --output-sync=line -j2 scenarios cluster-demo-suite
 
 clean: demo-down cluster-down
 	rm -rf build $(VENV) .collections tests/output

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# demo/k8s/run.sh: the sre.runbooks demo on a Kubernetes cluster (kind, minikube, k3s...).
+# demo/k8s/run.sh: the sre.runbooks demo on a Kubernetes cluster (make cluster, kind, minikube...).
 # The cluster is the one of $KUBECONFIG (or $SRE_RUNBOOKS_TEST_KUBECONFIG), its current context
 # unless SRE_DEMO_KUBE_CONTEXT names another. See docs/kubernetes.md.
 #   demo/k8s/run.sh up          images into kind, apply demo/k8s, wait for the rollouts, port-forward
-#                               Prometheus to 127.0.0.1:19090
+#                               Prometheus to 127.0.0.1:19090 (on make cluster, whose Service
+#                               addresses this machine routes, Prometheus is read at its own)
 #   demo/k8s/run.sh bad-deploy  after a baseline of good traffic, kubectl set image to v1.2.3
 #   demo/k8s/run.sh runbook     when HighErrorRate fires, the runbook in auto mode (extra args go
 #                               to ansible-playbook, e.g. -e mitigate_mode=advise)
@@ -23,6 +24,11 @@ IMAGES=(sre-demo/inference-gateway:v1.2.2 sre-demo/inference-gateway:v1.2.3 sre-
         sre-demo/feature-store:v1.0.0 sre-demo/loadgen:v1.0.0)
 PROM_PORT=19090
 PROM_URL="http://127.0.0.1:$PROM_PORT"
+# make cluster (demo/k8s/cluster): its context, and the Prometheus image it builds (no registry
+# can be reached there) in place of the manifest's.
+TEST_CLUSTER_CONTEXT=sre-k8s
+CLUSTER=$K8S_DIR/cluster/cluster.sh
+MANIFEST_PROMETHEUS=quay.io/prometheus/prometheus:v2.53.2
 STATE_DIR=${SRE_DEMO_K8S_STATE_DIR:-${XDG_RUNTIME_DIR:-/tmp}/sre-demo-k8s-$(id -u)}
 PF_PIDFILE="$STATE_DIR/port-forward.pid"
 PF_LOG="$STATE_DIR/port-forward.log"
@@ -63,11 +69,24 @@ kc() { "${KUBECTL[@]}" --namespace "$NAMESPACE" "$@"; }
 
 # ----------------------------------------------------------------------------- images
 
+test_cluster() { [[ $(context) == "$TEST_CLUSTER_CONTEXT" ]]; }
+
+# The test cluster's node runs the local Docker engine's images: the demo's, and Prometheus built
+# from its Go module (cluster.sh images).
+local_images() {
+  [[ $(id -u) == 0 ]] || die "the demo images are built as root (debootstrap, docker import)"
+  "$CLUSTER" images
+}
+
 # kind: load the locally built images into the cluster's nodes. Elsewhere the cluster must be
 # able to pull them: this only says so.
 load_images() {
   local ctx cluster image missing=()
   ctx=$(context)
+  if test_cluster; then
+    local_images
+    return 0
+  fi
   if [[ $ctx != kind-* ]]; then
     log "context $ctx is not a kind cluster: the images ${IMAGES[*]} must already be in the cluster"
     log "  (minikube image load IMAGE; k3s: docker save IMAGE | sudo k3s ctr images import -;"
@@ -120,6 +139,16 @@ EOF
 start_port_forward() {
   local pid deadline
   mkdir -p "$STATE_DIR"
+  if test_cluster; then
+    PROM_URL="http://$(kc get service prometheus -o jsonpath='{.spec.clusterIP}'):9090"
+    deadline=$((SECONDS + 60))
+    until prom_ready; do
+      ((SECONDS < deadline)) || die "Prometheus does not answer on $PROM_URL after 60 s"
+      sleep 1
+    done
+    log "Prometheus: $PROM_URL (its Service address, routed by make cluster)"
+    return 0
+  fi
   pid=$(pf_pid)
   if [[ -n $pid ]] && prom_ready; then
     log "Prometheus already forwarded to $PROM_URL (kubectl port-forward, pid $pid)"
@@ -191,7 +220,12 @@ cmd_up() {
   log "cluster: context $(context) (KUBECONFIG=$KUBECONFIG)"
   load_images
   for manifest in "${MANIFESTS[@]}"; do args+=(-f "$K8S_DIR/$manifest"); done
-  "${KUBECTL[@]}" apply "${args[@]}"
+  if test_cluster; then
+    for manifest in "${MANIFESTS[@]}"; do printf -- '---\n'; cat "$K8S_DIR/$manifest"; done |
+      sed "s#$MANIFEST_PROMETHEUS#$("$CLUSTER" prometheus-image)#" | "${KUBECTL[@]}" apply -f -
+  else
+    "${KUBECTL[@]}" apply "${args[@]}"
+  fi
   for deployment in "${DEPLOYMENTS[@]}"; do
     if ! kc rollout status "deployment/$deployment" --timeout="$ROLLOUT_TIMEOUT"; then
       kc get pods -o wide >&2 || true
@@ -228,7 +262,7 @@ cmd_runbook() {
   cd "$ROOT"
   log "ansible-playbook playbooks/high_error_rate.yml -i inventories/kubernetes -e service=inference-gateway -e mitigate_mode=auto $*"
   ANSIBLE_CONFIG="$ROOT/ansible.cfg" "$ansible_playbook" playbooks/high_error_rate.yml -i inventories/kubernetes \
-    -e service=inference-gateway -e mitigate_mode=auto "$@"
+    -e service=inference-gateway -e mitigate_mode=auto -e runbook_prometheus_url="$PROM_URL" "$@"
 }
 
 cmd_status() {

@@ -5,18 +5,24 @@ SRE_RUNBOOKS_TEST_CONTEXT picks another); skipped when unset, as in CI.
 The demo of demo/k8s is created in a namespace of its own, sre-runbooks-test-<random>, with the
 Prometheus ClusterRole and ClusterRoleBinding renamed after it; all of it is deleted at the end,
 whatever happens. The cluster must hold the demo images (demo/k8s/run.sh up loads them into kind;
-elsewhere load or push them, see docs/kubernetes.md) and pull quay.io/prometheus/prometheus;
-kubectl must be installed (Prometheus is reached through kubectl port-forward on 127.0.0.1). The
-user of the kubeconfig needs to create and delete namespaces, ClusterRoles and ClusterRoleBindings.
+elsewhere load or push them, see docs/kubernetes.md) and pull quay.io/prometheus/prometheus, or
+the image SRE_RUNBOOKS_TEST_PROMETHEUS_IMAGE names (make test: Prometheus built for make cluster,
+whose node has no registry). Prometheus is read at its Service address where this machine routes
+it (make cluster), else through kubectl port-forward on 127.0.0.1. The user of the kubeconfig needs
+to create and delete namespaces, ClusterRoles and ClusterRoleBindings.
 
 In file order: a baseline of good traffic (about 100 s), the bad deploy (v1.2.3, with a change-cause),
 the HighErrorRate alert, then the runbook in advise mode (diagnosis: the deploy; recommended: roll back
-to revision 1; nothing changed) and in auto mode (rolled back to v1.2.2 as revision 3, verified, the
-Deployment's other annotations kept). About six minutes.
+to revision 1; nothing changed), which opens the incident and records revision 1 as its rollback
+target. Then a mitigation adds a revision (an env change on the bad version, revision 3), after which
+the revision before the current one is the bad deploy: rollback.yml in check mode, and the runbook in
+auto mode, still target revision 1 (rolled back to v1.2.2 as revision 4, verified, the Deployment's
+other annotations kept). About seven minutes.
 """
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -30,7 +36,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, run_module
-from rig import CAPTURE, ENV
+from rig import CAPTURE, ENV, told
 
 KUBECONFIG = os.environ.get('SRE_RUNBOOKS_TEST_KUBECONFIG')
 CONTEXT = os.environ.get('SRE_RUNBOOKS_TEST_CONTEXT')
@@ -45,15 +51,8 @@ REVISION = 'deployment.kubernetes.io/revision'
 CHANGE_CAUSE = 'kubernetes.io/change-cause'
 # The demo's baseline is a 30 s window 60 s back (inventories/kubernetes): good traffic first.
 BASELINE_SECONDS = 100
-
-
-def nodes_run_containers():
-    """False on `make cluster`, whose node agent reports pod status without running containers
-    (demo/k8s/cluster/node.py labels its Node so): the demo's traffic needs a kubelet."""
-    from kubernetes import client, config
-    nodes = client.CoreV1Api(config.new_client_from_config(config_file=KUBECONFIG, context=CONTEXT)).list_node(
-        _request_timeout=30).items
-    return any((node.metadata.labels or {}).get('sre-runbooks.io/runs-containers') != 'false' for node in nodes)
+PROMETHEUS_IMAGE = os.environ.get('SRE_RUNBOOKS_TEST_PROMETHEUS_IMAGE')
+MANIFEST_PROMETHEUS = 'quay.io/prometheus/prometheus:v2.53.2'
 
 
 pytestmark = pytest.mark.skipif(not KUBECONFIG, reason='needs a real Kubernetes cluster: set SRE_RUNBOOKS_TEST_KUBECONFIG')
@@ -61,7 +60,10 @@ pytestmark = pytest.mark.skipif(not KUBECONFIG, reason='needs a real Kubernetes 
 
 def retarget(obj, namespace):
     """A demo/k8s object moved to `namespace`; cluster-scoped names carry the namespace."""
-    obj = json.loads(json.dumps(obj))
+    text = json.dumps(obj)
+    if PROMETHEUS_IMAGE:
+        text = text.replace(MANIFEST_PROMETHEUS, PROMETHEUS_IMAGE)
+    obj = json.loads(text)
     kind = obj['kind']
     if kind in ('ClusterRole', 'ClusterRoleBinding'):
         obj['metadata']['name'] = '%s-%s' % (obj['metadata']['name'], namespace)
@@ -91,6 +93,9 @@ class Demo:
         self.cluster_objects = []
         self.forward = None
         self.prometheus = None
+        self.state_dir = None    # the incident records of this module's runs: one incident
+        self.standin = None      # the channels' stand-in of these runs, and its URL
+        self.channels = None
 
     # -- cluster ---------------------------------------------------------------------------
     def create(self):
@@ -107,7 +112,27 @@ class Demo:
                         self.cluster_objects.append((obj['kind'], obj['metadata']['name']))
                     utils.create_from_dict(self.api, obj, namespace=self.namespace)
 
+    def start_channels(self):
+        """A stand-in of Slack, PagerDuty and Statuspage of its own (demo/lib/api_standin.py, which
+        answers as their documented APIs do), so that what these runs tell is theirs alone."""
+        self.standin = subprocess.Popen([sys.executable, str(ROOT / 'demo' / 'lib' / 'api_standin.py'), '--port', '0',
+                                         '--log', os.devnull], stdout=subprocess.PIPE, text=True, start_new_session=True)
+        line = self.standin.stdout.readline()
+        url = re.search(r'http://127\.0\.0\.1:\d+', line)
+        assert url, 'the stand-in did not start: %s' % line
+        url = url.group(0)
+        self.channels = {'communicate_slack_api_url': url + '/slack/api', 'communicate_pagerduty_events_url': url + '/pagerduty/events',
+                         'communicate_pagerduty_api_url': url + '/pagerduty/api',
+                         'communicate_statuspage_api_url': url + '/statuspage/v1', 'standin': url}
+
+    def journal(self):
+        with urllib.request.urlopen(self.channels['standin'] + '/journal', timeout=10) as answer:
+            return json.load(answer)
+
     def delete(self):
+        if self.standin is not None:
+            self.standin.terminate()
+            self.standin.wait(10)
         if self.forward is not None:
             self.forward.terminate()
             try:
@@ -174,14 +199,18 @@ class Demo:
         self.rollout_status()
 
     # -- Prometheus ------------------------------------------------------------------------
-    def port_forward(self):
-        kubectl = shutil.which('kubectl')
-        port = free_port()
-        command = [kubectl, '--kubeconfig', KUBECONFIG] + (['--context', CONTEXT] if CONTEXT else []) + [
-            '--namespace', self.namespace, 'port-forward', '--address', '127.0.0.1', 'svc/prometheus', '%d:9090' % port]
-        self.forward = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
-        self.prometheus = 'http://127.0.0.1:%d' % port
+    def reach_prometheus(self):
+        """Prometheus at its Service address when this machine routes it, else port-forwarded."""
+        address = self.core.read_namespaced_service('prometheus', self.namespace, _request_timeout=30).spec.cluster_ip
+        try:
+            socket.create_connection((address, 9090), timeout=2).close()
+        except OSError:
+            self.port_forward()
+            return
+        self.prometheus = 'http://%s:9090' % address
+        self.wait_ready('its Service address')
+
+    def wait_ready(self, how):
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -189,9 +218,20 @@ class Demo:
                     return
             except OSError:
                 pass
-            assert self.forward.poll() is None, 'kubectl port-forward exited: %s' % self.forward.stdout.read()
-            assert time.monotonic() < deadline, 'Prometheus not ready through the port-forward after 60 s'
+            assert self.forward is None or self.forward.poll() is None, 'kubectl port-forward exited: %s' % self.forward.stdout.read()
+            assert time.monotonic() < deadline, 'Prometheus not ready through %s after 60 s' % how
             time.sleep(1)
+
+    def port_forward(self):
+        assert shutil.which('kubectl'), 'kubectl is needed to port-forward the demo Prometheus'
+        kubectl = shutil.which('kubectl')
+        port = free_port()
+        command = [kubectl, '--kubeconfig', KUBECONFIG] + (['--context', CONTEXT] if CONTEXT else []) + [
+            '--namespace', self.namespace, 'port-forward', '--address', '127.0.0.1', 'svc/prometheus', '%d:9090' % port]
+        self.forward = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                        stdin=subprocess.DEVNULL, start_new_session=True)
+        self.prometheus = 'http://127.0.0.1:%d' % port
+        self.wait_ready('the port-forward')
 
     def query(self, promql):
         url = self.prometheus + '/api/v1/query?' + urllib.parse.urlencode({'query': promql})
@@ -205,19 +245,24 @@ class Demo:
             time.sleep(2)
 
     # -- the runbook -----------------------------------------------------------------------
-    def runbook(self, tmp_path, mode):
-        """The runbook as on call (inventories/kubernetes), moved to this namespace and Prometheus."""
+    def runbook(self, tmp_path, mode, playbook=None):
+        """The runbook (or another playbook) as on call (inventories/kubernetes), moved to this
+        namespace and Prometheus."""
         out = tmp_path / ('incident-%s.json' % mode)
         overrides = tmp_path / 'overrides.json'
         workload = dict(yaml.safe_load((ROOT / 'inventories' / 'kubernetes' / 'host_vars' / 'inference-gateway.yml')
                                        .read_text())['runbook_kubernetes'], namespace=self.namespace)
         variables = {'runbook_kubernetes': workload, 'runbook_prometheus_url': self.prometheus,
                      'runbook_kubeconfig': KUBECONFIG, 'service': GATEWAY, 'incident_out': str(out),
-                     'mitigate_mode': mode,
+                     'mitigate_mode': mode, 'runbook_state_dir': str(self.state_dir),
                      # The locks and ledger of this run, not those of a demo run on the same machine.
-                     'mitigate_state_dir': str(tmp_path / 'state'), 'service_down_state_dir': str(tmp_path / 'state')}
+                     'mitigate_state_dir': str(tmp_path / 'state'), 'service_down_state_dir': str(tmp_path / 'state'),
+                     'communicate_report_dir': str(tmp_path / 'incidents')}
+        variables.update({k: v for k, v in self.channels.items() if k != 'standin'})
         if CONTEXT:
             variables['runbook_kube_context'] = CONTEXT
+        if playbook:
+            variables['runbook'] = playbook
         overrides.write_text(json.dumps(variables))
         command = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), str(ROOT / CAPTURE),
                    '-i', str(ROOT / 'inventories' / 'kubernetes'), '-e', '@%s' % overrides]
@@ -229,17 +274,14 @@ class Demo:
 
 
 @pytest.fixture(scope='module')
-def demo():
-    if not shutil.which('kubectl'):
-        pytest.skip('needs kubectl to port-forward the demo Prometheus')
-    if not nodes_run_containers():
-        pytest.skip('needs a real Kubernetes cluster whose nodes run containers: the demo serves traffic, and the '
-                    "node of make cluster reports pod status only")
+def demo(tmp_path_factory):
     kube = Demo()
+    kube.state_dir = tmp_path_factory.mktemp('incidents')
+    kube.start_channels()
     kube.create()
     try:
         kube.wait_available()
-        kube.port_forward()
+        kube.reach_prometheus()
         kube.wait_query('count_over_time(service:http_requests:rate30s{service="%s"}[10m]) >= %d' % (GATEWAY, BASELINE_SECONDS),
                         BASELINE_SECONDS + 120, 'baseline of the good version')
         kube.bad_deploy()
@@ -289,7 +331,7 @@ def test_advise_diagnoses_the_deploy_and_recommends_the_previous_revision(demo, 
     assert incident['triage']['rollback_revision'] == 1
     assert incident['triage']['health']['checks'][0]['via'].startswith('service proxy %s/' % demo.namespace)
     logs = incident['investigate']['logs']
-    assert logs['backend'] == 'kubernetes' and logs['sources'] and logs['top_messages'], logs
+    assert logs['backend'] == 'kubernetes' and logs['pods'] and logs['top_messages'], logs
     resources = incident['investigate']['resources']
     assert resources['max_cpu_percent'] is not None or any('metrics-server' in m for m in resources['missing']), resources
     # Advice changes nothing (the HPA may change the replicas, not the template).
@@ -299,21 +341,51 @@ def test_advise_diagnoses_the_deploy_and_recommends_the_previous_revision(demo, 
     assert after['spec']['template']['spec']['containers'][0]['image'] == BAD
 
 
+def test_a_mitigation_that_adds_a_revision_does_not_move_the_rollback_target(demo, tmp_path):
+    """An env change on the bad version (a circuit breaker, as a mitigation would set it) makes
+    revision 3, whose previous revision is the bad deploy. rollback.yml, in the incident that the
+    advise run opened, still targets revision 1, recorded by that first run."""
+    params = dict(name=GATEWAY, namespace=demo.namespace, kubeconfig=KUBECONFIG, env={'CIRCUIT_BREAKER_THRESHOLD': '5'},
+                  request_timeout=30)
+    if CONTEXT:
+        params['context'] = CONTEXT
+    changed = run_module('k8s_workload', params)
+    assert changed['changed'] and changed['revision_before'] == 2 and changed['creates_revision'], changed
+    demo.rollout_status()
+    assert [(e['revision'], e['images']) for e in demo.history()['history']] == [(1, [GOOD]), (2, [BAD]), (3, [BAD])]
+    incident, output = demo.runbook(tmp_path, 'advise', playbook='playbooks/rollback.yml')
+    assert incident['triage']['rollback_revision'] == 1, output
+    assert 'recorded by run' in incident['triage']['rollback_origin'], incident['triage']
+    attempt = incident['mitigation']['attempts'][0]
+    assert attempt['action']['params']['to_revision'] == 1 and not attempt['acted'], attempt
+    assert demo.deployment()['metadata']['annotations'][REVISION] == '3'
+
+
 def test_auto_rolls_back_to_the_good_revision_and_verifies(demo, tmp_path):
     incident, output = demo.runbook(tmp_path, 'auto')
     assert incident['outcome'] == 'resolved', output
+    assert incident['triage']['rollback_revision'] == 1, incident['triage']
     attempts = incident['mitigation']['attempts']
     assert attempts[0]['action']['name'] == 'rollback' and attempts[0]['decision'] == 'act', attempts
     assert attempts[0]['acted'] is True
     assert incident['verify']['recovered'] is True, incident['verify']
     deployment = demo.deployment()
-    assert deployment['spec']['template']['spec']['containers'][0]['image'] == GOOD
-    # kubectl rollout undo: revision 1's template comes back as revision 3 ...
+    container = deployment['spec']['template']['spec']['containers'][0]
+    assert container['image'] == GOOD
+    assert {e['name']: e.get('value', '') for e in container['env']}['CIRCUIT_BREAKER_THRESHOLD'] == ''
+    # kubectl rollout undo --to-revision=1: revision 1's template comes back as revision 4 ...
     annotations = deployment['metadata']['annotations']
-    assert annotations[REVISION] == '3'
-    assert [(e['revision'], e['images']) for e in demo.history()['history']] == [(2, [BAD]), (3, [GOOD])]
+    assert annotations[REVISION] == '4'
+    assert [(e['revision'], e['images']) for e in demo.history()['history']] == [(2, [BAD]), (3, [BAD]), (4, [GOOD])]
     # ... with the annotations of that revision: the Deployment's own are kept, the bad deploy's
     # change-cause is gone.
     assert annotations['sre-demo/owner'] == 'ml-platform'
     assert annotations[CHANGE_CAUSE] == 'deploy inference-gateway v1.2.2'
     demo.rollout_status()
+    # One incident across the three runs: one thread, opened by the first, resolved by the last.
+    sent = told(demo.journal())
+    slack = [s[1:] for s in sent if s[0] == 'slack' and not s[1].startswith('reaction')]
+    assert slack[0] == ('🔥 INCIDENT: High Error Rate - Inference Gateway', None), slack
+    assert [what for what, _ in slack].count('🔥 INCIDENT: High Error Rate - Inference Gateway') == 1, slack
+    assert slack[-1][0] == '✅ RESOLVED' and {thread for _, thread in slack[1:]} == {slack[1][1]}, slack
+    assert [s[1] for s in sent if s[0] == 'statuspage'][-1] == 'resolved', sent
