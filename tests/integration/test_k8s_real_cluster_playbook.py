@@ -15,7 +15,7 @@ In file order: a baseline of good traffic (about 100 s), the bad deploy (v1.2.3,
 the HighErrorRate alert, then the runbook in advise mode (diagnosis: the deploy; recommended: roll back
 to revision 1; nothing changed), which opens the incident and records revision 1 as its rollback
 target. Then a mitigation adds a revision (an env change on the bad version, revision 3), after which
-the revision before the current one is the bad deploy: rollback.yml in check mode, and the runbook in
+the revision before the current one is the bad deploy: rollback.yml (advise), and the runbook in
 auto mode, still target revision 1 (rolled back to v1.2.2 as revision 4, verified, the Deployment's
 other annotations kept). About seven minutes.
 """
