@@ -17,7 +17,9 @@ to revision 1; nothing changed), which opens the incident and records revision 1
 target. Then a mitigation adds a revision (an env change on the bad version, revision 3), after which
 the revision before the current one is the bad deploy: rollback.yml (advise), and the runbook in
 auto mode, still target revision 1 (rolled back to v1.2.2 as revision 4, verified, the Deployment's
-other annotations kept). About seven minutes.
+other annotations kept). On the recovered demo, scale.yml and resources.yml act and verify (the
+HPA's minReplicas, the memory limit; the new pods run). Last, the demo's crash fault rolled out with
+Recreate: every pod crash-loops, and the runbook finds the service down. About nine minutes.
 """
 
 import json
@@ -89,6 +91,7 @@ class Demo:
         self.core = client.CoreV1Api(self.api)
         self.apps = client.AppsV1Api(self.api)
         self.rbac = client.RbacAuthorizationV1Api(self.api)
+        self.autoscaling = client.AutoscalingV2Api(self.api)
         self.namespace = 'sre-runbooks-test-%s' % uuid.uuid4().hex[:8]
         self.cluster_objects = []
         self.forward = None
@@ -245,10 +248,10 @@ class Demo:
             time.sleep(2)
 
     # -- the runbook -----------------------------------------------------------------------
-    def runbook(self, tmp_path, mode, playbook=None):
-        """The runbook (or another playbook) as on call (inventories/kubernetes), moved to this
-        namespace and Prometheus."""
-        out = tmp_path / ('incident-%s.json' % mode)
+    def runbook(self, tmp_path, mode, playbook=None, **extra):
+        """The runbook (or another playbook, with its extra vars) as on call (inventories/kubernetes),
+        moved to this namespace and Prometheus."""
+        out = tmp_path / ('incident-%s-%s.json' % (mode, (playbook or 'runbook').split('/')[-1]))
         overrides = tmp_path / 'overrides.json'
         workload = dict(yaml.safe_load((ROOT / 'inventories' / 'kubernetes' / 'host_vars' / 'inference-gateway.yml')
                                        .read_text())['runbook_kubernetes'], namespace=self.namespace)
@@ -263,6 +266,7 @@ class Demo:
             variables['runbook_kube_context'] = CONTEXT
         if playbook:
             variables['runbook'] = playbook
+        variables.update(extra)
         overrides.write_text(json.dumps(variables))
         command = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), str(ROOT / CAPTURE),
                    '-i', str(ROOT / 'inventories' / 'kubernetes'), '-e', '@%s' % overrides]
@@ -270,6 +274,9 @@ class Demo:
                               env=dict(ENV, KUBECONFIG=KUBECONFIG), stdin=subprocess.DEVNULL, check=False)
         output = proc.stdout + proc.stderr
         assert proc.returncode == 0, output
+        for user in yaml.safe_load(open(KUBECONFIG, encoding='utf-8')).get('users') or []:
+            token = (user.get('user') or {}).get('token')
+            assert not token or token not in output, 'the kubeconfig token reached the output'
         return json.loads(out.read_text()), output
 
 
@@ -386,6 +393,48 @@ def test_auto_rolls_back_to_the_good_revision_and_verifies(demo, tmp_path):
     sent = told(demo.journal())
     slack = [s[1:] for s in sent if s[0] == 'slack' and not s[1].startswith('reaction')]
     assert slack[0] == ('🔥 INCIDENT: High Error Rate - Inference Gateway', None), slack
-    assert [what for what, _ in slack].count('🔥 INCIDENT: High Error Rate - Inference Gateway') == 1, slack
-    assert slack[-1][0] == '✅ RESOLVED' and {thread for _, thread in slack[1:]} == {slack[1][1]}, slack
+    assert [what for what, _thread in slack].count('🔥 INCIDENT: High Error Rate - Inference Gateway') == 1, slack
+    assert slack[-1][0] == '✅ RESOLVED' and {thread for _what, thread in slack[1:]} == {slack[1][1]}, slack
     assert [s[1] for s in sent if s[0] == 'statuspage'][-1] == 'resolved', sent
+
+
+def test_scale_and_resources_playbooks_act_and_verify(demo, tmp_path):
+    """Runbook options 2 alone, on the recovered demo, in auto mode: scale.yml through the HPA's
+    minReplicas (which would undo spec.replicas), resources.yml doubling the memory limit; each
+    verified, and the new pods run."""
+    scaled, output = demo.runbook(tmp_path, 'auto', playbook='playbooks/scale.yml', replicas='+2')
+    assert scaled['mitigation']['attempts'][0]['acted'] and scaled['outcome'] == 'resolved', output
+    autoscaler = demo.autoscaling.read_namespaced_horizontal_pod_autoscaler(GATEWAY, demo.namespace, _request_timeout=30)
+    assert autoscaler.spec.min_replicas == 4, autoscaler.spec
+    resized, output = demo.runbook(tmp_path, 'auto', playbook='playbooks/resources.yml', memory_factor=2, mitigate_cooldown=0)
+    assert resized['mitigation']['attempts'][0]['acted'] and resized['outcome'] == 'resolved', output
+    demo.rollout_status()
+    deployment = demo.deployment()
+    assert deployment['spec']['template']['spec']['containers'][0]['resources']['limits'] == {'cpu': '1', 'memory': '320Mi'}
+    assert deployment['status']['readyReplicas'] == 4, deployment['status']
+
+
+def test_a_crash_looping_gateway_is_the_service_down(demo, tmp_path):
+    """The demo's crash fault (MODEL_SERVICE_URL=not-a-url: the gateway exits at start), rolled out
+    with Recreate so that no pod serves: the pods crash-loop under the node's back-off, the Service
+    has no ready endpoint, and the health checks through the API server's service proxy fail. In
+    advise mode the runbook finds the service down from the cluster's own evidence and changes
+    nothing."""
+    body = {'spec': {'strategy': {'type': 'Recreate', 'rollingUpdate': None},
+                     'template': {'spec': {'containers': [{'name': GATEWAY, 'env': [{'name': 'MODEL_SERVICE_URL', 'value': 'not-a-url'}]}]}}}}
+    demo.apps.patch_namespaced_deployment(GATEWAY, demo.namespace, body, _request_timeout=30,
+                                          _content_type='application/strategic-merge-patch+json')
+    deadline = time.monotonic() + 120
+    while not any('CrashLoopBackOff' in problem for problem in demo.pod_problems()):
+        assert time.monotonic() < deadline, 'no pod in CrashLoopBackOff after 120 s: %s' % demo.pod_problems()
+        time.sleep(2)
+    before = demo.deployment()
+    incident, output = demo.runbook(tmp_path, 'advise')
+    assert incident['triage']['service_down'] and incident['severity'] == 'critical', output
+    checks = incident['service_down']['checks']
+    assert 'CrashLoopBackOff' in {p['kind'] for p in checks['problems']}, checks['problems']
+    assert checks['endpoints']['found'] and checks['endpoints']['ready'] == 0, checks['endpoints']
+    assert any('MODEL_SERVICE_URL' in line for line in checks['logs']), checks['logs']
+    assert incident['diagnosis']['recommended']['cause'] == 'service_down', incident['diagnosis']['recommended']
+    assert incident['outcome'] == 'advised'
+    assert demo.deployment()['spec']['template'] == before['spec']['template']

@@ -47,7 +47,7 @@ die() { printf 'demo/k8s/cluster/cluster.sh: ERROR: %s\n' "$*" >&2; exit 1; }
 # ------------------------------------------------------------------------------------ build
 
 [[ -f $MODULE/go.mod ]] ||
-  die "SRE_K8S_RELEASE=$VERSION: no Go module for that release in $HERE (there are: $(cd "$HERE" && ls -d v*/ | tr -d / | xargs))"
+  die "SRE_K8S_RELEASE=$VERSION: no Go module for that release in $HERE (there are: $(cd "$HERE" && echo v*/ | tr -d /))"
 MINOR=$(cut -d. -f2 <<<"$VERSION")
 LDFLAGS="-s -w"
 for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
@@ -90,6 +90,7 @@ build_into() {
 
 cmd_build_background() {
   mkdir -p "$CACHE_ROOT"
+  # shellcheck disable=SC2016  # $0 is the inner shell's: this script
   setsid nice -n 19 bash -c '"$0" build && "$0" build-prometheus' "$0" >"$CACHE_ROOT/build.log" 2>&1 </dev/null &
   log "building in the background (pid $!, log $CACHE_ROOT/build.log)"
 }

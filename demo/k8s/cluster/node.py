@@ -52,7 +52,9 @@ class Node:
         self.address, self.pool = hosts[0], hosts[1:]  # the node's own address in the same routed range
         self.images = runtime.ImageStore()
         self.services = services.Services(api_server)
-        self.pods = {}          # uid -> pods.Pod
+        self.pods = {}          # uid -> pods.Pod, running or being stopped
+        self.deleting = set()   # uids whose deletion is under way
+        self.reserved = set()   # the addresses the API says pods hold (after a restart of the agent)
         self.lock = threading.Lock()
 
     def register(self):
@@ -84,17 +86,16 @@ class Node:
     def handle(self, pod):
         meta = pod.metadata
         with self.lock:
-            running = self.pods.get(meta.uid)
             if meta.deletion_timestamp:
-                if running is None or not running.stopping.is_set():
-                    threading.Thread(target=self.delete, args=(pod, running), daemon=True).start()
-                    if running is None:
-                        self.pods[meta.uid] = None  # being deleted, never started
+                if meta.uid not in self.deleting:
+                    self.deleting.add(meta.uid)
+                    threading.Thread(target=self.delete, args=(pod,), daemon=True).start()
                 return
-            if meta.uid in self.pods or (pod.status.phase in ('Succeeded', 'Failed')):
+            if meta.uid in self.pods or pod.status.phase in ('Succeeded', 'Failed'):
                 return
-            taken = {p.ip for p in self.pods.values() if p}
-            ip = pod.status.pod_ip or next((i for i in self.pool if i not in taken), None)
+            taken = {p.ip for p in self.pods.values()}
+            ip = pod.status.pod_ip if pod.status.pod_ip and pod.status.pod_ip not in taken else None
+            ip = ip or next((i for i in self.pool if i not in taken and i not in self.reserved), None)
             if ip is None:
                 LOG.warning('%s/%s: no pod address left in the node\'s range', meta.namespace, meta.name)
                 return
@@ -103,24 +104,34 @@ class Node:
         threading.Thread(target=worker.run, daemon=True, name='pod-%s' % meta.name).start()
         LOG.info('%s/%s: starting at %s', meta.namespace, meta.name, ip)
 
-    def delete(self, pod, running):
+    def delete(self, pod):
+        """Containers stopped within the grace period, then the pod confirmed deleted; retried by
+        the next event or list when it fails."""
         meta = pod.metadata
-        if running:
-            grace = meta.deletion_grace_period_seconds
-            running.stop(30 if grace is None else grace)
         try:
+            self.forget(meta.uid, meta.deletion_grace_period_seconds)
             self.core.delete_namespaced_pod(meta.name, meta.namespace, _request_timeout=10, body=client.V1DeleteOptions(
                 grace_period_seconds=0, preconditions={'uid': meta.uid}))
+            LOG.info('%s/%s: deleted', meta.namespace, meta.name)
         except ApiException as err:
             if err.status not in (404, 409):
-                raise
+                LOG.warning('%s/%s: delete failed: %s', meta.namespace, meta.name, err)
+        finally:
+            with self.lock:
+                self.deleting.discard(meta.uid)
+
+    def forget(self, uid, grace=None):
+        """The pod's containers and sandbox stopped, the pod no longer the node's."""
         with self.lock:
-            self.pods.pop(meta.uid, None)
-        LOG.info('%s/%s: deleted', meta.namespace, meta.name)
+            running = self.pods.get(uid)
+        if running:
+            running.stop(30 if grace is None else grace)
+        with self.lock:
+            self.pods.pop(uid, None)
 
     def find(self, namespace, name):
         with self.lock:
-            return next((p for p in self.pods.values() if p and (p.namespace, p.name) == (namespace, name)), None)
+            return next((p for p in self.pods.values() if (p.namespace, p.name) == (namespace, name)), None)
 
     def watch_services(self):
         """Services and EndpointSlices read every 2 s: the proxy's listeners and the pods' names."""
@@ -129,9 +140,12 @@ class Node:
                 self.services.update(self.core.list_service_for_all_namespaces(_request_timeout=10).items,
                                      self.discovery.list_endpoint_slice_for_all_namespaces(_request_timeout=10).items)
                 with self.lock:
-                    running = [p for p in self.pods.values() if p and p.sandbox_ready.is_set()]
+                    running = [p for p in self.pods.values() if p.sandbox_ready.is_set() and not p.stopping.is_set()]
                 for pod in running:
-                    pod.write_network_files(self.services.hosts(pod.namespace))
+                    try:
+                        pod.write_network_files(self.services.hosts(pod.namespace))
+                    except OSError:
+                        pass  # stopped meanwhile
             except Exception as err:  # pylint: disable=broad-except  # the API server restarting
                 LOG.warning('services: %s', err)
             time.sleep(2)
@@ -140,6 +154,11 @@ class Node:
         self.register()
         while True:
             listed = self.core.list_pod_for_all_namespaces(field_selector=self.selector, _request_timeout=30)
+            self.reserved = {pod.status.pod_ip for pod in listed.items if pod.status.pod_ip}
+            with self.lock:
+                gone = set(self.pods) - {pod.metadata.uid for pod in listed.items} - self.deleting
+            for uid in gone:  # deleted with no grace while the watch was not looking
+                threading.Thread(target=self.forget, args=(uid, 0), daemon=True).start()
             for pod in listed.items:
                 self.handle(pod)
             stream = watch.Watch().stream(self.core.list_pod_for_all_namespaces, field_selector=self.selector,
@@ -149,13 +168,15 @@ class Node:
                 for event in stream:
                     if event['type'] in ('ADDED', 'MODIFIED'):
                         self.handle(event['object'])
+                    elif event['type'] == 'DELETED':  # a forced deletion: no grace, no confirmation asked
+                        threading.Thread(target=self.forget, args=(event['object'].metadata.uid, 0), daemon=True).start()
             except ApiException as err:
                 if err.status != 410:  # an expired resourceVersion: list again
                     raise
 
     def stop_all(self):
         with self.lock:
-            running = [p for p in self.pods.values() if p]
+            running = list(self.pods.values())
         stoppers = [threading.Thread(target=p.stop, args=(2,)) for p in running]
         for thread in stoppers:
             thread.start()
@@ -183,18 +204,17 @@ class KubeletAPI(http.server.BaseHTTPRequestHandler):
         if pod is None:
             return self.answer(404, 'pod %s/%s not found on node %s' % (parts[1], parts[2], self.node.name))
         previous = query.get('previous') == 'true'
-        path = pod.log_file(parts[3], previous)
+        path, why = pod.log_file(parts[3], previous)
         if path is None:
-            what = 'previous terminated container' if previous else 'container'
-            return self.answer(400, '%s "%s" in pod "%s" not found' % (what, parts[3], parts[2]))
+            return self.answer(400, why)
         self.send_response(200)
         self.send_header('Content-Type', 'text/plain')
         self.send_header('Transfer-Encoding', 'chunked')
         self.end_headers()
         attempt = pod.containers[parts[3]]
-        follow = query.get('follow') == 'true' and not previous
+        follow = query.get('follow') == 'true' and attempt.waiting is None and not previous
         try:
-            for chunk in log_lines(path, query, follow, lambda: attempt.container is None or attempt.container.exited() is not None):
+            for chunk in log_lines(path, query, follow, lambda: attempt.container.exited() is not None):
                 self.wfile.write(b'%x\r\n%s\r\n' % (len(chunk), chunk))
                 self.wfile.flush()
             self.wfile.write(b'0\r\n\r\n')
@@ -224,9 +244,7 @@ def log_lines(path, query, follow, ended):
 
     def shaped(lines):
         for line in lines:
-            at, _, rest = line.partition(' ')
-            _stream, _, rest = rest.partition(' ')
-            _tag, _, text = rest.partition(' ')
+            at, _stream, _tag, text = (line.split(' ', 3) + ['', '', ''])[:4]
             if since and datetime.datetime.fromisoformat(at[:26] + '+00:00') < since:
                 continue
             yield ('%s %s' % (at, text) if stamps else text).encode() + b'\n'
@@ -245,10 +263,13 @@ def log_lines(path, query, follow, ended):
                     yield chunk
                 if budget is not None and budget <= 0:
                     return
-            if not follow or ended():
+            if not follow:
                 return
+            over = ended()
             time.sleep(0.5)
             chunks = list(shaped(log.read().splitlines()))
+            if over and not chunks:  # the last lines written before the end are read
+                return
 
 
 def serve_kubelet_api(node, cert, key):
@@ -287,13 +308,16 @@ def main():
             print('not yet: %s %s' % (err.status, err.reason), file=sys.stderr)
             return 1
         return 0
-    host, _, port = args.api_server.rpartition(':')
+    host, port = args.api_server.rsplit(':', 1)
     runtime.clean_leftovers()
     node = Node(api, args.node, args.pod_cidr, (host, int(port)))
 
-    def stop(*_):
+    def stop_then_exit():
         node.stop_all()
         os._exit(0)  # pylint: disable=protected-access  # the watch threads block in reads
+
+    def stop(*_args):  # not on the main thread's stack, which may hold the node's lock
+        threading.Thread(target=stop_then_exit).start()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     serve_kubelet_api(node, args.tls_cert, args.tls_key)

@@ -11,11 +11,13 @@ restartPolicy. Unsupported fields are ignored, as an older kubelet ignores newer
 
 import base64
 import datetime
+import http.client
 import json
 import logging
 import os
 import re
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -61,6 +63,12 @@ def expand(text, env):
                   lambda m: '$' if m.group(0) == '$$' else env.get(m.group(1), m.group(0)), text)
 
 
+def key_of(data, ref):
+    if ref['key'] not in data:
+        raise ConfigError("couldn't find key %s in %s" % (ref['key'], ref['name']))
+    return data[ref['key']]
+
+
 class Attempt:
     """What the node knows of one container: the current attempt and what came before."""
 
@@ -77,7 +85,6 @@ class Attempt:
         self.started = 0.0
         self.backoff = BACKOFF_START
         self.probes = {}              # kind -> [next due, successes, failures]
-        self.oom = False
 
 
 class Pod:
@@ -111,19 +118,23 @@ class Pod:
             self.write_network_files(self.services.hosts(self.namespace))
             self.sandbox_ready.set()
             while not self.stopping.is_set():
-                for attempt in self.containers.values():
-                    self.step(attempt)
-                self.report()
+                try:
+                    for attempt in self.containers.values():
+                        self.step(attempt)
+                    self.report()
+                except Exception:  # pylint: disable=broad-except  # the API or a command failing: next round
+                    LOG.exception('%s/%s', self.namespace, self.name)
                 self.stopping.wait(0.5)
-        except Exception as err:  # pylint: disable=broad-except  # one pod's failure is not the node's
-            LOG.exception('%s/%s: %s', self.namespace, self.name, err)
+        except Exception:  # pylint: disable=broad-except  # no sandbox: one pod's failure is not the node's
+            LOG.exception('%s/%s: no sandbox', self.namespace, self.name)
         finally:
             self.done.set()
 
     def stop(self, grace):
-        """Every container stopped (SIGTERM, SIGKILL after `grace` s), the sandbox removed."""
+        """Every container stopped (SIGTERM, SIGKILL after `grace` s), the sandbox, the pod's files
+        and logs removed."""
         self.stopping.set()
-        self.done.wait(30)
+        self.done.wait()
         stoppers = [threading.Thread(target=a.container.stop, args=(grace,)) for a in self.containers.values()
                     if a.container]
         for thread in stoppers:
@@ -131,14 +142,13 @@ class Pod:
         for thread in stoppers:
             thread.join()
         self.sandbox.destroy()
-        subprocess.run(['rm', '-rf', self.dir], check=False, timeout=60)
+        subprocess.run(['rm', '-rf', self.dir, self.logs], check=False, timeout=60)
 
     # ------------------------------------------------------------------ containers
 
     def step(self, attempt):
         container = attempt.container
         if container and attempt.ended is None:
-            attempt.oom = attempt.oom or container.oom_killed()
             code = container.exited()
             if code is None:
                 self.probe(attempt)
@@ -154,25 +164,30 @@ class Pod:
         policy = self.obj['spec'].get('restartPolicy', 'Always')
         return policy == 'Always' or (policy == 'OnFailure' and code != 0)
 
-    def ended(self, attempt, code, reason=None):
+    def ended(self, attempt, code=None, reason=None, grace=0):
+        """The attempt over (stopped within `grace` s when it still runs), its terminated state
+        recorded, and its restart planned with the kubelet's back-off when the policy restarts it."""
+        container = attempt.container
+        oom = container.oom_killed()
+        container.stop(grace)
+        code = container.exited() if code is None else code
         ran = time.monotonic() - attempt.started
-        if code == 137 and attempt.oom:
-            reason = 'OOMKilled'
-        attempt.ended = {'exitCode': code, 'reason': reason or ('Completed' if code == 0 else 'Error'),
-                         'startedAt': attempt.container.started[:19] + 'Z', 'finishedAt': now(),
-                         'containerID': 'runc://' + attempt.container.id}
+        attempt.ended = {'exitCode': code, 'reason': 'OOMKilled' if oom else reason or ('Completed' if code == 0 else 'Error'),
+                         'startedAt': container.started, 'finishedAt': now(), 'containerID': 'runc://' + container.id}
         attempt.ready = False
+        LOG.info('%s/%s %s: exited %s (%s)', self.namespace, self.name, attempt.spec['name'], code, attempt.ended['reason'])
+        if not self.restarts(code):
+            return
         if ran >= BACKOFF_RESET:
             attempt.backoff = BACKOFF_START
         attempt.next_start = time.monotonic() + attempt.backoff
         attempt.waiting = ('CrashLoopBackOff', 'back-off %ds restarting failed container=%s pod=%s_%s(%s)' % (
             attempt.backoff, attempt.spec['name'], self.name, self.namespace, self.uid))
         attempt.backoff = min(attempt.backoff * 2, BACKOFF_MAX)
-        attempt.container.stop(0)
-        LOG.info('%s/%s %s: exited %s (%s)', self.namespace, self.name, attempt.spec['name'], code,
-                 attempt.ended['reason'])
 
     def start(self, attempt):
+        if self.stopping.is_set():
+            return
         spec = attempt.spec
         config = self.images.config(spec['image'])
         if config is None:
@@ -182,21 +197,30 @@ class Pod:
             return
         try:
             process = self.process(spec, config)
-            rootfs = self.images.rootfs(spec['image'], config)
-        except (ConfigError, ApiException, RuntimeError) as err:
+        except (ConfigError, ApiException) as err:
             attempt.waiting = ('CreateContainerConfigError', str(err))
+            attempt.next_start = time.monotonic() + 5
+            return
+        number = attempt.restarts + 1
+        process['id'] = '%s.%s.%d' % (self.uid[:8], spec['name'], number)
+        process['netns'] = self.sandbox.netns
+        container = runtime.Container(self.dir, process['id'], os.path.join(self.logs, spec['name'], '%d.log' % number))
+        try:
+            container.start(self.images.rootfs(spec['image'], config), process,
+                            bool((spec.get('securityContext') or {}).get('readOnlyRootFilesystem')))
+        except Exception as err:  # pylint: disable=broad-except  # runc, the overlay, the export: said, tried again
+            container.stop(0)
+            attempt.waiting = ('CreateContainerError', str(err)[-300:])
             attempt.next_start = time.monotonic() + 5
             return
         if attempt.ended:
             attempt.last = attempt.ended
-        attempt.restarts += 1
-        attempt.ended, attempt.oom, attempt.ready, attempt.waiting = None, False, False, None
+            old = os.path.join(self.logs, spec['name'], '%d.log' % (number - 2))
+            if os.path.exists(old):
+                os.unlink(old)  # the kubelet keeps the current and the previous attempt's logs
+        attempt.restarts = number
+        attempt.ended, attempt.ready, attempt.waiting = None, False, None
         attempt.image_id = 'docker://sha256:' + config['id']
-        process['id'] = '%s.%s.%d' % (self.uid[:8], spec['name'], attempt.restarts)
-        process['netns'] = self.sandbox.netns
-        container = runtime.Container(self.dir, process['id'],
-                                      os.path.join(self.logs, spec['name'], '%d.log' % attempt.restarts))
-        container.start(rootfs, process, bool((spec.get('securityContext') or {}).get('readOnlyRootFilesystem')))
         attempt.container, attempt.started = container, time.monotonic()
         attempt.probes = {}
         LOG.info('%s/%s %s: started %s (attempt %d)', self.namespace, self.name, spec['name'], spec['image'],
@@ -235,7 +259,7 @@ class Pod:
     def user(self, sc, config):
         if sc.get('runAsUser') is not None:
             return sc['runAsUser'], sc.get('runAsGroup', 0)
-        name, _, group = config['user'].partition(':')
+        name, group = (config['user'].split(':', 1) + [''])[:2]
         if not name:
             return 0, sc.get('runAsGroup', 0)
         if name.isdigit():
@@ -261,9 +285,9 @@ class Pod:
             if 'fieldRef' in ref:
                 env[item['name']] = self.field(ref['fieldRef']['fieldPath'])
             elif 'configMapKeyRef' in ref:
-                env[item['name']] = self.config_map(ref['configMapKeyRef']['name'])[ref['configMapKeyRef']['key']]
+                env[item['name']] = key_of(self.config_map(ref['configMapKeyRef']['name']), ref['configMapKeyRef'])
             elif 'secretKeyRef' in ref:
-                env[item['name']] = self.secret(ref['secretKeyRef']['name'])[ref['secretKeyRef']['key']].decode()
+                env[item['name']] = key_of(self.secret(ref['secretKeyRef']['name']), ref['secretKeyRef']).decode()
         return env
 
     def field(self, path):
@@ -405,19 +429,18 @@ class Pod:
             elif state[2] >= probe.get('failureThreshold', 3):
                 LOG.info('%s/%s %s: liveness probe failed %d times, restarting', self.namespace, self.name,
                          spec['name'], state[2])
-                attempt.container.stop(self.obj['spec'].get('terminationGracePeriodSeconds', 30))
-                code = attempt.container.exited()
-                self.ended(attempt, 137 if code is None else code, 'Error')
+                self.ended(attempt, reason='Error', grace=self.obj['spec'].get('terminationGracePeriodSeconds', 30))
 
     def check(self, probe, spec):
         timeout = probe.get('timeoutSeconds', 1)
         try:
             if 'httpGet' in probe:
-                http = probe['httpGet']
-                url = '%s://%s:%d%s' % (http.get('scheme', 'HTTP').lower(), http.get('host') or self.ip,
-                                        self.port(http['port'], spec), http.get('path', '/'))
-                request = urllib.request.Request(url, headers={h['name']: h['value'] for h in http.get('httpHeaders') or []})
-                with urllib.request.urlopen(request, timeout=timeout) as answer:  # nosec: the pod's own address
+                get = probe['httpGet']
+                url = '%s://%s:%d%s' % (get.get('scheme', 'HTTP').lower(), get.get('host') or self.ip,
+                                        self.port(get['port'], spec), get.get('path', '/'))
+                request = urllib.request.Request(url, headers={h['name']: h['value'] for h in get.get('httpHeaders') or []})
+                unverified = ssl._create_unverified_context()  # pylint: disable=protected-access  # as the kubelet
+                with urllib.request.urlopen(request, timeout=timeout, context=unverified) as answer:
                     return 200 <= answer.status < 400
             if 'tcpSocket' in probe:
                 with socket.create_connection((self.ip, self.port(probe['tcpSocket']['port'], spec)), timeout=timeout):
@@ -426,7 +449,7 @@ class Pod:
                 return subprocess.run(runtime.RUNC + ['exec', self.containers[spec['name']].container.id]
                                       + probe['exec']['command'], capture_output=True, timeout=timeout,
                                       check=False).returncode == 0
-        except (OSError, ValueError, subprocess.TimeoutExpired):
+        except (OSError, ValueError, subprocess.TimeoutExpired, http.client.HTTPException):
             return False
         return False
 
@@ -450,11 +473,12 @@ class Pod:
             elif attempt.ended:
                 state = {'terminated': attempt.ended}
             else:
-                state = {'running': {'startedAt': container.started[:19] + 'Z'}}
+                state = {'running': {'startedAt': container.started}}
+            last = attempt.ended if attempt.waiting and attempt.ended else attempt.last
             status = {'name': name, 'image': attempt.spec['image'], 'imageID': attempt.image_id,
                       'ready': attempt.ready, 'restartCount': max(attempt.restarts, 0),
                       'started': 'running' in state, 'state': state,
-                      'lastState': {'terminated': attempt.last} if attempt.last else {}}
+                      'lastState': {'terminated': last} if last else {}}
             if container:
                 status['containerID'] = 'runc://' + container.id
             statuses.append(status)
@@ -487,15 +511,28 @@ class Pod:
             self.core.patch_namespaced_pod_status(self.name, self.namespace, {'status': patch}, _request_timeout=10)
         except ApiException as err:
             if err.status not in (404, 409):
-                raise
+                raise  # retried next round: self.reported is unchanged
         self.reported = status
 
     # ------------------------------------------------------------------ logs
 
     def log_file(self, container, previous):
+        """The log of the instance the kubelet would serve, or why there is none: with previous,
+        the one in lastState; else the running or terminated one, or while waiting to restart the
+        one in lastState (the crash's log)."""
         attempt = self.containers.get(container)
-        if attempt is None or attempt.restarts < 0:
-            return None
-        number = attempt.restarts - 1 if previous else attempt.restarts
-        path = os.path.join(self.logs, container, '%d.log' % number)
-        return path if number >= 0 and os.path.exists(path) else None
+        if attempt is None:
+            return None, 'container %s is not valid for pod %s' % (container, self.name)
+        last = attempt.ended if attempt.waiting and attempt.ended else attempt.last
+        if previous:
+            chosen = last
+        elif attempt.waiting is None:
+            chosen = attempt.ended or {'containerID': 'runc://' + attempt.container.id}
+        elif last:
+            chosen = last
+        else:
+            return None, 'container "%s" in pod "%s" is waiting to start: %s' % (container, self.name, attempt.waiting[0])
+        if chosen is None:
+            return None, 'previous terminated container "%s" in pod "%s" not found' % (container, self.name)
+        path = os.path.join(self.logs, container, '%s.log' % chosen['containerID'].rsplit('.', 1)[1])
+        return (path, None) if os.path.exists(path) else (None, 'the log of %s is gone' % chosen['containerID'])

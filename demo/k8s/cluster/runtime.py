@@ -88,19 +88,23 @@ class ImageStore:
     def rootfs(self, image, config):
         """The image's root filesystem, exported from the engine the first time."""
         path = os.path.join(IMAGES, config['id'])
+        if os.path.exists(os.path.join(path, '.complete')):
+            return os.path.join(path, 'rootfs')
         with self.lock:
             if not os.path.exists(os.path.join(path, '.complete')):
                 partial = path + '.partial'
                 sh('rm', '-rf', partial)
                 os.makedirs(os.path.join(partial, 'rootfs'))
                 made = sh('docker', 'create', image).stdout.strip()
+                export = subprocess.Popen(['docker', 'export', made], stdout=subprocess.PIPE)
                 try:
-                    export = subprocess.Popen(['docker', 'export', made], stdout=subprocess.PIPE)
-                    sh_tar = subprocess.run(['tar', '-x', '-C', os.path.join(partial, 'rootfs')],
-                                            stdin=export.stdout, capture_output=True, timeout=300, check=False)
-                    if export.wait(timeout=60) != 0 or sh_tar.returncode != 0:
-                        raise RuntimeError('export of %s failed: %s' % (image, sh_tar.stderr[-300:]))
+                    untar = subprocess.run(['tar', '-x', '-C', os.path.join(partial, 'rootfs')],
+                                           stdin=export.stdout, capture_output=True, timeout=300, check=False)
+                    export.stdout.close()
+                    if export.wait(timeout=60) != 0 or untar.returncode != 0:
+                        raise RuntimeError('export of %s failed: %s' % (image, untar.stderr[-300:]))
                 finally:
+                    export.kill()
                     sh('docker', 'rm', made, check=False)
                 open(os.path.join(partial, '.complete'), 'w').close()
                 sh('rm', '-rf', path)
@@ -160,9 +164,10 @@ class Container:
             json.dump(oci_config(spec, read_only), out)
         sh(*RUNC, 'delete', '--force', self.id, check=False)
         os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
-        self.proc = subprocess.Popen(RUNC + ['run', '--bundle', self.bundle, self.id], stdin=subprocess.DEVNULL,
+        # --keep: the ended container (and its cgroup, with its OOM count) stays until stop().
+        self.proc = subprocess.Popen(RUNC + ['run', '--keep', '--bundle', self.bundle, self.id], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-        self.started = stamp()
+        self.started = stamp()[:19] + 'Z'   # as the API keeps times: to the second
         log = open(self.log_path, 'a', buffering=1)  # pylint: disable=consider-using-with
         lock = threading.Lock()
         for stream, pipe in (('stdout', self.proc.stdout), ('stderr', self.proc.stderr)):
@@ -173,8 +178,8 @@ class Container:
         return None if self.proc is None else self.proc.poll()
 
     def oom_killed(self):
-        """Whether the kernel's OOM killer struck in the container's memory cgroup (counted in
-        its parent too, which outlives it)."""
+        """Whether the kernel's OOM killer struck in the container's memory cgroup (kept after
+        the container ends, until stop())."""
         try:
             with open('/sys/fs/cgroup/memory/sre-k8s/%s/memory.oom_control' % self.id) as control:
                 counts = dict(line.split() for line in control if len(line.split()) == 2)
@@ -186,23 +191,22 @@ class Container:
         sh(*RUNC, 'kill', self.id, name, check=False)
 
     def stop(self, grace):
-        """SIGTERM, then SIGKILL after `grace` seconds; the overlay unmounted."""
-        if self.exited() is None and self.proc is not None:
-            self.signal('TERM')
-            try:
-                self.proc.wait(timeout=max(grace, 0.1))
-            except subprocess.TimeoutExpired:
-                self.signal('KILL')
-                self.proc.wait(timeout=30)
-        sh(*RUNC, 'delete', '--force', self.id, check=False)
-        merged = os.path.join(self.bundle, 'rootfs')
-        if os.path.ismount(merged):
-            sh('umount', merged, check=False)
-        for controller in os.listdir('/sys/fs/cgroup'):
-            parent = '/sys/fs/cgroup/%s/sre-k8s/%s' % (controller, self.id)
-            if os.path.isdir(parent):
-                sh('rmdir', parent, check=False)
-        sh('rm', '-rf', self.bundle, check=False)
+        """SIGTERM, then SIGKILL after `grace` seconds; the container deleted (its cgroup with
+        it), the overlay unmounted. Safe to call again."""
+        try:
+            if self.exited() is None and self.proc is not None:
+                self.signal('TERM')
+                try:
+                    self.proc.wait(timeout=max(grace, 0.1))
+                except subprocess.TimeoutExpired:
+                    self.signal('KILL')
+                    self.proc.wait(timeout=30)
+        finally:
+            sh(*RUNC, 'delete', '--force', self.id, check=False)
+            merged = os.path.join(self.bundle, 'rootfs')
+            if os.path.ismount(merged):
+                sh('umount', merged, check=False)
+            sh('rm', '-rf', self.bundle, check=False)
 
 
 def copy_log(pipe, stream, log, lock):
@@ -242,8 +246,7 @@ def oci_config(spec, read_only):
         'root': {'path': 'rootfs', 'readonly': read_only},
         'hostname': spec['hostname'],
         'mounts': mounts,
-        # The container's cgroup under one of its own, which runc leaves: it keeps the OOM count.
-        'linux': {'resources': resources, 'cgroupsPath': '/sre-k8s/%s/ctr' % spec['id'],
+        'linux': {'resources': resources, 'cgroupsPath': '/sre-k8s/%s' % spec['id'],
                   'namespaces': [{'type': 'pid'}, {'type': 'ipc'}, {'type': 'uts'}, {'type': 'mount'},
                                  {'type': 'network', 'path': '/run/netns/%s' % spec['netns']}],
                   'maskedPaths': ['/proc/kcore', '/proc/keys', '/proc/timer_list', '/sys/firmware'],
@@ -268,5 +271,5 @@ def clean_leftovers():
     for controller in os.listdir('/sys/fs/cgroup'):
         top = '/sys/fs/cgroup/%s/sre-k8s' % controller
         if os.path.isdir(top):
-            for below in sorted((os.path.join(d, '') for d, _, _ in os.walk(top)), reverse=True):
+            for below in sorted((os.path.join(walked[0], '') for walked in os.walk(top)), reverse=True):
                 sh('rmdir', below, check=False)

@@ -33,7 +33,7 @@ def relay(client, address):
     open_reads = [client, upstream]
     try:
         while open_reads:
-            readable, _, _ = select.select(open_reads, [], [], 600)
+            readable = select.select(open_reads, [], [], 600)[0]
             if not readable:
                 break
             for sock in readable:
@@ -70,7 +70,7 @@ class Listener:
     def accept(self):
         while True:
             try:
-                client, _ = self.sock.accept()
+                client = self.sock.accept()[0]
             except OSError:
                 return  # closed
             backends = list(self.backends)
@@ -81,6 +81,10 @@ class Listener:
             threading.Thread(target=relay, args=(client, backend), daemon=True).start()
 
     def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() of the other thread
+        except OSError:
+            pass
         self.sock.close()
 
 
@@ -137,7 +141,7 @@ class Services:
         lines = []
         with self.lock:
             for ns, services in sorted(self.names.items()):
-                for name, ip, _ in services:
+                for name, ip, _ports in services:
                     short = [name, '%s.%s' % (name, ns)] if ns == namespace else ['%s.%s' % (name, ns)]
                     lines.append('%s\t%s\n' % (ip, ' '.join(short + ['%s.%s.svc' % (name, ns), '%s.%s.svc.cluster.local' % (name, ns)])))
         return ''.join(lines)
