@@ -215,17 +215,13 @@ EOF
 # ----------------------------------------------------------------------------- commands
 
 cmd_up() {
-  local manifest args=() deployment
+  local manifest prometheus_image=$MANIFEST_PROMETHEUS deployment
   need_cluster
   log "cluster: context $(context) (KUBECONFIG=$KUBECONFIG)"
   load_images
-  for manifest in "${MANIFESTS[@]}"; do args+=(-f "$K8S_DIR/$manifest"); done
-  if test_cluster; then
-    for manifest in "${MANIFESTS[@]}"; do printf -- '---\n'; cat "$K8S_DIR/$manifest"; done |
-      sed "s#$MANIFEST_PROMETHEUS#$("$CLUSTER" prometheus-image)#" | "${KUBECTL[@]}" apply -f -
-  else
-    "${KUBECTL[@]}" apply "${args[@]}"
-  fi
+  if test_cluster; then prometheus_image=$("$CLUSTER" prometheus-image); fi
+  for manifest in "${MANIFESTS[@]}"; do printf -- '---\n'; cat "$K8S_DIR/$manifest"; done |
+    sed "s#$MANIFEST_PROMETHEUS#$prometheus_image#" | "${KUBECTL[@]}" apply -f -
   for deployment in "${DEPLOYMENTS[@]}"; do
     if ! kc rollout status "deployment/$deployment" --timeout="$ROLLOUT_TIMEOUT"; then
       kc get pods -o wide >&2 || true

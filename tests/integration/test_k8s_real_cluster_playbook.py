@@ -54,7 +54,6 @@ CHANGE_CAUSE = 'kubernetes.io/change-cause'
 # The demo's baseline is a 30 s window 60 s back (inventories/kubernetes): good traffic first.
 BASELINE_SECONDS = 100
 PROMETHEUS_IMAGE = os.environ.get('SRE_RUNBOOKS_TEST_PROMETHEUS_IMAGE')
-MANIFEST_PROMETHEUS = 'quay.io/prometheus/prometheus:v2.53.2'
 
 
 pytestmark = pytest.mark.skipif(not KUBECONFIG, reason='needs a real Kubernetes cluster: set SRE_RUNBOOKS_TEST_KUBECONFIG')
@@ -62,11 +61,10 @@ pytestmark = pytest.mark.skipif(not KUBECONFIG, reason='needs a real Kubernetes 
 
 def retarget(obj, namespace):
     """A demo/k8s object moved to `namespace`; cluster-scoped names carry the namespace."""
-    text = json.dumps(obj)
-    if PROMETHEUS_IMAGE:
-        text = text.replace(MANIFEST_PROMETHEUS, PROMETHEUS_IMAGE)
-    obj = json.loads(text)
+    obj = json.loads(json.dumps(obj))
     kind = obj['kind']
+    if PROMETHEUS_IMAGE and kind == 'Deployment' and obj['metadata']['name'] == 'prometheus':
+        obj['spec']['template']['spec']['containers'][0]['image'] = PROMETHEUS_IMAGE
     if kind in ('ClusterRole', 'ClusterRoleBinding'):
         obj['metadata']['name'] = '%s-%s' % (obj['metadata']['name'], namespace)
     else:

@@ -74,7 +74,7 @@ class Node:
             'daemonEndpoints': {'kubeletEndpoint': {'Port': KUBELET_PORT}},
             'conditions': [{'type': 'Ready', 'status': 'True', 'reason': 'KubeletReady',
                             'message': 'node agent of the test cluster is posting ready status',
-                            'lastHeartbeatTime': pods.now(), 'lastTransitionTime': pods.now()}],
+                            'lastHeartbeatTime': runtime.now(), 'lastTransitionTime': runtime.now()}],
             'nodeInfo': {'kubeletVersion': version, 'operatingSystem': 'linux', 'architecture': 'amd64',
                          'containerRuntimeVersion': 'runc://local', 'kernelVersion': os.uname().release,
                          'osImage': '', 'kubeProxyVersion': '', 'machineID': '', 'systemUUID': '', 'bootID': ''}}}
@@ -177,11 +177,7 @@ class Node:
     def stop_all(self):
         with self.lock:
             running = list(self.pods.values())
-        stoppers = [threading.Thread(target=p.stop, args=(2,)) for p in running]
-        for thread in stoppers:
-            thread.start()
-        for thread in stoppers:
-            thread.join(timeout=40)
+        runtime.in_parallel(lambda pod: pod.stop(2), running)
 
 
 class KubeletAPI(http.server.BaseHTTPRequestHandler):

@@ -10,7 +10,6 @@ restartPolicy. Unsupported fields are ignored, as an older kubelet ignores newer
 """
 
 import base64
-import datetime
 import http.client
 import json
 import logging
@@ -36,6 +35,8 @@ DEFAULT_CAPS = ['CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CA
                 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE']
 PULL_MESSAGE = ('failed to pull image "%s": it is not in the node\'s image store and no registry can be '
                 'reached from this machine')
+# HTTPS probes check no certificate, as the kubelet's do.
+UNVERIFIED = ssl._create_unverified_context()  # pylint: disable=protected-access
 UNITS = {'Ki': 2 ** 10, 'Mi': 2 ** 20, 'Gi': 2 ** 30, 'Ti': 2 ** 40, 'k': 10 ** 3, 'M': 10 ** 6, 'G': 10 ** 9, 'T': 10 ** 12}
 
 
@@ -51,10 +52,6 @@ def quantity(text):
     number = float(match.group(1))
     unit = match.group(2)
     return number / 1000 if unit == 'm' else number * UNITS.get(unit, 1)
-
-
-def now():
-    return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
 
 
 def expand(text, env):
@@ -106,7 +103,7 @@ class Pod:
         self.done = threading.Event()
         self.reported = None
         self.transitions = {}
-        self.started_at = now()
+        self.started_at = runtime.now()
         self.volumes = {}
 
     # ------------------------------------------------------------------ life
@@ -135,12 +132,7 @@ class Pod:
         and logs removed."""
         self.stopping.set()
         self.done.wait()
-        stoppers = [threading.Thread(target=a.container.stop, args=(grace,)) for a in self.containers.values()
-                    if a.container]
-        for thread in stoppers:
-            thread.start()
-        for thread in stoppers:
-            thread.join()
+        runtime.in_parallel(lambda container: container.stop(grace), [a.container for a in self.containers.values() if a.container])
         self.sandbox.destroy()
         subprocess.run(['rm', '-rf', self.dir, self.logs], check=False, timeout=60)
 
@@ -173,7 +165,7 @@ class Pod:
         code = container.exited() if code is None else code
         ran = time.monotonic() - attempt.started
         attempt.ended = {'exitCode': code, 'reason': 'OOMKilled' if oom else reason or ('Completed' if code == 0 else 'Error'),
-                         'startedAt': container.started, 'finishedAt': now(), 'containerID': 'runc://' + container.id}
+                         'startedAt': container.started, 'finishedAt': runtime.now(), 'containerID': 'runc://' + container.id}
         attempt.ready = False
         LOG.info('%s/%s %s: exited %s (%s)', self.namespace, self.name, attempt.spec['name'], code, attempt.ended['reason'])
         if not self.restarts(code):
@@ -343,14 +335,12 @@ class Pod:
             made = (path, False)
         elif 'hostPath' in spec:
             made = (spec['hostPath']['path'], False)
-        elif 'configMap' in spec:
-            self.write_files(path, self.config_map(spec['configMap']['name']), spec['configMap'].get('items'))
-            made = (path, True)
-        elif 'secret' in spec:
-            self.write_files(path, self.secret(spec['secret']['secretName']), spec['secret'].get('items'))
-            made = (path, True)
-        elif 'projected' in spec:
-            for source in spec['projected'].get('sources') or []:
+        elif 'configMap' in spec or 'secret' in spec or 'projected' in spec:
+            # A configMap or secret volume is a projected one of a single source.
+            sources = spec['projected'].get('sources') or [] if 'projected' in spec else [
+                {'configMap': spec['configMap']} if 'configMap' in spec else
+                {'secret': dict(spec['secret'], name=spec['secret']['secretName'])}]
+            for source in sources:
                 self.project(path, source)
             made = (path, True)
         else:
@@ -439,8 +429,7 @@ class Pod:
                 url = '%s://%s:%d%s' % (get.get('scheme', 'HTTP').lower(), get.get('host') or self.ip,
                                         self.port(get['port'], spec), get.get('path', '/'))
                 request = urllib.request.Request(url, headers={h['name']: h['value'] for h in get.get('httpHeaders') or []})
-                unverified = ssl._create_unverified_context()  # pylint: disable=protected-access  # as the kubelet
-                with urllib.request.urlopen(request, timeout=timeout, context=unverified) as answer:
+                with urllib.request.urlopen(request, timeout=timeout, context=UNVERIFIED) as answer:
                     return 200 <= answer.status < 400
             if 'tcpSocket' in probe:
                 with socket.create_connection((self.ip, self.port(probe['tcpSocket']['port'], spec)), timeout=timeout):
@@ -505,7 +494,7 @@ class Pod:
         for condition in patch['conditions']:
             then = self.transitions.get(condition['type'])
             if not then or then[0] != condition['status']:
-                then = self.transitions[condition['type']] = (condition['status'], now())
+                then = self.transitions[condition['type']] = (condition['status'], runtime.now())
             condition['lastTransitionTime'] = then[1]
         try:
             self.core.patch_namespaced_pod_status(self.name, self.namespace, {'status': patch}, _request_timeout=10)

@@ -35,10 +35,23 @@ def sh(*args, check=True):
     return subprocess.run(args, capture_output=True, text=True, timeout=60, check=check)
 
 
-def stamp(at=None):
-    """RFC 3339 with nanoseconds, as CRI log lines and the kubelet write times."""
-    at = at or datetime.datetime.now(datetime.timezone.utc)
-    return at.strftime('%Y-%m-%dT%H:%M:%S.%f') + '000Z'
+def stamp():
+    """Now in RFC 3339 with nanoseconds, as CRI log lines carry it."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%f') + '000Z'
+
+
+def now():
+    """Now in RFC 3339 to the second, as the API keeps times."""
+    return stamp()[:19] + 'Z'
+
+
+def in_parallel(call, items):
+    """call(item) for every item at once, back when all have returned."""
+    threads = [threading.Thread(target=call, args=(item,)) for item in items]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 def in_netns(name, make):
@@ -167,7 +180,7 @@ class Container:
         # --keep: the ended container (and its cgroup, with its OOM count) stays until stop().
         self.proc = subprocess.Popen(RUNC + ['run', '--keep', '--bundle', self.bundle, self.id], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-        self.started = stamp()[:19] + 'Z'   # as the API keeps times: to the second
+        self.started = now()
         log = open(self.log_path, 'a', buffering=1)  # pylint: disable=consider-using-with
         lock = threading.Lock()
         for stream, pipe in (('stdout', self.proc.stdout), ('stderr', self.proc.stderr)):
