@@ -29,22 +29,26 @@ options:
     description:
       - URL of the API server, for example C(https://10.0.0.1:6443). Replaces the kubeconfig, so
         O(kubeconfig) and O(context) cannot be set with it.
+      - Defaults to C($K8S_AUTH_HOST), which AWX's OpenShift or Kubernetes API Bearer Token credential sets.
     type: str
   api_key:
     description:
       - Bearer token sent to O(host), for example a service account token. Never shown in output.
       - Requires O(host); with a kubeconfig, its user gives the credentials.
+      - Defaults to C($K8S_AUTH_API_KEY).
     type: str
   ca_cert:
     description:
       - CA bundle used to verify the API server's certificate, instead of the kubeconfig's or the
         service account's.
+      - Defaults to C($K8S_AUTH_SSL_CA_CERT).
     type: path
   validate_certs:
     description:
       - Verify the API server's TLS certificate. Turn off only for a lab.
       - V(false) turns verification off even when the kubeconfig has a CA; V(true) keeps the
         kubeconfig's own C(insecure-skip-tls-verify).
+      - Defaults to C($K8S_AUTH_VERIFY_SSL) when it is set.
     type: bool
     default: true
   in_cluster:

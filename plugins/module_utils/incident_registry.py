@@ -79,6 +79,8 @@ def opened(record: Any, p: dict[str, Any], now: float, reopen_within: float, run
         fresh = {'service': p['service'], 'status': 'open', 'id': incident['id'],
                  'started_at': incident['started_at'], 'alerts': _add_alert([], p['alert']),
                  'runs': [p['run_id']], 'active': mine, 'updated': now}
+        # An incident handed over (an AWX workflow's artifact) keeps the thread and page it has.
+        fresh.update({k: incident[k] for k in ('communication', 'report') if incident.get(k)})
         return fresh, False, None
     after = copy.deepcopy(record)
     after['alerts'] = _add_alert(after.get('alerts') or [], p['alert'])

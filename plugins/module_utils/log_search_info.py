@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.log_patterns import LEVELS, RANK, analyse, normalise_level
-from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ENDPOINT_ARGS, ENDPOINT_CONSTRAINTS, ApiError
+from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ENDPOINT_ARGS, ApiError
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import iso, point_in_time
 from ansible_collections.sre.runbooks.plugins.module_utils.docker.engine import DOCKER_ARGS
@@ -40,7 +40,6 @@ SPEC = dict(
     ),
     required_if=[('backend', 'loki', ('url',)), ('backend', 'elasticsearch', ('url',)),
                  ('backend', 'kubernetes', ('selector',))],
-    **ENDPOINT_CONSTRAINTS
 )
 
 

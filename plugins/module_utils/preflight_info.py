@@ -28,7 +28,7 @@ from ansible_collections.sre.runbooks.plugins.module_utils.analysis.error_rate i
     service_series,
     status_values_warning,
 )
-from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ENDPOINT_ARGS, ENDPOINT_CONSTRAINTS, ApiError, HttpClient
+from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ENDPOINT_ARGS, ApiError, HttpClient
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 from ansible_collections.sre.runbooks.plugins.module_utils.common.parallel import run_all
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import format_duration, human_duration, parse_duration
@@ -99,7 +99,7 @@ SPEC = dict(argument_spec=dict(
         component_id=dict(type='str'),
         api_url=dict(type='str', default='https://api.statuspage.io/v1'),
     )),
-), **ENDPOINT_CONSTRAINTS)
+))
 
 
 def row(area: str, check: str, status: str, detail: str, fix: str = '') -> dict[str, Any]:

@@ -12,7 +12,7 @@ from string import Template
 from typing import Any
 
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.resources import assess, docker_container, event_counts, prometheus_containers
-from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ENDPOINT_ARGS, ENDPOINT_CONSTRAINTS, ApiError, HttpClient
+from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ENDPOINT_ARGS, ApiError, HttpClient
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 from ansible_collections.sre.runbooks.plugins.module_utils.common.parallel import run_all
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import format_duration, iso, parse_duration
@@ -52,8 +52,7 @@ ARGUMENT_SPEC.update(
 )
 ARGUMENT_SPEC.update({option: dict(type='str', default=default)
                       for option, default in QUERY_OPTIONS.values()})
-SPEC = dict(argument_spec=ARGUMENT_SPEC, required_if=[('source', 'prometheus', ['url'])],
-            **ENDPOINT_CONSTRAINTS)
+SPEC = dict(argument_spec=ARGUMENT_SPEC, required_if=[('source', 'prometheus', ['url'])])
 
 
 def docker_source(p: dict[str, Any], since: float, now: float) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], list[str], dict[str, Any]]:

@@ -46,6 +46,15 @@ def test_basic_auth_header(server):
     assert server.requests[0]['headers']['authorization'] == 'Basic b3BzOnB3'
 
 
+def test_credentials_given_empty_count_as_not_given(server):
+    """As an AWX credential injects them when its optional fields are not filled in: ''."""
+    server.routes['/api/v1/query'] = Route(body=VECTOR)
+    r = run_module('prometheus_query_info', {'url': server.url, 'query': 'up', 'bearer_token': '', 'username': '',
+                                             'password': '', 'ca_path': ''})
+    assert r.get('failed') is not True, r
+    assert 'authorization' not in server.requests[0]['headers']
+
+
 def test_warnings_mark_the_data_partial(server):
     body = dict(VECTOR, warnings=['store 10.0.0.1:10901 did not answer'])
     server.routes['/api/v1/query'] = Route(body=body)
@@ -158,7 +167,8 @@ def test_transient_503_is_retried(server):
     ({'type': 'range', 'start': 'now', 'end': 'now-1h'}, 'must be after start'),
     ({'query_timeout': 'soon'}, "invalid option: 'soon' is not a duration"),
     ({'bearer_token': 'token-value', 'username': 'ops', 'password': 'password-value'},
-     'parameters are mutually exclusive: bearer_token|username'),
+     'Prometheus: bearer_token and username are mutually exclusive'),
+    ({'username': 'ops', 'password': ''}, 'Prometheus: username and password go together'),
 ])
 def test_bad_options_are_named(args, message):
     r = run_module('prometheus_query_info', dict({'url': 'http://127.0.0.1:9', 'query': 'up'}, **args))

@@ -59,6 +59,16 @@ def test_a_run_after_an_open_incident_was_released_carries_it_on(tmp_path):
     assert not call(tmp_path, 'r2', now=T0 + 1500)['changed']
 
 
+def test_an_incident_handed_over_keeps_its_thread_where_no_record_is(tmp_path):
+    """An AWX workflow's next node, in a fresh job where the record did not persist: the incident
+    it was handed (its artifact) keeps its id, thread and document, so no second thread is opened."""
+    thread = {'slack': {'thread_ts': '1.2', 'channel': 'C1'}, 'log': [{'event': 'opened'}]}
+    handed = call(tmp_path, 'r2', id='inc-r1', communication=thread, report={'path': 'incidents/doc.md'})
+    assert not handed['joined'] and handed['record']['id'] == 'inc-r1'
+    assert handed['record']['communication'] == thread and handed['channels_opened']
+    assert handed['incident']['report'] == {'path': 'incidents/doc.md'}
+
+
 def test_a_closed_or_stale_incident_is_not_joined(tmp_path):
     call(tmp_path, 'r1')
     assert call(tmp_path, 'r1', state='closed', now=T0 + 100)['record']['status'] == 'closed'

@@ -89,3 +89,24 @@ def test_a_missing_kubernetes_library_is_said_once_for_every_kubernetes_module(m
     with pytest.raises(k8s_client.K8sError) as err:
         k8s_client.k8s_api_client({'request_timeout': 5})
     assert 'kubernetes' in err.value.msg and 'No module named' in err.value.msg
+
+
+def test_the_kubernetes_modules_take_the_cluster_from_an_awx_credential_s_environment(monkeypatch, tmp_path):
+    """AWX's OpenShift or Kubernetes API Bearer Token credential sets K8S_AUTH_*: with nothing
+    given, the modules take the API server, token, CA and verification from there."""
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+    ca = tmp_path / 'ca.crt'
+    ca.write_text('-----BEGIN CERTIFICATE-----\n')
+    monkeypatch.setenv('K8S_AUTH_HOST', 'https://127.0.0.1:16443/')
+    monkeypatch.setenv('K8S_AUTH_API_KEY', 'token-from-awx')
+    monkeypatch.setenv('K8S_AUTH_SSL_CA_CERT', str(ca))
+    monkeypatch.setenv('K8S_AUTH_VERIFY_SSL', 'True')
+    params = ArgumentSpecValidator(k8s_client.K8S_ARGS).validate({}).validated_parameters
+    assert (params['host'], params['api_key'], params['ca_cert'], params['validate_certs']) == (
+        'https://127.0.0.1:16443/', 'token-from-awx', str(ca), True)
+    cfg = k8s_client.k8s_api_client(params).configuration
+    assert cfg.host == 'https://127.0.0.1:16443' and cfg.ssl_ca_cert == str(ca) and cfg.verify_ssl
+    assert cfg.get_api_key_with_prefix('authorization') == 'Bearer token-from-awx'
+    monkeypatch.setenv('K8S_AUTH_VERIFY_SSL', 'False')
+    given = ArgumentSpecValidator(k8s_client.K8S_ARGS).validate({'host': 'https://10.0.0.1:6443'}).validated_parameters
+    assert given['host'] == 'https://10.0.0.1:6443' and given['validate_certs'] is False

@@ -45,16 +45,29 @@ ENDPOINT_ARGS = dict(
 )
 
 
-ENDPOINT_CONSTRAINTS = dict(mutually_exclusive=[('bearer_token', 'username')],
-                            required_together=[('username', 'password')])
+# The credentials, where an empty value counts as not given: an AWX credential renders each field
+# it injects, given or not, as a string ('' when not given). HttpClient.from_params checks them.
+CREDENTIAL_OPTIONS = ('bearer_token', 'username', 'password', 'ca_path')
 
 
 def endpoint_spec(**own_args: Any) -> dict[str, Any]:
-    """The argument spec and constraints of a module that calls one endpoint: the endpoint options
-    (doc fragment sre.runbooks.endpoint) plus the module's own."""
+    """The argument spec of a module that calls one endpoint: the endpoint options (doc fragment
+    sre.runbooks.endpoint) plus the module's own."""
     spec = dict(ENDPOINT_ARGS)
     spec.update(own_args)
-    return dict(argument_spec=spec, **ENDPOINT_CONSTRAINTS)
+    return dict(argument_spec=spec)
+
+
+def endpoint_credentials(params: Mapping[str, Any]) -> dict[str, Any]:
+    """bearer_token, username, password and ca_path from params, None where not given or empty;
+    a bearer token and a username together, or one of username and password alone, are refused."""
+    given = {k: params.get(k) or None for k in CREDENTIAL_OPTIONS}
+    if given['bearer_token'] and given['username']:
+        raise RunbookError('bearer_token and username are mutually exclusive: give a bearer token or a '
+                           'username and password, not both')
+    if bool(given['username']) != bool(given['password']):
+        raise RunbookError('username and password go together: give both (basic auth) or neither')
+    return given
 
 
 class ApiError(RunbookError):
@@ -112,11 +125,13 @@ class HttpClient:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any], name: str) -> HttpClient:
-        return cls(params['url'], name=name, bearer_token=params.get('bearer_token'),
-                   username=params.get('username'), password=params.get('password'),
-                   headers=params.get('headers'), validate_certs=params.get('validate_certs', True),
-                   ca_path=params.get('ca_path'), timeout=params.get('timeout', 10.0),
-                   retries=params.get('retries', 2))
+        try:
+            credentials = endpoint_credentials(params)
+        except RunbookError as err:
+            raise RunbookError('%s: %s' % (name, err))
+        return cls(params['url'], name=name, headers=params.get('headers'),
+                   validate_certs=params.get('validate_certs', True), timeout=params.get('timeout', 10.0),
+                   retries=params.get('retries', 2), **credentials)
 
     def url_for(self, path: str, query: Mapping[str, Any] | None = None) -> str:
         url = self.base_url + path

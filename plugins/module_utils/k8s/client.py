@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any
 
-from ansible.module_utils.basic import missing_required_lib
+from ansible.module_utils.basic import env_fallback, missing_required_lib
 
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 
@@ -42,13 +42,15 @@ def api_errors() -> tuple[Any, type[Exception]]:
     return (kube().client.exceptions.ApiException, HTTPError)
 
 
+# host, api_key, ca_cert and validate_certs fall back to the K8S_AUTH_* environment that AWX's
+# "OpenShift or Kubernetes API Bearer Token" credential sets (as kubernetes.core's modules read it).
 K8S_ARGS = dict(
     kubeconfig=dict(type='path'),
     context=dict(type='str'),
-    host=dict(type='str'),
-    api_key=dict(type='str', no_log=True),
-    ca_cert=dict(type='path'),
-    validate_certs=dict(type='bool', default=True),
+    host=dict(type='str', fallback=(env_fallback, ['K8S_AUTH_HOST'])),
+    api_key=dict(type='str', no_log=True, fallback=(env_fallback, ['K8S_AUTH_API_KEY'])),
+    ca_cert=dict(type='path', fallback=(env_fallback, ['K8S_AUTH_SSL_CA_CERT'])),
+    validate_certs=dict(type='bool', default=True, fallback=(env_fallback, ['K8S_AUTH_VERIFY_SSL'])),
     in_cluster=dict(type='bool', default=False),
     request_timeout=dict(type='float', default=10),
 )
