@@ -22,7 +22,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR ?= 1
 
 .PHONY: help deps venv rig demo demo-down preflight demo-k8s cluster cluster-down cluster-build eda test lint sanity \
-	docs units integration integration-main cluster-demo-suite molecule scenarios bench clean
+	docs units integration integration-main cluster-demo-suite molecule scenarios bench ee clean
 
 help:
 	@echo "make demo       the High Error Rate runbook on the local demo stack (bad deploy of $(BAD_VERSION))"
@@ -31,6 +31,7 @@ help:
 	@echo "make eda        Event-Driven Ansible: Alertmanager's webhook (127.0.0.1:5001) runs the runbook (EDA_MODE=$(EDA_MODE))"
 	@echo "make cluster    a real Kubernetes control plane on 127.0.0.1 (built once from Go modules); cluster-down"
 	@echo "make demo-k8s   the demo's incident on that cluster (or on \$$KUBECONFIG's), rolled back through the API"
+	@echo "make ee         the AWX execution environment image (ansible-builder; docs/awx.md)"
 	@echo "make test       lint, sanity, ansible-doc, unit, integration and Molecule tests, scenarios"
 	@echo "make scenarios  every demo fault handled by the runbook (MODE=advise, FAULTS=...)"
 	@echo "make bench      time to diagnosis, to recovery, and against a naive playbook"
@@ -69,7 +70,18 @@ $(PIP_BOOTSTRAP): tests/tools/get_pip.py
 	mkdir -p $(dir $@)
 	cp $< $@
 
-venv: $(VENV)/.installed $(COLLECTION_LINK) $(PIP_BOOTSTRAP)
+# awx.awx, which extensions/awx/controller.yml uses (ansible-lint resolves its modules): taken from
+# the `ansible` package on PyPI, which carries it, without installing the package's other collections.
+ANSIBLE_PACKAGE := ansible==12.3.0
+AWX_COLLECTION := .collections/ansible_collections/awx/awx
+$(AWX_COLLECTION): $(VENV)/.installed
+	rm -rf build/ansible-package && $(BIN)/pip download -q --no-deps -d build/ansible-package $(ANSIBLE_PACKAGE)
+	$(BIN)/python -c 'import sys, zipfile; wheel = zipfile.ZipFile(sys.argv[1]); \
+	  wheel.extractall(".collections", [n for n in wheel.namelist() if n.startswith("ansible_collections/awx/awx/")])' \
+	  build/ansible-package/*.whl
+	rm -rf build/ansible-package
+
+venv: $(VENV)/.installed $(COLLECTION_LINK) $(PIP_BOOTSTRAP) $(AWX_COLLECTION)
 
 rig: deps
 	demo/rig.sh up
@@ -88,6 +100,11 @@ demo: venv rig
 
 demo-down:
 	demo/rig.sh down
+
+# The AWX execution environment image sre-runbooks/ee:<version> (execution-environment.yml),
+# built with ansible-builder on the rig's Debian base, cached by content (docs/awx.md).
+ee: venv deps
+	extensions/ee/build.sh
 
 # The demo inventory checked against the running rig: a table of pass / warn / fail (docs/preflight.md).
 preflight: venv rig
@@ -152,7 +169,7 @@ units: venv
 # tests; the whole runbook on the cluster's demo (CLUSTER_DEMO_SUITE, about 7 minutes, most of it
 # waiting on its traffic) in make test beside the scenarios, which use the compose rig.
 REAL_CLUSTER := tests/integration/test_k8s_*real_cluster*.py
-CLUSTER_DEMO_SUITE := tests/integration/test_k8s_real_cluster_playbook.py
+CLUSTER_DEMO_SUITE := tests/integration/test_k8s_real_cluster_playbook.py tests/integration/test_k8s_awx_workflow_real_cluster.py
 CLUSTER_ENV = SRE_RUNBOOKS_TEST_KUBECONFIG=$$($(CLUSTER) kubeconfig) SRE_RUNBOOKS_TEST_IMAGE=sre-demo/loadgen:v1.0.0 \
   SRE_RUNBOOKS_TEST_PROMETHEUS_IMAGE=$$($(CLUSTER) prometheus-image)
 integration: integration-main cluster-demo-suite
@@ -162,7 +179,7 @@ integration-main: venv rig
 	$(CLUSTER) up
 	$(CLUSTER_ENV) pytest -q --durations=10 $(filter-out $(CLUSTER_DEMO_SUITE),$(wildcard $(REAL_CLUSTER)))
 
-cluster-demo-suite: venv rig
+cluster-demo-suite: venv rig ee
 	$(CLUSTER) up
 	$(CLUSTER) images
 	$(CLUSTER_ENV) pytest -q --durations=10 $(CLUSTER_DEMO_SUITE)

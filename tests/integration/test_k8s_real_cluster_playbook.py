@@ -277,6 +277,16 @@ class Demo:
             assert not token or token not in output, 'the kubeconfig token reached the output'
         return json.loads(out.read_text()), output
 
+    def until_the_alert(self):
+        """The demo running, a baseline of good traffic, the bad deploy, and its HighErrorRate alert."""
+        self.wait_available()
+        self.reach_prometheus()
+        self.wait_query('count_over_time(service:http_requests:rate30s{service="%s"}[10m]) >= %d' % (GATEWAY, BASELINE_SECONDS),
+                        BASELINE_SECONDS + 120, 'baseline of the good version')
+        self.bad_deploy()
+        self.wait_query('ALERTS{alertname="HighErrorRate",service="%s",alertstate="firing"}' % GATEWAY, 180,
+                        'HighErrorRate alert after the bad deploy')
+
 
 @pytest.fixture(scope='module')
 def demo(tmp_path_factory):
@@ -285,13 +295,7 @@ def demo(tmp_path_factory):
     kube.start_channels()
     kube.create()
     try:
-        kube.wait_available()
-        kube.reach_prometheus()
-        kube.wait_query('count_over_time(service:http_requests:rate30s{service="%s"}[10m]) >= %d' % (GATEWAY, BASELINE_SECONDS),
-                        BASELINE_SECONDS + 120, 'baseline of the good version')
-        kube.bad_deploy()
-        kube.wait_query('ALERTS{alertname="HighErrorRate",service="%s",alertstate="firing"}' % GATEWAY, 180,
-                        'HighErrorRate alert after the bad deploy')
+        kube.until_the_alert()
         yield kube
     finally:
         kube.delete()

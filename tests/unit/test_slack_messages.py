@@ -269,16 +269,17 @@ def test_the_diagnosis_update_follows_the_mode(mode, said):
     assert said in text.splitlines()
 
 
-@pytest.mark.parametrize('fact', [
-    advised(),
-    advised(reason='not approved: roll back to inference-gateway:v1.2.2 (in AWX use an approval node)', mode='approve')],
+@pytest.mark.parametrize('fact,action', [
+    (advised(), 'a fix is recommended (roll back to inference-gateway:v1.2.2), not applied'),
+    (advised(reason='not approved: the approval node of the AWX workflow was denied or timed out', mode='approve'),
+     'a fix is recommended (roll back to inference-gateway:v1.2.2), not approved, not applied')],
     ids=['advise', 'approval declined'])
-def test_advice_and_a_declined_approval_say_not_applied(fact):
+def test_advice_and_a_declined_approval_say_not_applied(fact, action):
     update, _blocks = render('update', fact, {}, NOW)
     assert 'Status: A fix is recommended, not applied: waiting for a person' in update
-    assert 'Action: a fix is recommended (roll back to inference-gateway:v1.2.2), not applied' in update
+    assert 'Action: ' + action in update
     closed, _blocks = render('closed', fact, {}, NOW)
-    assert closed.splitlines()[2] == 'Action: a fix is recommended (roll back to inference-gateway:v1.2.2), not applied'
+    assert closed.splitlines()[2] == 'Action: ' + action
     assert closed.endswith('Needed: a person to apply the fix or decide otherwise.')
     assert 'applying' not in update + closed
 

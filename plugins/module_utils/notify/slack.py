@@ -260,7 +260,7 @@ class Facts:
         if attempt.get('check_mode') and decision == 'act':
             return '%s (planned, check mode: not applied)' % what
         if decision == 'advise':
-            return 'a fix is recommended (%s), not applied' % what
+            return 'a fix is recommended (%s), %snot applied' % (what, 'not approved, ' * reason.startswith('not approved'))
         if decision == 'none':
             return 'none needed%s' % (': ' + reason if reason else '')
         if decision == 'insufficient':
