@@ -127,11 +127,12 @@ def exported_inventory(source):
     return json.loads(out)
 
 
-def run_job(template, *, image, inventory, variables, credentials, mounts=(), timeout=900):
-    """The job of `template` (config.yml) as AWX runs it; answers (status, artifacts, stdout,
-    seconds, private data dir). `credentials`: (credential type or 'kubernetes_bearer_token',
-    inputs) pairs; `variables`: the job's extra vars (survey answers, artifacts, node data)."""
-    private = Path(tempfile.mkdtemp(prefix='awx-job-'))
+def run_job(template, *, image, inventory, variables, credentials, workdir, mounts=(), timeout=900):
+    """The job of `template` (config.yml) as AWX runs it, its private data dir made in `workdir`;
+    answers (status, artifacts, stdout, seconds, private data dir). `credentials`: (credential
+    type or 'kubernetes_bearer_token', inputs) pairs; `variables`: the job's extra vars (survey
+    answers, artifacts, node data)."""
+    private = Path(tempfile.mkdtemp(prefix='awx-job-', dir=workdir))
     for name in project_files():
         (private / 'project' / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, private / 'project' / name)

@@ -79,6 +79,12 @@ def unverified(incident: dict[str, Any]) -> bool:
         acted and _get(incident, 'verify.verdict') == 'not_measured')
 
 
+def not_approved(incident: dict[str, Any]) -> bool:
+    """Whether the last attempt waited for an approval that was declined, denied or timed out."""
+    tried = attempts(incident)
+    return bool(tried) and str(tried[-1].get('reason') or '').startswith('not approved')
+
+
 def last_action(incident: dict[str, Any], applied: bool = True) -> str:
     """The description of the last action applied (of the last attempt, applied or not, when
     not `applied`), else of the one recommended."""
@@ -100,7 +106,7 @@ def outcome_words(incident: dict[str, Any]) -> str:
         'mitigating': 'a fix was applied (%s), being verified' % last_action(incident),
         'resolved': 'the error rate is back under target, verified',
         'mitigated': 'a fix was applied (%s); verification is off, so it is not verified' % last_action(incident),
-        'advised': 'a fix is recommended (%s), not applied' % last_action(incident, applied=False),
+        'advised': 'a fix is recommended (%s), %snot applied' % (last_action(incident, applied=False), 'not approved, ' * not_approved(incident)),
         'planned': 'check mode: %s planned, nothing changed' % last_action(incident, applied=False),
         'no_action': 'no action was needed',
         'insufficient_evidence': 'not enough evidence%s: nothing was done and nobody was paged'

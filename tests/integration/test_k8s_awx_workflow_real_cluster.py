@@ -114,7 +114,7 @@ class AwxDemo(Demo):
         def launch(name, variables):
             status, artifacts, output, seconds, private = run_job(
                 job_template(name), image=EE, inventory=self.inventory(), variables=dict(variables, service=GATEWAY),
-                credentials=self.credentials(), mounts=[str(self.state_dir)])
+                credentials=self.credentials(), workdir=self.jobs_dir, mounts=[str(self.state_dir)])
             assert self.kubernetes_credential['bearer_token'] not in output and SLACK_TOKEN not in output
             jobs.append((name, status, artifacts, output, seconds, private))
             return status == 'successful', artifacts
@@ -129,6 +129,7 @@ class AwxDemo(Demo):
 def demo(tmp_path_factory):
     kube = AwxDemo()
     kube.state_dir = tmp_path_factory.mktemp('awx-state')
+    kube.jobs_dir = tmp_path_factory.mktemp('awx-jobs')
     kube.start_channels()
     kube.create()
     try:
@@ -229,7 +230,7 @@ def test_preflight_reaches_the_docker_host_over_ssh_and_prometheus_with_a_token(
         sessions = ssh_sessions()
         _status, _artifacts, output, _seconds, _private = run_job(
             job_template('Preflight'), image=EE, inventory=inventory, variables={'service': GATEWAY},
-            credentials=credentials)
+            credentials=credentials, workdir=tmp_path)
     finally:
         authorized.write_text(before)
         proxy.close()
@@ -256,7 +257,7 @@ def test_the_other_job_templates_run_with_their_survey_s_answers(demo, name, ans
     assert set(answers) | {'service'} <= set(asked) and {v for v, required in asked.items() if required} <= set(answers) | {'service'}
     status, artifacts, output, _seconds, _private = run_job(
         template, image=EE, inventory=demo.inventory(), variables=dict(answers, service=GATEWAY, **extra),
-        credentials=demo.credentials(), mounts=[str(demo.state_dir)])
+        credentials=demo.credentials(), workdir=demo.jobs_dir, mounts=[str(demo.state_dir)])
     assert status == 'successful', output
     incident = artifacts['runbook_incidents'][GATEWAY]
     assert incident['outcome'] == outcome, output

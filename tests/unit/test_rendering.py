@@ -527,6 +527,8 @@ def test_a_joined_alert_only_replies_in_the_thread():
     # An absent figure, as a template that forgot its default would pass it.
     ('incident.nothing_here | sre.runbooks.rate', 'no traffic'), ('incident.nothing | sre.runbooks.percent(2)', 'n/a'),
     ("{'outcome': 'advised'} | sre.runbooks.outcome_words", 'a fix is recommended (no action), not applied'),
+    ("{'outcome': 'advised', 'mitigation': {'attempts': [{'description': 'roll back', 'decision': 'advise', "
+     "'reason': 'not approved: denied'}]}} | sre.runbooks.outcome_words", 'a fix is recommended (roll back), not approved, not applied'),
     ("'advised' | sre.runbooks.outcome_words", '')])
 def test_filters(expression, text):
     templar = Templar(loader=DataLoader(), variables={'incident': {}})
