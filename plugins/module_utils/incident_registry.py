@@ -11,20 +11,19 @@ an env change or a restart) moves "the previous revision" onto the bad deploy, s
 the incident take the recorded target instead of the one their triage computes again.
 
 The record is <state_dir>/incidents/<service>.json on the controller; every read-modify-write
-holds an flock on <service>.lock, so two runs that start together see each other.
+holds an flock on <service>.json.guard, so two runs that start together see each other.
 """
 
 from __future__ import annotations
 
 import copy
-import fcntl
 import os
 import re
 import time
 from typing import Any
 
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
-from ansible_collections.sre.runbooks.plugins.module_utils.common.state_files import StateError, read_json, write_json
+from ansible_collections.sre.runbooks.plugins.module_utils.common.state_files import StateError, read_json, serialized, write_json
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import iso, parse_duration
 
 ARGUMENT_SPEC = dict(
@@ -157,9 +156,7 @@ def run(p: dict[str, Any], check_mode: bool, now: float | None = None) -> dict[s
         raise RunbookError('invalid option: %s' % err)
     path = record_path(p['state_dir'], p['service'])
     try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path[:-len('.json')] + '.lock', 'a', encoding='utf-8') as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with serialized(path):
             before = read_json(path, None)
             joined, handled_by, incident = False, None, None
             if p['state'] == 'open':

@@ -137,17 +137,17 @@ ledger_file:
   type: str
 '''
 
-import json
 import os
 import re
 import time
+from contextlib import nullcontext
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.guardrails import LEDGER_SIZE, held_message, ledger_entry, lock_verdict, new_lock, refusals
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 from ansible_collections.sre.runbooks.plugins.module_utils.common.module import finish, outcome
-from ansible_collections.sre.runbooks.plugins.module_utils.common.state_files import StateError, create_exclusive, read_json, write_json
+from ansible_collections.sre.runbooks.plugins.module_utils.common.state_files import StateError, read_json, serialized, write_json
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import parse_duration
 
 
@@ -182,6 +182,14 @@ def run(p, check_mode):
     name = re.sub(r'[^A-Za-z0-9_.-]', '_', p['service'])
     lock_file = os.path.join(p['state_dir'], 'locks', name + '.lock')
     ledger_file = os.path.join(p['state_dir'], 'actions', name + '.json')
+    # Check mode writes nothing, so it races nothing: no guard file is made for it.
+    with nullcontext() if check_mode else serialized(lock_file):
+        return decide(p, check_mode, lock_file, ledger_file, ttl, cooldown)
+
+
+def decide(p, check_mode, lock_file, ledger_file, ttl, cooldown):
+    """Read, decide and write, alone (run() serializes the callers): the lock taken, renewed,
+    taken over when expired or released, and the ledger added to, by one run at a time."""
     now = time.time()
     try:
         lock = read_json(lock_file, None)
@@ -216,11 +224,7 @@ def run(p, check_mode):
             return finished(reasons=reasons)
         mine = new_lock(p['run_id'], p['incident_id'], now, ttl, p['owner'])
         if not check_mode:
-            if verdict == 'free' and not create_exclusive(lock_file, json.dumps(mine, indent=2, sort_keys=True)):
-                raise RunbookError('another run took the remediation lock of %s at the same moment: %s'
-                                   % (p['service'], lock_file))
-            if verdict in ('ours', 'expired'):
-                write_json(lock_file, mine, 0o640)
+            write_json(lock_file, mine, 0o640)
         return finished(changed=True, allowed=True, lock=mine,
                         took_over=lock if verdict == 'expired' else None)
     except (StateError, OSError) as err:

@@ -2,13 +2,17 @@
 # Copyright: sre.runbooks contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The small files the collection keeps on a docker host (override file, deploy history, locks,
-ledger): read whole, written whole or not at all, so a crash never leaves half a file."""
+ledger): read whole, written whole or not at all, so a crash never leaves half a file; and read,
+decided on and written by one process at a time (serialized)."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
@@ -63,15 +67,15 @@ def write_json(path: str, document: Any, mode: int = 0o644) -> None:
     write_atomic(path, json.dumps(document, indent=2, sort_keys=True) + '\n', mode)
 
 
-def create_exclusive(path: str, text: str, mode: int = 0o640) -> bool:
-    """Creates path with text unless it exists; False when another process created it first."""
+@contextmanager
+def serialized(path: str) -> Iterator[None]:
+    """One process at a time between reading `path` and writing what it decided: an flock on
+    `path`.guard, held until the block ends (or the process dies), on the host the module runs on."""
     try:
         os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    except FileExistsError:
-        return False
+        guard = open(path + '.guard', 'a', encoding='utf-8')
     except OSError as err:
-        raise StateError('cannot create %s: %s: check state_dir and its permissions' % (path, err))
-    with os.fdopen(handle, 'w', encoding='utf-8') as out:
-        out.write(text)
-    return True
+        raise StateError('cannot lock %s: %s: check state_dir and its permissions' % (path, err))
+    with guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        yield
