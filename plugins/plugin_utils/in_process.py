@@ -17,19 +17,48 @@ import os
 import pwd
 import stat
 
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible.module_utils.common.json import AnsibleJSONEncoder
-from ansible.module_utils.common.parameters import remove_values
-from ansible.module_utils.errors import UnsupportedError
+from ansible.module_utils import errors
+from ansible.module_utils.common import arg_spec, parameters
+from ansible.module_utils.common import json as common_json
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
 
 from ansible_collections.sre.runbooks.plugins.module_utils.common.module import result_of
+
+# What the in-process path takes from ansible-core beyond the action plugin API, some of it
+# private: where one is missing (another ansible-core), the modules run as processes instead.
+INTERNALS = {
+    'ansible.module_utils.common.arg_spec.ArgumentSpecValidator': lambda: arg_spec.ArgumentSpecValidator,
+    'ValidationResult._no_log_values': lambda: arg_spec.ArgumentSpecValidator({}).validate({})._no_log_values,
+    'ansible.module_utils.common.parameters.remove_values': lambda: parameters.remove_values,
+    'ansible.module_utils.common.json.AnsibleJSONEncoder': lambda: common_json.AnsibleJSONEncoder,
+    'ansible.module_utils.errors.UnsupportedError': lambda: errors.UnsupportedError,
+}
+_warned = []
+
+
+def missing_internal():
+    """The first internal of INTERNALS that this ansible-core lacks, or None."""
+    for name, get in INTERNALS.items():
+        try:
+            get()
+        except (AttributeError, TypeError):
+            return name
+    return None
+
+
+def warn_once(missing):
+    """Says once per controller process that the modules run as processes, and why."""
+    if not _warned:
+        _warned.append(missing)
+        Display().warning('sre.runbooks: this ansible-core has no %s; the collection\'s modules run as processes '
+                          'instead of in the controller (slower, same results)' % missing)
 
 
 def refusal(validation, module_name):
     """The message of AnsibleModule for arguments its validation refused."""
     msg = validation.errors.msg
-    if isinstance(validation.errors[0], UnsupportedError):
+    if isinstance(validation.errors[0], errors.UnsupportedError):
         msg = 'Unsupported parameters for (%s) module: %s' % (module_name, msg)
     return msg
 
@@ -81,10 +110,14 @@ class InProcessAction(ActionBase):
         if not runs_in_process(self._connection.transport, self._play_context.become,
                                self._task.async_val, self._task.environment):
             return self._run_module(result, task_vars)
+        missing = missing_internal()
+        if missing:
+            warn_once(missing)
+            return self._run_module(result, task_vars)
         # The arguments as the module receives them: plain JSON values (ansible-core's tagged
         # strings would name their class in a refusal), validated as AnsibleModule validates them.
-        args = json.loads(json.dumps(self._task.args, cls=AnsibleJSONEncoder))
-        validation = ArgumentSpecValidator(**self.body.SPEC).validate(args)
+        args = json.loads(json.dumps(self._task.args, cls=common_json.AnsibleJSONEncoder))
+        validation = arg_spec.ArgumentSpecValidator(**self.body.SPEC).validate(args)
         params = validation.validated_parameters
         if validation.error_messages:
             result.update(failed=True, msg=refusal(validation, self._task.resolved_action))
@@ -96,7 +129,7 @@ class InProcessAction(ActionBase):
                 result['warnings'] = warnings
         result['invocation'] = {'module_args': params}
         # As AnsibleModule returns it: every no_log value masked, wherever it appears.
-        return remove_values(result, validation._no_log_values)
+        return parameters.remove_values(result, validation._no_log_values)
 
     def _run_module(self, result, task_vars):
         """The module on the target, as ansible.builtin.normal runs it."""

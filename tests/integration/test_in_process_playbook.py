@@ -374,7 +374,7 @@ def test_the_state_files_are_the_same(ran):
     assert sorted(in_process) == sorted(process) == [
         'incidents/2026-11/incident-20261123-1423-high-error-rate.ics',
         'incidents/2026-11/incident-20261123-1423-high-error-rate.md',
-        'registry/incidents/inference-gateway.json', 'registry/incidents/inference-gateway.lock']
+        'registry/incidents/inference-gateway.json', 'registry/incidents/inference-gateway.json.guard']
     for name in in_process:
         if name.startswith('incidents/'):
             assert in_process[name] == process[name], name
