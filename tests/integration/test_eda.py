@@ -7,10 +7,12 @@ answers as PagerDuty's Events API v2 documents (202 {status, message, dedup_key}
 itself cannot be reached from here. The rig is shared: these tests only add alerts of their own
 (a `rig` label of their own keeps them in groups of their own) and resolve them."""
 
+import asyncio
 import datetime
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import signal
 import socket
@@ -111,6 +113,65 @@ def test_source_makes_one_event_per_alert_with_the_pagerduty_dedup_key():
     for bad in ({'alerts': 'x'}, [], {'alerts': [1]}):
         with pytest.raises(ValueError):
             source.events_of(bad, 'alerts', {})
+
+
+def test_the_source_asks_for_its_token_and_logs_every_refusal(caplog):
+    """The source served for real on loopback, with a token: a request without it or with another
+    is a 401, a body that is no notification a 400, each logged with its reason; with the token,
+    the alert is queued. Off loopback, the source will not listen without a token."""
+    source = load_source()
+    port, queue, loop = free_port(), [], asyncio.new_event_loop()
+
+    class Queue:
+        async def put(self, event):
+            queue.append(event)
+
+    async def serve():
+        try:
+            await source.main(Queue(), {'host': '127.0.0.1', 'port': port, 'token': 's3cret'})
+        except asyncio.CancelledError:
+            pass
+
+    served = loop.create_task(serve())
+    thread = threading.Thread(target=loop.run_until_complete, args=(served,), daemon=True)
+    thread.start()
+    url = 'http://127.0.0.1:%d/alerts' % port
+
+    def listening():
+        try:
+            socket.create_connection(('127.0.0.1', port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+    wait_for('the source to listen', listening, 20)
+
+    def post(body, token=None):
+        headers = {'Content-Type': 'application/json'}
+        if token:
+            headers['Authorization'] = 'Bearer ' + token
+        request = urllib.request.Request(url, data=body, method='POST', headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    notification = json.dumps(webhook_body('firing', 'f00d', 'token')).encode()
+    with caplog.at_level(logging.WARNING):
+        assert post(notification) == 401
+        assert post(notification, 'guess') == 401
+        assert post(b'{half', 's3cret') == 400
+        assert post(b'{"version": "4", "alerts": "none"}', 's3cret') == 400
+        assert post(notification, 's3cret') == 200
+    loop.call_soon_threadsafe(served.cancel)
+    thread.join(10)
+    reasons = [r.getMessage() for r in caplog.records if 'refused a webhook' in r.getMessage()]
+    assert reasons == ['refused a webhook from 127.0.0.1 to /alerts: %s' % reason for reason in (
+        'no Authorization header (a bearer token)', 'a valid bearer token is required', 'the body is not JSON',
+        'not an Alertmanager notification: a JSON object with a list `alerts`')], reasons
+    assert [e['alert']['fingerprint'] for e in queue] == ['f00d']
+    with pytest.raises(ValueError, match='listening on 0.0.0.0 without a token'):
+        asyncio.run(source.main(Queue(), {'host': '0.0.0.0', 'port': port}))
 
 
 def free_port():

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 
@@ -33,6 +34,10 @@ description:
     and makes no event. Other versions than 4 are accepted with a warning.
   - Listens on the loopback address unless told otherwise. With O(token), only requests carrying
     C(Authorization: Bearer <token>) are accepted (Alertmanager's C(http_config.authorization)).
+    A webhook that starts remediations must not be open to whoever reaches it, so the source
+    refuses to listen on any other address than loopback without a token.
+  - Every refused request (no or a wrong token, a body that is not a notification) is logged with
+    its reason and the client's address.
   - This is the collection's own source, so that the rulebook runs where the C(ansible.eda)
     collection cannot be installed; unlike C(ansible.eda.alertmanager) it sets no C(meta.hosts)
     (O(host_label) names a label to take them from).
@@ -46,7 +51,9 @@ options:
     type: int
     default: 5001
   token:
-    description: A bearer token that each request must carry.
+    description:
+      - A bearer token that each request must carry. Required to listen on an address other than
+        loopback. Empty means none.
     type: str
   host_label:
     description:
@@ -79,6 +86,16 @@ TOKEN = web.AppKey("token", str)
 HOST_LABEL = web.AppKey("host_label", str)
 
 
+def is_loopback(host):
+    """Whether `host` (an address or localhost) is this machine's loopback only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def dedup_key(group_key):
     """The dedup_key of Alertmanager's PagerDuty integration: sha256 hex of the group key."""
     return hashlib.sha256(group_key.encode("utf-8")).hexdigest()
@@ -108,22 +125,29 @@ def events_of(body, endpoint, headers, host_label=""):
     return events
 
 
+def refused(request, error, reason):
+    """The HTTP error `error` with `reason`, logged with the client's address."""
+    LOGGER.warning("refused a webhook from %s to /%s: %s", request.remote, request.match_info["endpoint"], reason)
+    return error(text=reason)
+
+
 async def receive(request):
     """POST /<anything>: the notification's alerts onto the queue."""
     token = request.app[TOKEN]
     if token:
         given = request.headers.get("Authorization", "")
         if not hmac.compare_digest(given.encode("utf-8"), ("Bearer " + token).encode("utf-8")):
-            raise web.HTTPUnauthorized(text="a valid bearer token is required")
+            raise refused(request, web.HTTPUnauthorized,
+                          "a valid bearer token is required" if given else "no Authorization header (a bearer token)")
     try:
         body = await request.json()
     except ValueError:
-        raise web.HTTPBadRequest(text="the body is not JSON") from None
+        raise refused(request, web.HTTPBadRequest, "the body is not JSON") from None
     try:
         events = events_of(body, request.match_info["endpoint"], dict(request.headers),
                            request.app[HOST_LABEL])
     except ValueError as exc:
-        raise web.HTTPBadRequest(text=str(exc)) from None
+        raise refused(request, web.HTTPBadRequest, str(exc)) from None
     for event in events:
         await request.app[QUEUE].put(event)
     LOGGER.info("%d alert(s) from %s (%s, group %s)", len(events), body.get("receiver"),
@@ -133,6 +157,10 @@ async def receive(request):
 
 async def main(queue, args):
     """Serves until cancelled."""
+    host, port = str(args.get("host") or "127.0.0.1"), int(args.get("port") or 5001)
+    if not args.get("token") and not is_loopback(host):
+        raise ValueError("sre.runbooks.alertmanager: listening on %s without a token would let whoever reaches it "
+                         "start the runbook: set token here and in Alertmanager's http_config.authorization" % host)
     app = web.Application()
     app[QUEUE] = queue
     app[TOKEN] = str(args.get("token") or "")
@@ -140,7 +168,6 @@ async def main(queue, args):
     app.router.add_post("/{endpoint:.*}", receive)
     runner = web.AppRunner(app)
     await runner.setup()
-    host, port = str(args.get("host") or "127.0.0.1"), int(args.get("port") or 5001)
     site = web.TCPSite(runner, host, port)
     await site.start()
     LOGGER.info("listening for Alertmanager webhooks on http://%s:%d/", host, port)
