@@ -526,7 +526,8 @@ def run(p: dict[str, Any], check_mode: bool) -> dict[str, Any]:
                 if not check_mode:
                     write_atomic(path, text, hint='check directory (%s) and its permissions' % p['directory'])
     except StateError as err:
-        raise RunbookError('cannot write the incident document: %s' % err)
+        hint = 'check directory (%s) and its permissions' % p['directory']
+        raise RunbookError('cannot write the incident document: %s%s' % (err, '' if hint in str(err) else ': ' + hint))
     return {'changed': bool(diff), 'diff': diff, 'path': files[0][0], 'ics_path': files[1][0],
             'missing': missing(incident),
             'postmortem': {'start': iso(event['start']), 'end': iso(event['end']), 'uid': event['uid'],

@@ -81,10 +81,13 @@ class ApiError(RunbookError):
 
 
 class Response:
-    def __init__(self, status: int, headers: Mapping[str, str] | Message, body: bytes) -> None:
+    """An HTTP answer; `url` is where it came from after redirects, when that is known."""
+
+    def __init__(self, status: int, headers: Mapping[str, str] | Message, body: bytes, url: str | None = None) -> None:
         self.status = status
         self.headers = headers
         self.body = body
+        self.url = url
 
     @property
     def content_type(self) -> str:
@@ -125,6 +128,9 @@ class HttpClient:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any], name: str) -> HttpClient:
+        if not re.match(r'https?://', params['url'] or ''):
+            raise RunbookError('%s: url %r is not an http:// or https:// URL: give its scheme, e.g. http://%s'
+                               % (name, params['url'], params['url'] or 'host:port'))
         try:
             credentials = endpoint_credentials(params)
         except RunbookError as err:
@@ -192,7 +198,7 @@ class HttpClient:
                               timeout=timeout, follow_redirects='safe',
                               unix_socket=self.unix_socket, use_proxy=self.unix_socket is None)
             with handle:
-                return Response(handle.getcode(), handle.headers, handle.read())
+                return Response(handle.getcode(), handle.headers, handle.read(), handle.geturl())
         except HTTPError as err:
             body = err.read() if err.fp is not None else b''
             return Response(err.code, err.headers or {}, body)
@@ -230,12 +236,16 @@ class HttpClient:
                            % (self.name, url, response.status), response.status, body_text(response, 500))
         payload = decode_json(response)
         if not 200 <= response.status < 300:
-            raise ApiError('%s at %s answered HTTP %s: %s'
-                           % (self.name, url, response.status,
-                              summarise_body(payload, response)), response.status, payload)
+            said = summarise_body(payload, response)
+            if response.status == 404 and HTML_HINT not in said:
+                said += ': check the URL and its path prefix'
+            raise ApiError('%s at %s answered HTTP %s: %s' % (self.name, url, response.status, said),
+                           response.status, payload)
         if payload is None:
-            what = '%s at %s answered HTTP %s with %s, not JSON' % (
-                self.name, url, response.status, response.content_type or 'no content type')
+            moved = response.url and response.url.split('?')[0] != url.split('?')[0]
+            what = '%s at %s answered HTTP %s%s with %s, not JSON' % (
+                self.name, url, response.status, ' after a redirect to %s' % response.url.split('?')[0] if moved else '',
+                response.content_type or 'no content type')
             if is_html(response):
                 raise ApiError('%s (%s): %s (is this the API URL, not a UI, proxy or login page?)'
                                % (what, quote_page(response), HTML_HINT), response.status)
