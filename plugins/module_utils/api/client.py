@@ -242,9 +242,9 @@ class HttpClient:
             raise ApiError('%s at %s answered HTTP %s: %s' % (self.name, url, response.status, said),
                            response.status, payload)
         if payload is None:
-            moved = response.url and response.url.split('?')[0] != url.split('?')[0]
+            landed = (response.url or url).split('?')[0]
             what = '%s at %s answered HTTP %s%s with %s, not JSON' % (
-                self.name, url, response.status, ' after a redirect to %s' % response.url.split('?')[0] if moved else '',
+                self.name, url, response.status, ' after a redirect to %s' % landed if landed != url.split('?')[0] else '',
                 response.content_type or 'no content type')
             if is_html(response):
                 raise ApiError('%s (%s): %s (is this the API URL, not a UI, proxy or login page?)'
