@@ -119,6 +119,8 @@ def test_the_execution_environment_is_the_image_make_ee_builds_with_the_pinned_v
     pins = dict(line.split('==') for line in (ROOT / 'requirements.txt').read_text().splitlines() if '==' in line)
     assert ee['dependencies']['ansible_core']['package_pip'] == 'ansible-core==%s' % pins['ansible-core']
     assert ee['dependencies']['ansible_runner']['package_pip'] == 'ansible-runner==%s' % pins['ansible-runner']
+    # The collection claims the ansible-core it is tested on (docs/reliability.md).
+    assert yaml.safe_load((ROOT / 'meta' / 'runtime.yml').read_text())['requires_ansible'] == '>=%s' % pins['ansible-core']
     for line in (ROOT / 'meta' / 'ee-requirements.txt').read_text().splitlines():
         if '==' in line:
             name, version = line.split('==')
