@@ -86,8 +86,7 @@ def delete(module, name):
 
 
 REMOVALS = {
-    'ansible.module_utils.common.arg_spec.ArgumentSpecValidator': delete('ansible.module_utils.common.arg_spec',
-                                                                          'ArgumentSpecValidator'),
+    'ansible.module_utils.common.arg_spec.ArgumentSpecValidator': delete('ansible.module_utils.common.arg_spec', 'ArgumentSpecValidator'),
     'ValidationResult._no_log_values': drop_no_log_values,
     'ansible.module_utils.common.parameters.remove_values': delete('ansible.module_utils.common.parameters', 'remove_values'),
     'ansible.module_utils.common.json.AnsibleJSONEncoder': delete('ansible.module_utils.common.json', 'AnsibleJSONEncoder'),
