@@ -111,6 +111,8 @@ usage: demo/rig.sh COMMAND [ARGS]
   status                  containers, versions, Prometheus targets, error ratios, alerts, Alertmanager
   query PROMQL            instant query against $PROM_URL
   check                   static checks, nothing started: rules render, promtool, amtool, compose config
+  stop|start PART         stop or start prometheus (its data kept) or the rig's dockerd (the demo's
+                          containers come back with it): a source lost mid-run
   down                    remove containers, stop Prometheus, Alertmanager, the API stand-ins, sshd
                           (and a dockerd this rig started)
 EOF
@@ -833,6 +835,30 @@ cmd_down() {
   log "down: containers removed, Prometheus, Alertmanager, the API stand-ins and sshd stopped, $PROM_DATA removed"
 }
 
+# stop/start PART: a source of the runbook going away mid-run and coming back (the fault tests).
+# Prometheus keeps its data; dockerd is the one this rig started, and the demo's containers come
+# back with it (restart: unless-stopped).
+cmd_stop() {
+  take_lock
+  case ${1:-} in
+    prometheus) stop_pidfile "$PROM_PIDFILE" prometheus 20 ;;
+    dockerd)
+      [[ -n $(read_pid "$DOCKERD_PIDFILE" dockerd) ]] ||
+        die "the running dockerd was not started by this rig ($DOCKERD_PIDFILE): stop it yourself"
+      stop_pidfile "$DOCKERD_PIDFILE" dockerd 40 ;;
+    *) die "usage: demo/rig.sh stop prometheus|dockerd" ;;
+  esac
+}
+
+cmd_start() {
+  take_lock
+  case ${1:-} in
+    prometheus) ensure_prometheus ;;
+    dockerd) ensure_dockerd ;;
+    *) die "usage: demo/rig.sh start prometheus|dockerd" ;;
+  esac
+}
+
 cmd_check() {
   local tmp
   tmp=$(mktemp -d)
@@ -883,6 +909,8 @@ main() {
       "${HELPER[@]}" wait-page "${1:-60}" ;;
     told) "${HELPER[@]}" told ;;
     check) cmd_check ;;
+    stop) cmd_stop "$@" ;;
+    start) cmd_start "$@" ;;
     query) [[ $# -eq 1 ]] || die "usage: demo/rig.sh query PROMQL"; "${HELPER[@]}" query "$1" ;;
     down) cmd_down ;;
     -h | --help | help) usage ;;

@@ -27,6 +27,12 @@ keeps a journal of every request. None of the real services can be reached from 
                                        body, status}; secrets (routing_key, tokens, keys,
                                        Authorization) are never stored
   POST /journal/reset                  clears the journal and all state
+  POST /outage {api, status, retry_after, delay, count}  the next COUNT (default 1) requests to
+                                       API (slack, pagerduty-events, pagerduty-rest, statuspage)
+                                       wait DELAY seconds (a slow vendor, default 0), then answer
+                                       STATUS (500, 429 with Retry-After: RETRY_AFTER...) as the
+                                       vendor's error, or as usual without one; journaled as usual.
+                                       DELETE /outage and /journal/reset end every outage.
   GET  /state                          the alerts, incidents, messages and pages kept
   GET  /health                         {ok: true}
 
@@ -129,6 +135,7 @@ class State:
             self.change_events = []
             self.pages = {}  # page id -> {name, incidents: {id: incident}, components: {id: component}}
             self.sp_clock = 0.0
+            self.outages = {}  # api -> {status, retry_after, delay, count}
             for page_id, (name, components) in SP_DEMO_PAGES.items():
                 page = self.page(page_id, name)
                 for component_id in components:
@@ -143,6 +150,17 @@ class State:
                      "path": path, "body": redact(body), "status": status}
             self.journal.append(entry)
             return entry
+
+    def outage(self, api):
+        """The outage that the next request to API meets, or None; counts it down."""
+        with self.lock:
+            outage = self.outages.get(api)
+            if not outage:
+                return None
+            outage["count"] -= 1
+            if outage["count"] <= 0:
+                del self.outages[api]
+            return outage
 
     # ---------------------------------------------------------------- Slack
 
@@ -180,6 +198,14 @@ def slack_fields(handler, raw):
             raise Answer(200, {"ok": False, "error": "invalid_json"})
         return fields
     return {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
+
+
+def request_fields(handler, raw):
+    """A request's JSON or form fields, {} when it has neither."""
+    try:
+        return slack_fields(handler, raw)
+    except Answer:
+        return {}
 
 
 def slack_authed(handler, fields):
@@ -650,6 +676,41 @@ def sp_view(page, incident):
 
 # ==================================================================== the server
 
+# path prefix, API name (the journal's), handler(state, handler, method, rest of the path, query, body)
+API_ROUTES = (
+    ("/slack/api/", "slack", lambda st, h, method, rest, _q, raw: slack(st, h, method, rest, raw)),
+    ("/pagerduty/events/", "pagerduty-events",
+     lambda st, h, method, rest, _q, raw: pagerduty_events(st, h, method, rest, raw)),
+    ("/pagerduty/api/", "pagerduty-rest", pagerduty_rest),
+    ("/statuspage/v1/", "statuspage", lambda st, h, method, rest, _q, raw: statuspage(st, h, method, rest, raw)),
+)
+OUTAGE_APIS = tuple(name for _prefix, name, _handler in API_ROUTES)
+
+
+def outage_answer(api, status):
+    """The error body each vendor documents for an overload or a server error."""
+    if api == "slack":
+        return {"ok": False, "error": "ratelimited" if status == 429 else "fatal_error"}
+    if api == "pagerduty-events":
+        return {"status": "throttle event" if status == 429 else "error", "message": "stand-in outage"}
+    if api == "pagerduty-rest":
+        return {"error": {"message": "Rate Limit Exceeded" if status == 429 else "Internal Server Error",
+                          "code": 2020 if status == 429 else 2000}}
+    return {"error": "Rate limit exceeded" if status == 429 else "Internal Server Error"}
+
+
+def set_outage(state, raw):
+    fields = json.loads(raw or b"{}")
+    if fields.get("api") not in OUTAGE_APIS:
+        raise Answer(400, {"message": "api must be one of %s" % ", ".join(OUTAGE_APIS)})
+    outage = {"status": int(fields.get("status") or 0), "retry_after": fields.get("retry_after"),
+              "delay": float(fields.get("delay") or 0), "count": int(fields.get("count") or 1)}
+    with state.lock:
+        state.outages[fields["api"]] = outage
+    LOG.info("outage of %s: %s", fields["api"], outage)
+    return outage
+
+
 class Handler(BaseHTTPRequestHandler):
     server_version = "api-standin/1.0"
     protocol_version = "HTTP/1.1"
@@ -680,7 +741,7 @@ class Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         path, query = split.path, parse_qs(split.query)
         method = self.command
-        api = None
+        api, headers = None, None
         try:
             if path == "/health":
                 return self._send(200, {"ok": True})
@@ -695,6 +756,12 @@ class Handler(BaseHTTPRequestHandler):
                 state.reset()
                 LOG.info("journal and state reset")
                 return self._send(200, {"ok": True})
+            if path == "/outage" and method == "POST":
+                return self._send(200, set_outage(state, raw))
+            if path == "/outage" and method == "DELETE":
+                with state.lock:
+                    state.outages.clear()
+                return self._send(200, {"ok": True})
             if path == "/state" and method == "GET":
                 with state.lock:
                     return self._send(200, {
@@ -705,30 +772,28 @@ class Handler(BaseHTTPRequestHandler):
                         "statuspage_pages": {pid: {"incidents": [sp_view(p, i) for i in p["incidents"].values()],
                                                    "components": list(p["components"].values())}
                                              for pid, p in state.pages.items()}})
-            if path.startswith("/slack/api/"):
-                api = "slack"
-                status, answer, body = slack(state, self, method, path[len("/slack/api/"):], raw)
-            elif path.startswith("/pagerduty/events/"):
-                api = "pagerduty-events"
-                status, answer, body = pagerduty_events(state, self, method,
-                                                        path[len("/pagerduty/events/"):], raw)
-            elif path.startswith("/pagerduty/api/"):
-                api = "pagerduty-rest"
-                status, answer, body = pagerduty_rest(state, self, method,
-                                                      path[len("/pagerduty/api/"):], query, raw)
-            elif path.startswith("/statuspage/v1/"):
-                api = "statuspage"
-                status, answer, body = statuspage(state, self, method, path[len("/statuspage/v1/"):], raw)
-            else:
+            prefix, api, answer_with = next((r for r in API_ROUTES if path.startswith(r[0])), (None, None, None))
+            if api is None:
                 return self._send(404, {"message": "no stand-in at %s" % path})
+            outage = state.outage(api)
+            if outage:
+                time.sleep(outage["delay"])
+            if outage and outage["status"]:
+                retry = {} if outage["retry_after"] is None else {"Retry-After": str(outage["retry_after"])}
+                status, answer, headers = outage["status"], outage_answer(api, outage["status"]), retry
+                body = request_fields(self, raw)  # journaled, so that a test tells whose request met it
+                entry = state.record(api, method, self.path, body, status)
+                LOG.info("#%d %s %s %s -> %s (outage)", entry["seq"], api, method, self.path, status)
+                return self._send(status, answer, headers)
+            status, answer, body = answer_with(state, self, method, path[len(prefix):], query, raw)
         except Answer as answer_now:
-            status, answer, body = answer_now.status, answer_now.body, None
+            status, answer, body, headers = answer_now.status, answer_now.body, None, answer_now.headers
         except Exception:  # a stand-in bug: answer 500 and keep serving
             LOG.exception("error handling %s %s", method, self.path)
             status, answer, body = 500, {"message": "stand-in error"}, None
         entry = state.record(api, method, self.path, body, status)
         LOG.info("#%d %s %s %s -> %s", entry["seq"], api, method, self.path, status)
-        return self._send(status, answer)
+        return self._send(status, answer, headers)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
 
