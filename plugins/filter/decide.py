@@ -5,10 +5,10 @@
 
 from __future__ import annotations
 
-from ansible_collections.sre.runbooks.plugins.module_utils.analysis.decisions import escalation_reasons, evidence, mitigation_step
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.decisions import confirmed_step, escalation_reasons, evidence, mitigation_step
 
 
 class FilterModule:
     def filters(self):
-        return {'evidence': evidence, 'mitigation_step': mitigation_step,
+        return {'evidence': evidence, 'mitigation_step': mitigation_step, 'confirmed_step': confirmed_step,
                 'escalation_reasons': escalation_reasons}

@@ -97,7 +97,10 @@ def last_action(incident: dict[str, Any], applied: bool = True) -> str:
 def outcome_words(incident: dict[str, Any]) -> str:
     """What the run's outcome means, in words ('' for an outcome without any)."""
     outcome = _get(incident, 'outcome')
-    gaps = '; '.join(str(g) for g in _get(incident, 'evidence.gaps', []))
+    attempts = _get(incident, 'mitigation.attempts', []) or [{}]
+    # The triage's gaps, or what a later measurement (the one before acting) could not confirm.
+    gaps = '; '.join(str(g) for g in _get(incident, 'evidence.gaps', [])) or \
+        (attempts[-1].get('reason') if attempts[-1].get('decision') == 'insufficient' else '')
     if outcome == 'escalated':
         return ('a fix was applied (%s) and could not be verified' % last_action(incident) if unverified(incident)
                 else 'escalated: %s' % _get(incident, 'escalation.reason', 'no reason recorded'))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.sre.runbooks.plugins.module_utils.analysis.decisions import escalation_reasons, evidence, mitigation_step
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.decisions import confirmed_step, escalation_reasons, evidence, mitigation_step
 
 ROLLBACK = {'name': 'rollback', 'description': 'rollback to v1.2.2', 'disruptive': True, 'params': {}}
 FLAG = {'name': 'feature_flag', 'description': 'disable FEATURE_X', 'disruptive': False, 'params': {}}
@@ -137,3 +137,30 @@ def test_escalation_at_the_outcome():
     assert escalation_reasons(unverified, 'outcome') == ['acted, could not verify: no answer']
     told = dict(unverified, escalation={'reason': 'x', 'told': True})
     assert escalation_reasons(told, 'outcome', elapsed_seconds=1200) == []
+
+
+@pytest.mark.parametrize('measurement, decision, reason', [
+    ({'failed': True, 'msg': 'Prometheus at http://127.0.0.1:9090 did not answer: connection refused'}, 'insufficient',
+     'not confirmed before acting: the error rate was not measured: '
+     'Prometheus at http://127.0.0.1:9090 did not answer: connection refused'),
+    ({'verdict': 'low_traffic', 'message': '0.02 req/s'}, 'insufficient',
+     'not confirmed before acting: too little traffic to judge: 0.02 req/s'),
+    ({'verdict': 'ok', 'error_percent': 0.4}, 'none',
+     'the error rate is back under the thresholds since the diagnosis (0.4%): nothing to mitigate'),
+    ({'verdict': 'critical', 'error_percent': 19.5}, 'act', 'rollback to v1.2.2'),
+])
+def test_an_action_is_taken_only_while_the_error_rate_measured_again_bears_it_out(measurement, decision, reason):
+    step = mitigation_step(incident(), 1, mode='auto', allowed_actions=ALLOWED)
+    confirmed = confirmed_step(step, measurement, incident())
+    assert (confirmed['decision'], confirmed['reason']) == (decision, reason)
+    assert confirmed['action'] == step['action'] and confirmed['call'] == step['call']
+
+
+def test_a_service_found_down_and_other_decisions_need_no_confirmation():
+    lost = {'failed': True, 'msg': 'connection refused'}
+    down = mitigation_step(incident(down=True), 1, mode='auto', allowed_actions=ALLOWED)
+    assert confirmed_step(down, lost, incident(down=True))['decision'] == 'act'
+    advice = mitigation_step(incident(), 1, mode='advise', allowed_actions=ALLOWED)
+    assert confirmed_step(advice, lost, incident()) == advice
+    step = mitigation_step(incident(), 1, mode='auto', allowed_actions=ALLOWED)
+    assert confirmed_step(step, {'skipped': True}, incident()) == step

@@ -109,6 +109,24 @@ def mitigation_step(incident: dict[str, Any] | None, attempt: int, explicit_acti
     return _step(attempt, action, call, 'act', description)
 
 
+def confirmed_step(step: dict[str, Any], measurement: dict[str, Any] | None, incident: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The step to act, once the error rate measured again just before acting still bears it out.
+    Not measured (Prometheus gone since the diagnosis, too little traffic, partial figures): nothing
+    is done on evidence that can no longer be checked (insufficient). Back under the thresholds:
+    none. A service found down stands on its health checks; other decisions pass unchanged."""
+    if step.get('decision') != 'act' or not measurement or measurement.get('skipped') \
+            or ((incident or {}).get('triage') or {}).get('service_down'):
+        return step
+    gaps = evidence({'triage': {'error_rate': measurement}})['gaps']
+    if gaps:
+        return dict(step, decision='insufficient',
+                    reason='not confirmed before acting: ' + '; '.join(gaps))
+    if measurement.get('verdict') == 'ok':
+        return dict(step, decision='none', reason='the error rate is back under the thresholds since the diagnosis '
+                    '(%s%%): nothing to mitigate' % measurement.get('error_percent'))
+    return step
+
+
 def escalation_reasons(incident: dict[str, Any] | None, stage: str, affected_services: Sequence[str] = (), several_services: int = 2,
                        elapsed_seconds: float = 0.0, no_improvement_after: str = '15m', no_improvement_seconds: float = 900.0,
                        improvement_ratio: float = 0.5) -> list[str]:
