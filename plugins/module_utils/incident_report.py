@@ -521,16 +521,17 @@ def run(p: dict[str, Any], check_mode: bool) -> dict[str, Any]:
     files = [(base + '.md', render_markdown(incident, p['follow_ups'], event, stem + '.ics')),
              (base + '.ics', render_ics(incident, event, stem + '.md'))]
     diff: list[dict[str, Any]] = []
+    hint = 'check directory (%s) and its permissions' % p['directory']
     try:
         for path, text in files:
             old = read_text(path)
             if old != text:
                 diff.append({'before_header': path, 'after_header': path, 'before': old or '', 'after': text})
                 if not check_mode:
-                    write_atomic(path, text, hint='check directory (%s) and its permissions' % p['directory'])
+                    write_atomic(path, text, hint=hint)
     except StateError as err:
-        hint = 'check directory (%s) and its permissions' % p['directory']
-        raise RunbookError('cannot write the incident document: %s%s' % (err, '' if hint in str(err) else ': ' + hint))
+        said = str(err)
+        raise RunbookError('cannot write the incident document: %s%s' % (said, '' if hint in said or '(df -h ' in said else ': ' + hint))
     return {'changed': bool(diff), 'diff': diff, 'path': files[0][0], 'ics_path': files[1][0],
             'missing': missing(incident),
             'postmortem': {'start': iso(event['start']), 'end': iso(event['end']), 'uid': event['uid'],

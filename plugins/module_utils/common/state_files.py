@@ -7,6 +7,7 @@ decided on and written by one process at a time (serialized)."""
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -60,6 +61,8 @@ def write_atomic(path: str, text: str, mode: int = 0o644, hint: str = 'check sta
             os.unlink(temp)
             raise
     except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            hint = 'free space on the filesystem of %s (df -h %s)' % (directory, directory)
         raise StateError('cannot write %s: %s: %s' % (path, err, hint))
 
 
