@@ -24,6 +24,7 @@ SPEC = endpoint_spec(
     end=dict(type='str', default='now'),
     step=dict(type='str'),
     query_timeout=dict(type='str'),
+    max_series=dict(type='int', default=500),
 )
 
 
@@ -50,5 +51,8 @@ def collect(p: dict[str, Any], warn: Callable[[str], Any]) -> dict[str, Any]:
             result = client.query_range(p['query'], start, end, step, timeout=query_timeout)
     except ApiError as err:
         raise RunbookError(str(err), status=err.status)
+    if len(result.series) > p['max_series']:
+        raise RunbookError('the query returned %d series, more than max_series (%d): aggregate it (sum by (...)), '
+                           'narrow its selector, or raise max_series' % (len(result.series), p['max_series']))
     warn_partial(warn, result.warnings)
     return result.as_dict()

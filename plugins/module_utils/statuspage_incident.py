@@ -25,6 +25,7 @@ ARGUMENT_SPEC = dict(
     validate_certs=dict(type='bool', default=True),
     timeout=dict(type='float', default=10.0),
     retries=dict(type='int', default=2),
+    max_retry_after=dict(type='float', default=30.0),
 )
 
 
@@ -38,7 +39,7 @@ SPEC = dict(argument_spec=ARGUMENT_SPEC, **CONSTRAINTS)
 def run(p: dict[str, Any], check_mode: bool) -> dict[str, Any]:
     """The module's result (see ensure); a refused value or call raises ApiError."""
     client = StatuspageClient(p['api_url'], p['api_key'], p['page_id'], p['validate_certs'],
-                              p['timeout'], p['retries'])
+                              p['timeout'], p['retries'], p['max_retry_after'])
     warnings: list[str] = []
     try:
         result = ensure(client, p, check_mode, warnings.append)

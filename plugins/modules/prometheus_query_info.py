@@ -60,6 +60,12 @@ options:
       - Evaluation timeout passed to the server (a duration such as C(20s)). The HTTP answer is awaited
         for O(timeout).
     type: str
+  max_series:
+    description:
+      - The most series the result may hold. A query that returns more fails, saying how many, so that
+        a query that forgot its aggregation does not fill the controller's memory and output.
+    type: int
+    default: 500
 '''
 
 EXAMPLES = r'''

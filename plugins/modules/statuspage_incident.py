@@ -80,9 +80,14 @@ options:
     type: float
     default: 10
   retries:
-    description: Extra attempts, with exponential backoff, when the API cannot be reached or answers 429, 502, 503 or 504.
+    description: Extra attempts, with exponential backoff, when the API cannot be reached or answers 420, 429, 502, 503 or 504.
     type: int
     default: 2
+  max_retry_after:
+    description:
+      - Longest wait, in seconds, that a 429 with C(Retry-After) may ask for before it is tried again; a longer one fails at once.
+    type: float
+    default: 30
 '''
 
 EXAMPLES = r'''

@@ -148,7 +148,8 @@ def api_error(err: Any, verb: str, kind: str, name: str | None = None, namespace
         message = err.body if isinstance(err.body, str) else ''
     detail = 'HTTP %s %s%s' % (err.status, err.reason, ': %s' % message if message else '')
     if err.status == 404 and name:
-        return K8sError('%s not found%s (%s)' % (what, where, detail), 404)
+        return K8sError('%s not found%s (%s): check the name and that the namespace exists (kubectl get %s%s)'
+                        % (what, where, detail, plural(kind), ' -n %s' % namespace if namespace else ''), 404)
     if err.status == 401:
         return K8sError('the Kubernetes API refused the credentials to %s %s%s (%s): check api_key or the '
                         "kubeconfig user's token or certificate, and that it has not expired" % (verb, what, where, detail), 401)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError, HttpClient, decode_json, summarise_body
+from ansible_collections.sre.runbooks.plugins.module_utils.api.client import RETRY_STATUSES, ApiError, HttpClient, decode_json, summarise_body
 
 API_URL = 'https://api.statuspage.io/v1'
 INCIDENT_STATUSES = ('investigating', 'identified', 'monitoring', 'resolved')
@@ -36,9 +36,11 @@ class StatuspageClient:
     """The incidents of one page."""
 
     def __init__(self, api_url: str, api_key: str, page_id: str, validate_certs: bool = True, timeout: float = 10.0,
-                 retries: int = 2) -> None:
+                 retries: int = 2, max_retry_after: float | None = 30.0) -> None:
+        # 420 is Statuspage's own "rate limited" (HINTS), tried again as a 429 is.
         self.http = HttpClient(api_url, name='Statuspage', headers={'Authorization': 'OAuth ' + api_key},
-                               validate_certs=validate_certs, timeout=timeout, retries=retries)
+                               validate_certs=validate_certs, timeout=timeout, retries=retries,
+                               retry_statuses=RETRY_STATUSES | {420}, max_retry_after=max_retry_after)
         self.incidents = '/pages/%s/incidents' % quote(page_id, safe='')
 
     def path(self, incident_id: str) -> str:
