@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -51,6 +52,32 @@ def start_playbook(name, *extra, inventory=None):
                             stdin=subprocess.DEVNULL, start_new_session=True)
 
 
+def run_with_faults(args, faults, env=None, timeout=600):
+    """(return code, output) of the command ARGS (a playbook run). FAULTS: [(text, fault)]: when a
+    line of the output first holds TEXT (a task's header: the task is about to run), the run is
+    paused (SIGSTOP to its process group), fault(the run's process) runs, and it goes on."""
+    run = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+                           env=dict(env or ENV, PYTHONUNBUFFERED='1'), stdin=subprocess.DEVNULL, start_new_session=True)
+    pending, lines = list(faults), []
+    try:
+        for line in run.stdout:
+            lines.append(line)
+            if pending and pending[0][0] in line:
+                os.killpg(run.pid, signal.SIGSTOP)
+                try:
+                    pending.pop(0)[1](run)
+                finally:
+                    os.killpg(run.pid, signal.SIGCONT)
+        run.wait(timeout=timeout)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait(timeout=30)
+    output = ''.join(lines)
+    assert not pending, 'the run never reached %r:\n%s' % (pending[0][0], output[-3000:])
+    return run.returncode, output
+
+
 def run_runbook(tmp_path, service='inference-gateway', *extra, mode='advise', inventory=None):
     out = tmp_path / 'incident.json'
     rc, output = playbook(CAPTURE, '-e', 'service=%s' % service, '-e', 'incident_out=%s' % out,
@@ -69,8 +96,8 @@ def now():
     return time.time()
 
 
-def standin(path, data=None):
-    request = urllib.request.Request(STANDIN + path, data=data, method='POST' if data is not None else 'GET')
+def standin(path, data=None, method=None):
+    request = urllib.request.Request(STANDIN + path, data=data, method=method or ('POST' if data is not None else 'GET'))
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.load(response)
 

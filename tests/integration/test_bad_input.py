@@ -25,6 +25,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1])]  # tests/, for conftes
 from auth_proxy import AuthProxy  # noqa: E402
 from conftest import ROOT, LocalServer, Route, run_module  # noqa: E402
 from rig import ENV  # noqa: E402
+from test_rig_faults import FAULTS  # noqa: E402
 from test_rig_mitigation import gateway  # noqa: E402
 
 HINT = re.compile(r'\b(check|give|set|use|drop|run|move|is this|raise|need|must)\b')
@@ -45,6 +46,8 @@ GARBAGE_PROMQL = {'status': 'error', 'errorType': 'bad_data', 'error': '1:5: par
 LOGIN_PAGE = b'<html><head><title>Company SSO - Sign in</title></head><body><form>...</form></body></html>'
 HTML = {'Content-Type': 'text/html; charset=utf-8'}
 EMPTY_VECTOR = {'status': 'success', 'data': {'resultType': 'vector', 'result': []}}
+HUGE_VECTOR = {'status': 'success', 'data': {'resultType': 'vector', 'result': [
+    {'metric': {'__name__': 'http_requests_total', 'pod': 'pod-%d' % i}, 'value': [1796511278.0, '1']} for i in range(2000)]}}
 
 CASES = [
     # -- URLs ---------------------------------------------------------------------------------
@@ -90,11 +93,15 @@ CASES = [
          {'url': '{server}/bad', 'query': 'sum('},
          r'Prometheus at .*/bad/api/v1/query rejected the query with bad_data \(HTTP 400\): 1:5: parse error.*Query: sum\(',
          hint=False, routes={'/bad/api/v1/query': Route(400, GARBAGE_PROMQL)}),
+    Case('result-huge', 'A query that forgot its aggregation (2000 series)', 'prometheus_query_info',
+         {'url': '{server}/huge', 'query': 'http_requests_total'},
+         r'the query returned 2000 series, more than max_series \(500\): aggregate it .*or raise max_series',
+         routes={'/huge/api/v1/query': Route(200, HUGE_VECTOR)}),
     Case('label-matches-nothing', 'status_label naming a label the metric does not have', 'error_rate_info',
          {'url': 'http://127.0.0.1:9090', 'service': 'inference-gateway', 'status_label': 'code', 'window': '30s',
           'baseline_offset': '60s', 'lookback': '5m'},
          r"status_label 'code' matches nothing: .*set status_label to one of them"),
-    Case('unknown-service', 'A service Prometheus has no series of', 'error_rate_info',
+    Case('unknown-service', 'A service Prometheus has no series of (an empty result)', 'error_rate_info',
          {'url': 'http://127.0.0.1:9090', 'service': 'no-such-service', 'window': '30s', 'baseline_offset': '60s',
           'lookback': '5m'},
          r"no series of http_requests_total match service='no-such-service' in the last 5m: check the service name"),
@@ -213,6 +220,25 @@ CASES = [
          r'Say which service: -e service=<name>; known services: inference-gateway', hint=False),
 ]
 
+# Bad input whose case lives with its parts (a real cluster, a container's log, the EDA source):
+# (what was wrong, module, where it is tested), listed in docs/reliability.md with the rest.
+ELSEWHERE = [
+    ('A namespace that does not exist', 'k8s_status_info, k8s_rollout, k8s_workload',
+     'test_k8s_real_cluster_failures.py::test_a_namespace_that_does_not_exist_is_named_and_nothing_is_made'),
+    ('A service account the RBAC grants nothing', 'k8s_status_info, k8s_rollout, k8s_workload',
+     'test_k8s_real_cluster_failures.py::test_rbac_forbidden_names_the_account_and_the_permission'),
+    ('Log lines that are not UTF-8 (read, each bad byte a U+FFFD)', 'log_search_info',
+     'test_log_search.py::test_docker_log_lines_that_are_not_utf8_are_read_with_replacement_characters'),
+    ('An Alertmanager payload that is no notification, a webhook without its token (400, 401, logged)',
+     'sre.runbooks.alertmanager', 'test_eda.py::test_the_source_asks_for_its_token_and_logs_every_refusal'),
+]
+# A fault whose case lives with the real cluster: listed with FAULTS.
+FAULTS_ELSEWHERE = [
+    ('The Kubernetes API server out of reach during the investigation', 'logs, resources and dependencies named '
+     'missing; the rollback not taken on what is left',
+     'test_k8s_real_cluster_playbook.py::test_the_api_server_lost_mid_run_costs_its_evidence_and_no_action_is_taken'),
+]
+
 
 @pytest.fixture(scope='module')
 def places(tmp_path_factory):
@@ -283,9 +309,12 @@ def test_bad_input_gets_one_clear_error_line(case, places):
 
 
 def render():
-    """docs/reliability.md: the catalogue, one row per case."""
+    """docs/reliability.md: the catalogue and the faults, one row per case."""
     rows = ['| %s | `%s` | `%s` |' % (c.what, c.module.replace('playbook:', ''), c.id) for c in CASES]
-    return DOC % {'count': len(CASES), 'rows': '\n'.join(rows)}
+    rows += ['| %s | `%s` | `%s` |' % case for case in ELSEWHERE]
+    faults = ['| %s | %s | `%s` |' % (what, end, case) for case, what, end in FAULTS]
+    faults += ['| %s | %s | `%s` |' % case for case in FAULTS_ELSEWHERE]
+    return DOC % {'count': len(CASES) + len(ELSEWHERE), 'rows': '\n'.join(rows), 'faults': '\n'.join(faults)}
 
 
 DOC = """# Reliability
@@ -294,13 +323,32 @@ DOC = """# Reliability
 
 What a new user gets wrong, and what the collection answers: one error line that names what was
 wrong and what to check, no traceback, nothing written or changed. Each row is a case of
-`tests/integration/test_bad_input.py`, which asserts the line; this page is rendered from those
-cases (`python tests/integration/test_bad_input.py > docs/reliability.md`) and a test keeps the two
+`tests/integration/test_bad_input.py`, which asserts the line, or of the test it names, where the
+case's parts live; this page is rendered from those cases (`python tests/integration/test_bad_input.py > docs/reliability.md`) and a test keeps the two
 the same. %(count)d cases.
 
 | What was wrong | Module or playbook | Case |
 |---|---|---|
 %(rows)s
+
+## Faults mid-run
+
+The runbook's own sources die while it runs. Each row is a case of
+`tests/integration/test_rig_faults.py`, on the real rig, through the whole playbook: Prometheus
+and the Docker engine stopped and started again (`demo/rig.sh stop|start`), the API stand-ins made
+to fail as each vendor documents its errors, tmpfs mounts read-only or full, signals to the run.
+Every case ends with no action on evidence that was lost, nothing claimed resolved that was not
+measured, the incident document written, the lock released or expiring, and a final line that
+says what happened.
+
+| Fault | What the run does | Case |
+|---|---|---|
+%(faults)s
+
+Two controllers that reach the docker host over SSH and take an expired lock at once: exactly one
+wins, each of several rounds (`test_two_controllers_over_ssh_race_for_an_expired_lock_and_one_wins`;
+many local takers in `tests/unit/test_remediation_lock_race.py`). The lock is read, decided and
+written under an flock on the host.
 
 ## The ansible-core it claims
 
@@ -309,6 +357,12 @@ execution environment), the newest for Python 3.11. The modules that run in the 
 take a few ansible-core internals; where one is missing, they run as processes instead, with one
 warning (`tests/unit/test_in_process.py` removes each).
 """
+
+
+@pytest.mark.parametrize('where', [case[-1] for case in ELSEWHERE + FAULTS_ELSEWHERE])
+def test_the_cases_tested_elsewhere_are(where):
+    path, name = where.split('::')
+    assert 'def %s(' % name in (ROOT / 'tests' / 'integration' / path).read_text()
 
 
 def test_the_catalogue_is_the_one_documented():

@@ -137,3 +137,37 @@ def test_a_rollout_blocked_by_a_quota_names_the_quota(kube):
     assert 'ReplicaFailure' in kinds, found['problems']
     failure = found['problems'][kinds.index('ReplicaFailure')]
     assert 'exceeded quota: pods' in failure['message'] and 'ReplicaFailure' in found['summary']
+
+
+def one_error_line(result):
+    assert result.get('failed') is True, result
+    assert '\n' not in result['msg'].strip() and 'Traceback' not in result['msg'], result['msg']
+    return result['msg']
+
+
+def test_a_namespace_that_does_not_exist_is_named_and_nothing_is_made(kube):
+    missing = kube.namespace + '-missing'
+    for module, extra in (('k8s_status_info', {}), ('k8s_rollout', {'state': 'restarted'}),
+                          ('k8s_workload', {'replicas': 2})):
+        msg = one_error_line(run_module(module, dict(name='web', namespace=missing, kubeconfig=KUBECONFIG,
+                                                     request_timeout=30, **extra)))
+        assert 'not found in namespace %s' % missing in msg and 'check the name and that the namespace exists' in msg, msg
+    assert missing not in [n.metadata.name for n in kube.core.list_namespace(_request_timeout=30).items]
+
+
+def test_rbac_forbidden_names_the_account_and_the_permission(kube):
+    """A ServiceAccount bound to nothing: each module says who was refused what, and how to check
+    the grant; the Deployment is unchanged."""
+    deploy(kube, 'web', {'app': 'web'}, {'app': 'web'})
+    kube.core.create_namespaced_service_account(kube.namespace, {'metadata': {'name': 'no-rights'}}, _request_timeout=30)
+    token = kube.core.create_namespaced_service_account_token(
+        'no-rights', kube.namespace, {'spec': {'expirationSeconds': 600}}, _request_timeout=30).status.token
+    config = kube.api_client.configuration
+    before = kube.deployment('web')['spec']
+    for module, extra in (('k8s_status_info', {}), ('k8s_rollout', {'state': 'restarted'}),
+                          ('k8s_workload', {'replicas': 2})):
+        msg = one_error_line(run_module(module, dict(name='web', namespace=kube.namespace, host=config.host, api_key=token,
+                                                     ca_cert=config.ssl_ca_cert, request_timeout=30, **extra)))
+        assert 'forbidden' in msg and 'system:serviceaccount:%s:no-rights' % kube.namespace in msg, msg
+        assert 'kubectl auth can-i' in msg, msg
+    assert kube.deployment('web')['spec'] == before

@@ -14,8 +14,9 @@ to create and delete namespaces, ClusterRoles and ClusterRoleBindings.
 In file order: a baseline of good traffic (about 100 s), the bad deploy (v1.2.3, with a change-cause),
 the HighErrorRate alert, then the runbook in advise mode (diagnosis: the deploy; recommended: roll back
 to revision 1; nothing changed), which opens the incident and records revision 1 as its rollback
-target. Then a mitigation adds a revision (an env change on the bad version, revision 3), after which
-the revision before the current one is the bad deploy: rollback.yml (advise), and the runbook in
+target. A run in auto mode that loses the API server during its investigation takes no action.
+Then a mitigation adds a revision (an env change on the bad version, revision 3), after which the
+revision before the current one is the bad deploy: rollback.yml (advise), and the runbook in
 auto mode, still target revision 1 (rolled back to v1.2.2 as revision 4, verified, the Deployment's
 other annotations kept). On the recovered demo, scale.yml and resources.yml act and verify (the
 HPA's minReplicas, the memory limit; the new pods run). Last, the demo's crash fault rolled out with
@@ -38,7 +39,8 @@ import pytest
 import yaml
 
 from conftest import ROOT, run_module
-from rig import CAPTURE, ENV, told
+from rig import CAPTURE, ENV, run_with_faults, told
+from tcp_proxy import TcpProxy
 
 KUBECONFIG = os.environ.get('SRE_RUNBOOKS_TEST_KUBECONFIG')
 CONTEXT = os.environ.get('SRE_RUNBOOKS_TEST_CONTEXT')
@@ -246,15 +248,15 @@ class Demo:
             time.sleep(2)
 
     # -- the runbook -----------------------------------------------------------------------
-    def runbook(self, tmp_path, mode, playbook=None, **extra):
+    def runbook(self, tmp_path, mode, playbook=None, kubeconfig=KUBECONFIG, faults=(), **extra):
         """The runbook (or another playbook, with its extra vars) as on call (inventories/kubernetes),
-        moved to this namespace and Prometheus."""
+        moved to this namespace and Prometheus; with FAULTS (rig.run_with_faults)."""
         out = tmp_path / ('incident-%s-%s.json' % (mode, (playbook or 'runbook').split('/')[-1]))
         overrides = tmp_path / 'overrides.json'
         workload = dict(yaml.safe_load((ROOT / 'inventories' / 'kubernetes' / 'host_vars' / 'inference-gateway.yml')
                                        .read_text())['runbook_kubernetes'], namespace=self.namespace)
         variables = {'runbook_kubernetes': workload, 'runbook_prometheus_url': self.prometheus,
-                     'runbook_kubeconfig': KUBECONFIG, 'service': GATEWAY, 'incident_out': str(out),
+                     'runbook_kubeconfig': kubeconfig, 'service': GATEWAY, 'incident_out': str(out),
                      'mitigate_mode': mode, 'runbook_state_dir': str(self.state_dir),
                      # The locks and ledger of this run, not those of a demo run on the same machine.
                      'mitigate_state_dir': str(tmp_path / 'state'), 'service_down_state_dir': str(tmp_path / 'state'),
@@ -268,10 +270,8 @@ class Demo:
         overrides.write_text(json.dumps(variables))
         command = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), str(ROOT / CAPTURE),
                    '-i', str(ROOT / 'inventories' / 'kubernetes'), '-e', '@%s' % overrides]
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT,
-                              env=dict(ENV, KUBECONFIG=KUBECONFIG), stdin=subprocess.DEVNULL, check=False)
-        output = proc.stdout + proc.stderr
-        assert proc.returncode == 0, output
+        returncode, output = run_with_faults(command, faults, env=dict(ENV, KUBECONFIG=kubeconfig))
+        assert returncode == 0, output
         for user in yaml.safe_load(open(KUBECONFIG, encoding='utf-8')).get('users') or []:
             token = (user.get('user') or {}).get('token')
             assert not token or token not in output, 'the kubeconfig token reached the output'
@@ -348,6 +348,35 @@ def test_advise_diagnoses_the_deploy_and_recommends_the_previous_revision(demo, 
     assert after['spec']['template'] == before['spec']['template']
     assert after['metadata']['annotations'][REVISION] == '2'
     assert after['spec']['template']['spec']['containers'][0]['image'] == BAD
+
+
+def test_the_api_server_lost_mid_run_costs_its_evidence_and_no_action_is_taken(demo, tmp_path):
+    """Auto mode, with the API server out of reach once the triage is done (a TCP proxy in front of
+    it, cut): the logs and resources are missing evidence, the rollback the diagnosis plans
+    interrupts the service, and is not taken on what is left."""
+    config = yaml.safe_load(open(KUBECONFIG, encoding='utf-8'))
+    context = next(c['context'] for c in config['contexts'] if c['name'] == (CONTEXT or config['current-context']))
+    cluster = next(c['cluster'] for c in config['clusters'] if c['name'] == context['cluster'])
+    server = urllib.parse.urlsplit(cluster['server'])
+    proxy = TcpProxy(server.hostname, server.port or 443)
+    cluster['server'] = '%s://%s:%d%s' % (server.scheme, server.hostname, proxy.port, server.path)
+    kubeconfig = tmp_path / 'kubeconfig'
+    kubeconfig.write_text(yaml.safe_dump(config))
+    before = demo.deployment()
+    try:
+        incident, output = demo.runbook(tmp_path, 'auto', kubeconfig=str(kubeconfig), faults=[
+            ('TASK [sre.runbooks.triage : Show the triage summary]', lambda _run: proxy.cut())])
+    finally:
+        proxy.cut()
+    assert incident['triage']['error_rate']['verdict'] == 'critical', output
+    missing = incident['diagnosis']['missing_evidence']
+    assert any(m.startswith('logs') for m in missing) and any(m.startswith('resources') for m in missing), missing
+    attempt = incident['mitigation']['attempts'][0]
+    assert (attempt['action']['name'], attempt['decision'], attempt['acted']) == ('rollback', 'insufficient', False), attempt
+    assert incident['outcome'] == 'insufficient_evidence'
+    after = demo.deployment()
+    assert after['spec']['template'] == before['spec']['template']
+    assert after['metadata']['annotations'][REVISION] == '2'
 
 
 def test_a_mitigation_that_adds_a_revision_does_not_move_the_rollback_target(demo, tmp_path):

@@ -198,6 +198,33 @@ def test_docker_match_and_min_level(containers):
                                        'line; use match and min_level to select lines']
 
 
+def test_docker_log_lines_that_are_not_utf8_are_read_with_replacement_characters():
+    """Latin-1 and broken bytes in a container's log: read, matched and clustered, each bad byte a
+    U+FFFD, nothing dropped."""
+    service = 'latin1-%s' % RUN
+    script = r'''
+import sys, time
+for i in range(3):
+    sys.stdout.buffer.write(b"ERROR caf\xe9 %d: upstream \xff\xfe refused\n" % i)
+sys.stdout.buffer.write(b"INFO ready\n")
+sys.stdout.flush()
+time.sleep(3600)
+'''
+    container = docker('run', '-d', '--network', 'none', '--name', 'sretest-logs-%s-latin1' % RUN,
+                       '--label', 'com.docker.compose.project=%s' % PROJECT,
+                       '--label', 'com.docker.compose.service=%s' % service, IMAGE, 'python3', '-c', script)
+    try:
+        wait_for(lambda: 'ready' in docker('logs', container), 'the latin-1 lines')
+        r = run_module('log_search_info', {'backend': 'docker', 'service': service, 'compose_project': PROJECT,
+                                           'since': '10m'})
+        assert r.get('failed') is not True, r
+        assert (r['scanned'], r['matched']) == (4, 3)
+        assert r['top_messages'][0]['count'] == 3
+        assert r['top_messages'][0]['pattern'] == 'ERROR caf\ufffd <num>: upstream \ufffd\ufffd refused', r['top_messages'][0]
+    finally:
+        subprocess.run(['docker', 'rm', '-f', container], capture_output=True, timeout=60, check=False)
+
+
 def test_docker_unknown_service_is_named():
     r = search(service='no-such-service')
     assert r['failed'] is True

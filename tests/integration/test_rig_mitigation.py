@@ -146,14 +146,17 @@ def test_a_run_killed_mid_action_leaves_the_service_running_and_the_lock_expirin
     assert lock['expires_at'] <= time.time() + 20
     # Whichever image it runs, the gateway runs and answers.
     wait_for(lambda: gateway()[2] == 'running' and healthy(), 90, 'the gateway to run and answer')
+    take_over_expired_lock(lock)
+
+
+def take_over_expired_lock(lock):
+    """Once the lock of a dead run expires, the next run takes it over, and releases it."""
     wait_for(lambda: time.time() > lock['expires_at'], 30, 'the lock to expire')
-    taken = run_module('remediation_lock', {'service': 'inference-gateway', 'run_id': 'next-run',
-                                            'incident_id': 'next', 'cooldown': '0',
-                                            'state_dir': str(STATE)})
+    args = {'service': 'inference-gateway', 'run_id': 'next-run', 'incident_id': 'next', 'cooldown': '0',
+            'state_dir': str(STATE)}
+    taken = run_module('remediation_lock', args)
     assert taken['allowed'] and taken['took_over']['run_id'] == lock['run_id']
-    assert run_module('remediation_lock', {'service': 'inference-gateway', 'run_id': 'next-run',
-                                           'incident_id': 'next', 'state': 'released',
-                                           'state_dir': str(STATE)})['changed']
+    assert run_module('remediation_lock', dict(args, state='released'))['changed']
     assert not LOCK.exists()
 
 
