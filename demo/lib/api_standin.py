@@ -779,13 +779,11 @@ class Handler(BaseHTTPRequestHandler):
             if outage:
                 time.sleep(outage["delay"])
             if outage and outage["status"]:
-                retry = {} if outage["retry_after"] is None else {"Retry-After": str(outage["retry_after"])}
-                status, answer, headers = outage["status"], outage_answer(api, outage["status"]), retry
+                status, answer = outage["status"], outage_answer(api, outage["status"])
+                headers = {} if outage["retry_after"] is None else {"Retry-After": str(outage["retry_after"])}
                 body = request_fields(self, raw)  # journaled, so that a test tells whose request met it
-                entry = state.record(api, method, self.path, body, status)
-                LOG.info("#%d %s %s %s -> %s (outage)", entry["seq"], api, method, self.path, status)
-                return self._send(status, answer, headers)
-            status, answer, body = answer_with(state, self, method, path[len(prefix):], query, raw)
+            else:
+                status, answer, body = answer_with(state, self, method, path[len(prefix):], query, raw)
         except Answer as answer_now:
             status, answer, body, headers = answer_now.status, answer_now.body, None, answer_now.headers
         except Exception:  # a stand-in bug: answer 500 and keep serving

@@ -522,16 +522,18 @@ def run(p: dict[str, Any], check_mode: bool) -> dict[str, Any]:
              (base + '.ics', render_ics(incident, event, stem + '.md'))]
     diff: list[dict[str, Any]] = []
     hint = 'check directory (%s) and its permissions' % p['directory']
-    try:
-        for path, text in files:
+    for path, text in files:
+        try:
             old = read_text(path)
-            if old != text:
-                diff.append({'before_header': path, 'after_header': path, 'before': old or '', 'after': text})
-                if not check_mode:
-                    write_atomic(path, text, hint=hint)
-    except StateError as err:
-        said = str(err)
-        raise RunbookError('cannot write the incident document: %s%s' % (said, '' if hint in said or '(df -h ' in said else ': ' + hint))
+        except StateError as err:
+            raise RunbookError('cannot write the incident document: %s: %s' % (err, hint))
+        if old != text:
+            diff.append({'before_header': path, 'after_header': path, 'before': old or '', 'after': text})
+            if not check_mode:
+                try:
+                    write_atomic(path, text, hint=hint)  # its error names the hint, or the space to free
+                except StateError as err:
+                    raise RunbookError('cannot write the incident document: %s' % err)
     return {'changed': bool(diff), 'diff': diff, 'path': files[0][0], 'ics_path': files[1][0],
             'missing': missing(incident),
             'postmortem': {'start': iso(event['start']), 'end': iso(event['end']), 'uid': event['uid'],

@@ -289,6 +289,8 @@ def test_a_run_stopped_by_a_signal_while_acting_leaves_its_lock_expiring(firing,
                                               lambda process: os.killpg(process.pid, signum))],
                                   '-e', 'mitigate_lock_ttl=10s', '-e', 'mitigate_cooldown=0')
     assert run.returncode != 0
+    if signum == signal.SIGINT:
+        assert run.output.rstrip().endswith('[ERROR]: User interrupted execution'), run.output[-2000:]
     lock = json.loads(LOCK.read_text())
     assert lock['expires_at'] <= time.time() + 10
     assert run.document and 'rollback' in run.document
