@@ -22,7 +22,8 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR ?= 1
 
 .PHONY: help deps venv rig demo demo-down preflight demo-k8s cluster cluster-down cluster-build eda test lint sanity \
-	docs units integration integration-main cluster-demo-suite molecule scenarios bench ee clean
+	docs units integration faults integration-rig integration-cluster test-lane-rig test-lane-cluster molecule \
+	scenarios bench ee clean
 
 help:
 	@echo "make demo       the High Error Rate runbook on the local demo stack (bad deploy of $(BAD_VERSION))"
@@ -163,26 +164,25 @@ docs: venv
 units: venv
 	pytest -q tests/unit
 
-# The real-cluster suites run last, against `make cluster` (on an image the rig builds): the
-# control plane's first build has the rest of the suite's time to finish in the background.
-# The real-cluster suites run on make cluster: the API-level ones after the other integration
-# tests; the whole runbook on the cluster's demo (CLUSTER_DEMO_SUITE, about 7 minutes, most of it
-# waiting on its traffic) in make test beside the scenarios, which use the compose rig.
-REAL_CLUSTER := tests/integration/test_k8s_*real_cluster*.py
-CLUSTER_DEMO_SUITE := tests/integration/test_k8s_real_cluster_playbook.py tests/integration/test_k8s_awx_workflow_real_cluster.py
+# The integration tests: the faults first (they stop the Docker engine and Prometheus under a
+# run), then the compose rig's suites, then the real cluster's (make cluster, on the rig's images,
+# and the AWX execution environment).
+FAULT_TESTS := tests/integration/test_rig_faults.py
+REAL_CLUSTER := $(wildcard tests/integration/test_k8s_*real_cluster*.py)
 CLUSTER_ENV = SRE_RUNBOOKS_TEST_KUBECONFIG=$$($(CLUSTER) kubeconfig) SRE_RUNBOOKS_TEST_IMAGE=sre-demo/loadgen:v1.0.0 \
   SRE_RUNBOOKS_TEST_PROMETHEUS_IMAGE=$$($(CLUSTER) prometheus-image)
-integration: integration-main cluster-demo-suite
+integration: faults integration-rig integration-cluster
 
-integration-main: venv rig
-	pytest -q --durations=25 --ignore-glob='*/$(notdir $(REAL_CLUSTER))' tests/integration
-	$(CLUSTER) up
-	$(CLUSTER_ENV) pytest -q --durations=10 $(filter-out $(CLUSTER_DEMO_SUITE),$(wildcard $(REAL_CLUSTER)))
+faults: venv rig
+	pytest -q --durations=5 $(FAULT_TESTS)
 
-cluster-demo-suite: venv rig ee
+integration-rig: venv rig
+	pytest -q --durations=25 $(addprefix --ignore=,$(FAULT_TESTS) $(REAL_CLUSTER)) tests/integration
+
+integration-cluster: venv rig ee
 	$(CLUSTER) up
 	$(CLUSTER) images
-	$(CLUSTER_ENV) pytest -q --durations=10 $(CLUSTER_DEMO_SUITE)
+	$(CLUSTER_ENV) pytest -q --durations=10 $(REAL_CLUSTER)
 
 molecule: venv rig
 	for scenario in roles/*/molecule/default; do \
@@ -198,8 +198,19 @@ scenarios: venv rig
 bench: venv rig
 	python tests/bench/run.py $(BENCH_ARGS)
 
-test: cluster-build lint sanity docs units integration-main molecule
-	$(MAKE) --no-print-directory --output-sync=line -j2 scenarios cluster-demo-suite
+# The compose rig is one: its suites run one after the other (lane rig). The checks and the real
+# cluster need no rig state: they run beside it (lane cluster), after the faults, which stop the
+# Docker engine that the cluster's node uses. The control plane's first build runs from the start,
+# niced, in the background; `cluster.sh up` waits for it.
+test: cluster-build venv rig
+	$(MAKE) --no-print-directory faults
+	$(MAKE) --no-print-directory --output-sync=line -j2 test-lane-rig test-lane-cluster
+
+test-lane-rig:
+	$(MAKE) --no-print-directory -j1 integration-rig molecule scenarios 2>&1 | sed -u 's/^/[rig] /'
+
+test-lane-cluster:
+	$(MAKE) --no-print-directory -j1 lint sanity docs units integration-cluster 2>&1 | sed -u 's/^/[cluster] /'
 
 clean: demo-down cluster-down
 	rm -rf build $(VENV) .collections tests/output
