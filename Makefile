@@ -37,8 +37,9 @@ help:
 	@echo "make scenarios  every demo fault handled by the runbook (MODE=advise, FAULTS=...)"
 	@echo "make bench      time to diagnosis, to recovery, and against a naive playbook"
 
-# Packages only: policy-rc.d keeps their daemons (sshd on *:22) from starting; the rig starts its
-# own, on loopback.
+# Packages only: policy-rc.d keeps their daemons (sshd on *:22, PostgreSQL on 5432) from starting;
+# the rig starts its own, on loopback. PostgreSQL's binaries are not on PATH: initdb is looked for
+# where Debian puts it.
 deps:
 	@missing=""; \
 	for cmd in dockerd:docker.io docker-compose:docker-compose prometheus:prometheus \
@@ -48,6 +49,7 @@ deps:
 	           sshd:openssh-server ssh:openssh-client openssl:openssl curl:curl ip:iproute2; do \
 	  command -v "$${cmd%%:*}" >/dev/null || missing="$$missing $${cmd#*:}"; \
 	done; \
+	compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  if [ ! -e /usr/sbin/policy-rc.d ]; then \

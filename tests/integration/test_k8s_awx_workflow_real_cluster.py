@@ -147,7 +147,8 @@ def incident_of(job):
 def test_the_execution_environment_holds_the_collection_and_everything_it_imports():
     listed = in_image('ansible-doc', '-l', 'sre.runbooks')
     assert sorted(line.split()[0].split('.')[-1] for line in listed.splitlines() if line.strip()) == MODULES, listed
-    assert 'sre.runbooks 1.0.0' in ' '.join(in_image('ansible-galaxy', 'collection', 'list', 'sre.runbooks').split())
+    version = yaml.safe_load((ROOT / 'galaxy.yml').read_text())['version']
+    assert 'sre.runbooks %s' % version in ' '.join(in_image('ansible-galaxy', 'collection', 'list', 'sre.runbooks').split())
     # Every Python file of the collection: modules, module_utils, the roles' filters, action plugins.
     utils = sorted('.'.join(p.relative_to(ROOT).with_suffix('').parts) for p in (ROOT / 'plugins').rglob('*.py')
                    if p.name != '__init__.py')
