@@ -48,13 +48,23 @@ OVERRIDE_FILE=/var/lib/sre-runbooks/compose/$PROJECT/override.yml
 # The open incidents the runbook keeps (sre.runbooks.incident_registry): a cleared rig has none.
 INCIDENT_RECORDS=/var/lib/sre-runbooks/incidents
 LOCK_FILE="$RUN_DIR/rig.lock"
+# PostgreSQL (Debian postgresql) on 127.0.0.1:5433: the orders service's database, which the
+# Database Issues runbook reads and acts on (role runbook: pg_monitor, pg_signal_backend). Its
+# cluster lives in $PG_DATA and runs as the postgres user; stopped fast by pg_ctl.
+PG_DATA="$STATE_DIR/postgres"
+PG_SOCKET_DIR="$RUN_DIR/postgres"
+PG_PORT=5433
+PG_LOG="$LOG_DIR/postgres.log"
+# The Database Issues fault: a report job (a container of its own, no compose service) that leaves
+# a transaction open on every order.
+REPORT_JOB="$PROJECT-nightly-report"
 # Faults: the injected one, the runtime fault state the services keep (bind mounted into
 # inference-gateway), and the process that holds port 8000 in the port-conflict fault.
 FAULT_FILE="$STATE_DIR/fault.json"
 FAULT_DIR="$STATE_DIR/faults"
 SQUATTER_PIDFILE="$RUN_DIR/port-squatter.pid"
 SQUATTER_LOG="$LOG_DIR/port-squatter.log"
-FAULTS=(bad-deploy endpoint dependency dependency-down saturation memory crash port-conflict two-causes)
+FAULTS=(bad-deploy endpoint dependency dependency-down saturation memory crash port-conflict two-causes db-idle-tx)
 BAD_VERSION=v1.2.3
 # The gateway's limits in docker-compose.yml (160m, 1.0 CPU) as docker inspect shows them.
 GATEWAY_LIMITS="$((160 * 1024 * 1024)) 1000000000"
@@ -71,6 +81,10 @@ DEMO_WARNING_FOR=30s
 
 GOOD_VERSION=v1.2.2
 BASE_IMAGE=sre-demo/base:bookworm
+# The Debian packages of the base image (psycopg: the orders service); the image's comment names
+# them, and a base made with others is made again.
+BASE_PACKAGES=python3,python3-psycopg
+BASE_COMMENT="debootstrap --variant=minbase --include=$BASE_PACKAGES bookworm"
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # service:tag:APP_VERSION
 IMAGES=(
@@ -79,8 +93,9 @@ IMAGES=(
   "model-service:v1.0.0:1.0.0"
   "feature-store:v1.0.0:1.0.0"
   "loadgen:v1.0.0:1.0.0"
+  "orders:v1.0.0:1.0.0"
 )
-SERVICE_PORTS=("8000=inference-gateway" "8080=model-service" "8081=feature-store")
+SERVICE_PORTS=("8000=inference-gateway" "8080=model-service" "8081=feature-store" "8082=orders")
 
 if [[ -x /usr/bin/python3 ]]; then PY=/usr/bin/python3; else PY=python3; fi
 HELPER=("$PY" "$DEMO_DIR/lib/righelper.py")
@@ -94,7 +109,8 @@ usage() {
   cat <<EOF
 usage: demo/rig.sh COMMAND [ARGS]
   up                      dockerd if needed, images (cached), Prometheus, Alertmanager, API stand-ins,
-                          sshd on $SSHD_LISTEN, stack at $GOOD_VERSION; waits until healthy
+                          sshd on $SSHD_LISTEN, PostgreSQL on 127.0.0.1:$PG_PORT, stack at $GOOD_VERSION;
+                          waits until healthy
   images [--force]        build the base image and the demo images (skipped when up to date)
   deploy VERSION          recreate only inference-gateway at image tag VERSION (e.g. v1.2.3)
   wait-baseline SECONDS   wait until the gateway at $GOOD_VERSION has been scraped for SECONDS
@@ -111,10 +127,10 @@ usage: demo/rig.sh COMMAND [ARGS]
   status                  containers, versions, Prometheus targets, error ratios, alerts, Alertmanager
   query PROMQL            instant query against $PROM_URL
   check                   static checks, nothing started: rules render, promtool, amtool, compose config
-  stop|start PART         stop or start prometheus (its data kept) or the rig's dockerd (the demo's
-                          containers come back with it): a source lost mid-run
-  down                    remove containers, stop Prometheus, Alertmanager, the API stand-ins, sshd
-                          (and a dockerd this rig started)
+  stop|start PART         stop or start prometheus or postgres (their data kept) or the rig's dockerd
+                          (the demo's containers come back with it): a source lost mid-run
+  down                    remove containers, stop Prometheus, Alertmanager, the API stand-ins, sshd,
+                          PostgreSQL (its data removed) and a dockerd this rig started
 EOF
 }
 
@@ -225,14 +241,14 @@ umount_under() {
 
 ensure_base_image() {
   local tmp start
-  if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+  if [[ $(docker image inspect -f '{{.Comment}}' "$BASE_IMAGE" 2>/dev/null) == "$BASE_COMMENT" ]]; then
     return 0
   fi
   command -v debootstrap >/dev/null || die "debootstrap is not installed (Debian package debootstrap)"
   start=$(now)
   tmp=$(mktemp -d /var/tmp/sre-demo-rootfs.XXXXXX)
-  log "building $BASE_IMAGE: debootstrap --variant=minbase --include=python3 bookworm ($DEBIAN_MIRROR)"
-  if ! timeout 900 debootstrap --variant=minbase --include=python3 bookworm "$tmp" "$DEBIAN_MIRROR" \
+  log "building $BASE_IMAGE: $BASE_COMMENT ($DEBIAN_MIRROR)"
+  if ! timeout 900 debootstrap --variant=minbase --include="$BASE_PACKAGES" bookworm "$tmp" "$DEBIAN_MIRROR" \
       >"$LOG_DIR/debootstrap.log" 2>&1; then
     umount_under "$tmp"
     tail -n 20 "$LOG_DIR/debootstrap.log" >&2 || true
@@ -246,7 +262,7 @@ ensure_base_image() {
          "${tmp:?}"/usr/share/doc/* "${tmp:?}"/usr/share/man/* "${tmp:?}"/usr/share/locale/*
   tar -C "$tmp" --numeric-owner -c . |
     docker import -c 'ENV LANG=C.UTF-8' -c 'CMD ["python3"]' \
-      -m "debootstrap --variant=minbase --include=python3 bookworm" - "$BASE_IMAGE" >/dev/null
+      -m "$BASE_COMMENT" - "$BASE_IMAGE" >/dev/null
   rm -rf --one-file-system "${tmp:?}"
   log "$BASE_IMAGE imported in $(since "$start")s"
 }
@@ -495,6 +511,80 @@ ensure_sshd() {
   log "sshd: started (pid $(read_pid "$SSHD_PIDFILE" sshd)) on $SSHD_LISTEN, keys in $SSH_DIR/authorized_keys"
 }
 
+# ----------------------------------------------------------------------------- postgres
+
+pg_bin() {
+  local dirs=(/usr/lib/postgresql/*/bin) dir
+  dir=$(printf '%s\n' "${dirs[@]}" | sort -V | tail -n 1)
+  [[ -x $dir/postgres ]] || die "PostgreSQL is not installed (Debian package postgresql)"
+  echo "$dir"
+}
+
+postgres_pid() {
+  local pid
+  [[ -s $PG_DATA/postmaster.pid ]] || return 0
+  pid=$(head -n 1 "$PG_DATA/postmaster.pid" | tr -dc '0-9')
+  [[ -n $pid ]] && pid_alive "$pid" && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == postgres ]] && echo "$pid"
+  return 0
+}
+
+# The roles, the database and its orders, made once (each statement checks what exists).
+postgres_bootstrap() {
+  local bin=$1
+  runuser -u postgres -- "$bin/psql" -h "$PG_SOCKET_DIR" -p "$PG_PORT" -X -q -v ON_ERROR_STOP=1 -d postgres <<'SQL' >/dev/null
+SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', name, password) FROM (VALUES
+  ('orders', 'orders-demo'), ('reports', 'reports-demo'), ('runbook', 'runbook-demo')) AS r(name, password)
+  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = name)\gexec
+GRANT pg_monitor, pg_signal_backend TO runbook;
+SELECT 'CREATE DATABASE shop OWNER orders' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'shop')\gexec
+\connect shop
+CREATE TABLE IF NOT EXISTS orders (id int PRIMARY KEY, status text NOT NULL, total_cents int NOT NULL,
+                                   reads bigint NOT NULL DEFAULT 0);
+ALTER TABLE orders OWNER TO orders;
+INSERT INTO orders SELECT g, (ARRAY['paid', 'shipped', 'delivered'])[1 + g % 3], 1000 + 37 * g
+  FROM generate_series(1, 50) AS g ON CONFLICT DO NOTHING;
+GRANT SELECT, UPDATE ON orders TO reports;
+SQL
+}
+
+ensure_postgres() {
+  local bin pid start
+  bin=$(pg_bin)
+  install -d -o postgres -g postgres -m 755 "$PG_SOCKET_DIR"
+  pid=$(postgres_pid)
+  if [[ -n $pid ]]; then
+    log "postgres: running (pid $pid) on 127.0.0.1:$PG_PORT"
+    return 0
+  fi
+  start=$(now)
+  if [[ ! -s $PG_DATA/PG_VERSION ]]; then
+    rm -rf --one-file-system "${PG_DATA:?}"
+    install -d -o postgres -g postgres -m 700 "$PG_DATA"
+    runuser -u postgres -- "$bin/initdb" -D "$PG_DATA" -U postgres --auth-local=peer \
+      --auth-host=scram-sha-256 >"$LOG_DIR/initdb.log" 2>&1 || die "initdb failed; see $LOG_DIR/initdb.log"
+  fi
+  "${HELPER[@]}" check-ports "$PG_PORT" ||
+    die "cannot start PostgreSQL: port $PG_PORT is taken by a process that is not this rig's PostgreSQL"
+  install -o postgres -g postgres -m 640 /dev/null "$PG_LOG"
+  # 9>&-: the server must not inherit the rig's lock.
+  runuser -u postgres -- "$bin/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 30 -o \
+    "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_SOCKET_DIR -c max_connections=40" \
+    start >/dev/null 9>&- || { tail -n 20 "$PG_LOG" >&2; die "PostgreSQL did not start; see $PG_LOG"; }
+  postgres_bootstrap "$bin" || die "could not create the demo's roles and database in PostgreSQL"
+  log "postgres: started (pid $(postgres_pid)) on 127.0.0.1:$PG_PORT, ready in $(since "$start")s"
+}
+
+stop_postgres() {
+  [[ -n $(postgres_pid) ]] || return 0
+  log "stopping postgres (pid $(postgres_pid))"
+  runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$PG_DATA" -m fast -w -t 30 stop >/dev/null
+}
+
+# The report job of the db-idle-tx fault; never fails.
+stop_report_job() {
+  docker rm -f "$REPORT_JOB" >/dev/null 2>&1 || true
+}
+
 reset_api_standin() {
   "$PY" - "$STANDIN_URL/journal/reset" <<'PYEOF' || log "could not reset the API stand-ins' journal ($STANDIN_URL)"
 import sys, urllib.request
@@ -580,6 +670,7 @@ fault_time() {
 clear_runtime_faults() {
   local svc port id
   stop_pidfile "$SQUATTER_PIDFILE" port-squatter 10
+  stop_report_job
   for svc in inference-gateway:8000 model-service:8080; do
     port=${svc#*:}
     svc=${svc%%:*}
@@ -628,7 +719,7 @@ converge_stack() {
   clear_runtime_faults
   for spec in "${SERVICE_PORTS[@]}"; do specs+=("${spec%%=*}=containers"); done
   "${HELPER[@]}" check-ports --containers "$(project_container_ids)" "${specs[@]}" ||
-    die "a demo port (8000, 8080, 8081) is taken by a process outside the sre-demo containers"
+    die "a demo port (8000, 8080, 8081, 8082) is taken by a process outside the sre-demo containers"
   prev=$(gateway_image)
   stamp=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
   epoch=$(date +%s.%N)
@@ -666,6 +757,7 @@ cmd_up() {
   ensure_alertmanager
   ensure_api_standin
   ensure_sshd
+  ensure_postgres
   converge_stack
   log "up: rig ready in $(since "$start")s (gateway $GOOD_VERSION, Prometheus $PROM_URL," \
     "Alertmanager $AM_URL, API stand-ins $STANDIN_URL, sshd $SSHD_LISTEN)"
@@ -684,6 +776,7 @@ cmd_clear() {
   ensure_api_standin
   reset_api_standin
   rm -f "$INCIDENT_RECORDS"/*.json
+  ensure_postgres
   converge_stack
   log "clear: ${fault:-no} fault cleared, stack healthy at $GOOD_VERSION in $(since "$start")s" \
     "(demo/rig.sh wait-clear waits for the 5xx ratio)"
@@ -797,6 +890,11 @@ cmd_inject() {
     port-conflict)
       inject_port_conflict
       restarts=0 ;;
+    db-idle-tx)
+      log "starting the report job $REPORT_JOB: it opens a transaction on every order and leaves it idle"
+      docker run -d --name "$REPORT_JOB" --network host --label io.sre-demo.job=nightly-report \
+        -e REPORT_DSN="host=127.0.0.1 port=$PG_PORT dbname=shop user=reports password=reports-demo" \
+        sre-demo/orders:v1.0.0 python3 /app/report_job.py >/dev/null ;;
   esac
   if [[ $current != "$fault" ]]; then
     record_fault "$fault" "$stamp" "$epoch" "$id" "$restarts"
@@ -811,6 +909,7 @@ cmd_down() {
   take_lock
   stop_pidfile "$SQUATTER_PIDFILE" port-squatter 10
   if docker info >/dev/null 2>&1; then
+    stop_report_job
     log "compose down (project $PROJECT)"
     compose -- down --remove-orphans --timeout 5 2>&1 | sed 's/^/  /'
     ids=$(docker ps -aq --filter "label=com.docker.compose.project=$PROJECT")
@@ -824,13 +923,14 @@ cmd_down() {
   stop_pidfile "$STANDIN_PIDFILE" api-standin 10
   stop_pidfile "$SSHD_PIDFILE" sshd 10
   rm -f "$AM_FINGERPRINT" "$STANDIN_FINGERPRINT" "$SSHD_FINGERPRINT"
+  stop_postgres
   if [[ -n $(read_pid "$DOCKERD_PIDFILE" dockerd) ]]; then
     stop_pidfile "$DOCKERD_PIDFILE" dockerd 30
   else
     rm -f "$DOCKERD_PIDFILE"
   fi
   rm -rf --one-file-system "${PROM_DATA:?}" "${PROM_CONF_DIR:?}" "${FAULT_DIR:?}" "${AM_DATA:?}" \
-    "${AM_CONF_DIR:?}"
+    "${AM_CONF_DIR:?}" "${PG_DATA:?}"
   rm -f "$DEPLOY_FILE" "$FAULT_FILE"
   log "down: containers removed, Prometheus, Alertmanager, the API stand-ins and sshd stopped, $PROM_DATA removed"
 }
@@ -842,11 +942,12 @@ cmd_stop() {
   take_lock
   case ${1:-} in
     prometheus) stop_pidfile "$PROM_PIDFILE" prometheus 20 ;;
+    postgres) stop_postgres ;;
     dockerd)
       [[ -n $(read_pid "$DOCKERD_PIDFILE" dockerd) ]] ||
         die "the running dockerd was not started by this rig ($DOCKERD_PIDFILE): stop it yourself"
       stop_pidfile "$DOCKERD_PIDFILE" dockerd 40 ;;
-    *) die "usage: demo/rig.sh stop prometheus|dockerd" ;;
+    *) die "usage: demo/rig.sh stop prometheus|postgres|dockerd" ;;
   esac
 }
 
@@ -854,8 +955,9 @@ cmd_start() {
   take_lock
   case ${1:-} in
     prometheus) ensure_prometheus ;;
+    postgres) ensure_postgres ;;
     dockerd) ensure_dockerd ;;
-    *) die "usage: demo/rig.sh start prometheus|dockerd" ;;
+    *) die "usage: demo/rig.sh start prometheus|postgres|dockerd" ;;
   esac
 }
 

@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 VERSION = os.environ.get("APP_VERSION", "0.0.0-dev")
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-PROBE_PATHS = ("/health", "/ready", "/metrics", "/")
+PROBE_PATHS = ("/health", "/health/db", "/ready", "/metrics", "/")
 ADMIN_PREFIX = "/admin/"
 
 
@@ -139,6 +139,11 @@ class Metrics:
         key = tuple(str(v) for v in labelvalues)
         with self._lock:
             series[key] = series.get(key, 0.0) + amount
+
+    def set(self, name, labelvalues, value):
+        series = self._gauges[name][2]
+        with self._lock:
+            series[tuple(str(v) for v in labelvalues)] = value
 
     def observe(self, name, labelvalues, value):
         series = self._histograms[name][2]
@@ -330,7 +335,7 @@ class Service:
     def handle_probe(self, h, path):
         if path == "/health":
             return 200, self.health_payload()
-        if path == "/ready":
+        if path in ("/ready", "/health/db"):
             if self.ready_check is None:
                 return 200, {"status": "ready", "service": self.name, "version": VERSION,
                              "dependencies": {}}

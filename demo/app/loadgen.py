@@ -1,7 +1,8 @@
-"""loadgen: steady request rate against the inference-gateway.
+"""loadgen: steady request rate against the inference-gateway (or, LOAD_PROFILE=orders, the orders
+service).
 
 LOAD_RPS (default 20) requests per second in total, round-robin over
-POST /predict, POST /embed, POST /classify, GET /models; LOAD_WORKERS threads
+POST /predict, POST /embed, POST /classify, GET /models (orders: GET /v1/orders/{id}); LOAD_WORKERS threads
 (default 8), LOAD_TIMEOUT (default 2 s) per request. Never exits on errors;
 a one-line JSON summary every SUMMARY_INTERVAL (10 s). SIGTERM stops it.
 """
@@ -24,6 +25,10 @@ REQUESTS = (
     ("POST", "/classify", lambda: {"inputs": [round(random.random(), 3) for _index in range(4)]}),
     ("GET", "/models", lambda: None),
 )
+PROFILES = {
+    "gateway": REQUESTS,
+    "orders": tuple(("GET", "/v1/orders/%d" % order, lambda: None) for order in range(1, 51)),
+}
 
 
 def main():
@@ -33,6 +38,7 @@ def main():
     workers = int(env_float("LOAD_WORKERS", 8))
     timeout = env_float("LOAD_TIMEOUT", 2.0)
     every = env_float("SUMMARY_INTERVAL", 10.0)
+    requests = PROFILES[os.environ.get("LOAD_PROFILE", "gateway")]
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -73,7 +79,7 @@ def main():
         next_at += interval
         if now - next_at > 1.0:  # fell behind (e.g. suspended): do not burst
             next_at = now + interval
-        method, path, make_body = REQUESTS[i % len(REQUESTS)]
+        method, path, make_body = requests[i % len(requests)]
         i += 1
         with lock:
             busy = in_flight[0] >= workers

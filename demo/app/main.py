@@ -9,6 +9,7 @@ MODULES = {
     "inference-gateway": "inference_gateway",
     "model-service": "model_service",
     "feature-store": "feature_store",
+    "orders": "orders",
     "loadgen": "loadgen",
 }
 

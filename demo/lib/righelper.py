@@ -19,10 +19,13 @@ import urllib.request
 PROM = os.environ.get("SRE_DEMO_PROMETHEUS_URL", "http://127.0.0.1:9090")
 ALERTMANAGER = "http://127.0.0.1:9093"
 GATEWAY = "inference-gateway"
-SERVICES = {"inference-gateway": 8000, "model-service": 8080, "feature-store": 8081}
+SERVICES = {"inference-gateway": 8000, "model-service": 8080, "feature-store": 8081, "orders": 8082}
 PROJECT = "sre-demo"
 # The faults of `rig.sh inject`: how each one shows (see demo/README.md).
-FAULTS_5XX = ("bad-deploy", "endpoint", "dependency", "dependency-down", "saturation", "memory", "two-causes")
+FAULTS_5XX = ("bad-deploy", "endpoint", "dependency", "dependency-down", "saturation", "memory", "two-causes",
+              "db-idle-tx")
+# The service whose errors show a fault, when it is not the gateway.
+FAULT_SERVICE = {"db-idle-tx": "orders"}
 FAULTS_DOWN = ("crash", "port-conflict")
 
 
@@ -407,7 +410,7 @@ def _percent(value):
 
 def fault_evidence(fault, window, info):
     """(observable, one-line evidence) for an injected fault."""
-    sel = 'service="%s"' % GATEWAY
+    sel = 'service="%s"' % FAULT_SERVICE.get(fault, GATEWAY)
     if fault in FAULTS_DOWN:
         status, body = http_get("http://127.0.0.1:%d/health" % SERVICES[GATEWAY], 1.5)
         state = docker_state(GATEWAY) or {}
@@ -451,6 +454,10 @@ def fault_evidence(fault, window, info):
                                                                      dep.get("latency_ms")))
         except (ValueError, KeyError, TypeError):
             parts.append("/ready %s" % status)
+    elif fault == "db-idle-tx":
+        ok = ok and codes.get("504", 0) + codes.get("503", 0) > 0
+        status, _body = http_get("http://127.0.0.1:%d/health/db" % SERVICES["orders"], 3.0)
+        parts.append("orders /health/db %s" % status)
     elif fault == "saturation":
         cpu = _first_value('rate(process_cpu_seconds_total{%s}[10s])' % sel)
         ok = ok and codes.get("503", 0) > 0 and (cpu or 0) >= 0.9
@@ -471,8 +478,8 @@ def cmd_wait_fault(args):
     if info.get("fault") != args.fault:
         return fail("fault %s is not injected (%s); run demo/rig.sh inject %s first" % (
             args.fault, "active: %s" % info["fault"] if info.get("fault") else "no fault is active", args.fault))
-    what = ("HighErrorRate firing with the evidence of %s" % args.fault if args.fault in FAULTS_5XX
-            else "inference-gateway /health failing and its container restarting or exited")
+    what = ("HighErrorRate of %s firing with the evidence of %s" % (FAULT_SERVICE.get(args.fault, GATEWAY), args.fault)
+            if args.fault in FAULTS_5XX else "inference-gateway /health failing and its container restarting or exited")
 
     def check():
         return fault_evidence(args.fault, args.window, info)

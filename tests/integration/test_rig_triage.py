@@ -150,7 +150,7 @@ def test_ready_dependencies_extracted_from_the_real_gateway(stack):
 def test_unknown_service_stops_the_playbook_with_the_known_ones(stack):
     rc, output = playbook('playbooks/high_error_rate.yml', '-e', 'service=payments')
     assert rc != 0
-    assert 'Unknown service payments in this inventory; known services: inference-gateway' in output
+    assert 'Unknown service payments in this inventory; known services: inference-gateway, orders' in output
     rc, output = playbook('playbooks/triage.yml')
     assert rc != 0 and 'Say which service: -e service=<name>' in output
 
