@@ -88,6 +88,13 @@ options:
     description: How long before the onset a deploy or configuration change can still be the cause.
     type: str
     default: 30m
+  database_idle_after:
+    description:
+      - Database Issues (with O(incident) C(investigate.database), postgres_activity_info's result) a session of
+        another application idle in its transaction, or running one query, this long while it blocks the
+        service's sessions, is ended (C(terminate_sessions), C(cancel_queries)).
+    type: str
+    default: 10s
   min_confidence:
     description: Confidence below which no action is recommended (escalate instead).
     type: float

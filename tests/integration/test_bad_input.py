@@ -215,9 +215,13 @@ CASES = [
     # -- playbooks ------------------------------------------------------------------------------
     Case('playbook-unknown-service', 'A service that is not a host of the inventory', 'playbook:playbooks/triage.yml',
          {'service': 'no-such-service'},
-         r'Unknown service no-such-service in this inventory; known services: inference-gateway', hint=False),
+         r'Unknown service no-such-service in this inventory; known services: inference-gateway, orders', hint=False),
     Case('playbook-no-service', 'No -e service at all', 'playbook:playbooks/high_error_rate.yml', {},
-         r'Say which service: -e service=<name>; known services: inference-gateway', hint=False),
+         r'Say which service: -e service=<name>; known services: inference-gateway, orders', hint=False),
+    Case('playbook-no-database', 'The Database Issues runbook on a service whose database the inventory does not name',
+         'playbook:playbooks/database_issues.yml', {'service': 'inference-gateway'},
+         r'inference-gateway has no database in this inventory: set runbook_database \(host, port, database, user, '
+         r'password\) in its host_vars'),
 ]
 
 # Bad input whose case lives with its parts (a real cluster, a container's log, the EDA source):
@@ -229,6 +233,10 @@ ELSEWHERE = [
      'test_k8s_real_cluster_failures.py::test_rbac_forbidden_names_the_account_and_the_permission'),
     ('Log lines that are not UTF-8 (read, each bad byte a U+FFFD)', 'log_search_info',
      'test_log_search.py::test_docker_log_lines_that_are_not_utf8_are_read_with_replacement_characters'),
+    ('A database that refuses the password, a port nothing listens on, a database that does not exist',
+     'postgres_activity_info, postgres_session', 'test_postgres_modules.py::test_bad_input_fails_in_one_line_that_says_what_to_check'),
+    ('More database sessions match than max_sessions allows (nothing is done)', 'postgres_session',
+     'test_postgres_modules.py::test_max_sessions_refuses_and_changes_nothing_then_explicit_pids'),
     ('An Alertmanager payload that is no notification, a webhook without its token (400, 401, logged)',
      'sre.runbooks.alertmanager', 'test_eda.py::test_the_source_asks_for_its_token_and_logs_every_refusal'),
 ]

@@ -27,24 +27,34 @@ RIG = str(ROOT / 'demo' / 'rig.sh')
 CAPTURE = str(ROOT / 'tests' / 'integration' / 'playbooks' / 'capture_incident.yml')
 STANDIN = 'http://127.0.0.1:18111'
 
-# fault -> (cause, action, outcome in auto mode) the runbook calls for. Runtime faults first: the
-# faults that recreate the gateway come last, so that no recent deploy stands next to the runtime
-# ones. A port held by another process is a human's call (kill it or move the service).
+# fault -> (cause, action, outcome in auto mode) the runbook calls for. The gateway's runtime
+# faults first: the faults that recreate the gateway come last, so that no recent deploy stands
+# next to the runtime ones. The faults that need no baseline of the gateway (the orders service's,
+# and the one cleared before the run) follow a fault whose action recreated it: the gateway's
+# next baseline fills while they run. A port held by another process is a human's call (kill it
+# or move the service).
 EXPECTED = {
     'endpoint': ('endpoint', 'feature_flag', 'resolved'),
+    # A report job's transaction left idle on every order: the orders service's updates wait on
+    # its locks (Database Issues runbook).
+    'db-idle-tx': ('database', 'terminate_sessions', 'resolved'),
     'dependency': ('dependency', 'circuit_breaker', 'resolved'),
     'saturation': ('saturation', 'resources', 'resolved'),
     'memory': ('saturation', 'resources', 'resolved'),
     'bad-deploy': ('deploy', 'rollback', 'resolved'),
+    # The endpoint fault, cleared before the run starts: no incident, whatever the mode.
+    'cleared': (None, None, 'recovered'),
     'crash': ('service_down', 'recreate', 'resolved'),
     'port-conflict': ('service_down', 'free_port', 'escalated'),
     # A slow dependency, then a bad deploy 3 s later: the dependency's 504s (three endpoints)
     # outnumber the deploy's 500s (/predict), so the circuit breaker comes first; the rollback
     # follows, since the 500s remain.
     'two-causes': ('dependency', 'circuit_breaker', 'resolved'),
-    # The endpoint fault, cleared before the run starts: no incident, whatever the mode.
-    'cleared': (None, None, 'recovered'),
 }
+# The service that each fault hits, and the runbook that handles it, when not the gateway's High
+# Error Rate.
+SERVICE = {'db-idle-tx': 'orders'}
+RUNBOOK = {'db-idle-tx': 'playbooks/database_issues.yml'}
 # Scenarios whose fault is gone before the runbook runs: the fault injected, then cleared. They
 # read no baseline, so they need no clean one.
 CLEARED = {'cleared': 'endpoint'}
@@ -66,18 +76,20 @@ def epoch(text):
     return datetime.fromisoformat(text.replace('Z', '+00:00')).timestamp()
 
 
-def runbook(workdir, mode, extra_vars):
+def runbook(workdir, mode, fault):
     """Runs the runbook; returns the incident, the wall time to the diagnosis and in all, output."""
     out = Path(workdir) / 'incident.json'
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / 'ansible.cfg'), ANSIBLE_NOCOLOR='1')
     playbook = str(Path(sys.executable).parent / 'ansible-playbook')
     started = time.time()
     proc = subprocess.run([playbook, CAPTURE, '-i', str(ROOT / 'inventories' / 'compose'),
-                           '-e', 'service=inference-gateway', '-e', 'incident_out=%s' % out,
+                           '-e', 'service=%s' % SERVICE.get(fault, 'inference-gateway'),
+                           '-e', 'runbook=%s' % RUNBOOK.get(fault, 'playbooks/high_error_rate.yml'),
+                           '-e', 'incident_out=%s' % out,
                            '-e', 'mitigate_mode=%s' % mode,
                            # Each scenario is an incident of its own (none is left open to join).
                            '-e', 'runbook_state_dir=%s' % tempfile.mkdtemp(dir=workdir),
-                           '-e', json.dumps(extra_vars)],
+                           '-e', json.dumps(EXTRA_VARS.get(fault, {}))],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=900,
                           check=False)
     took = time.time() - started
@@ -145,7 +157,7 @@ def run(fault, workdir, mode):
     rig('clear')
     rig('wait-clear', 180)
     injected = CLEARED.get(fault, fault)
-    if fault not in CLEARED:
+    if fault not in CLEARED and fault not in SERVICE:
         rig('wait-baseline', CLEAN_SECONDS)
     started = time.monotonic()
     rig('inject', injected)
@@ -154,7 +166,7 @@ def run(fault, workdir, mode):
         rig('clear')
         rig('wait-clear', 180)
     observable = time.monotonic() - started
-    incident, to_diagnosis, took, output = runbook(workdir, mode, EXTRA_VARS.get(fault, {}))
+    incident, to_diagnosis, took, output = runbook(workdir, mode, fault)
     diagnosis = incident.get('diagnosis') or {'recommended': {}, 'action': {}}
     expected = expected_for(fault, mode)
     got = (diagnosis['recommended'].get('cause'), diagnosis['action'].get('name'), incident['outcome'])

@@ -82,7 +82,8 @@ EXPECTED = {
     'free_port': (None, None),
 }
 CLASS = {'rollback': 'disruptive', 'free_port': 'disruptive', 'restart': 'restart', 'recreate': 'restart',
-         'resources': 'none', 'feature_flag': 'none', 'circuit_breaker': 'none', 'scale': 'none'}
+         'resources': 'none', 'feature_flag': 'none', 'circuit_breaker': 'none', 'scale': 'none',
+         'terminate_sessions': 'disruptive', 'cancel_queries': 'disruptive'}
 
 
 def expected_calls(name):
@@ -203,7 +204,8 @@ def test_no_start_known_restarts_without_the_once_per_incident_bound():
 
 def test_the_disruption_classes_are_the_one_list_of_disruptive_actions():
     assert DISRUPTION == dict(CLASS, escalate='none')
-    assert DISRUPTIVE == frozenset(['rollback', 'free_port', 'restart', 'recreate'])
+    assert DISRUPTIVE == frozenset(['rollback', 'free_port', 'restart', 'recreate', 'terminate_sessions',
+                                    'cancel_queries'])
     assert disruption('something new') == 'disruptive'  # unknown: never on partial evidence
     assert action_calls({'name': 'free_port', 'params': {'port': 8000}}, incident()) == {}
     assert action_calls({'name': 'escalate', 'params': {'reason': 'x'}}, incident()) == {}

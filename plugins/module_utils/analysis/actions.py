@@ -19,6 +19,7 @@ from typing import Any
 COMPOSE = 'sre.runbooks.compose_service'
 ROLLOUT = 'sre.runbooks.k8s_rollout'
 WORKLOAD = 'sre.runbooks.k8s_workload'
+DATABASE = 'sre.runbooks.postgres_session'
 PLATFORMS = ('compose', 'kubernetes')
 
 # How much an action disrupts the service:
@@ -26,7 +27,7 @@ PLATFORMS = ('compose', 'kubernetes')
 #               (feature flag, circuit breaker) that the action exists to change
 #   restart     the service's containers or pods restart as they are
 #   disruptive  it changes what runs (a rollback) or acts outside the service (another
-#               process holding its port)
+#               process holding its port, another application's database sessions)
 # Anything but `none` is never taken on missing or partial evidence. An action not known here is
 # disruptive.
 DISRUPTION = {
@@ -38,6 +39,8 @@ DISRUPTION = {
     'scale': 'none',
     'feature_flag': 'none',
     'circuit_breaker': 'none',
+    'terminate_sessions': 'disruptive',
+    'cancel_queries': 'disruptive',
     'escalate': 'none',  # done by a person; nothing of the service is touched
 }
 DISRUPTIVE = frozenset(name for name, kind in DISRUPTION.items() if kind != 'none')
@@ -45,6 +48,9 @@ DISRUPTIVE = frozenset(name for name, kind in DISRUPTION.items() if kind != 'non
 _COMPOSE_STATES = {'rollback': 'rolled_back', 'resources': 'resources', 'feature_flag': 'env',
                    'circuit_breaker': 'env', 'restart': 'restarted', 'recreate': 'recreated'}
 _ENV_ACTIONS = ('feature_flag', 'circuit_breaker')
+# The Database Issues actions, the same on every platform: postgres_session's action, with the
+# sessions it may touch (pids, application_name, older_than) re-checked when it acts.
+_SESSION_ACTIONS = {'terminate_sessions': 'terminate_idle_in_transaction', 'cancel_queries': 'cancel_long_queries'}
 _RESTARTS = ('restart', 'recreate')
 
 
@@ -124,8 +130,13 @@ def action_calls(action: dict[str, Any] | None, incident: dict[str, Any] | None 
     params = action.get('params') or {}
     started_at = incident.get('started_at')
     rollback_revision = (incident.get('triage') or {}).get('rollback_revision')
-    calls = {'compose': _compose(name, params, started_at),
-             'kubernetes': _kubernetes(name, params, started_at, rollback_revision)}
+    if name in _SESSION_ACTIONS:
+        session = {'module': DATABASE, 'params': dict(_given(params, 'pids', 'application_name', 'older_than'),
+                                                      action=_SESSION_ACTIONS[name])}
+        calls: dict[str, dict[str, Any] | None] = {platform: session for platform in PLATFORMS}
+    else:
+        calls = {'compose': _compose(name, params, started_at),
+                 'kubernetes': _kubernetes(name, params, started_at, rollback_revision)}
     return {platform: dict(call, disruption=disruption(name))
             for platform, call in calls.items() if call is not None}
 

@@ -32,13 +32,14 @@ from ansible_collections.sre.runbooks.plugins.module_utils.analysis.actions impo
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.changes import RECREATE_SECONDS
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import parse_duration
 
-RUNBOOK_ORDER = ('service_down', 'deploy', 'saturation', 'endpoint', 'dependency')
+RUNBOOK_ORDER = ('service_down', 'deploy', 'saturation', 'endpoint', 'database', 'dependency')
 RUNBOOK_STEPS = {
     'service_down': 'Service Completely Down',
     'deploy': 'Mitigation Option 1: Rollback Recent Deployment',
     'saturation': 'Mitigation Option 2: Scale Up Resources',
     'endpoint': 'Mitigation Option 3: Disable Problematic Feature',
     'dependency': 'Mitigation Option 4: Circuit Breaker Activation',
+    'database': 'Database Issues',
     'escalate': 'Escalation',
 }
 # Causes that hold and explain shares of the errors this close are ranked by confidence.
@@ -60,12 +61,16 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = dict(
     circuit_breaker_env=dict(type='dict', default={'CIRCUIT_BREAKER_THRESHOLD': '5',
                                                    'CIRCUIT_BREAKER_TIMEOUT': '60'}),
     # DhakaCart runbook: "Scale up replicas temporarily", "Scale horizontally --replicas=8".
+    # Database Issues: a session of another application idle in its transaction this long, or
+    # whose query has run this long, while it blocks the service's sessions, is ended.
+    database_idle_after=dict(type='str', default='10s'),
     scale_step=dict(type='int', default=2),
     max_replicas=dict(type='int', default=8),
 )
 # The rule options when diagnose() is called without them: the module's defaults.
 DEFAULTS: dict[str, Any] = {key: spec['default'] for key, spec in ARGUMENT_SPEC.items() if 'default' in spec}
 DEFAULTS['max_deploy_gap'] = parse_duration(DEFAULTS['max_deploy_gap'])
+DEFAULTS['database_idle_after'] = parse_duration(DEFAULTS['database_idle_after'])
 
 _UPSTREAM_WORDS = re.compile(r'timed? ?out|timeout|refused|unreachable|upstream|reset by peer|'
                              r'connection|pool exhausted|too many connections', re.I)
@@ -111,6 +116,8 @@ class Evidence:
         self.resources = investigate.get('resources') or {}
         self.dependencies = investigate.get('dependencies') or {}
         self.traces = investigate.get('traces') or {}
+        # postgres_activity_info of the service's database, when the inventory names one.
+        self.database = investigate.get('database') or {}
         # The "Service Completely Down" checks: compose_service_info config_check on a docker host,
         # k8s_status on Kubernetes.
         self.host = (self.incident.get('service_down') or {}).get('checks') or {}
@@ -119,6 +126,7 @@ class Evidence:
                                    ('recent changes', triage.get('changes'), True),
                                    ('logs', self.logs, True), ('resources', self.resources, True),
                                    ('dependencies', self.dependencies, False),
+                                   ('database', self.database, False),
                                    ('traces', self.traces, False)):
             if part is None or (isinstance(part, dict) and not part):
                 if needed:
@@ -156,7 +164,8 @@ class ErrorSplit:
     change may explain. A status the logs split is shared out by its signatures' counts; one they
     do not is whose its code says (DEPENDENCY_STATUSES, SATURATION_STATUSES), else the service's."""
 
-    def __init__(self, ev: Evidence, dependency: dict[str, Any] | None, saturation: dict[str, Any] | None) -> None:
+    def __init__(self, ev: Evidence, dependency: dict[str, Any] | None, saturation: dict[str, Any] | None,
+                 database: dict[str, Any] | None = None) -> None:
         by_status = ev.errors.get('by_status')
         self.statuses = [dict(s, status=str(s['status'])) for s in by_status
                          if isinstance(s, dict) and s.get('status') is not None
@@ -168,6 +177,7 @@ class ErrorSplit:
                 status['share_of_errors'] = ((status.get('error_rate') or 0.0) / total_rate
                                              if total_rate else 0.0)
         self.dependency, self.saturation = dependency is not None, saturation is not None
+        self.database = database is not None
         self.signatures: list[dict[str, Any]] = []
         for message in (ev.logs.get('top_messages') or []) if ev.has(ev.logs) else []:
             text = message.get('pattern') or message.get('example') or ''
@@ -178,6 +188,8 @@ class ErrorSplit:
                 'endpoints': message.get('endpoints') or {}, 'kind': self._kind_of_text(text)})
 
     def _kind_of_text(self, text: str) -> str:
+        if self.database and _DATABASE.search(text):
+            return 'database'
         if self.dependency and _UPSTREAM_WORDS.search(text):
             return 'dependency'
         if self.saturation and (_OVERLOAD.search(text) or _OOM.search(text)):
@@ -185,6 +197,8 @@ class ErrorSplit:
         return 'own'
 
     def _kind_of_status(self, code: str) -> str:
+        if self.database and code in DEPENDENCY_STATUSES + SATURATION_STATUSES:
+            return 'database'
         if self.dependency and code in DEPENDENCY_STATUSES:
             return 'dependency'
         if self.saturation and code in SATURATION_STATUSES:
@@ -738,9 +752,14 @@ def _failing_dependencies(ev: Evidence) -> list[str]:
     return sorted(set(ev.dependencies.get('failing') or []))
 
 
-def rule_dependency(ev: Evidence, opts: dict[str, Any]) -> dict[str, Any] | None:
+def rule_dependency(ev: Evidence, opts: dict[str, Any], database_cause: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """A dependency that fails; the database is not one when the database's own evidence found
+    its cause (rule_database)."""
     failing = _failing_dependencies(ev)
     upstream = ev.messages_matching(_UPSTREAM_WORDS)
+    if database_cause is not None:
+        failing = [name for name in failing if not _DATABASE.search(name)]
+        upstream = [(text, count) for text, count in upstream if not _DATABASE.search(text)]
     suspect = ev.traces.get('dependency_suspect') if ev.has(ev.traces) else None
     pools = sorted({pool for check in ev.dependencies.get('checks') or []
                     for pool in check.get('exhausted_pools') or []}) if ev.has(ev.dependencies) else []
@@ -775,12 +794,56 @@ def rule_dependency(ev: Evidence, opts: dict[str, Any]) -> dict[str, Any] | None
                   'circuit breaker on %s' % names[0], needs=('dependencies',), database=database)
 
 
+def rule_database(ev: Evidence, opts: dict[str, Any]) -> dict[str, Any] | None:
+    """Database Issues, from postgres_activity_info's findings: the service's sessions blocked
+    behind another application's transaction left idle (or query run long) end that session;
+    connections all taken by the service's own pool restart the service; anything else there is
+    the database owner's to handle."""
+    db = ev.database if ev.has(ev.database) else {}
+    findings = db.get('findings') or []
+    if not findings:
+        return None
+    own = db.get('application') or ev.incident.get('service')
+    evidence = ['database: %s' % f['summary'] for f in findings]
+    evidence += _quote(ev.messages_matching(_DATABASE))
+    theirs = [b for b in db.get('blockers') or [] if b.get('application_name') != own and b.get('pid')]
+    blocked = [b for b in db.get('blocked') or [] if b.get('application_name') == own]
+    idle_after = opts['database_idle_after']
+    stuck = [b for b in theirs if b.get('state') in ('idle in transaction', 'idle in transaction (aborted)')
+             and (b.get('state_age_s') or 0) >= idle_after]
+    running = [b for b in theirs if b.get('state') == 'active' and (b.get('query_age_s') or 0) >= idle_after]
+    if blocked and (stuck or running):
+        action, ends = ('terminate_sessions', stuck) if stuck else ('cancel_queries', running)
+        apps = sorted({b.get('application_name') or '' for b in ends})
+        params: dict[str, Any] = {'pids': [b['pid'] for b in ends], 'older_than': '%ds' % idle_after}
+        if len(apps) == 1 and apps[0]:
+            params['application_name'] = apps[0]
+        one = len(ends) == 1
+        what = ('end the session%s idle in transaction' % ('' if one else 's') if stuck
+                else 'cancel the quer%s' % ('y' if one else 'ies'))
+        evidence.append('%d session%s of %s wait on %s' % (
+            len(blocked), '' if len(blocked) == 1 else 's', own,
+            ', '.join('pid %s of %s' % (b['pid'], b.get('application_name') or '?') for b in ends)))
+        return _cause('database', 0.9, evidence, action, params, '%s of %s (pid %s) blocking %s' % (
+            what, ', '.join(apps) or 'an unnamed application', ', '.join(str(b['pid']) for b in ends), own),
+            needs=('database',))
+    connections = db.get('connections') or {}
+    kinds = {f['kind'] for f in findings}
+    by_app: dict[str, int] = connections.get('by_application') or {}
+    if 'connections_exhausted' in kinds and by_app and max(by_app.items(), key=lambda kv: kv[1])[0] == own:
+        return _cause('database', 0.75, evidence, 'restart', {'reason': 'pools'},
+                      'restart %s to reset its connection pool (%d of the database\'s connections are its own)'
+                      % (own, by_app[own]), needs=('database',))
+    return _cause('database', 0.6, evidence, 'escalate', {},
+                  'escalate to the database owner: %s' % findings[0]['summary'], database=True)
+
+
 def credit_cause(cause: dict[str, Any], ev: Evidence, split: ErrorSplit, change: tuple[dict[str, Any], float | None] | None) -> None:
     """Sets what the cause explains (see ErrorSplit) and, with the split, says it."""
     kind = cause['cause']
     if kind == 'deploy':
         cause['explains'] = split.credit('own', change[0].get('time') if change else None)
-    elif kind in ('dependency', 'saturation'):
+    elif kind in ('dependency', 'saturation', 'database'):
         cause['explains'] = split.credit(kind)
     elif kind == 'endpoint':
         endpoint = cause['action']['params']['endpoint']
@@ -789,7 +852,7 @@ def credit_cause(cause: dict[str, Any], ev: Evidence, split: ErrorSplit, change:
     else:  # the service down: every error
         cause['explains'] = split.credit('all')
     explains = cause['explains']
-    if split.available and kind in ('deploy', 'dependency', 'saturation'):
+    if split.available and kind in ('deploy', 'dependency', 'saturation', 'database'):
         cause['evidence'].append('explains %.0f%% of the errors (%.2f/s: %s)' % (
             100 * explains['share'], explains['error_rate'], ', '.join(explains['statuses']))
             if explains['share'] else 'explains none of the errors')
@@ -824,16 +887,19 @@ def options_from_params(params: Mapping[str, Any]) -> dict[str, Any]:
     if '{name}' not in params['feature_flag_pattern']:
         raise ValueError('feature_flag_pattern %r must contain {name}'
                          % params['feature_flag_pattern'])
-    try:
-        max_gap = parse_duration(params['max_deploy_gap'])
-    except ValueError as err:
-        raise ValueError('max_deploy_gap: %s' % err)
+    durations = {}
+    for name in ('max_deploy_gap', 'database_idle_after'):
+        try:
+            durations[name] = parse_duration(params[name])
+        except ValueError as err:
+            raise ValueError('%s: %s' % (name, err))
     for name in ('scale_step', 'max_replicas'):
         if params[name] < 1:
             raise ValueError('%s must be at least 1, not %d' % (name, params[name]))
     return dict(platform=params['platform'] or params['incident'].get('platform'),
                 port=params['port'], cpu_percent=params['cpu_percent'],
-                memory_percent=params['memory_percent'], max_deploy_gap=max_gap,
+                memory_percent=params['memory_percent'], max_deploy_gap=durations['max_deploy_gap'],
+                database_idle_after=durations['database_idle_after'],
                 min_confidence=params['min_confidence'],
                 feature_flag_pattern=params['feature_flag_pattern'],
                 circuit_breaker_env={k: str(v) for k, v in params['circuit_breaker_env'].items()},
@@ -847,12 +913,13 @@ def diagnose(incident: dict[str, Any] | None, options: Mapping[str, Any] | None 
     opts.update({k: v for k, v in (options or {}).items() if v is not None})
     opts.setdefault('platform', (incident or {}).get('platform'))
     ev = Evidence(incident)
-    saturation, dependency = rule_saturation(ev, opts), rule_dependency(ev, opts)
-    split = ErrorSplit(ev, dependency, saturation)
+    database = rule_database(ev, opts)
+    saturation, dependency = rule_saturation(ev, opts), rule_dependency(ev, opts, database)
+    split = ErrorSplit(ev, dependency, saturation, database)
     change, ruled_out = change_before_onset(ev, opts, split)
     ev.known_bad = known_bad_images(ev, split, change)
     found = [c for c in rule_service_down(ev, opts, change) + [
-        rule_deploy(ev, opts, change, split), saturation, rule_endpoint(ev, opts), dependency] if c]
+        rule_deploy(ev, opts, change, split), saturation, rule_endpoint(ev, opts), database, dependency] if c]
     for cause in found:
         credit_cause(cause, ev, split, change)
     causes = rank(found, opts['min_confidence'], split.available)
