@@ -44,7 +44,7 @@ def pytest_collection_modifyitems(items):
     order = []
     for name in modules:
         if name not in STANDALONE_MODULES:
-            order += [m for m in before.get(name, [])] + [name]
+            order += before.get(name, []) + [name]
     items[:] = [item for name in order for item in modules[name]]
 
 

@@ -91,6 +91,7 @@ class Sessions:
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
         self.threads.append(thread)
+
         def started():
             now = state(self.pg, pid) or {}
             return now.get('state') == 'active' and (now['wait_event_type'] == 'Lock') == waits_on_lock
@@ -251,7 +252,7 @@ def test_cancel_long_queries_of_one_application_keeps_its_sessions_and_spares_th
 
 
 def test_max_sessions_refuses_and_changes_nothing_then_explicit_pids(pg, sessions):
-    bulk = [sessions.idle_in_transaction('bulk') for _ in range(3)]
+    bulk = [sessions.idle_in_transaction('bulk') for _index in range(3)]
     time.sleep(AGE)
     refused = session(pg, application_name='bulk', max_sessions=2, **TERMINATE_IDLE)
     assert one_line(refused) == (
@@ -294,7 +295,7 @@ def test_superuser_sessions_and_background_processes_are_left_alone(pg, sessions
 
 
 def test_connections_near_and_at_max_connections(pg, sessions):
-    for _ in range(15):
+    for _index in range(15):
         sessions.idle('checkout')
     near = activity(pg)['connections']
     assert (near['total'], near['available'], near['usage_percent']) == (16, 1, 94.1)

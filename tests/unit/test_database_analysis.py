@@ -93,7 +93,7 @@ def test_the_application_filter_lists_its_waiters_and_names_their_blocker_whatev
 def test_two_roots_the_most_harmful_first_a_prepared_transaction_and_a_cycle():
     rows = [idle_tx(10, 600), waiter(11, [10], 20), row(30, 'active'), waiter(31, [30], 20), waiter(32, [30], 10),
             waiter(40, [0], 5)]
-    _, blockers = db.locks(rows)
+    blockers = db.locks(rows)[1]
     assert [(b['pid'], b['blocks']) for b in blockers] == [(30, 2), (0, 1), (10, 1)]
     assert blockers[1]['state'] == 'prepared transaction' and blockers[1]['query'] is None
     # A deadlock before the detector breaks it: everyone waits, nobody is a root.
@@ -101,8 +101,8 @@ def test_two_roots_the_most_harmful_first_a_prepared_transaction_and_a_cycle():
     assert len(blocked) == 2 and blockers == []
 
 
-def report(rows, settings=SETTINGS, idle=300, long=300, lock_wait=30, usage=90, application=None):
-    return db.activity(rows, settings, idle, long, lock_wait, usage, application)
+def report(rows, settings=None, idle=300, long=300, lock_wait=30, usage=90, application=None):
+    return db.activity(rows, settings or SETTINGS, idle, long, lock_wait, usage, application)
 
 
 def test_a_quiet_server_has_no_findings():
