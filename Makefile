@@ -46,7 +46,8 @@ deps:
 	           promtool:prometheus prometheus-alertmanager:prometheus-alertmanager \
 	           amtool:prometheus-alertmanager java:openjdk-17-jre-headless debootstrap:debootstrap \
 	           git:git shellcheck:shellcheck kubectl:kubernetes-client \
-	           sshd:openssh-server ssh:openssh-client openssl:openssl curl:curl ip:iproute2; do \
+	           sshd:openssh-server ssh:openssh-client openssl:openssl curl:curl ip:iproute2 \
+	           rsvg-convert:librsvg2-bin; do \
 	  command -v "$${cmd%%:*}" >/dev/null || missing="$$missing $${cmd#*:}"; \
 	done; \
 	compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing="$$missing postgresql"; \

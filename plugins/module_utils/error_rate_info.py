@@ -21,11 +21,13 @@ from ansible_collections.sre.runbooks.plugins.module_utils.analysis.error_rate i
     by_group,
     by_status,
     describe,
+    history,
     label_selector,
     label_uses,
     metric_matchers,
     missing_labels,
     points,
+    points_by,
     service_series,
     status_values_warning,
 )
@@ -50,6 +52,7 @@ SPEC = endpoint_spec(
     critical_percent=dict(type='float', default=5.0),
     min_request_rate=dict(type='float', default=0.1),
     at=dict(type='str'),
+    history=dict(type='bool', default=False),
 )
 
 
@@ -135,9 +138,10 @@ def collect(p: dict[str, Any], warn: Callable[[str], Any]) -> dict[str, Any]:
     step = max(1.0, round(lookback / POINTS_PER_LOOKBACK))
     calls: dict[str, Callable[..., Any]] = {name: (lambda q=q: client.query(q, at=at)) for name, q in queries.items()
                                             if name not in RANGE_QUERIES[:2]}
+    ranged = RANGE_QUERIES + (('errors', 'total') if p['history'] else ())
     calls.update({name + '_range': (lambda q=queries[name]:
                                     client.query_range(q, at - lookback, at, step))
-                  for name in RANGE_QUERIES})
+                  for name in ranged})
     checks = label_calls(client, p, at - lookback, at)
     calls.update(checks)
     outcomes = run_all(calls)
@@ -181,6 +185,11 @@ def collect(p: dict[str, Any], warn: Callable[[str], Any]) -> dict[str, Any]:
         onset_iso=iso(result['onset']), last_seen_iso=iso(result['last_seen']),
         window_seconds=window, evaluated_at=at, queries=queries, query_warnings=warnings,
         partial=bool(warnings), label_check=label_check)
+    if p['history']:
+        result['history'] = dict(history(points(results['errors_overall_range'].series), total_points,
+                                         points_by(results['errors_range'].series, p['group_by']),
+                                         points_by(results['total_range'].series, p['group_by'])),
+                                 warning_percent=p['warning_percent'], critical_percent=p['critical_percent'])
     result['message'] = describe(result, p['service'], p['window'], p['baseline_offset'],
                                  thresholds)
     warn_partial(warn, warnings)

@@ -21,6 +21,8 @@ from ansible_collections.sre.runbooks.plugins.module_utils.common import formatt
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 from ansible_collections.sre.runbooks.plugins.module_utils.common.state_files import StateError, read_text, write_atomic
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import moment
+from ansible_collections.sre.runbooks.plugins.module_utils.render.links import prometheus_graph
+from ansible_collections.sre.runbooks.plugins.module_utils.render.svg_chart import error_rate_chart
 
 DEFAULT_ATTENDEES = ('Incident Commander', 'On-call engineer', 'Service owner', 'Observability lead')
 ARGUMENT_SPEC = dict(
@@ -33,6 +35,7 @@ ARGUMENT_SPEC = dict(
         duration_minutes=dict(type='int', default=60),
     )),
     follow_ups=dict(type='list', elements='str', default=[]),
+    prometheus_url=dict(type='str'),
 )
 SPEC = dict(argument_spec=ARGUMENT_SPEC)
 
@@ -206,6 +209,47 @@ def timeline(incident: dict[str, Any]) -> list[tuple[datetime | None, str]]:
     return known + [e for e in events if e[0] is None]
 
 
+def _epoch(value: Any) -> float | None:
+    found = moment(value)
+    return found.timestamp() if found else None
+
+
+def graph_markers(incident: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the graph marks: the onset, each deploy, each action applied, the recovery or the
+    escalation."""
+    found = [{'at': _epoch(_get(incident, 'triage.error_rate.onset_iso')), 'label': 'errors began', 'kind': 'onset'}]
+    for change in _get(incident, 'triage.changes', []):
+        if change.get('kind') in ('deploy', 'config'):
+            image = change.get('image') or ''
+            found.append({'at': _epoch(change.get('time_iso') or change.get('time')), 'kind': 'deploy',
+                          'label': '%s %s' % (change['kind'], image.rsplit(':', 1)[-1] if ':' in image
+                                              else (change.get('commit') or '')[:8])})
+    for attempt in attempts(incident):
+        if attempt.get('acted'):
+            found.append({'at': _epoch(attempt.get('at')), 'kind': 'action',
+                          'label': (attempt.get('action') or {}).get('name') or 'action'})
+    if _get(incident, 'verify.recovered'):
+        found.append({'at': _epoch(ended_at(incident)), 'label': 'recovered', 'kind': 'recovered'})
+    if incident.get('escalation'):
+        found.append({'at': _epoch(incident['escalation'].get('at')), 'label': 'escalated', 'kind': 'onset'})
+    return [m for m in found if m['at'] is not None]
+
+
+def render_graph(incident: dict[str, Any]) -> str | None:
+    """The SVG of the error rate over the incident (incident.error_rate_history, error_rate_info's
+    history), or None when it was not read."""
+    history = incident.get('error_rate_history') or {}
+    if not history.get('overall'):
+        return None
+    series = [{'name': 'all requests', 'points': history['overall']}] + [
+        {'name': group['name'], 'points': group['points']} for group in history.get('groups') or []]
+    thresholds = [{'label': '%s %s' % (name, fmt.percent(history[key], trim=True)), 'percent': history[key]}
+                  for name, key in (('critical', 'critical_percent'), ('warning', 'warning_percent'))
+                  if history.get(key) is not None]
+    return error_rate_chart('%s: error rate during incident %s' % (incident.get('service'), incident.get('id')),
+                            series, graph_markers(incident), thresholds)
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     if not rows:
         return ['_None._']
@@ -221,7 +265,7 @@ def _unknown(what: str) -> list[str]:
     return ['_Not known: %s._' % what]
 
 
-def summary_section(incident: dict[str, Any]) -> list[str]:
+def summary_section(incident: dict[str, Any], prometheus_url: str | None = None) -> list[str]:
     started, ended = moment(incident.get('started_at')), ended_at(incident)
     duration = ('%d min' % round((ended - started).total_seconds() / 60)
                 if started and ended else 'not known (no verified end)')
@@ -239,6 +283,11 @@ def summary_section(incident: dict[str, Any]) -> list[str]:
         rows.append(('Evidence', 'sufficient' if evidence['sufficient'] else 'not enough: %s' % (
             '; '.join(str(g) for g in evidence.get('gaps') or []) or 'no reason recorded')))
     rows.append(('Run', incident.get('run_id')))
+    # Up to the incident's last known moment, so that the document is the same on a rerun.
+    last = ended or max((t for t, _text in timeline(incident) if t is not None), default=started)
+    graph = prometheus_graph(prometheus_url, incident, last.timestamp()) if last else None
+    if graph:
+        rows.append(('Graph', '[error rate in Prometheus](%s)' % graph))
     return ['## Summary', ''] + _table(('', ''), rows)
 
 
@@ -395,12 +444,16 @@ def missing(incident: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(absent + found))
 
 
-def render_markdown(incident: dict[str, Any], follow_ups: list[str], postmortem: dict[str, Any], ics_name: str) -> str:
-    """The incident document."""
+def render_markdown(incident: dict[str, Any], follow_ups: list[str], postmortem: dict[str, Any], ics_name: str,
+                    graph_name: str | None = None, prometheus_url: str | None = None) -> str:
+    """The incident document; graph_name: the file of its error-rate graph, beside it;
+    prometheus_url: the server its graph links to."""
     title = '# Incident %s: high error rate on %s' % (incident.get('id') or '(no id)',
                                                       incident.get('service') or '(service not known)')
     lines = [title, '']
-    for section in (summary_section(incident), timeline_section(incident), evidence_section(incident),
+    if graph_name:
+        lines += ['![Error rate during the incident, with the deploys, actions and recovery](%s)' % graph_name, '']
+    for section in (summary_section(incident, prometheus_url), timeline_section(incident), evidence_section(incident),
                     actions_section(incident), worked_section(incident), slo_section(incident),
                     follow_ups_section(follow_ups)):
         lines += section + ['']
@@ -518,8 +571,13 @@ def run(p: dict[str, Any], check_mode: bool) -> dict[str, Any]:
     month, stem = file_stem(started)
     base = os.path.join(p['directory'], month, stem)
     event = postmortem_event(incident, postmortem)
-    files = [(base + '.md', render_markdown(incident, p['follow_ups'], event, stem + '.ics')),
+    graph = render_graph(incident)
+    graph_name = stem + '-error-rate.svg'
+    files = [(base + '.md', render_markdown(incident, p['follow_ups'], event, stem + '.ics',
+                                            graph_name if graph else None, p['prometheus_url'])),
              (base + '.ics', render_ics(incident, event, stem + '.md'))]
+    if graph:
+        files.append((base + '-error-rate.svg', graph))
     diff: list[dict[str, Any]] = []
     hint = 'check directory (%s) and its permissions' % p['directory']
     for path, text in files:
@@ -535,6 +593,7 @@ def run(p: dict[str, Any], check_mode: bool) -> dict[str, Any]:
                 except StateError as err:
                     raise RunbookError('cannot write the incident document: %s' % err)
     return {'changed': bool(diff), 'diff': diff, 'path': files[0][0], 'ics_path': files[1][0],
+            'graph_path': files[2][0] if graph else None,
             'missing': missing(incident),
             'postmortem': {'start': iso(event['start']), 'end': iso(event['end']), 'uid': event['uid'],
                            'attendees': event['attendees']}}

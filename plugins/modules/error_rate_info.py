@@ -80,6 +80,12 @@ options:
   at:
     description: Evaluation time; epoch seconds, C(now), C(now-10m) or RFC 3339. Defaults to now.
     type: str
+  history:
+    description:
+      - Also return RV(history), the error rate over O(lookback), overall and of the groups that failed the
+        most, for a graph (the incident document's).
+    type: bool
+    default: false
 '''
 
 EXAMPLES = r'''
@@ -220,6 +226,41 @@ groups:
     verdict:
       description: This group's verdict.
       type: str
+history:
+  description:
+    - With O(history), the error rate over O(lookback), in percent of the requests (a time without traffic
+      has no point).
+  returned: when O(history)
+  type: dict
+  contains:
+    overall:
+      description: C([epoch, percent]) pairs of the service's error rate.
+      type: list
+      elements: list
+    groups:
+      description: The three groups (of O(group_by)) whose error rate peaked highest, that failed at all.
+      type: list
+      elements: dict
+      contains:
+        name:
+          description: The group, for example the endpoint C(/predict).
+          type: str
+        peak_percent:
+          description: Its highest error rate over O(lookback).
+          type: float
+        points:
+          description: C([epoch, percent]) pairs.
+          type: list
+          elements: list
+    warning_percent:
+      description: O(warning_percent), for the graph's threshold lines.
+      type: float
+    critical_percent:
+      description: O(critical_percent).
+      type: float
+  sample:
+    overall: [[1796511278.0, 0.0], [1796511280.0, 14.2]]
+    groups: [{name: /predict, peak_percent: 61.5, points: [[1796511278.0, 0.0], [1796511280.0, 61.5]]}]
 by_status:
   description:
     - The errors split by value of O(status_label), the most errors first; statuses with no error

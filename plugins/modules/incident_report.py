@@ -43,7 +43,12 @@ attributes:
     description: The document and the invite, before and after.
 options:
   incident:
-    description: The incident fact the roles build (triage, investigate, diagnose, mitigate, verify), optionally with C(slo).
+    description:
+      - The incident fact the roles build (triage, investigate, diagnose, mitigate, verify), optionally with C(slo).
+      - With C(error_rate_history) (the C(history) of M(sre.runbooks.error_rate_info) over the incident), the
+        error rate is drawn, overall and of the endpoints that failed most, with the errors' onset, the deploys,
+        the actions applied and the recovery marked, as an SVG file beside the document (RV(graph_path)),
+        which the document shows.
     type: dict
     required: true
   directory:
@@ -73,6 +78,11 @@ options:
         description: Length of the meeting.
         type: int
         default: 60
+  prometheus_url:
+    description:
+      - The Prometheus server whose graph of the error rate over the incident the document links to (the
+        triage's queries, from before the errors began to the incident's last moment).
+    type: str
   follow_ups:
     description: Follow-up actions, listed as a checklist.
     type: list
@@ -110,6 +120,11 @@ path:
   returned: always
   type: str
   sample: incidents/2026-11/incident-20261123-1423-high-error-rate.md
+graph_path:
+  description: The error-rate graph (SVG), or null when the incident holds no C(error_rate_history).
+  returned: always
+  type: str
+  sample: incidents/2026-11/incident-20261123-1423-high-error-rate-error-rate.svg
 ics_path:
   description: The post-mortem invite.
   returned: always

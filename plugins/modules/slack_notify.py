@@ -91,6 +91,8 @@ options:
         C(update_every) (default C(10 minutes)), C(status), C(action), C(root_cause),
         C(mitigation), C(resolved_at), C(postmortem) (default C(Will be completed by EOD)),
         C(escalate_to), C(title) (default C(High Error Rate)), C(service_name).
+      - C(prometheus_url), the server whose graph of the service's error rate over the incident (the triage's
+        queries) the messages link to, as C(Graph).
       - The error rate measured now, for an update - C(error_percent) (a number, or V(null) for no traffic),
         C(measured) (false when the measurement failed), C(not_measured_reason), C(measured_at) (RFC 3339).
       - C(mode), the gate (V(advise), V(approve) or V(auto)) when C(incident.mitigation.mode) is not set yet, so

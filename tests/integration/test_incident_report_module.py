@@ -106,3 +106,59 @@ def test_a_run_that_failed_after_triage_still_leaves_its_document(tmp_path):
 def test_without_a_start_there_is_no_name(tmp_path):
     result = report(tmp_path, incident={'id': 'x'})
     assert result['failed'] and 'incident.started_at is None' in result['msg']
+
+
+def png_pixels(data):
+    """(width, height, the share of pixels that are not white) of an 8-bit RGB(A) PNG."""
+    import struct
+    import zlib
+    assert data[:8] == b'\x89PNG\r\n\x1a\n'
+    width, height, depth, color = struct.unpack('>IIBB', data[16:26])
+    assert depth == 8 and color in (2, 6)
+    chunks, at = [], 8
+    while at < len(data):
+        length, kind = struct.unpack('>I4s', data[at:at + 8])
+        if kind == b'IDAT':
+            chunks.append(data[at + 8:at + 8 + length])
+        at += 12 + length
+    raw, size = zlib.decompress(b''.join(chunks)), 3 if color == 2 else 4
+    stride, previous, inked = width * size, bytearray(width * size), 0
+    for row in range(height):  # PNG's per-row filters undone, then the pixels counted
+        kind, line = raw[row * (stride + 1)], bytearray(raw[row * (stride + 1) + 1:(row + 1) * (stride + 1)])
+        for i in range(stride):
+            left = line[i - size] if i >= size else 0
+            up, corner = previous[i], previous[i - size] if i >= size else 0
+            if kind == 1:
+                line[i] = (line[i] + left) & 255
+            elif kind == 2:
+                line[i] = (line[i] + up) & 255
+            elif kind == 3:
+                line[i] = (line[i] + (left + up) // 2) & 255
+            elif kind == 4:
+                guess = left + up - corner
+                near = min((abs(guess - left), 0, left), (abs(guess - up), 1, up), (abs(guess - corner), 2, corner))[2]
+                line[i] = (line[i] + near) & 255
+        inked += sum(1 for i in range(0, stride, size) if min(line[i:i + 3]) < 200)
+        previous = line
+    return width, height, inked / float(width * height)
+
+
+def test_the_error_rate_graph_is_drawn_beside_the_document_and_renders(tmp_path):
+    import subprocess
+    times = [1795443600.0 + 10 * i for i in range(31)]
+    incident = dict(INCIDENT, error_rate_history={
+        'overall': [[t, 20.0 if 60 <= t - times[0] < 180 else 0.0] for t in times],
+        'groups': [{'name': '/predict', 'peak_percent': 80.0,
+                    'points': [[t, 80.0 if 60 <= t - times[0] < 180 else 0.0] for t in times]}],
+        'critical_percent': 5.0, 'warning_percent': 1.0})
+    result = report(tmp_path, incident)
+    graph = tmp_path / 'incidents' / (STEM + '-error-rate.svg')
+    assert result['graph_path'] == str(graph)
+    assert '![Error rate during the incident' in (tmp_path / 'incidents' / (STEM + '.md')).read_text()
+    png = tmp_path / 'graph.png'
+    subprocess.run(['rsvg-convert', str(graph), '-o', str(png)], check=True, timeout=60)
+    width, height, inked = png_pixels(png.read_bytes())
+    assert (width, height) == (880, 360)
+    assert 0.02 < inked < 0.5, inked  # lines, labels and the frame: neither blank nor a filled block
+    assert not report(tmp_path, incident)['changed']
+    assert report(tmp_path)['graph_path'] is None

@@ -1,5 +1,5 @@
-"""The layout of plugins/module_utils is a rule, checked here: analysis/ is pure and common/ is
-below everything; every file at the top is the body of the module of the same name."""
+"""The layout of plugins/module_utils is a rule, checked here: analysis/ and render/ are pure and
+common/ is below everything; every file at the top is the body of the module of the same name."""
 
 import ast
 import pathlib
@@ -10,7 +10,7 @@ PLUGINS = pathlib.Path(__file__).resolve().parents[2] / 'plugins'
 UTILS = PLUGINS / 'module_utils'
 PREFIX = 'ansible_collections.sre.runbooks.plugins.module_utils.'
 # What each folder may import from module_utils (its own folder always).
-ALLOWED = {'common': {'common'}, 'analysis': {'analysis', 'common'}}
+ALLOWED = {'common': {'common'}, 'analysis': {'analysis', 'common'}, 'render': {'render', 'common'}}
 IO = {'socket', 'subprocess', 'urllib.request', 'http.client', 'requests', 'kubernetes', 'fcntl'}
 
 
@@ -33,8 +33,9 @@ def test_lower_layers_import_nothing_above_them(folder):
                 assert layer in ALLOWED[folder], '%s imports %s' % (path.name, name)
 
 
-def test_analysis_does_no_io():
-    for path in sorted((UTILS / 'analysis').glob('*.py')):
+@pytest.mark.parametrize('folder', ['analysis', 'render'])
+def test_the_pure_layers_do_no_io(folder):
+    for path in sorted((UTILS / folder).glob('*.py')):
         assert not set(imports(path)) & IO, path.name
 
 

@@ -190,6 +190,27 @@ def to_percent(fraction: float | None) -> float | None:
     return None if fraction is None else round(100.0 * fraction, 3)
 
 
+# The groups of a history: the ones with the highest peak error rate, beside the overall line.
+HISTORY_GROUPS = 3
+
+
+def history(errors_overall: dict[float, float], total_overall: dict[float, float],
+            errors_by: dict[str, dict[float, float]], total_by: dict[str, dict[float, float]]) -> dict[str, Any]:
+    """The error rate over time for the incident's graph: {'overall': [[t, percent]...],
+    'groups': [{'name', 'peak_percent', 'points'}]} of the HISTORY_GROUPS groups whose error rate
+    peaked highest (none that never failed); a time without traffic has no point."""
+    def line(errors: dict[float, float], total: dict[float, float]) -> list[list[float]]:
+        return [[t, percent] for t in sorted(total)
+                for percent in [to_percent(ratio(errors.get(t, 0.0), total[t]))] if percent is not None]
+
+    lines = {name: line(errors_by.get(name, {}), total) for name, total in total_by.items()}
+    peaks = {name: max((v for _t, v in points), default=0.0) for name, points in lines.items()}
+    failed = sorted((name for name in lines if peaks[name] > 0), key=lambda name: (-peaks[name], name))
+    return {'overall': line(errors_overall, total_overall),
+            'groups': [{'name': name, 'peak_percent': peaks[name], 'points': lines[name]}
+                       for name in failed[:HISTORY_GROUPS]]}
+
+
 def verdict(error_ratio: float | None, request_rate: float | None, warning: float, critical: float,
             min_request_rate: float) -> str:
     """ok / warning / critical, or no_traffic / low_traffic when the ratio proves nothing."""

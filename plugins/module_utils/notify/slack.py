@@ -19,6 +19,7 @@ from typing import Any, overload
 from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError, HttpClient, body_text, decode_json
 from ansible_collections.sre.runbooks.plugins.module_utils.common import formatting
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import moment
+from ansible_collections.sre.runbooks.plugins.module_utils.render.links import prometheus_graph
 
 TEMPLATES = ('incident', 'update', 'resolved', 'escalation', 'closed', 'joined')
 JSON_UTF8 = {'Content-Type': 'application/json; charset=utf-8'}
@@ -327,9 +328,15 @@ class Facts:
         return (self.var('alert') or escape(alert or 'a second run of the runbook'),
                 self.var('handled_by') or escape(run or 'another run'))
 
+    def graph(self) -> list[tuple[str | None, str]]:
+        """The Prometheus graph of the incident's error rate over its time range (template var
+        prometheus_url), when it can be linked."""
+        url = prometheus_graph(self.var('prometheus_url'), self.i, self.now.timestamp())
+        return [('Graph', '<%s|error rate in Prometheus>' % url)] if url else []
+
     def links(self) -> list[tuple[str | None, str]]:
         given = [(label, self.var(name)) for label, name in (('Dashboard', 'dashboard'), ('Bridge', 'bridge'))]
-        return [(label, value) for label, value in given if value]
+        return [(label, value) for label, value in given if value] + self.graph()
 
 
 NOT_ENOUGH = 'The runbook does not act on this evidence; a person should look at the alert.'
@@ -367,7 +374,7 @@ def _update(f: Facts) -> list[list[tuple[str | None, str]]]:
              ('Status', f.status()),
              ('Action', f.action()),
              ('ETA', f.var('eta', 'not known yet')),
-             ('Error Rate', f.error_rate(f.trend, now_only=True))]]
+             ('Error Rate', f.error_rate(f.trend, now_only=True))] + f.graph()]
 
 
 def _resolved(f: Facts) -> list[list[tuple[str | None, str]]]:
@@ -380,7 +387,7 @@ def _resolved(f: Facts) -> list[list[tuple[str | None, str]]]:
          ('Incident Duration', f.duration()),
          ('Root Cause', f.root_cause()),
          ('Mitigation', f.mitigation()),
-         ('Error Rate', f.error_rate(note))],
+         ('Error Rate', f.error_rate(note))] + f.graph(),
         [('Post-mortem', f.var('postmortem', 'Will be completed by EOD'))],
     ]
 

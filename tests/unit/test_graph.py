@@ -1,0 +1,111 @@
+"""The incident's error-rate graph: the history error_rate_info returns, the markers the document
+takes from the incident, and the SVG drawn from them (parsed back, its coordinates checked)."""
+
+import xml.etree.ElementTree as ET
+from datetime import datetime, timezone
+from urllib.parse import parse_qs, urlsplit
+
+from ansible_collections.sre.runbooks.plugins.module_utils import incident_report as report
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.error_rate import history
+from ansible_collections.sre.runbooks.plugins.module_utils.notify.slack import render
+from ansible_collections.sre.runbooks.plugins.module_utils.render import svg_chart
+from ansible_collections.sre.runbooks.plugins.module_utils.render.links import prometheus_graph
+from ansible_collections.sre.runbooks.plugins.module_utils.render.svg_chart import error_rate_chart
+
+SVG = '{http://www.w3.org/2000/svg}'
+T0 = 1795443600.0  # 2026-11-23T14:20:00Z
+
+
+def bad_deploy_history():
+    """Five minutes at 20 req/s: /predict fails 80% from 14:21 to 14:23, the rest never fails."""
+    times = [T0 + 10 * i for i in range(31)]
+    failing = {t: 4.0 if T0 + 60 <= t < T0 + 180 else 0.0 for t in times}
+    return history({t: failing[t] for t in times}, {t: 20.0 for t in times},
+                   {'/predict': failing, '/embed': {t: 0.0 for t in times}},
+                   {'/predict': {t: 5.0 for t in times}, '/embed': {t: 5.0 for t in times},
+                    '/models': {}})
+
+
+def test_the_history_holds_the_overall_line_and_the_endpoints_that_failed():
+    found = bad_deploy_history()
+    assert found['overall'][0] == [T0, 0.0] and found['overall'][6] == [T0 + 60, 20.0]
+    assert [g['name'] for g in found['groups']] == ['/predict']  # /embed never failed, /models had no traffic
+    assert found['groups'][0]['peak_percent'] == 80.0 and len(found['groups'][0]['points']) == 31
+
+
+def test_the_chart_draws_each_series_threshold_and_marker_where_they_belong():
+    found = bad_deploy_history()
+    svg = error_rate_chart('inference-gateway', [{'name': 'all requests', 'points': found['overall']},
+                                                 {'name': '/predict', 'points': found['groups'][0]['points']}],
+                           [{'at': T0 + 55, 'label': 'deploy v1.2.3', 'kind': 'deploy'},
+                            {'at': T0 + 200, 'label': 'rollback', 'kind': 'action'},
+                            {'at': T0 + 9999, 'label': 'outside', 'kind': 'action'}],
+                           [{'label': 'critical 5%', 'percent': 5.0}])
+    root = ET.fromstring(svg)
+    assert (root.get('width'), root.get('height')) == (str(svg_chart.WIDTH), str(svg_chart.HEIGHT))
+    lines = root.findall(SVG + 'polyline')
+    assert len(lines) == 2
+    overall = [tuple(map(float, p.split(','))) for p in lines[0].get('points').split()]
+    assert len(overall) == 31
+    left, right = svg_chart.LEFT, svg_chart.WIDTH - svg_chart.RIGHT
+    bottom = svg_chart.HEIGHT - svg_chart.BOTTOM
+    assert overall[0] == (left, bottom) and overall[-1][0] == right
+    # 80% (the peak) sits highest, 20% a quarter as high above the bottom.
+    predict = [tuple(map(float, p.split(','))) for p in lines[1].get('points').split()]
+    peak_y = min(y for _x, y in predict)
+    assert abs((bottom - overall[6][1]) * 4 - (bottom - peak_y)) < 1
+    texts = [t.text for t in root.iter(SVG + 'text')]
+    assert 'deploy v1.2.3' in texts and 'rollback' in texts and 'outside' not in texts
+    assert 'critical 5%' in texts and '/predict' in texts and '14:20' in texts
+    dashed = [line for line in root.iter(SVG + 'line') if line.get('stroke-dasharray') == '3,3']
+    assert [round(float(line.get('x1'))) for line in dashed] == [
+        round(left + (right - left) * 55 / 300), round(left + (right - left) * 200 / 300)]
+
+
+def test_a_flat_or_empty_history_still_draws_a_frame():
+    root = ET.fromstring(error_rate_chart('quiet', [{'name': 'all requests', 'points': [[T0, 0.0], [T0, 0.0]]}]))
+    assert root.findall(SVG + 'polyline') and '1%' in [t.text for t in root.iter(SVG + 'text')]
+    assert ET.fromstring(error_rate_chart('nothing', [])).findall(SVG + 'rect')
+
+
+def test_the_document_shows_the_graph_and_marks_what_the_runbook_did():
+    incident = {
+        'id': 'inference-gateway-20261123T142300Z', 'service': 'inference-gateway', 'started_at': '2026-11-23T14:23:00Z',
+        'triage': {'error_rate': {'onset_iso': '2026-11-23T14:21:00Z'},
+                   'changes': [{'kind': 'deploy', 'time_iso': '2026-11-23T14:20:55Z',
+                                'image': 'sre-demo/inference-gateway:v1.2.3'}]},
+        'mitigation': {'attempts': [{'acted': True, 'at': '2026-11-23T14:23:20Z', 'action': {'name': 'rollback'}},
+                                    {'acted': False, 'at': '2026-11-23T14:24:00Z', 'action': {'name': 'restart'}}]},
+        'verify': {'recovered': True, 'samples': [{'time_iso': '2026-11-23T14:24:30Z'}]},
+        'error_rate_history': dict(bad_deploy_history(), critical_percent=5.0, warning_percent=1.0)}
+    assert [(m['label'], m['kind']) for m in report.graph_markers(incident)] == [
+        ('errors began', 'onset'), ('deploy v1.2.3', 'deploy'), ('rollback', 'action'), ('recovered', 'recovered')]
+    texts = [t.text for t in ET.fromstring(report.render_graph(incident)).iter(SVG + 'text')]
+    assert 'critical 5%' in texts and 'warning 1%' in texts and 'restart' not in texts
+    assert texts[0] == 'inference-gateway: error rate during incident inference-gateway-20261123T142300Z'
+    markdown = report.render_markdown(incident, [], {'start': None, 'end': None, 'attendees': []}, 'x.ics',
+                                      'incident-20261123-1423-high-error-rate-error-rate.svg')
+    assert '](incident-20261123-1423-high-error-rate-error-rate.svg)' in markdown.splitlines()[2]
+    assert report.render_graph(dict(incident, error_rate_history={})) is None
+
+
+def test_the_messages_and_the_document_link_the_prometheus_graph_of_the_incident():
+    incident = {'id': 'gw-1', 'service': 'inference-gateway', 'started_at': '2026-11-23T14:23:00Z', 'outcome': 'resolved',
+                'triage': {'error_rate': {'onset': T0 + 60, 'queries': {
+                    'errors_overall': 'sum(rate(http_requests_total{service="inference-gateway",status=~"5.."}[30s]))',
+                    'total_overall': 'sum(rate(http_requests_total{service="inference-gateway"}[30s]))'}}},
+                'verify': {'recovered': True, 'samples': [{'time_iso': '2026-11-23T14:30:00Z'}]}}
+    url = prometheus_graph('http://prometheus:9090/', incident, now=T0 + 600)
+    parts = urlsplit(url)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    assert parts.netloc == 'prometheus:9090' and parts.path == '/graph'
+    assert query['g0.expr'].startswith('100 * (sum(rate(http_requests_total{service="inference-gateway",status=~"5.."}')
+    assert query['g0.range_input'] == '1140s'  # 5 min before the onset (14:21) to 5 min after now (14:30)
+    assert query['g0.end_input'] == '2026-11-23 14:35:00'
+    assert prometheus_graph('', incident) is None and prometheus_graph('http://p', {'triage': {}}) is None
+    text, _blocks = render('resolved', incident, {'prometheus_url': 'http://prometheus:9090'},
+                           now=datetime.fromtimestamp(T0 + 600, tz=timezone.utc))
+    assert 'Graph: <%s|error rate in Prometheus>' % url in text
+    summary = report.summary_section(incident, 'http://prometheus:9090')
+    assert any(line.startswith('| Graph | [error rate in Prometheus](http://prometheus:9090/graph?') for line in summary), summary
+    assert not any('Graph' in line for line in report.summary_section(incident))
