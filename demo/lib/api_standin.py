@@ -1,4 +1,4 @@
-"""api-standin: local stand-ins of the Slack, PagerDuty and Statuspage APIs for the demo rig.
+"""api-standin: local stand-ins of the Slack, PagerDuty, Statuspage and Grafana APIs for the demo rig.
 
 One small threaded HTTP server on 127.0.0.1 (default port 18111) that answers as the vendors'
 documented APIs do, so that the collection's modules (slack_notify, pagerduty_event,
@@ -23,6 +23,10 @@ keeps a journal of every request. None of the real services can be reached from 
   /statuspage/v1/pages/{page}                    GET: the page (sre-demo, or one an incident named)
   /statuspage/v1/pages/{page}/components[/{id}]  the components the incidents named (and the
                                        demo's inference-gateway), with status
+  /grafana/api/annotations[/{id}]      Grafana's annotations HTTP API (Authorization: Bearer <token>):
+                                       POST {time, timeEnd, tags, text, dashboardUID} -> {message, id};
+                                       GET ?from&to&tags&matchAny&dashboardUID -> the matching list
+                                       (every tag, from <= time <= to); PATCH the fields given
   GET  /journal[?api=&since=]          every request in order: {seq, time_iso, api, method, path,
                                        body, status}; secrets (routing_key, tokens, keys,
                                        Authorization) are never stored
@@ -136,6 +140,7 @@ class State:
             self.pages = {}  # page id -> {name, incidents: {id: incident}, components: {id: component}}
             self.sp_clock = 0.0
             self.outages = {}  # api -> {status, retry_after, delay, count}
+            self.annotations = []  # Grafana's, as it stores them
             for page_id, (name, components) in SP_DEMO_PAGES.items():
                 page = self.page(page_id, name)
                 for component_id in components:
@@ -677,12 +682,48 @@ def sp_view(page, incident):
 # ==================================================================== the server
 
 # path prefix, API name (the journal's), handler(state, handler, method, rest of the path, query, body)
+# ==================================================================== Grafana annotations API
+
+def grafana(state, handler, method, rest, query, raw):
+    body = pd_json(raw) if raw else None
+    if not re.match(r"^Bearer \S+$", (handler.headers.get("Authorization") or "").strip()):
+        return 401, {"message": "Unauthorized"}, body
+    parts = [p for p in rest.split("/") if p]
+    if parts[:1] != ["annotations"]:
+        return 404, {"message": "Not found"}, body
+    with state.lock:
+        if method == "GET" and len(parts) == 1:
+            tags = set(query.get("tags", []))
+            low, high = int(query.get("from", ["0"])[-1]), int(query.get("to", [str(2 ** 62)])[-1])
+            uid = query.get("dashboardUID", [None])[-1]
+            found = [a for a in state.annotations if tags <= set(a["tags"]) and low <= a["time"] <= high
+                     and (uid is None or a["dashboardUID"] == uid)]
+            return 200, found, body
+        if method == "POST" and len(parts) == 1:
+            if not isinstance(body, dict) or not body.get("text"):
+                return 400, {"message": "Failed to save annotation"}, body
+            annotation = {"id": len(state.annotations) + 1, "dashboardUID": body.get("dashboardUID", ""),
+                          "panelId": body.get("panelId", 0), "time": int(body.get("time") or time.time() * 1000),
+                          "tags": body.get("tags") or [], "text": body["text"]}
+            annotation["timeEnd"] = int(body.get("timeEnd") or annotation["time"])
+            state.annotations.append(annotation)
+            return 200, {"message": "Annotation added", "id": annotation["id"]}, body
+        if method == "PATCH" and len(parts) == 2 and parts[1].isdigit():
+            found = next((a for a in state.annotations if a["id"] == int(parts[1])), None)
+            if found is None:
+                return 404, {"message": "Could not find annotation to update"}, body
+            found.update({k: v for k, v in (body or {}).items() if k in ("time", "timeEnd", "tags", "text")})
+            return 200, {"message": "Annotation patched"}, body
+    return 405, {"message": "Method not allowed"}, body
+
+
 API_ROUTES = (
     ("/slack/api/", "slack", lambda st, h, method, rest, _q, raw: slack(st, h, method, rest, raw)),
     ("/pagerduty/events/", "pagerduty-events",
      lambda st, h, method, rest, _q, raw: pagerduty_events(st, h, method, rest, raw)),
     ("/pagerduty/api/", "pagerduty-rest", pagerduty_rest),
     ("/statuspage/v1/", "statuspage", lambda st, h, method, rest, _q, raw: statuspage(st, h, method, rest, raw)),
+    ("/grafana/api/", "grafana", grafana),
 )
 OUTAGE_APIS = tuple(name for _prefix, name, _handler in API_ROUTES)
 
@@ -696,6 +737,8 @@ def outage_answer(api, status):
     if api == "pagerduty-rest":
         return {"error": {"message": "Rate Limit Exceeded" if status == 429 else "Internal Server Error",
                           "code": 2020 if status == 429 else 2000}}
+    if api == "grafana":
+        return {"message": "Too many requests" if status == 429 else "Internal Server Error"}
     return {"error": "Rate limit exceeded" if status == 429 else "Internal Server Error"}
 
 
@@ -771,7 +814,8 @@ class Handler(BaseHTTPRequestHandler):
                         "pagerduty_notes": state.notes, "pagerduty_change_events": state.change_events,
                         "statuspage_pages": {pid: {"incidents": [sp_view(p, i) for i in p["incidents"].values()],
                                                    "components": list(p["components"].values())}
-                                             for pid, p in state.pages.items()}})
+                                             for pid, p in state.pages.items()},
+                        "grafana_annotations": state.annotations})
             prefix, api, answer_with = next((r for r in API_ROUTES if path.startswith(r[0])), (None, None, None))
             if api is None:
                 return self._send(404, {"message": "no stand-in at %s" % path})

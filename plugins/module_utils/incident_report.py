@@ -22,6 +22,8 @@ from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import 
 from ansible_collections.sre.runbooks.plugins.module_utils.common.state_files import StateError, read_text, write_atomic
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import moment
 from ansible_collections.sre.runbooks.plugins.module_utils.render.links import prometheus_graph
+from ansible_collections.sre.runbooks.plugins.module_utils.render.markers import ended_at, incident_markers
+from ansible_collections.sre.runbooks.plugins.module_utils.render.markers import get as _get
 from ansible_collections.sre.runbooks.plugins.module_utils.render.svg_chart import error_rate_chart
 
 DEFAULT_ATTENDEES = ('Incident Commander', 'On-call engineer', 'Service owner', 'Observability lead')
@@ -56,16 +58,7 @@ def file_stem(started: datetime) -> tuple[str, str]:
     return started.strftime('%Y-%m'), started.strftime('incident-%Y%m%d-%H%M-high-error-rate')
 
 
-def _get(data: Any, path: str, default: Any = None) -> Any:
-    """data['a']['b'] for 'a.b'; default when any part is missing or null."""
-    for key in path.split('.'):
-        if not isinstance(data, dict) or data.get(key) is None:
-            return default
-        data = data[key]
-    return data
-
-
-CHANNELS = {'pagerduty': 'PagerDuty', 'slack': 'Slack', 'statuspage': 'the status page'}
+CHANNELS = {'pagerduty': 'PagerDuty', 'slack': 'Slack', 'statuspage': 'the status page', 'grafana': 'Grafana'}
 # How an escalation reason starts when a fix was applied and its effect could not be measured.
 UNVERIFIED = 'acted, could not verify'
 VERDICTS = {'low_traffic': 'too little traffic', 'no_traffic': 'no traffic'}
@@ -154,15 +147,6 @@ def verify_text(verify: dict[str, Any]) -> str:
     return verify.get('message') or 'no message'
 
 
-def ended_at(incident: dict[str, Any]) -> datetime | None:
-    """When the incident ended: ended_at when set, else the last sample of a recovered verify."""
-    explicit = moment(incident.get('ended_at'))
-    samples = _get(incident, 'verify.samples', [])
-    if explicit or not (_get(incident, 'verify.recovered') and samples):
-        return explicit
-    return moment(samples[-1].get('time_iso') or samples[-1].get('time'))
-
-
 def timeline(incident: dict[str, Any]) -> list[tuple[datetime | None, str]]:
     """[(time or None, text)] of every step and action, in time order; untimed ones last."""
     events: list[tuple[datetime | None, str]]
@@ -209,32 +193,6 @@ def timeline(incident: dict[str, Any]) -> list[tuple[datetime | None, str]]:
     return known + [e for e in events if e[0] is None]
 
 
-def _epoch(value: Any) -> float | None:
-    found = moment(value)
-    return found.timestamp() if found else None
-
-
-def graph_markers(incident: dict[str, Any]) -> list[dict[str, Any]]:
-    """What the graph marks: the onset, each deploy, each action applied, the recovery or the
-    escalation."""
-    found = [{'at': _epoch(_get(incident, 'triage.error_rate.onset_iso')), 'label': 'errors began', 'kind': 'onset'}]
-    for change in _get(incident, 'triage.changes', []):
-        if change.get('kind') in ('deploy', 'config'):
-            image = change.get('image') or ''
-            found.append({'at': _epoch(change.get('time_iso') or change.get('time')), 'kind': 'deploy',
-                          'label': '%s %s' % (change['kind'], image.rsplit(':', 1)[-1] if ':' in image
-                                              else (change.get('commit') or '')[:8])})
-    for attempt in attempts(incident):
-        if attempt.get('acted'):
-            found.append({'at': _epoch(attempt.get('at')), 'kind': 'action',
-                          'label': (attempt.get('action') or {}).get('name') or 'action'})
-    if _get(incident, 'verify.recovered'):
-        found.append({'at': _epoch(ended_at(incident)), 'label': 'recovered', 'kind': 'recovered'})
-    if incident.get('escalation'):
-        found.append({'at': _epoch(incident['escalation'].get('at')), 'label': 'escalated', 'kind': 'onset'})
-    return [m for m in found if m['at'] is not None]
-
-
 def render_graph(incident: dict[str, Any]) -> str | None:
     """The SVG of the error rate over the incident (incident.error_rate_history, error_rate_info's
     history), or None when it was not read."""
@@ -247,7 +205,7 @@ def render_graph(incident: dict[str, Any]) -> str | None:
                   for name, key in (('critical', 'critical_percent'), ('warning', 'warning_percent'))
                   if history.get(key) is not None]
     return error_rate_chart('%s: error rate during incident %s' % (incident.get('service'), incident.get('id')),
-                            series, graph_markers(incident), thresholds)
+                            series, incident_markers(incident), thresholds)
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:

@@ -15,6 +15,8 @@ process and for the one whose modules run as processes, so their results must be
   invalid event) and REST API v2 under /pagerduty (GET and PUT /incidents/{id}, GET /abilities).
 - Atlassian Statuspage API v1 under /statuspage (GET /pages/{page}, /pages/{page}/components/{id},
   /pages/{page}/incidents/unresolved, POST /pages/{page}/incidents; 401 {message} without the key).
+- Grafana's Annotations HTTP API under /grafana (GET /api/annotations: none yet, or 400 for an
+  unknown dashboardUID; POST /api/annotations: 200 {message, id}; 401 {message} without the token).
 - Loki HTTP API (/loki/api/v1/query_range: streams) and Elasticsearch under /es (POST
   /<index>/_search: 404 index_not_found_exception for a missing index), from fake_logs.
 - Jaeger query API under /jaeger (GET /api/traces), /jaeger-partial (traces and an `errors` entry)
@@ -39,6 +41,7 @@ TOKEN = 's3cr3t-in-process-token'
 ROUTING_KEY = 'R0UT1NGK3Yinpr0cess0123456789abc'  # 32 letters and digits, as PagerDuty's keys
 PD_TOKEN = 'pd-rest-t0ken-in-process'
 SP_KEY = 'statuspage-k3y-in-process'
+GRAFANA_TOKEN = 'glsa_grafana-t0ken-in-process'
 PAGE, COMPONENT, PD_INCIDENT = 'pg7x2k', 'cmp8ab3', 'PT4KHLK'
 K8S_NS = 'shop'
 LABELS = ['__name__', 'endpoint', 'instance', 'job', 'method', 'service', 'status']
@@ -198,6 +201,18 @@ def statuspage(server, prefix):
                               'created_at': '2026-11-23T15:01:00Z'}]})
 
 
+def grafana(server, prefix):
+    def route(handler):
+        if handler.headers.get('Authorization') != 'Bearer ' + GRAFANA_TOKEN:
+            return Route(401, {'message': 'Invalid API key'})
+        if handler.command == 'POST':
+            return Route(200, {'message': 'Annotation added', 'id': 1})
+        if 'dashboardUID=' in handler.path:
+            return Route(400, {'message': 'Invalid dashboard UID in annotation request'})
+        return Route(200, [])
+    server.routes[prefix + '/api/annotations'] = route
+
+
 # --------------------------------------------------------------------------- logs and traces
 
 def loki_answer():
@@ -231,6 +246,7 @@ def fake_server():
     server.routes[('PUT', '/pagerduty/incidents/' + PD_INCIDENT)] = Route(200, pagerduty_incident('acknowledged'))
     server.routes['/pagerduty/abilities'] = Route(200, {'abilities': ['teams', 'urgencies']})
     statuspage(server, '/statuspage')
+    grafana(server, '/grafana')
     server.routes['/loki/api/v1/query_range'] = Route(body=loki_answer())
     server.routes['/es/logs-missing/_search'] = Route(404, es_index_not_found('logs-missing'))
     now_us = int(time.time() * 1e6)  # traces of the last minutes, in both runs' lookback

@@ -32,11 +32,11 @@ import pytest
 
 from conftest import COLLECTIONS, ROOT
 from fake_k8s import TOKEN as K8S_TOKEN
-from in_process_fakes import AT, COMPONENT, K8S_NS, PAGE, PD_INCIDENT, PD_TOKEN, ROUTING_KEY, SP_KEY, TOKEN, fake_kubernetes, fake_server
+from in_process_fakes import AT, COMPONENT, GRAFANA_TOKEN, K8S_NS, PAGE, PD_INCIDENT, PD_TOKEN, ROUTING_KEY, SP_KEY, TOKEN, fake_kubernetes, fake_server
 from test_api_errors import free_port
 from test_incident_report_module import INCIDENT
 
-SECRETS = (TOKEN, ROUTING_KEY, PD_TOKEN, SP_KEY, K8S_TOKEN)
+SECRETS = (TOKEN, ROUTING_KEY, PD_TOKEN, SP_KEY, GRAFANA_TOKEN, K8S_TOKEN)
 # A play environment makes every task of the play run its module as a process.
 MODES = {'in_process': {}, 'process': {'SRE_RUNBOOKS_TEST_RUN': 'module process'}}
 ACTIONS = sorted(p.stem for p in (ROOT / 'plugins' / 'action').glob('*.py') if p.stem != '__init__')
@@ -80,6 +80,8 @@ def cases(url, down, k8s):
                                'from_email': 'oncall@example.com'},
                  'statuspage': {'api_key': SP_KEY, 'page_id': PAGE, 'component_id': COMPONENT,
                                 'api_url': url + '/statuspage'}}
+    annotation = {'url': url + '/grafana', 'token': GRAFANA_TOKEN, 'time': '2026-11-23T15:00:00Z', 'retries': 0,
+                  'tags': ['sre.runbooks', 'service:inference-gateway', 'rollback'], 'text': 'Rolled back to v1.2.2'}
     check = {'check_mode': True}
     return [
         ('error_rate', 'error_rate_info', rate, {}),
@@ -136,6 +138,8 @@ def cases(url, down, k8s):
             'severity': 'critical', 'events_url': url + '/pd-invalid', 'retries': 0}, {}),
         ('statuspage_incident', 'statuspage_incident', status_page, {}),
         ('statuspage_bad_component', 'statuspage_incident', dict(status_page, components={'c1': 'on fire'}), {}),
+        ('grafana_annotation', 'grafana_annotation', annotation, {}),
+        ('grafana_annotation_unknown_dashboard', 'grafana_annotation', dict(annotation, dashboard_uid='nope'), {}),
     ]
 
 
@@ -207,6 +211,9 @@ EXPECTED = [
     ('statuspage_incident', 'created', '==', True),
     ('statuspage_incident', 'incident.shortlink', '==', 'https://stspg.io/inc1'),
     ('statuspage_bad_component', 'msg', 'startswith', 'invalid component statuses (c1: on fire)'),
+    ('grafana_annotation', 'annotation.id', '==', 1),
+    ('grafana_annotation', 'request.body.time', '==', 1795446000000),
+    ('grafana_annotation_unknown_dashboard', 'msg', 'in', 'Invalid dashboard UID in annotation request: check dashboard_uid'),
 ]
 
 # The values that must differ between the two runs, by module: they are the time the run took
@@ -394,7 +401,8 @@ def test_no_secret_in_either_output(ran):
         for name, option in (('error_rate', 'bearer_token'), ('prometheus_query', 'password'),
                              ('slack_notify', 'token'), ('pagerduty_event', 'routing_key'),
                              ('pagerduty_event_rest', 'api_token'), ('statuspage_incident', 'api_key'),
-                             ('k8s_status', 'api_key'), ('log_search', 'password')):
+                             ('k8s_status', 'api_key'), ('log_search', 'password'),
+                             ('grafana_annotation', 'bearer_token'), ('grafana_annotation', 'token')):
             assert shown_args[name][option] == 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER', (mode, name)
         assert shown_args['preflight']['slack']['token'] == 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER', mode
 

@@ -1,8 +1,9 @@
 """The whole runbook on the real rig (Docker engine, docker-compose, Prometheus, Alertmanager, the
 demo services), telling the local API stand-ins (demo/lib/api_standin.py, started by rig.sh up),
-which answer as Slack's Web API, PagerDuty's Events API v2 and Statuspage's REST API document:
-the real services cannot be reached from here. Asserts the sequence of messages and pages, the
-thread, the incident document and its invite, and that no secret reaches the output at -vvv."""
+which answer as Slack's Web API, PagerDuty's Events API v2, Statuspage's REST API and Grafana's
+annotations API document: the real services cannot be reached from here. Asserts the sequence of
+messages and pages, the thread, the annotations, the incident document and its invite, and that no
+secret reaches the output at -vvv."""
 
 import time
 
@@ -10,7 +11,8 @@ import pytest
 
 from rig import playbook, rig, standin, told
 
-SECRETS = ('xoxb-demo-token', 'sredemoroutingkey000000000000001', 'sredemoescalationkey000000000002', 'demo-statuspage-key')
+SECRETS = ('xoxb-demo-token', 'sredemoroutingkey000000000000001', 'sredemoescalationkey000000000002', 'demo-statuspage-key',
+           'glsa_sre-demo-token')
 
 
 @pytest.fixture()
@@ -61,6 +63,11 @@ def test_the_whole_story_is_told_in_order(bad_deploy_paged, tmp_path):
     assert {what for what, _key in pages[4:]} <= {'resolve'}, pages
     assert {key for what, key in pages if what != 'change'} == {dedup_key}
     assert [s[1] for s in sent if s[0] == 'statuspage'] == ['investigating', 'identified', 'monitoring', 'resolved']
+    # Grafana (its annotations API's stand-in): each moment marked once, however many events told it.
+    marks = [a for a in standin('/state')['grafana_annotations'] if 'service:inference-gateway' in a['tags']]
+    kinds = [a['tags'][-1] for a in marks]
+    assert set(kinds) >= {'deploy', 'onset', 'action', 'recovered'} and len(kinds) == len(set(kinds)), marks
+    assert all(a['tags'][:2] == ['sre.runbooks', 'service:inference-gateway'] for a in marks)
 
     documents = list(reports.glob('*/incident-*-high-error-rate.md'))
     assert len(documents) == 1, documents

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 from ansible_collections.sre.runbooks.plugins.module_utils import incident_report as report
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.error_rate import history
 from ansible_collections.sre.runbooks.plugins.module_utils.notify.slack import render
-from ansible_collections.sre.runbooks.plugins.module_utils.render import svg_chart
+from ansible_collections.sre.runbooks.plugins.module_utils.render import markers, svg_chart
 from ansible_collections.sre.runbooks.plugins.module_utils.render.links import prometheus_graph
 from ansible_collections.sre.runbooks.plugins.module_utils.render.svg_chart import error_rate_chart
 
@@ -78,8 +78,12 @@ def test_the_document_shows_the_graph_and_marks_what_the_runbook_did():
                                     {'acted': False, 'at': '2026-11-23T14:24:00Z', 'action': {'name': 'restart'}}]},
         'verify': {'recovered': True, 'samples': [{'time_iso': '2026-11-23T14:24:30Z'}]},
         'error_rate_history': dict(bad_deploy_history(), critical_percent=5.0, warning_percent=1.0)}
-    assert [(m['label'], m['kind']) for m in report.graph_markers(incident)] == [
-        ('errors began', 'onset'), ('deploy v1.2.3', 'deploy'), ('rollback', 'action'), ('recovered', 'recovered')]
+    assert [(m['label'], m['kind']) for m in markers.incident_markers(incident)] == [
+        ('deploy v1.2.3', 'deploy'), ('errors began', 'onset'), ('rollback', 'action'), ('recovered', 'recovered')]
+    assert [a['tags'] for a in markers.grafana_annotations(incident)][1] == [
+        'sre.runbooks', 'service:inference-gateway', 'incident:inference-gateway-20261123T142300Z', 'onset']
+    assert markers.grafana_annotations(incident)[2]['text'] == (
+        'inference-gateway: rollback (incident inference-gateway-20261123T142300Z)')
     texts = [t.text for t in ET.fromstring(report.render_graph(incident)).iter(SVG + 'text')]
     assert 'critical 5%' in texts and 'warning 1%' in texts and 'restart' not in texts
     assert texts[0] == 'inference-gateway: error rate during incident inference-gateway-20261123T142300Z'
