@@ -28,6 +28,7 @@ description:
   - Never changes anything.
 author: sre.runbooks developers (@sre-runbooks)
 extends_documentation_fragment:
+  - sre.runbooks.postgres
   - sre.runbooks.read_only
 seealso:
   - module: sre.runbooks.postgres_session
@@ -42,39 +43,6 @@ requirements:
   - psycopg 3 (C(psycopg), with C(psycopg-binary) or the libpq library) on the host the module runs on.
   - PostgreSQL 10 or later.
 options:
-  host:
-    description: Host name or address of the server, or the directory of its Unix socket.
-    type: str
-    default: 127.0.0.1
-  port:
-    description: Port of the server.
-    type: int
-    default: 5432
-  database:
-    description: Database to connect to. The sessions of every database are read.
-    type: str
-    default: postgres
-  user:
-    description: Role to connect as; it should have C(pg_monitor) (see the description).
-    type: str
-    default: postgres
-  password:
-    description:
-      - Password of O(user). Never shown in output nor in errors. Without it libpq's C(PGPASSWORD)
-        and C(~/.pgpass) apply.
-    type: str
-  sslmode:
-    description: libpq's C(sslmode); libpq's default (C(prefer)) when unset.
-    type: str
-    choices: [disable, allow, prefer, require, verify-ca, verify-full]
-  connect_timeout:
-    description: Seconds to wait for the connection (libpq's C(connect_timeout)); at least 1.
-    type: int
-    default: 5
-  statement_timeout:
-    description: Seconds each of the module's own queries may run (C(statement_timeout) of its session); at least 1.
-    type: int
-    default: 5
   idle_in_transaction_threshold:
     description: A session idle in a transaction for this long or more is listed; a duration such as C(5m), C(90s).
     type: str

@@ -31,6 +31,8 @@ description:
   - The user needs C(pg_signal_backend) (or to be a superuser, or a member of the sessions' roles) to
     signal, and C(pg_read_all_stats) (C(pg_monitor)) to see other roles' sessions at all.
 author: sre.runbooks developers (@sre-runbooks)
+extends_documentation_fragment:
+  - sre.runbooks.postgres
 seealso:
   - module: sre.runbooks.postgres_activity_info
     description: The server's connections, idle transactions, long queries and lock waits, with findings.
@@ -79,39 +81,6 @@ options:
     description: Act on superuser sessions of users other than O(user) too.
     type: bool
     default: false
-  host:
-    description: Host name or address of the server, or the directory of its Unix socket.
-    type: str
-    default: 127.0.0.1
-  port:
-    description: Port of the server.
-    type: int
-    default: 5432
-  database:
-    description: Database to connect to. The sessions of every database may match.
-    type: str
-    default: postgres
-  user:
-    description: Role to connect as; it needs C(pg_signal_backend) and C(pg_monitor) (see the description).
-    type: str
-    default: postgres
-  password:
-    description:
-      - Password of O(user). Never shown in output nor in errors. Without it libpq's C(PGPASSWORD)
-        and C(~/.pgpass) apply.
-    type: str
-  sslmode:
-    description: libpq's C(sslmode); libpq's default (C(prefer)) when unset.
-    type: str
-    choices: [disable, allow, prefer, require, verify-ca, verify-full]
-  connect_timeout:
-    description: Seconds to wait for the connection (libpq's C(connect_timeout)); at least 1.
-    type: int
-    default: 5
-  statement_timeout:
-    description: Seconds each of the module's own queries may run (C(statement_timeout) of its session); at least 1.
-    type: int
-    default: 5
 '''
 
 EXAMPLES = r'''
