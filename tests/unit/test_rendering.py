@@ -533,3 +533,16 @@ def test_a_joined_alert_only_replies_in_the_thread():
 def test_filters(expression, text):
     templar = Templar(loader=DataLoader(), variables={'incident': {}})
     assert templar.template(trust_as_template('{{ %s }}' % expression)) == text
+
+
+def test_the_diagnosis_says_what_a_database_action_disrupts():
+    incident = {'service': 'orders', 'diagnosis': {
+        'summary': 'database: end the session idle in transaction of nightly-report (pid 501) blocking orders',
+        'action': {'name': 'terminate_sessions', 'disruptive': True,
+                   'description': 'end the session idle in transaction of nightly-report (pid 501) blocking orders'},
+        'recommended': {'runbook_step': 'Database Issues'}, 'causes': []}}
+    line = render_template('diagnose', incident).splitlines()[1]
+    assert line == ("Recommended : end the session idle in transaction of nightly-report (pid 501) blocking orders "
+                    "(rolls back another application's transaction)  [Database Issues]")
+    incident['diagnosis']['action'] = {'name': 'rollback', 'disruptive': True, 'description': 'rollback to v1.2.2'}
+    assert '(interrupts the service)' in render_template('diagnose', incident).splitlines()[1]
