@@ -21,7 +21,7 @@ from ansible_collections.sre.runbooks.plugins.module_utils.common import formatt
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 from ansible_collections.sre.runbooks.plugins.module_utils.common.state_files import StateError, read_text, write_atomic
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import moment
-from ansible_collections.sre.runbooks.plugins.module_utils.render.links import prometheus_graph
+from ansible_collections.sre.runbooks.plugins.module_utils.render.links import grafana_dashboard, prometheus_graph
 from ansible_collections.sre.runbooks.plugins.module_utils.render.markers import ended_at, incident_markers
 from ansible_collections.sre.runbooks.plugins.module_utils.render.markers import get as _get
 from ansible_collections.sre.runbooks.plugins.module_utils.render.svg_chart import error_rate_chart
@@ -38,6 +38,8 @@ ARGUMENT_SPEC = dict(
     )),
     follow_ups=dict(type='list', elements='str', default=[]),
     prometheus_url=dict(type='str'),
+    grafana_url=dict(type='str'),
+    grafana_dashboard=dict(type='str'),
 )
 SPEC = dict(argument_spec=ARGUMENT_SPEC)
 
@@ -223,7 +225,7 @@ def _unknown(what: str) -> list[str]:
     return ['_Not known: %s._' % what]
 
 
-def summary_section(incident: dict[str, Any], prometheus_url: str | None = None) -> list[str]:
+def summary_section(incident: dict[str, Any], links: dict[str, Any] | None = None) -> list[str]:
     started, ended = moment(incident.get('started_at')), ended_at(incident)
     duration = ('%d min' % round((ended - started).total_seconds() / 60)
                 if started and ended else 'not known (no verified end)')
@@ -243,9 +245,14 @@ def summary_section(incident: dict[str, Any], prometheus_url: str | None = None)
     rows.append(('Run', incident.get('run_id')))
     # Up to the incident's last known moment, so that the document is the same on a rerun.
     last = ended or max((t for t, _text in timeline(incident) if t is not None), default=started)
-    graph = prometheus_graph(prometheus_url, incident, last.timestamp()) if last else None
-    if graph:
-        rows.append(('Graph', '[error rate in Prometheus](%s)' % graph))
+    links = links or {}
+    if last:
+        for label, url, words in (
+                ('Graph', prometheus_graph(links.get('prometheus_url'), incident, last.timestamp()), 'error rate in Prometheus'),
+                ('Grafana', grafana_dashboard(links.get('grafana_url'), links.get('grafana_dashboard'), incident,
+                                              last.timestamp()), 'the dashboard over the incident')):
+            if url:
+                rows.append((label, '[%s](%s)' % (words, url)))
     return ['## Summary', ''] + _table(('', ''), rows)
 
 
@@ -403,15 +410,15 @@ def missing(incident: dict[str, Any]) -> list[str]:
 
 
 def render_markdown(incident: dict[str, Any], follow_ups: list[str], postmortem: dict[str, Any], ics_name: str,
-                    graph_name: str | None = None, prometheus_url: str | None = None) -> str:
-    """The incident document; graph_name: the file of its error-rate graph, beside it;
-    prometheus_url: the server its graph links to."""
+                    graph_name: str | None = None, links: dict[str, Any] | None = None) -> str:
+    """The incident document; graph_name: the file of its error-rate graph, beside it; links:
+    prometheus_url, grafana_url and grafana_dashboard, the tools its summary links to."""
     title = '# Incident %s: high error rate on %s' % (incident.get('id') or '(no id)',
                                                       incident.get('service') or '(service not known)')
     lines = [title, '']
     if graph_name:
         lines += ['![Error rate during the incident, with the deploys, actions and recovery](%s)' % graph_name, '']
-    for section in (summary_section(incident, prometheus_url), timeline_section(incident), evidence_section(incident),
+    for section in (summary_section(incident, links), timeline_section(incident), evidence_section(incident),
                     actions_section(incident), worked_section(incident), slo_section(incident),
                     follow_ups_section(follow_ups)):
         lines += section + ['']
@@ -531,8 +538,8 @@ def run(p: dict[str, Any], check_mode: bool) -> dict[str, Any]:
     event = postmortem_event(incident, postmortem)
     graph = render_graph(incident)
     graph_name = stem + '-error-rate.svg'
-    files = [(base + '.md', render_markdown(incident, p['follow_ups'], event, stem + '.ics',
-                                            graph_name if graph else None, p['prometheus_url'])),
+    files = [(base + '.md', render_markdown(incident, p['follow_ups'], event, stem + '.ics', graph_name if graph else None,
+                                            {k: p[k] for k in ('prometheus_url', 'grafana_url', 'grafana_dashboard')})),
              (base + '.ics', render_ics(incident, event, stem + '.md'))]
     if graph:
         files.append((base + '-error-rate.svg', graph))

@@ -83,6 +83,12 @@ options:
       - The Prometheus server whose graph of the error rate over the incident the document links to (the
         triage's queries, from before the errors began to the incident's last moment).
     type: str
+  grafana_url:
+    description: Grafana, whose dashboard O(grafana_dashboard) the document links to over the incident's time range.
+    type: str
+  grafana_dashboard:
+    description: The UID of the dashboard to link (extensions/grafana's is C(sre-runbooks-high-error-rate)).
+    type: str
   follow_ups:
     description: Follow-up actions, listed as a checklist.
     type: list

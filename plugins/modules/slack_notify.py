@@ -92,7 +92,8 @@ options:
         C(mitigation), C(resolved_at), C(postmortem) (default C(Will be completed by EOD)),
         C(escalate_to), C(title) (default C(High Error Rate)), C(service_name).
       - C(prometheus_url), the server whose graph of the service's error rate over the incident (the triage's
-        queries) the messages link to, as C(Graph).
+        queries) the messages link to, as C(Graph); C(grafana_url) and C(grafana_dashboard) (a UID), the
+        dashboard they link to over the incident, as C(Grafana).
       - The error rate measured now, for an update - C(error_percent) (a number, or V(null) for no traffic),
         C(measured) (false when the measurement failed), C(not_measured_reason), C(measured_at) (RFC 3339).
       - C(mode), the gate (V(advise), V(approve) or V(auto)) when C(incident.mitigation.mode) is not set yet, so

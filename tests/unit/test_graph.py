@@ -110,6 +110,10 @@ def test_the_messages_and_the_document_link_the_prometheus_graph_of_the_incident
     text, _blocks = render('resolved', incident, {'prometheus_url': 'http://prometheus:9090'},
                            now=datetime.fromtimestamp(T0 + 600, tz=timezone.utc))
     assert 'Graph: <%s|error rate in Prometheus>' % url in text
-    summary = report.summary_section(incident, 'http://prometheus:9090')
+    with_grafana = render('resolved', incident, {'grafana_url': 'https://grafana.example', 'grafana_dashboard': 'abc'},
+                          now=datetime.fromtimestamp(T0 + 600, tz=timezone.utc))[0]
+    assert ('Grafana: <https://grafana.example/d/abc?from=%d&to=%d&var-service=inference-gateway|the dashboard over the '
+            'incident>' % ((T0 - 240) * 1000, (T0 + 900) * 1000)) in with_grafana
+    summary = report.summary_section(incident, {'prometheus_url': 'http://prometheus:9090'})
     assert any(line.startswith('| Graph | [error rate in Prometheus](http://prometheus:9090/graph?') for line in summary), summary
     assert not any('Graph' in line for line in report.summary_section(incident))

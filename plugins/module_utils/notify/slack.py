@@ -19,7 +19,7 @@ from typing import Any, overload
 from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError, HttpClient, body_text, decode_json
 from ansible_collections.sre.runbooks.plugins.module_utils.common import formatting
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import moment
-from ansible_collections.sre.runbooks.plugins.module_utils.render.links import prometheus_graph
+from ansible_collections.sre.runbooks.plugins.module_utils.render.links import grafana_dashboard, prometheus_graph
 
 TEMPLATES = ('incident', 'update', 'resolved', 'escalation', 'closed', 'joined')
 JSON_UTF8 = {'Content-Type': 'application/json; charset=utf-8'}
@@ -329,10 +329,14 @@ class Facts:
                 self.var('handled_by') or escape(run or 'another run'))
 
     def graph(self) -> list[tuple[str | None, str]]:
-        """The Prometheus graph of the incident's error rate over its time range (template var
-        prometheus_url), when it can be linked."""
-        url = prometheus_graph(self.var('prometheus_url'), self.i, self.now.timestamp())
-        return [('Graph', '<%s|error rate in Prometheus>' % url)] if url else []
+        """The Prometheus graph of the incident's error rate and the service's Grafana dashboard
+        over its time range (template vars prometheus_url, grafana_url and grafana_dashboard), those
+        that can be linked."""
+        now = self.now.timestamp()
+        links = [('Graph', prometheus_graph(self.var('prometheus_url'), self.i, now), 'error rate in Prometheus'),
+                 ('Grafana', grafana_dashboard(self.var('grafana_url'), self.var('grafana_dashboard'), self.i, now),
+                  'the dashboard over the incident')]
+        return [(label, '<%s|%s>' % (url, words)) for label, url, words in links if url]
 
     def links(self) -> list[tuple[str | None, str]]:
         given = [(label, self.var(name)) for label, name in (('Dashboard', 'dashboard'), ('Bridge', 'bridge'))]

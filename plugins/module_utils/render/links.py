@@ -2,7 +2,8 @@
 # Copyright: sre.runbooks contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Links to the incident's time range in the tools people open: Prometheus' graph of the error
-rate the triage measured. Pure: the URL is built, never fetched."""
+rate the triage measured, and the Grafana dashboard of the service. Pure: the URLs are built,
+never fetched."""
 
 from __future__ import annotations
 
@@ -40,3 +41,13 @@ def prometheus_graph(base_url: str | None, incident: dict[str, Any], now: float 
     return '%s/graph?%s' % (base_url.rstrip('/'), urlencode({
         'g0.expr': expr, 'g0.tab': '0', 'g0.range_input': '%ds' % round(end - start),
         'g0.end_input': time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(end))}))
+
+
+def grafana_dashboard(base_url: str | None, uid: str | None, incident: dict[str, Any], now: float | None = None) -> str | None:
+    """The Grafana dashboard `uid` (extensions/grafana's) for the service over the incident, or
+    None without a URL, a dashboard or a time range."""
+    span = incident_range(incident, time.time() if now is None else now)
+    if not base_url or not uid or span is None:
+        return None
+    return '%s/d/%s?%s' % (base_url.rstrip('/'), uid, urlencode({
+        'from': int(span[0] * 1000), 'to': int(span[1] * 1000), 'var-service': incident.get('service') or ''}))
