@@ -291,6 +291,21 @@ def files_under(path):
     return sorted(str(p.relative_to(path)) for p in Path(path).rglob('*') if p.is_file() and p.suffix != '.guard')
 
 
+def playbook_message(output):
+    """The failed task's msg as the YAML result format prints it, its wrapped lines joined."""
+    lines = output.splitlines()
+    for index, line in enumerate(lines):
+        found = re.match(r'(\s*)(?:"msg": "(.*)"|msg: (.*))$', line)
+        if found:
+            indent, text = len(found.group(1)), found.group(2) or found.group(3)
+            for more in lines[index + 1:]:
+                if len(more) - len(more.lstrip()) <= indent or not more.strip():
+                    break
+                text += ' ' + more.strip()
+            return text.strip("'")
+    return output
+
+
 @pytest.mark.parametrize('case', CASES, ids=[c.id for c in CASES])
 def test_bad_input_gets_one_clear_error_line(case, places):
     args = filled(case.args, places)
@@ -302,8 +317,7 @@ def test_bad_input_gets_one_clear_error_line(case, places):
         proc = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT, env=ENV, check=False)
         output = proc.stdout + proc.stderr
         assert proc.returncode != 0 and 'Traceback' not in output, output
-        message = re.search(r'"msg": "(.*)"|msg: (.*)', output)
-        message = next(m for m in message.groups() if m) if message else output
+        message = playbook_message(output)
     else:
         result = run_module(case.module, args)
         assert result.get('failed') is True, result
