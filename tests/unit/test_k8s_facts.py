@@ -327,3 +327,15 @@ def test_a_replica_failure_is_named_in_the_diagnosis():
     assert stalled['action']['name'] == 'rollback'
     alone = diagnose(k8s_incident(k8s_status([('ReplicaFailure', QUOTA)])))
     assert 'ReplicaFailure in 0 pods: %s' % QUOTA[:160] in alone['recommended']['evidence']
+
+
+def test_a_crash_loop_caught_between_two_back_offs_is_still_a_crash_loop():
+    """The container runs for a moment after each back-off before it crashes again: running, not
+    ready, restarted and last exited with an error. Once, or after a clean exit, it is only not ready."""
+    between = pod('backend-g', ready=False, statuses=[running(restarts=4, ready=False, last='Error')])
+    once = pod('backend-h', ready=False, statuses=[running(restarts=1, ready=False, last='Error')])
+    found = {p['kind']: p for p in kf.problems(deployment(), [], [between, once], kf.endpoints_facts('backend', SERVICE, {}), [])}
+    assert found['CrashLoopBackOff'] == {
+        'kind': 'CrashLoopBackOff', 'pods': ['backend-g'],
+        'message': 'container backend keeps crashing (4 restarts), last exit Error code 1; started again, not ready'}
+    assert found['NotReady']['pods'] == ['backend-h']

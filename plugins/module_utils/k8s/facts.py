@@ -338,6 +338,7 @@ def problems(deployment: dict[str, Any], owned: Iterable[dict[str, Any]], pods: 
         limits = {c['name']: ((c.get('resources') or {}).get('limits') or {}).get('memory')
                   for c in spec.get('containers') or []}
         waiting_any = False
+        crashed: list[str] = []  # containers that failed again and again, whatever their state now
         for status in container_statuses(pod):
             state, details = _state(status)
             reason, container = details.get('reason'), status.get('name')
@@ -354,6 +355,9 @@ def problems(deployment: dict[str, Any], owned: Iterable[dict[str, Any]], pods: 
                 add(reason, name, details.get('message') or 'container %s: invalid configuration' % container)
             if is_oom_killed(status):
                 add(OOM, name, 'container %s was OOM-killed (memory limit %s)' % (container, limits.get(container) or 'none'))
+            if status.get('restartCount', 0) >= 2 and last.get('exitCode') not in (None, 0):
+                crashed.append('container %s keeps crashing (%d restarts), last exit %s code %s; started again, not ready' % (
+                    container, status['restartCount'], last.get('reason'), last.get('exitCode')))
         phase = _status(pod).get('phase')
         scheduled = kr.condition(pod, 'PodScheduled') or {}
         failed_scheduling = _pod_event(events, name, ('FailedScheduling',))
@@ -361,8 +365,12 @@ def problems(deployment: dict[str, Any], owned: Iterable[dict[str, Any]], pods: 
                                    or failed_scheduling):
             add('Unschedulable', name, scheduled.get('message') or failed_scheduling)
         elif phase == 'Running' and not waiting_any and not pod_ready(pod):
-            add('NotReady', name, _pod_event(events, name, ('Unhealthy',))
-                or 'running but not ready: its readiness probe fails')
+            # Between two back-offs a crash-looping container runs for a moment: still a crash loop.
+            if crashed:
+                add(CRASH_LOOP, name, crashed[0])
+            else:
+                add('NotReady', name, _pod_event(events, name, ('Unhealthy',))
+                    or 'running but not ready: its readiness probe fails')
     for message in replica_failures(deployment, owned):
         add(kr.REPLICA_FAILURE, None, message)
     progress = kr.progressing(deployment) or {}
