@@ -331,9 +331,11 @@ def test_a_replica_failure_is_named_in_the_diagnosis():
 
 def test_a_crash_loop_caught_between_two_back_offs_is_still_a_crash_loop():
     """The container runs for a moment after each back-off before it crashes again: running, not
-    ready, restarted and last exited with an error. Once, or after a clean exit, it is only not ready."""
+    ready, restarted after an error exit. Restarted after a clean exit, it is only not ready."""
     between = pod('backend-g', ready=False, statuses=[running(restarts=4, ready=False, last='Error')])
-    once = pod('backend-h', ready=False, statuses=[running(restarts=1, ready=False, last='Error')])
+    clean = running(restarts=1, ready=False, last='Completed')
+    clean['lastState']['terminated']['exitCode'] = 0
+    once = pod('backend-h', ready=False, statuses=[clean])
     found = {p['kind']: p for p in kf.problems(deployment(), [], [between, once], kf.endpoints_facts('backend', SERVICE, {}), [])}
     assert found['CrashLoopBackOff'] == {
         'kind': 'CrashLoopBackOff', 'pods': ['backend-g'],

@@ -338,7 +338,7 @@ def problems(deployment: dict[str, Any], owned: Iterable[dict[str, Any]], pods: 
         limits = {c['name']: ((c.get('resources') or {}).get('limits') or {}).get('memory')
                   for c in spec.get('containers') or []}
         waiting_any = False
-        crashed: list[str] = []  # containers that failed again and again, whatever their state now
+        crashed: list[str] = []  # containers restarted after a failure, whatever their state now
         for status in container_statuses(pod):
             state, details = _state(status)
             reason, container = details.get('reason'), status.get('name')
@@ -355,7 +355,7 @@ def problems(deployment: dict[str, Any], owned: Iterable[dict[str, Any]], pods: 
                 add(reason, name, details.get('message') or 'container %s: invalid configuration' % container)
             if is_oom_killed(status):
                 add(OOM, name, 'container %s was OOM-killed (memory limit %s)' % (container, limits.get(container) or 'none'))
-            if status.get('restartCount', 0) >= 2 and last.get('exitCode') not in (None, 0):
+            if status.get('restartCount', 0) >= 1 and last.get('exitCode') not in (None, 0):
                 crashed.append('container %s keeps crashing (%d restarts), last exit %s code %s; started again, not ready' % (
                     container, status['restartCount'], last.get('reason'), last.get('exitCode')))
         phase = _status(pod).get('phase')
