@@ -82,8 +82,11 @@ def test_the_document_shows_the_graph_and_marks_what_the_runbook_did():
         ('deploy v1.2.3', 'deploy'), ('errors began', 'onset'), ('rollback', 'action'), ('recovered', 'recovered')]
     assert [a['tags'] for a in markers.grafana_annotations(incident)][1] == [
         'sre.runbooks', 'service:inference-gateway', 'incident:inference-gateway-20261123T142300Z', 'onset']
-    assert markers.grafana_annotations(incident)[2]['text'] == (
-        'inference-gateway: rollback (incident inference-gateway-20261123T142300Z)')
+    annotations = markers.grafana_annotations(incident)
+    assert annotations[2]['text'] == 'inference-gateway: rollback (incident inference-gateway-20261123T142300Z)'
+    assert annotations[2]['key'] == 'action@%.3f' % (T0 + 200)
+    assert [a['key'] for a in markers.grafana_annotations(incident, [a['key'] for a in annotations[:3]])] == [
+        annotations[3]['key']]
     texts = [t.text for t in ET.fromstring(report.render_graph(incident)).iter(SVG + 'text')]
     assert 'critical 5%' in texts and 'warning 1%' in texts and 'restart' not in texts
     assert texts[0] == 'inference-gateway: error rate during incident inference-gateway-20261123T142300Z'

@@ -6,6 +6,7 @@ deploy, each action applied, the recovery, the escalation. Pure, from the incide
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -57,11 +58,14 @@ def incident_markers(incident: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted((m for m in found if m['at'] is not None), key=lambda m: m['at'])
 
 
-def grafana_annotations(incident: dict[str, Any]) -> list[dict[str, Any]]:
-    """The markers as Grafana annotations (sre.runbooks.grafana_annotation's time, tags, text): tagged
-    sre.runbooks, service:<name>, incident:<id> and their kind, so that a dashboard's tag query
-    finds them and a second run finds the ones already made."""
+def grafana_annotations(incident: dict[str, Any], marked: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """The markers as Grafana annotations (sre.runbooks.grafana_annotation's time, tags, text), but
+    those whose key is in `marked` (made already): tagged sre.runbooks, service:<name>,
+    incident:<id> and their kind, so that a dashboard's tag query finds them and a second run finds
+    the ones already made; key: '<kind>@<epoch>'."""
     service, number = incident.get('service') or 'unknown', incident.get('id') or 'unknown'
-    return [{'time': marker['at'], 'tags': ['sre.runbooks', 'service:%s' % service, 'incident:%s' % number, marker['kind']],
-             'text': '%s: %s (incident %s)' % (service, marker['label'], number)}
-            for marker in incident_markers(incident)]
+    found = [{'key': '%s@%.3f' % (marker['kind'], marker['at']), 'time': marker['at'],
+              'tags': ['sre.runbooks', 'service:%s' % service, 'incident:%s' % number, marker['kind']],
+              'text': '%s: %s (incident %s)' % (service, marker['label'], number)}
+             for marker in incident_markers(incident)]
+    return [annotation for annotation in found if annotation['key'] not in set(marked)]
