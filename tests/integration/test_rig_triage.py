@@ -3,6 +3,7 @@ services (demo/rig.sh). A good v1.2.2 is triaged as healthy; after the bad deplo
 runbook must find /predict failing, critical, and the deploy just before the errors began."""
 
 import subprocess
+import time
 
 import pytest
 
@@ -31,6 +32,8 @@ def bad_deploy(healthy, tmp_path_factory):
     deployed_at = now()
     rig('deploy', 'v1.2.3')
     rig('wait-alert', 180)
+    # The 30 s rate window whole on the bad version, so that /predict shows its full failure rate.
+    time.sleep(max(0.0, deployed_at + 35 - now()))
     incident, output = run_runbook(tmp_path_factory.mktemp('bad'))
     return deployed_at, incident, output
 
@@ -130,7 +133,7 @@ def test_instant_and_range_queries_on_real_prometheus(stack):
     instant = run_module('prometheus_query_info', {
         'url': PROMETHEUS, 'query': 'sum by (service) (rate(http_requests_total[30s]))'})
     services = {s['labels']['service'] for s in instant['series']}
-    assert services == {'inference-gateway', 'model-service', 'feature-store'}
+    assert services == {'inference-gateway', 'model-service', 'feature-store', 'orders'}
     assert all(s['value'] > 0 for s in instant['series'])
     ranged = run_module('prometheus_query_info', {
         'url': PROMETHEUS, 'query': 'up', 'type': 'range', 'start': 'now-1m', 'step': '5s'})
