@@ -714,6 +714,20 @@ drop_mitigations() {
   fi
 }
 
+# A container made with the override file, once the file is gone, still names it in its compose
+# labels, and compose's config check of that container fails: it is made again without it.
+recreate_without_override() {
+  local id svc
+  for id in $(docker ps -aq --filter "label=com.docker.compose.project=$PROJECT"); do
+    docker inspect --format '{{index .Config.Labels "com.docker.compose.project.config_files"}}' "$id" |
+      tr ',' '\n' | grep -qxF "$OVERRIDE_FILE" || continue
+    [[ -e $OVERRIDE_FILE ]] && continue
+    svc=$(docker inspect --format '{{index .Config.Labels "com.docker.compose.service"}}' "$id")
+    log "recreating $svc: it was made with $OVERRIDE_FILE, which is gone"
+    compose GATEWAY_VERSION="$GOOD_VERSION" -- up -d --no-deps --force-recreate "$svc" 2>&1 | sed 's/^/  /'
+  done
+}
+
 converge_stack() {
   local specs=() spec urls=() prev stamp epoch recreate=()
   clear_runtime_faults
@@ -737,6 +751,7 @@ converge_stack() {
     record_deploy "$GOOD_VERSION" "${prev##*:}" "$stamp" "$epoch"
     log "inference-gateway brought back from ${prev##*:} to $GOOD_VERSION at $stamp"
   fi
+  recreate_without_override
   reset_gateway_state
   mapfile -t urls < <(health_urls)
   "${HELPER[@]}" wait-http --timeout 60 --quiet "${urls[@]}" ||
