@@ -34,6 +34,4 @@ def run(p: dict[str, Any], check_mode: bool) -> dict[str, Any]:
         wanted = wanted_of(p, time.time())
     except ValueError as err:
         raise RunbookError('invalid option: %s' % err)
-    http = HttpClient.from_params(p, 'Grafana')
-    http.max_retry_after = p['max_retry_after']  # a 429's Retry-After is waited for, up to this
-    return ensure(GrafanaClient(http), wanted, check_mode)
+    return ensure(GrafanaClient(HttpClient.from_params(p, 'Grafana')), wanted, check_mode)

@@ -137,7 +137,7 @@ class HttpClient:
             raise RunbookError('%s: %s' % (name, err))
         return cls(params['url'], name=name, headers=params.get('headers'),
                    validate_certs=params.get('validate_certs', True), timeout=params.get('timeout', 10.0),
-                   retries=params.get('retries', 2), **credentials)
+                   retries=params.get('retries', 2), max_retry_after=params.get('max_retry_after'), **credentials)
 
     def url_for(self, path: str, query: Mapping[str, Any] | None = None) -> str:
         url = self.base_url + path

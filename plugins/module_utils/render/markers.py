@@ -68,4 +68,5 @@ def grafana_annotations(incident: dict[str, Any], marked: Sequence[str] = ()) ->
               'tags': ['sre.runbooks', 'service:%s' % service, 'incident:%s' % number, marker['kind']],
               'text': '%s: %s (incident %s)' % (service, marker['label'], number)}
              for marker in incident_markers(incident)]
-    return [annotation for annotation in found if annotation['key'] not in set(marked)]
+    made = set(marked)
+    return [annotation for annotation in found if annotation['key'] not in made]
