@@ -81,5 +81,10 @@ def test_the_whole_story_is_told_in_order(bad_deploy_paged, tmp_path):
                  'Told PagerDuty (resolved): sent'):
         assert line in text, line
     assert '## SLO impact' in text and 'Error budget left' in text
+    # Its graph, beside it: the error rate over the incident, the deploy, the rollback and the recovery marked.
+    graph = documents[0].with_name(documents[0].stem + '-error-rate.svg')
+    assert '](%s)' % graph.name in text
+    drawn = graph.read_text()
+    assert all('>%s<' % mark in drawn for mark in ('deploy v1.2.3', 'rollback', 'recovered')), drawn[-2000:]
     invite = documents[0].with_suffix('.ics').read_text()
     assert invite.startswith('BEGIN:VCALENDAR') and 'BEGIN:VEVENT' in invite
