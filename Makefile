@@ -21,9 +21,9 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR ?= 1
 
-.PHONY: help deps venv rig demo demo-down preflight demo-k8s cluster cluster-down cluster-build eda test lint sanity \
-	docs units integration faults integration-rig integration-cluster test-lane-rig test-lane-cluster molecule \
-	scenarios bench ee clean
+.PHONY: help deps venv rig second-rig demo demo-down preflight demo-k8s cluster cluster-down cluster-build eda \
+	test lint sanity docs units integration faults integration-rig integration-cluster molecule scenarios bench \
+	ee clean test-clock test-lane-rig test-lane-second-rig test-lane-cluster
 
 help:
 	@echo "make demo       the High Error Rate runbook on the local demo stack (bad deploy of $(BAD_VERSION))"
@@ -87,8 +87,16 @@ $(AWX_COLLECTION): $(VENV)/.installed
 
 venv: $(VENV)/.installed $(COLLECTION_LINK) $(PIP_BOOTSTRAP) $(AWX_COLLECTION)
 
+# make test's lanes run with RIG_UP set: the rig is up, and a convergence under a running suite
+# would undo its faults.
 rig: deps
-	demo/rig.sh up
+	$(if $(RIG_UP),@true,demo/rig.sh up)
+
+# The same rig again, in namespaces of its own (demo/second-rig.sh): make test's fault tests and
+# scenarios run there, beside the first rig's suites.
+SECOND_RIG := demo/second-rig.sh
+second-rig: rig
+	$(SECOND_RIG) up
 
 # The demo's baseline is a 30 s window 60 s back: it must hold only the good version's traffic.
 demo: venv rig
@@ -201,19 +209,31 @@ scenarios: venv rig
 bench: venv rig
 	python tests/bench/run.py $(BENCH_ARGS)
 
-# The compose rig is one: its suites run one after the other (lane rig). The checks and the real
-# cluster need no rig state: they run beside it (lane cluster), after the faults, which stop the
-# Docker engine that the cluster's node uses. The control plane's first build runs from the start,
-# niced, in the background; `cluster.sh up` waits for it.
-test: cluster-build venv rig
-	$(MAKE) --no-print-directory faults
-	$(MAKE) --no-print-directory --output-sync=line -j2 test-lane-rig test-lane-cluster
+# Three lanes at once, each a list of targets run in turn (tests/lane.sh): the first rig's
+# integration suite and Molecule; the fault tests (which stop the Docker engine and Prometheus)
+# and the scenarios on the second rig; the checks and the real cluster, niced, since the rigs'
+# suites wait on timings. Lines go out as they come, prefixed (no output sync: a run cut short
+# keeps what it printed). The control plane's first build runs from the start, niced, in the
+# background; `cluster.sh up` waits for it. Each target's time is printed at the end.
+LANE := MAKE="$(MAKE)" RIG_UP=1 tests/lane.sh
+test: test-clock cluster-build venv rig second-rig
+	@$(LANE) setup; status=0; \
+	$(MAKE) --no-print-directory -j3 test-lane-rig test-lane-second-rig test-lane-cluster \
+	  || status=$$?; \
+	cat build/test-times.txt; exit $$status
+
+test-clock:
+	@mkdir -p build && date +%s > build/test-start && : > build/test-times.txt
 
 test-lane-rig:
-	$(MAKE) --no-print-directory -j1 integration-rig molecule scenarios 2>&1 | sed -u 's/^/[rig] /'
+	@$(LANE) rig integration-rig molecule
+
+test-lane-second-rig:
+	@$(SECOND_RIG) run env $(LANE) second-rig faults scenarios
 
 test-lane-cluster:
-	$(MAKE) --no-print-directory -j1 lint sanity docs units integration-cluster 2>&1 | sed -u 's/^/[cluster] /'
+	@nice -n 10 env $(LANE) cluster lint sanity docs units integration-cluster
 
 clean: demo-down cluster-down
+	$(SECOND_RIG) down
 	rm -rf build $(VENV) .collections tests/output
