@@ -80,7 +80,7 @@ def test_kubernetes_inventory_is_the_demo_on_a_cluster():
     assert (variables['investigate_log_backend'], variables['investigate_resource_source']) == ('kubernetes', 'kubernetes')
     assert 'scale' in variables['mitigate_allowed_actions'] and variables['mitigate_max_replicas'] == 10
     # Demo windows, as inventories/compose.
-    assert variables['triage_window'] == '30s' and variables['verify_stable_for'] == '20s'
+    assert variables['triage_window'] == '30s' and variables['verify_stable_for'] == '10s'
     assert templated('kubernetes', 'triage_selector')['triage_selector'] == {'namespace': 'sre-demo'}
 
 

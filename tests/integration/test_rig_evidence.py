@@ -188,14 +188,16 @@ def test_an_alert_cleared_before_the_run_opens_no_incident(fresh_journal, tmp_pa
 
 
 def test_a_fix_that_cannot_be_verified_escalates(fresh_journal, tmp_path):
-    """The bad deploy rolled back, then Prometheus stops answering (SIGSTOP) while verifying."""
+    """The bad deploy rolled back, then Prometheus stops answering (SIGSTOP) while verifying. Its
+    queries wait 2 s, once (the connection options of runbook_prometheus_auth), not 3 x 10 s."""
     inject('bad-deploy')
     with open(PROMETHEUS_PIDFILE) as handle:
         prometheus = int(handle.read().split()[0])
     out = tmp_path / 'incident.json'
     run = start_playbook(CAPTURE, '-e', 'service=inference-gateway', '-e', 'mitigate_mode=auto',
                          '-e', 'incident_out=%s' % out, '-e', 'verify_deadline=60s',
-                         '-e', 'communicate_update_every=10s', '-e', 'mitigate_max_attempts=1')
+                         '-e', 'communicate_update_every=10s', '-e', 'mitigate_max_attempts=1',
+                         '-e', json.dumps({'runbook_prometheus_auth': {'timeout': 2, 'retries': 0}}))
     stopped = False
     try:
         deadline = time.monotonic() + 120
