@@ -17,12 +17,16 @@ def last_step():
     return int(time.time()) // STEP * STEP
 
 
-def openmetrics(series, start, end, step=STEP):
-    """OpenMetrics text of http_requests_total counters from [(labels, rate)]: rate(t) is the
-    requests per second the series counts at t, None before the series exists."""
+def label_text(labels):
+    return ','.join('%s="%s"' % kv for kv in sorted(labels.items()))
+
+
+def counter_lines(series, start, end, step=STEP):
+    """The lines of http_requests_total counters from [(labels, rate)]: rate(t) is the requests
+    per second the series counts at t, None before the series exists."""
     lines = ['# TYPE http_requests counter']
     for labels, rate in series:
-        text = ','.join('%s="%s"' % kv for kv in sorted(labels.items()))
+        text = label_text(labels)
         value = None
         for t in range(start, end + 1, step):
             per_second = rate(t)
@@ -30,7 +34,50 @@ def openmetrics(series, start, end, step=STEP):
                 continue
             value = (value or 0.0) + per_second * step
             lines.append('http_requests_total{%s} %.3f %d' % (text, value, t))
-    return '\n'.join(lines + ['# EOF']) + '\n'
+    return lines
+
+
+def openmetrics(series, start, end, step=STEP):
+    """OpenMetrics text of http_requests_total counters (counter_lines)."""
+    return document(counter_lines(series, start, end, step))
+
+
+def document(*families):
+    """OpenMetrics text of families of lines."""
+    return '\n'.join([line for lines in families for line in lines] + ['# EOF']) + '\n'
+
+
+# The buckets of the demo apps' http_request_duration_seconds (demo/app/common.py).
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+def histogram_lines(series, start, end, step=STEP, name='http_request_duration_seconds', buckets=BUCKETS):
+    """The lines of a latency histogram (_bucket with le, _count, _sum) from [(labels, rate,
+    latencies)]: rate(t) as for counter_lines; latencies(t) is [(seconds, share)], how long the
+    requests of t took. Each series is written whole, in time order, as promtool wants it."""
+    lines = ['# TYPE %s histogram' % name]
+    bounds = [('%g' % b, b) for b in buckets] + [('+Inf', float('inf'))]
+    for labels, rate, latencies in series:
+        points = []
+        counts, total, seconds = [0.0] * len(bounds), 0.0, 0.0
+        for t in range(start, end + 1, step):
+            per_second = rate(t)
+            if per_second is None:
+                continue
+            requests = per_second * step
+            for duration, share in latencies(t):
+                for i, (_text, bound) in enumerate(bounds):
+                    if duration <= bound:
+                        counts[i] += requests * share
+                seconds += requests * share * duration
+            total += requests
+            points.append((t, list(counts), total, seconds))
+        for i, (text, _bound) in enumerate(bounds):
+            le = label_text(dict(labels, le=text))
+            lines += ['%s_bucket{%s} %.6f %d' % (name, le, point[i], t) for t, point, _n, _s in points]
+        lines += ['%s_count{%s} %.6f %d' % (name, label_text(labels), n, t) for t, _c, n, _s in points]
+        lines += ['%s_sum{%s} %.6f %d' % (name, label_text(labels), s, t) for t, _c, _n, s in points]
+    return lines
 
 
 def free_port():
