@@ -8,7 +8,8 @@ process and for the one whose modules run as processes, so their results must be
   /api/v1/label/<name>/values, /api/v1/status/buildinfo, /api/v1/rules): at the root for error_rate,
   prometheus_query and preflight, a failing /predict endpoint; under /watch a recovered service
   (error_rate_watch); under /slo the SLO's recording rules and counters (slo_budget); under
-  /cadvisor cAdvisor's series and the runbook's recording rules (resource_usage).
+  /cadvisor cAdvisor's series and the runbook's recording rules (resource_usage); under /latency
+  a latency histogram's percentiles, bucket and request rates (latency).
 - Slack Web API under /slack (chat.postMessage, auth.test, conversations.info: HTTP 200 with ok
   true, or ok false and an error as under /slack-refusing).
 - PagerDuty Events API v2 (/v2/enqueue: 202 {status, message, dedup_key}; under /pd-invalid 400
@@ -134,6 +135,33 @@ def cadvisor(promql, params, path):
     return vector([(name, next(v for part, v in figures if part in promql))])
 
 
+# Response times of inference-gateway (latency): /predict became slow, /embed did not.
+LATENCY_NOW = {'/predict': {0.5: 0.3, 0.95: 0.9, 0.99: 1.2}, '/embed': {0.5: 0.02, 0.95: 0.04, 0.99: 0.048},
+               '': {0.5: 0.04, 0.95: 0.8, 0.99: 1.1}}
+LATENCY_BEFORE = {'/predict': {0.5: 0.03, 0.95: 0.045, 0.99: 0.049}, '/embed': LATENCY_NOW['/embed'],
+                  '': {0.5: 0.025, 0.95: 0.045, 0.99: 0.049}}
+# Cumulative bucket rates (le: req/s), now and a day before: every request under the largest bucket.
+LATENCY_BUCKETS = {'/predict': ({'0.05': 0.0, '0.25': 4.0, '1': 8.0, '2.5': 10.0, '+Inf': 10.0},
+                                {'0.05': 10.0, '0.25': 10.0, '1': 10.0, '2.5': 10.0, '+Inf': 10.0}),
+                   '/embed': ({'0.05': 10.0, '0.25': 10.0, '1': 10.0, '2.5': 10.0, '+Inf': 10.0},) * 2}
+
+
+def latency(promql, params, path):
+    """inference-gateway's latency histogram: percentiles, bucket rates and request rates."""
+    del path
+    at, before = float(params['time']), int(' offset ' in promql)
+    if 'histogram_quantile(' in promql:
+        q = float(promql.split('(', 2)[1].split(',')[0])
+        figures = LATENCY_BEFORE if before else LATENCY_NOW
+        if 'le, endpoint' in promql:
+            return vector([({'endpoint': e}, figures[e][q]) for e in ('/predict', '/embed')], at)
+        return vector([({}, figures[''][q])], at)
+    if '_bucket' in promql:
+        return vector([({'endpoint': e, 'le': le}, rate) for e, buckets in LATENCY_BUCKETS.items()
+                       for le, rate in buckets[before].items()], at)
+    return vector([({'endpoint': e}, 10.0) for e in ('/predict', '/embed')], at)
+
+
 def success(data):
     return Route(body={'status': 'success', 'data': data})
 
@@ -234,6 +262,7 @@ def fake_server():
     mount_prometheus(server, '/watch', recovered)
     mount_prometheus(server, '/slo', slo)
     mount_prometheus(server, '/cadvisor', cadvisor)
+    mount_prometheus(server, '/latency', latency)
     server.routes['/health'] = Route(body={'status': 'ok', 'dependencies': {'db': 'up'}})
     slack_web_api(server, '/slack')
     server.routes['/slack-refusing/chat.postMessage'] = Route(body={'ok': False, 'error': 'channel_not_found'})

@@ -82,6 +82,8 @@ def cases(url, down, k8s):
                                 'api_url': url + '/statuspage'}}
     annotation = {'url': url + '/grafana', 'token': GRAFANA_TOKEN, 'time': '2026-11-23T15:00:00Z', 'retries': 0,
                   'tags': ['sre.runbooks', 'service:inference-gateway', 'rollback'], 'text': 'Rolled back to v1.2.2'}
+    latency = {'url': url + '/latency', 'service': 'inference-gateway', 'at': '%d' % AT, 'bearer_token': TOKEN,
+               'target_seconds': 0.5, 'retries': 0}
     check = {'check_mode': True}
     return [
         ('error_rate', 'error_rate_info', rate, {}),
@@ -90,6 +92,10 @@ def cases(url, down, k8s):
         ('error_rate_missing', 'error_rate_info', {'url': url}, {}),
         ('error_rate_unknown', 'error_rate_info', dict(rate, bogus=1), {}),
         ('error_rate_unreachable', 'error_rate_info', dict(rate, url=down, timeout=1, retries=0), {}),
+        ('latency', 'latency_info', latency, {}),
+        ('latency_check', 'latency_info', dict(latency, quantiles=[0.5, 0.99]), check),
+        ('latency_bad_factor', 'latency_info', dict(latency, slow_factor=0), {}),
+        ('latency_unreachable', 'latency_info', dict(latency, url=down, timeout=1), {}),
         ('error_rate_watch', 'error_rate_watch_info', watch, {}),
         ('error_rate_watch_bad_options', 'error_rate_watch_info', dict(watch, deadline='1s', stable_for='5s'), {}),
         ('slo_budget', 'slo_budget_info', budget, {}),
@@ -155,6 +161,17 @@ EXPECTED = [
                                                 'module: bogus. Supported parameters include: at, baseline_offset,'),
     ('error_rate_unreachable', 'msg', 'in', 'cannot reach Prometheus'),
     ('error_rate_unreachable', 'queries.total_overall', 'in', 'http_requests_total'),
+    ('latency', 'verdict', '==', 'slow'),
+    ('latency', 'top_group', '==', '/predict'),
+    ('latency', 'groups.0.percentiles.p99.seconds', '==', 1.2),
+    ('latency', 'groups.0.percentiles.p99.baseline_seconds', '==', 0.049),
+    ('latency', 'overall.over_target', '==', 'yes'),
+    ('latency_check', 'changed', '==', False),
+    ('latency_check', 'quantiles', '==', [0.5, 0.99]),
+    ('latency_check', 'slow_groups', '==', ['/predict']),
+    ('latency_bad_factor', 'msg', 'startswith', 'invalid option slow_factor: 0.0 must be more than 1'),
+    ('latency_unreachable', 'msg', 'in', 'cannot reach Prometheus'),
+    ('latency_unreachable', 'queries.p99_overall', 'in', 'http_request_duration_seconds_bucket'),
     ('error_rate_watch', 'verdict', '==', 'recovered'),
     ('error_rate_watch', 'samples.0.request_rate', '==', 20.0),
     ('error_rate_watch_bad_options', 'msg', 'in', 'deadline (1s) >= stable_for (5s)'),
@@ -398,7 +415,7 @@ def test_no_secret_in_either_output(ran):
         # -vvv shows each task's invocation, as for a module: the no_log options masked.
         shown_args = {name: ran[mode]['shown'][i].get('invocation', {}).get('module_args', {})
                       for i, (name, _m, _a, _k) in enumerate(ran['tasks'])}
-        for name, option in (('error_rate', 'bearer_token'), ('prometheus_query', 'password'),
+        for name, option in (('error_rate', 'bearer_token'), ('latency', 'bearer_token'), ('prometheus_query', 'password'),
                              ('slack_notify', 'token'), ('pagerduty_event', 'routing_key'),
                              ('pagerduty_event_rest', 'api_token'), ('statuspage_incident', 'api_key'),
                              ('k8s_status', 'api_key'), ('log_search', 'password'),
