@@ -384,8 +384,7 @@ def _figures(row: Mapping[str, Any]) -> str:
 
 def _versus(name: str, entry: Mapping[str, Any]) -> str:
     if entry['ratio'] is not None:
-        return '%s %s, %sx its baseline %s' % (name, entry['text'], fmt.decimal(entry['ratio'], 1),
-                                                entry['baseline_text'])
+        return '%s %s, %sx its baseline %s' % (name, entry['text'], fmt.decimal(entry['ratio'], 1), entry['baseline_text'])
     return '%s %s (baseline %s)' % (name, entry['text'], entry['baseline_text'])
 
 
