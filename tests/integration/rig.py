@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -52,28 +53,45 @@ def start_playbook(name, *extra, inventory=None):
                             stdin=subprocess.DEVNULL, start_new_session=True)
 
 
-def run_with_faults(args, faults, env=None, timeout=600):
+def run_with_faults(args, faults, env=None, timeout=600, again_after=None):
     """(return code, output) of the command ARGS (a playbook run). FAULTS: [(text, fault)]: when a
     line of the output first holds TEXT (a task's header: the task is about to run), the run is
-    paused (SIGSTOP to its process group), fault(the run's process) runs, and it goes on."""
+    paused (SIGSTOP to its process group), fault(the run's process) runs, and it goes on. When the
+    run has not ended AGAIN_AFTER seconds after its last fault, that fault runs once more (a second
+    Ctrl-C). A run still going after TIMEOUT seconds is killed, and the test fails."""
     run = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
                            env=dict(env or ENV, PYTHONUNBUFFERED='1'), stdin=subprocess.DEVNULL, start_new_session=True)
-    pending, lines = list(faults), []
-    try:
+    pending, lines, done = list(faults), [], []
+
+    def read():
         for line in run.stdout:
             lines.append(line)
             if pending and pending[0][0] in line:
                 os.killpg(run.pid, signal.SIGSTOP)
                 try:
-                    pending.pop(0)[1](run)
+                    done.append((time.monotonic(), pending.pop(0)[1]))
+                    done[-1][1](run)
                 finally:
                     os.killpg(run.pid, signal.SIGCONT)
-        run.wait(timeout=timeout)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    deadline, again = time.monotonic() + timeout, again_after is not None
+    try:
+        while reader.is_alive() and time.monotonic() < deadline:
+            reader.join(0.5)
+            if again and not pending and done and time.monotonic() > done[-1][0] + again_after:
+                again = False
+                lines.append('[test] still running %s s after its last fault: that fault again\n' % again_after)
+                done[-1][1](run)
+        run.wait(timeout=max(deadline - time.monotonic(), 1))
     finally:
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)
             run.wait(timeout=30)
+    reader.join(30)
     output = ''.join(lines)
+    assert time.monotonic() < deadline, 'the run had not ended after %s s:\n%s' % (timeout, output[-3000:])
     assert not pending, 'the run never reached %r:\n%s' % (pending[0][0], output[-3000:])
     return run.returncode, output
 

@@ -97,13 +97,13 @@ class Run:
         return '\n'.join(line.strip() for line in block.splitlines())
 
 
-def run_runbook_with_faults(tmp_path, faults, *extra, mode='auto'):
+def run_runbook_with_faults(tmp_path, faults, *extra, mode='auto', again_after=None):
     """The runbook on inference-gateway, its document under tmp_path/docs, with FAULTS
     (rig.run_with_faults)."""
     args = command(CAPTURE, '-e', 'service=inference-gateway', '-e', 'mitigate_mode=%s' % mode,
                    '-e', 'incident_out=%s' % (tmp_path / 'incident.json'),
                    '-e', 'communicate_report_dir=%s' % (tmp_path / 'docs'), *extra)
-    return Run(tmp_path, *run_with_faults(args, faults))
+    return Run(tmp_path, *run_with_faults(args, faults, again_after=again_after))
 
 
 def later(seconds, *actions):
@@ -284,10 +284,13 @@ def test_a_full_disk_costs_the_document_not_the_run(firing, tmp_path):
 @covers('sigint', 'sigterm')
 @pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM], ids=['sigint', 'sigterm'])
 def test_a_run_stopped_by_a_signal_while_acting_leaves_its_lock_expiring(firing, tmp_path, signum):
-    """Ctrl-C at a terminal reaches the whole process group, as AWX's cancel does with SIGTERM."""
+    """Ctrl-C at a terminal reaches the whole process group, as AWX's cancel does with SIGTERM.
+    ansible-core 2.19 sometimes hangs in its own clean-up after Ctrl-C (its main thread waits for
+    a results thread that reads from a worker the signal ended): a user presses Ctrl-C again, and
+    so does the test, 30 s after the first."""
     run = run_runbook_with_faults(tmp_path, [('TASK [sre.runbooks.mitigate : Act on the compose service]',
                                               lambda process: os.killpg(process.pid, signum))],
-                                  '-e', 'mitigate_lock_ttl=10s', '-e', 'mitigate_cooldown=0')
+                                  '-e', 'mitigate_lock_ttl=10s', '-e', 'mitigate_cooldown=0', again_after=30)
     lock = json.loads(LOCK.read_text())
     try:
         assert run.returncode != 0
@@ -298,8 +301,10 @@ def test_a_run_stopped_by_a_signal_while_acting_leaves_its_lock_expiring(firing,
             # after Ctrl-C (TaskQueueManager._cleanup_processes: "process object is closed") and ends
             # on that traceback instead: its race, not the runbook's; the rest holds either way.
             ended = run.output.rstrip()
+            interrupted_twice = '[test] still running' in ended
             assert ended.endswith('[ERROR]: User interrupted execution') or (
-                ended.endswith('process object is closed') and '_cleanup_processes' in ended), ended[-2000:]
+                ended.endswith('process object is closed') and '_cleanup_processes' in ended) or (
+                interrupted_twice and ('User interrupted execution' in ended[-3000:] or 'KeyboardInterrupt' in ended[-3000:])), ended[-2000:]
     finally:
         wait_for(lambda: gateway()[2] == 'running' and healthy(), 90, 'the gateway to run and answer')
         take_over_expired_lock(lock)
