@@ -1,5 +1,6 @@
 """Drives the real local rig (demo/rig.sh) and the playbooks against it, for the tests."""
 
+import contextlib
 import json
 import os
 import signal
@@ -86,9 +87,10 @@ def run_with_faults(args, faults, env=None, timeout=600, again_after=None):
                 done[-1][1](run)
         run.wait(timeout=max(deadline - time.monotonic(), 1))
     finally:
-        if run.poll() is None:
+        # With the run, what is left of its group: a worker that a signal orphaned, still stopped.
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(run.pid, signal.SIGKILL)
-            run.wait(timeout=30)
+        run.wait(timeout=30)
     reader.join(30)
     output = ''.join(lines)
     assert time.monotonic() < deadline, 'the run had not ended after %s s:\n%s' % (timeout, output[-3000:])
