@@ -96,6 +96,11 @@ def project(tmp_path_factory):
     sh('docker', 'tag', SOURCE_IMAGE, REPO + ':v1')
     sh('docker', 'tag', SOURCE_IMAGE, REPO + ':v2')
     os.environ.pop('SVC_TAG', None)
+    # A project of this module that an interrupted run left holds the port: it goes first.
+    left = sh('docker', 'ps', '-a', '--filter', 'label=com.docker.compose.project',
+              '--format', '{{.Label "com.docker.compose.project"}}').split()
+    for name in {n for n in left if n.startswith('sre-compose-test-')}:
+        sh('docker-compose', '-p', name, '-f', COMPOSE_FILE, 'down', '-t', '1')
     assert port_free(PORT), 'port %d is taken: the test service needs it' % PORT
     proj = Project('sre-compose-test-%s' % uuid.uuid4().hex[:6], str(tmp_path_factory.mktemp('state')))
     try:

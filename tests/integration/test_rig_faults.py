@@ -300,11 +300,11 @@ def test_a_run_stopped_by_a_signal_while_acting_leaves_its_lock_expiring(firing,
             # ansible-core 2.19 sometimes trips over a worker it has already closed while it cleans up
             # after Ctrl-C (TaskQueueManager._cleanup_processes: "process object is closed") and ends
             # on that traceback instead: its race, not the runbook's; the rest holds either way.
+            # After a second Ctrl-C, ansible-core ends without a word: the lock and the document
+            # above are what the runbook answers for.
             ended = run.output.rstrip()
-            interrupted_twice = '[test] still running' in ended
-            assert ended.endswith('[ERROR]: User interrupted execution') or (
-                ended.endswith('process object is closed') and '_cleanup_processes' in ended) or (
-                interrupted_twice and ('User interrupted execution' in ended[-3000:] or 'KeyboardInterrupt' in ended[-3000:])), ended[-2000:]
+            assert '[test] still running' in ended or ended.endswith('[ERROR]: User interrupted execution') or (
+                ended.endswith('process object is closed') and '_cleanup_processes' in ended), ended[-2000:]
     finally:
         wait_for(lambda: gateway()[2] == 'running' and healthy(), 90, 'the gateway to run and answer')
         take_over_expired_lock(lock)
