@@ -99,8 +99,11 @@ class Run:
 
 def run_runbook_with_faults(tmp_path, faults, *extra, mode='auto', again_after=None):
     """The runbook on inference-gateway, its document under tmp_path/docs, with FAULTS
-    (rig.run_with_faults)."""
+    (rig.run_with_faults). The cases share one bad deploy, up to about 12 minutes old by the last:
+    the triage looks back 15 minutes (the demo's 5 would lose the spike's onset, and with it the
+    deploy that caused it)."""
     args = command(CAPTURE, '-e', 'service=inference-gateway', '-e', 'mitigate_mode=%s' % mode,
+                   '-e', 'triage_lookback=15m',
                    '-e', 'incident_out=%s' % (tmp_path / 'incident.json'),
                    '-e', 'communicate_report_dir=%s' % (tmp_path / 'docs'), *extra)
     return Run(tmp_path, *run_with_faults(args, faults, again_after=again_after))
