@@ -30,6 +30,9 @@ from test_rig_mitigation import GATEWAY, LOCK, STATE, gateway, healthy, take_ove
 
 ERROR_RATIO = ('sum(rate(http_requests_total{service="inference-gateway",status=~"5.."}[30s]))'
                ' / sum(rate(http_requests_total{service="inference-gateway"}[30s])) > 0.05')
+# Requests scraped in the last 5 s: after a Prometheus restart, the 30 s windows above still hold
+# the samples from before it stopped, and a run right then would find no recent traffic.
+SCRAPED_AGAIN = 'sum(rate(http_requests_total{service="inference-gateway"}[5s])) > 0'
 # The header of the investigation's first task, which reads nothing: a fault there meets all its sources.
 INVESTIGATION = 'TASK [sre.runbooks.investigate : Validating arguments'
 # (case, the fault, what the run does): docs/reliability.md lists them.
@@ -162,7 +165,7 @@ def firing(bad_deploy_for_faults):
     sources started again after the case."""
     rig('wait-alert', 240)
     # After a Prometheus restart, the alert state comes back at once, the rates after two scrapes.
-    wait_for(lambda: query(ERROR_RATIO), 120, 'the 5xx ratio measured again')
+    wait_for(lambda: query(SCRAPED_AGAIN) and query(ERROR_RATIO), 120, 'the 5xx ratio measured again')
     assert not LOCK.exists(), 'a lock is left from an earlier run: %s' % LOCK.read_text()
     standin('/journal/reset', b'')
     yield
