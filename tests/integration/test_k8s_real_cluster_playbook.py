@@ -149,6 +149,12 @@ class Demo:
             except Exception as exc:  # pylint: disable=broad-except
                 print('could not delete %s %s: %s' % (kind, name, exc))
         self.core.delete_namespace(self.namespace, _request_timeout=30)
+        # Gone before the next module's demo starts: its pods' CPU requests would leave that one's
+        # rollouts unscheduled on the one node.
+        deadline = time.monotonic() + 120
+        while any(n.metadata.name == self.namespace for n in self.core.list_namespace(_request_timeout=30).items):
+            assert time.monotonic() < deadline, 'namespace %s not deleted within 120 s' % self.namespace
+            time.sleep(1)
 
     def deployment(self, name=GATEWAY):
         return self.api.sanitize_for_serialization(
