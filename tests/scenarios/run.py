@@ -39,7 +39,6 @@ EXPECTED = {
     # its locks (Database Issues runbook).
     'db-idle-tx': ('database', 'terminate_sessions', 'resolved'),
     'dependency': ('dependency', 'circuit_breaker', 'resolved'),
-    'saturation': ('saturation', 'resources', 'resolved'),
     'memory': ('saturation', 'resources', 'resolved'),
     'bad-deploy': ('deploy', 'rollback', 'resolved'),
     # The endpoint fault, cleared before the run starts: no incident, whatever the mode.
@@ -50,6 +49,11 @@ EXPECTED = {
     # outnumber the deploy's 500s (/predict), so the circuit breaker comes first; the rollback
     # follows, since the 500s remain.
     'two-causes': ('dependency', 'circuit_breaker', 'resolved'),
+    # Last, when make test's other lanes have ended or nearly: the gateway must reach its CPU
+    # limit, and beside them it did not (89% of its limit, throttled in 20% of the periods, both
+    # under the thresholds: no cause found). Its clean baseline of 100 s keeps the recreates of
+    # the faults before it out of the 90 s in which a change counts as the spike's cause.
+    'saturation': ('saturation', 'resources', 'resolved'),
 }
 # The service that each fault hits, and the runbook that handles it, when not the gateway's High
 # Error Rate.
