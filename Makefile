@@ -229,14 +229,14 @@ test-clock:
 	@mkdir -p build && date +%s > build/test-start && : > build/test-times.txt
 
 test-lane-rig:
-	@$(LANE) rig integration-rig molecule
+	+@$(LANE) rig integration-rig molecule
 
 test-lane-second-rig:
-	@$(SECOND_RIG) run env $(LANE) second-rig faults scenarios
+	+@$(SECOND_RIG) run env $(LANE) second-rig faults scenarios
 
 test-lane-cluster:
-	@nice -n 10 env $(LANE) cluster lint sanity docs units
-	@$(LANE) cluster integration-cluster
+	+@nice -n 10 env $(LANE) cluster lint sanity docs units
+	+@$(LANE) cluster integration-cluster
 
 clean: demo-down cluster-down
 	$(SECOND_RIG) down
