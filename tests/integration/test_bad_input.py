@@ -361,7 +361,9 @@ and the Docker engine stopped and started again (`demo/rig.sh stop|start`), the 
 to fail as each vendor documents its errors, tmpfs mounts read-only or full, signals to the run.
 Every case ends with no action on evidence that was lost, nothing claimed resolved that was not
 measured, the incident document written, the lock released or expiring, and a final line that
-says what happened.
+says what happened, but for the signals: there ansible-core's own last line is all (on SIGTERM
+none, and after Ctrl-C it sometimes hangs in its clean-up until a second Ctrl-C, which ends it
+without a word).
 
 | Fault | What the run does | Case |
 |---|---|---|
