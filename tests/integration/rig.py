@@ -59,7 +59,8 @@ def run_with_faults(args, faults, env=None, timeout=600, again_after=None):
     line of the output first holds TEXT (a task's header: the task is about to run), the run is
     paused (SIGSTOP to its process group), fault(the run's process) runs, and it goes on. When the
     run has not ended AGAIN_AFTER seconds after its last fault, that fault runs once more (a second
-    Ctrl-C). A run still going after TIMEOUT seconds is killed, and the test fails."""
+    Ctrl-C), and AGAIN_AFTER seconds later its group is killed (SIGKILL, as AWX ends a job that its
+    cancel did not end). A run still going after TIMEOUT seconds is killed, and the test fails."""
     run = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
                            env=dict(env or ENV, PYTHONUNBUFFERED='1'), stdin=subprocess.DEVNULL, start_new_session=True)
     pending, lines, done = list(faults), [], []
@@ -77,14 +78,20 @@ def run_with_faults(args, faults, env=None, timeout=600, again_after=None):
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    deadline, again = time.monotonic() + timeout, again_after is not None
+    deadline, nudges = time.monotonic() + timeout, 0 if again_after is None else 2
     try:
         while reader.is_alive() and time.monotonic() < deadline:
             reader.join(0.5)
-            if again and not pending and done and time.monotonic() > done[-1][0] + again_after:
-                again = False
-                lines.append('[test] still running %s s after its last fault: that fault again\n' % again_after)
-                done[-1][1](run)
+            if nudges and not pending and done and time.monotonic() > done[-1][0] + again_after:
+                nudges -= 1
+                lines.append('[test] still running %s s after its last fault: %s\n'
+                             % (again_after, 'that fault again' if nudges else 'killed'))
+                done.append((time.monotonic(), done[-1][1]))
+                with contextlib.suppress(ProcessLookupError):  # it may end meanwhile
+                    if nudges:
+                        done[-1][1](run)
+                    else:
+                        os.killpg(run.pid, signal.SIGKILL)
         run.wait(timeout=max(deadline - time.monotonic(), 1))
     finally:
         # With the run, what is left of its group: a worker that a signal orphaned, still stopped.

@@ -362,8 +362,8 @@ to fail as each vendor documents its errors, tmpfs mounts read-only or full, sig
 Every case ends with no action on evidence that was lost, nothing claimed resolved that was not
 measured, the incident document written, the lock released or expiring, and a final line that
 says what happened, but for the signals: there ansible-core's own last line is all (on SIGTERM
-none, and after Ctrl-C it sometimes hangs in its clean-up until a second Ctrl-C, which ends it
-without a word).
+none; after either signal it sometimes hangs in its own clean-up, and a second signal, or the kill
+that AWX sends after its cancel, ends it without a word).
 
 | Fault | What the run does | Case |
 |---|---|---|

@@ -291,9 +291,10 @@ def test_a_full_disk_costs_the_document_not_the_run(firing, tmp_path):
 @pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM], ids=['sigint', 'sigterm'])
 def test_a_run_stopped_by_a_signal_while_acting_leaves_its_lock_expiring(firing, tmp_path, signum):
     """Ctrl-C at a terminal reaches the whole process group, as AWX's cancel does with SIGTERM.
-    ansible-core 2.19 sometimes hangs in its own clean-up after Ctrl-C (its main thread waits for
+    ansible-core 2.19 sometimes hangs in its own clean-up after either (its main thread waits for
     a results thread that reads from a worker the signal ended): a user presses Ctrl-C again, and
-    so does the test, 30 s after the first."""
+    so does the test, 30 s after the first; 30 s later it kills the run, as AWX does a job that its
+    cancel did not end. The lock and the document are the runbook's part either way."""
     run = run_runbook_with_faults(tmp_path, [('TASK [sre.runbooks.mitigate : Act on the compose service]',
                                               lambda process: os.killpg(process.pid, signum))],
                                   '-e', 'mitigate_lock_ttl=10s', '-e', 'mitigate_cooldown=0', again_after=30)
