@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ansible_collections.sre.runbooks.plugins.module_utils.analysis.error_rate import label_selector, metric_matchers
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.error_rate import by_group, label_selector, metric_matchers
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.latency import (
     assess,
     buckets_by,
@@ -63,7 +63,7 @@ def sample(results: dict[str, QueryResult], prefix: str, quantiles: list[float],
                    for q in quantiles if group_by},
         'overall': {q: next(iter(values_by(results[prefix + quantile_name(q) + '_overall'].series, None).values()),
                             None) for q in quantiles},
-        'requests': values_by(results[prefix + 'requests'].series, group_by),
+        'requests': by_group(results[prefix + 'requests'].series, group_by),
         'buckets': buckets_by(results[prefix + 'buckets'].series, group_by),
     }
 
