@@ -1,10 +1,10 @@
 """resource_usage against the real Docker engine, with containers these tests start and remove.
 
 Three containers of one throwaway compose service (project sretest, --network none): a CPU burner
-limited to half a core, a memory hog limited to 64 MiB that allocates past its limit and is
-OOM-killed three times (restart policy on-failure:2), and an idle one. The prometheus source runs
-against a local server that answers as the Prometheus HTTP API documents (vector results, empty
-results, errors).
+(two spinning processes) limited to half a core, a memory hog limited to 64 MiB that allocates past
+its limit and is OOM-killed three times (restart policy on-failure:2), and an idle one. The
+prometheus source runs against a local server that answers as the Prometheus HTTP API documents
+(vector results, empty results, errors).
 """
 
 import json
@@ -18,7 +18,9 @@ import pytest
 from conftest import Route, run_module
 
 IMAGE = 'sre-demo/base:bookworm'
-BURN = 'while True: pass'
+# Two processes that spin: the half-core limit holds them back even when the host's other work
+# takes a share of its cores (make test's other lanes).
+BURN = 'import os\nos.fork()\nwhile True: pass'
 HOG = ('import time\n'
        'time.sleep(0.5)\n'
        'chunks = []\n'
@@ -95,9 +97,8 @@ def test_burner_hog_and_idle_container(containers):
     assert b['cpu_limit_cores'] == 0.5 and b['cpu_basis'] == 'limit'
     assert 80 <= b['cpu_percent'] <= 130, b
     assert 0.4 <= b['cpu_cores'] <= 0.65, b
-    # Throttled in about half the periods or more on an idle host; in fewer when the host's other
-    # work takes the CPU first (a third, beside make test's other lanes), never in none.
-    assert b['throttled_ratio'] >= 0.15 and b['throttled_ratio_total'] >= 0.15, b
+    # Throttled in nearly every period, also beside three other spinning processes on two cores.
+    assert b['throttled_ratio'] >= 0.5 and b['throttled_ratio_total'] >= 0.5, b
     assert b['limit_set'] is False and b['memory_bytes'] > 0
     assert b['oom_kills'] == 0 and b['nonzero_exits'] == 0 and b['restart_count'] == 0
 

@@ -5,11 +5,17 @@ annotations API document: the real services cannot be reached from here. Asserts
 messages and pages, the thread, the annotations, the incident document and its invite, and that no
 secret reaches the output at -vvv."""
 
+import json
 import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
 
 import pytest
 
 from rig import playbook, rig, standin, told
+
+ALERTMANAGER = 'http://127.0.0.1:9093'
 
 SECRETS = ('xoxb-demo-token', 'sredemoroutingkey000000000000001', 'sredemoescalationkey000000000002', 'demo-statuspage-key',
            'glsa_sre-demo-token')
@@ -27,10 +33,20 @@ def bad_deploy_paged():
     rig('wait-alert', 180)
     deadline = time.monotonic() + 60
     while not [e for e in standin('/journal') if e['api'] == 'pagerduty-events']:
-        assert time.monotonic() < deadline, 'Alertmanager opened no page within 60 s of the alert'
+        assert time.monotonic() < deadline, 'Alertmanager opened no page within 60 s of the alert: %s' % alertmanager_view()
         time.sleep(0.5)
     yield
     rig('clear')
+
+
+def alertmanager_view():
+    """What Alertmanager holds of the gateway's alert and what it logged, for a page that did not come."""
+    with urllib.request.urlopen(ALERTMANAGER + '/api/v2/alerts/groups?filter=' +
+                                urllib.parse.quote('service="inference-gateway"'), timeout=10) as response:
+        groups = json.load(response)
+    log = Path('/var/log/sre-demo/alertmanager.log').read_text().splitlines()
+    return 'groups %s; journal %s; log tail:\n%s' % (
+        json.dumps(groups), json.dumps(standin('/journal')), '\n'.join(log[-15:]))
 
 
 def test_the_whole_story_is_told_in_order(bad_deploy_paged, tmp_path):

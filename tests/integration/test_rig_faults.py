@@ -26,7 +26,7 @@ from access import prometheus_proxy, remote_inventory  # noqa: F401  # pylint: d
 from conftest import ROOT, run_module
 from rig import CAPTURE, ENV, command, query, rig, run_with_faults, standin
 from test_rig_evidence import escalation_pages
-from test_rig_mitigation import GATEWAY, LOCK, STATE, gateway, healthy, take_over_expired_lock, wait_for
+from test_rig_mitigation import GATEWAY, LOCK, STATE, gateway, healthy, no_lock_left, take_over_expired_lock, wait_for
 
 ERROR_RATIO = ('sum(rate(http_requests_total{service="inference-gateway",status=~"5.."}[30s]))'
                ' / sum(rate(http_requests_total{service="inference-gateway"}[30s])) > 0.05')
@@ -166,7 +166,7 @@ def firing(bad_deploy_for_faults):
     rig('wait-alert', 240)
     # After a Prometheus restart, the alert state comes back at once, the rates after two scrapes.
     wait_for(lambda: query(SCRAPED_AGAIN) and query(ERROR_RATIO), 120, 'the 5xx ratio measured again')
-    assert not LOCK.exists(), 'a lock is left from an earlier run: %s' % LOCK.read_text()
+    no_lock_left()
     standin('/journal/reset', b'')
     yield
     rig('start', 'dockerd')
