@@ -256,6 +256,23 @@ def summary_section(incident: dict[str, Any], links: dict[str, Any] | None = Non
     return ['## Summary', ''] + _table(('', ''), rows)
 
 
+ROLE_WORDS = {'root': 'the shared cause', 'shared': 'fails through the shared cause', 'own': 'a cause of its own'}
+
+
+def storm_section(incident: dict[str, Any]) -> list[str]:
+    """Every service of a storm whose incident this is (its leader's), with the cause they share."""
+    storm = incident.get('storm') or {}
+    if not storm.get('services'):
+        return []
+    cause = storm.get('shared_cause') or {}
+    lines = ['## Services in this incident', '',
+             'Shared cause: %s %s (%s).' % (cause.get('kind'), cause.get('name'), '; '.join(cause.get('evidence') or []))
+             if cause else 'No shared cause has evidence.', '']
+    return lines + _table(('Service', '5xx', 'Requests/s', 'Verdict', 'Role'), [
+        (row['name'], fmt.percent(row.get('error_percent')), fmt.rate(row.get('request_rate')), row.get('verdict'),
+         ROLE_WORDS.get(row.get('role') or '', '-')) for row in storm['services']])
+
+
 def timeline_section(incident: dict[str, Any]) -> list[str]:
     return ['## Timeline', ''] + _table(('Time (UTC)', 'Step'), [
         (iso(moment) if moment else 'time not recorded', text) for moment, text in timeline(incident)])
@@ -418,10 +435,10 @@ def render_markdown(incident: dict[str, Any], follow_ups: list[str], postmortem:
     lines = [title, '']
     if graph_name:
         lines += ['![Error rate during the incident, with the deploys, actions and recovery](%s)' % graph_name, '']
-    for section in (summary_section(incident, links), timeline_section(incident), evidence_section(incident),
+    for section in (summary_section(incident, links), storm_section(incident), timeline_section(incident), evidence_section(incident),
                     actions_section(incident), worked_section(incident), slo_section(incident),
                     follow_ups_section(follow_ups)):
-        lines += section + ['']
+        lines += section + [''] if section else []
     lines += ['## Missing evidence', ''] + (['- %s' % m for m in missing(incident)] or ['_None._'])
     lines += ['', '## Post-mortem', '',
               '- %s to %s UTC, invite `%s`' % (iso(postmortem['start']), iso(postmortem['end']), ics_name),

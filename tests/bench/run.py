@@ -4,11 +4,14 @@ Prints one table (measure, ours, baseline, ratio, target) and the per-run figure
 (a) alert firing -> diagnosis and -> runbook end (advise mode), after a bad deploy as `make demo`
 does; (c) right after, in the same state, the same evidence gathered by
 tests/bench/naive_evidence.yml (uri and command tasks); (b) each fault of --faults injected ->
-error rate verified (auto mode), with tests/scenarios/run.py. Ends with `demo/rig.sh clear`.
-Exits 1 when a step fails.
+error rate verified (auto mode), with tests/scenarios/run.py; (d) the fleet: 1, 5 and 20 services
+alerting at once through one failing dependency (tests/integration/storm_rig.py: a backfilled
+Prometheus, stand-ins of its own), one run over all of them, to the end of the run in advise mode,
+when every service is diagnosed. Ends with `demo/rig.sh clear`. Exits 1 when a step fails.
 
     python tests/bench/run.py [--runs N] [--faults FAULT ...]
     python tests/bench/run.py --only baseline     (c) alone, on the rig as it is: changes nothing
+    python tests/bench/run.py --only fleet        (d) alone: changes nothing on the rig
 """
 
 import argparse
@@ -45,6 +48,36 @@ def naive_evidence():
         raise RuntimeError('the naive playbook failed (rc %s):\n%s'
                            % (proc.returncode, proc.stdout[-4000:] + proc.stderr[-2000:]))
     return took
+
+
+FLEET_SIZES = (1, 5, 20)
+
+
+def fleet(args, workdir, figures):
+    """(d): the wall time of one advise run over N services of the storm, for each N."""
+    sys.path.insert(0, str(ROOT / 'tests' / 'integration'))
+    from storm_rig import FLEET, Storm  # pylint: disable=import-outside-toplevel
+    directory = Path(workdir) / 'fleet'
+    directory.mkdir()
+    storm = Storm(directory)
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / 'ansible.cfg'), ANSIBLE_NOCOLOR='1')
+    try:
+        for n in FLEET_SIZES:
+            for i in range(args.runs):
+                inventory = storm.inventory(FLEET[:n], name='fleet-%d-%d' % (n, i))
+                started = time.time()
+                proc = subprocess.run([str(Path(sys.executable).parent / 'ansible-playbook'), 'playbooks/high_error_rate.yml',
+                                       '-i', str(inventory), '-e', 'service=%s' % ','.join(FLEET[:n]),
+                                       '-e', 'mitigate_mode=advise'],
+                                      capture_output=True, text=True, env=env, cwd=ROOT, timeout=600, check=False)
+                took = time.time() - started
+                if proc.returncode != 0:
+                    raise RuntimeError('the fleet run over %d services failed (rc %s):\n%s'
+                                       % (n, proc.returncode, proc.stdout[-4000:] + proc.stderr[-2000:]))
+                figures['fleet'].setdefault(n, []).append(took)
+                print('fleet of %d services, run %d: all diagnosed, run ended at %.2f s' % (n, i + 1, took), flush=True)
+    finally:
+        storm.stop()
 
 
 def measure(args, workdir, figures):
@@ -106,6 +139,11 @@ def table(args, figures):
             ours += ' (%s)' % row['outcome']
         rows.append(('%s injected -> error rate verified < 1%%' % row['fault'], ours, '-', '-',
                      '< 120 s'))
+    one = median(figures['fleet'].get(1, []))
+    for size, runs in sorted(figures['fleet'].items()):
+        took = median(runs)
+        rows.append(('fleet: %d services alerting -> all diagnosed (%s)' % (size, n), seconds(took), seconds(one),
+                     '%.1fx' % (took / one) if one else '-', '< 4x' if size == max(FLEET_SIZES) else '-'))
     header = ('measure', 'ours', 'baseline', 'ratio', 'target')
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
     for r in [header, tuple('-' * w for w in widths)] + rows:
@@ -118,18 +156,20 @@ def main(argv):
     parser.add_argument('--faults', nargs='+', choices=list(scenarios.EXPECTED), metavar='FAULT',
                         default=['bad-deploy'], help='faults of (b): %s (default bad-deploy)'
                         % ', '.join(scenarios.EXPECTED))
-    parser.add_argument('--only', choices=['baseline'],
-                        help='baseline: only (c), against the rig as it is (no rig change)')
+    parser.add_argument('--only', choices=['baseline', 'fleet'],
+                        help='baseline: only (c), against the rig as it is (no rig change); fleet: only (d)')
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error('--runs must be at least 1')
     print('sre.runbooks bench: %s, %d cores' % (
         datetime.now(timezone.utc).isoformat(timespec='seconds'), os.cpu_count()), flush=True)
-    figures = {'diagnosis': [], 'end': [], 'baseline': [], 'faults': []}
+    figures = {'diagnosis': [], 'end': [], 'baseline': [], 'faults': [], 'fleet': {}}
     ok = False
     try:
         with tempfile.TemporaryDirectory() as workdir:
-            ok = attempt(measure, args, workdir, figures)
+            ok = args.only == 'fleet' or attempt(measure, args, workdir, figures)
+            if args.only in (None, 'fleet'):
+                ok = attempt(fleet, args, workdir, figures) and ok
     finally:
         if not args.only:
             ok = attempt(scenarios.rig, 'clear') and ok

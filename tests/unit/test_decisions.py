@@ -164,3 +164,41 @@ def test_a_service_found_down_and_other_decisions_need_no_confirmation():
     assert confirmed_step(advice, lost, incident()) == advice
     step = mitigation_step(incident(), 1, mode='auto', allowed_actions=ALLOWED)
     assert confirmed_step(step, {'skipped': True}, incident()) == step
+
+
+PAYMENTS = {'kind': 'dependency', 'name': 'payments', 'services': ['a', 'b', 'c'],
+            'evidence': ['3 failing services depend on payments: a, b, c', 'payments answers 5xx itself (critical)']}
+
+
+def in_storm(service, role, leader, cause=PAYMENTS, failing=('a', 'b', 'c')):
+    return dict(incident(), service=service, storm={'role': role, 'leader': leader, 'covered': False,
+                                                    'failing': list(failing), 'shared_cause': cause})
+
+
+def test_a_service_that_fails_through_the_shared_cause_is_not_acted_on():
+    step = mitigation_step(in_storm('a', 'shared', 'a'), 1, mode='auto', allowed_actions=ALLOWED)
+    assert step['decision'] == 'escalate'
+    assert step['reason'] == ("the cause is not this service's own: dependency payments fails (payments answers "
+                              "5xx itself (critical)), and 3 services fail through it: a, b, c")
+    # Its own cause, or the operator's word, acts as ever.
+    assert mitigation_step(in_storm('d', 'own', 'a'), 1, mode='auto', allowed_actions=ALLOWED)['decision'] == 'act'
+    assert mitigation_step(in_storm('a', 'shared', 'a'), 1, explicit_action=FLAG, mode='auto',
+                           allowed_actions=ALLOWED)['decision'] == 'act'
+
+
+def test_a_storm_escalates_once_by_its_leader_naming_the_cause():
+    assert escalation_reasons(in_storm('a', 'shared', 'a'), 'diagnosis', affected_services=['a', 'b', 'c']) == [
+        '3 services fail through dependency payments: 3 failing services depend on payments: a, b, c; '
+        'payments answers 5xx itself (critical)']
+    # The others of the storm (covered, or failing on their own) do not page for it.
+    assert escalation_reasons(in_storm('d', 'own', 'a'), 'diagnosis', affected_services=['a', 'b', 'c', 'd']) == []
+    # Nor does a leader whose own error rate was not measured: its document says nobody was paged.
+    blind = in_storm('a', 'shared', 'a')
+    blind['triage']['error_rate'] = {'failed': True, 'msg': "group_by 'endpoint' matches nothing"}
+    assert escalation_reasons(blind, 'diagnosis') == []
+
+
+def test_a_storm_without_a_shared_cause_escalates_once_by_its_first_failing_service():
+    assert escalation_reasons(in_storm('a', 'own', None, cause=None), 'diagnosis') == [
+        'several services answer 5xx, with no shared cause found: a, b, c']
+    assert escalation_reasons(in_storm('b', 'own', None, cause=None), 'diagnosis') == []

@@ -241,3 +241,25 @@ def test_missing_figures_read_as_words():
     assert 'Verify, only sample: no traffic' in text
     assert '| Availability over 30d | n/a (objective 99.5%) |' in text and '5m: n/a' in text
     assert not re.search(r'\bNone\b', text)  # '_None._' is the document's word for an empty section
+
+
+def test_the_storms_incident_lists_every_service_and_the_cause_they_share():
+    storm = {'role': 'shared', 'leader': 'inference-gateway', 'covered': False,
+             'shared_cause': {'kind': 'dependency', 'name': 'payments', 'services': ['inference-gateway', 'orders'],
+                              'evidence': ['2 failing services depend on payments: inference-gateway, orders',
+                                           'payments answers 5xx itself (critical)']},
+             'services': [{'name': 'inference-gateway', 'error_percent': 26.7, 'request_rate': 20.0,
+                           'verdict': 'critical', 'role': 'shared'},
+                          {'name': 'orders', 'error_percent': 12.5, 'request_rate': 8.0, 'verdict': 'critical',
+                           'role': 'shared'},
+                          {'name': 'search', 'error_percent': 0.0, 'request_rate': 0.05, 'verdict': 'low_traffic',
+                           'role': None}]}
+    text, _event = render(dict(FULL, storm=storm), [])
+    section = text[text.index('## Services in this incident'):text.index('## Timeline')]
+    assert 'Shared cause: dependency payments (2 failing services depend on payments: inference-gateway, orders; ' \
+           'payments answers 5xx itself (critical)).' in section
+    assert '| orders | 12.5% | 8.00 | critical | fails through the shared cause |' in section
+    assert '| search | 0.0% | 0.05 | low_traffic | - |' in section
+    # One service's own incident has no such section, and no blank line in its place.
+    plain, _event = render(FULL, [])
+    assert '## Services in this incident' not in plain and '\n\n\n' not in plain

@@ -57,6 +57,15 @@ def test_incident_message_is_the_runbooks():
     assert blocks[1]['text']['text'].startswith('*Error Rate:* 12% (target: &lt;0.5%)')
 
 
+def test_the_storms_incident_names_its_services_and_their_shared_cause():
+    storm = {'shared_cause': {'kind': 'dependency', 'name': 'payments'},
+             'services': [{'name': 'inference-gateway', 'role': 'shared'}, {'name': 'orders', 'role': 'shared'},
+                          {'name': 'search', 'role': None}]}
+    text, _blocks = render('incident', incident(storm=storm), VARS, NOW)
+    assert 'Current Status: Investigating\nServices: 2 failing: inference-gateway, orders\n' \
+           'Shared Cause: dependency payments\n\n' in text
+
+
 def test_update_message_names_action_eta_and_trend():
     fact = incident(outcome='mitigating', verify={'last_percent': 8.0}, **ACTED)
     text, blocks = render('update', fact, dict(VARS, eta='5 minutes'), datetime(

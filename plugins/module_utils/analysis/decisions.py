@@ -83,6 +83,9 @@ def mitigation_step(incident: dict[str, Any] | None, attempt: int, explicit_acti
     if not explicit_action and (triage.get('error_rate') or {}).get('verdict') == 'ok' \
             and not triage.get('service_down'):
         return _step(attempt, action, call, 'none', 'the error rate is ok: nothing to mitigate')
+    shared = _shared_cause(incident)
+    if shared and not explicit_action:
+        return _step(attempt, action, call, 'escalate', 'the cause is not this service\'s own: %s' % shared)
     if not action:
         if attempt > 1:
             return _step(attempt, action, call, 'escalate', 'no further action in the plan')
@@ -127,10 +130,35 @@ def confirmed_step(step: dict[str, Any], measurement: dict[str, Any] | None, inc
     return step
 
 
+def _shared_cause(incident: Mapping[str, Any]) -> str | None:
+    """The storm's shared cause in words, when this service fails through it (analysis/storm.py)."""
+    storm = incident.get('storm') or {}
+    cause = storm.get('shared_cause')
+    if not cause or storm.get('role') != 'shared':
+        return None
+    return '%s %s fails (%s), and %d services fail through it: %s' % (
+        cause['kind'], cause['name'], '; '.join(cause['evidence'][1:] or cause['evidence']),
+        len(cause['services']), ', '.join(cause['services']))
+
+
+def _storm_reason(incident: Mapping[str, Any], several_services: int) -> str | None:
+    """The one escalation of a storm, said by one run only: the leader's, naming the shared cause,
+    or without one, the first failing service's."""
+    storm = incident['storm']
+    cause, failing = storm.get('shared_cause'), storm.get('failing') or []
+    if cause and storm.get('leader') == incident.get('service'):
+        return '%d services fail through %s %s: %s' % (
+            len(cause['services']), cause['kind'], cause['name'], '; '.join(cause['evidence']))
+    if not cause and several_services > 1 and len(failing) >= several_services and failing[0] == incident.get('service'):
+        return 'several services answer 5xx, with no shared cause found: %s' % ', '.join(failing)
+    return None
+
+
 def escalation_reasons(incident: dict[str, Any] | None, stage: str, affected_services: Sequence[str] = (), several_services: int = 2,
                        elapsed_seconds: float = 0.0, no_improvement_after: str = '15m', no_improvement_seconds: float = 900.0,
                        improvement_ratio: float = 0.5) -> list[str]:
-    """Why to page the escalation target now, or []. At `diagnosis`: several services failing,
+    """Why to page the escalation target now, or []. At `diagnosis`: a storm (said once, by its
+    leader, naming the shared cause) or several services failing,
     or the database or the infrastructure suspected on sufficient evidence. At `outcome`: the
     run escalated (an action failed or did not help, a fix that could not be verified, nothing
     safe left), or the error rate has not improved within no_improvement_after."""
@@ -139,7 +167,10 @@ def escalation_reasons(incident: dict[str, Any] | None, stage: str, affected_ser
         return []
     reasons: list[str] = []
     if stage == 'diagnosis':
-        if several_services > 1 and len(affected_services) >= several_services:
+        if incident.get('storm'):
+            reason = _storm_reason(incident, several_services) if evidence(incident)['sufficient'] else None
+            reasons += [reason] if reason else []
+        elif several_services > 1 and len(affected_services) >= several_services:
             reasons.append('several services answer 5xx: %s' % ', '.join(affected_services))
         diagnosis = incident.get('diagnosis') or {}
         if evidence(incident)['sufficient']:

@@ -320,6 +320,16 @@ class Facts:
         return [('Missing', escape('; '.join(str(m) for m in self.get('missing_evidence') or [])))] \
             if self.get('missing_evidence') else []
 
+    def storm(self) -> list[tuple[str | None, str]]:
+        """The services of a storm whose incident this is (its leader's), and the cause they share."""
+        rows = self.get('storm', 'services') or []
+        failing = [row['name'] for row in rows if row.get('role')]
+        if not failing:
+            return []
+        cause = self.get('storm', 'shared_cause') or {}
+        return [('Services', escape('%d failing: %s' % (len(failing), ', '.join(failing)))),
+                ('Shared Cause', escape('%s %s' % (cause['kind'], cause['name'])) if cause else 'none found')]
+
     def joined(self) -> tuple[str, str]:
         """(the alert that joined, the run handling the incident)."""
         alerts = self.get('joined', 'alerts') or []
@@ -367,7 +377,7 @@ def _incident(f: Facts) -> list[list[tuple[str | None, str]]]:
          ('Severity', f.severity()),
          ('Incident Commander', f.commander()),
          ('Started', f.started()),
-         ('Current Status', f.status())] + f.missing(),
+         ('Current Status', f.status())] + f.storm() + f.missing(),
         [('Error Rate', f.opening_rate())] + f.links(),
         [(None, 'Updates will be posted here every %s.' % f.var('update_every', '10 minutes'))],
     ]
