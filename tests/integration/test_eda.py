@@ -110,6 +110,12 @@ def test_source_makes_one_event_per_alert_with_the_pagerduty_dedup_key():
     assert events[0]['meta'] == {'endpoint': 'alerts', 'headers': {'User-Agent': 'Alertmanager/0.25.0'}}
     hosted = source.events_of(body, 'alerts', {}, host_label='service')
     assert hosted[0]['meta']['hosts'] == ['inference-gateway']
+    # The group: the services of its firing alerts, as -e service= takes them.
+    assert events[0]['group'] == events[1]['group'] == {'services': 'inference-gateway', 'size': 1}
+    storm = dict(body, alerts=[dict(body['alerts'][0], labels=dict(body['alerts'][0]['labels'], service=name))
+                               for name in ('orders', 'inference-gateway', 'orders')])
+    assert source.events_of(storm, 'alerts', {})[2]['group'] == {'services': 'inference-gateway,orders', 'size': 2}
+    assert source.events_of(storm, 'alerts', {}, service_label='app')[0]['group'] == {'services': '', 'size': 0}
     for bad in ({'alerts': 'x'}, [], {'alerts': [1]}):
         with pytest.raises(ValueError):
             source.events_of(bad, 'alerts', {})
@@ -252,6 +258,25 @@ def test_a_firing_alert_runs_the_runbook_and_a_resolved_one_does_not(rulebook):
     dedup_key = hashlib.sha256(firing['groupKey'].encode()).hexdigest()
     assert "'pagerduty_dedup_key': '%s'" % dedup_key in output
     assert output.count('PLAY RECAP') == 1
+
+
+def test_a_group_of_several_services_is_one_run_over_all_of_them(rulebook):
+    """An Alertmanager group of two services (a route that groups by alertname alone) is one run of
+    the runbook over both, each of its alerts an event of the source: the storm's run (docs/storm.md)."""
+    body = webhook_body('firing', 'c0ffee01', 'test-eda-%s' % uuid.uuid4().hex[:8])
+    body['alerts'].append(dict(body['alerts'][0], fingerprint='c0ffee02',
+                               labels=dict(body['alerts'][0]['labels'], service='orders')))
+    assert post_json(rulebook.url, body) == (200, '{"accepted": 2}')
+    output = wait_for('the runbook play recap', lambda: 'PLAY RECAP' in rulebook.text() and rulebook.text(), 300,
+                      interval=1)
+    time.sleep(3)  # a second run, were there one, would have started by now
+    output = rulebook.text()
+    assert output.count('PLAY RECAP') == 1 and "'service': 'inference-gateway,orders'" in output
+    recap = output.split('PLAY RECAP', 1)[1]
+    for host in ('inference-gateway', 'orders'):
+        line = [line for line in recap.splitlines() if line.startswith(host)]
+        assert line and 'failed=0' in line[0], recap
+    assert 'Look at the services of this run together' in output
 
 
 class Receiver:

@@ -21,7 +21,7 @@ description:
   - An ansible-rulebook event source that listens for Alertmanager's webhook notifications
     (C(webhook_configs), payload version 4) on O(host):O(port), any path, and puts one event on
     the queue for each alert of a notification, firing or resolved.
-  - Each event is C({alert, payload, pagerduty_dedup_key, meta}). C(alert) is the alert as
+  - Each event is C({alert, payload, group, pagerduty_dedup_key, meta}). C(alert) is the alert as
     Alertmanager sent it (C(status), C(labels), C(annotations), C(startsAt), C(endsAt),
     C(generatorURL), C(fingerprint)). C(payload) is the rest of the notification (C(version),
     C(groupKey), C(truncatedAlerts), C(status), C(receiver), C(groupLabels), C(commonLabels),
@@ -30,6 +30,10 @@ description:
     when both integrations sit in one receiver, so a playbook can acknowledge or resolve the page
     Alertmanager opened (rulebooks have no hash filter). C(meta) has C(endpoint) (the path) and
     C(headers) (without C(Authorization)).
+  - Each event also has C(group), the services of the notification's firing alerts (the values of
+    their O(service_label) label), C(services) (sorted, comma-separated, as C(-e service=) takes
+    them) and C(size), so that a rulebook can hand one Alertmanager group, an alert storm, to one
+    run of the runbook.
   - The body must be a JSON object with a list C(alerts); anything else is answered with HTTP 400
     and makes no event. Other versions than 4 are accepted with a warning.
   - Listens on the loopback address unless told otherwise. With O(token), only requests carrying
@@ -55,6 +59,10 @@ options:
       - A bearer token that each request must carry. Required to listen on an address other than
         loopback. Empty means none.
     type: str
+  service_label:
+    description: The label that names an alert's service, for C(group).
+    type: str
+    default: service
   host_label:
     description:
       - A label whose value becomes C(meta.hosts), which limits a C(run_playbook) action to that
@@ -84,6 +92,7 @@ LOGGER = logging.getLogger(__name__)
 QUEUE = web.AppKey("queue", asyncio.Queue)
 TOKEN = web.AppKey("token", str)
 HOST_LABEL = web.AppKey("host_label", str)
+SERVICE_LABEL = web.AppKey("service_label", str)
 
 
 def is_loopback(host):
@@ -101,8 +110,9 @@ def dedup_key(group_key):
     return hashlib.sha256(group_key.encode("utf-8")).hexdigest()
 
 
-def events_of(body, endpoint, headers, host_label=""):
-    """One event per alert of an Alertmanager webhook body; ValueError for a body that is not one."""
+def events_of(body, endpoint, headers, host_label="", service_label="service"):
+    """One event per alert of an Alertmanager webhook body, each with the services of its group's
+    firing alerts; ValueError for a body that is not one."""
     if not isinstance(body, dict) or not isinstance(body.get("alerts"), list):
         raise ValueError("not an Alertmanager notification: a JSON object with a list `alerts`")
     if str(body.get("version")) != "4":
@@ -111,11 +121,14 @@ def events_of(body, endpoint, headers, host_label=""):
     group_key = payload.get("groupKey")
     meta = {"endpoint": endpoint,
             "headers": {k: v for k, v in headers.items() if k.lower() != "authorization"}}
+    if not all(isinstance(alert, dict) for alert in body["alerts"]):
+        raise ValueError("an item of `alerts` is not an object")
+    services = sorted({str((alert.get("labels") or {}).get(service_label)) for alert in body["alerts"]
+                       if alert.get("status") == "firing" and (alert.get("labels") or {}).get(service_label)})
+    group = {"services": ",".join(services), "size": len(services)}
     events = []
     for alert in body["alerts"]:
-        if not isinstance(alert, dict):
-            raise ValueError("an item of `alerts` is not an object")
-        event = {"alert": alert, "payload": payload,
+        event = {"alert": alert, "payload": payload, "group": group,
                  "pagerduty_dedup_key": dedup_key(group_key) if isinstance(group_key, str) else None,
                  "meta": dict(meta)}
         host = (alert.get("labels") or {}).get(host_label) if host_label else None
@@ -145,7 +158,7 @@ async def receive(request):
         raise refused(request, web.HTTPBadRequest, "the body is not JSON") from None
     try:
         events = events_of(body, request.match_info["endpoint"], dict(request.headers),
-                           request.app[HOST_LABEL])
+                           request.app[HOST_LABEL], request.app[SERVICE_LABEL])
     except ValueError as exc:
         raise refused(request, web.HTTPBadRequest, str(exc)) from None
     for event in events:
@@ -165,6 +178,7 @@ async def main(queue, args):
     app[QUEUE] = queue
     app[TOKEN] = str(args.get("token") or "")
     app[HOST_LABEL] = str(args.get("host_label") or "")
+    app[SERVICE_LABEL] = str(args.get("service_label") or "service")
     app.router.add_post("/{endpoint:.*}", receive)
     runner = web.AppRunner(app)
     await runner.setup()
