@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ansible_collections.sre.runbooks.plugins.module_utils.analysis.error_rate import by_group, label_selector
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.error_rate import by_group, label_selector, label_uses, missing_labels
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.storm import assess, dependency_states, describe, part_of, service_rows
 from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError, HttpClient, endpoint_spec
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
@@ -43,14 +43,19 @@ SPEC = endpoint_spec(
 REGEX_SPECIAL = re.compile(r'([.^$*+?()\[\]{}|\\])')
 
 
+def matchers(p: dict[str, Any], names: list[str]) -> list[tuple[str, str, Any]]:
+    """[(label, op, value)] that select the requests of every service and dependency named."""
+    return [(p['service_label'], '=~', '|'.join(REGEX_SPECIAL.sub(r'\\\1', name) for name in names))] + sorted(
+        (k, '=', v) for k, v in p['selector'].items())
+
+
 def build_queries(p: dict[str, Any], names: list[str]) -> dict[str, str]:
     """The two queries of the storm, each over every service and dependency, by service."""
-    matchers = [(p['service_label'], '=~', '|'.join(REGEX_SPECIAL.sub(r'\\\1', name) for name in names))] + sorted(
-        (k, '=', v) for k, v in p['selector'].items())
-    errors = matchers + [(p['status_label'], '=~', p['status_regex'])]
+    selected = matchers(p, names)
+    errors = selected + [(p['status_label'], '=~', p['status_regex'])]
     by = 'sum by (%s) (rate(%%s%%s[%s]))' % (p['service_label'], p['window'])
     return {'errors': by % (p['metric'], label_selector(errors)),
-            'total': by % (p['metric'], label_selector(matchers))}
+            'total': by % (p['metric'], label_selector(selected))}
 
 
 def check_options(p: dict[str, Any]) -> None:
@@ -88,7 +93,12 @@ def collect(p: dict[str, Any], warn: Callable[[str], Any]) -> dict[str, Any]:
     queries = build_queries(p, names + dependencies)
 
     client = PrometheusClient(HttpClient.from_params(p, 'Prometheus'))
-    outcomes = run_all({name: (lambda q=q: client.query(q, at=at)) for name, q in queries.items()})
+    calls: dict[str, Callable[..., Any]] = {name: (lambda q=q: client.query(q, at=at)) for name, q in queries.items()}
+    # The labels the queries use must be on the series: a status label they lack reads as 0%.
+    series = p['metric'] + label_selector(matchers(p, names + dependencies))
+    calls['labels'] = lambda: client.labels(series, at - parse_duration(p['window']), at)
+    outcomes = run_all(calls)
+    labels, labels_error = outcomes.pop('labels')
     failures = [failure for _value, failure in outcomes.values() if failure is not None]
     if failures:
         raise RunbookError(str(failures[0]) if isinstance(failures[0], ApiError) else
@@ -100,6 +110,12 @@ def collect(p: dict[str, Any], warn: Callable[[str], Any]) -> dict[str, Any]:
         raise RunbookError('no series of %s whose %s label names one of the %d services%s: check metric, '
                            'service_label and selector' % (p['metric'], p['service_label'], len(names), selected),
                            queries=queries)
+
+    problem = missing_labels(labels[0], label_uses(p), series) if labels_error is None else None
+    if problem:
+        raise RunbookError(problem, queries=queries)
+    if labels_error is not None:
+        warn('could not check that the labels used exist on %s: %s' % (series, labels_error))
 
     thresholds = {'warning': p['warning_percent'] / 100, 'critical': p['critical_percent'] / 100,
                   'min_request_rate': p['min_request_rate']}

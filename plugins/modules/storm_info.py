@@ -27,7 +27,8 @@ description:
   - Each failing service gets a role. V(shared) when it fails through the shared cause, one incident for
     all; V(root) when it is the shared cause; V(own) for a cause of its own, handled on its own.
   - No series at all for any service fails the module with one sentence (a wrong metric or label,
-    not quiet services). Never changes anything.
+    not quiet services), as does a O(status_label) or O(selector) key that none of the series carries
+    (it would read as 0% errors). Never changes anything.
 author: sre.runbooks developers (@sre-runbooks)
 extends_documentation_fragment:
   - sre.runbooks.read_only
@@ -107,7 +108,7 @@ options:
     description: Evaluation time (RFC 3339, epoch seconds or C(now)); now by default.
     type: str
 notes:
-  - The two queries run concurrently, each with the O(timeout).
+  - The two queries and the label check run concurrently, each with the O(timeout).
 seealso:
   - module: sre.runbooks.error_rate_info
   - module: sre.runbooks.service_health_info

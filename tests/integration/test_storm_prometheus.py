@@ -103,3 +103,10 @@ def test_an_unreachable_prometheus_fails_in_one_sentence(prometheus):
 def test_bad_options_are_named(prometheus, options, message):
     result = storm(prometheus, options.pop('services', fleet()), **options)
     assert result['failed'] and result['msg'].startswith(message), result['msg']
+
+
+def test_a_status_label_the_series_lack_is_said_never_zero_percent(prometheus):
+    result = storm(prometheus, fleet(), status_label='code')
+    assert result['failed']
+    assert result['msg'].startswith("status_label 'code' matches nothing: http_requests_total{service=~\"svc-00|")
+    assert 'series carry service, status' in result['msg']
