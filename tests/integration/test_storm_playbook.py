@@ -58,5 +58,6 @@ def test_twenty_services_failing_through_one_dependency_are_one_incident(storm):
         assert re.search(r'\| %s \| 23\.1%% \| 1[23]\.\d+ \| critical \| fails through the shared cause \|' % name, text), text
     actions = text[text.index('## Actions'):text.index('## SLO impact')]
     assert "- decision: escalate; reason: the cause is not this service's own: dependency payments fails " \
-        "(payments answers 5xx itself (critical)), and 20 services fail through it" in actions
+        "(payments answers 5xx itself (critical); its health check failed (HTTP 503)), and 20 services fail " \
+        "through it" in actions
     assert '- applied: no' in actions and '- applied: yes' not in actions

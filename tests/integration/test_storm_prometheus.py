@@ -82,6 +82,13 @@ def test_a_dependency_nobody_measured_is_a_suspect_only(prometheus):
     assert 'Suspected, not proven: 3 failing services depend on vault, but it was not seen failing' in result['message']
 
 
+def test_a_dependency_without_series_whose_health_check_fails_is_the_cause(prometheus):
+    services = [{'name': name, 'depends_on': ['vault']} for name in FLEET[:3]]
+    result = storm(prometheus, services, dependency_checks={'vault': {'ok': False, 'error': 'connection refused'}})
+    assert result['shared_cause']['name'] == 'vault' and result['dependencies'] == {'vault': 'no_traffic'}
+    assert result['shared_cause']['evidence'][1] == 'its health check failed (connection refused)'
+
+
 def test_an_unreachable_prometheus_fails_in_one_sentence(prometheus):
     port = free_port()
     result = storm(prometheus, fleet(), url='http://127.0.0.1:%d' % port, timeout=2)
