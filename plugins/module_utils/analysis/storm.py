@@ -169,9 +169,9 @@ def describe(result: Mapping[str, Any], total: int) -> str:
     if not failing:
         text = 'None of the %d services answers 5xx above its threshold.' % total
     else:
-        text = '%d of %d services answer 5xx above the threshold: %s.' % (
-            len(failing), total, ', '.join('%s %s' % (row['name'], fmt.percent(row['error_percent']))
-                                            for row in result['services'] if row['name'] in failing))
+        figures = ['%s %s' % (row['name'], fmt.percent(row['error_percent']))
+                   for row in result['services'] if row['name'] in failing]
+        text = '%d of %d services answer 5xx above the threshold: %s.' % (len(failing), total, ', '.join(figures))
     if shared:
         text += ' Shared cause: %s %s (%s); %d services fail through it.' % (
             shared['kind'], shared['name'], '; '.join(shared['evidence']), len(shared['services']))
