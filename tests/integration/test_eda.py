@@ -271,7 +271,7 @@ def test_a_group_of_several_services_is_one_run_over_all_of_them(rulebook):
                       interval=1)
     time.sleep(3)  # a second run, were there one, would have started by now
     output = rulebook.text()
-    assert output.count('PLAY RECAP') == 1 and "'service': 'inference-gateway,orders'" in output
+    assert output.count('PLAY RECAP') == 1 and "'services': 'inference-gateway,orders'" in output
     recap = output.split('PLAY RECAP', 1)[1]
     for host in ('inference-gateway', 'orders'):
         line = [line for line in recap.splitlines() if line.startswith(host)]
