@@ -81,7 +81,8 @@ class Health(BaseHTTPRequestHandler):
 
 class Storm:
     """The storm's parts, started in DIRECTORY; inventory(services) writes an inventory of them
-    beside the demo's channels (inventories/compose), pointed at these parts."""
+    beside the demo's channels (inventories/compose), pointed at these parts (OVERRIDES: other
+    variables)."""
 
     def __init__(self, directory):
         self.root = Path(directory)
@@ -92,7 +93,7 @@ class Storm:
         self.health = ThreadingHTTPServer(('127.0.0.1', 0), Health)
         threading.Thread(target=self.health.serve_forever, daemon=True).start()
 
-    def inventory(self, services, name='inventory'):
+    def inventory(self, services, name='inventory', **overrides):
         base = 'http://127.0.0.1:%d' % self.health.server_address[1]
         variables = yaml.safe_load((ROOT / 'inventories' / 'compose' / 'group_vars' / 'all.yml').read_text())
         standin = self.standin
@@ -104,6 +105,7 @@ class Storm:
             communicate_report_dir=str(self.root / name / 'incidents'),
             communicate_slack_api_url=standin + '/slack/api', communicate_pagerduty_events_url=standin + '/pagerduty/events',
             communicate_pagerduty_api_url=standin + '/pagerduty/api', communicate_statuspage_api_url=standin + '/statuspage/v1')
+        variables.update(overrides)
         inventory = self.root / name
         (inventory / 'group_vars').mkdir(parents=True)
         (inventory / 'group_vars' / 'all.yml').write_text(yaml.safe_dump(variables))

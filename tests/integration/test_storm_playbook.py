@@ -12,9 +12,15 @@ import re
 
 import pytest
 
+from promtsdb import free_port
 from rig import playbook, told
 from storm_rig import FLEET, Storm
 from test_rig_evidence import escalation_pages
+
+
+def threads(said):
+    """The Slack messages that open a thread."""
+    return [entry for entry in said if entry[0] == 'slack' and entry[2] is None and not entry[1].startswith('reaction')]
 
 
 @pytest.fixture(scope='module')
@@ -33,8 +39,7 @@ def test_twenty_services_failing_through_one_dependency_are_one_incident(storm):
     said = told(journal)
 
     # One thread, opened once; one status page incident; one page, the escalation's.
-    threads = [entry for entry in said if entry[0] == 'slack' and entry[2] is None and not entry[1].startswith('reaction')]
-    assert [entry[1] for entry in threads] == ['🔥 INCIDENT: High Error Rate - Svc 00'], said
+    assert [entry[1] for entry in threads(said)] == ['🔥 INCIDENT: High Error Rate - Svc 00'], said
     opening = next(e['body']['text'] for e in journal if e['api'] == 'slack' and e['path'].endswith('chat.postMessage'))
     assert 'Services: 20 failing: %s' % ', '.join(FLEET) in opening and 'Shared Cause: dependency payments' in opening
     assert len([entry for entry in said if entry == ('statuspage', 'investigating', None)]) == 1, said
@@ -61,3 +66,35 @@ def test_twenty_services_failing_through_one_dependency_are_one_incident(storm):
         "(payments answers 5xx itself (critical); its health check failed (HTTP 503)), and 20 services fail " \
         "through it" in actions
     assert '- applied: no' in actions and '- applied: yes' not in actions
+
+
+def test_a_second_run_of_the_storm_opens_nothing_new(storm):
+    """The same storm again (the alert repeated, an operator's second run): the covered services end
+    again, and the leader's open incident keeps its one thread, one escalation page and one document."""
+    inventory = storm.inventory(FLEET[:5], name='again')
+    # One state for both runs: the incident records (rig.command gives each run its own otherwise).
+    run = ['playbooks/high_error_rate.yml', '-e', 'service=%s' % ','.join(FLEET[:5]), '-e', 'mitigate_mode=auto',
+           '-e', 'runbook_state_dir=%s' % (inventory / 'state')]
+    threads_before, pages_before = len(threads(told(storm.journal()))), len(escalation_pages(storm.journal()))
+    for _ in range(2):
+        rc, output = playbook(*run, inventory=str(inventory), timeout=600)
+        assert rc == 0, output[-5000:]
+        assert output.count('covered by the incident of svc-00') == 4, output[-5000:]
+    assert len(threads(told(storm.journal()))) == threads_before + 1
+    assert len(escalation_pages(storm.journal())) == pages_before + 1
+    assert len(list((inventory / 'incidents').rglob('*.md'))) == 1
+
+
+def test_a_prometheus_that_does_not_answer_leaves_each_service_to_itself_and_pages_nobody(storm):
+    """The storm cannot be measured: each service is handled on its own, as weak evidence (its error
+    rate not measured either): no action, no page, and no run fails for another's sake."""
+    inventory = storm.inventory(FLEET[:5], name='blind', runbook_prometheus_url='http://127.0.0.1:%d' % free_port())
+    before = len(storm.journal())
+    rc, output = playbook('playbooks/high_error_rate.yml', '-e', 'service=%s' % ','.join(FLEET[:5]),
+                          '-e', 'mitigate_mode=approve', inventory=str(inventory), timeout=600)
+    assert rc == 0, output[-5000:]
+    assert 'covered by the incident' not in output
+    for name in FLEET[:5]:
+        assert 'RESOLUTION of %s: INSUFFICIENT_EVIDENCE' % name in output, output[-5000:]
+    said = told(storm.journal()[before:])
+    assert not [e for e in said if e[0] == 'pagerduty' and e[1] == 'trigger'], said
