@@ -39,7 +39,8 @@ ARGUMENT_SPEC = dict(
 )
 SPEC = dict(argument_spec=ARGUMENT_SPEC)
 # What a run that joins takes from the record, and what a run that ends leaves in it.
-SHARED_KEYS = ('id', 'started_at', 'communication', 'report', 'rollback')
+# escalation: a run that joins an incident already escalated does not page again.
+SHARED_KEYS = ('id', 'started_at', 'communication', 'report', 'rollback', 'escalation')
 # The outcomes that end the incident (state=ended closes it); with another, it stays open for the next alert.
 CLOSING_OUTCOMES = ('resolved', 'recovered', 'no_action')
 MAX_ALERTS = 50
