@@ -112,6 +112,14 @@ def check_labels(outcomes: Mapping[str, tuple[Any, BaseException | None]], p: di
     return check, warnings
 
 
+def check_thresholds(p: dict[str, Any]) -> None:
+    """warning_percent and critical_percent in order, or RunbookError naming both."""
+    if not 0 < p['warning_percent'] <= p['critical_percent'] <= 100:
+        raise RunbookError('invalid thresholds: need 0 < warning_percent (%s) <= '
+                           'critical_percent (%s) <= 100'
+                           % (p['warning_percent'], p['critical_percent']))
+
+
 def collect(p: dict[str, Any], warn: Callable[[str], Any]) -> dict[str, Any]:
     try:
         window = parse_duration(p['window'])
@@ -120,10 +128,7 @@ def collect(p: dict[str, Any], warn: Callable[[str], Any]) -> dict[str, Any]:
         at = resolve_time(p['at'], time.time())
     except ValueError as err:
         raise RunbookError('invalid option: %s' % err)
-    if not 0 < p['warning_percent'] <= p['critical_percent'] <= 100:
-        raise RunbookError('invalid thresholds: need 0 < warning_percent (%s) <= '
-                           'critical_percent (%s) <= 100'
-                           % (p['warning_percent'], p['critical_percent']))
+    check_thresholds(p)
     if lookback < 3 * window:
         raise RunbookError('lookback (%s) must be at least three windows (%s) to tell a spike '
                            'from a climb' % (p['lookback'], p['window']))

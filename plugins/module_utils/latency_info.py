@@ -24,7 +24,7 @@ from ansible_collections.sre.runbooks.plugins.module_utils.analysis.latency impo
 from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError, HttpClient, endpoint_spec
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 from ansible_collections.sre.runbooks.plugins.module_utils.common.parallel import run_all
-from ansible_collections.sre.runbooks.plugins.module_utils.common.times import parse_duration, resolve_time
+from ansible_collections.sre.runbooks.plugins.module_utils.common.times import option_seconds, option_time
 from ansible_collections.sre.runbooks.plugins.module_utils.prometheus.client import PrometheusClient, QueryResult, warn_partial
 
 SPEC = endpoint_spec(
@@ -45,17 +45,6 @@ SPEC = endpoint_spec(
 SUFFIXES = ('_bucket', '_count', '_sum')
 
 
-def seconds_of(p: dict[str, Any], option: str) -> float:
-    """An option that is a duration, in seconds, more than 0; RunbookError naming it otherwise."""
-    try:
-        seconds = parse_duration(p[option])
-    except ValueError as err:
-        raise RunbookError('invalid option %s: %s' % (option, err))
-    if seconds <= 0:
-        raise RunbookError("invalid option %s: '%s' must be more than 0s" % (option, p[option]))
-    return seconds
-
-
 def sample(results: dict[str, QueryResult], prefix: str, quantiles: list[float], group_by: str | None) -> dict[str, Any]:
     """The answers now (prefix '') or at the baseline ('baseline_') as assess() takes them."""
     return {
@@ -69,12 +58,9 @@ def sample(results: dict[str, QueryResult], prefix: str, quantiles: list[float],
 
 
 def collect(p: dict[str, Any], warn: Callable[[str], Any]) -> dict[str, Any]:
-    window = seconds_of(p, 'window')
-    offset = seconds_of(p, 'baseline_offset')
-    try:
-        at = resolve_time(p['at'], time.time())
-    except ValueError as err:
-        raise RunbookError('invalid option at: %s' % err)
+    window = option_seconds(p, 'window')
+    offset = option_seconds(p, 'baseline_offset')
+    at = option_time(p, time.time())
     try:
         quantiles = check_options(p['quantiles'], p['slow_factor'], p['target_seconds'], p['min_request_rate'])
     except ValueError as err:

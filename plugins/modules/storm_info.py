@@ -28,7 +28,8 @@ description:
     all; V(root) when it is the shared cause; V(own) for a cause of its own, handled on its own.
   - No series at all for any service fails the module with one sentence (a wrong metric or label,
     not quiet services), as does a O(status_label) or O(selector) key that none of the series carries
-    (it would read as 0% errors). Never changes anything.
+    (it would read as 0% errors); status values that do not look like HTTP codes are warned about, as
+    in M(sre.runbooks.error_rate_info). Never changes anything.
 author: sre.runbooks developers (@sre-runbooks)
 extends_documentation_fragment:
   - sre.runbooks.read_only
@@ -234,6 +235,12 @@ message:
 queries:
   description: The PromQL sent (C(errors), C(total)); also returned when a query failed.
   returned: always
+  type: dict
+label_check:
+  description:
+    - The check of M(sre.runbooks.error_rate_info) that the labels the queries use exist on the
+      services' series over O(window) - C(checked), C(series_labels), C(status_values), C(message).
+  returned: success
   type: dict
 evaluated_at:
   description: Epoch seconds at which the figures were taken.

@@ -101,7 +101,7 @@ def test_an_unreachable_prometheus_fails_in_one_sentence(prometheus):
     ({'services': [{'name': 'a'}, {'name': 'a'}]}, 'services names a more than once: each service once'),
     ({'window': 'often'}, "invalid option window: 'often' is not a duration"),
     ({'warning_percent': 10, 'critical_percent': 5},
-     'invalid options warning_percent 10.0 and critical_percent 5.0: give 0 < warning <= critical <= 100'),
+     'invalid thresholds: need 0 < warning_percent (10.0) <= critical_percent (5.0) <= 100'),
     ({'several': 1}, 'invalid option several: 1; a cause is shared by 2 services or more'),
     ({'dependency_checks': {'payments': 'down'}},
      "dependency_checks[payments] must be a check result with 'ok' (a value of by_name of "

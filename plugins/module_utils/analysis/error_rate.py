@@ -50,15 +50,25 @@ def label_selector(matchers: Iterable[tuple[str, str, Any]]) -> str:
     return '{%s}' % ','.join(parts)
 
 
+_REGEX_SPECIAL = re.compile(r'([.^$*+?()\[\]{}|\\])')
+
+
+def service_matcher(params: Mapping[str, Any]) -> tuple[str, str, Any]:
+    """(label, op, value) of the service, or of every service of a list (a storm's)."""
+    service = params['service']
+    if isinstance(service, str):
+        return params['service_label'], '=', service
+    return params['service_label'], '=~', '|'.join(_REGEX_SPECIAL.sub(r'\\\1', name) for name in service)
+
+
 def metric_matchers(params: Mapping[str, Any]) -> list[tuple[str, str, Any]]:
     """[(label, op, value)] that select the service's requests, from the METRIC_ARGS options."""
-    return [(params['service_label'], '=', params['service'])] + sorted(
-        (k, '=', v) for k, v in params['selector'].items())
+    return [service_matcher(params)] + sorted((k, '=', v) for k, v in params['selector'].items())
 
 
 def service_series(params: Mapping[str, Any]) -> str:
     """The selector of every series of the service, whatever its other labels."""
-    return params['metric'] + label_selector([(params['service_label'], '=', params['service'])])
+    return params['metric'] + label_selector([service_matcher(params)])
 
 
 def label_uses(params: Mapping[str, Any], group_by: str | None = None) -> list[tuple[str, str]]:

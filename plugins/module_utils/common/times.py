@@ -9,6 +9,8 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
+from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
+
 _DURATION_RE = re.compile(r'(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)')
 _DURATION_UNITS = {'ms': 0.001, 's': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 604800,
                    'y': 31536000}
@@ -25,6 +27,25 @@ def parse_duration(text: str | float) -> float:
         raise ValueError("'%s' is not a duration: use a number of seconds or units ms, s, m, h, "
                          "d, w, y as in '30s', '5m', '1h30m'" % text)
     return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+
+
+def option_seconds(params: dict[str, Any], option: str) -> float:
+    """A module option that is a duration, in seconds, more than 0; RunbookError naming it otherwise."""
+    try:
+        seconds = parse_duration(params[option])
+    except ValueError as err:
+        raise RunbookError('invalid option %s: %s' % (option, err))
+    if seconds <= 0:
+        raise RunbookError("invalid option %s: '%s' must be more than 0s" % (option, params[option]))
+    return seconds
+
+
+def option_time(params: dict[str, Any], now: float, option: str = 'at') -> float:
+    """The evaluation time a module option gives (now when empty); RunbookError naming it otherwise."""
+    try:
+        return resolve_time(params[option], now)
+    except ValueError as err:
+        raise RunbookError('invalid option %s: %s' % (option, err))
 
 
 def format_duration(seconds: float) -> str:
