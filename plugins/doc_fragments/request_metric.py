@@ -7,12 +7,8 @@ from __future__ import annotations
 
 class ModuleDocFragment:
     # The request counter of a service and its labels, for the modules that measure its errors.
-    DOCUMENTATION = r'''
-options:
-  service:
-    description: The service, matched against O(service_label).
-    type: str
-    required: true
+    # The counter and its labels alone (LABELS), for a module over many services (storm_info).
+    _LABELS = r'''
   metric:
     description: Request counter.
     type: str
@@ -39,3 +35,12 @@ options:
     type: dict
     default: {}
 '''
+    DOCUMENTATION = r'''
+options:
+  service:
+    description: The service, matched against O(service_label).
+    type: str
+    required: true
+''' + _LABELS
+    LABELS = 'options:' + _LABELS
+

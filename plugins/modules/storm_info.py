@@ -34,6 +34,7 @@ author: sre.runbooks developers (@sre-runbooks)
 extends_documentation_fragment:
   - sre.runbooks.read_only
   - sre.runbooks.endpoint
+  - sre.runbooks.request_metric.labels
 attributes:
   action_group:
     support: full
@@ -59,26 +60,6 @@ options:
       location:
         description: Where it runs, for example its docker host or its node.
         type: str
-  metric:
-    description: The request counter, with a status label.
-    type: str
-    default: http_requests_total
-  service_label:
-    description: Label that names the service, for example C(service), C(job) or C(app).
-    type: str
-    default: service
-  status_label:
-    description: Label that holds the HTTP status code.
-    type: str
-    default: status
-  status_regex:
-    description: The status values that count as errors.
-    type: str
-    default: 5..
-  selector:
-    description: Extra label matchers, as a mapping of label to value (exact match).
-    type: dict
-    default: {}
   window:
     description: Rate window, a Prometheus duration.
     type: str
