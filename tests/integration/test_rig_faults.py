@@ -326,6 +326,10 @@ def test_docker_engine_stopped_during_investigation_is_missing_evidence(firing, 
     assert any(m.startswith('logs') for m in missing) and any(m.startswith('resources') for m in missing), missing
     attempt = incident['mitigation']['attempts'][0]
     assert not attempt['acted'], attempt
+    # Whichever cause comes first: nothing claimed resolved, and the document says what was missing.
+    assert incident['outcome'] != 'resolved' and 'RESOLUTION of inference-gateway: RESOLVED' not in run.output
+    missing_part = run.document[run.document.index('## Missing evidence'):run.document.index('## Post-mortem')]
+    assert 'logs' in missing_part and 'cannot reach Docker Engine' in missing_part, missing_part
     # The engine took the dependencies down with the gateway, and their health checks fail. The
     # diagnosis most often ranks the bad deploy first:
     if attempt['decision'] == 'insufficient':
