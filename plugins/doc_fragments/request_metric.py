@@ -6,9 +6,10 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # The request counter of a service and its labels, for the modules that measure its errors.
-    # The counter and its labels alone (LABELS), for a module over many services (storm_info).
-    _LABELS = r'''
+    # The request counter and its labels, for the modules that measure errors; SERVICE, the one
+    # service they are about (storm_info takes many, and documents its own).
+    DOCUMENTATION = r'''
+options:
   metric:
     description: Request counter.
     type: str
@@ -35,12 +36,11 @@ class ModuleDocFragment:
     type: dict
     default: {}
 '''
-    DOCUMENTATION = r'''
+
+    SERVICE = r'''
 options:
   service:
     description: The service, matched against O(service_label).
     type: str
     required: true
-''' + _LABELS
-    LABELS = 'options:' + _LABELS
-
+'''

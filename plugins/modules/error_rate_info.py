@@ -40,6 +40,7 @@ extends_documentation_fragment:
   - sre.runbooks.read_only
   - sre.runbooks.endpoint
   - sre.runbooks.request_metric
+  - sre.runbooks.request_metric.service
 attributes:
   action_group:
     support: full

@@ -34,7 +34,7 @@ author: sre.runbooks developers (@sre-runbooks)
 extends_documentation_fragment:
   - sre.runbooks.read_only
   - sre.runbooks.endpoint
-  - sre.runbooks.request_metric.labels
+  - sre.runbooks.request_metric
 attributes:
   action_group:
     support: full

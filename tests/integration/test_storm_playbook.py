@@ -76,7 +76,7 @@ def test_a_second_run_of_the_storm_opens_nothing_new(storm):
     run = ['playbooks/high_error_rate.yml', '-e', 'service=%s' % ','.join(FLEET[:5]), '-e', 'mitigate_mode=auto',
            '-e', 'runbook_state_dir=%s' % (inventory / 'state')]
     threads_before, pages_before = len(threads(told(storm.journal()))), len(escalation_pages(storm.journal()))
-    for _ in range(2):
+    for _run in range(2):
         rc, output = playbook(*run, inventory=str(inventory), timeout=600)
         assert rc == 0, output[-5000:]
         assert output.count('covered by the incident of svc-00') == 4, output[-5000:]
