@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.latency import duration_text
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.symptoms import SYMPTOMS, symptom_of
 from ansible_collections.sre.runbooks.plugins.module_utils.common import formatting as fmt
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 from ansible_collections.sre.runbooks.plugins.module_utils.common.state_files import StateError, read_text, write_atomic
@@ -105,7 +107,7 @@ def outcome_words(incident: dict[str, Any]) -> str:
     return {
         'open': 'under investigation',
         'mitigating': 'a fix was applied (%s), being verified' % last_action(incident),
-        'resolved': 'the error rate is back under target, verified',
+        'resolved': '%s is back under target, verified' % SYMPTOMS[symptom_of(incident)],
         'mitigated': 'a fix was applied (%s); verification is off, so it is not verified' % last_action(incident),
         'advised': 'a fix is recommended (%s), %snot applied' % (last_action(incident, applied=False), 'not approved, ' * not_approved(incident)),
         'planned': 'check mode: %s planned, nothing changed' % last_action(incident, applied=False),
@@ -126,7 +128,10 @@ def outcome_text(incident: dict[str, Any]) -> str:
 
 
 def sample_text(sample: dict[str, Any]) -> str:
-    """One verification sample: its error rate and traffic, no traffic, or no measurement."""
+    """One verification sample: its error rate (or response time) and traffic, no traffic, or no
+    measurement."""
+    if fmt.number(sample.get('seconds')) is not None:
+        return '%s at %s' % (duration_text(sample['seconds']), fmt.rate(sample.get('request_rate'), unit=True))
     if fmt.number(sample.get('error_percent')) is not None:
         return '%s errors at %s' % (fmt.percent(sample['error_percent'], 2),
                                     fmt.rate(sample.get('request_rate'), unit=True))
@@ -154,6 +159,11 @@ def timeline(incident: dict[str, Any]) -> list[tuple[datetime | None, str]]:
     events: list[tuple[datetime | None, str]]
     events = [(moment(incident.get('started_at')), 'Runbook run started (incident %s)'
                % incident.get('id', 'without id'))]
+    latency = _get(incident, 'triage.latency')
+    if latency:
+        if latency.get('onset_iso'):
+            events.append((moment(latency['onset_iso']), 'Slowdown began (%s)' % (latency.get('shape') or 'shape not known')))
+        events.append((moment(latency.get('evaluated_at')), 'Triage: %s' % (latency.get('message') or 'response time measured')))
     rate = _get(incident, 'triage.error_rate')
     if rate:
         if rate.get('onset_iso'):
@@ -278,8 +288,22 @@ def timeline_section(incident: dict[str, Any]) -> list[str]:
         (iso(moment) if moment else 'time not recorded', text) for moment, text in timeline(incident)])
 
 
+def latency_section(latency: dict[str, Any]) -> list[str]:
+    """The response time of a High Response Time incident: its highest quantile by group, now and
+    at the baseline."""
+    name = latency.get('verdict_quantile') or 'p99'
+    lines = ['### Response time', '', latency.get('message') or latency.get('msg') or 'no summary of the response time', '']
+
+    def quantile(group: dict[str, Any]) -> dict[str, Any]:
+        return (group.get('percentiles') or {}).get(name) or {}
+    return lines + _table((latency.get('group_by') or 'group', 'req/s', name, 'baseline', 'verdict'), [
+        (g.get('value'), fmt.rate(g.get('request_rate')), quantile(g).get('text'), quantile(g).get('baseline_text'),
+         g.get('verdict')) for g in latency.get('groups') or []]) + ['']
+
+
 def evidence_section(incident: dict[str, Any]) -> list[str]:
-    lines = ['## Evidence', '', '### Error rate', '']
+    latency = _get(incident, 'triage.latency')
+    lines = ['## Evidence', ''] + (latency_section(latency) if latency else []) + ['### Error rate', '']
     rate = _get(incident, 'triage.error_rate')
     if rate:
         lines += [rate.get('message') or 'no summary of the error rate', '']
@@ -430,8 +454,9 @@ def render_markdown(incident: dict[str, Any], follow_ups: list[str], postmortem:
                     graph_name: str | None = None, links: dict[str, Any] | None = None) -> str:
     """The incident document; graph_name: the file of its error-rate graph, beside it; links:
     prometheus_url, grafana_url and grafana_dashboard, the tools its summary links to."""
-    title = '# Incident %s: high error rate on %s' % (incident.get('id') or '(no id)',
-                                                      incident.get('service') or '(service not known)')
+    title = '# Incident %s: %s on %s' % (incident.get('id') or '(no id)',
+                                        'high response time' if symptom_of(incident) == 'latency' else 'high error rate',
+                                        incident.get('service') or '(service not known)')
     lines = [title, '']
     if graph_name:
         lines += ['![Error rate during the incident, with the deploys, actions and recovery](%s)' % graph_name, '']

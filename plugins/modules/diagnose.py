@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r'''
 module: diagnose
-short_description: Ranked causes of a High Error Rate incident, with evidence, and one action
+short_description: Ranked causes of a High Error Rate or High Response Time incident, with evidence, and one action
 version_added: 1.0.0
 description:
   - Applies the High Error Rate runbook's rules to the evidence gathered in the C(incident) fact by
@@ -17,6 +17,12 @@ description:
     right after a deploy or configuration change (rollback); CPU or memory saturation (scale or
     raise limits); errors concentrated on one endpoint (disable its feature flag); a failing
     dependency (circuit breaker, or a restart to reset exhausted pools); otherwise escalate."
+  - "When the incident's C(symptom) is V(latency) (the High Response Time runbook, with latency_info's
+    result, its onset included, in C(incident.triage.latency)), the rules are the response time's:
+    a deploy or configuration change shortly before the slowdown began (rollback); saturation and
+    the database as for errors; a slow dependency in the traces' slow calls (a circuit breaker when
+    its calls also time out or fail, else its owner is escalated to); one slow endpoint with no
+    change to blame (escalated); the service down as for errors. Causes are ranked by confidence."
   - On Kubernetes (O(platform=kubernetes), or the incident's C(platform)) the service-down checks
     are those of C(sre.runbooks.k8s_status_info) in C(incident.service_down.checks), and the pods' state
     decides. An image that cannot be pulled (C(ImagePullBackOff), C(ErrImagePull)) is rolled back;

@@ -91,6 +91,23 @@ def test_resolved_message_has_duration_root_cause_and_mitigation():
                     'Post-mortem: Will be completed by EOD')
 
 
+def test_a_slow_service_is_told_by_its_response_time():
+    latency = {'verdict_quantile': 'p99', 'overall': {'percentiles': {'p99': {'text': '612 ms'}}}}
+    slow = incident(symptom='latency', triage={'error_rate': {'error_percent': 0.0}, 'latency': latency})
+    text, _blocks = render('incident', slow, VARS, NOW)
+    assert text.startswith('🔥 INCIDENT: High Response Time - Inference Gateway\n')
+    assert '\nResponse Time: p99 612 ms at triage\nError Rate: 0% (target: &lt;0.5%)\n' in text
+    update = dict(VARS, response_seconds=0.183, measured=True, measured_at='2025-10-23T14:33:05Z')
+    text, _blocks = render('update', dict(slow, outcome='mitigating', **ACTED), update, NOW)
+    assert text.endswith('ETA: not known yet\nResponse Time: p99 183 ms at 14:33:05 UTC')
+    lost = dict(VARS, response_seconds=None, measured=False, not_measured_reason='Prometheus did not answer')
+    text, _blocks = render('update', dict(slow, outcome='mitigating', **ACTED), lost, NOW)
+    assert text.endswith('Response Time: not measured (Prometheus did not answer)')
+    text, _blocks = render('resolved', dict(slow, outcome='resolved', verify={'last_seconds': 0.118, 'recovered': True},
+                                            **ACTED), VARS, NOW)
+    assert 'Response Time: p99 118 ms\nError Rate: 0% at triage, not measured since\n' in text
+
+
 def test_template_vars_override_the_incident():
     fact = incident(verify={'last_percent': 2.0, 'recovered': False})
     overrides = {'root_cause': 'NPE in v1.2.3 prediction handler', 'mitigation': 'Rollback to v1.2.2',

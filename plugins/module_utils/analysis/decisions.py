@@ -16,6 +16,7 @@ from collections.abc import Container, Mapping, Sequence
 from typing import Any
 
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.actions import action_call, platform_of
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.symptoms import SYMPTOMS, symptom_measurement, symptom_of
 
 # Outcomes that never page: nothing was wrong, or nothing was proven.
 QUIET_OUTCOMES = ('resolved', 'no_action', 'insufficient_evidence', 'recovered', 'joined', 'planned')
@@ -29,23 +30,26 @@ def evidence(incident: dict[str, Any] | None, sources: Mapping[str, Any] | None 
     """What the triage proves: {'sufficient': bool, 'gaps': [why not], 'missing': ['source: why'],
     'healthy': bool}; sources: {name: a task's result}, of which the failed ones are missing.
 
-    A service that is down is evidence by itself; otherwise the error rate must have been measured,
-    on enough traffic, completely. Healthy: the alert has cleared by the time the run looks (a
-    measured error rate under the thresholds, on enough traffic, health checks passing).
+    A service that is down is evidence by itself; otherwise the symptom (SYMPTOMS) must have been
+    measured, on enough traffic, completely. Healthy: the alert has cleared by the time the run
+    looks (the symptom measured under its thresholds, on enough traffic, health checks passing).
     """
     triage = (incident or {}).get('triage') or {}
-    rate = triage.get('error_rate') or {}
-    verdict = rate.get('verdict')
+    symptom = symptom_of(incident)
+    measured = symptom_measurement(incident)
+    verdict = measured.get('verdict')
     gaps: list[str] = []
-    if not rate or _failed(rate):
-        gaps.append('the error rate was not measured: %s' % (rate.get('msg') or 'no result'))
+    if not measured or _failed(measured):
+        gaps.append('%s was not measured: %s' % (SYMPTOMS[symptom], measured.get('msg') or 'no result'))
     elif verdict == 'no_traffic':
-        gaps.append('no traffic to judge: %s' % rate.get('message', 'no requests'))
+        gaps.append('no traffic to judge: %s' % measured.get('message', 'no requests'))
     elif verdict == 'low_traffic':
-        gaps.append('too little traffic to judge: %s' % rate.get('message', ''))
-    elif rate.get('partial'):
+        gaps.append('too little traffic to judge: %s' % measured.get('message', ''))
+    elif verdict == 'insufficient_evidence':
+        gaps.append('%s cannot be judged: %s' % (SYMPTOMS[symptom], measured.get('message', '')))
+    elif measured.get('partial'):
         gaps.append('Prometheus warned that the figures may be partial: %s'
-                    % '; '.join(rate.get('query_warnings') or ['no detail']))
+                    % '; '.join(measured.get('query_warnings') or ['no detail']))
     down = bool(triage.get('service_down'))
     missing = ['%s: %s' % (name, result.get('msg') or 'failed')
                for name, result in sorted((sources or {}).items()) if _failed(result)]
@@ -80,9 +84,10 @@ def mitigation_step(incident: dict[str, Any] | None, attempt: int, explicit_acti
         else 'insufficient'
     if not explicit_action and not proof['sufficient']:
         return _step(attempt, action, call, 'insufficient', 'not enough evidence: ' + '; '.join(proof['gaps']))
-    if not explicit_action and (triage.get('error_rate') or {}).get('verdict') == 'ok' \
+    symptom = symptom_of(incident)
+    if not explicit_action and (triage.get(symptom) or {}).get('verdict') == 'ok' \
             and not triage.get('service_down'):
-        return _step(attempt, action, call, 'none', 'the error rate is ok: nothing to mitigate')
+        return _step(attempt, action, call, 'none', '%s is ok: nothing to mitigate' % SYMPTOMS[symptom])
     shared = _shared_cause(incident)
     if shared and not explicit_action:
         return _step(attempt, action, call, 'escalate', 'the cause is not this service\'s own: %s' % shared)
@@ -113,20 +118,24 @@ def mitigation_step(incident: dict[str, Any] | None, attempt: int, explicit_acti
 
 
 def confirmed_step(step: dict[str, Any], measurement: dict[str, Any] | None, incident: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The step to act, once the error rate measured again just before acting still bears it out.
+    """The step to act, once the symptom (the error rate, or the response time) measured again just
+    before acting still bears it out.
     Not measured (Prometheus gone since the diagnosis, too little traffic, partial figures): nothing
     is done on evidence that can no longer be checked (insufficient). Back under the thresholds:
     none. A service found down stands on its health checks; other decisions pass unchanged."""
     if step.get('decision') != 'act' or not measurement or measurement.get('skipped') \
             or ((incident or {}).get('triage') or {}).get('service_down'):
         return step
-    gaps = evidence({'triage': {'error_rate': measurement}})['gaps']
+    symptom = symptom_of(incident)
+    gaps = evidence({'symptom': symptom, 'triage': {symptom: measurement}})['gaps']
     if gaps:
         return dict(step, decision='insufficient',
                     reason='not confirmed before acting: ' + '; '.join(gaps))
     if measurement.get('verdict') == 'ok':
-        return dict(step, decision='none', reason='the error rate is back under the thresholds since the diagnosis '
-                    '(%s%%): nothing to mitigate' % measurement.get('error_percent'))
+        figure = ('%s%%' % measurement.get('error_percent') if symptom == 'error_rate'
+                  else '; '.join((measurement.get('overall') or {}).get('reasons') or []) or 'ok')
+        return dict(step, decision='none', reason='%s is back under the thresholds since the diagnosis '
+                    '(%s): nothing to mitigate' % (SYMPTOMS[symptom], figure))
     return step
 
 
@@ -181,13 +190,23 @@ def escalation_reasons(incident: dict[str, Any] | None, stage: str, affected_ser
     outcome = incident.get('outcome')
     if outcome == 'escalated':
         reasons.append((incident.get('escalation') or {}).get('reason') or 'no safe action left')
-    first = ((incident.get('triage') or {}).get('error_rate') or {}).get('error_percent')
-    last = (incident.get('verify') or {}).get('last_percent')
+    first, last, words = _symptom_figures(incident)
     current = first if last is None else last
     # Not enough evidence to act on a proven incident still escalates when nothing improves.
     quiet = outcome in QUIET_OUTCOMES and not (outcome == 'insufficient_evidence' and evidence(incident)['sufficient'])
     if not quiet and elapsed_seconds >= no_improvement_seconds \
             and first is not None and current is not None and current > improvement_ratio * first:
-        reasons.append('no improvement within %s: %s%% errors, %s%% at triage'
-                       % (no_improvement_after, current, first))
+        reasons.append('no improvement within %s: %s' % (no_improvement_after, words % (current, first)))
     return reasons
+
+
+def _symptom_figures(incident: Mapping[str, Any]) -> tuple[float | None, float | None, str]:
+    """(at triage, at the last verification, words for (now, at triage)) of the symptom: the 5xx
+    percent, or the response time's highest quantile in seconds."""
+    triage, verify = incident.get('triage') or {}, incident.get('verify') or {}
+    if symptom_of(incident) == 'error_rate':
+        return (triage.get('error_rate') or {}).get('error_percent'), verify.get('last_percent'), '%s%% errors, %s%% at triage'
+    latency = triage.get('latency') or {}
+    quantile = latency.get('verdict_quantile') or 'p99'
+    first = (((latency.get('overall') or {}).get('percentiles') or {}).get(quantile) or {}).get('seconds')
+    return first, verify.get('last_seconds'), quantile + ' %s s, %s s at triage'

@@ -30,6 +30,7 @@ from typing import Any
 
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.actions import describe, is_disruptive
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.changes import RECREATE_SECONDS
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.symptoms import BAD_VERDICTS, SYMPTOMS, symptom_of
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import parse_duration
 
 RUNBOOK_ORDER = ('service_down', 'deploy', 'saturation', 'endpoint', 'database', 'dependency')
@@ -42,6 +43,8 @@ RUNBOOK_STEPS = {
     'database': 'Database Issues',
     'escalate': 'Escalation',
 }
+# A change after the onset of the symptom, ruled out.
+ONSET_WORDS = {'error_rate': 'the errors began: not their cause', 'latency': 'the slowdown began: not its cause'}
 # Causes that hold and explain shares of the errors this close are ranked by confidence.
 SHARE_TIE = 0.1
 # Without a log signature that says whose they are: a gateway's answers to an upstream that
@@ -107,7 +110,12 @@ class Evidence:
         self.incident = incident or {}
         triage = self.incident.get('triage') or {}
         investigate = self.incident.get('investigate') or {}
+        # The symptom the runbook acts on (analysis/symptoms.py): its measurement and onset.
+        self.symptom = symptom_of(self.incident)
         self.errors = triage.get('error_rate') or {}
+        self.latency = triage.get('latency') or {}
+        self.measured = triage.get(self.symptom) or {}
+        self.onset = self.measured.get('onset')
         self.health = triage.get('health') or {}
         self.changes = triage.get('changes') or []
         self.rollback_revision = triage.get('rollback_revision')
@@ -122,7 +130,9 @@ class Evidence:
         # k8s_status on Kubernetes.
         self.host = (self.incident.get('service_down') or {}).get('checks') or {}
         self.missing: list[str] = []
-        for name, part, needed in (('error rate', self.errors, True), ('health', self.health, True),
+        for name, part, needed in (('error rate', self.errors, self.symptom == 'error_rate'),
+                                   ('response time', self.latency, self.symptom == 'latency'),
+                                   ('health', self.health, True),
                                    ('recent changes', triage.get('changes'), True),
                                    ('logs', self.logs, True), ('resources', self.resources, True),
                                    ('dependencies', self.dependencies, False),
@@ -136,7 +146,7 @@ class Evidence:
         # What the triage could not gather (its sources are optional at run time), said once.
         seen = {m.split(':', 1)[0] for m in self.missing}
         self.missing += [m for m in self.incident.get('missing_evidence') or [] if m.split(':', 1)[0] not in seen]
-        self.partial = bool(self.errors.get('partial') or self.logs.get('partial')
+        self.partial = bool(self.measured.get('partial') or self.logs.get('partial')
                             or self.traces.get('partial') or self.missing)
         # {image: why}: versions a rollback must not return to, set by diagnose() once the change
         # before the onset is known.
@@ -265,7 +275,7 @@ class ErrorSplit:
                         statuses.append(status['status'])
         if not self.available:
             statuses = sorted({code for sig in signatures for code in sig['statuses']})
-        return _explains(min(1.0, share) if self.available else None,
+        return explains_record(min(1.0, share) if self.available else None,
                          rate if self.available else None, statuses, signatures)
 
     def on_endpoint(self, endpoint: str, group: dict[str, Any]) -> dict[str, Any]:
@@ -273,11 +283,11 @@ class ErrorSplit:
         signatures = [sig for sig in self.signatures if sig['endpoints']
                       and max(sig['endpoints'], key=sig['endpoints'].get) == endpoint]
         statuses = sorted({code for sig in signatures for code in sig['statuses']})
-        return _explains(group.get('share_of_errors'), group.get('error_rate'), statuses,
+        return explains_record(group.get('share_of_errors'), group.get('error_rate'), statuses,
                          signatures)
 
 
-def _explains(share: float | None, error_rate: float | None, statuses: list[str], signatures: list[dict[str, Any]]) -> dict[str, Any]:
+def explains_record(share: float | None, error_rate: float | None, statuses: list[str], signatures: list[dict[str, Any]]) -> dict[str, Any]:
     return {'share': None if share is None else round(share, 3),
             'error_rate': None if error_rate is None else round(error_rate, 3),
             'statuses': statuses,
@@ -285,7 +295,7 @@ def _explains(share: float | None, error_rate: float | None, statuses: list[str]
                            for sig in signatures]}
 
 
-def _cause(kind: str, confidence: float, evidence: list[str], action: str, params: dict[str, Any] | None = None,
+def new_cause(kind: str, confidence: float, evidence: list[str], action: str, params: dict[str, Any] | None = None,
            description: str | None = None, needs: Iterable[str] = (), infrastructure: bool = False,
            database: bool = False) -> dict[str, Any]:
     """`infrastructure` and `database`: the cause points at the cluster or at a database, the
@@ -332,29 +342,29 @@ def _service_down_compose(ev: Evidence, opts: dict[str, Any]) -> dict[str, Any]:
     if port or holders:
         evidence += _quote(port) + ['port %s held by pid %s (%s)' % (
             opts.get('port'), h.get('pid'), (h.get('command') or '?')[:80]) for h in holders]
-        return _cause('service_down', 0.95, evidence, 'free_port',
+        return new_cause('service_down', 0.95, evidence, 'free_port',
                       {'port': opts.get('port'), 'holders': holders},
                       'free port %s held by another process, then restart'
                       % (opts.get('port') or 'of the service'), needs=() if holders else ('logs',))
     if compose.get('valid') is False:
-        return _cause('service_down', 0.9, evidence + ['compose config: %s' % compose.get('error')],
+        return new_cause('service_down', 0.9, evidence + ['compose config: %s' % compose.get('error')],
                       'escalate', {}, 'fix the compose file (compose config fails)')
     # The startup error in the logs says more than an OOM kill that may be an older story.
     if config or compose.get('hash_drift'):
         if compose.get('hash_drift'):
             evidence.append('the running container differs from the compose configuration%s'
                             % (': ' + ', '.join(drift) if drift else ''))
-        return _cause('service_down', 0.9, evidence + _quote(config), 'recreate', {},
+        return new_cause('service_down', 0.9, evidence + _quote(config), 'recreate', {},
                       'fix the configuration, then force-recreate', needs=('logs',))
     if oom:
-        return _cause('service_down', 0.85, evidence + ['OOM-killed %d times' % oom],
+        return new_cause('service_down', 0.85, evidence + ['OOM-killed %d times' % oom],
                       'resources', {'memory_factor': 2},
                       'raise the memory limit (OOM kills), then recreate', needs=('resources',))
-    return _cause('service_down', 0.8, evidence, 'restart', {},
+    return new_cause('service_down', 0.8, evidence, 'restart', {},
                   'restart the service and watch its startup logs', needs=('health',))
 
 
-def _what(change: dict[str, Any]) -> str:
+def change_text(change: dict[str, Any]) -> str:
     return '%s %s at %s' % (change['kind'], change.get('summary'), change.get('time_iso'))
 
 
@@ -380,11 +390,10 @@ def change_before_onset(ev: Evidence, opts: dict[str, Any], split: ErrorSplit) -
             gap = min((onset - change['time'] for onset, _status in split.own_onsets()
                        if onset >= change['time']), default=gap)
         if gap < 0:
-            ruled_out.append('%s came %.0f s after the errors began: not their cause'
-                             % (_what(change), -gap))
+            ruled_out.append('%s came %.0f s after %s' % (change_text(change), -gap, ONSET_WORDS[ev.symptom]))
         elif gap <= opts['max_deploy_gap'] and (best is None or gap < best[1]):
             best = (change, gap)
-    if best is None and ev.errors.get('onset') is None:
+    if best is None and ev.onset is None:
         best = unknown
     return best, ruled_out
 
@@ -454,7 +463,7 @@ def _rollback(ev: Evidence, change: dict[str, Any]) -> tuple[dict[str, Any], str
     return params, description, () if target or revision else ('previous image',)
 
 
-def _rollback_cause(ev: Evidence, kind: str, confidence: float, evidence: list[str], change: dict[str, Any],
+def rollback_cause(ev: Evidence, kind: str, confidence: float, evidence: list[str], change: dict[str, Any],
                     needs: Iterable[str] = ()) -> dict[str, Any]:
     """The cause whose action undoes `change`; a rollback to a version known bad is withheld: the
     cause escalates instead, its evidence saying why."""
@@ -463,9 +472,9 @@ def _rollback_cause(ev: Evidence, kind: str, confidence: float, evidence: list[s
     if target in ev.known_bad:
         reason = 'no rollback: the version before it, %s, is known bad (%s)' % (
             short_image(target), ev.known_bad[target])
-        return _cause(kind, confidence, evidence + [reason], 'escalate',
+        return new_cause(kind, confidence, evidence + [reason], 'escalate',
                       {'reason': reason, 'known_bad': target}, reason, needs=needs)
-    return _cause(kind, confidence, evidence, 'rollback', params, description,
+    return new_cause(kind, confidence, evidence, 'rollback', params, description,
                   needs=tuple(needs) + missing)
 
 
@@ -532,9 +541,9 @@ def _service_down_kubernetes(ev: Evidence, change: tuple[dict[str, Any], float |
     name = workload_name(ev)
     evidence = (_down_evidence(ev) if down else []) + _k8s_facts(status)
     if change:
-        evidence.append('%s %s' % (_what(change[0]), 'before the errors (onset unknown)'
+        evidence.append('%s %s' % (change_text(change[0]), 'before the errors (onset unknown)'
                                    if change[1] is None else '%.0f s before the errors' % change[1]))
-    failing = _failing_dependencies(ev)
+    failing = failing_dependencies(ev)
 
     pull = problems.get('ImagePullBackOff') or problems.get('ErrImagePull')
     if pull:
@@ -545,13 +554,13 @@ def _service_down_kubernetes(ev: Evidence, change: tuple[dict[str, Any], float |
     config = problems.get('CreateContainerConfigError')
     if config:
         missing = _missing_reference(config.get('message')) or 'a ConfigMap or Secret'
-        return [_cause('service_down', 0.9, evidence, 'escalate', {'missing': missing},
+        return [new_cause('service_down', 0.9, evidence, 'escalate', {'missing': missing},
                        'escalate: %s the pods need is missing (CreateContainerConfigError); create it '
                        'or roll back the change that needs it' % missing)]
     unschedulable = problems.get('Unschedulable')
     if unschedulable:
         short = sorted(set(_INSUFFICIENT.findall(unschedulable.get('message') or '')))
-        return [_cause('service_down', 0.9, evidence, 'escalate', {'insufficient': short},
+        return [new_cause('service_down', 0.9, evidence, 'escalate', {'insufficient': short},
                        'escalate to infrastructure: pods cannot be scheduled (%s)' % (
                            'insufficient %s on the nodes' % ', '.join(short) if short
                            else (unschedulable.get('message') or 'no node fits')[:120]),
@@ -566,7 +575,7 @@ def _service_down_kubernetes(ev: Evidence, change: tuple[dict[str, Any], float |
            or (ev.has(ev.resources) and ev.resources.get('oom_kills')))
     if oom:
         count = (status.get('oom') or {}).get('count') or ev.resources.get('oom_kills') or 1
-        return [_cause('service_down', 0.85, evidence + ['OOM-killed %d times' % count],
+        return [new_cause('service_down', 0.85, evidence + ['OOM-killed %d times' % count],
                        'resources', {'memory_factor': 2},
                        'raise the memory limit of %s (OOM kills); the pods roll' % name)
                 ] + _also_roll_back(ev, change, 'the OOM kills began after it')
@@ -574,7 +583,7 @@ def _service_down_kubernetes(ev: Evidence, change: tuple[dict[str, Any], float |
     if port:
         if change:
             return [_change_rollback(ev, change, 0.8, evidence + _quote(port))]
-        return [_cause('service_down', 0.8, evidence + _quote(port), 'escalate', {},
+        return [new_cause('service_down', 0.8, evidence + _quote(port), 'escalate', {},
                        'escalate: a port is taken inside the pod (another container, or '
                        'hostNetwork/hostPort): fix the pod spec')]
     startup = (['previous container log: "%s"' % line[:160] for line in
@@ -583,29 +592,29 @@ def _service_down_kubernetes(ev: Evidence, change: tuple[dict[str, Any], float |
     if problems.get('CrashLoopBackOff') or (startup and not status):
         if change:
             return [_change_rollback(ev, change, 0.9 if startup else 0.75, evidence + startup)]
-        return [_cause('service_down', 0.75 if startup else 0.7, evidence + startup, 'restart',
+        return [new_cause('service_down', 0.75 if startup else 0.7, evidence + startup, 'restart',
                        {}, 'rollout restart %s and watch its startup logs' % name, needs=('health',))]
     running = [p['name'] for p in status.get('pods') or [] if p.get('phase') == 'Running']
     if (problems.get('NoReadyEndpoints') or problems.get('NotReady')) and running and failing:
         evidence.append('the pods run but are not ready while %s fails: a restart would not '
                         'make them ready' % ', '.join(failing))
-        return [_cause('service_down', 0.4, evidence, 'escalate', {},
+        return [new_cause('service_down', 0.4, evidence, 'escalate', {},
                        'escalate: pods wait for %s' % ', '.join(failing),
                        database=bool(_DATABASE.search(' '.join(failing))))]
-    return [_cause('service_down', 0.8, evidence, 'restart', {},
+    return [new_cause('service_down', 0.8, evidence, 'restart', {},
                    'rollout restart %s and watch its startup logs' % name, needs=('health',))
             ] + _also_roll_back(ev, change, 'the service went down after it')
 
 
 def _change_rollback(ev: Evidence, change: tuple[dict[str, Any], float | None], confidence: float, evidence: list[str]) -> dict[str, Any]:
-    return _rollback_cause(ev, 'service_down', confidence, evidence, change[0])
+    return rollback_cause(ev, 'service_down', confidence, evidence, change[0])
 
 
 def _also_roll_back(ev: Evidence, change: tuple[dict[str, Any], float | None] | None, why: str) -> list[dict[str, Any]]:
     """The change before the onset as the next cause to try, when the first is not a rollback."""
     if not change:
         return []
-    return [_rollback_cause(ev, 'deploy', 0.6, ['%s: %s' % (why, _what(change[0]))], change[0],
+    return [rollback_cause(ev, 'deploy', 0.6, ['%s: %s' % (why, change_text(change[0]))], change[0],
                             needs=('recent changes',))]
 
 
@@ -617,9 +626,9 @@ def _image_rollback(ev: Evidence, evidence: list[str]) -> dict[str, Any]:
     evidence = evidence + ['the image of the new version cannot be pulled: the pods of the '
                            'previous revision can run']
     if deploys and not _rollback(ev, deploys[-1])[2]:
-        return _rollback_cause(ev, 'service_down', 0.95, evidence, deploys[-1])
+        return rollback_cause(ev, 'service_down', 0.95, evidence, deploys[-1])
     revision = ev.rollback_revision
-    return _cause('service_down', 0.95, evidence, 'rollback', {'to_revision': revision},
+    return new_cause('service_down', 0.95, evidence, 'rollback', {'to_revision': revision},
                   'roll back to revision %s' % revision if revision
                   else 'roll back to the previous revision')
 
@@ -630,7 +639,7 @@ def rule_deploy(ev: Evidence, opts: dict[str, Any], found: tuple[dict[str, Any],
     change, gap = found
     if gap is None:
         return None
-    what = _what(change)
+    what = change_text(change)
     evidence = ['errors began %.0f s after the %s' % (gap, what)]
     if (change.get('seconds_before_onset') or 0) < 0:
         evidence.append('the first errors began %.0f s before it: not its own'
@@ -651,11 +660,11 @@ def rule_deploy(ev: Evidence, opts: dict[str, Any], found: tuple[dict[str, Any],
         evidence.append('but the spike came long after it: the new version had been healthy')
     else:
         confidence = 0.55 + (0.1 if near else 0.0)
-    direct = _failing_dependencies(ev)
+    direct = failing_dependencies(ev)
     if direct:
         confidence -= 0.3
         evidence.append('but dependencies fail on their own: %s' % ', '.join(direct))
-    cause = _rollback_cause(ev, 'deploy', confidence, evidence, change, needs=('recent changes',))
+    cause = rollback_cause(ev, 'deploy', confidence, evidence, change, needs=('recent changes',))
     if 'previous image' in cause['needs']:
         cause['evidence'].append('the image before it is not known: give the rollback target')
     return cause
@@ -680,12 +689,12 @@ def rule_saturation(ev: Evidence, opts: dict[str, Any]) -> dict[str, Any] | None
         confidence += 0.1
         evidence += _quote(hints)
     if memory_bound:
-        return _cause('saturation', confidence, evidence, 'resources', {'memory_factor': 2},
+        return new_cause('saturation', confidence, evidence, 'resources', {'memory_factor': 2},
                       'raise the memory limit (%s)' % ('OOM kills' if oom else 'memory %.0f%%'
                                                        % (memory or 0)), needs=('resources',))
     if opts.get('platform') == 'kubernetes':
         return _scale_out(ev, opts, confidence, evidence, cpu)
-    return _cause('saturation', confidence, evidence, 'resources', {'cpu_factor': 2},
+    return new_cause('saturation', confidence, evidence, 'resources', {'cpu_factor': 2},
                   'raise the CPU limit (cpu %.0f%% of its limit)' % (cpu or 0),
                   needs=('resources',))
 
@@ -713,15 +722,15 @@ def _scale_out(ev: Evidence, opts: dict[str, Any], confidence: float, evidence: 
         full = '%s already has %d replicas, the most max_replicas (%d) allows' % (
             name, current, opts['max_replicas'])
     if full:
-        return _cause('saturation', confidence - 0.1, evidence + [full], 'resources',
+        return new_cause('saturation', confidence - 0.1, evidence + [full], 'resources',
                       {'cpu_factor': 2}, 'raise the CPU limit of %s (cpu %.0f%% of its limit): %s'
                       % (name, cpu or 0, full), needs=('resources',))
     step = opts['scale_step']
     if current is None:
-        return _cause('saturation', confidence, evidence, 'scale', {'replicas': '+%d' % step},
+        return new_cause('saturation', confidence, evidence, 'scale', {'replicas': '+%d' % step},
                       'scale out by %d replicas' % step, needs=('resources',))
     target = min(current + step, ceiling)
-    return _cause('saturation', confidence, evidence, 'scale', {'replicas': target},
+    return new_cause('saturation', confidence, evidence, 'scale', {'replicas': target},
                   'scale %s from %d to %d replicas' % (name, current, target),
                   needs=('resources',))
 
@@ -737,15 +746,15 @@ def rule_endpoint(ev: Evidence, opts: dict[str, Any]) -> dict[str, Any] | None:
     related = [(t, c) for t, c in ev.messages() if endpoint in t]
     if related:
         evidence += _quote(related)
-    if _failing_dependencies(ev):
+    if failing_dependencies(ev):
         confidence -= 0.2
     flag = feature_flag_name(endpoint, opts['feature_flag_pattern'])
-    return _cause('endpoint', confidence, evidence, 'feature_flag',
+    return new_cause('endpoint', confidence, evidence, 'feature_flag',
                   {'endpoint': endpoint, 'env': {flag: 'false'}},
                   'disable %s' % flag, needs=('error rate',))
 
 
-def _failing_dependencies(ev: Evidence) -> list[str]:
+def failing_dependencies(ev: Evidence) -> list[str]:
     """Dependencies seen failing directly: /ready entries down or their own health checks."""
     if not ev.has(ev.dependencies):
         return []
@@ -755,7 +764,7 @@ def _failing_dependencies(ev: Evidence) -> list[str]:
 def rule_dependency(ev: Evidence, opts: dict[str, Any], database_cause: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """A dependency that fails; the database is not one when the database's own evidence found
     its cause (rule_database)."""
-    failing = _failing_dependencies(ev)
+    failing = failing_dependencies(ev)
     upstream = ev.messages_matching(_UPSTREAM_WORDS)
     if database_cause is not None:
         failing = [name for name in failing if not _DATABASE.search(name)]
@@ -783,14 +792,14 @@ def rule_dependency(ev: Evidence, opts: dict[str, Any], database_cause: dict[str
     database = bool(_DATABASE.search(' '.join(names + pools)))
     if pools:
         evidence.append('connection pool exhausted: %s' % ', '.join(pools))
-        return _cause('dependency', confidence + 0.2, evidence, 'restart', {'reason': 'pools'},
+        return new_cause('dependency', confidence + 0.2, evidence, 'restart', {'reason': 'pools'},
                       'restart to reset the connection pools', needs=('dependencies',),
                       database=database)
     if not names:
-        return _cause('dependency', confidence - 0.2, evidence, 'escalate', {},
+        return new_cause('dependency', confidence - 0.2, evidence, 'escalate', {},
                       'escalate: upstream errors without a named dependency')
     params = {'dependency': names[0], 'env': dict(opts['circuit_breaker_env'])}
-    return _cause('dependency', confidence, evidence, 'circuit_breaker', params,
+    return new_cause('dependency', confidence, evidence, 'circuit_breaker', params,
                   'circuit breaker on %s' % names[0], needs=('dependencies',), database=database)
 
 
@@ -824,17 +833,17 @@ def rule_database(ev: Evidence, opts: dict[str, Any]) -> dict[str, Any] | None:
         evidence.append('%d session%s of %s wait on %s' % (
             len(blocked), '' if len(blocked) == 1 else 's', own,
             ', '.join('pid %s of %s' % (b['pid'], b.get('application_name') or '?') for b in ends)))
-        return _cause('database', 0.9, evidence, action, params, '%s of %s (pid %s) blocking %s' % (
+        return new_cause('database', 0.9, evidence, action, params, '%s of %s (pid %s) blocking %s' % (
             what, ', '.join(apps) or 'an unnamed application', ', '.join(str(b['pid']) for b in ends), own),
             needs=('database',))
     connections = db.get('connections') or {}
     kinds = {f['kind'] for f in findings}
     by_app: dict[str, int] = connections.get('by_application') or {}
     if 'connections_exhausted' in kinds and by_app and max(by_app.items(), key=lambda kv: kv[1])[0] == own:
-        return _cause('database', 0.75, evidence, 'restart', {'reason': 'pools'},
+        return new_cause('database', 0.75, evidence, 'restart', {'reason': 'pools'},
                       'restart %s to reset its connection pool (%d of the database\'s connections are its own)'
                       % (own, by_app[own]), needs=('database',))
-    return _cause('database', 0.6, evidence, 'escalate', {},
+    return new_cause('database', 0.6, evidence, 'escalate', {},
                   'escalate to the database owner: %s' % findings[0]['summary'], database=True)
 
 
@@ -909,9 +918,7 @@ def options_from_params(params: Mapping[str, Any]) -> dict[str, Any]:
 def diagnose(incident: dict[str, Any] | None, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Ranked causes, one recommended action and the plan of actions to try in turn (the
     recommended one first), what was ruled out and what could not be seen."""
-    opts = dict(DEFAULTS)
-    opts.update({k: v for k, v in (options or {}).items() if v is not None})
-    opts.setdefault('platform', (incident or {}).get('platform'))
+    opts = rule_options(incident, options)
     ev = Evidence(incident)
     database = rule_database(ev, opts)
     saturation, dependency = rule_saturation(ev, opts), rule_dependency(ev, opts, database)
@@ -922,7 +929,30 @@ def diagnose(incident: dict[str, Any] | None, options: Mapping[str, Any] | None 
         rule_deploy(ev, opts, change, split), saturation, rule_endpoint(ev, opts), database, dependency] if c]
     for cause in found:
         credit_cause(cause, ev, split, change)
-    causes = rank(found, opts['min_confidence'], split.available)
+    ranking = {
+        'by': 'explained_errors' if split.available else 'confidence',
+        'note': ('causes that hold (confidence at least %s) ranked by the share of the errors '
+                 'they explain (error rate by status, log signatures), shares within %d points '
+                 'by confidence' % (opts['min_confidence'], 100 * SHARE_TIE)
+                 if split.available else
+                 'the error rate by status was not available (an older error_rate result, or '
+                 'its query failed): causes ranked by confidence'),
+    }
+    return decide(ev, opts, rank(found, opts['min_confidence'], split.available), ruled_out, ranking)
+
+
+def rule_options(incident: Mapping[str, Any] | None, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    opts = dict(DEFAULTS)
+    opts.update({k: v for k, v in (options or {}).items() if v is not None})
+    opts.setdefault('platform', (incident or {}).get('platform'))
+    return opts
+
+
+def decide(ev: Evidence, opts: dict[str, Any], causes: list[dict[str, Any]], ruled_out: list[str],
+           ranking: dict[str, str]) -> dict[str, Any]:
+    """The diagnosis from the ranked causes: the plan (the actions of the causes that hold, in
+    turn, without one withheld or disruptive on missing evidence), the recommended action (the
+    plan's first, else an escalation saying why), what was refused and what is missing."""
     plan: list[dict[str, Any]] = []
     refused: list[str] = []
     for cause in causes:
@@ -938,21 +968,21 @@ def diagnose(incident: dict[str, Any] | None, options: Mapping[str, Any] | None 
             continue  # the same action for a second cause: tried once
         blocked = [n for n in cause['needs'] if n == 'previous image'
                    or any(m.startswith(n + ':') for m in ev.missing)]
-        partial = ev.errors.get('partial')
+        partial = ev.measured.get('partial')
         if is_disruptive(cause['action']['name']) and (blocked or partial):
             refused.append('%s not recommended: %s' % (
                 cause['action']['description'],
-                'missing ' + ', '.join(blocked) if blocked else 'the error rate is partial'))
+                'missing ' + ', '.join(blocked) if blocked else '%s is partial' % SYMPTOMS[ev.symptom]))
             continue
         plan.append(cause)
     recommended = plan[0] if plan else None
     if recommended is None:
-        verdict = ev.errors.get('verdict')
+        verdict = ev.measured.get('verdict')
         first = causes[0] if causes else None
         reason = (first['action']['description'] if first and first['action']['name'] == 'escalate'
                   else '; '.join(refused) if refused else 'no cause stands out in the evidence'
-                  if causes or verdict in ('warning', 'critical') else
-                  'the error rate is %s' % (verdict or 'unknown'))
+                  if causes or verdict in BAD_VERDICTS[ev.symptom] else
+                  '%s is %s' % (SYMPTOMS[ev.symptom], verdict or 'unknown'))
         action = {'name': 'escalate', 'params': {'reason': reason},
                   'description': 'escalate with the evidence'}
         # Who to escalate to: what the causes that stand suspect.
@@ -961,11 +991,11 @@ def diagnose(incident: dict[str, Any] | None, options: Mapping[str, Any] | None 
                        'runbook_step': RUNBOOK_STEPS['escalate'], 'action': action, 'needs': [],
                        'infrastructure': any(c['infrastructure'] for c in standing),
                        'database': any(c['database'] for c in standing),
-                       'explains': _explains(None, None, [], [])}
+                       'explains': explains_record(None, None, [], [])}
     # Each action with its disruption class and, on compose and on Kubernetes, the module and
     # parameters that do it: the role mitigate dispatches them as they are.
     for cause in causes + [recommended]:
-        describe(cause['action'], incident)
+        describe(cause['action'], ev.incident)
     return {
         'causes': causes,
         'recommended': recommended,
@@ -976,13 +1006,5 @@ def diagnose(incident: dict[str, Any] | None, options: Mapping[str, Any] | None 
         'refused': refused,
         'missing_evidence': ev.missing,
         'partial': ev.partial,
-        'ranking': {
-            'by': 'explained_errors' if split.available else 'confidence',
-            'note': ('causes that hold (confidence at least %s) ranked by the share of the errors '
-                     'they explain (error rate by status, log signatures), shares within %d points '
-                     'by confidence' % (opts['min_confidence'], 100 * SHARE_TIE)
-                     if split.available else
-                     'the error rate by status was not available (an older error_rate result, or '
-                     'its query failed): causes ranked by confidence'),
-        },
+        'ranking': ranking,
     }

@@ -16,6 +16,8 @@ from collections.abc import Callable, Container, Mapping
 from datetime import datetime, timezone
 from typing import Any, overload
 
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.latency import duration_text
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.symptoms import symptom_of
 from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError, HttpClient, body_text, decode_json
 from ansible_collections.sre.runbooks.plugins.module_utils.common import formatting
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import moment
@@ -137,7 +139,7 @@ class Facts:
     def title(self) -> str:
         name = self.var('service_name') or escape(
             (self.get('service') or '').replace('-', ' ').replace('_', ' ').title())
-        what = self.var('title', 'High Error Rate')
+        what = self.var('title', 'High Response Time' if symptom_of(self.i) == 'latency' else 'High Error Rate')
         return '%s - %s' % (what, name) if name else what
 
     def severity(self) -> str:
@@ -219,6 +221,29 @@ class Facts:
                 '%s at triage, not measured since' % percent(value)
         at = moment(self.v.get('measured_at'))
         return '%s%s%s' % (percent(value), ' (%s)' % note(value) if note else '', at.strftime(' at %H:%M:%S UTC') if at else '')
+
+    def rates(self, error_rate: str) -> list[tuple[str | None, str]]:
+        """The message's figures: the error rate, and first the response time when it is the symptom
+        (alone in an update, which measures the response time only)."""
+        if symptom_of(self.i) != 'latency':
+            return [('Error Rate', error_rate)]
+        if 'response_seconds' in self.v:
+            return [('Response Time', self.response_time())]
+        return [('Response Time', self.response_time()), ('Error Rate', error_rate)]
+
+    def response_time(self) -> str:
+        """The response time's highest quantile as a message states it: measured just now (an
+        update's response_seconds), by the verification, or at triage."""
+        quantile = self.get('triage', 'latency', 'verdict_quantile') or 'p99'
+        updating = 'response_seconds' in self.v
+        now = formatting.number(self.v.get('response_seconds') if updating else self.get('verify', 'last_seconds'))
+        if now is not None:
+            at = moment(self.v.get('measured_at'))
+            return '%s %s%s' % (quantile, duration_text(now), at.strftime(' at %H:%M:%S UTC') if at else '')
+        if updating:
+            return 'not measured (%s)' % self.var('not_measured_reason', 'no measurement succeeded')
+        triage = self.get('triage', 'latency', 'overall', 'percentiles', quantile, 'text')
+        return '%s %s at triage' % (quantile, escape(triage)) if triage else 'not measured'
 
     def opening_rate(self) -> str:
         """The triage's error rate against the target, with the traffic when too little."""
@@ -364,13 +389,13 @@ def _incident(f: Facts) -> list[list[tuple[str | None, str]]]:
              ('Started', f.started()),
              ('Current Status', f.status()),
              ('Why', f.gaps())] + f.missing(),
-            [('Error Rate', f.opening_rate())] + f.links(),
+            f.rates(f.opening_rate()) + f.links(),
             [(None, NOT_ENOUGH)],
         ]
     if outcome == 'recovered':
         return [[(None, '✅ RECOVERED BEFORE THE RUNBOOK RAN: %s' % f.title()),
                  ('Started', f.started()),
-                 ('Error Rate', f.opening_rate())] + f.links(),
+                 *f.rates(f.opening_rate())] + f.links(),
                 [(None, 'Nothing was done.')]]
     return [
         [(None, '🔥 INCIDENT: %s' % f.title()),
@@ -378,7 +403,7 @@ def _incident(f: Facts) -> list[list[tuple[str | None, str]]]:
          ('Incident Commander', f.commander()),
          ('Started', f.started()),
          ('Current Status', f.status())] + f.storm() + f.missing(),
-        [('Error Rate', f.opening_rate())] + f.links(),
+        f.rates(f.opening_rate()) + f.links(),
         [(None, 'Updates will be posted here every %s.' % f.var('update_every', '10 minutes'))],
     ]
 
@@ -388,7 +413,7 @@ def _update(f: Facts) -> list[list[tuple[str | None, str]]]:
              ('Status', f.status()),
              ('Action', f.action()),
              ('ETA', f.var('eta', 'not known yet')),
-             ('Error Rate', f.error_rate(f.trend, now_only=True))] + f.graph()]
+             *f.rates(f.error_rate(f.trend, now_only=True))] + f.graph()]
 
 
 def _resolved(f: Facts) -> list[list[tuple[str | None, str]]]:
@@ -401,7 +426,7 @@ def _resolved(f: Facts) -> list[list[tuple[str | None, str]]]:
          ('Incident Duration', f.duration()),
          ('Root Cause', f.root_cause()),
          ('Mitigation', f.mitigation()),
-         ('Error Rate', f.error_rate(note))] + f.graph(),
+         *f.rates(f.error_rate(note))] + f.graph(),
         [('Post-mortem', f.var('postmortem', 'Will be completed by EOD'))],
     ]
 
@@ -419,7 +444,7 @@ def _escalation(f: Facts) -> list[list[tuple[str | None, str]]]:
         + fix
         + [('Diagnosis', escape(summary) if summary else 'inconclusive'),
            ('Tried', '; '.join(tried) or 'nothing yet'),
-           ('Error Rate', f.error_rate(f.trend))] + f.links(),
+           *f.rates(f.error_rate(f.trend))] + f.links(),
         [(None, 'Needed: %s' % f.var('escalate_to', 'a senior engineer to take over'))],
     ]
 
@@ -430,7 +455,7 @@ def _closed(f: Facts) -> list[list[tuple[str | None, str]]]:
     if outcome == 'insufficient_evidence' or outcome == 'open' and f.weak():
         return [[(None, 'ℹ️ CLOSED [%s]: not enough evidence' % clock),
                  ('Why', f.gaps())] + f.missing()
-                + [('Error Rate', f.error_rate(f.trend))],
+                + f.rates(f.error_rate(f.trend)),
                 [(None, 'Nothing was done and nobody was paged. ' + NOT_ENOUGH)]]
     if outcome == 'failed':
         failure = f.get('failure') or {}
@@ -438,7 +463,7 @@ def _closed(f: Facts) -> list[list[tuple[str | None, str]]]:
                  ('Failed at', escape('%s: %s' % (failure.get('task') or 'an unknown task',
                                                   failure.get('msg') or 'no message'))),
                  ('Action', f.action()),
-                 ('Error Rate', f.error_rate(f.trend))],
+                 *f.rates(f.error_rate(f.trend))],
                 [(None, 'Needed: a person to take over.')]]
     needed = {'advised': 'a person to apply the fix or decide otherwise.',
               'planned': 'a run without check mode to act.',
@@ -446,7 +471,7 @@ def _closed(f: Facts) -> list[list[tuple[str | None, str]]]:
     return ([[(None, '⏹ RUN ENDED [%s]' % clock),
               ('Status', f.status()),
               ('Action', f.action()),
-              ('Error Rate', f.error_rate(f.trend))]]
+              *f.rates(f.error_rate(f.trend))]]
             + ([[(None, 'Needed: ' + needed[outcome])]] if outcome in needed else []))
 
 
