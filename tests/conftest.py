@@ -25,7 +25,7 @@ BASELINE_MODULES = ('test_rig_communication', 'test_rig_evidence', 'test_rig_mit
 STANDALONE_MODULES = (
     'test_api_errors', 'test_api_standin', 'test_diagnose_module', 'test_error_rate_prometheus', 'test_grafana_annotation',
     'test_in_process_playbook', 'test_incident_report_module', 'test_k8s_observe_modules',
-    'test_k8s_rollout_module', 'test_k8s_workload_factors', 'test_k8s_workload_module', 'test_latency_prometheus',
+    'test_k8s_rollout_module', 'test_k8s_workload_factors', 'test_k8s_workload_module', 'test_latency_prometheus', 'test_latency_watch',
     'test_pagerduty_event', 'test_postgres_modules', 'test_recent_changes_git', 'test_remediation_lock', 'test_slack_notify',
     'test_slo_history', 'test_statuspage_incident', 'test_trace_search')
 

@@ -15,16 +15,20 @@ from ansible_collections.sre.runbooks.plugins.module_utils.analysis.latency impo
     assess,
     buckets_by,
     build_queries,
+    check_metric,
     check_options,
     describe,
     group_label_warning,
+    lookback_summary,
     quantile_name,
+    range_points,
     values_by,
 )
 from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError, HttpClient, endpoint_spec
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 from ansible_collections.sre.runbooks.plugins.module_utils.common.parallel import run_all
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import option_seconds, option_time
+from ansible_collections.sre.runbooks.plugins.module_utils.error_rate_info import POINTS_PER_LOOKBACK
 from ansible_collections.sre.runbooks.plugins.module_utils.prometheus.client import PrometheusClient, QueryResult, warn_partial
 
 SPEC = endpoint_spec(
@@ -35,14 +39,13 @@ SPEC = endpoint_spec(
     group_by=dict(type='str', default='endpoint'),
     window=dict(type='str', default='5m'),
     baseline_offset=dict(type='str', default='1d'),
+    lookback=dict(type='str', default='1h'),
     quantiles=dict(type='list', elements='float', default=[0.5, 0.95, 0.99]),
     target_seconds=dict(type='float'),
     min_request_rate=dict(type='float', default=0.1),
     slow_factor=dict(type='float', default=2.0),
     at=dict(type='str'),
 )
-
-SUFFIXES = ('_bucket', '_count', '_sum')
 
 
 def sample(results: dict[str, QueryResult], prefix: str, quantiles: list[float], group_by: str | None) -> dict[str, Any]:
@@ -60,20 +63,26 @@ def sample(results: dict[str, QueryResult], prefix: str, quantiles: list[float],
 def collect(p: dict[str, Any], warn: Callable[[str], Any]) -> dict[str, Any]:
     window = option_seconds(p, 'window')
     offset = option_seconds(p, 'baseline_offset')
+    lookback = option_seconds(p, 'lookback')
     at = option_time(p, time.time())
     try:
         quantiles = check_options(p['quantiles'], p['slow_factor'], p['target_seconds'], p['min_request_rate'])
+        check_metric(p['metric'])
     except ValueError as err:
         raise RunbookError('invalid option %s' % err)
-    for suffix in SUFFIXES:
-        if p['metric'].endswith(suffix):
-            raise RunbookError("invalid option metric: give the histogram's base name, %s, not its %s series"
-                               % (p['metric'][:-len(suffix)], suffix))
+    if lookback < 3 * window:
+        raise RunbookError('invalid option lookback: %s must be at least three windows (%s) to tell a spike '
+                           'from a climb' % (p['lookback'], p['window']))
     group_by = p['group_by'] or None
 
     queries = build_queries(p['metric'], metric_matchers(p), group_by, p['window'], p['baseline_offset'], quantiles)
     client = PrometheusClient(HttpClient.from_params(p, 'Prometheus'))
-    outcomes = run_all({name: (lambda q=q: client.query(q, at=at)) for name, q in queries.items()})
+    calls: dict[str, Callable[..., Any]] = {name: (lambda q=q: client.query(q, at=at)) for name, q in queries.items()}
+    # The whole service's highest quantile over the lookback: the onset and shape of a slowdown.
+    overall_top = quantile_name(max(quantiles)) + '_overall'
+    step = max(1.0, round(lookback / POINTS_PER_LOOKBACK))
+    calls[overall_top + '_range'] = lambda: client.query_range(queries[overall_top], at - lookback, at, step)
+    outcomes = run_all(calls)
     failures = [err for _value, err in outcomes.values() if err is not None]
     if failures:
         failure = failures[0]
@@ -87,6 +96,7 @@ def collect(p: dict[str, Any], warn: Callable[[str], Any]) -> dict[str, Any]:
                     group_by, thresholds)
     series = '%s_bucket%s' % (p['metric'], label_selector(metric_matchers(p)))
     warnings = sorted({w for r in results.values() for w in r.warnings})
+    result.update(lookback_summary(result, range_points(results[overall_top + '_range'].series), thresholds, window))
     result.update(quantiles=quantiles, window_seconds=window, baseline_offset_seconds=offset, evaluated_at=at,
                   queries=queries, query_warnings=warnings, partial=bool(warnings))
     result['message'] = describe(result, p['service'], p['window'], p['baseline_offset'], thresholds, series)

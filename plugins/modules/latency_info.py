@@ -26,6 +26,10 @@ description:
   - Below O(min_request_rate) the evidence is weak, so the group is V(low_traffic), named in the
     message, and never V(slow). A group with no series at the baseline is new (RV(groups[].new)) and
     has no ratio.
+  - Tells when a slowdown began (RV(onset)) and its shape (RV(shape)), from the whole service's highest
+    quantile over O(lookback) (RV(history)); the onset is the first point from which it stayed above the
+    slow threshold (O(target_seconds), else O(slow_factor) times its baseline) to now. A point without
+    traffic is neither slow nor fast.
   - A service without any series of the histogram is not a failure but V(insufficient_evidence), with a
     message naming the metric and the labels to check. A query that Prometheus refuses, or a Prometheus
     that cannot be reached, fails the module with one sentence saying what to check.
@@ -77,6 +81,12 @@ options:
         time yesterday.
     type: str
     default: 1d
+  lookback:
+    description:
+      - Period of the range query that gives the onset and shape of a slowdown, a Prometheus duration;
+        at least three O(window).
+    type: str
+    default: 1h
   quantiles:
     description:
       - The quantiles to read, each between 0 and 1 (both excluded); returned as C(p50), C(p95), C(p99)
@@ -154,8 +164,8 @@ message:
   type: str
   sample: >-
     checkout: p99 991 ms, p95 950 ms, p50 50 ms over 5m at 20.0 req/s (slow: at least 2x its baseline);
-    baseline 1d ago p99 49.8 ms (19.9x); slow: /pay p99 995 ms, 20x its baseline 49.8 ms;
-    weak evidence, not judged: /admin (0.02 req/s)
+    baseline 1d ago p99 49.8 ms (19.9x); p99 above 99.5 ms since 2026-12-06T15:12:25Z (a spike);
+    slow: /pay p99 995 ms, 20x its baseline 49.8 ms; weak evidence, not judged: /admin (0.02 req/s)
 overall:
   description: The whole service, with the keys of RV(groups) but RV(groups[].value).
   returned: always
@@ -298,6 +308,58 @@ quantiles:
   type: list
   elements: float
   sample: [0.5, 0.95, 0.99]
+onset:
+  description:
+    - Epoch seconds of the start of the current slow stretch, the first point of RV(history) from which
+      the whole service's highest quantile stayed above RV(slow_threshold_seconds) to now.
+    - V(null) when not slow now (RV(verdict) is not V(slow), or the whole service's quantile is not above
+      the threshold, as when one endpoint alone is slow), when the threshold is not known, or when the
+      stretch covers the whole O(lookback) (RV(onset_before_lookback)).
+  returned: always
+  type: float
+  sample: 1796569945.0
+onset_iso:
+  description: RV(onset) as RFC 3339 UTC.
+  returned: always
+  type: str
+  sample: '2026-12-06T15:12:25Z'
+onset_before_lookback:
+  description: True when the quantile was above the threshold at every point of O(lookback), so the onset is earlier.
+  returned: always
+  type: bool
+shape:
+  description:
+    - How the whole service's highest quantile got where it is over O(lookback) (as the error rate's, in
+      M(sre.runbooks.error_rate_info)). V(spike) (a rise within about two O(window), as after a deploy),
+      V(gradual) (a longer climb), V(steady) (no meaningful rise), or V(unknown) with fewer than three
+      points with traffic.
+  returned: always
+  type: str
+  sample: spike
+slow_threshold_seconds:
+  description:
+    - The threshold RV(onset) reads, O(target_seconds) when given, else O(slow_factor) times the whole
+      service's baseline (with enough traffic); V(null) when neither is known.
+  returned: always
+  type: float
+  sample: 0.0995
+history:
+  description:
+    - The whole service's highest quantile over O(lookback), about 150 points, oldest first (the range
+      query of C(p99_overall)).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    time:
+      description: Epoch seconds.
+      type: float
+    seconds:
+      description:
+        - The quantile, to the microsecond; V(null) without traffic (NaN). Above the largest bucket it
+          is the bucket's bound, Prometheus' answer (V(null) from a backend that answers +Inf).
+      type: float
+      sample: 0.99099
 largest_bucket_seconds:
   description: The largest finite bucket bound of the histogram, V(null) without series.
   returned: always
@@ -329,8 +391,9 @@ queries:
   description:
     - The PromQL sent, by purpose, to reproduce the figures by hand. C(p99) by group, C(p99_overall),
       C(requests) (from C(_count)), C(buckets) (the bucket rates, which tell a quantile above the
-      largest bucket), and the same at the baseline offset (C(baseline_p99)...). Also returned when a
-      query failed.
+      largest bucket), and the same at the baseline offset (C(baseline_p99)...). C(p99_overall), the
+      highest quantile's, also runs as a range query over O(lookback) (RV(history)). Also returned when
+      a query failed.
   returned: always
   type: dict
   sample:

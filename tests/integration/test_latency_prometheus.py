@@ -11,7 +11,10 @@ Up to T (when the module's tests start), over two hours:
 
 Each quantile within a bucket (a, b] is a + (b - a) * rank, as histogram_quantile interpolates:
 /pay's p99 is 0.5 + 0.5 * 0.99 = 995 ms now and 0.025 + 0.025 * 0.99 = 49.75 ms 10 minutes before.
+checkout's p99 goes over twice its baseline at T-4m: the onset of its slowdown.
 """
+
+import time
 
 import pytest
 
@@ -90,8 +93,55 @@ def test_the_endpoint_that_became_slow_is_named_first(prometheus):
     # the 1 s one, 500.5 ms.
     assert result['message'] == (
         'checkout: p99 991 ms, p95 951 ms, p50 500 ms over 1m at 20.0 req/s (slow: at least 2x its baseline); '
-        'baseline 10m ago p99 49.8 ms (19.9x); slow: /pay p99 995 ms, 20x its baseline 49.8 ms; '
-        'weak evidence, not judged: /admin (0.02 req/s)')
+        'baseline 10m ago p99 49.8 ms (19.9x); p99 above 99.5 ms since %s (a spike); '
+        'slow: /pay p99 995 ms, 20x its baseline 49.8 ms; weak evidence, not judged: /admin (0.02 req/s)'
+        % result['onset_iso'])
+
+
+def test_the_onset_of_the_slowdown_is_when_the_p99_went_over(prometheus):
+    result = latency(prometheus)
+    history = result['history']
+    step = history[1]['time'] - history[0]['time']
+    # An hour in about 150 points, to the evaluation time.
+    assert (step, len(history), history[-1]['time']) == (24, 151, prometheus.end)
+    slowdown = prometheus.end - 4 * MINUTE
+    # The threshold: slow_factor times the baseline p99 of the whole service (49.8 ms).
+    assert result['slow_threshold_seconds'] == pytest.approx(2 * 0.025 * (1 + 0.99 * 20.02 / 20), abs=0.0001)
+    assert abs(result['onset'] - slowdown) <= step, (result['onset'] - slowdown)
+    assert result['onset_iso'] == time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(result['onset']))
+    assert (result['shape'], result['onset_before_lookback']) == ('spike', False)
+    before = [p['seconds'] for p in history if p['time'] < slowdown]
+    assert before and max(before) == pytest.approx(0.0498, abs=0.0001)
+    assert history[-1]['seconds'] == pytest.approx(result['overall']['percentiles']['p99']['seconds'], abs=0.000001)
+    # Against a target, the same slowdown starts at the same point.
+    judged = latency(prometheus, target_seconds=0.5, lookback='30m')
+    assert judged['slow_threshold_seconds'] == 0.5 and len(judged['history']) == 151
+    assert abs(judged['onset'] - slowdown) <= judged['history'][1]['time'] - judged['history'][0]['time']
+
+
+def test_a_service_not_slow_has_no_onset(prometheus):
+    # checkout six minutes before the end, before /pay's slowdown: no onset, a steady p99.
+    result = latency(prometheus, at=str(prometheus.end - 6 * MINUTE))
+    assert not result.get('failed'), result.get('msg')
+    assert (result['verdict'], result['onset'], result['onset_iso'], result['shape']) == ('ok', None, None, 'steady')
+    assert ' since ' not in result['message']
+    # A service without traffic: no figure, null points, not 0 s.
+    idle = latency(prometheus, service='idle')
+    assert (idle['verdict'], idle['onset']) == ('insufficient_evidence', None)
+    assert [p['seconds'] for p in idle['history'][-5:]] == [None] * 5
+    assert idle['history'][0]['seconds'] == pytest.approx(0.04975, abs=0.0001)
+
+
+def test_slow_over_the_whole_lookback_has_an_earlier_onset(prometheus):
+    # /export above the largest bucket (Prometheus answers 5 s) for two hours: over a 2 s target at
+    # every point of the lookback.
+    result = latency(prometheus, service='reports', target_seconds=2, lookback='30m')
+    assert (result['verdict'], result['onset'], result['onset_before_lookback']) == ('slow', None, True)
+    assert {p['seconds'] for p in result['history']} == {5.0}
+    assert result['message'].endswith(
+        '; p99 above 2.00 s since before %s, the start of the lookback; slow: /export p99 above the largest bucket '
+        '(5 s) (baseline above the largest bucket (5 s)); new since the baseline: /v2/export'
+        % time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(prometheus.end - 30 * MINUTE)))
 
 
 def test_check_mode_reads_the_same(prometheus):
@@ -211,6 +261,8 @@ def test_a_query_prometheus_refuses_fails_with_its_reason(prometheus):
     ({'window': 'often'}, "invalid option window: 'often' is not a duration"),
     ({'baseline_offset': '0s'}, "invalid option baseline_offset: '0s' must be more than 0s"),
     ({'target_seconds': 0}, 'invalid option target_seconds: 0.0 must be more than 0'),
+    ({'lookback': '2m'}, 'invalid option lookback: 2m must be at least three windows (1m)'),
+    ({'lookback': 'soon'}, "invalid option lookback: 'soon' is not a duration"),
     ({'metric': 'http_request_duration_seconds_bucket'},
      "invalid option metric: give the histogram's base name, http_request_duration_seconds, not its _bucket series"),
 ])

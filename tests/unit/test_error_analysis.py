@@ -15,11 +15,12 @@ from ansible_collections.sre.runbooks.plugins.module_utils.analysis.error_rate i
     label_uses,
     missing_labels,
     ratio_series,
-    recovery,
     shape_and_onset,
     status_values_warning,
     to_percent,
+    trend,
     verdict,
+    watch_outcome,
     watch_verdict,
 )
 from ansible_collections.sre.runbooks.plugins.module_utils.common import formatting
@@ -200,20 +201,31 @@ def test_describe_names_the_failing_endpoint():
 
 
 def test_recovery_needs_the_whole_stable_window_under_target():
-    samples = [(0, 4.0, 20.0), (10, 1.0, 20.0), (20, 0.1, 20.0), (30, 0.0, 20.0)]
-    assert recovery(samples, 0.01, 10, 0.1) == {'recovered': True, 'stable_seconds': 10.0,
-                                                'trend': 'decreasing'}
-    assert recovery(samples, 0.01, 20, 0.1)['recovered'] is False
+    samples = [(0, 4.0, 20.0, True), (10, 1.0, 20.0, True), (20, 0.1, 20.0, True), (30, 0.0, 20.0, True)]
+    assert watch_verdict(samples, 0.01, 10, 0.1) == {'recovered': True, 'stable_seconds': 10.0,
+                                                     'trend': 'decreasing', 'verdict': 'recovered'}
+    assert watch_verdict(samples, 0.01, 20, 0.1)['recovered'] is False
 
 
 def test_recovery_silence_or_a_failed_query_breaks_the_stable_stretch():
-    samples = [(0, 0.0, 20.0), (10, 0.0, 20.0), (20, None, None), (30, 0.0, 0.05),
-               (40, 0.0, 20.0)]
-    verdict = recovery(samples, 0.01, 15, 0.1)
-    assert verdict == {'recovered': False, 'stable_seconds': 0.0, 'trend': 'flat'}
-    assert recovery([(0, 2.0, 20.0), (10, 4.0, 20.0)], 0.01, 0, 0.1)['trend'] == 'increasing'
-    assert recovery([], 0.01, 0, 0.1) == {'recovered': False, 'stable_seconds': 0.0,
-                                          'trend': 'unknown'}
+    samples = [(0, 0.0, 20.0, True), (10, 0.0, 20.0, True), (20, None, None, False), (30, 0.0, 0.05, True),
+               (40, 0.0, 20.0, True)]
+    outcome = watch_verdict(samples, 0.01, 15, 0.1)
+    assert (outcome['recovered'], outcome['stable_seconds'], outcome['trend']) == (False, 0.0, 'flat')
+    assert watch_verdict([(0, 2.0, 20.0, True), (10, 4.0, 20.0, True)], 0.01, 0, 0.1)['trend'] == 'increasing'
+    assert watch_verdict([], 0.01, 0, 0.1) == {'recovered': False, 'stable_seconds': 0.0, 'trend': 'unknown',
+                                               'verdict': 'not_recovered'}
+
+
+def test_watch_outcome_from_healthy_checks_whatever_measured_them():
+    # healthy: True, False (measured unhealthy), None (not measured).
+    assert watch_outcome([(0, False), (5, True), (10, True), (15, True)], 10) == {
+        'recovered': True, 'stable_seconds': 10.0, 'verdict': 'recovered'}
+    assert watch_outcome([(0, True), (5, None), (10, True), (15, True)], 10)['verdict'] == 'not_measured'
+    assert watch_outcome([(0, None), (5, False), (10, True)], 10)['verdict'] == 'not_recovered'
+    assert watch_outcome([(0, True), (5, True)], 0)['verdict'] == 'recovered'
+    assert [trend(f) for f in ([1.0, 0.5], [1.0, 1.5], [1.0, 1.1], [1.0])] == [
+        'decreasing', 'increasing', 'flat', 'unknown']
 
 
 # The baseline that falls on an incident: 60 s back failing, earlier windows tried.

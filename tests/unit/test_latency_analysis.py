@@ -1,6 +1,7 @@
 """The response-time rules on numbers chosen by hand: percentiles against the baseline, no traffic
 (NaN), a quantile above the largest bucket (+Inf, or Prometheus' bound), weak traffic, a new
-endpoint, the verdicts, the order of the groups and the message."""
+endpoint, the verdicts, the order of the groups and the message; the onset of a slowdown; the
+watch's verdict."""
 
 import math
 
@@ -12,15 +13,23 @@ from ansible_collections.sre.runbooks.plugins.module_utils.analysis.latency impo
     beyond_largest_bucket,
     buckets_by,
     build_queries,
+    check_metric,
     check_options,
+    condition,
     describe,
     duration_text,
     group_label_warning,
+    lookback_summary,
     over_target,
     percentile,
     quantile_name,
+    range_points,
+    sample_health,
+    slow_stretch,
+    slow_threshold,
     slower,
     values_by,
+    watch_verdict,
 )
 
 BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, INF)  # the demo apps' buckets
@@ -291,6 +300,9 @@ def test_queries():
     overall_only = build_queries('lat', [('app', '=', 'x')], None, '1m', '1h', [0.99])
     assert sorted(overall_only) == ['baseline_buckets', 'baseline_p99_overall', 'baseline_requests', 'buckets',
                                     'p99_overall', 'requests']
+    # No offset, no baseline: a watch's measurement.
+    assert build_queries('lat', [('app', '=', 'x')], None, '1m', None, [0.99]) == {
+        name: overall_only[name] for name in ('p99_overall', 'requests', 'buckets')}
     assert overall_only['requests'] == 'sum(rate(lat_count{app="x"}[1m]))'
     assert overall_only['buckets'] == 'sum by (le) (rate(lat_bucket{app="x"}[1m]))'
 
@@ -315,14 +327,161 @@ def test_samples_keep_nan_and_inf():
     (([0.99], 1.0, None, 0.1), 'slow_factor: 1.0 must be more than 1'),
     (([0.99], 2.0, 0.0, 0.1), 'target_seconds: 0.0 must be more than 0'),
     (([0.99], 2.0, None, -1.0), 'min_request_rate: -1.0 must be 0 or more'),
+    (([0.99], None, -0.5, 0.1), 'target_seconds: -0.5 must be more than 0'),
 ])
 def test_bad_options_are_named(args, message):
     with pytest.raises(ValueError, match='^' + message.replace('.', r'\.')):
         check_options(*args)
 
 
+def test_metric_is_the_histogram_base_name():
+    check_metric('http_request_duration_seconds')
+    with pytest.raises(ValueError, match="^metric: give the histogram's base name, lat, not its _sum series$"):
+        check_metric('lat_sum')
+
+
 def test_options_sorted_and_names():
     assert check_options([0.99, 0.5, 0.99], 2.0, None, 0.1) == [0.5, 0.99]
+    assert check_options([0.99], None, 0.5, 0.1) == [0.99]  # a module without slow_factor
     assert [quantile_name(q) for q in (0.5, 0.95, 0.99, 0.999)] == ['p50', 'p95', 'p99', 'p99_9']
     assert [duration_text(s) for s in (0.0049, 0.04975, 0.995, 2.485, 12.0, None)] == [
         '4.9 ms', '49.8 ms', '995 ms', '2.48 s', '12.0 s', 'n/a']
+
+
+# The onset of a slowdown: the start of the current stretch above the slow threshold.
+def test_the_onset_is_the_first_point_of_the_current_slow_stretch():
+    points = [(0, 0.05), (10, 0.9), (20, 0.05), (30, 0.9), (40, 0.95), (50, 0.99)]
+    assert slow_stretch(points, 0.1) == (30, False)
+    # Not slow at the last figure: no onset.
+    assert slow_stretch(points + [(60, 0.05)], 0.1) == (None, False)
+    assert slow_stretch([], 0.1) == (None, False)
+    # At the threshold is not above it.
+    assert slow_stretch([(0, 0.05), (10, 0.1)], 0.1) == (None, False)
+    # Slow at every point: the stretch began before them.
+    assert slow_stretch([(0, 0.9), (10, 0.9)], 0.1) == (None, True)
+
+
+def test_no_traffic_neither_starts_nor_breaks_a_slow_stretch():
+    # NaN (None here) after a fast point does not start the stretch; inside one it does not break it.
+    assert slow_stretch([(0, 0.05), (10, None), (20, 0.9), (30, None), (40, 0.9)], 0.1) == (20, False)
+    # No traffic now: the last figure decides.
+    assert slow_stretch([(0, 0.05), (10, 0.9), (20, None)], 0.1) == (10, False)
+    assert slow_stretch([(0, 0.9), (10, 0.05), (20, None)], 0.1) == (None, False)
+    assert slow_stretch([(0, None), (10, None)], 0.1) == (None, False)
+
+
+def slow_result(verdict='slow', baseline=0.04975, evidence='enough'):
+    """An assess() result as lookback_summary reads it: the verdict and the whole service's p99."""
+    p99 = {'quantile': 0.99, 'baseline_seconds': baseline}
+    return {'verdict': verdict, 'overall': {'baseline_evidence': evidence,
+                                            'percentiles': {'p50': {'quantile': 0.5, 'baseline_seconds': 0.03},
+                                                            'p99': p99}}}
+
+
+def test_the_slow_threshold_is_the_target_else_slow_factor_times_the_baseline():
+    assert slow_threshold(slow_result()['overall'], dict(THRESHOLDS, target_seconds=0.5)) == 0.5
+    assert slow_threshold(slow_result()['overall'], THRESHOLDS) == pytest.approx(0.0995)
+    # A baseline not measured (no traffic, above the largest bucket) or too weak: not known.
+    assert slow_threshold(slow_result(baseline=None)['overall'], THRESHOLDS) is None
+    assert slow_threshold(slow_result(evidence='weak')['overall'], THRESHOLDS) is None
+
+
+def test_the_onset_and_shape_over_the_lookback():
+    # Fast (49.75 ms) for ten minutes, then 991 ms from t=600, every 24 s.
+    points = [(float(t), 0.04975 if t < 600 else 0.99099) for t in range(0, 841, 24)]
+    summary = lookback_summary(slow_result(), points, THRESHOLDS, 60)
+    assert (summary['onset'], summary['onset_before_lookback'], summary['shape']) == (600.0, False, 'spike')
+    assert summary['onset_iso'] == '1970-01-01T00:10:00Z'
+    assert summary['slow_threshold_seconds'] == pytest.approx(0.0995)
+    assert summary['history'][0] == {'time': 0.0, 'seconds': 0.04975} and len(summary['history']) == len(points)
+    # Only while the service is slow.
+    assert lookback_summary(slow_result('ok'), points, THRESHOLDS, 60)['onset'] is None
+    # No threshold known: the shape still, no onset.
+    unknown = lookback_summary(slow_result(baseline=None), points, THRESHOLDS, 60)
+    assert (unknown['onset'], unknown['shape'], unknown['slow_threshold_seconds']) == (None, 'spike', None)
+
+
+def test_a_slow_climb_is_gradual_and_no_traffic_is_a_null_point():
+    points = [(float(t), 0.05 + 0.001 * t) for t in range(0, 1200, 24)] + [(1200.0, None)]
+    summary = lookback_summary(slow_result(), points, dict(THRESHOLDS, target_seconds=0.5), 60)
+    assert summary['shape'] == 'gradual'
+    assert summary['onset'] == 456.0  # the first point over 500 ms: 0.05 + 0.456
+    assert summary['history'][-1] == {'time': 1200.0, 'seconds': None}
+
+
+def test_the_range_points_keep_no_traffic_as_none():
+    series = [{'labels': {}, 'values': [[10.0, 0.05], [34.0, None]]}]
+    assert range_points(series) == [(10.0, 0.05), (34.0, None)]
+    assert range_points([]) == []
+
+
+def test_the_message_says_since_when_it_is_slow():
+    now, then = checkout()
+    result = assess(now, then, 'endpoint', THRESHOLDS)
+    points = [(float(t), 0.04975 if t < 600 else 0.99099) for t in range(0, 841, 24)]
+    result.update(lookback_summary(result, points, THRESHOLDS, 60))
+    assert '; baseline 1d ago p99 49.8 ms (19.9x); p99 above 99.5 ms since 1970-01-01T00:10:00Z (a spike); slow: /pay' \
+        in describe(result, 'checkout', '5m', '1d', THRESHOLDS, SERIES)
+    result.update(lookback_summary(result, [(t, 0.99099) for t, _s in points], THRESHOLDS, 60))
+    assert '; p99 above 99.5 ms since before 1970-01-01T00:00:00Z, the start of the lookback; slow: /pay' \
+        in describe(result, 'checkout', '5m', '1d', THRESHOLDS, SERIES)
+
+
+# The watch: every measurement at or under target, with traffic, for stable_for.
+FAST_BUCKETS = histogram(10.0, {0.05: 1.0})
+MEASURED_FAST = percentile(0.99, 0.04975, FAST_BUCKETS)
+MEASURED_SLOW = percentile(0.99, 0.995, histogram(10.0, {1.0: 1.0}))
+ABOVE = percentile(0.99, 5.0, histogram(4.0, {INF: 1.0}))
+IDLE = percentile(0.99, math.nan, histogram(0.0, {0.05: 1.0}))
+NO_SERIES = percentile(0.99, None, None)
+
+
+def test_what_counts_as_a_healthy_measurement():
+    assert sample_health(MEASURED_FAST, 10.0, 0.5, 0.1) is True
+    assert sample_health(MEASURED_SLOW, 10.0, 0.5, 0.1) is False
+    assert sample_health(MEASURED_FAST, 0.05, 0.5, 0.1) is False  # too little traffic
+    assert sample_health(IDLE, 0.0, 0.5, 0.1) is False  # no traffic is not fast
+    # Above the largest bucket (5 s): over a 2 s target, and not under a 10 s one either.
+    assert sample_health(ABOVE, 4.0, 2.0, 0.1) is False and sample_health(ABOVE, 4.0, 10.0, 0.1) is False
+    # Measured nothing: a failed query, or no series of the histogram.
+    assert sample_health(None, None, 0.5, 0.1) is None and sample_health(NO_SERIES, None, 0.5, 0.1) is None
+
+
+def test_the_watch_recovers_after_stable_for_at_or_under_target():
+    samples = [(0, MEASURED_SLOW, 10.0), (10, MEASURED_FAST, 10.0), (20, MEASURED_FAST, 10.0), (30, MEASURED_FAST, 10.0)]
+    assert watch_verdict(samples, 0.5, 20, 0.1) == {'recovered': True, 'stable_seconds': 20.0, 'verdict': 'recovered',
+                                                    'trend': 'decreasing'}
+    outcome = watch_verdict(samples, 0.5, 30, 0.1)
+    assert (outcome['recovered'], outcome['verdict'], outcome['stable_seconds']) == (False, 'not_recovered', 20.0)
+
+
+@pytest.mark.parametrize('breaking', [(MEASURED_FAST, 0.05), (IDLE, 0.0), (ABOVE, 4.0), (None, None), (NO_SERIES, None)])
+def test_anything_but_a_healthy_measurement_breaks_the_stable_stretch(breaking):
+    entry, rate = breaking
+    samples = [(0, MEASURED_FAST, 10.0), (10, entry, rate), (20, MEASURED_FAST, 10.0), (30, MEASURED_FAST, 10.0)]
+    outcome = watch_verdict(samples, 2.0, 20, 0.1)
+    assert (outcome['recovered'], outcome['stable_seconds']) == (False, 10.0)
+
+
+def test_the_watch_not_measured_when_recent_measurements_measured_nothing():
+    for nothing in (None, NO_SERIES):
+        samples = [(0, MEASURED_FAST, 10.0), (10, nothing, None), (20, nothing, None)]
+        assert watch_verdict(samples, 0.5, 15, 0.1)['verdict'] == 'not_measured'
+    # A slow measurement among them denies recovery.
+    samples = [(0, MEASURED_SLOW, 10.0), (10, None, None)]
+    assert watch_verdict(samples, 0.5, 15, 0.1)['verdict'] == 'not_recovered'
+    assert watch_verdict([(0, None, None)], 0.5, 15, 0.1) == {
+        'recovered': False, 'stable_seconds': 0.0, 'verdict': 'not_measured', 'trend': 'unknown'}
+
+
+def test_a_watched_measurement_in_words():
+    assert condition(MEASURED_FAST, 10.0, 0.5, 0.1) == 'p99 49.8 ms <= target 500 ms'
+    assert condition(MEASURED_SLOW, 10.0, 0.5, 0.1) == 'p99 995 ms > target 500 ms'
+    assert condition(MEASURED_FAST, 0.02, 0.5, 0.1) == (
+        'p99 49.8 ms at only 0.02 req/s, under min_request_rate 0.1: too little traffic to judge')
+    assert condition(IDLE, 0.0, 0.5, 0.1) == 'no traffic, which is not a fast response'
+    assert condition(ABOVE, 4.0, 5.0, 0.1) == 'p99 above the largest bucket (5 s) > target 5.00 s'
+    assert condition(ABOVE, 4.0, 10.0, 0.1) == (
+        'p99 above the largest bucket (5 s): the buckets cannot tell it from target 10.0 s')
+    assert condition(NO_SERIES, None, 0.5, 0.1) == 'no series'
+    assert condition(None, None, 0.5, 0.1) == 'not measured: the query failed'

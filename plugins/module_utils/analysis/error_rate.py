@@ -456,49 +456,53 @@ def describe(result: dict[str, Any], service: str, window: str, offset: str, thr
     return text
 
 
+def trend(figures: Sequence[float]) -> str:
+    """decreasing, increasing or flat, the last figure against the first (20% either way);
+    unknown with fewer than two."""
+    if len(figures) < 2:
+        return 'unknown'
+    first, final = figures[0], figures[-1]
+    return 'decreasing' if final < first * 0.8 else 'increasing' if final > first * 1.2 else 'flat'
+
+
+def watch_outcome(checks: Sequence[tuple[float, bool | None]], stable_for: float) -> dict[str, Any]:
+    """The verify step's outcome from its measurements [(t, healthy)], oldest first, whatever
+    they measure (the error ratio, a latency quantile); healthy is None for a measurement that
+    could not be taken (a failed query, no series to measure).
+
+    Only healthy measurements make a stable stretch: anything else breaks it, since silence is
+    not health. verdict: recovered when the stretch lasts stable_for seconds to the last
+    measurement; not_measured when the last stable_for seconds hold measurements not taken and
+    none that found the service unhealthy, so that recovery can be neither confirmed nor denied;
+    else not_recovered."""
+    stable_since: float | None = None
+    for t, healthy in checks:
+        if not healthy:
+            stable_since = None
+        elif stable_since is None:
+            stable_since = t
+    stable = 0.0 if stable_since is None else checks[-1][0] - stable_since  # a stretch has checks
+    recent = [healthy for t, healthy in checks if t >= checks[-1][0] - stable_for] if checks else []
+    if stable_since is not None and stable >= stable_for:
+        verdict = 'recovered'
+    elif None in recent and False not in recent:
+        verdict = 'not_measured'
+    else:
+        verdict = 'not_recovered'
+    return {'recovered': verdict == 'recovered', 'stable_seconds': round(stable, 1), 'verdict': verdict}
+
+
 def _healthy(errors: float | None, total: float | None, target: float, min_request_rate: float) -> bool:
     return total is not None and total >= min_request_rate and (errors or 0.0) / total < target
 
 
-def recovery(samples: Sequence[tuple[Any, ...]], target: float, stable_for: float, min_request_rate: float) -> dict[str, Any]:
-    """Whether the error ratio has stayed under target for stable_for seconds.
-
-    samples: [(t, errors per second or None, requests per second or None, ...)], oldest first.
-    A sample without enough traffic breaks the stable stretch: silence is not health. So does a
-    failed measurement (None, None).
-    """
-    stable_since: float | None = None
-    for sample in samples:
-        t, errors, total = sample[:3]
-        if not _healthy(errors, total, target, min_request_rate):
-            stable_since = None
-        elif stable_since is None:
-            stable_since = t
-    stable = 0.0 if stable_since is None else samples[-1][0] - stable_since  # a stretch has samples
-    ratios = [(s[1] or 0.0) / s[2] for s in samples if s[2]]
-    if len(ratios) < 2:
-        trend = 'unknown'
-    else:
-        first, final = ratios[0], ratios[-1]
-        trend = ('decreasing' if final < first * 0.8 else 'increasing' if final > first * 1.2
-                 else 'flat')
-    return {'recovered': stable_since is not None and stable >= stable_for,
-            'stable_seconds': round(stable, 1), 'trend': trend}
-
-
 def watch_verdict(samples: Sequence[tuple[float, float | None, float | None, bool]], target: float, stable_for: float,
                   min_request_rate: float) -> dict[str, Any]:
-    """recovery() plus the watch's verdict, from samples (t, errors, total, measured):
-    recovered; not_measured when the last stable_for seconds hold measurements that failed and
-    none that measured an unhealthy service, so that recovery can be neither confirmed nor
-    denied; else not_recovered."""
-    outcome = recovery(samples, target, stable_for, min_request_rate)
-    recent = [s for s in samples if s[0] >= samples[-1][0] - stable_for] if samples else []
-    if outcome['recovered']:
-        outcome['verdict'] = 'recovered'
-    elif any(not s[3] for s in recent) and not any(
-            s[3] and not _healthy(s[1], s[2], target, min_request_rate) for s in recent):
-        outcome['verdict'] = 'not_measured'
-    else:
-        outcome['verdict'] = 'not_recovered'
-    return outcome
+    """watch_outcome() and the trend of the error ratio, from samples (t, errors per second,
+    requests per second, measured), oldest first: healthy when measured with enough traffic
+    and an error ratio under target. A sample without enough traffic breaks the stable stretch;
+    one not measured (a failed query) does too, and may make the verdict not_measured."""
+    checks = [(t, _healthy(errors, total, target, min_request_rate) if measured else None)
+              for t, errors, total, measured in samples]
+    ratios = [(errors or 0.0) / total for _t, errors, total, _measured in samples if total]
+    return dict(watch_outcome(checks, stable_for), trend=trend(ratios))

@@ -9,6 +9,9 @@ and, for a quantile beyond the largest finite bucket, the bound of that bucket (
 +Inf (others). Neither is a measurement: no traffic is never 0 s, and a quantile above the largest
 bucket is reported as such with the bound, never as a figure. The bucket rates beside the
 percentiles tell the second case from a true value at the bound, as Prometheus decides it.
+
+Also the onset and shape of a slowdown over a lookback (lookback_summary), and the verdict of a
+watch that verifies the recovery (watch_verdict, on error_rate's watch_outcome).
 """
 
 from __future__ import annotations
@@ -17,8 +20,14 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ansible_collections.sre.runbooks.plugins.module_utils.analysis.error_rate import label_selector
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.error_rate import (
+    label_selector,
+    shape_and_onset,
+    trend,
+    watch_outcome,
+)
 from ansible_collections.sre.runbooks.plugins.module_utils.common import formatting as fmt
+from ansible_collections.sre.runbooks.plugins.module_utils.common.times import iso
 
 INF = float('inf')
 
@@ -34,17 +43,20 @@ ROW_VERDICTS = ('slow', 'unknown', 'ok', 'low_traffic', 'no_traffic')
 # Slow groups named in the message, at most.
 MESSAGE_GROUPS = 3
 
+# The series of a histogram, which metric must not name.
+SUFFIXES = ('_bucket', '_count', '_sum')
 
-def check_options(quantiles: Sequence[float], slow_factor: float, target_seconds: float | None,
+
+def check_options(quantiles: Sequence[float], slow_factor: float | None, target_seconds: float | None,
                   min_request_rate: float) -> list[float]:
     """The quantiles sorted without repeats; ValueError naming the option for a value that makes
-    no sense."""
+    no sense (slow_factor None: a module without it)."""
     if not quantiles:
         raise ValueError('quantiles: empty; give at least one, e.g. [0.5, 0.95, 0.99]')
     for q in quantiles:
         if not (isinstance(q, (int, float)) and 0 < q < 1):
             raise ValueError('quantiles: %r is not between 0 and 1 (both excluded), e.g. 0.99' % (q,))
-    if not (math.isfinite(slow_factor) and slow_factor > 1):
+    if slow_factor is not None and not (math.isfinite(slow_factor) and slow_factor > 1):
         raise ValueError('slow_factor: %s must be more than 1 (how many times its baseline an endpoint '
                          'takes to be slow, e.g. 2.0)' % slow_factor)
     if target_seconds is not None and not (math.isfinite(target_seconds) and target_seconds > 0):
@@ -54,20 +66,29 @@ def check_options(quantiles: Sequence[float], slow_factor: float, target_seconds
     return sorted(set(float(q) for q in quantiles))
 
 
+def check_metric(metric: str) -> None:
+    """ValueError naming the option when metric is one of the histogram's series, not its base name."""
+    for suffix in SUFFIXES:
+        if metric.endswith(suffix):
+            raise ValueError("metric: give the histogram's base name, %s, not its %s series"
+                             % (metric[:-len(suffix)], suffix))
+
+
 def quantile_name(q: float) -> str:
     """'p99' for 0.99, 'p99_9' for 0.999: a key Jinja reads with a dot."""
     return 'p' + ('%g' % round(100 * q, 6)).replace('.', '_')
 
 
 def build_queries(metric: str, matchers: Iterable[tuple[str, str, Any]], group_by: str | None,
-                  window: str, offset: str, quantiles: Iterable[float]) -> dict[str, str]:
+                  window: str, offset: str | None, quantiles: Iterable[float]) -> dict[str, str]:
     """The PromQL by purpose: each quantile by group (pNN) and overall (pNN_overall), the request
     rate by group (requests, from _count) and the bucket rates by le and group (buckets, for the
-    largest bucket), all again at the baseline offset (baseline_*). Without group_by the groups
-    are left out and requests and buckets are the service's."""
+    largest bucket), all again at the baseline offset (baseline_*) unless offset is None. Without
+    group_by the groups are left out and requests and buckets are the service's."""
     selector = label_selector(list(matchers))
     queries: dict[str, str] = {}
-    for prefix, shift in (('', ''), ('baseline_', ' offset ' + offset)):
+    shifts = [('', '')] + ([] if offset is None else [('baseline_', ' offset ' + offset)])
+    for prefix, shift in shifts:
         buckets = 'rate(%s_bucket%s[%s]%s)' % (metric, selector, window, shift)
         for q in quantiles:
             name = prefix + quantile_name(q)
@@ -366,6 +387,57 @@ def assess(now: Mapping[str, Any], baseline: Mapping[str, Any], group_by: str | 
     }
 
 
+def range_points(series: Sequence[Mapping[str, Any]]) -> list[tuple[float, float | None]]:
+    """[(t, value)] of the single series of a range query, None where the answer was not a number
+    (NaN: no traffic); [] when it is empty."""
+    return [(t, value) for t, value in series[0]['values']] if series else []
+
+
+def slow_threshold(overall: Mapping[str, Any], thresholds: Mapping[str, Any]) -> float | None:
+    """The highest quantile above which the whole service is slow: target_seconds when given, else
+    slow_factor times its baseline (measured, with enough traffic); None when neither is known."""
+    if thresholds['target_seconds'] is not None:
+        return thresholds['target_seconds']
+    base = max(overall['percentiles'].values(), key=lambda e: e['quantile'])['baseline_seconds']
+    if overall['baseline_evidence'] != 'enough' or not base:
+        return None
+    return thresholds['slow_factor'] * base
+
+
+def slow_stretch(points: Sequence[tuple[float, float | None]], threshold: float) -> tuple[float | None, bool]:
+    """(onset, before the points) of the current slow stretch of points [(t, seconds or None)],
+    oldest first: the onset is the first point from which every point to the last was above
+    threshold. A point without a figure (no traffic) is neither slow nor fast: it neither starts
+    nor breaks a stretch. (None, False) when the last figure is not above threshold; (None, True)
+    when every figure is: the stretch began before the points."""
+    onset = None
+    for t, seconds in reversed(points):
+        if seconds is None:
+            continue
+        if seconds <= threshold:
+            return onset, False
+        onset = t
+    return None, onset is not None
+
+
+def lookback_summary(result: Mapping[str, Any], points: Sequence[tuple[float, float | None]],
+                     thresholds: Mapping[str, Any], window_seconds: float) -> dict[str, Any]:
+    """The onset and shape of the slowdown, from assess()'s result and the points [(t, seconds or
+    None)] of the whole service's highest quantile over the lookback. The onset is the start of the
+    current stretch above slow_threshold(), only while the service is slow; the shape is
+    shape_and_onset()'s, on the points with a figure; the history is the points, to the
+    microsecond."""
+    threshold = slow_threshold(result['overall'], thresholds)
+    shape, _rise_start = shape_and_onset([(t, s) for t, s in points if s is not None], threshold or 0.0,
+                                         window_seconds)
+    onset, before = None, False
+    if threshold is not None and result['verdict'] == 'slow':
+        onset, before = slow_stretch(points, threshold)
+    return {'onset': onset, 'onset_iso': iso(onset), 'onset_before_lookback': before, 'shape': shape,
+            'slow_threshold_seconds': threshold,
+            'history': [{'time': t, 'seconds': None if s is None else round(s, 6)} for t, s in points]}
+
+
 def group_label_warning(result: Mapping[str, Any], series: str) -> str | None:
     """A warning when the series carry no group_by label at all (one group named ''): the figures
     are the whole service's, not an endpoint's."""
@@ -386,6 +458,19 @@ def _versus(name: str, entry: Mapping[str, Any]) -> str:
     if entry['ratio'] is not None:
         return '%s %s, %sx its baseline %s' % (name, entry['text'], fmt.decimal(entry['ratio'], 1), entry['baseline_text'])
     return '%s %s (baseline %s)' % (name, entry['text'], entry['baseline_text'])
+
+
+def _since(result: Mapping[str, Any], name: str) -> str:
+    """'; p99 above 99.5 ms since <onset> (a spike)', or since before the lookback; '' without an
+    onset (lookback_summary)."""
+    if result.get('onset_iso'):
+        shape = result['shape']
+        return '; %s above %s since %s%s' % (name, duration_text(result['slow_threshold_seconds']), result['onset_iso'],
+                                             ' (a %s)' % shape if shape in ('spike', 'gradual') else '')
+    if result.get('onset_before_lookback'):
+        return '; %s above %s since before %s, the start of the lookback' % (
+            name, duration_text(result['slow_threshold_seconds']), iso(result['history'][0]['time']))
+    return ''
 
 
 def describe(result: Mapping[str, Any], service: str, window: str, offset: str, thresholds: Mapping[str, Any],
@@ -431,6 +516,7 @@ def describe(result: Mapping[str, Any], service: str, window: str, offset: str, 
         text += '; baseline %s ago %s %s' % (offset, name, entry['baseline_text'])
     if thresholds.get('target_seconds') is not None:
         text += '; target %s %s' % (name, duration_text(thresholds['target_seconds']))
+    text += _since(result, name)
     groups = {g['value']: g for g in result['groups']}
     slow = result['slow_groups']
     if slow:
@@ -445,3 +531,43 @@ def describe(result: Mapping[str, Any], service: str, window: str, offset: str, 
     if result['new_groups']:
         text += '; new since the baseline: %s' % ', '.join(group or '(none)' for group in result['new_groups'])
     return text
+
+
+def sample_health(entry: Mapping[str, Any] | None, rate: float | None, target: float,
+                  min_request_rate: float) -> bool | None:
+    """Whether one measurement of a watch finds the service healthy: its percentile() entry at or
+    under target (above the largest bucket is not, whatever the bound), with at least
+    min_request_rate requests per second. None when it measured nothing: the query failed (entry
+    None) or found no series."""
+    if entry is None or entry['state'] == NO_SERIES:
+        return None
+    return rate is not None and rate >= min_request_rate and over_target(entry, target) == 'no'
+
+
+def watch_verdict(samples: Sequence[tuple[float, Mapping[str, Any] | None, float | None]], target: float,
+                  stable_for: float, min_request_rate: float) -> dict[str, Any]:
+    """watch_outcome() (recovered, stable_seconds, verdict) and the trend of the figures, from
+    samples (t, percentile() entry or None when the query failed, requests per second), oldest
+    first, judged by sample_health()."""
+    checks = [(t, sample_health(entry, rate, target, min_request_rate)) for t, entry, rate in samples]
+    figures = [entry['seconds'] for _t, entry, _rate in samples if entry and entry['seconds'] is not None]
+    return dict(watch_outcome(checks, stable_for), trend=trend(figures))
+
+
+def condition(entry: Mapping[str, Any] | None, rate: float | None, target: float, min_request_rate: float) -> str:
+    """One measurement of a watch against its target, as people read it: 'p99 180 ms <= target
+    500 ms', 'p99 995 ms > target 500 ms', or why it does not count."""
+    if entry is None:
+        return 'not measured: the query failed'
+    if entry['state'] == NO_SERIES:
+        return 'no series'
+    if entry['state'] == NO_TRAFFIC or not rate:
+        return 'no traffic, which is not a fast response'
+    figure = '%s %s' % (quantile_name(entry['quantile']), entry['text'])
+    if rate < min_request_rate:
+        return '%s at only %s req/s, under min_request_rate %s: too little traffic to judge' % (
+            figure, fmt.rate(rate), fmt.decimal(min_request_rate, 3))
+    over = over_target(entry, target)
+    if over == 'unknown':
+        return '%s: the buckets cannot tell it from target %s' % (figure, duration_text(target))
+    return '%s %s target %s' % (figure, '>' if over == 'yes' else '<=', duration_text(target))
