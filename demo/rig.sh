@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# demo/rig.sh: the local demo rig of sre.runbooks (High Error Rate runbook).
+# demo/rig.sh: the local demo rig of sre.runbooks (High Error Rate and High Response Time runbooks).
 # Loopback only: dockerd (no bridge), local images, Prometheus on 127.0.0.1:9090, Alertmanager
 # on 127.0.0.1:9093 and the API stand-ins (Slack, PagerDuty, Statuspage) on 127.0.0.1:18111.
 # See demo/README.md. Usage: demo/rig.sh {up|images|deploy|wait-baseline|wait-alert|
@@ -64,8 +64,11 @@ FAULT_FILE="$STATE_DIR/fault.json"
 FAULT_DIR="$STATE_DIR/faults"
 SQUATTER_PIDFILE="$RUN_DIR/port-squatter.pid"
 SQUATTER_LOG="$LOG_DIR/port-squatter.log"
-FAULTS=(bad-deploy endpoint dependency dependency-down saturation memory crash port-conflict two-causes db-idle-tx)
+FAULTS=(bad-deploy slow-deploy endpoint dependency dependency-down saturation memory crash port-conflict two-causes
+        db-idle-tx)
 BAD_VERSION=v1.2.3
+# The slow build: /predict answers 200 about 0.5 s later (an N+1 lookup; HighResponseTime, no 5xx).
+SLOW_VERSION=v1.2.4
 # The gateway's limits in docker-compose.yml (160m, 1.0 CPU) as docker inspect shows them.
 GATEWAY_LIMITS="$((160 * 1024 * 1024)) 1000000000"
 BAD_MODEL_SERVICE_URL=not-a-url
@@ -74,10 +77,12 @@ BAD_MODEL_SERVICE_URL=not-a-url
 RIG_VARS=(GATEWAY_VERSION GATEWAY_FAULT GATEWAY_MODEL_SERVICE_URL GATEWAY_CPUS GATEWAY_MEM_LIMIT
           FEATURE_ENDPOINT_PREDICT_ENABLED CIRCUIT_BREAKER_THRESHOLD CIRCUIT_BREAKER_TIMEOUT)
 
-# Demo alert windows (production values live in prometheus/rules/high-error-rate.rules.yml).
+# Demo alert windows (production values live in prometheus/rules/*.rules.yml); the window is also
+# HighResponseTime's (p99 above 500 ms for DEMO_LATENCY_FOR).
 DEMO_WINDOW=30s
 DEMO_CRITICAL_FOR=10s
 DEMO_WARNING_FOR=30s
+DEMO_LATENCY_FOR=30s
 
 GOOD_VERSION=v1.2.2
 BASE_IMAGE=sre-demo/base:bookworm
@@ -90,6 +95,7 @@ DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 IMAGES=(
   "inference-gateway:v1.2.2:1.2.2"
   "inference-gateway:v1.2.3:1.2.3"
+  "inference-gateway:v1.2.4:1.2.4"
   "model-service:v1.0.0:1.0.0"
   "feature-store:v1.0.0:1.0.0"
   "loadgen:v1.0.0:1.0.0"
@@ -112,19 +118,22 @@ usage: demo/rig.sh COMMAND [ARGS]
                           sshd on $SSHD_LISTEN, PostgreSQL on 127.0.0.1:$PG_PORT, stack at $GOOD_VERSION;
                           waits until healthy
   images [--force]        build the base image and the demo images (skipped when up to date)
-  deploy VERSION          recreate only inference-gateway at image tag VERSION (e.g. v1.2.3)
+  deploy VERSION          recreate only inference-gateway at image tag VERSION (e.g. v1.2.3, $SLOW_VERSION);
+                          $GOOD_VERSION ends bad-deploy and slow-deploy
   wait-baseline SECONDS   wait until the gateway at $GOOD_VERSION has been scraped for SECONDS
   wait-alert [TIMEOUT]    wait until HighErrorRate fires for inference-gateway (default 120 s)
   wait-clear [TIMEOUT]    wait until the gateway's 5xx ratio over $DEMO_WINDOW is < 1% (default 120 s)
   wait-resolved [TIMEOUT] wait until HighErrorRate on the gateway is resolved in Prometheus and
                           Alertmanager, so that a new bad deploy is paged anew (default 360 s)
   inject FAULT            inject one fault: ${FAULTS[*]}
-  wait-fault FAULT [TIMEOUT]  wait until the fault is observable (default 180 s)
+  wait-fault FAULT [TIMEOUT]  wait until the fault is observable (default 180 s): HighErrorRate with the
+                          fault's evidence, HighResponseTime at $SLOW_VERSION for slow-deploy
   clear                   undo any fault: stack at $GOOD_VERSION with the compose defaults, healthy;
                           the API stand-ins' journal and state reset
   wait-page [TIMEOUT]     wait for Alertmanager's page of the gateway at the API stand-in; print its dedup key
   told                    what Slack, PagerDuty and the status page were told (the API stand-ins' journal)
-  status                  containers, versions, Prometheus targets, error ratios, alerts, Alertmanager
+  status                  containers, versions, Prometheus targets, error ratios, the gateway's p99 per
+                          endpoint, alerts, Alertmanager
   query PROMQL            instant query against $PROM_URL
   check                   static checks, nothing started: rules render, promtool, amtool, compose config
   stop|start PART         stop or start prometheus or postgres (their data kept) or the rig's dockerd
@@ -304,26 +313,35 @@ cmd_images() {
 # ----------------------------------------------------------------------------- prometheus
 
 render_prometheus_config() {
-  local tmp
+  local tmp file name keep=()
   mkdir -p "$PROM_CONF_DIR/rules"
   tmp=$(mktemp -d "$RUN_DIR/promconf.XXXXXX")
   mkdir -p "$tmp/rules"
   cp "$DEMO_DIR/prometheus/prometheus.yml" "$tmp/prometheus.yml"
-  "$PY" "$DEMO_DIR/prometheus/render_rules.py" --preset demo --window "$DEMO_WINDOW" \
-    --critical-for "$DEMO_CRITICAL_FOR" --warning-for "$DEMO_WARNING_FOR" \
-    -o "$tmp/rules/high-error-rate.rules.yml"
-  promtool check rules "$DEMO_DIR/prometheus/rules/high-error-rate.rules.yml" >/dev/null ||
-    die "promtool rejects the production rules (prometheus/rules/high-error-rate.rules.yml)"
-  { promtool check rules "$tmp/rules/high-error-rate.rules.yml" &&
+  render_demo_rules "$tmp/rules"
+  promtool check rules "$DEMO_DIR"/prometheus/rules/*.rules.yml >/dev/null ||
+    die "promtool rejects the production rules (prometheus/rules/*.rules.yml)"
+  { promtool check rules "$tmp"/rules/*.rules.yml &&
     promtool check config "$tmp/prometheus.yml"; } >"$tmp/check.log" 2>&1 ||
     { cat "$tmp/check.log" >&2; rm -rf "$tmp"; die "promtool rejects the demo Prometheus config/rules"; }
   # Replace files only when they differ, so an unchanged config is left untouched.
   cmp -s "$tmp/prometheus.yml" "$PROM_CONF_DIR/prometheus.yml" ||
     mv -f "$tmp/prometheus.yml" "$PROM_CONF_DIR/prometheus.yml"
-  cmp -s "$tmp/rules/high-error-rate.rules.yml" "$PROM_CONF_DIR/rules/high-error-rate.rules.yml" ||
-    mv -f "$tmp/rules/high-error-rate.rules.yml" "$PROM_CONF_DIR/rules/high-error-rate.rules.yml"
-  find "$PROM_CONF_DIR/rules" -type f ! -name high-error-rate.rules.yml -delete
+  for file in "$tmp"/rules/*.rules.yml; do
+    name=${file##*/}
+    keep+=(! -name "$name")
+    cmp -s "$file" "$PROM_CONF_DIR/rules/$name" || mv -f "$file" "$PROM_CONF_DIR/rules/$name"
+  done
+  find "$PROM_CONF_DIR/rules" -type f "${keep[@]}" -delete
   rm -rf "$tmp"
+}
+
+# render_demo_rules DIR: every rule file of render_rules.py (high-error-rate, high-response-time)
+# with the demo's windows, into DIR.
+render_demo_rules() {
+  "$PY" "$DEMO_DIR/prometheus/render_rules.py" --preset demo --window "$DEMO_WINDOW" \
+    --critical-for "$DEMO_CRITICAL_FOR" --warning-for "$DEMO_WARNING_FOR" \
+    --latency-for "$DEMO_LATENCY_FOR" --output-dir "$1"
 }
 
 prometheus_args() {
@@ -844,8 +862,8 @@ cmd_deploy() {
   take_lock
   ensure_dockerd
   deploy_gateway "$version"
-  # A rollback by hand ends the bad-deploy fault.
-  if [[ $version == "$GOOD_VERSION" && $(current_fault) == bad-deploy ]]; then rm -f "$FAULT_FILE"; fi
+  # A rollback by hand ends the bad-deploy and slow-deploy faults.
+  if [[ $version == "$GOOD_VERSION" && $(current_fault) =~ ^(bad|slow)-deploy$ ]]; then rm -f "$FAULT_FILE"; fi
 }
 
 # ----------------------------------------------------------------------------- faults
@@ -904,6 +922,7 @@ cmd_inject() {
   epoch=$(date +%s.%N)
   case $fault in
     bad-deploy) deploy_gateway "$BAD_VERSION" ;;
+    slow-deploy) deploy_gateway "$SLOW_VERSION" ;;
     endpoint) "${HELPER[@]}" admin inference-gateway predict_v2 on || die "could not switch predict-v2 on" ;;
     dependency) "${HELPER[@]}" admin model-service slow_responses on || die "could not slow model-service down" ;;
     # Two causes at once: model-service turns slow (504s), then a bad version is deployed 3 s later (500s).
@@ -1000,14 +1019,13 @@ cmd_check() {
   local tmp
   tmp=$(mktemp -d)
   "$PY" "$DEMO_DIR/prometheus/render_rules.py" --check
-  promtool check rules "$DEMO_DIR/prometheus/rules/high-error-rate.rules.yml"
-  promtool test rules "$DEMO_DIR/prometheus/tests/high-error-rate.test.yml"
+  promtool check rules "$DEMO_DIR"/prometheus/rules/*.rules.yml
+  promtool test rules "$DEMO_DIR"/prometheus/tests/*.test.yml
   promtool check config "$DEMO_DIR/prometheus/prometheus.yml"
   mkdir -p "$tmp/rules"
   cp "$DEMO_DIR/prometheus/prometheus.yml" "$tmp/"
-  "$PY" "$DEMO_DIR/prometheus/render_rules.py" --preset demo --window "$DEMO_WINDOW" \
-    --critical-for "$DEMO_CRITICAL_FOR" --warning-for "$DEMO_WARNING_FOR" -o "$tmp/rules/high-error-rate.rules.yml"
-  promtool check rules "$tmp/rules/high-error-rate.rules.yml"
+  render_demo_rules "$tmp/rules"
+  promtool check rules "$tmp"/rules/*.rules.yml
   promtool check config "$tmp/prometheus.yml"
   amtool check-config "$DEMO_DIR/alertmanager/alertmanager.yml"
   rm -rf "$tmp"
@@ -1028,7 +1046,8 @@ main() {
     wait-fault)
       [[ " ${FAULTS[*]} " == *" ${1:-} "* && -n ${1:-} && ${2:-180} =~ ^[0-9]+$ ]] ||
         die "usage: demo/rig.sh wait-fault FAULT [TIMEOUT_SECONDS] (FAULT: ${FAULTS[*]})"
-      "${HELPER[@]}" wait-fault "$1" "${2:-180}" --window "$DEMO_WINDOW" --fault-file "$FAULT_FILE" ;;
+      "${HELPER[@]}" wait-fault "$1" "${2:-180}" --window "$DEMO_WINDOW" --fault-file "$FAULT_FILE" \
+        --slow-version "$SLOW_VERSION" ;;
     wait-baseline)
       [[ ${1:-} =~ ^[0-9]+$ ]] || die "usage: demo/rig.sh wait-baseline SECONDS"
       "${HELPER[@]}" wait-baseline "$1" --version "$GOOD_VERSION" ;;

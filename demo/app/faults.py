@@ -1,6 +1,6 @@
 """Fault knobs of the demo services: the one place where faults live.
 
-A fault is switched on by the running version (a "bad build", e.g. 1.2.3), by
+A fault is switched on by the running version (a "bad build": 1.2.3, 1.2.4), by
 the env var FAULT (comma separated names, read at start), or at runtime through
 the admin API of the service (never counted in the metrics, never logged):
 
@@ -19,7 +19,8 @@ service calls at fixed points:
                                     and /admin/... (slow model-service)
     before_request(req)             before a routed gateway handler (CPU cost per request)
     corrupt(name, value, req)       lets a fault spoil an intermediate value inside a
-                                    gateway handler (the v1.2.3 bug)
+                                    gateway handler (the v1.2.3 bug), or slow the handler
+                                    down at that point (the v1.2.4 one)
     apply(endpoint, value, req)     a feature code path switched on at runtime
                                     (predict-v2); see Faults.features()
 
@@ -87,6 +88,33 @@ class BadVersion(Fault):
     def corrupt(self, name, value, req):
         if name == "predict.features" and random.random() < self.rate:
             return None
+        return value
+
+
+class SlowVersion(Fault):
+    """v1.2.4 regression: the prediction handler lost its feature-schema cache (an N+1 lookup).
+
+    After the one batch lookup of the entity's features, v1.2.4 resolves the model's feature
+    schema field by field on every /predict: SLOW_VERSION_LOOKUPS (default 10) sequential
+    round trips of SLOW_VERSION_LOOKUP_MS (default 50, +-25%) ms each, about 450-550 ms in
+    all. The answer is still right (200): no error, no log line of its own (below the 1 s
+    SLOW_REQUEST_MS), only the /predict latency (http_request_duration_seconds) grows. The
+    work is waiting, not CPU: the threading server holds a few more requests at a time
+    (20 req/s, a quarter on /predict: ~3 in flight), far from any timeout. The fallback path
+    (FEATURE_ENDPOINT_PREDICT_ENABLED=false) never reaches it.
+    """
+
+    name = "slow_version"
+
+    def __init__(self, owner):
+        super().__init__(owner)
+        self.lookups = max(int(env_float("SLOW_VERSION_LOOKUPS", 10)), 0)
+        self.lookup = max(env_float("SLOW_VERSION_LOOKUP_MS", 50.0), 0.0) / 1000.0
+
+    def corrupt(self, name, value, req):
+        if name == "predict.features":
+            for _field in range(self.lookups):
+                time.sleep(self.lookup * random.uniform(0.75, 1.25))
         return value
 
 
@@ -216,11 +244,13 @@ class SlowResponses(Fault):
         time.sleep(self.delay)
 
 
-REGISTRY = {cls.name: cls for cls in (BadVersion, PredictV2, CpuSaturation, MemoryGrowth, SlowResponses)}
+REGISTRY = {cls.name: cls for cls in (BadVersion, SlowVersion, PredictV2, CpuSaturation, MemoryGrowth,
+                                      SlowResponses)}
 
 # Builds that carry a fault by themselves (APP_VERSION baked into the image).
 BAD_VERSIONS = {
     "1.2.3": ["bad_version"],
+    "1.2.4": ["slow_version"],
 }
 
 

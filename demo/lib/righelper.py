@@ -7,6 +7,7 @@ Exit codes: 0 ok, 1 failed / timed out, 2 usage.
 import argparse
 import hashlib
 import json
+import math
 import os
 import re
 import subprocess
@@ -16,6 +17,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 PROM = os.environ.get("SRE_DEMO_PROMETHEUS_URL", "http://127.0.0.1:9090")
 ALERTMANAGER = "http://127.0.0.1:9093"
 GATEWAY = "inference-gateway"
@@ -27,6 +29,10 @@ FAULTS_5XX = ("bad-deploy", "endpoint", "dependency", "dependency-down", "satura
 # The service whose errors show a fault, when it is not the gateway.
 FAULT_SERVICE = {"db-idle-tx": "orders"}
 FAULTS_DOWN = ("crash", "port-conflict")
+# Faults that show as HighResponseTime (the gateway's p99), with no 5xx.
+FAULTS_LATENCY = ("slow-deploy",)
+# The p99 of the request-duration histogram, as HighResponseTime reads it: (", endpoint" or "", selector, window).
+P99 = "histogram_quantile(0.99, sum by (le%s) (rate(http_request_duration_seconds_bucket{%s}[%s])))"
 
 
 def say(msg):
@@ -408,8 +414,57 @@ def _percent(value):
     return "n/a" if value is None else "%.1f%%" % (value * 100)
 
 
-def fault_evidence(fault, window, info):
+def _ms(value):
+    return "n/a" if value is None or math.isnan(value) else "%.0fms" % (value * 1000)
+
+
+def latency_target():
+    """HighResponseTime's target (seconds) from the rules' one source, demo/prometheus/render_rules.py."""
+    sys.dont_write_bytecode = True
+    prometheus = os.path.join(os.path.dirname(HERE), "prometheus")
+    if prometheus not in sys.path:
+        sys.path.insert(0, prometheus)
+    from render_rules import DEFAULTS
+
+    return DEFAULTS["latency_target"]
+
+
+def gateway_latency(window):
+    """The gateway's p99 over window: (overall or None, {endpoint: p99}, one-line text)."""
+    sel = 'service="%s"' % GATEWAY
+    overall = _first_value(P99 % ("", sel, window))
+    per = query_or_none(P99 % (", endpoint", sel, window))
+    per = {labels.get("endpoint"): v for labels, v in per} if isinstance(per, list) else {}
+    return overall, per, "p99 %s over %s (%s)" % (_ms(overall), window, " ".join(
+        "%s=%s" % (ep, _ms(v)) for ep, v in sorted(per.items())) or "no requests")
+
+
+def say_gateway_latency(window):
+    """status: the gateway's p99 overall and per endpoint, against HighResponseTime's target."""
+    overall, per, _text = gateway_latency(window)
+    say("== %s p99 over %s (HighResponseTime above %s)" % (GATEWAY, window, _ms(latency_target())))
+    say("  %-18s %s" % ("all endpoints", _ms(overall)))
+    for ep, v in sorted(per.items()):
+        say("  %-18s %s" % (ep, _ms(v)))
+
+
+def latency_evidence(window, version):
+    """(observable, one-line evidence) for a slow deploy: HighResponseTime firing for the gateway
+    and app_build_info at the slow version scraped; p99 overall and per endpoint, 5xx ratio."""
+    sel = 'service="%s"' % GATEWAY
+    alert = query_or_none('ALERTS{alertname="HighResponseTime",%s}' % sel)
+    state = alert[0][0].get("alertstate", "?") if isinstance(alert, list) and alert else "inactive"
+    built = _first_value('app_build_info{%s,version="%s"}' % (sel, version)) is not None
+    errors = _first_value(error_ratio_expr(window, selector=sel))
+    _overall, _per, text = gateway_latency(window)
+    return state == "firing" and built, "HighResponseTime %s; version %s %s; %s; 5xx %s over %s" % (
+        state, version, "running" if built else "not scraped yet", text, _percent(errors), window)
+
+
+def fault_evidence(fault, window, info, slow_version):
     """(observable, one-line evidence) for an injected fault."""
+    if fault in FAULTS_LATENCY:
+        return latency_evidence(window, slow_version)
     sel = 'service="%s"' % FAULT_SERVICE.get(fault, GATEWAY)
     if fault in FAULTS_DOWN:
         status, body = http_get("http://127.0.0.1:%d/health" % SERVICES[GATEWAY], 1.5)
@@ -478,11 +533,16 @@ def cmd_wait_fault(args):
     if info.get("fault") != args.fault:
         return fail("fault %s is not injected (%s); run demo/rig.sh inject %s first" % (
             args.fault, "active: %s" % info["fault"] if info.get("fault") else "no fault is active", args.fault))
-    what = ("HighErrorRate of %s firing with the evidence of %s" % (FAULT_SERVICE.get(args.fault, GATEWAY), args.fault)
-            if args.fault in FAULTS_5XX else "inference-gateway /health failing and its container restarting or exited")
+    slow_version = args.slow_version.lstrip("v")
+    if args.fault in FAULTS_LATENCY:
+        what = "HighResponseTime of %s firing at %s" % (GATEWAY, slow_version)
+    elif args.fault in FAULTS_5XX:
+        what = "HighErrorRate of %s firing with the evidence of %s" % (FAULT_SERVICE.get(args.fault, GATEWAY), args.fault)
+    else:
+        what = "inference-gateway /health failing and its container restarting or exited"
 
     def check():
-        return fault_evidence(args.fault, args.window, info)
+        return fault_evidence(args.fault, args.window, info, slow_version)
 
     say("waiting up to %ds for fault %s to be observable: %s ..." % (args.timeout, args.fault, what))
     ok, took, msg = poll(args.timeout, 1.0, check, "fault %s to be observable" % args.fault)
@@ -531,6 +591,7 @@ def cmd_status(args):
     status, body = http_get(PROM + "/api/v1/targets?state=active", 2.0)
     if status != 200:
         say("  not answering: %s" % (status or body))
+        say_gateway_latency(args.window)
         return 0
     for t in sorted(json.loads(body)["data"]["activeTargets"], key=lambda t: t["labels"].get("job", "")):
         say("  target %-18s %-16s %-5s %s" % (
@@ -569,6 +630,7 @@ def cmd_status(args):
                                                      labels.get("severity"), labels.get("alertstate")))
     else:
         say("  none")
+    say_gateway_latency(args.window)
     return 0
 
 
@@ -686,10 +748,11 @@ def main(argv=None):
     p.set_defaults(func=cmd_admin)
 
     p = sub.add_parser("wait-fault")
-    p.add_argument("fault", choices=FAULTS_5XX + FAULTS_DOWN)
+    p.add_argument("fault", choices=FAULTS_5XX + FAULTS_DOWN + FAULTS_LATENCY)
     p.add_argument("timeout", type=int, nargs="?", default=180)
     p.add_argument("--window", default="30s")
     p.add_argument("--fault-file", required=True)
+    p.add_argument("--slow-version", default="v1.2.4", help="the slow build of slow-deploy (rig.sh's SLOW_VERSION)")
     p.set_defaults(func=cmd_wait_fault)
 
     p = sub.add_parser("wait-page")

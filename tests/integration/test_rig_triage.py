@@ -166,9 +166,9 @@ def test_rules_pass_promtool():
     out = rig('check')
     assert 'is up to date' in out
     tests = ROOT / 'demo' / 'prometheus' / 'tests'
-    proc = subprocess.run(['promtool', 'test', 'rules', 'high-error-rate.test.yml'], cwd=tests,
-                          capture_output=True, text=True, check=False)
-    assert proc.returncode == 0 and 'SUCCESS' in proc.stdout, proc.stdout + proc.stderr
+    proc = subprocess.run(['promtool', 'test', 'rules', 'high-error-rate.test.yml', 'high-response-time.test.yml'],
+                          cwd=tests, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and proc.stdout.count('SUCCESS') == 2, proc.stdout + proc.stderr
 
 
 def test_healthy_service_opens_no_incident(healthy):
