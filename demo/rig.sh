@@ -426,7 +426,8 @@ alertmanager_args() {
 
 # ensure_daemon NAME PIDFILE FINGERPRINT_FILE FINGERPRINT READY_URL LOG PORT -- COMMAND...:
 # keep a running NAME whose fingerprint (command line + config) is this checkout's, else
-# (re)start it by its pidfile and wait until READY_URL answers 200.
+# (re)start it by its pidfile (after before_start_NAME, when defined) and wait until READY_URL
+# answers 200.
 ensure_daemon() {
   local name=$1 pidfile=$2 fpfile=$3 fp=$4 ready=$5 logfile=$6 port=$7 pid comm start deadline
   shift 7
@@ -445,6 +446,7 @@ ensure_daemon() {
   fi
   "${HELPER[@]}" check-ports "$port" ||
     die "cannot start $name: port $port is taken by a process that is not this rig's $name ($pidfile)"
+  if declare -F "before_start_$name" >/dev/null; then "before_start_$name"; fi
   start=$(now)
   pid=$("${HELPER[@]}" spawn --log "$logfile" --pidfile "$pidfile" -- "$@")
   echo "$fp" >"$fpfile"
@@ -460,6 +462,12 @@ ensure_daemon() {
   done
   log "$name: started (pid $pid), ready in $(since "$start")s"
 }
+
+# A new Alertmanager starts with an empty notification log. The one on disk is the last snapshot
+# (every 15 minutes, or at a clean stop) of the Alertmanager before it, which may hold the
+# gateway's page as still firing: the next bad deploy (the same labels) would then not be paged
+# for repeat_interval. Silences are kept.
+before_start_alertmanager() { rm -f "$AM_DATA/nflog"; }
 
 ensure_alertmanager() {
   local bin fp args=()
