@@ -25,6 +25,7 @@ Standard library only.
 
 import argparse
 import difflib
+import math
 import os
 import re
 import sys
@@ -209,9 +210,9 @@ def render(preset="production", rules="high-error-rate", **overrides):
     for key in ("critical_threshold", "warning_threshold", "slo_objective", "latency_quantile"):
         if not 0 < float(params[key]) < 1:
             raise ValueError("%s=%r must be between 0 and 1" % (key, params[key]))
-    if not float(params["latency_target"]) > 0:
+    if float(params["latency_target"]) <= 0 or math.isnan(float(params["latency_target"])):
         raise ValueError("latency_target=%r must be more than 0 (seconds)" % params["latency_target"])
-    if not float(params["min_request_rate"]) >= 0:
+    if float(params["min_request_rate"]) < 0 or math.isnan(float(params["min_request_rate"])):
         raise ValueError("min_request_rate=%r must be 0 or more (requests per second)" % params["min_request_rate"])
     quantile = float(params["latency_quantile"])
     params.update(

@@ -276,7 +276,7 @@ class ErrorSplit:
         if not self.available:
             statuses = sorted({code for sig in signatures for code in sig['statuses']})
         return explains_record(min(1.0, share) if self.available else None,
-                         rate if self.available else None, statuses, signatures)
+                               rate if self.available else None, statuses, signatures)
 
     def on_endpoint(self, endpoint: str, group: dict[str, Any]) -> dict[str, Any]:
         """What disabling one endpoint removes: its errors, from the error rate by endpoint."""
@@ -284,7 +284,7 @@ class ErrorSplit:
                       and max(sig['endpoints'], key=sig['endpoints'].get) == endpoint]
         statuses = sorted({code for sig in signatures for code in sig['statuses']})
         return explains_record(group.get('share_of_errors'), group.get('error_rate'), statuses,
-                         signatures)
+                               signatures)
 
 
 def explains_record(share: float | None, error_rate: float | None, statuses: list[str], signatures: list[dict[str, Any]]) -> dict[str, Any]:
@@ -296,8 +296,8 @@ def explains_record(share: float | None, error_rate: float | None, statuses: lis
 
 
 def new_cause(kind: str, confidence: float, evidence: list[str], action: str, params: dict[str, Any] | None = None,
-           description: str | None = None, needs: Iterable[str] = (), infrastructure: bool = False,
-           database: bool = False) -> dict[str, Any]:
+              description: str | None = None, needs: Iterable[str] = (), infrastructure: bool = False,
+              database: bool = False) -> dict[str, Any]:
     """`infrastructure` and `database`: the cause points at the cluster or at a database, the
     teams the runbook escalates to."""
     return {'cause': kind, 'confidence': round(max(0.0, min(1.0, confidence)), 2),
@@ -343,25 +343,25 @@ def _service_down_compose(ev: Evidence, opts: dict[str, Any]) -> dict[str, Any]:
         evidence += _quote(port) + ['port %s held by pid %s (%s)' % (
             opts.get('port'), h.get('pid'), (h.get('command') or '?')[:80]) for h in holders]
         return new_cause('service_down', 0.95, evidence, 'free_port',
-                      {'port': opts.get('port'), 'holders': holders},
-                      'free port %s held by another process, then restart'
-                      % (opts.get('port') or 'of the service'), needs=() if holders else ('logs',))
+                         {'port': opts.get('port'), 'holders': holders},
+                         'free port %s held by another process, then restart'
+                         % (opts.get('port') or 'of the service'), needs=() if holders else ('logs',))
     if compose.get('valid') is False:
         return new_cause('service_down', 0.9, evidence + ['compose config: %s' % compose.get('error')],
-                      'escalate', {}, 'fix the compose file (compose config fails)')
+                         'escalate', {}, 'fix the compose file (compose config fails)')
     # The startup error in the logs says more than an OOM kill that may be an older story.
     if config or compose.get('hash_drift'):
         if compose.get('hash_drift'):
             evidence.append('the running container differs from the compose configuration%s'
                             % (': ' + ', '.join(drift) if drift else ''))
         return new_cause('service_down', 0.9, evidence + _quote(config), 'recreate', {},
-                      'fix the configuration, then force-recreate', needs=('logs',))
+                         'fix the configuration, then force-recreate', needs=('logs',))
     if oom:
         return new_cause('service_down', 0.85, evidence + ['OOM-killed %d times' % oom],
-                      'resources', {'memory_factor': 2},
-                      'raise the memory limit (OOM kills), then recreate', needs=('resources',))
+                         'resources', {'memory_factor': 2},
+                         'raise the memory limit (OOM kills), then recreate', needs=('resources',))
     return new_cause('service_down', 0.8, evidence, 'restart', {},
-                  'restart the service and watch its startup logs', needs=('health',))
+                     'restart the service and watch its startup logs', needs=('health',))
 
 
 def change_text(change: dict[str, Any]) -> str:
@@ -464,7 +464,7 @@ def _rollback(ev: Evidence, change: dict[str, Any]) -> tuple[dict[str, Any], str
 
 
 def rollback_cause(ev: Evidence, kind: str, confidence: float, evidence: list[str], change: dict[str, Any],
-                    needs: Iterable[str] = ()) -> dict[str, Any]:
+                   needs: Iterable[str] = ()) -> dict[str, Any]:
     """The cause whose action undoes `change`; a rollback to a version known bad is withheld: the
     cause escalates instead, its evidence saying why."""
     params, description, missing = _rollback(ev, change)
@@ -473,9 +473,9 @@ def rollback_cause(ev: Evidence, kind: str, confidence: float, evidence: list[st
         reason = 'no rollback: the version before it, %s, is known bad (%s)' % (
             short_image(target), ev.known_bad[target])
         return new_cause(kind, confidence, evidence + [reason], 'escalate',
-                      {'reason': reason, 'known_bad': target}, reason, needs=needs)
+                         {'reason': reason, 'known_bad': target}, reason, needs=needs)
     return new_cause(kind, confidence, evidence, 'rollback', params, description,
-                  needs=tuple(needs) + missing)
+                     needs=tuple(needs) + missing)
 
 
 def workload_name(ev: Evidence) -> str:
@@ -555,16 +555,16 @@ def _service_down_kubernetes(ev: Evidence, change: tuple[dict[str, Any], float |
     if config:
         missing = _missing_reference(config.get('message')) or 'a ConfigMap or Secret'
         return [new_cause('service_down', 0.9, evidence, 'escalate', {'missing': missing},
-                       'escalate: %s the pods need is missing (CreateContainerConfigError); create it '
-                       'or roll back the change that needs it' % missing)]
+                          'escalate: %s the pods need is missing (CreateContainerConfigError); create it '
+                          'or roll back the change that needs it' % missing)]
     unschedulable = problems.get('Unschedulable')
     if unschedulable:
         short = sorted(set(_INSUFFICIENT.findall(unschedulable.get('message') or '')))
         return [new_cause('service_down', 0.9, evidence, 'escalate', {'insufficient': short},
-                       'escalate to infrastructure: pods cannot be scheduled (%s)' % (
-                           'insufficient %s on the nodes' % ', '.join(short) if short
-                           else (unschedulable.get('message') or 'no node fits')[:120]),
-                       infrastructure=bool(short))]
+                          'escalate to infrastructure: pods cannot be scheduled (%s)' % (
+            'insufficient %s on the nodes' % ', '.join(short) if short
+            else (unschedulable.get('message') or 'no node fits')[:120]),
+            infrastructure=bool(short))]
     stalled = problems.get('ProgressDeadlineExceeded')
     if stalled and change:
         # A ReplicaFailure (a ResourceQuota, an admission webhook) is why the rollout stalled.
@@ -576,16 +576,16 @@ def _service_down_kubernetes(ev: Evidence, change: tuple[dict[str, Any], float |
     if oom:
         count = (status.get('oom') or {}).get('count') or ev.resources.get('oom_kills') or 1
         return [new_cause('service_down', 0.85, evidence + ['OOM-killed %d times' % count],
-                       'resources', {'memory_factor': 2},
-                       'raise the memory limit of %s (OOM kills); the pods roll' % name)
+                          'resources', {'memory_factor': 2},
+                          'raise the memory limit of %s (OOM kills); the pods roll' % name)
                 ] + _also_roll_back(ev, change, 'the OOM kills began after it')
     port = ev.messages_matching(_PORT_CONFLICT)
     if port:
         if change:
             return [_change_rollback(ev, change, 0.8, evidence + _quote(port))]
         return [new_cause('service_down', 0.8, evidence + _quote(port), 'escalate', {},
-                       'escalate: a port is taken inside the pod (another container, or '
-                       'hostNetwork/hostPort): fix the pod spec')]
+                          'escalate: a port is taken inside the pod (another container, or '
+                          'hostNetwork/hostPort): fix the pod spec')]
     startup = (['previous container log: "%s"' % line[:160] for line in
                 [line for line in status.get('logs') or [] if _STARTUP_ERROR.search(line)][:2]]
                or _quote(ev.messages_matching(_STARTUP_ERROR)))
@@ -593,16 +593,16 @@ def _service_down_kubernetes(ev: Evidence, change: tuple[dict[str, Any], float |
         if change:
             return [_change_rollback(ev, change, 0.9 if startup else 0.75, evidence + startup)]
         return [new_cause('service_down', 0.75 if startup else 0.7, evidence + startup, 'restart',
-                       {}, 'rollout restart %s and watch its startup logs' % name, needs=('health',))]
+                          {}, 'rollout restart %s and watch its startup logs' % name, needs=('health',))]
     running = [p['name'] for p in status.get('pods') or [] if p.get('phase') == 'Running']
     if (problems.get('NoReadyEndpoints') or problems.get('NotReady')) and running and failing:
         evidence.append('the pods run but are not ready while %s fails: a restart would not '
                         'make them ready' % ', '.join(failing))
         return [new_cause('service_down', 0.4, evidence, 'escalate', {},
-                       'escalate: pods wait for %s' % ', '.join(failing),
-                       database=bool(_DATABASE.search(' '.join(failing))))]
+                          'escalate: pods wait for %s' % ', '.join(failing),
+                          database=bool(_DATABASE.search(' '.join(failing))))]
     return [new_cause('service_down', 0.8, evidence, 'restart', {},
-                   'rollout restart %s and watch its startup logs' % name, needs=('health',))
+                      'rollout restart %s and watch its startup logs' % name, needs=('health',))
             ] + _also_roll_back(ev, change, 'the service went down after it')
 
 
@@ -615,7 +615,7 @@ def _also_roll_back(ev: Evidence, change: tuple[dict[str, Any], float | None] | 
     if not change:
         return []
     return [rollback_cause(ev, 'deploy', 0.6, ['%s: %s' % (why, change_text(change[0]))], change[0],
-                            needs=('recent changes',))]
+                           needs=('recent changes',))]
 
 
 def _image_rollback(ev: Evidence, evidence: list[str]) -> dict[str, Any]:
@@ -629,8 +629,8 @@ def _image_rollback(ev: Evidence, evidence: list[str]) -> dict[str, Any]:
         return rollback_cause(ev, 'service_down', 0.95, evidence, deploys[-1])
     revision = ev.rollback_revision
     return new_cause('service_down', 0.95, evidence, 'rollback', {'to_revision': revision},
-                  'roll back to revision %s' % revision if revision
-                  else 'roll back to the previous revision')
+                     'roll back to revision %s' % revision if revision
+                     else 'roll back to the previous revision')
 
 
 def rule_deploy(ev: Evidence, opts: dict[str, Any], found: tuple[dict[str, Any], float | None] | None, split: ErrorSplit) -> dict[str, Any] | None:
@@ -690,13 +690,13 @@ def rule_saturation(ev: Evidence, opts: dict[str, Any]) -> dict[str, Any] | None
         evidence += _quote(hints)
     if memory_bound:
         return new_cause('saturation', confidence, evidence, 'resources', {'memory_factor': 2},
-                      'raise the memory limit (%s)' % ('OOM kills' if oom else 'memory %.0f%%'
-                                                       % (memory or 0)), needs=('resources',))
+                         'raise the memory limit (%s)' % ('OOM kills' if oom else 'memory %.0f%%'
+                                                          % (memory or 0)), needs=('resources',))
     if opts.get('platform') == 'kubernetes':
         return _scale_out(ev, opts, confidence, evidence, cpu)
     return new_cause('saturation', confidence, evidence, 'resources', {'cpu_factor': 2},
-                  'raise the CPU limit (cpu %.0f%% of its limit)' % (cpu or 0),
-                  needs=('resources',))
+                     'raise the CPU limit (cpu %.0f%% of its limit)' % (cpu or 0),
+                     needs=('resources',))
 
 
 def _scale_out(ev: Evidence, opts: dict[str, Any], confidence: float, evidence: list[str], cpu: float | None) -> dict[str, Any]:
@@ -723,16 +723,16 @@ def _scale_out(ev: Evidence, opts: dict[str, Any], confidence: float, evidence: 
             name, current, opts['max_replicas'])
     if full:
         return new_cause('saturation', confidence - 0.1, evidence + [full], 'resources',
-                      {'cpu_factor': 2}, 'raise the CPU limit of %s (cpu %.0f%% of its limit): %s'
-                      % (name, cpu or 0, full), needs=('resources',))
+                         {'cpu_factor': 2}, 'raise the CPU limit of %s (cpu %.0f%% of its limit): %s'
+                         % (name, cpu or 0, full), needs=('resources',))
     step = opts['scale_step']
     if current is None:
         return new_cause('saturation', confidence, evidence, 'scale', {'replicas': '+%d' % step},
-                      'scale out by %d replicas' % step, needs=('resources',))
+                         'scale out by %d replicas' % step, needs=('resources',))
     target = min(current + step, ceiling)
     return new_cause('saturation', confidence, evidence, 'scale', {'replicas': target},
-                  'scale %s from %d to %d replicas' % (name, current, target),
-                  needs=('resources',))
+                     'scale %s from %d to %d replicas' % (name, current, target),
+                     needs=('resources',))
 
 
 def rule_endpoint(ev: Evidence, opts: dict[str, Any]) -> dict[str, Any] | None:
@@ -750,8 +750,8 @@ def rule_endpoint(ev: Evidence, opts: dict[str, Any]) -> dict[str, Any] | None:
         confidence -= 0.2
     flag = feature_flag_name(endpoint, opts['feature_flag_pattern'])
     return new_cause('endpoint', confidence, evidence, 'feature_flag',
-                  {'endpoint': endpoint, 'env': {flag: 'false'}},
-                  'disable %s' % flag, needs=('error rate',))
+                     {'endpoint': endpoint, 'env': {flag: 'false'}},
+                     'disable %s' % flag, needs=('error rate',))
 
 
 def failing_dependencies(ev: Evidence) -> list[str]:
@@ -793,14 +793,14 @@ def rule_dependency(ev: Evidence, opts: dict[str, Any], database_cause: dict[str
     if pools:
         evidence.append('connection pool exhausted: %s' % ', '.join(pools))
         return new_cause('dependency', confidence + 0.2, evidence, 'restart', {'reason': 'pools'},
-                      'restart to reset the connection pools', needs=('dependencies',),
-                      database=database)
+                         'restart to reset the connection pools', needs=('dependencies',),
+                         database=database)
     if not names:
         return new_cause('dependency', confidence - 0.2, evidence, 'escalate', {},
-                      'escalate: upstream errors without a named dependency')
+                         'escalate: upstream errors without a named dependency')
     params = {'dependency': names[0], 'env': dict(opts['circuit_breaker_env'])}
     return new_cause('dependency', confidence, evidence, 'circuit_breaker', params,
-                  'circuit breaker on %s' % names[0], needs=('dependencies',), database=database)
+                     'circuit breaker on %s' % names[0], needs=('dependencies',), database=database)
 
 
 def rule_database(ev: Evidence, opts: dict[str, Any]) -> dict[str, Any] | None:
@@ -841,10 +841,10 @@ def rule_database(ev: Evidence, opts: dict[str, Any]) -> dict[str, Any] | None:
     by_app: dict[str, int] = connections.get('by_application') or {}
     if 'connections_exhausted' in kinds and by_app and max(by_app.items(), key=lambda kv: kv[1])[0] == own:
         return new_cause('database', 0.75, evidence, 'restart', {'reason': 'pools'},
-                      'restart %s to reset its connection pool (%d of the database\'s connections are its own)'
-                      % (own, by_app[own]), needs=('database',))
+                         'restart %s to reset its connection pool (%d of the database\'s connections are its own)'
+                         % (own, by_app[own]), needs=('database',))
     return new_cause('database', 0.6, evidence, 'escalate', {},
-                  'escalate to the database owner: %s' % findings[0]['summary'], database=True)
+                     'escalate to the database owner: %s' % findings[0]['summary'], database=True)
 
 
 def credit_cause(cause: dict[str, Any], ev: Evidence, split: ErrorSplit, change: tuple[dict[str, Any], float | None] | None) -> None:

@@ -390,7 +390,7 @@ def assess(now: Mapping[str, Any], baseline: Mapping[str, Any], group_by: str | 
 def range_points(series: Sequence[Mapping[str, Any]]) -> list[tuple[float, float | None]]:
     """[(t, value)] of the single series of a range query, None where the answer was not a number
     (NaN: no traffic); [] when it is empty."""
-    return [(t, value) for t, value in series[0]['values']] if series else []
+    return [(point[0], point[1]) for point in series[0]['values']] if series else []
 
 
 def slow_threshold(overall: Mapping[str, Any], thresholds: Mapping[str, Any]) -> float | None:

@@ -95,8 +95,8 @@ def rule_slow_dependency(ev: Evidence, opts: dict[str, Any]) -> dict[str, Any] |
         if failures:
             evidence.append('%d of those calls timed out or failed' % failures)
         return new_cause('dependency', 0.75, evidence, 'circuit_breaker',
-                      {'dependency': peer, 'env': dict(opts['circuit_breaker_env'])},
-                      'circuit breaker on %s' % peer, needs=('dependencies',))
+                         {'dependency': peer, 'env': dict(opts['circuit_breaker_env'])},
+                         'circuit breaker on %s' % peer, needs=('dependencies',))
     reason = 'escalate to the owner of %s: its calls are slow, and a circuit breaker trips on failures, not on slowness' % peer
     return new_cause('dependency', 0.6, evidence, 'escalate', {'dependency': peer, 'reason': reason}, reason)
 
