@@ -57,9 +57,11 @@ def iso(moment: datetime | None) -> str:
     return moment.strftime('%Y-%m-%dT%H:%M:%SZ') if moment else 'not known'
 
 
-def file_stem(started: datetime) -> tuple[str, str]:
-    """('YYYY-MM', 'incident-YYYYMMDD-HHmm-high-error-rate') for the incident's start."""
-    return started.strftime('%Y-%m'), started.strftime('incident-%Y%m%d-%H%M-high-error-rate')
+def file_stem(started: datetime, symptom: str = 'error_rate') -> tuple[str, str]:
+    """('YYYY-MM', 'incident-YYYYMMDD-HHmm-high-error-rate') for the incident's start
+    (high-response-time for the response time)."""
+    runbook = 'high-response-time' if symptom == 'latency' else 'high-error-rate'
+    return started.strftime('%Y-%m'), started.strftime('incident-%Y%m%d-%H%M-') + runbook
 
 
 CHANNELS = {'pagerduty': 'PagerDuty', 'slack': 'Slack', 'statuspage': 'the status page', 'grafana': 'Grafana'}
@@ -455,8 +457,8 @@ def render_markdown(incident: dict[str, Any], follow_ups: list[str], postmortem:
     """The incident document; graph_name: the file of its error-rate graph, beside it; links:
     prometheus_url, grafana_url and grafana_dashboard, the tools its summary links to."""
     title = '# Incident %s: %s on %s' % (incident.get('id') or '(no id)',
-                                        'high response time' if symptom_of(incident) == 'latency' else 'high error rate',
-                                        incident.get('service') or '(service not known)')
+                                         'high response time' if symptom_of(incident) == 'latency' else 'high error rate',
+                                         incident.get('service') or '(service not known)')
     lines = [title, '']
     if graph_name:
         lines += ['![Error rate during the incident, with the deploys, actions and recovery](%s)' % graph_name, '']
@@ -575,7 +577,7 @@ def run(p: dict[str, Any], check_mode: bool) -> dict[str, Any]:
     if started is None:
         raise RunbookError('incident.started_at is %r, not a time (RFC 3339 or epoch seconds): it '
                            'names the document; the triage role sets it' % incident.get('started_at'))
-    month, stem = file_stem(started)
+    month, stem = file_stem(started, symptom_of(incident))
     base = os.path.join(p['directory'], month, stem)
     event = postmortem_event(incident, postmortem)
     graph = render_graph(incident)

@@ -41,6 +41,8 @@ EXPECTED = {
     'dependency': ('dependency', 'circuit_breaker', 'resolved'),
     'memory': ('saturation', 'resources', 'resolved'),
     'bad-deploy': ('deploy', 'rollback', 'resolved'),
+    # v1.2.4 makes /predict slow, with no 5xx: the High Response Time runbook rolls it back.
+    'slow-deploy': ('deploy', 'rollback', 'resolved'),
     # The endpoint fault, cleared before the run starts: no incident, whatever the mode.
     'cleared': (None, None, 'recovered'),
     'crash': ('service_down', 'recreate', 'resolved'),
@@ -58,7 +60,7 @@ EXPECTED = {
 # The service that each fault hits, and the runbook that handles it, when not the gateway's High
 # Error Rate.
 SERVICE = {'db-idle-tx': 'orders'}
-RUNBOOK = {'db-idle-tx': 'playbooks/database_issues.yml'}
+RUNBOOK = {'db-idle-tx': 'playbooks/database_issues.yml', 'slow-deploy': 'playbooks/high_response_time.yml'}
 # Scenarios whose fault is gone before the runbook runs: the fault injected, then cleared. They
 # read no baseline, so they need no clean one.
 CLEARED = {'cleared': 'endpoint'}
@@ -149,12 +151,32 @@ def cleared_problems(incident, mode):
     return problems
 
 
+def slow_deploy_problems(incident, mode):
+    """Judged slow on the response time, with no 5xx to go by; in auto mode verified back under
+    target on the response time, and the thread told of it in those terms."""
+    triage = incident['triage']
+    problems = []
+    if incident.get('symptom') != 'latency' or triage['latency'].get('verdict') != 'slow':
+        problems.append('the response time was not judged slow: %s' % triage['latency'].get('message'))
+    if triage['error_rate'].get('verdict') in ('warning', 'critical'):
+        problems.append('the slow version answered 5xx: %s' % triage['error_rate'].get('message'))
+    if mode == 'auto':
+        verify = incident.get('verify') or {}
+        if not verify.get('recovered') or verify.get('last_seconds') is None:
+            problems.append('not verified on the response time: %s' % verify.get('message'))
+        texts = standin_slack_texts()
+        if not any('High Response Time' in t for t in texts) or not any(t.startswith('✅ RESOLVED') and 'Response Time: p99' in t
+                                                                        for t in texts):
+            problems.append('the thread was not told of the response time: %s' % [t[:60] for t in texts])
+    return problems
+
+
 # Variables beyond the inventory's, by fault. two-causes: the circuit breaker cannot clear the
 # deploy's 500s, so its verification runs to the deadline before the rollback; 60 s is enough for
 # a verification on the rig (about 26 s) and spares the scenario 90 s of waiting.
 EXTRA_VARS = {'two-causes': {'verify_deadline': '60s'}}
 # Checks beyond (cause, action, outcome), by fault: a list of what is wrong.
-CHECKS = {'two-causes': two_causes_problems, 'cleared': cleared_problems}
+CHECKS = {'two-causes': two_causes_problems, 'cleared': cleared_problems, 'slow-deploy': slow_deploy_problems}
 
 
 def run(fault, workdir, mode):

@@ -74,6 +74,7 @@ def render(incident, follow_ups=()):
 def test_file_names_come_from_the_start():
     started = moment('2026-01-05T09:07:59Z')
     assert report.file_stem(started) == ('2026-01', 'incident-20260105-0907-high-error-rate')
+    assert report.file_stem(started, 'latency') == ('2026-01', 'incident-20260105-0907-high-response-time')
 
 
 def test_times_in_every_form_the_roles_write():
@@ -263,3 +264,20 @@ def test_the_storms_incident_lists_every_service_and_the_cause_they_share():
     # One service's own incident has no such section, and no blank line in its place.
     plain, _event = render(FULL, [])
     assert '## Services in this incident' not in plain and '\n\n\n' not in plain
+
+
+def test_a_slow_service_is_written_up_on_its_response_time():
+    latency = {'message': 'inference-gateway: p99 972 ms over 30s (slow)', 'group_by': 'endpoint', 'verdict_quantile': 'p99',
+               'onset_iso': '2026-11-23T14:22:40Z', 'shape': 'spike', 'evaluated_at': '2026-11-23T14:23:01Z',
+               'groups': [{'value': '/predict', 'request_rate': 5.0, 'verdict': 'slow',
+                           'percentiles': {'p99': {'text': '993 ms', 'baseline_text': '24.8 ms'}}}]}
+    verify = {'recovered': True, 'message': 'inference-gateway recovered: p99 24.1 ms <= target 500 ms for 10 s',
+              'samples': [{'time_iso': '2026-11-23T14:32:00Z', 'seconds': 0.0243, 'request_rate': 20.0}]}
+    slow = dict(FULL, symptom='latency', triage=dict(FULL['triage'], latency=latency), verify=verify)
+    text, _event = render(slow)
+    assert text.startswith('# Incident inference-gateway-20261123T142300Z: high response time on inference-gateway\n')
+    assert '| Outcome | resolved: the response time is back under target, verified |' in text
+    assert '| 2026-11-23T14:22:40Z | Slowdown began (spike) |' in text
+    assert '| 2026-11-23T14:32:00Z | Verify, only sample: 24.3 ms at 20.0 req/s |' in text
+    assert '### Response time\n\ninference-gateway: p99 972 ms over 30s (slow)\n\n| endpoint | req/s | p99 | baseline | verdict |\n' in text
+    assert '| /predict | 5.00 | 993 ms | 24.8 ms | slow |' in text

@@ -103,7 +103,8 @@ def test_a_slow_service_is_told_by_its_response_time():
     lost = dict(VARS, response_seconds=None, measured=False, not_measured_reason='Prometheus did not answer')
     text, _blocks = render('update', dict(slow, outcome='mitigating', **ACTED), lost, NOW)
     assert text.endswith('Response Time: not measured (Prometheus did not answer)')
-    text, _blocks = render('resolved', dict(slow, outcome='resolved', verify={'last_seconds': 0.118, 'recovered': True},
+    verified = {'last_seconds': 0.118, 'recovered': True, 'samples': [{'seconds': 0.118, 'request_rate': 20.0}]}
+    text, _blocks = render('resolved', dict(slow, outcome='resolved', verify=verified,
                                             **ACTED), VARS, NOW)
     assert 'Response Time: p99 118 ms\nError Rate: 0% at triage, not measured since\n' in text
 

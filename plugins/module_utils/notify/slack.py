@@ -193,7 +193,8 @@ class Facts:
             return ('now', now) if now is not None else ('not_measured', 'not a number')
         if 'measured' in self.v:
             return 'no_traffic', None
-        verify = self.get('verify') or {}
+        # The verification of a slow service measured its response time, not its errors.
+        verify = self.get('verify') or {} if symptom_of(self.i) == 'error_rate' else {}
         if verify.get('measured') is False or verify.get('verdict') == 'not_measured':
             return 'not_measured', escape(verify.get('unmeasured_reason') or 'no measurement succeeded')
         if formatting.number(verify.get('last_percent')) is not None:
