@@ -31,11 +31,16 @@ from ansible_collections.sre.runbooks.plugins.module_utils.common.times import o
 from ansible_collections.sre.runbooks.plugins.module_utils.error_rate_info import POINTS_PER_LOOKBACK
 from ansible_collections.sre.runbooks.plugins.module_utils.prometheus.client import PrometheusClient, QueryResult, warn_partial
 
-SPEC = endpoint_spec(
+# The service's latency histogram: the options of the modules that measure its response time.
+HISTOGRAM_OPTIONS = dict(
     service=dict(type='str', required=True),
     metric=dict(type='str', default='http_request_duration_seconds'),
     service_label=dict(type='str', default='service'),
     selector=dict(type='dict', default={}),
+)
+
+SPEC = endpoint_spec(
+    **HISTOGRAM_OPTIONS,
     group_by=dict(type='str', default='endpoint'),
     window=dict(type='str', default='5m'),
     baseline_offset=dict(type='str', default='1d'),

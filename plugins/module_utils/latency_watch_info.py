@@ -30,13 +30,11 @@ from ansible_collections.sre.runbooks.plugins.module_utils.common.formatting imp
 from ansible_collections.sre.runbooks.plugins.module_utils.common.parallel import run_all
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import iso, option_seconds
 from ansible_collections.sre.runbooks.plugins.module_utils.error_rate_info import error_text, short_error
+from ansible_collections.sre.runbooks.plugins.module_utils.latency_info import HISTOGRAM_OPTIONS
 from ansible_collections.sre.runbooks.plugins.module_utils.prometheus.client import PrometheusClient
 
 SPEC = endpoint_spec(
-    service=dict(type='str', required=True),
-    metric=dict(type='str', default='http_request_duration_seconds'),
-    service_label=dict(type='str', default='service'),
-    selector=dict(type='dict', default={}),
+    **HISTOGRAM_OPTIONS,
     quantiles=dict(type='list', elements='float', default=[0.99]),
     target_seconds=dict(type='float', required=True),
     window=dict(type='str', default='1m'),

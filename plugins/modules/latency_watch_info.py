@@ -30,6 +30,7 @@ author: sre.runbooks developers (@sre-runbooks)
 extends_documentation_fragment:
   - sre.runbooks.read_only
   - sre.runbooks.endpoint
+  - sre.runbooks.latency_histogram
 attributes:
   action_group:
     support: full
@@ -37,25 +38,6 @@ attributes:
       - sre.runbooks.prometheus
     description: Use C(group/sre.runbooks.prometheus) in C(module_defaults) to set the URL once.
 options:
-  service:
-    description: The service, matched against O(service_label).
-    type: str
-    required: true
-  metric:
-    description:
-      - Base name of the latency histogram, in seconds; the module reads its C(_bucket) and C(_count)
-        series. The demo apps expose C(http_request_duration_seconds).
-    type: str
-    default: http_request_duration_seconds
-  service_label:
-    description: Label that names the service, for example C(service), C(job) or C(app).
-    type: str
-    default: service
-  selector:
-    description:
-      - Extra label matchers, as a mapping of label to value (exact match), for example a namespace.
-    type: dict
-    default: {}
   quantiles:
     description:
       - Quantiles between 0 and 1 (both excluded); the watch measures the highest, so the list of
