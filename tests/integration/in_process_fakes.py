@@ -81,16 +81,20 @@ def prometheus_api(answer):
     return route
 
 
+def matrix(params, value_at):
+    """The one series of a range query, value_at(t) at each step from start to end."""
+    start, end = float(params['start']), float(params['end'])
+    step = float(params['step'].rstrip('s'))
+    times = [start + i * step for i in range(int((end - start) / step) + 1)]
+    return Route(body={'status': 'success', 'data': {'resultType': 'matrix', 'result': [
+        {'metric': {}, 'values': [[t, str(value_at(t))] for t in times]}]}})
+
+
 def gateway(promql, params, path):
     """/predict fails at 30% for ten minutes, /embed is fine; no errors a day before."""
     errors = 'status=~' in promql
     if path.endswith('/query_range'):
-        start, end = float(params['start']), float(params['end'])
-        step = float(params['step'].rstrip('s'))
-        times = [start + i * step for i in range(int((end - start) / step) + 1)]
-        values = [[t, str((3.0 if t >= ONSET else 0.0) if errors else 20.0)] for t in times]
-        return Route(body={'status': 'success', 'data': {'resultType': 'matrix', 'result': [
-            {'metric': {}, 'values': values}]}})
+        return matrix(params, lambda t: (3.0 if t >= ONSET else 0.0) if errors else 20.0)
     if 'timestamp(' in promql:  # the first sample held: forty days of history
         return vector([({}, round(float(params.get('time', time.time())) - 40 * 86400))])
     rates = {'/predict': 3.0, '/embed': 0.0} if errors else {'/predict': 10.0, '/embed': 10.0}
@@ -147,8 +151,10 @@ LATENCY_BUCKETS = {'/predict': ({'0.05': 0.0, '0.25': 4.0, '1': 8.0, '2.5': 10.0
 
 
 def latency(promql, params, path):
-    """inference-gateway's latency histogram: percentiles, bucket rates and request rates."""
-    del path
+    """inference-gateway's latency histogram: percentiles, bucket rates and request rates; over a
+    range, its p99, slow since ONSET."""
+    if path.endswith('/query_range'):
+        return matrix(params, lambda t: LATENCY_NOW[''][0.99] if t >= ONSET else LATENCY_BEFORE[''][0.99])
     at, before = float(params['time']), int(' offset ' in promql)
     if 'histogram_quantile(' in promql:
         q = float(promql.split('(', 2)[1].split(',')[0])

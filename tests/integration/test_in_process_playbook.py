@@ -166,6 +166,7 @@ EXPECTED = [
     ('latency', 'groups.0.percentiles.p99.seconds', '==', 1.2),
     ('latency', 'groups.0.percentiles.p99.baseline_seconds', '==', 0.049),
     ('latency', 'overall.over_target', '==', 'yes'),
+    ('latency', 'onset_iso', '==', '2026-11-23T14:50:00Z'),  # the fake's p99 slow since ONSET, ten minutes back
     ('latency_check', 'changed', '==', False),
     ('latency_check', 'quantiles', '==', [0.5, 0.99]),
     ('latency_check', 'slow_groups', '==', ['/predict']),
