@@ -92,7 +92,11 @@ def run_with_faults(args, faults, env=None, timeout=600, again_after=None):
                         done[-1][1](run)
                     else:
                         os.killpg(run.pid, signal.SIGKILL)
-        run.wait(timeout=max(deadline - time.monotonic(), 1))
+        try:
+            run.wait(timeout=max(deadline - time.monotonic(), 1))
+        except subprocess.TimeoutExpired:
+            raise AssertionError('the run did not end within %d s; where it stood:\n%s'
+                                 % (timeout, ''.join(lines[-60:]))) from None
     finally:
         # With the run, what is left of its group: a worker that a signal orphaned, still stopped.
         with contextlib.suppress(ProcessLookupError):
