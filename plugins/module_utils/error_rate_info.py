@@ -39,6 +39,11 @@ from ansible_collections.sre.runbooks.plugins.module_utils.prometheus.client imp
 
 POINTS_PER_LOOKBACK = 150
 
+
+def lookback_step(lookback: float) -> float:
+    """The step of a range query over the lookback, in seconds: about POINTS_PER_LOOKBACK points."""
+    return max(1.0, round(lookback / POINTS_PER_LOOKBACK))
+
 # The queries run over the lookback (their name + '_range'); all but the first two also now.
 RANGE_QUERIES = ('errors_overall', 'total_overall', 'errors_by_status')
 
@@ -140,7 +145,7 @@ def collect(p: dict[str, Any], warn: Callable[[str], Any]) -> dict[str, Any]:
     queries = build_queries(p['metric'], metric_matchers(p), p['status_label'], p['status_regex'],
                             p['window'], [text for text, _seconds in offsets], p['group_by'])
     client = PrometheusClient(HttpClient.from_params(p, 'Prometheus'))
-    step = max(1.0, round(lookback / POINTS_PER_LOOKBACK))
+    step = lookback_step(lookback)
     calls: dict[str, Callable[..., Any]] = {name: (lambda q=q: client.query(q, at=at)) for name, q in queries.items()
                                             if name not in RANGE_QUERIES[:2]}
     ranged = RANGE_QUERIES + (('errors', 'total') if p['history'] else ())

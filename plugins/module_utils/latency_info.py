@@ -28,7 +28,7 @@ from ansible_collections.sre.runbooks.plugins.module_utils.api.client import Api
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 from ansible_collections.sre.runbooks.plugins.module_utils.common.parallel import run_all
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import option_seconds, option_time
-from ansible_collections.sre.runbooks.plugins.module_utils.error_rate_info import POINTS_PER_LOOKBACK
+from ansible_collections.sre.runbooks.plugins.module_utils.error_rate_info import lookback_step
 from ansible_collections.sre.runbooks.plugins.module_utils.prometheus.client import PrometheusClient, QueryResult, warn_partial
 
 # The service's latency histogram: the options of the modules that measure its response time.
@@ -85,8 +85,8 @@ def collect(p: dict[str, Any], warn: Callable[[str], Any]) -> dict[str, Any]:
     calls: dict[str, Callable[..., Any]] = {name: (lambda q=q: client.query(q, at=at)) for name, q in queries.items()}
     # The whole service's highest quantile over the lookback: the onset and shape of a slowdown.
     overall_top = quantile_name(max(quantiles)) + '_overall'
-    step = max(1.0, round(lookback / POINTS_PER_LOOKBACK))
-    calls[overall_top + '_range'] = lambda: client.query_range(queries[overall_top], at - lookback, at, step)
+    calls[overall_top + '_range'] = lambda: client.query_range(queries[overall_top], at - lookback, at,
+                                                              lookback_step(lookback))
     outcomes = run_all(calls)
     failures = [err for _value, err in outcomes.values() if err is not None]
     if failures:
