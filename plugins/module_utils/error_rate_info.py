@@ -44,6 +44,7 @@ def lookback_step(lookback: float) -> float:
     """The step of a range query over the lookback, in seconds: about POINTS_PER_LOOKBACK points."""
     return max(1.0, round(lookback / POINTS_PER_LOOKBACK))
 
+
 # The queries run over the lookback (their name + '_range'); all but the first two also now.
 RANGE_QUERIES = ('errors_overall', 'total_overall', 'errors_by_status')
 

@@ -85,8 +85,8 @@ def collect(p: dict[str, Any], warn: Callable[[str], Any]) -> dict[str, Any]:
     calls: dict[str, Callable[..., Any]] = {name: (lambda q=q: client.query(q, at=at)) for name, q in queries.items()}
     # The whole service's highest quantile over the lookback: the onset and shape of a slowdown.
     overall_top = quantile_name(max(quantiles)) + '_overall'
-    calls[overall_top + '_range'] = lambda: client.query_range(queries[overall_top], at - lookback, at,
-                                                              lookback_step(lookback))
+    step = lookback_step(lookback)
+    calls[overall_top + '_range'] = lambda: client.query_range(queries[overall_top], at - lookback, at, step)
     outcomes = run_all(calls)
     failures = [err for _value, err in outcomes.values() if err is not None]
     if failures:
