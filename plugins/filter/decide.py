@@ -5,10 +5,11 @@
 
 from __future__ import annotations
 
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.crashes import crash_loop_measurement
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.decisions import confirmed_step, escalation_reasons, evidence, mitigation_step
 
 
 class FilterModule:
     def filters(self):
         return {'evidence': evidence, 'mitigation_step': mitigation_step, 'confirmed_step': confirmed_step,
-                'escalation_reasons': escalation_reasons}
+                'escalation_reasons': escalation_reasons, 'crash_loop': crash_loop_measurement}

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.latency import duration_text
-from ansible_collections.sre.runbooks.plugins.module_utils.analysis.symptoms import SYMPTOMS, symptom_of
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.symptoms import RUNBOOKS, SYMPTOMS, runbook_of, symptom_of
 from ansible_collections.sre.runbooks.plugins.module_utils.common import formatting as fmt
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 from ansible_collections.sre.runbooks.plugins.module_utils.common.state_files import StateError, read_text, write_atomic
@@ -59,8 +59,8 @@ def iso(moment: datetime | None) -> str:
 
 def file_stem(started: datetime, symptom: str = 'error_rate') -> tuple[str, str]:
     """('YYYY-MM', 'incident-YYYYMMDD-HHmm-high-error-rate') for the incident's start
-    (high-response-time for the response time)."""
-    runbook = 'high-response-time' if symptom == 'latency' else 'high-error-rate'
+    (high-response-time for the response time, pod-crash-loop for a crash loop)."""
+    runbook = RUNBOOKS[symptom].lower().replace(' ', '-')
     return started.strftime('%Y-%m'), started.strftime('incident-%Y%m%d-%H%M-') + runbook
 
 
@@ -109,7 +109,8 @@ def outcome_words(incident: dict[str, Any]) -> str:
     return {
         'open': 'under investigation',
         'mitigating': 'a fix was applied (%s), being verified' % last_action(incident),
-        'resolved': '%s is back under target, verified' % SYMPTOMS[symptom_of(incident)],
+        'resolved': ('the containers run ready with no restart, verified' if symptom_of(incident) == 'crash_loop'
+                     else '%s is back under target, verified' % SYMPTOMS[symptom_of(incident)]),
         'mitigated': 'a fix was applied (%s); verification is off, so it is not verified' % last_action(incident),
         'advised': 'a fix is recommended (%s), %snot applied' % (last_action(incident, applied=False), 'not approved, ' * not_approved(incident)),
         'planned': 'check mode: %s planned, nothing changed' % last_action(incident, applied=False),
@@ -303,9 +304,25 @@ def latency_section(latency: dict[str, Any]) -> list[str]:
          g.get('verdict')) for g in latency.get('groups') or []]) + ['']
 
 
+def crash_loop_section(incident: dict[str, Any]) -> list[str]:
+    """The containers of a Pod Crash Loop incident: the verdict, the last termination, and the
+    crashing container's previous log."""
+    crash = _get(incident, 'triage.crash_loop') or {}
+    checks = _get(incident, 'service_down.checks') or {}
+    lines = ['### Containers', '', crash.get('message') or crash.get('msg') or 'the containers were not checked', '']
+    if crash.get('exit_code') is not None or crash.get('reason'):
+        lines += ['Last termination: %s, exit code %s; %s restarts in all.' % (
+            crash.get('reason') or 'reason not known', crash.get('exit_code'), crash.get('restarts')), '']
+    log = checks.get('logs') or []
+    if log and isinstance(log[0], str):
+        lines += ['The previous container\'s last lines:', '', '```'] + [line[:200] for line in log[-10:]] + ['```', '']
+    return lines
+
+
 def evidence_section(incident: dict[str, Any]) -> list[str]:
     latency = _get(incident, 'triage.latency')
-    lines = ['## Evidence', ''] + (latency_section(latency) if latency else []) + ['### Error rate', '']
+    crashes = crash_loop_section(incident) if symptom_of(incident) == 'crash_loop' else []
+    lines = ['## Evidence', ''] + crashes + (latency_section(latency) if latency else []) + ['### Error rate', '']
     rate = _get(incident, 'triage.error_rate')
     if rate:
         lines += [rate.get('message') or 'no summary of the error rate', '']
@@ -457,7 +474,7 @@ def render_markdown(incident: dict[str, Any], follow_ups: list[str], postmortem:
     """The incident document; graph_name: the file of its error-rate graph, beside it; links:
     prometheus_url, grafana_url and grafana_dashboard, the tools its summary links to."""
     title = '# Incident %s: %s on %s' % (incident.get('id') or '(no id)',
-                                         'high response time' if symptom_of(incident) == 'latency' else 'high error rate',
+                                         runbook_of(incident).lower(),
                                          incident.get('service') or '(service not known)')
     lines = [title, '']
     if graph_name:

@@ -83,7 +83,7 @@ EXPECTED = {
 }
 CLASS = {'rollback': 'disruptive', 'free_port': 'disruptive', 'restart': 'restart', 'recreate': 'restart',
          'resources': 'none', 'feature_flag': 'none', 'circuit_breaker': 'none', 'scale': 'none',
-         'terminate_sessions': 'disruptive', 'cancel_queries': 'disruptive'}
+         'terminate_sessions': 'disruptive', 'cancel_queries': 'disruptive', 'restore_config_key': 'none'}
 
 
 def expected_calls(name):

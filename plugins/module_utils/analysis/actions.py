@@ -20,6 +20,7 @@ COMPOSE = 'sre.runbooks.compose_service'
 ROLLOUT = 'sre.runbooks.k8s_rollout'
 WORKLOAD = 'sre.runbooks.k8s_workload'
 DATABASE = 'sre.runbooks.postgres_session'
+CONFIG_KEY = 'sre.runbooks.k8s_config_key'
 PLATFORMS = ('compose', 'kubernetes')
 
 # How much an action disrupts the service:
@@ -39,6 +40,8 @@ DISRUPTION = {
     'scale': 'none',
     'feature_flag': 'none',
     'circuit_breaker': 'none',
+    # The key put back as last applied: the pods waiting for it start, the running ones are untouched.
+    'restore_config_key': 'none',
     'terminate_sessions': 'disruptive',
     'cancel_queries': 'disruptive',
     'escalate': 'none',  # done by a person; nothing of the service is touched
@@ -118,6 +121,9 @@ def _kubernetes(name: str | None, params: Mapping[str, Any], started_at: str | N
         return {'module': WORKLOAD, 'params': call}
     if name in _ENV_ACTIONS:
         return {'module': WORKLOAD, 'params': {'env': params['env']} if 'env' in params else {}}
+    if name == 'restore_config_key':
+        return {'module': CONFIG_KEY, 'params': {'name': params.get('configmap'), 'key': params.get('key'),
+                                                 'source': 'last_applied'}}
     return None  # free_port: ports are per pod
 
 

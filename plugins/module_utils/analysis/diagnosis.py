@@ -33,7 +33,7 @@ from ansible_collections.sre.runbooks.plugins.module_utils.analysis.changes impo
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.symptoms import BAD_VERDICTS, SYMPTOMS, symptom_of
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import parse_duration
 
-RUNBOOK_ORDER = ('service_down', 'deploy', 'saturation', 'endpoint', 'database', 'dependency')
+RUNBOOK_ORDER = ('service_down', 'crash_loop', 'deploy', 'saturation', 'endpoint', 'database', 'dependency')
 RUNBOOK_STEPS = {
     'service_down': 'Service Completely Down',
     'deploy': 'Mitigation Option 1: Rollback Recent Deployment',
@@ -41,10 +41,12 @@ RUNBOOK_STEPS = {
     'endpoint': 'Mitigation Option 3: Disable Problematic Feature',
     'dependency': 'Mitigation Option 4: Circuit Breaker Activation',
     'database': 'Database Issues',
+    'crash_loop': 'Pod Crash Loop',
     'escalate': 'Escalation',
 }
 # A change after the onset of the symptom, ruled out.
-ONSET_WORDS = {'error_rate': 'the errors began: not their cause', 'latency': 'the slowdown began: not its cause'}
+ONSET_WORDS = {'error_rate': 'the errors began: not their cause', 'latency': 'the slowdown began: not its cause',
+               'crash_loop': 'the crashes began: not their cause'}
 # Causes that hold and explain shares of the errors this close are ranked by confidence.
 SHARE_TIE = 0.1
 # Without a log signature that says whose they are: a gateway's answers to an upstream that
@@ -311,28 +313,38 @@ def _quote(messages: list[tuple[str, int]], limit: int = 2) -> list[str]:
 
 
 def rule_service_down(ev: Evidence, opts: dict[str, Any], change: tuple[dict[str, Any], float | None] | None) -> list[dict[str, Any]]:
-    """The "Service Completely Down" causes: [] when the service is up (on Kubernetes, up and no
-    pod problem); `change` is the deploy or configuration change before the onset, if any."""
+    """The "Service Completely Down" causes, and Pod Crash Loop's (kind crash_loop: containers that
+    keep crashing while the service still answers): [] when the service is up and nothing crashes
+    (on Kubernetes, up and no pod problem); `change` is the deploy or configuration change before
+    the onset, if any."""
     down = ev.service_down or (ev.errors.get('verdict') == 'no_traffic'
                                and ev.has(ev.health) and not ev.health.get('all_ok', True))
+    crashing = ev.symptom == 'crash_loop' and ev.measured.get('verdict') == 'crash_loop'
+    kind = 'service_down' if down or not crashing else 'crash_loop'
     if opts.get('platform') == 'kubernetes':
-        return _service_down_kubernetes(ev, change, down)
-    return [_service_down_compose(ev, opts)] if down else []
+        return _service_down_kubernetes(ev, change, down, kind)
+    return [_service_down_compose(ev, opts, change, kind)] if down or crashing else []
 
 
-def _down_evidence(ev: Evidence) -> list[str]:
+def _down_evidence(ev: Evidence, kind: str = 'service_down') -> list[str]:
+    if kind == 'crash_loop':
+        return [ev.measured.get('message') or 'the containers keep crashing']
     failing = ev.health.get('failed_checks') or []
     return ['health checks failing: %s' % ', '.join(failing) if failing
             else 'no traffic reaches the service']
 
 
-def _service_down_compose(ev: Evidence, opts: dict[str, Any]) -> dict[str, Any]:
-    evidence = _down_evidence(ev)
-    restarts = (ev.resources.get('restarts') or 0) if ev.has(ev.resources) else 0
-    oom = (ev.resources.get('oom_kills') or 0) if ev.has(ev.resources) else 0
+def _service_down_compose(ev: Evidence, opts: dict[str, Any], change: tuple[dict[str, Any], float | None] | None,
+                          kind: str) -> dict[str, Any]:
+    """A port held by another process, a compose file that fails, a configuration the running
+    container differs from, a change before the crashes (rolled back), OOM kills, else a restart."""
+    evidence = _down_evidence(ev, kind)
     host = ev.host if ev.has(ev.host) else {}
+    restarts = max((ev.resources.get('restarts') or 0) if ev.has(ev.resources) else 0,
+                   (host.get('crash') or {}).get('restarts_in_window') or 0)
+    oom = (ev.resources.get('oom_kills') or 0) if ev.has(ev.resources) else 0
     oom = oom or int(bool((host.get('oom') or {}).get('oom_killed')))
-    if restarts:
+    if restarts and kind != 'crash_loop':
         evidence.append('crash loop: %d restarts' % restarts)
     port = ev.messages_matching(_PORT_CONFLICT)
     holders = [h for h in host.get('port_holders') or [] if not h.get('in_service')]
@@ -342,26 +354,30 @@ def _service_down_compose(ev: Evidence, opts: dict[str, Any]) -> dict[str, Any]:
     if port or holders:
         evidence += _quote(port) + ['port %s held by pid %s (%s)' % (
             opts.get('port'), h.get('pid'), (h.get('command') or '?')[:80]) for h in holders]
-        return new_cause('service_down', 0.95, evidence, 'free_port',
+        return new_cause(kind, 0.95, evidence, 'free_port',
                          {'port': opts.get('port'), 'holders': holders},
                          'free port %s held by another process, then restart'
                          % (opts.get('port') or 'of the service'), needs=() if holders else ('logs',))
     if compose.get('valid') is False:
-        return new_cause('service_down', 0.9, evidence + ['compose config: %s' % compose.get('error')],
+        return new_cause(kind, 0.9, evidence + ['compose config: %s' % compose.get('error')],
                          'escalate', {}, 'fix the compose file (compose config fails)')
     # The startup error in the logs says more than an OOM kill that may be an older story.
     if config or compose.get('hash_drift'):
         if compose.get('hash_drift'):
             evidence.append('the running container differs from the compose configuration%s'
                             % (': ' + ', '.join(drift) if drift else ''))
-        return new_cause('service_down', 0.9, evidence + _quote(config), 'recreate', {},
+        return new_cause(kind, 0.9, evidence + _quote(config), 'recreate', {},
                          'fix the configuration, then force-recreate', needs=('logs',))
     if oom:
-        return new_cause('service_down', 0.85, evidence + ['OOM-killed %d times' % oom],
+        return new_cause(kind, 0.85, evidence + ['OOM-killed %d times' % oom],
                          'resources', {'memory_factor': 2},
                          'raise the memory limit (OOM kills), then recreate', needs=('resources',))
-    return new_cause('service_down', 0.8, evidence, 'restart', {},
-                     'restart the service and watch its startup logs', needs=('health',))
+    if change and (change[0].get('kind') == 'config' or change[0].get('image')):
+        startup = _quote(ev.messages_matching(_STARTUP_ERROR))
+        return rollback_cause(ev, kind, 0.85 if startup else 0.75, evidence + startup + [_change_words(change, kind)],
+                              change[0])
+    return new_cause(kind, 0.8, evidence, 'restart', {},
+                     'restart the service once and watch its startup logs', needs=('health',))
 
 
 def change_text(change: dict[str, Any]) -> str:
@@ -526,12 +542,14 @@ def _missing_reference(message: str | None) -> str | None:
     return 'key %s of %s %s' % (match.group(3), match.group(4), match.group(5))
 
 
-def _service_down_kubernetes(ev: Evidence, change: tuple[dict[str, Any], float | None] | None, down: bool) -> list[dict[str, Any]]:
+def _service_down_kubernetes(ev: Evidence, change: tuple[dict[str, Any], float | None] | None, down: bool,
+                             kind: str) -> list[dict[str, Any]]:
     """The pods' state decides: an image that cannot be pulled or a stalled rollout of a new
     version is rolled back; a missing ConfigMap/Secret or nodes without room are escalated (no
     action of ours creates them); OOM kills raise the memory limit; a crash loop is rolled back
     when a change preceded it, else restarted; pods that run but are not ready are restarted,
-    unless a dependency they wait for fails."""
+    unless a dependency they wait for fails. A missing ConfigMap key that the ConfigMap's last
+    applied configuration still holds is put back (k8s_status_info's config_refs)."""
     status = ev.host if ev.has(ev.host) else {}
     problems: dict[Any, dict[str, Any]] = {}
     for problem in status.get('problems') or []:
@@ -539,10 +557,9 @@ def _service_down_kubernetes(ev: Evidence, change: tuple[dict[str, Any], float |
     if not (down or problems):
         return []
     name = workload_name(ev)
-    evidence = (_down_evidence(ev) if down else []) + _k8s_facts(status)
+    evidence = (_down_evidence(ev, kind) if down or kind == 'crash_loop' else []) + _k8s_facts(status)
     if change:
-        evidence.append('%s %s' % (change_text(change[0]), 'before the errors (onset unknown)'
-                                   if change[1] is None else '%.0f s before the errors' % change[1]))
+        evidence.append(_change_words(change, kind))
     failing = failing_dependencies(ev)
 
     pull = problems.get('ImagePullBackOff') or problems.get('ErrImagePull')
@@ -550,17 +567,25 @@ def _service_down_kubernetes(ev: Evidence, change: tuple[dict[str, Any], float |
         if failing:
             evidence.append('dependencies fail too (%s), but they do not keep an image from being '
                             'pulled' % ', '.join(failing))
-        return [_image_rollback(ev, evidence)]
+        return [_image_rollback(ev, evidence, kind)]
     config = problems.get('CreateContainerConfigError')
     if config:
         missing = _missing_reference(config.get('message')) or 'a ConfigMap or Secret'
-        return [new_cause('service_down', 0.9, evidence, 'escalate', {'missing': missing},
+        restorable = [ref for ref in status.get('config_refs') or [] if ref.get('restorable') and ref.get('key')]
+        if restorable:
+            ref = restorable[0]
+            return [new_cause(kind, 0.9, evidence + ['key %s of ConfigMap %s is missing; its last applied '
+                                                     'configuration holds it' % (ref['key'], ref['name'])],
+                              'restore_config_key', {'configmap': ref['name'], 'key': ref['key']},
+                              'restore key %s of ConfigMap %s as last applied; the waiting pods start'
+                              % (ref['key'], ref['name']))] + _also_roll_back(ev, change, 'the pods stopped starting after it')
+        return [new_cause(kind, 0.9, evidence, 'escalate', {'missing': missing},
                           'escalate: %s the pods need is missing (CreateContainerConfigError); create it '
                           'or roll back the change that needs it' % missing)]
     unschedulable = problems.get('Unschedulable')
     if unschedulable:
         short = sorted(set(_INSUFFICIENT.findall(unschedulable.get('message') or '')))
-        return [new_cause('service_down', 0.9, evidence, 'escalate', {'insufficient': short},
+        return [new_cause(kind, 0.9, evidence, 'escalate', {'insufficient': short},
                           'escalate to infrastructure: pods cannot be scheduled (%s)' % (
             'insufficient %s on the nodes' % ', '.join(short) if short
             else (unschedulable.get('message') or 'no node fits')[:120]),
@@ -570,20 +595,20 @@ def _service_down_kubernetes(ev: Evidence, change: tuple[dict[str, Any], float |
         # A ReplicaFailure (a ResourceQuota, an admission webhook) is why the rollout stalled.
         evidence.append('the rollout of the new version stalled%s: it is at fault' % (
             ' as its pods are refused (ReplicaFailure)' if problems.get('ReplicaFailure') else ''))
-        return [_change_rollback(ev, change, 0.85, evidence)]
+        return [_change_rollback(ev, change, 0.85, evidence, kind)]
     oom = (problems.get('OOMKilled') or (status.get('oom') or {}).get('oom_killed')
            or (ev.has(ev.resources) and ev.resources.get('oom_kills')))
     if oom:
         count = (status.get('oom') or {}).get('count') or ev.resources.get('oom_kills') or 1
-        return [new_cause('service_down', 0.85, evidence + ['OOM-killed %d times' % count],
+        return [new_cause(kind, 0.85, evidence + ['OOM-killed %d times' % count],
                           'resources', {'memory_factor': 2},
                           'raise the memory limit of %s (OOM kills); the pods roll' % name)
                 ] + _also_roll_back(ev, change, 'the OOM kills began after it')
     port = ev.messages_matching(_PORT_CONFLICT)
     if port:
         if change:
-            return [_change_rollback(ev, change, 0.8, evidence + _quote(port))]
-        return [new_cause('service_down', 0.8, evidence + _quote(port), 'escalate', {},
+            return [_change_rollback(ev, change, 0.8, evidence + _quote(port), kind)]
+        return [new_cause(kind, 0.8, evidence + _quote(port), 'escalate', {},
                           'escalate: a port is taken inside the pod (another container, or '
                           'hostNetwork/hostPort): fix the pod spec')]
     startup = (['previous container log: "%s"' % line[:160] for line in
@@ -591,23 +616,30 @@ def _service_down_kubernetes(ev: Evidence, change: tuple[dict[str, Any], float |
                or _quote(ev.messages_matching(_STARTUP_ERROR)))
     if problems.get('CrashLoopBackOff') or (startup and not status):
         if change:
-            return [_change_rollback(ev, change, 0.9 if startup else 0.75, evidence + startup)]
-        return [new_cause('service_down', 0.75 if startup else 0.7, evidence + startup, 'restart',
+            return [_change_rollback(ev, change, 0.9 if startup else 0.75, evidence + startup, kind)]
+        return [new_cause(kind, 0.75 if startup else 0.7, evidence + startup, 'restart',
                           {}, 'rollout restart %s and watch its startup logs' % name, needs=('health',))]
     running = [p['name'] for p in status.get('pods') or [] if p.get('phase') == 'Running']
     if (problems.get('NoReadyEndpoints') or problems.get('NotReady')) and running and failing:
         evidence.append('the pods run but are not ready while %s fails: a restart would not '
                         'make them ready' % ', '.join(failing))
-        return [new_cause('service_down', 0.4, evidence, 'escalate', {},
+        return [new_cause(kind, 0.4, evidence, 'escalate', {},
                           'escalate: pods wait for %s' % ', '.join(failing),
                           database=bool(_DATABASE.search(' '.join(failing))))]
-    return [new_cause('service_down', 0.8, evidence, 'restart', {},
+    return [new_cause(kind, 0.8, evidence, 'restart', {},
                       'rollout restart %s and watch its startup logs' % name, needs=('health',))
             ] + _also_roll_back(ev, change, 'the service went down after it')
 
 
-def _change_rollback(ev: Evidence, change: tuple[dict[str, Any], float | None], confidence: float, evidence: list[str]) -> dict[str, Any]:
-    return rollback_cause(ev, 'service_down', confidence, evidence, change[0])
+def _change_rollback(ev: Evidence, change: tuple[dict[str, Any], float | None], confidence: float, evidence: list[str],
+                     kind: str) -> dict[str, Any]:
+    return rollback_cause(ev, kind, confidence, evidence, change[0])
+
+
+def _change_words(change: tuple[dict[str, Any], float | None], kind: str) -> str:
+    what = 'the crashes' if kind == 'crash_loop' else 'the errors'
+    return '%s %s' % (change_text(change[0]), 'before %s (onset unknown)' % what if change[1] is None
+                      else '%.0f s before %s' % (change[1], what))
 
 
 def _also_roll_back(ev: Evidence, change: tuple[dict[str, Any], float | None] | None, why: str) -> list[dict[str, Any]]:
@@ -618,7 +650,7 @@ def _also_roll_back(ev: Evidence, change: tuple[dict[str, Any], float | None] | 
                            needs=('recent changes',))]
 
 
-def _image_rollback(ev: Evidence, evidence: list[str]) -> dict[str, Any]:
+def _image_rollback(ev: Evidence, evidence: list[str], kind: str) -> dict[str, Any]:
     """Pods that cannot pull their image: back to the revision recorded before any mitigation,
     else the one before the newest deploy, else kubectl's previous revision."""
     deploys = sorted((c for c in ev.changes if c.get('kind') == 'deploy'),
@@ -626,9 +658,9 @@ def _image_rollback(ev: Evidence, evidence: list[str]) -> dict[str, Any]:
     evidence = evidence + ['the image of the new version cannot be pulled: the pods of the '
                            'previous revision can run']
     if deploys and not _rollback(ev, deploys[-1])[2]:
-        return rollback_cause(ev, 'service_down', 0.95, evidence, deploys[-1])
+        return rollback_cause(ev, kind, 0.95, evidence, deploys[-1])
     revision = ev.rollback_revision
-    return new_cause('service_down', 0.95, evidence, 'rollback', {'to_revision': revision},
+    return new_cause(kind, 0.95, evidence, 'rollback', {'to_revision': revision},
                      'roll back to revision %s' % revision if revision
                      else 'roll back to the previous revision')
 
@@ -929,16 +961,18 @@ def diagnose(incident: dict[str, Any] | None, options: Mapping[str, Any] | None 
         rule_deploy(ev, opts, change, split), saturation, rule_endpoint(ev, opts), database, dependency] if c]
     for cause in found:
         credit_cause(cause, ev, split, change)
+    # A crash loop is judged on the containers, not on the errors: its causes rank by confidence.
+    by_share = split.available and ev.symptom != 'crash_loop'
     ranking = {
-        'by': 'explained_errors' if split.available else 'confidence',
+        'by': 'explained_errors' if by_share else 'confidence',
         'note': ('causes that hold (confidence at least %s) ranked by the share of the errors '
                  'they explain (error rate by status, log signatures), shares within %d points '
                  'by confidence' % (opts['min_confidence'], 100 * SHARE_TIE)
-                 if split.available else
+                 if by_share else 'a crash loop: causes ranked by confidence' if split.available else
                  'the error rate by status was not available (an older error_rate result, or '
                  'its query failed): causes ranked by confidence'),
     }
-    return decide(ev, opts, rank(found, opts['min_confidence'], split.available), ruled_out, ranking)
+    return decide(ev, opts, rank(found, opts['min_confidence'], by_share), ruled_out, ranking)
 
 
 def rule_options(incident: Mapping[str, Any] | None, options: Mapping[str, Any] | None) -> dict[str, Any]:

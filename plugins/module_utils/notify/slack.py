@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Any, overload
 
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.latency import duration_text
-from ansible_collections.sre.runbooks.plugins.module_utils.analysis.symptoms import symptom_of
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.symptoms import runbook_of, symptom_of
 from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError, HttpClient, body_text, decode_json
 from ansible_collections.sre.runbooks.plugins.module_utils.common import formatting
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import moment
@@ -139,7 +139,7 @@ class Facts:
     def title(self) -> str:
         name = self.var('service_name') or escape(
             (self.get('service') or '').replace('-', ' ').replace('_', ' ').title())
-        what = self.var('title', 'High Response Time' if symptom_of(self.i) == 'latency' else 'High Error Rate')
+        what = self.var('title', runbook_of(self.i))
         return '%s - %s' % (what, name) if name else what
 
     def severity(self) -> str:
@@ -225,7 +225,12 @@ class Facts:
 
     def rates(self, error_rate: str) -> list[tuple[str | None, str]]:
         """The message's figures: the error rate, and first the response time when it is the symptom
-        (alone in an update, which measures the response time only)."""
+        (alone in an update, which measures the response time only); a crash loop's containers
+        first, but in an update, which measures the error rate only."""
+        if symptom_of(self.i) == 'crash_loop' and 'measured' not in self.v:
+            crash = self.get('triage', 'crash_loop') or {}
+            return [('Containers', escape(crash.get('message') or crash.get('msg') or 'not checked')[:300]),
+                    ('Error Rate', error_rate)]
         if symptom_of(self.i) != 'latency':
             return [('Error Rate', error_rate)]
         if 'response_seconds' in self.v:
