@@ -64,11 +64,14 @@ FAULT_FILE="$STATE_DIR/fault.json"
 FAULT_DIR="$STATE_DIR/faults"
 SQUATTER_PIDFILE="$RUN_DIR/port-squatter.pid"
 SQUATTER_LOG="$LOG_DIR/port-squatter.log"
-FAULTS=(bad-deploy slow-deploy endpoint dependency dependency-down saturation memory crash port-conflict two-causes
-        db-idle-tx)
+FAULTS=(bad-deploy slow-deploy endpoint dependency dependency-down saturation memory crash crash-deploy port-conflict
+        two-causes db-idle-tx)
 BAD_VERSION=v1.2.3
 # The slow build: /predict answers 200 about 0.5 s later (an N+1 lookup; HighResponseTime, no 5xx).
 SLOW_VERSION=v1.2.4
+# The crashing build: it needs a setting (MODEL_REGISTRY_URL) the deploy does not give, and exits
+# at start (crash-deploy: a crash loop until rolled back).
+CRASH_VERSION=v1.2.5
 # The gateway's limits in docker-compose.yml (160m, 1.0 CPU) as docker inspect shows them.
 GATEWAY_LIMITS="$((160 * 1024 * 1024)) 1000000000"
 BAD_MODEL_SERVICE_URL=not-a-url
@@ -96,6 +99,7 @@ IMAGES=(
   "inference-gateway:v1.2.2:1.2.2"
   "inference-gateway:v1.2.3:1.2.3"
   "inference-gateway:v1.2.4:1.2.4"
+  "inference-gateway:v1.2.5:1.2.5"
   "model-service:v1.0.0:1.0.0"
   "feature-store:v1.0.0:1.0.0"
   "loadgen:v1.0.0:1.0.0"
@@ -119,7 +123,7 @@ usage: demo/rig.sh COMMAND [ARGS]
                           waits until healthy
   images [--force]        build the base image and the demo images (skipped when up to date)
   deploy VERSION          recreate only inference-gateway at image tag VERSION (e.g. v1.2.3, $SLOW_VERSION);
-                          $GOOD_VERSION ends bad-deploy and slow-deploy
+                          $GOOD_VERSION ends bad-deploy, slow-deploy and crash-deploy
   wait-baseline SECONDS   wait until the gateway at $GOOD_VERSION has been scraped for SECONDS
   wait-alert [TIMEOUT]    wait until HighErrorRate fires for inference-gateway (default 120 s)
   wait-clear [TIMEOUT]    wait until the gateway's 5xx ratio over $DEMO_WINDOW is < 1% (default 120 s)
@@ -844,8 +848,9 @@ cmd_clear() {
 }
 
 # deploy_gateway VERSION: recreate only inference-gateway at that tag (compose defaults otherwise).
+# deploy_gateway VERSION [crashing]: crashing, a build that exits at start: its /health is not awaited.
 deploy_gateway() {
-  local version=$1 image prev start stamp epoch
+  local version=$1 crashing=${2:-} image prev start stamp epoch
   image="sre-demo/inference-gateway:$version"
   if ! docker image inspect "$image" >/dev/null 2>&1; then
     die "image $image does not exist; available: $(docker images sre-demo/inference-gateway --format '{{.Tag}}' | sort | paste -sd' ' -)"
@@ -858,7 +863,7 @@ deploy_gateway() {
   drop_mitigations
   log "deploy inference-gateway: ${prev##*:} -> $version"
   compose GATEWAY_VERSION="$version" -- up -d --no-deps inference-gateway 2>&1 | sed 's/^/  /'
-  "${HELPER[@]}" wait-http --timeout 30 --quiet --contains "\"version\": \"${version#v}\"" \
+  [[ -n $crashing ]] || "${HELPER[@]}" wait-http --timeout 30 --quiet --contains "\"version\": \"${version#v}\"" \
     http://127.0.0.1:8000/health || die "inference-gateway $version did not answer /health within 30 s"
   record_deploy "$version" "${prev##*:}" "$stamp" "$epoch"
   log "deployed inference-gateway $version at $stamp (previous ${prev##*:}; took $(since "$start")s)"
@@ -870,8 +875,8 @@ cmd_deploy() {
   take_lock
   ensure_dockerd
   deploy_gateway "$version"
-  # A rollback by hand ends the bad-deploy and slow-deploy faults.
-  if [[ $version == "$GOOD_VERSION" && $(current_fault) =~ ^(bad|slow)-deploy$ ]]; then rm -f "$FAULT_FILE"; fi
+  # A rollback by hand ends the faults of a deploy.
+  if [[ $version == "$GOOD_VERSION" && $(current_fault) =~ ^(bad|slow|crash)-deploy$ ]]; then rm -f "$FAULT_FILE"; fi
 }
 
 # ----------------------------------------------------------------------------- faults
@@ -931,6 +936,10 @@ cmd_inject() {
   case $fault in
     bad-deploy) deploy_gateway "$BAD_VERSION" ;;
     slow-deploy) deploy_gateway "$SLOW_VERSION" ;;
+    crash-deploy)
+      deploy_gateway "$CRASH_VERSION" crashing
+      id=$(gateway_id)
+      restarts=0 ;;
     endpoint) "${HELPER[@]}" admin inference-gateway predict_v2 on || die "could not switch predict-v2 on" ;;
     dependency) "${HELPER[@]}" admin model-service slow_responses on || die "could not slow model-service down" ;;
     # Two causes at once: model-service turns slow (504s), then a bad version is deployed 3 s later (500s).

@@ -1,6 +1,6 @@
 """Fault knobs of the demo services: the one place where faults live.
 
-A fault is switched on by the running version (a "bad build": 1.2.3, 1.2.4), by
+A fault is switched on by the running version (a "bad build": 1.2.3, 1.2.4, 1.2.5), by
 the env var FAULT (comma separated names, read at start), or at runtime through
 the admin API of the service (never counted in the metrics, never logged):
 
@@ -252,6 +252,17 @@ BAD_VERSIONS = {
     "1.2.3": ["bad_version"],
     "1.2.4": ["slow_version"],
 }
+# Builds that need a setting the demo's deploys do not give: they exit at start with a config
+# error (1.2.5: the crash-deploy fault, a crash loop until rolled back).
+REQUIRED_SETTINGS = {
+    "1.2.5": ["MODEL_REGISTRY_URL"],
+}
+
+
+def missing_settings(version, env=None):
+    """The settings this build needs that the environment does not set."""
+    env = os.environ if env is None else env
+    return [name for name in REQUIRED_SETTINGS.get(version, []) if not env.get(name, "").strip()]
 
 
 def active_names(version, env=None):

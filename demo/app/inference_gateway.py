@@ -23,7 +23,8 @@ Switches (env, read at start):
   THRESHOLD consecutive failures (error or timeout) of a dependency, the gateway
   stops calling it for TIMEOUT seconds and answers the requests that need it from
   the fallback path (200, "degraded": true); then one trial call decides.
-Config errors (a dependency URL that is not a URL) end the process with status 1.
+Config errors (a dependency URL that is not a URL, a setting the build needs and the
+environment lacks) end the process with status 1.
 """
 
 import contextlib
@@ -35,7 +36,7 @@ import urllib.error
 import urllib.parse
 
 from common import VERSION, HttpError, Service, call_json, describe_url_error, env_bool, env_float
-from faults import Faults
+from faults import Faults, missing_settings
 
 SERVICE = "inference-gateway"
 MODELS = [
@@ -178,6 +179,9 @@ class Gateway:
         self.deps = {}
         self.breakers = {}
         try:
+            missing = missing_settings(VERSION)
+            if missing:
+                raise ConfigError("missing required setting %s (needed from %s)" % (", ".join(missing), VERSION))
             self.deps = {
                 "model-service": dependency_url("MODEL_SERVICE_URL", "http://127.0.0.1:8080"),
                 "feature-store": dependency_url("FEATURE_STORE_URL", "http://127.0.0.1:8081"),

@@ -21,6 +21,7 @@ GOOD_VERSION=v1.2.2
 BAD_VERSION=v1.2.3
 # The images of demo/docker-compose.yml, built locally by demo/rig.sh images.
 IMAGES=(sre-demo/inference-gateway:v1.2.2 sre-demo/inference-gateway:v1.2.3 sre-demo/inference-gateway:v1.2.4
+        sre-demo/inference-gateway:v1.2.5
         sre-demo/model-service:v1.0.0
         sre-demo/feature-store:v1.0.0 sre-demo/loadgen:v1.0.0)
 PROM_PORT=19090

@@ -28,7 +28,7 @@ FAULTS_5XX = ("bad-deploy", "endpoint", "dependency", "dependency-down", "satura
               "db-idle-tx")
 # The service whose errors show a fault, when it is not the gateway.
 FAULT_SERVICE = {"db-idle-tx": "orders"}
-FAULTS_DOWN = ("crash", "port-conflict")
+FAULTS_DOWN = ("crash", "crash-deploy", "port-conflict")
 # Faults that show as HighResponseTime (the gateway's p99), with no 5xx.
 FAULTS_LATENCY = ("slow-deploy",)
 # The p99 of the request-duration histogram, as HighResponseTime reads it: (", endpoint" or "", selector, window).

@@ -46,6 +46,12 @@ EXPECTED = {
     # The endpoint fault, cleared before the run starts: no incident, whatever the mode.
     'cleared': (None, None, 'recovered'),
     'crash': ('service_down', 'recreate', 'resolved'),
+    # The same crash, handled by the Pod Crash Loop runbook: its containers checked at triage,
+    # verified by watching them run with no restart.
+    'crash-loop': ('service_down', 'recreate', 'resolved'),
+    # A build that exits at start (v1.2.5, a setting it needs is not given): Pod Crash Loop rolls
+    # the deploy back.
+    'crash-deploy': ('service_down', 'rollback', 'resolved'),
     'port-conflict': ('service_down', 'free_port', 'escalated'),
     # A slow dependency, then a bad deploy 3 s later: the dependency's 504s (three endpoints)
     # outnumber the deploy's 500s (/predict), so the circuit breaker comes first; the rollback
@@ -60,7 +66,12 @@ EXPECTED = {
 # The service that each fault hits, and the runbook that handles it, when not the gateway's High
 # Error Rate.
 SERVICE = {'db-idle-tx': 'orders'}
-RUNBOOK = {'db-idle-tx': 'playbooks/database_issues.yml', 'slow-deploy': 'playbooks/high_response_time.yml'}
+RUNBOOK = {'db-idle-tx': 'playbooks/database_issues.yml', 'slow-deploy': 'playbooks/high_response_time.yml',
+           'crash-loop': 'playbooks/pod_crash_loop.yml', 'crash-deploy': 'playbooks/pod_crash_loop.yml'}
+# Scenarios that inject another's fault.
+FAULT_OF = {'crash-loop': 'crash'}
+# A crash loop is judged on the containers, not against the error rate's baseline: no clean one.
+NO_BASELINE = ('crash-loop', 'crash-deploy')
 # Scenarios whose fault is gone before the runbook runs: the fault injected, then cleared. They
 # read no baseline, so they need no clean one.
 CLEARED = {'cleared': 'endpoint'}
@@ -171,19 +182,37 @@ def slow_deploy_problems(incident, mode):
     return problems
 
 
+def crash_loop_problems(incident, mode):
+    """Judged on the containers (a crash loop, its exit code); in auto mode verified by watching
+    them run ready with no restart, and the thread told of the Pod Crash Loop."""
+    crash = incident['triage'].get('crash_loop') or {}
+    problems = []
+    if incident.get('symptom') != 'crash_loop' or crash.get('verdict') != 'crash_loop' or crash.get('exit_code') != 1:
+        problems.append('the containers were not judged a crash loop with exit code 1: %s' % crash)
+    if mode == 'auto':
+        verify = incident.get('verify') or {}
+        if not verify.get('recovered') or verify.get('restarts_during') != 0:
+            problems.append('not verified on the containers: %s' % verify.get('message'))
+        texts = standin_slack_texts()
+        if not any('Pod Crash Loop' in t and 'Containers' in t for t in texts):
+            problems.append('the thread was not told of the crash loop: %s' % [t[:60] for t in texts])
+    return problems
+
+
 # Variables beyond the inventory's, by fault. two-causes: the circuit breaker cannot clear the
 # deploy's 500s, so its verification runs to the deadline before the rollback; 60 s is enough for
 # a verification on the rig (about 26 s) and spares the scenario 90 s of waiting.
 EXTRA_VARS = {'two-causes': {'verify_deadline': '60s'}}
 # Checks beyond (cause, action, outcome), by fault: a list of what is wrong.
-CHECKS = {'two-causes': two_causes_problems, 'cleared': cleared_problems, 'slow-deploy': slow_deploy_problems}
+CHECKS = {'two-causes': two_causes_problems, 'cleared': cleared_problems, 'slow-deploy': slow_deploy_problems,
+          'crash-loop': crash_loop_problems, 'crash-deploy': crash_loop_problems}
 
 
 def run(fault, workdir, mode):
     rig('clear')
     rig('wait-clear', 180)
-    injected = CLEARED.get(fault, fault)
-    if fault not in CLEARED and fault not in SERVICE:
+    injected = CLEARED.get(fault) or FAULT_OF.get(fault, fault)
+    if fault not in CLEARED and fault not in SERVICE and fault not in NO_BASELINE:
         rig('wait-baseline', CLEAN_SECONDS)
     started = time.monotonic()
     rig('inject', injected)

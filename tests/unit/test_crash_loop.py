@@ -150,3 +150,14 @@ def test_the_channels_and_the_document_name_the_runbook_and_the_containers():
     document = report.render_markdown(inc, [], event, 'x.ics')
     assert document.startswith('# Incident inference-gateway-1: pod crash loop on inference-gateway')
     assert '### Containers\n\ncrash loop: 4 restarts in the window' in document
+
+
+def test_a_compose_crash_loop_after_a_recreate_with_the_same_image_is_not_the_deploys():
+    """The crash fault after an earlier deploy: the containers that crash were made by a recreate
+    with other settings, not by the deploy; the drifted configuration is recreated."""
+    deploy = {'kind': 'deploy', 'time': ONSET - 300, 'time_iso': 'T', 'seconds_before_onset': None,
+              'image': GW + 'v1.2.2', 'previous_image': GW + 'v1.2.3', 'summary': 'image v1.2.3 -> v1.2.2'}
+    recreate = {'kind': 'deploy', 'time': ONSET - 10, 'time_iso': 'T', 'seconds_before_onset': None,
+                'image': GW + 'v1.2.2', 'previous_image': GW + 'v1.2.2', 'summary': 'recreated, image v1.2.2'}
+    d = diagnose(crash_incident('compose', compose_checks(drift=True), [deploy, recreate]))
+    assert d['action']['name'] == 'recreate', d['summary']

@@ -361,6 +361,10 @@ def _service_down_compose(ev: Evidence, opts: dict[str, Any], change: tuple[dict
     if compose.get('valid') is False:
         return new_cause(kind, 0.9, evidence + ['compose config: %s' % compose.get('error')],
                          'escalate', {}, 'fix the compose file (compose config fails)')
+    # The containers that crash were made by a deploy of a new version: back to the one before.
+    if change and _made_the_containers(ev, change[0]):
+        return rollback_cause(ev, kind, 0.9 if config else 0.75, evidence + _quote(config) + [_change_words(change, kind)],
+                              change[0])
     # The startup error in the logs says more than an OOM kill that may be an older story.
     if config or compose.get('hash_drift'):
         if compose.get('hash_drift'):
@@ -372,12 +376,17 @@ def _service_down_compose(ev: Evidence, opts: dict[str, Any], change: tuple[dict
         return new_cause(kind, 0.85, evidence + ['OOM-killed %d times' % oom],
                          'resources', {'memory_factor': 2},
                          'raise the memory limit (OOM kills), then recreate', needs=('resources',))
-    if change and (change[0].get('kind') == 'config' or change[0].get('image')):
-        startup = _quote(ev.messages_matching(_STARTUP_ERROR))
-        return rollback_cause(ev, kind, 0.85 if startup else 0.75, evidence + startup + [_change_words(change, kind)],
-                              change[0])
     return new_cause(kind, 0.8, evidence, 'restart', {},
                      'restart the service once and watch its startup logs', needs=('health',))
+
+
+def _made_the_containers(ev: Evidence, change: dict[str, Any]) -> bool:
+    """Whether `change` is a deploy of a new image and the newest deploy of the service: no
+    recreate since (the same image, other settings) made the containers that run now."""
+    deploys = [c for c in ev.changes if c.get('kind') == 'deploy']
+    newest = max(deploys, key=lambda c: c.get('time') or 0, default=None)
+    return (change.get('kind') == 'deploy' and bool(change.get('image'))
+            and change.get('image') != change.get('previous_image') and newest is change)
 
 
 def change_text(change: dict[str, Any]) -> str:
