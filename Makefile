@@ -179,7 +179,7 @@ units: venv
 # run), then the compose rig's suites, then the real cluster's (make cluster, on the rig's images,
 # and the AWX execution environment).
 FAULT_TESTS := tests/integration/test_rig_faults.py
-REAL_CLUSTER := $(wildcard tests/integration/test_k8s_*real_cluster*.py)
+REAL_CLUSTER := $(wildcard tests/integration/test_*real_cluster*.py)
 CLUSTER_ENV = SRE_RUNBOOKS_TEST_KUBECONFIG=$$($(CLUSTER) kubeconfig) SRE_RUNBOOKS_TEST_IMAGE=sre-demo/loadgen:v1.0.0 \
   SRE_RUNBOOKS_TEST_PROMETHEUS_IMAGE=$$($(CLUSTER) prometheus-image)
 integration: faults integration-rig integration-cluster

@@ -118,6 +118,10 @@ def cases(url, down, k8s):
         ('trace_search_storage_error', 'trace_search_info', dict(traces, url=url + '/jaeger-broken'), {}),
         ('k8s_status', 'k8s_status_info', dict(cluster, name='backend', namespace=K8S_NS, tail=5), {}),
         ('k8s_status_not_found', 'k8s_status_info', dict(cluster, name='nope', namespace=K8S_NS), {}),
+        ('crash_loop_watch', 'crash_loop_watch_info', dict(cluster, platform='kubernetes', name='backend', namespace=K8S_NS,
+                                                           stable_for='1s', deadline='1s', interval='1s'), {}),
+        ('crash_loop_watch_not_found', 'crash_loop_watch_info', dict(cluster, platform='kubernetes', name='nope',
+                                                                     namespace=K8S_NS, deadline='1s', stable_for='1s'), {}),
         ('recent_changes', 'recent_changes_info', dict(cluster, source='kubernetes', name='backend',
                                                        namespace=K8S_NS, since='1795400000',
                                                        onset='2026-11-23T14:10:00Z'), {}),
@@ -201,6 +205,11 @@ EXPECTED = [
     ('k8s_status', 'deployment.ready_replicas', '==', 1),
     ('k8s_status', 'logs', '==', ['starting', 'MemoryError: cannot allocate']),
     ('k8s_status_not_found', 'msg', 'startswith', 'deployment nope not found in namespace shop'),
+    ('crash_loop_watch', 'verdict', '==', 'not_recovered'),
+    ('crash_loop_watch', 'message', '==', 'deployment backend in namespace shop: no restart during the watch, 1/2 ready '
+                                          '(CrashLoopBackOff) at the deadline; stable for 0 s of the 1 s needed'),
+    ('crash_loop_watch', 'last_exit', '==', 'OOMKilled'),
+    ('crash_loop_watch_not_found', 'msg', 'startswith', 'deployment nope not found in namespace shop'),
     ('recent_changes', 'current_revision', '==', 2),
     ('recent_changes', 'previous_image', '==', 'shop/backend:2.0'),
     ('recent_changes_not_found', 'msg', 'startswith', 'deployment nope not found in namespace shop'),
@@ -237,6 +246,7 @@ EXPECTED = [
 # The values that must differ between the two runs, by module: they are the time the run took
 # place or took (the runs are seconds apart), or a latency. Their keys stay, with '<varies>'.
 VARIES = {
+    'crash_loop_watch_info': ['elapsed_seconds', 'samples.*.time', 'samples.*.time_iso', 'started_at', 'ended_at'],
     'error_rate_watch_info': ['elapsed_seconds', 'samples.*.time', 'samples.*.time_iso'],  # and the message's "after N s"
     'incident_registry': ['record.active.until', 'record.updated',  # now + run_ttl, and now
                           'diff.after.active.until', 'diff.after.updated',
