@@ -145,8 +145,8 @@ def test_the_channels_and_the_document_name_the_runbook_and_the_containers():
     assert message.title().startswith('Pod Crash Loop')
     assert message.rates('0%')[0] == ('Containers', inc['triage']['crash_loop']['message'])
     assert report.file_stem(datetime(2026, 12, 6, 10, 5), 'crash_loop')[1] == 'incident-20261206-1005-pod-crash-loop'
-    event = report.postmortem_event(inc, {'attendees': list(report.DEFAULT_ATTENDEES), 'organizer': None, 'within_hours': 48,
-                                           'duration_minutes': 60})
+    postmortem = {'attendees': list(report.DEFAULT_ATTENDEES), 'organizer': None, 'within_hours': 48, 'duration_minutes': 60}
+    event = report.postmortem_event(inc, postmortem)
     document = report.render_markdown(inc, [], event, 'x.ics')
     assert document.startswith('# Incident inference-gateway-1: pod crash loop on inference-gateway')
     assert '### Containers\n\ncrash loop: 4 restarts in the window' in document

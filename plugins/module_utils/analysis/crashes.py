@@ -40,22 +40,23 @@ def _kubernetes(checks: Mapping[str, Any]) -> dict[str, Any]:
     affected = sorted({pod for kind in kinds for pod in problems[kind].get('pods') or []})
     deployment = checks.get('deployment') or {}
     worst = crashed[0] if crashed else {}
-    measured = {
+    restarts = sum(p.get('restarts') or 0 for p in pods)
+    measured: dict[str, Any] = {
         'verdict': 'crash_loop' if kinds else 'ok', 'kinds': kinds,
-        'restarts': sum(p.get('restarts') or 0 for p in pods),
+        'restarts': restarts,
         'exit_code': worst.get('last_exit_code'), 'reason': worst.get('last_terminated_reason'),
         'affected': len(affected), 'replicas': deployment.get('replicas'),
         'ready': deployment.get('ready_replicas'),
         # When the oldest affected pod started: the crash loop is no older than that.
-        'onset': min((epoch(p['started_at']) for p in pods if p.get('name') in affected and p.get('started_at')),
-                     default=None)}
+        'onset': min((start for start in (epoch(p.get('started_at')) for p in pods if p.get('name') in affected)
+                      if start is not None), default=None)}
     if kinds:
         measured['message'] = '%s in %d of %s pods (%s of %s ready): %s' % (
             ', '.join(kinds), len(affected), len(pods), measured['ready'] or 0, measured['replicas'],
             problems[kinds[0]].get('message') or kinds[0])
     else:
         measured['message'] = 'no crash loop: %s of %s replicas ready, %d restarts in all' % (
-            measured['ready'] or 0, measured['replicas'], measured['restarts'])
+            measured['ready'] or 0, measured['replicas'], restarts)
     return measured
 
 
@@ -67,7 +68,7 @@ def _compose(checks: Mapping[str, Any]) -> dict[str, Any]:
     looping = bool(checks.get('crash_loop'))
     kinds = (['CrashLoop'] if looping else []) + (['OOMKilled'] if looping and oom.get('oom_killed') else [])
     running = sum(1 for c in containers if c.get('state') == 'running')
-    measured = {
+    measured: dict[str, Any] = {
         'verdict': 'crash_loop' if looping else 'ok', 'kinds': kinds, 'restarts': restarts,
         'exit_code': crash.get('last_exit_code'), 'reason': 'OOMKilled' if oom.get('oom_killed') else None,
         'affected': sum(1 for c in containers if c.get('state') != 'running' or c.get('restart_count')),

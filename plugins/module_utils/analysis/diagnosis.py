@@ -363,7 +363,7 @@ def _service_down_compose(ev: Evidence, opts: dict[str, Any], change: tuple[dict
                          'escalate', {}, 'fix the compose file (compose config fails)')
     # The containers that crash were made by a deploy of a new version: back to the one before.
     if change and _made_the_containers(ev, change[0]):
-        return rollback_cause(ev, kind, 0.9 if config else 0.75, evidence + _quote(config) + [_change_words(change, kind)],
+        return rollback_cause(ev, kind, 0.9 if config else 0.75, evidence + _quote(config) + [_change_words(ev, change)],
                               change[0])
     # The startup error in the logs says more than an OOM kill that may be an older story.
     if config or compose.get('hash_drift'):
@@ -568,7 +568,7 @@ def _service_down_kubernetes(ev: Evidence, change: tuple[dict[str, Any], float |
     name = workload_name(ev)
     evidence = (_down_evidence(ev, kind) if down or kind == 'crash_loop' else []) + _k8s_facts(status)
     if change:
-        evidence.append(_change_words(change, kind))
+        evidence.append(_change_words(ev, change))
     failing = failing_dependencies(ev)
 
     pull = problems.get('ImagePullBackOff') or problems.get('ErrImagePull')
@@ -645,8 +645,8 @@ def _change_rollback(ev: Evidence, change: tuple[dict[str, Any], float | None], 
     return rollback_cause(ev, kind, confidence, evidence, change[0])
 
 
-def _change_words(change: tuple[dict[str, Any], float | None], kind: str) -> str:
-    what = 'the crashes' if kind == 'crash_loop' else 'the errors'
+def _change_words(ev: Evidence, change: tuple[dict[str, Any], float | None]) -> str:
+    what = 'the crashes' if ev.symptom == 'crash_loop' else 'the errors'
     return '%s %s' % (change_text(change[0]), 'before %s (onset unknown)' % what if change[1] is None
                       else '%.0f s before %s' % (change[1], what))
 
