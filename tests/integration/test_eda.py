@@ -74,14 +74,14 @@ def wait_for(what, check, timeout, interval=0.5):
         time.sleep(interval)
 
 
-def webhook_body(status, fingerprint, rig_label, service='inference-gateway'):
+def webhook_body(status, fingerprint, rig_label, service='inference-gateway', alertname='HighErrorRate'):
     """An Alertmanager webhook notification (version 4) as the high-error-rate receiver sends it."""
-    labels = {'alertname': 'HighErrorRate', 'rig': rig_label, 'service': service, 'severity': 'critical'}
-    group = {'alertname': 'HighErrorRate', 'rig': rig_label, 'service': service}
+    labels = {'alertname': alertname, 'rig': rig_label, 'service': service, 'severity': 'critical'}
+    group = {'alertname': alertname, 'rig': rig_label, 'service': service}
     return {
         'version': '4', 'receiver': 'high-error-rate', 'status': status, 'truncatedAlerts': 0,
-        'groupKey': '{}/{alertname="HighErrorRate"}:{alertname="HighErrorRate", rig="%s", service="%s"}'
-                    % (rig_label, service),
+        'groupKey': '{}/{alertname=~"HighErrorRate|HighResponseTime"}:{alertname="%s", rig="%s", service="%s"}'
+                    % (alertname, rig_label, service),
         'groupLabels': group, 'commonLabels': labels, 'externalURL': ALERTMANAGER,
         'commonAnnotations': {'summary': 'High error rate on %s: 12%% 5xx' % service},
         'alerts': [{'status': status, 'labels': labels, 'fingerprint': fingerprint,
@@ -277,6 +277,20 @@ def test_a_group_of_several_services_is_one_run_over_all_of_them(rulebook):
         line = [line for line in recap.splitlines() if line.startswith(host)]
         assert line and 'failed=0' in line[0], recap
     assert 'Look at the services of this run together' in output
+
+
+def test_a_high_response_time_alert_runs_the_runbook_on_the_response_time(rulebook):
+    """A firing HighResponseTime runs the same playbook with the symptom `latency`: the High
+    Response Time runbook, whose triage measures the response time."""
+    body = webhook_body('firing', 'beefcafe', 'test-eda-%s' % uuid.uuid4().hex[:8], alertname='HighResponseTime')
+    assert post_json(rulebook.url, body) == (200, '{"accepted": 1}')
+    output = wait_for('the runbook play recap', lambda: 'PLAY RECAP' in rulebook.text() and rulebook.text(), 300,
+                      interval=1)
+    recap = output.split('PLAY RECAP', 1)[1]
+    line = [line for line in recap.splitlines() if line.startswith('inference-gateway')]
+    assert line and 'failed=0' in line[0], recap
+    assert 'HIGH RESPONSE TIME - TRIAGE of inference-gateway' in output
+    assert 'Measure the response time against the baseline' in output and 'HIGH ERROR RATE' not in output
 
 
 class Receiver:
