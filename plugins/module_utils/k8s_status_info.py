@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """sre.runbooks.k8s_status_info: the "Service Completely Down" checks of a Deployment in one call -
 its pods (those its ReplicaSets own), the Service and its endpoints, Warning events, the HPA, what
-keeps it from serving, and the previous log of a crashing container (the reads; what they mean is
-k8s_facts')."""
+keeps it from serving, the previous log of a crashing container, and behind a
+CreateContainerConfigError the ConfigMap and Secret references that are missing (the reads; what
+they mean is k8s_facts')."""
 
 from __future__ import annotations
 
@@ -79,7 +80,31 @@ def collect(p: dict[str, Any], warn: Callable[[str], Any]) -> dict[str, Any]:
     result = kf.status_report(deployment, read['owned'], pods, read['service'], read['endpoints'], read['events'],
                               hpa, service, since)
     result['logs'] = crash_log(reader, pods, namespace, p['tail'], warn)
+    result['config_refs'] = config_refs(reader, deployment, namespace, pods, result['problems'], warn)
     return result
+
+
+def config_refs(reader: Reader, deployment: dict[str, Any], namespace: str, pods: list[dict[str, Any]],
+                problems: list[dict[str, Any]], warn: Callable[[str], Any]) -> list[dict[str, Any]]:
+    """The missing ConfigMap and Secret references of the pod template (k8s_facts.missing_config_refs);
+    [] without a call unless a pod is in CreateContainerConfigError. The ConfigMaps are read
+    concurrently; one that cannot be read is a warning, and its references are listed as not known."""
+    if not any(problem['kind'] == kf.CONFIG_ERROR for problem in problems):
+        return []
+    refs = kf.config_references(deployment['spec']['template'].get('spec') or {})
+    names = sorted({ref['name'] for ref in refs if ref['kind'] == 'ConfigMap'})
+    outcomes = run_all({name: lambda name=name: reader.config_map(name, namespace) for name in names})
+    read: dict[str, Any] = {}
+    unread: set[str] = set()
+    for name, (configmap, error) in outcomes.items():
+        if error is not None and not isinstance(error, K8sError):
+            raise error
+        if error is not None:
+            warn('k8s_status could not read ConfigMap %s, which the pods of deployment %s reference: %s'
+                 % (name, deployment['metadata']['name'], error))
+            unread.add(name)
+        read[name] = configmap
+    return kf.missing_config_refs(refs, read, unread, kf.config_error_messages(pods))
 
 
 def crash_log(reader: Reader, pods: list[dict[str, Any]], namespace: str, tail: int, warn: Callable[[str], Any]) -> list[str]:

@@ -35,6 +35,12 @@ description:
     C(NoEndpointsObject) (the Service exists but has no Endpoints object - it has no selector, or
     the endpoints controller has not made one - so no traffic reaches the pods through it) and
     C(NotReady) (running containers whose readiness fails).
+  - When a pod is in C(CreateContainerConfigError), reads each ConfigMap that the pod template
+    references (env C(configMapKeyRef), C(envFrom) C(configMapRef), configMap and projected volumes)
+    and lists in RV(config_refs) the references that are missing, with whether the ConfigMap's
+    C(kubectl.kubernetes.io/last-applied-configuration) still holds a missing key, so that
+    M(sre.runbooks.k8s_config_key) can put it back. Never a value. Secrets are never read; one is
+    listed when a pod's message says it or its key is not found. Without such a pod, no extra call.
   - Fails with a clear message when the Deployment does not exist, the cluster cannot be reached or
     the pods cannot be listed; the other reads failing only warn.
   - Never changes anything.
@@ -82,6 +88,14 @@ EXAMPLES = r'''
     namespace: serving
     state: undone
   when: k8s.problems | selectattr('kind', 'equalto', 'ImagePullBackOff') | list | length > 0
+
+- name: Put back the ConfigMap keys the pods wait for, as last applied
+  sre.runbooks.k8s_config_key:
+    name: "{{ item.name }}"
+    namespace: serving
+    key: "{{ item.key }}"
+    context: prod-eu
+  loop: "{{ k8s.config_refs | selectattr('restorable') | list }}"
 '''
 
 RETURN = r'''
@@ -285,6 +299,50 @@ oom:
     count:
       description: How many containers were.
       type: int
+config_refs:
+  description:
+    - The ConfigMap and Secret references of the pod template that are missing, when a pod is in
+      C(CreateContainerConfigError); empty otherwise (nothing is read then). Never a value.
+    - A ConfigMap that could not be read (RBAC) is a warning, and its references are listed with
+      C(exists) V(null).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    kind:
+      description: V(ConfigMap) or V(Secret).
+      type: str
+    name:
+      description: Its name.
+      type: str
+    key:
+      description: The key referenced; V(null) for a reference of the whole object (C(envFrom), a volume without C(items)).
+      type: str
+    optional:
+      description: Whether every reference to it is C(optional) (the kubelet then starts the container without it).
+      type: bool
+    exists:
+      description:
+        - Whether the ConfigMap or Secret exists; V(null) when not known (a ConfigMap that could not
+          be read). A Secret is listed only when a pod's message says it or its key is not found.
+      type: bool
+    has_key:
+      description: Whether it holds the key; V(null) for a whole-object reference or when not known.
+      type: bool
+    restorable:
+      description:
+        - Whether M(sre.runbooks.k8s_config_key) can put the key back from the ConfigMap's
+          C(kubectl.kubernetes.io/last-applied-configuration) annotation - the ConfigMap exists, is not
+          immutable, and the annotation parses and holds the key. Always V(false) for a Secret.
+      type: bool
+    source:
+      description: Where a restorable key's value is, V(last-applied-configuration); V(null) when not restorable.
+      type: str
+  sample:
+    - {kind: ConfigMap, name: inference-gateway-config, key: MODEL_URL, optional: false, exists: true,
+       has_key: false, restorable: true, source: last-applied-configuration}
+    - {kind: Secret, name: db-credentials, key: null, optional: false, exists: false, has_key: null,
+       restorable: false, source: null}
 logs:
   description: >-
     The last O(tail) lines of the previous instance of a crash-looping container (the first pod

@@ -60,9 +60,10 @@ def expand(text, env):
                   lambda m: '$' if m.group(0) == '$$' else env.get(m.group(1), m.group(0)), text)
 
 
-def key_of(data, ref):
+def key_of(data, ref, kind, namespace):
+    """The value of a configMapKeyRef or secretKeyRef; the kubelet's error when the key is not there."""
     if ref['key'] not in data:
-        raise ConfigError("couldn't find key %s in %s" % (ref['key'], ref['name']))
+        raise ConfigError("couldn't find key %s in %s %s/%s" % (ref['key'], kind, namespace, ref['name']))
     return data[ref['key']]
 
 
@@ -277,9 +278,11 @@ class Pod:
             if 'fieldRef' in ref:
                 env[item['name']] = self.field(ref['fieldRef']['fieldPath'])
             elif 'configMapKeyRef' in ref:
-                env[item['name']] = key_of(self.config_map(ref['configMapKeyRef']['name']), ref['configMapKeyRef'])
+                env[item['name']] = key_of(self.config_map(ref['configMapKeyRef']['name']), ref['configMapKeyRef'],
+                                           'ConfigMap', self.namespace)
             elif 'secretKeyRef' in ref:
-                env[item['name']] = key_of(self.secret(ref['secretKeyRef']['name']), ref['secretKeyRef']).decode()
+                env[item['name']] = key_of(self.secret(ref['secretKeyRef']['name']), ref['secretKeyRef'],
+                                           'Secret', self.namespace).decode()
         return env
 
     def field(self, path):

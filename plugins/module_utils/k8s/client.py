@@ -66,6 +66,7 @@ DEPLOYMENT_ARGS = dict(
 RETRY: dict[str, Any] = dict(total=2, backoff_factor=0.5, status_forcelist=(429, 502, 503, 504), raise_on_status=False)
 JSON_PATCH = 'application/json-patch+json'
 STRATEGIC_MERGE_PATCH = 'application/strategic-merge-patch+json'
+MERGE_PATCH = 'application/merge-patch+json'
 
 
 class K8sError(RunbookError):

@@ -13,14 +13,19 @@ dicts the API returns (as `kubectl get -o json`), no I/O (the reads are k8s_obse
   CreateContainerConfigError, OOMKilled, Unschedulable, ReplicaFailure, ProgressDeadlineExceeded,
   NoReadyEndpoints, NoEndpointsObject, NotReady), Warning events of the Deployment, its
   ReplicaSets and pods, the Service's endpoints and the HorizontalPodAutoscaler.
+- Behind a CreateContainerConfigError: the ConfigMap and Secret references of the pod template
+  that are missing, and whether a ConfigMap key can be put back from the ConfigMap's
+  last-applied-configuration (k8s/configmap.py); never a value.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+import re
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import epoch, iso
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s import configmap as kc
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s import rollout as kr
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.workload import find_hpa, hpa_bounds, parse_quantity
 
@@ -33,6 +38,10 @@ METRICS_ABSENT = 'metrics-server is not installed: CPU and memory unknown; kubec
 METRICS_DOWN = ('metrics-server is installed but does not answer (metrics.k8s.io unavailable): CPU and memory '
                 'unknown; kubectl top would fail too')
 MAX_MESSAGES = 3
+CONFIG_ERROR = 'CreateContainerConfigError'
+# What the kubelet says of a Secret it cannot read: Secrets are never read here.
+_SECRET_NOT_FOUND = re.compile(r'secrets? "([^"]+)" not found', re.I)
+_KEY_NOT_FOUND = re.compile(r"couldn't find key (\S+) in Secret (?:[^/\s]+/)?(\S+)")
 
 
 def _meta(obj: dict[str, Any]) -> dict[str, Any]:
@@ -435,3 +444,102 @@ def status_report(deployment: dict[str, Any], owned: list[dict[str, Any]], pods:
     return {'deployment': facts, 'pods': [pod_facts(pod) for pod in sorted(pods, key=name_of)], 'endpoints': ends,
             'events': relevant, 'hpa': hpa_view, 'problems': found, 'oom': {'oom_killed': bool(oom), 'count': oom},
             'summary': summary(facts, found, ends, hpa_view)}
+
+
+# --------------------------------------------------------------------------- missing ConfigMap and Secret references
+
+def config_references(pod_spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ConfigMaps and Secrets a pod spec reads, once each in the order of the spec:
+    [{kind, name, key, optional}], key None for a whole map (envFrom, a volume without items);
+    optional only when every reference to it is. Through env configMapKeyRef / secretKeyRef,
+    envFrom, and configMap, secret and projected volumes."""
+    found: dict[tuple[str, str, str | None], dict[str, Any]] = {}
+
+    def add(kind: str, name: str | None, key: str | None, optional: Any) -> None:
+        if not name:
+            return
+        entry = found.setdefault((kind, name, key), {'kind': kind, 'name': name, 'key': key, 'optional': True})
+        entry['optional'] = entry['optional'] and bool(optional)
+
+    for container in (pod_spec.get('initContainers') or []) + (pod_spec.get('containers') or []):
+        for env in container.get('env') or []:
+            source = env.get('valueFrom') or {}
+            for kind, field in (('ConfigMap', 'configMapKeyRef'), ('Secret', 'secretKeyRef')):
+                ref = source.get(field)
+                if ref:
+                    add(kind, ref.get('name'), ref.get('key'), ref.get('optional'))
+        for source in container.get('envFrom') or []:
+            for kind, field in (('ConfigMap', 'configMapRef'), ('Secret', 'secretRef')):
+                ref = source.get(field)
+                if ref:
+                    add(kind, ref.get('name'), None, ref.get('optional'))
+    for volume in pod_spec.get('volumes') or []:
+        sources = list((volume.get('projected') or {}).get('sources') or [])
+        if volume.get('configMap'):
+            sources.append({'configMap': volume['configMap']})
+        if volume.get('secret'):
+            sources.append({'secret': dict(volume['secret'], name=volume['secret'].get('secretName'))})
+        for source in sources:
+            for kind, field in (('ConfigMap', 'configMap'), ('Secret', 'secret')):
+                ref = source.get(field)
+                if not ref:
+                    continue
+                for key in [item.get('key') for item in ref.get('items') or []] or [None]:
+                    add(kind, ref.get('name'), key, ref.get('optional'))
+    return list(found.values())
+
+
+def config_error_messages(pods: Iterable[dict[str, Any]]) -> list[str]:
+    """The messages of the containers waiting in CreateContainerConfigError, once each."""
+    messages: list[str] = []
+    for pod in pods:
+        for status in container_statuses(pod):
+            state, details = _state(status)
+            message = details.get('message')
+            if state == 'waiting' and details.get('reason') == CONFIG_ERROR and message and message not in messages:
+                messages.append(message)
+    return messages
+
+
+def _secret_said(ref: dict[str, Any], messages: Iterable[str]) -> dict[str, Any] | None:
+    """{exists, has_key} of a Secret as the kubelet's messages tell it, None when they do not name it."""
+    for message in messages:
+        if any(name == ref['name'] for name in _SECRET_NOT_FOUND.findall(message)):
+            return {'exists': False, 'has_key': False if ref['key'] else None}
+        if ref['key'] and (ref['key'], ref['name']) in _KEY_NOT_FOUND.findall(message):
+            return {'exists': True, 'has_key': False}
+    return None
+
+
+def missing_config_refs(refs: Iterable[dict[str, Any]], configmaps: Mapping[str, dict[str, Any] | None],
+                        unread: Collection[str], messages: Iterable[str]) -> list[dict[str, Any]]:
+    """The references of config_references that are missing, as k8s_status_info's config_refs:
+    [{kind, name, key, optional, exists, has_key, restorable, source}].
+
+    configmaps: {name: the ConfigMap, None when there is none} as read; unread: names whose read
+    failed (exists None: not known); messages: config_error_messages, all that is known of the
+    Secrets (never read): one is listed when a message says it or its key is not found.
+    has_key is None for a whole-map reference or when not known. restorable: the ConfigMap exists,
+    is not immutable, and its last-applied-configuration holds the key (source names it)."""
+    messages = list(messages)
+    missing = []
+    for ref in refs:
+        entry = dict(ref, exists=None, has_key=None, restorable=False, source=None)
+        if ref['kind'] == 'Secret':
+            said = _secret_said(ref, messages)
+            if said is None:
+                continue
+            entry.update(said)
+        elif ref['name'] not in unread:
+            configmap = configmaps.get(ref['name'])
+            if configmap is None:
+                entry.update(exists=False, has_key=False if ref['key'] else None)
+            elif ref['key'] is None or kc.has_key(configmap, ref['key']):
+                continue
+            else:
+                value, _why = kc.applied_value(configmap, ref['key'])
+                restorable = value is not None and not configmap.get('immutable')
+                entry.update(exists=True, has_key=False, restorable=restorable,
+                             source=kc.FROM_LAST_APPLIED if restorable else None)
+        missing.append(entry)
+    return missing

@@ -92,6 +92,10 @@ class Reader:
         one that has no selector or whose Endpoints the controller has not made."""
         return self._get_or_none('endpoints', name, namespace, self.core.read_namespaced_endpoints)
 
+    def config_map(self, name: str, namespace: str) -> dict[str, Any] | None:
+        """The ConfigMap, None when there is none (404)."""
+        return self._get_or_none('configmap', name, namespace, self.core.read_namespaced_config_map)
+
     def _get_or_none(self, kind: str, name: str, namespace: str, method: Callable[..., Any]) -> dict[str, Any] | None:
         try:
             return self._call('get', kind, name, namespace, method, name, namespace)
