@@ -23,10 +23,10 @@ from ansible_collections.sre.runbooks.plugins.module_utils.common import formatt
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 from ansible_collections.sre.runbooks.plugins.module_utils.common.state_files import StateError, read_text, write_atomic
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import moment
-from ansible_collections.sre.runbooks.plugins.module_utils.render.links import grafana_dashboard, prometheus_graph
+from ansible_collections.sre.runbooks.plugins.module_utils.render.links import grafana_dashboard, graph_words, prometheus_graph
 from ansible_collections.sre.runbooks.plugins.module_utils.render.markers import ended_at, incident_markers
 from ansible_collections.sre.runbooks.plugins.module_utils.render.markers import get as _get
-from ansible_collections.sre.runbooks.plugins.module_utils.render.svg_chart import error_rate_chart
+from ansible_collections.sre.runbooks.plugins.module_utils.render.svg_chart import error_rate_chart, incident_chart, seconds_axis
 
 DEFAULT_ATTENDEES = ('Incident Commander', 'On-call engineer', 'Service owner', 'Observability lead')
 ARGUMENT_SPEC = dict(
@@ -208,9 +208,28 @@ def timeline(incident: dict[str, Any]) -> list[tuple[datetime | None, str]]:
     return known + [e for e in events if e[0] is None]
 
 
+def graph_kind(incident: dict[str, Any]) -> str:
+    """What the incident's graph shows, as its file names it: 'response-time' for a High Response
+    Time incident, else 'error-rate'."""
+    return 'response-time' if symptom_of(incident) == 'latency' else 'error-rate'
+
+
+def graph_alt(incident: dict[str, Any]) -> str:
+    """The words of the document's image: what its graph shows."""
+    if graph_kind(incident) == 'response-time':
+        latency = _get(incident, 'triage.latency', {})
+        return 'Response time (%s) during the incident%s, with the deploys, actions and recovery' % (
+            latency.get('verdict_quantile') or 'p99',
+            ' against its target' if fmt.number(latency.get('slow_threshold_seconds')) is not None else '')
+    return 'Error rate during the incident, with the deploys, actions and recovery'
+
+
 def render_graph(incident: dict[str, Any]) -> str | None:
-    """The SVG of the error rate over the incident (incident.error_rate_history, error_rate_info's
-    history), or None when it was not read."""
+    """The SVG of the incident's symptom over the incident, or None when it was not read: the error
+    rate (incident.error_rate_history, error_rate_info's history), or for a High Response Time
+    incident its highest quantile (incident.latency_history, latency_info's history_series)."""
+    if graph_kind(incident) == 'response-time':
+        return render_response_time_graph(incident)
     history = incident.get('error_rate_history') or {}
     if not history.get('overall'):
         return None
@@ -221,6 +240,25 @@ def render_graph(incident: dict[str, Any]) -> str | None:
                   if history.get(key) is not None]
     return error_rate_chart('%s: error rate during incident %s' % (incident.get('service'), incident.get('id')),
                             series, incident_markers(incident), thresholds)
+
+
+def render_response_time_graph(incident: dict[str, Any]) -> str | None:
+    """The SVG of the highest quantile (the triage's verdict_quantile, the p99) over the incident,
+    overall and of the slowest endpoints, against the threshold the triage judged by
+    (slow_threshold_seconds: the target, else slow_factor times the baseline), which the
+    verification watches; None without incident.latency_history."""
+    history = incident.get('latency_history') or {}
+    if not history.get('overall'):
+        return None
+    latency = _get(incident, 'triage.latency', {})
+    name = latency.get('verdict_quantile') or history.get('quantile') or 'p99'
+    series = [{'name': 'all requests', 'points': history['overall']}] + [
+        {'name': group['name'], 'points': group['points']} for group in history.get('groups') or []]
+    threshold = fmt.number(latency.get('slow_threshold_seconds'))
+    thresholds = [] if threshold is None else [{'value': threshold, 'label': '%s %s' % (
+        'target' if fmt.number(latency.get('target_seconds')) is not None else 'slow above', duration_text(threshold))}]
+    return incident_chart('%s: %s response time during incident %s' % (incident.get('service'), name, incident.get('id')),
+                          series, incident_markers(incident), thresholds, axis=seconds_axis(name))
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
@@ -261,7 +299,7 @@ def summary_section(incident: dict[str, Any], links: dict[str, Any] | None = Non
     links = links or {}
     if last:
         for label, url, words in (
-                ('Graph', prometheus_graph(links.get('prometheus_url'), incident, last.timestamp()), 'error rate in Prometheus'),
+                ('Graph', prometheus_graph(links.get('prometheus_url'), incident, last.timestamp()), graph_words(incident)),
                 ('Grafana', grafana_dashboard(links.get('grafana_url'), links.get('grafana_dashboard'), incident,
                                               last.timestamp()), 'the dashboard over the incident')):
             if url:
@@ -471,14 +509,14 @@ def missing(incident: dict[str, Any]) -> list[str]:
 
 def render_markdown(incident: dict[str, Any], follow_ups: list[str], postmortem: dict[str, Any], ics_name: str,
                     graph_name: str | None = None, links: dict[str, Any] | None = None) -> str:
-    """The incident document; graph_name: the file of its error-rate graph, beside it; links:
+    """The incident document; graph_name: the file of its graph (render_graph()), beside it; links:
     prometheus_url, grafana_url and grafana_dashboard, the tools its summary links to."""
     title = '# Incident %s: %s on %s' % (incident.get('id') or '(no id)',
                                          runbook_of(incident).lower(),
                                          incident.get('service') or '(service not known)')
     lines = [title, '']
     if graph_name:
-        lines += ['![Error rate during the incident, with the deploys, actions and recovery](%s)' % graph_name, '']
+        lines += ['![%s](%s)' % (graph_alt(incident), graph_name), '']
     for section in (summary_section(incident, links), storm_section(incident), timeline_section(incident), evidence_section(incident),
                     actions_section(incident), worked_section(incident), slo_section(incident),
                     follow_ups_section(follow_ups)):
@@ -598,12 +636,13 @@ def run(p: dict[str, Any], check_mode: bool) -> dict[str, Any]:
     base = os.path.join(p['directory'], month, stem)
     event = postmortem_event(incident, postmortem)
     graph = render_graph(incident)
-    graph_name = stem + '-error-rate.svg'
+    kind = graph_kind(incident)
+    graph_name = '%s-%s.svg' % (stem, kind)
     files = [(base + '.md', render_markdown(incident, p['follow_ups'], event, stem + '.ics', graph_name if graph else None,
                                             {k: p[k] for k in ('prometheus_url', 'grafana_url', 'grafana_dashboard')})),
              (base + '.ics', render_ics(incident, event, stem + '.md'))]
     if graph:
-        files.append((base + '-error-rate.svg', graph))
+        files.append(('%s-%s.svg' % (base, kind), graph))
     diff: list[dict[str, Any]] = []
     hint = 'check directory (%s) and its permissions' % p['directory']
     for path, text in files:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ansible_collections.sre.runbooks.plugins.module_utils.analysis.error_rate import by_group, label_selector, metric_matchers
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.error_rate import by_group, label_selector, metric_matchers, points_by
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.latency import (
     assess,
     buckets_by,
@@ -19,6 +19,7 @@ from ansible_collections.sre.runbooks.plugins.module_utils.analysis.latency impo
     check_options,
     describe,
     group_label_warning,
+    history_series,
     lookback_summary,
     quantile_name,
     range_points,
@@ -50,6 +51,7 @@ SPEC = endpoint_spec(
     min_request_rate=dict(type='float', default=0.1),
     slow_factor=dict(type='float', default=2.0),
     at=dict(type='str'),
+    history=dict(type='bool', default=False),
 )
 
 
@@ -84,9 +86,13 @@ def collect(p: dict[str, Any], warn: Callable[[str], Any]) -> dict[str, Any]:
     client = PrometheusClient(HttpClient.from_params(p, 'Prometheus'))
     calls: dict[str, Callable[..., Any]] = {name: (lambda q=q: client.query(q, at=at)) for name, q in queries.items()}
     # The whole service's highest quantile over the lookback: the onset and shape of a slowdown.
-    overall_top = quantile_name(max(quantiles)) + '_overall'
+    top = quantile_name(max(quantiles))
+    overall_top = top + '_overall'
     step = lookback_step(lookback)
     calls[overall_top + '_range'] = lambda: client.query_range(queries[overall_top], at - lookback, at, step)
+    # With history, the same by group: the series of the incident's graph.
+    if p['history'] and group_by:
+        calls[top + '_range'] = lambda: client.query_range(queries[top], at - lookback, at, step)
     outcomes = run_all(calls)
     failures = [err for _value, err in outcomes.values() if err is not None]
     if failures:
@@ -102,8 +108,13 @@ def collect(p: dict[str, Any], warn: Callable[[str], Any]) -> dict[str, Any]:
     series = '%s_bucket%s' % (p['metric'], label_selector(metric_matchers(p)))
     warnings = sorted({w for r in results.values() for w in r.warnings})
     result.update(lookback_summary(result, range_points(results[overall_top + '_range'].series), thresholds, window))
-    result.update(quantiles=quantiles, window_seconds=window, baseline_offset_seconds=offset, evaluated_at=at,
-                  queries=queries, query_warnings=warnings, partial=bool(warnings))
+    if p['history']:
+        result['history_series'] = history_series(
+            range_points(results[overall_top + '_range'].series),
+            points_by(results[top + '_range'].series, group_by) if group_by else {}, top, result['weak_groups'])
+    result.update(quantiles=quantiles, target_seconds=p['target_seconds'], window_seconds=window,
+                  baseline_offset_seconds=offset, evaluated_at=at, queries=queries, query_warnings=warnings,
+                  partial=bool(warnings))
     result['message'] = describe(result, p['service'], p['window'], p['baseline_offset'], thresholds, series)
     label_warning = group_label_warning(result, series)
     if label_warning:

@@ -49,6 +49,10 @@ options:
         error rate is drawn, overall and of the endpoints that failed most, with the errors' onset, the deploys,
         the actions applied and the recovery marked, as an SVG file beside the document (RV(graph_path)),
         which the document shows.
+      - For a High Response Time incident (C(symptom=latency)), with C(latency_history) instead (the C(history_series)
+        of M(sre.runbooks.latency_info) over the incident), the highest quantile (the p99) is drawn, overall and of the
+        slowest endpoints, against C(triage.latency.slow_threshold_seconds) (the target), with the same marks, as
+        C(<document>-response-time.svg); the error rate is not drawn for it.
     type: dict
     required: true
   directory:
@@ -127,7 +131,9 @@ path:
   type: str
   sample: incidents/2026-11/incident-20261123-1423-high-error-rate.md
 graph_path:
-  description: The error-rate graph (SVG), or null when the incident holds no C(error_rate_history).
+  description:
+    - The graph (SVG), or null when the incident holds no C(error_rate_history) (no C(latency_history) for a High
+      Response Time incident, whose graph is C(...-response-time.svg)).
   returned: always
   type: str
   sample: incidents/2026-11/incident-20261123-1423-high-error-rate-error-rate.svg

@@ -97,6 +97,12 @@ options:
   at:
     description: Evaluation time; epoch seconds, C(now), C(now-10m) or RFC 3339. Defaults to now.
     type: str
+  history:
+    description:
+      - Also return RV(history_series), the highest quantile over O(lookback), overall and of the groups that
+        were slowest, for a graph (the incident document's); one more range query, by O(group_by).
+    type: bool
+    default: false
 notes:
   - Percentiles from a histogram are estimates within the bucket they fall in (linear interpolation);
     their resolution is that of the buckets.
@@ -342,6 +348,48 @@ history:
           is the bucket's bound, Prometheus' answer (V(null) from a backend that answers +Inf).
       type: float
       sample: 0.99099
+history_series:
+  description:
+    - With O(history), the highest quantile over O(lookback), in seconds, as series for a graph (as the
+      C(history) of M(sre.runbooks.error_rate_info) gives the error rate). A time without a figure (no
+      traffic, or +Inf) has no point.
+  returned: when O(history)
+  type: dict
+  contains:
+    quantile:
+      description: The quantile, RV(verdict_quantile).
+      type: str
+      sample: p99
+    overall:
+      description: C([epoch, seconds]) pairs of the whole service's quantile, the points of RV(history) with a figure.
+      type: list
+      elements: list
+    groups:
+      description:
+        - The three groups (of O(group_by)) whose quantile peaked highest over O(lookback), but those with too
+          little traffic now (RV(weak_groups)); none without O(group_by).
+      type: list
+      elements: dict
+      contains:
+        name:
+          description: The group, for example the endpoint C(/predict).
+          type: str
+        peak_seconds:
+          description: Its highest quantile over O(lookback).
+          type: float
+        points:
+          description: C([epoch, seconds]) pairs.
+          type: list
+          elements: list
+  sample:
+    quantile: p99
+    overall: [[1796569921.0, 0.049876], [1796569945.0, 0.99099]]
+    groups: [{name: /pay, peak_seconds: 0.995, points: [[1796569921.0, 0.04975], [1796569945.0, 0.995]]}]
+target_seconds:
+  description: O(target_seconds), V(null) without one.
+  returned: always
+  type: float
+  sample: 0.5
 largest_bucket_seconds:
   description: The largest finite bucket bound of the histogram, V(null) without series.
   returned: always

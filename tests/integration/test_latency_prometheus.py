@@ -119,6 +119,31 @@ def test_the_onset_of_the_slowdown_is_when_the_p99_went_over(prometheus):
     assert abs(judged['onset'] - slowdown) <= judged['history'][1]['time'] - judged['history'][0]['time']
 
 
+def test_the_history_option_graphs_the_p99_overall_and_of_the_slowest_endpoints(prometheus):
+    result = latency(prometheus, history=True, lookback='30m', target_seconds=0.5)
+    assert not result.get('failed'), result.get('msg')
+    assert result['target_seconds'] == 0.5
+    found = result['history_series']
+    # The whole service's line is the points of the history with a figure, as [epoch, seconds].
+    assert found['quantile'] == 'p99' and len(found['overall']) == 151
+    assert found['overall'] == [[p['time'], p['seconds']] for p in result['history'] if p['seconds'] is not None]
+    # /admin takes 2 s at 0.02 req/s: too little traffic to be drawn; /pay peaked highest of the others.
+    assert [g['name'] for g in found['groups']] == ['/pay', '/search']
+    pay, search = found['groups']
+    assert pay['peak_seconds'] == pytest.approx(0.995, abs=0.001)
+    assert [t for t, _s in pay['points']] == [t for t, _s in found['overall']]
+    slowdown = prometheus.end - 4 * MINUTE
+    assert {round(s, 5) for t, s in pay['points'] if t < slowdown} == {0.04975}
+    assert pay['points'][-1] == [prometheus.end, pytest.approx(0.995, abs=0.001)]
+    assert search['peak_seconds'] == pytest.approx(0.04975, abs=0.0001)
+    # One range query more, by endpoint; without the option, none and no series.
+    plain = latency(prometheus, lookback='30m', target_seconds=0.5)
+    assert 'history_series' not in plain and plain['history'] == result['history']
+    # Without group_by, the whole service alone.
+    overall = latency(prometheus, history=True, lookback='30m', group_by='')
+    assert overall['history_series']['groups'] == [] and len(overall['history_series']['overall']) == 151
+
+
 def test_a_service_not_slow_has_no_onset(prometheus):
     # checkout six minutes before the end, before /pay's slowdown: no onset, a steady p99.
     result = latency(prometheus, at=str(prometheus.end - 6 * MINUTE))

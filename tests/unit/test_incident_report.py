@@ -281,3 +281,49 @@ def test_a_slow_service_is_written_up_on_its_response_time():
     assert '| 2026-11-23T14:32:00Z | Verify, only sample: 24.3 ms at 20.0 req/s |' in text
     assert '### Response time\n\ninference-gateway: p99 972 ms over 30s (slow)\n\n| endpoint | req/s | p99 | baseline | verdict |\n' in text
     assert '| /predict | 5.00 | 993 ms | 24.8 ms | slow |' in text
+
+
+def written(tmp_path, incident):
+    """run()'s result for the incident, and the names of the files it wrote."""
+    params = {'incident': incident, 'directory': str(tmp_path), 'postmortem': POSTMORTEM, 'follow_ups': [],
+              'prometheus_url': None, 'grafana_url': None, 'grafana_dashboard': None}
+    result = report.run(params, check_mode=False)
+    return result, sorted(path.name for path in (tmp_path / '2026-11').iterdir())
+
+
+def test_a_slow_services_document_embeds_its_response_time_graph(tmp_path):
+    times = [1795443600.0 + 10 * i for i in range(31)]
+    latency = {'message': 'inference-gateway: p99 972 ms over 30s (slow)', 'verdict_quantile': 'p99',
+               'slow_threshold_seconds': 0.5, 'target_seconds': 0.5, 'onset_iso': '2026-11-23T14:21:00Z'}
+    slow = dict(FULL, symptom='latency', triage=dict(FULL['triage'], latency=latency),
+                latency_history={'quantile': 'p99', 'overall': [[t, 0.99 if 60 <= t - times[0] < 180 else 0.025] for t in times],
+                                 'groups': []},
+                error_rate_history={'overall': [[t, 0.0] for t in times], 'groups': []})
+    result, names = written(tmp_path, slow)
+    stem = 'incident-20261123-1423-high-response-time'
+    assert names == [stem + '-response-time.svg', stem + '.ics', stem + '.md']
+    assert result['graph_path'] == str(tmp_path / '2026-11' / (stem + '-response-time.svg'))
+    document = (tmp_path / '2026-11' / (stem + '.md')).read_text()
+    assert document.splitlines()[2] == ('![Response time (p99) during the incident against its target, with the deploys, '
+                                        'actions and recovery](%s-response-time.svg)' % stem)
+    graph = (tmp_path / '2026-11' / (stem + '-response-time.svg')).read_text()
+    assert 'p99 response time during incident' in graph and '>target 500 ms<' in graph and '5xx' not in graph
+    # Without the response time read, no graph: the error rate says nothing of a slow service.
+    result, names = written(tmp_path / 'unread', dict(slow, latency_history={}))
+    assert result['graph_path'] is None and names == [stem + '.ics', stem + '.md']
+    assert '![' not in (tmp_path / 'unread' / '2026-11' / (stem + '.md')).read_text()
+
+
+def test_an_error_rate_document_keeps_its_error_rate_graph(tmp_path):
+    times = [1795443600.0 + 10 * i for i in range(31)]
+    failing = dict(FULL, error_rate_history={'overall': [[t, 20.0 if 60 <= t - times[0] < 180 else 0.0] for t in times],
+                                             'groups': [], 'critical_percent': 5.0, 'warning_percent': 1.0},
+                   latency_history={'overall': [[t, 0.2] for t in times]})
+    result, names = written(tmp_path, failing)
+    stem = 'incident-20261123-1423-high-error-rate'
+    assert names == [stem + '-error-rate.svg', stem + '.ics', stem + '.md']
+    assert result['graph_path'].endswith(stem + '-error-rate.svg')
+    assert (tmp_path / '2026-11' / (stem + '.md')).read_text().splitlines()[2] == (
+        '![Error rate during the incident, with the deploys, actions and recovery](%s-error-rate.svg)' % stem)
+    assert (tmp_path / '2026-11' / (stem + '-error-rate.svg')).read_text() == report.render_graph(failing)
+    assert '% of requests answering 5xx' in report.render_graph(failing)

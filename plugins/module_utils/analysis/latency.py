@@ -10,8 +10,9 @@ and, for a quantile beyond the largest finite bucket, the bound of that bucket (
 bucket is reported as such with the bound, never as a figure. The bucket rates beside the
 percentiles tell the second case from a true value at the bound, as Prometheus decides it.
 
-Also the onset and shape of a slowdown over a lookback (lookback_summary), and the verdict of a
-watch that verifies the recovery (watch_verdict, on error_rate's watch_outcome).
+Also the onset and shape of a slowdown over a lookback (lookback_summary), the series of the
+incident's graph (history_series), and the verdict of a watch that verifies the recovery
+(watch_verdict, on error_rate's watch_outcome).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.error_rate import (
+    HISTORY_GROUPS,
     label_selector,
     shape_and_onset,
     trend,
@@ -436,6 +438,27 @@ def lookback_summary(result: Mapping[str, Any], points: Sequence[tuple[float, fl
     return {'onset': onset, 'onset_iso': iso(onset), 'onset_before_lookback': before, 'shape': shape,
             'slow_threshold_seconds': threshold,
             'history': [{'time': t, 'seconds': None if s is None else round(s, 6)} for t, s in points]}
+
+
+def history_series(overall: Sequence[tuple[float, float | None]], by_group: Mapping[str, Mapping[float, float]],
+                   quantile: str, skip: Iterable[str] = ()) -> dict[str, Any]:
+    """The highest quantile over time for the incident's graph, as error_rate's history() gives the
+    error rate: {'quantile': 'p99', 'overall': [[t, seconds]...], 'groups': [{'name',
+    'peak_seconds', 'points'}]} of the HISTORY_GROUPS groups whose quantile peaked highest, but
+    those in skip (too little traffic to judge: their quantile is noise). overall: [(t, seconds or
+    None)] of the whole service; by_group: {group: {t: seconds}}. A time without a figure (no
+    traffic, above the largest bucket from a backend that answers +Inf) has no point; seconds to
+    the microsecond."""
+    def line(found: Iterable[tuple[float, float | None]]) -> list[list[float]]:
+        return [[t, round(s, 6)] for t, s in sorted(found, key=lambda point: point[0]) if s is not None and math.isfinite(s)]
+
+    left_out = set(skip)
+    lines = {name: line(points.items()) for name, points in by_group.items() if name not in left_out}
+    peaks = {name: max(v for _t, v in points) for name, points in lines.items() if points}
+    slowest = sorted(peaks, key=lambda name: (-peaks[name], name))
+    return {'quantile': quantile, 'overall': line(overall),
+            'groups': [{'name': name, 'peak_seconds': peaks[name], 'points': lines[name]}
+                       for name in slowest[:HISTORY_GROUPS]]}
 
 
 def group_label_warning(result: Mapping[str, Any], series: str) -> str | None:

@@ -21,7 +21,7 @@ from ansible_collections.sre.runbooks.plugins.module_utils.analysis.symptoms imp
 from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError, HttpClient, body_text, decode_json
 from ansible_collections.sre.runbooks.plugins.module_utils.common import formatting
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import moment
-from ansible_collections.sre.runbooks.plugins.module_utils.render.links import grafana_dashboard, prometheus_graph
+from ansible_collections.sre.runbooks.plugins.module_utils.render.links import grafana_dashboard, graph_words, prometheus_graph
 
 TEMPLATES = ('incident', 'update', 'resolved', 'escalation', 'closed', 'joined')
 JSON_UTF8 = {'Content-Type': 'application/json; charset=utf-8'}
@@ -370,11 +370,11 @@ class Facts:
                 self.var('handled_by') or escape(run or 'another run'))
 
     def graph(self) -> list[tuple[str | None, str]]:
-        """The Prometheus graph of the incident's error rate and the service's Grafana dashboard
-        over its time range (template vars prometheus_url, grafana_url and grafana_dashboard), those
-        that can be linked."""
+        """The Prometheus graph of the incident's symptom (its error rate, or its p99 for the
+        response time) and the service's Grafana dashboard over its time range (template vars
+        prometheus_url, grafana_url and grafana_dashboard), those that can be linked."""
         now = self.now.timestamp()
-        links = [('Graph', prometheus_graph(self.var('prometheus_url'), self.i, now), 'error rate in Prometheus'),
+        links = [('Graph', prometheus_graph(self.var('prometheus_url'), self.i, now), graph_words(self.i)),
                  ('Grafana', grafana_dashboard(self.var('grafana_url'), self.var('grafana_dashboard'), self.i, now),
                   'the dashboard over the incident')]
         return [(label, '<%s|%s>' % (url, words)) for label, url, words in links if url]

@@ -1,8 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: sre.runbooks contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The moments of an incident worth marking on a graph or a dashboard: the errors' onset, each
-deploy, each action applied, the recovery, the escalation. Pure, from the incident fact."""
+"""The moments of an incident worth marking on a graph or a dashboard: the errors' onset, the
+slowdown's (for the response time), each deploy, each action applied, the recovery, the
+escalation. Pure, from the incident fact."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ def _epoch(value: Any) -> float | None:
 def incident_markers(incident: dict[str, Any]) -> list[dict[str, Any]]:
     """[{at: epoch, label, kind: onset | deploy | action | recovered | escalated}] in time order;
     moments not known are left out."""
-    found = [{'at': _epoch(get(incident, 'triage.error_rate.onset_iso')), 'label': 'errors began', 'kind': 'onset'}]
+    found = [{'at': _epoch(get(incident, 'triage.error_rate.onset_iso')), 'label': 'errors began', 'kind': 'onset'},
+             {'at': _epoch(get(incident, 'triage.latency.onset_iso')), 'label': 'slowdown began', 'kind': 'onset'}]
     for change in get(incident, 'triage.changes', []):
         if change.get('kind') in ('deploy', 'config'):
             image = change.get('image') or ''

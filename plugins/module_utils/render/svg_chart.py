@@ -1,25 +1,54 @@
 # -*- coding: utf-8 -*-
 # Copyright: sre.runbooks contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The incident's error-rate graph as an SVG document: pure, no plotting library.
+"""The incident's graph as an SVG document: pure, no plotting library.
 
-Series are lines of percentages over time; thresholds are dashed horizontal lines; markers are
-vertical lines at the moments the runbook names (the deploy it blamed, each action, the
-recovery), labelled at the top, staggered so that close ones stay readable.
+Series are lines over time in the unit of an axis (PERCENT, the error rate; seconds_axis(), a
+response-time quantile); thresholds are dashed horizontal lines; markers are vertical lines at
+the moments the runbook names (the deploy it blamed, each action, the recovery), labelled at the
+top, staggered so that close ones stay readable.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 from xml.sax.saxutils import escape
 
 WIDTH, HEIGHT = 880, 360
 LEFT, RIGHT, TOP, BOTTOM = 64, 180, 56, 44
 COLORS = ('#c0392b', '#2471a3', '#d68910', '#7d3c98', '#1e8449', '#5d6d7e')
 MARKER_COLORS = {'deploy': '#7d3c98', 'action': '#1e8449', 'recovered': '#2471a3', 'onset': '#c0392b'}
+
+
+class Axis(NamedTuple):
+    """The unit of a chart's values: its caption above the plot, the least top of the scale, and
+    how a tick reads."""
+    caption: str
+    floor: float
+    tick: Callable[[float], str]
+
+
+def _percent_tick(level: float) -> str:
+    return '%g%%' % round(level, 6)
+
+
+def seconds_tick(seconds: float) -> str:
+    """A tick of a response time: '0 ms', '250 ms', '1.5 s' (ms under 1 s)."""
+    if round(seconds, 9) < 1:
+        return '%g ms' % round(1000 * seconds, 6)
+    return '%g s' % round(seconds, 6)
+
+
+# The error rate, in percent of the requests (1% at least at the top of the scale).
+PERCENT = Axis('% of requests answering 5xx', 1.0, _percent_tick)
+
+
+def seconds_axis(quantile: str = 'p99') -> Axis:
+    """A response-time quantile, in seconds (10 ms at least at the top of the scale)."""
+    return Axis('%s of the response time' % quantile, 0.01, seconds_tick)
 
 
 def _nice_step(span: float, ticks: int) -> float:
@@ -41,16 +70,24 @@ def _clock(epoch: float) -> str:
 def error_rate_chart(title: str, series: Sequence[dict[str, Any]], markers: Sequence[dict[str, Any]] = (),
                      thresholds: Sequence[dict[str, Any]] = (), start: float | None = None,
                      end: float | None = None) -> str:
-    """SVG of series ({name, points: [[epoch, percent], ...]}), thresholds ({label, percent}) and
+    """incident_chart() of the error rate: series of percentages, thresholds ({label, percent})."""
+    return incident_chart(title, series, markers, [{'label': t['label'], 'value': t['percent']} for t in thresholds],
+                          start, end, PERCENT)
+
+
+def incident_chart(title: str, series: Sequence[dict[str, Any]], markers: Sequence[dict[str, Any]] = (),
+                   thresholds: Sequence[dict[str, Any]] = (), start: float | None = None,
+                   end: float | None = None, axis: Axis = PERCENT) -> str:
+    """SVG of series ({name, points: [[epoch, value], ...]}), thresholds ({label, value}) and
     markers ({at: epoch, label, kind: deploy | action | recovered | onset}) between start and end
-    (default: the points' span)."""
+    (default: the points' span); values in the unit of axis (PERCENT, or seconds_axis())."""
     times = [p[0] for s in series for p in s['points']]
     start = min(times) if start is None and times else start or 0.0
     end = max(times) if end is None and times else end or start + 60.0
     if end <= start:
         end = start + 60.0
     peak = max([p[1] for s in series for p in s['points'] if p[1] is not None]
-               + [t['percent'] for t in thresholds] + [1.0])
+               + [t['value'] for t in thresholds] + [axis.floor])
     y_step = _nice_step(peak * 1.1, 5)  # headroom above the peak for the markers' labels
     y_max = y_step * math.ceil(peak * 1.1 / y_step)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
@@ -58,20 +95,20 @@ def error_rate_chart(title: str, series: Sequence[dict[str, Any]], markers: Sequ
     def x(at: float) -> float:
         return LEFT + (at - start) / (end - start) * plot_w
 
-    def y(percent: float) -> float:
-        return TOP + plot_h - min(percent, y_max) / y_max * plot_h
+    def y(value: float) -> float:
+        return TOP + plot_h - min(value, y_max) / y_max * plot_h
 
     out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" '
            'font-family="DejaVu Sans, Arial, sans-serif" font-size="11">' % (WIDTH, HEIGHT, WIDTH, HEIGHT),
            '<rect width="100%" height="100%" fill="#ffffff"/>',
            '<text x="%d" y="20" font-size="14" font-weight="bold">%s</text>' % (LEFT, escape(title)),
-           '<text x="%d" y="36" fill="#555555">%% of requests answering 5xx, %s to %s UTC</text>' % (
-               LEFT, time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(start)), _clock(end))]
+           '<text x="%d" y="36" fill="#555555">%s, %s to %s UTC</text>' % (
+               LEFT, escape(axis.caption), time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(start)), _clock(end))]
     level = 0.0
     while level <= y_max + 1e-9:
         out.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#e5e5e5"/>' % (LEFT, y(level), LEFT + plot_w, y(level)))
-        out.append('<text x="%d" y="%.1f" text-anchor="end" fill="#555555">%s%%</text>' % (
-            LEFT - 6, y(level) + 4, ('%g' % round(level, 6))))
+        out.append('<text x="%d" y="%.1f" text-anchor="end" fill="#555555">%s</text>' % (
+            LEFT - 6, y(level) + 4, escape(axis.tick(level))))
         level += y_step
     step = _time_step(end - start)
     tick = math.ceil(start / step) * step
@@ -84,9 +121,9 @@ def error_rate_chart(title: str, series: Sequence[dict[str, Any]], markers: Sequ
     out.append('<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#999999"/>' % (LEFT, TOP, plot_w, plot_h))
     for threshold in thresholds:
         out.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#c0392b" stroke-dasharray="6,4"/>' % (
-            LEFT, y(threshold['percent']), LEFT + plot_w, y(threshold['percent'])))
+            LEFT, y(threshold['value']), LEFT + plot_w, y(threshold['value'])))
         out.append('<text x="%d" y="%.1f" fill="#c0392b">%s</text>' % (
-            LEFT + plot_w + 6, y(threshold['percent']) + 4, escape(threshold['label'])))
+            LEFT + plot_w + 6, y(threshold['value']) + 4, escape(threshold['label'])))
     legend_y = TOP + 4
     for index, line in enumerate(series):
         color = COLORS[index % len(COLORS)]
