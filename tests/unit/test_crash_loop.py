@@ -4,11 +4,11 @@ compose_service_info return it."""
 
 from datetime import datetime, timezone
 
+from ansible_collections.sre.runbooks.plugins.module_utils import incident_report as report
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.actions import action_calls
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.crashes import crash_loop_measurement
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.decisions import evidence
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.diagnosis import diagnose
-from ansible_collections.sre.runbooks.plugins.module_utils import incident_report as report
 from ansible_collections.sre.runbooks.plugins.module_utils.notify.slack import Facts
 from test_diagnosis import GW, ONSET, incident
 
