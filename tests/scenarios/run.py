@@ -52,6 +52,9 @@ EXPECTED = {
     # A build that exits at start (v1.2.5, a setting it needs is not given): Pod Crash Loop rolls
     # the deploy back.
     'crash-deploy': ('service_down', 'rollback', 'resolved'),
+    # The memory fault seen as a crash loop (OOM-killed every ~19 s, serving in between): Pod Crash
+    # Loop finds the memory at its limit (saturation, which also holds the OOM kills) and raises it.
+    'memory-loop': ('saturation', 'resources', 'resolved'),
     'port-conflict': ('service_down', 'free_port', 'escalated'),
     # A slow dependency, then a bad deploy 3 s later: the dependency's 504s (three endpoints)
     # outnumber the deploy's 500s (/predict), so the circuit breaker comes first; the rollback
@@ -67,11 +70,15 @@ EXPECTED = {
 # Error Rate.
 SERVICE = {'db-idle-tx': 'orders'}
 RUNBOOK = {'db-idle-tx': 'playbooks/database_issues.yml', 'slow-deploy': 'playbooks/high_response_time.yml',
-           'crash-loop': 'playbooks/pod_crash_loop.yml', 'crash-deploy': 'playbooks/pod_crash_loop.yml'}
+           'crash-loop': 'playbooks/pod_crash_loop.yml', 'crash-deploy': 'playbooks/pod_crash_loop.yml',
+           'memory-loop': 'playbooks/pod_crash_loop.yml'}
 # Scenarios that inject another's fault.
-FAULT_OF = {'crash-loop': 'crash'}
+FAULT_OF = {'crash-loop': 'crash', 'memory-loop': 'memory'}
 # A crash loop is judged on the containers, not against the error rate's baseline: no clean one.
-NO_BASELINE = ('crash-loop', 'crash-deploy')
+NO_BASELINE = ('crash-loop', 'crash-deploy', 'memory-loop')
+# Restarts of the gateway's container the run waits for after the fault shows: a container
+# restarted once is not yet a crash loop (compose_service_info's crash_restarts, 3 in its window).
+RESTARTS = {'memory-loop': 3}
 # Scenarios whose fault is gone before the runbook runs: the fault injected, then cleared. They
 # read no baseline, so they need no clean one.
 CLEARED = {'cleared': 'endpoint'}
@@ -120,6 +127,22 @@ def runbook(workdir, mode, fault):
     out.unlink()
     diagnosed = incident.get('diagnosis', {}).get('at')
     return incident, (epoch(diagnosed) - started) if diagnosed else 0.0, took, proc.stdout
+
+
+def wait_restarts(count, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        proc = subprocess.run(['docker', 'ps', '-q', '--filter', 'label=com.docker.compose.service=inference-gateway',
+                               '--filter', 'label=com.docker.compose.project=sre-demo'],
+                              capture_output=True, text=True, timeout=30, check=False)
+        ids = proc.stdout.split()
+        restarts = int(subprocess.run(['docker', 'inspect', '-f', '{{.RestartCount}}', ids[0]], capture_output=True,
+                                      text=True, timeout=30, check=False).stdout.strip() or 0) if ids else 0
+        if restarts >= count:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError('the gateway restarted %d times in %d s, not %d' % (restarts, timeout, count))
+        time.sleep(2)
 
 
 def expected_for(fault, mode):
@@ -190,8 +213,9 @@ def crash_loop_problems(incident, mode):
     them run ready with no restart, and the thread told of the Pod Crash Loop."""
     crash = incident['triage'].get('crash_loop') or {}
     problems = []
-    if incident.get('symptom') != 'crash_loop' or crash.get('verdict') != 'crash_loop' or crash.get('exit_code') != 1:
-        problems.append('the containers were not judged a crash loop with exit code 1: %s' % crash)
+    code = 137 if crash.get('reason') == 'OOMKilled' else 1
+    if incident.get('symptom') != 'crash_loop' or crash.get('verdict') != 'crash_loop' or crash.get('exit_code') != code:
+        problems.append('the containers were not judged a crash loop with exit code %d: %s' % (code, crash))
     if mode == 'auto':
         verify = incident.get('verify') or {}
         if not verify.get('recovered') or verify.get('restarts_during') != 0:
@@ -208,7 +232,7 @@ def crash_loop_problems(incident, mode):
 EXTRA_VARS = {'two-causes': {'verify_deadline': '60s'}}
 # Checks beyond (cause, action, outcome), by fault: a list of what is wrong.
 CHECKS = {'two-causes': two_causes_problems, 'cleared': cleared_problems, 'slow-deploy': slow_deploy_problems,
-          'crash-loop': crash_loop_problems, 'crash-deploy': crash_loop_problems}
+          'crash-loop': crash_loop_problems, 'crash-deploy': crash_loop_problems, 'memory-loop': crash_loop_problems}
 
 
 def run(fault, workdir, mode):
@@ -220,6 +244,8 @@ def run(fault, workdir, mode):
     started = time.monotonic()
     rig('inject', injected)
     rig('wait-fault', injected, 240)
+    if fault in RESTARTS:
+        wait_restarts(RESTARTS[fault], 180)
     if fault in CLEARED:
         rig('clear')
         rig('wait-clear', 180)
