@@ -286,6 +286,11 @@ partial:
   description: True when some evidence is missing or partial.
   returned: always
   type: bool
+partial_reasons:
+  description: Why the evidence is partial, one sentence each (the measured symptom, the logs, the traces, what is missing).
+  returned: always
+  type: list
+  elements: str
 ranking:
   description: How RV(causes) and RV(plan) are ranked.
   returned: always

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from ansible_collections.sre.runbooks.plugins.module_utils import incident_report as report
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.actions import action_calls
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.crashes import crash_loop_measurement
-from ansible_collections.sre.runbooks.plugins.module_utils.analysis.decisions import evidence
+from ansible_collections.sre.runbooks.plugins.module_utils.analysis.decisions import evidence, mitigation_step
 from ansible_collections.sre.runbooks.plugins.module_utils.analysis.diagnosis import diagnose
 from ansible_collections.sre.runbooks.plugins.module_utils.notify.slack import Facts
 from test_diagnosis import GW, ONSET, incident
@@ -161,3 +161,16 @@ def test_a_compose_crash_loop_after_a_recreate_with_the_same_image_is_not_the_de
                 'image': GW + 'v1.2.2', 'previous_image': GW + 'v1.2.2', 'summary': 'recreated, image v1.2.2'}
     d = diagnose(crash_incident('compose', compose_checks(drift=True), [deploy, recreate]))
     assert d['action']['name'] == 'recreate', d['summary']
+
+
+def test_partial_logs_refuse_a_rollback_saying_it_is_the_logs():
+    """A disruptive action is not taken on partial evidence, and the refusal names the part."""
+    change = {'kind': 'deploy', 'time': ONSET - 20, 'time_iso': 'T', 'seconds_before_onset': None,
+              'image': GW + 'v1.2.5', 'previous_image': GW + 'v1.2.2', 'summary': 'image v1.2.2 -> v1.2.5'}
+    inc = crash_incident('compose', compose_checks(), [change])
+    inc['investigate']['logs']['partial'] = True
+    inc['diagnosis'] = diagnose(inc)
+    assert inc['diagnosis']['partial_reasons'] == ['the logs are partial']
+    step = mitigation_step(inc, 1, mode='auto', allowed_actions=['rollback'])
+    assert step['decision'] == 'insufficient'
+    assert step['reason'] == 'not enough evidence to rollback to v1.2.2, which interrupts the service: the logs are partial'

@@ -269,6 +269,9 @@ def test_kubernetes_log_entries_and_reads():
     assert entries[1][1:] == ('plain line', 'backend-a/backend', None) and entries[2][:2] == (None, 'no time here')
     assert kubernetes_reads([CRASH_OOM, HEALTHY]) == [('backend-a', 'backend', False), ('backend-a', 'backend', True),
                                                       ('backend-g', 'backend', False)]
+    # A container that never ran (its image not pulled) has no log to read: not a gap in the evidence.
+    assert kubernetes_reads([PULL, HEALTHY]) == [('backend-g', 'backend', False)]
+    assert kf.never_started(PULL) == ['backend'] and kf.never_started(CRASH_OOM) == []
 
 
 def test_a_service_without_endpoints_object_is_not_no_service():

@@ -127,10 +127,24 @@ def test_history_with_gaps(gapped):
     entries = kr.history(deployment(), gapped)
     assert [e['revision'] for e in entries] == [1, 4, 7]
     last = entries[-1]
-    assert last == {'revision': 7, 'replica_set': 'web-h00007', 'images': ['web:7'], 'change_cause': 'deploy web:7',
+    assert last == {'revision': 7, 'replica_set': 'web-h00007', 'images': ['web:7'], 'settings': ['env RELEASE'], 'change_cause': 'deploy web:7',
                     'created': '2026-11-08T10:00:00Z', 'replicas': 3, 'ready_replicas': 3, 'available_replicas': 3,
                     'current': True}
     assert entries[0]['change_cause'] is None and not entries[0]['current'] and entries[0]['replicas'] == 0
+
+
+def test_history_names_the_settings_a_revision_changed_and_not_a_restart():
+    """A revision with the same image is a change of settings (env, resources, the pod spec), or a
+    restart when only its restartedAt annotation changed: the diagnosis counts the first only."""
+    base = replica_set(1, 'web:1', env='a')
+    env = replica_set(2, 'web:1', env='b')
+    restart = replica_set(3, 'web:1', env='b')
+    restart['spec']['template']['metadata'].setdefault('annotations', {})[kr.RESTARTED_AT] = '2026-11-09T10:00:00Z'
+    limits = replica_set(4, 'web:1', env='b')
+    limits['spec']['template']['spec']['containers'][0]['resources'] = {'limits': {'memory': '64Mi'}}
+    limits['spec']['template']['spec']['volumes'] = [{'name': 'cache', 'emptyDir': {}}]
+    entries = kr.history(deployment(), [base, env, restart, limits])
+    assert [e['settings'] for e in entries] == [[], ['env RELEASE'], [], ['resources of web', 'pod spec']]
 
 
 def test_history_skips_unreadable_revisions(gapped):

@@ -79,19 +79,22 @@ def previous_image(current_image: str | None, deploy_list: Sequence[dict[str, An
 def rollout_deploys(history: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """One deploy per revision of a Deployment, oldest first, from k8s_rollout.history (the
     ReplicaSets it owns): the revision's images, those of the revision before, and the time its
-    ReplicaSet was created. An undo gives an old ReplicaSet a new revision but keeps its creation
-    time, so a rollback shows at the time of the revision it went back to."""
+    ReplicaSet was created, and the settings its pod template changed (a revision with the same
+    image that changes none is a restart). An undo gives an old ReplicaSet a new revision but keeps
+    its creation time, so a rollback shows at the time of the revision it went back to."""
     result: list[dict[str, Any]] = []
     previous: str | None = None
     for entry in history:
         image = ', '.join(entry['images'])
+        settings = entry.get('settings') or []
         summary = ('revision %d: image %s -> %s' % (entry['revision'], previous, image) if previous and previous != image
+                   else 'revision %d: %s changed (%s)' % (entry['revision'], ', '.join(settings), image) if settings
                    else 'revision %d: %s' % (entry['revision'], image))
         if entry['change_cause']:
             summary += ' (%s)' % entry['change_cause']
         result.append({'kind': 'deploy', 'time': epoch(entry['created']) or 0.0, 'image': image,
                        'previous_image': previous, 'revision': entry['revision'], 'replica_set': entry['replica_set'],
-                       'change_cause': entry['change_cause'], 'summary': summary})
+                       'change_cause': entry['change_cause'], 'settings': settings, 'summary': summary})
         previous = image
     return result
 

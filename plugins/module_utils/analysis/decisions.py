@@ -111,7 +111,8 @@ def mitigation_step(incident: dict[str, Any] | None, attempt: int, explicit_acti
     if call['disruption'] != 'none' and diagnosis.get('partial') and not allow_partial:
         return _step(attempt, action, call, weak,
                      'not enough evidence to %s, which interrupts the service: %s' % (
-                         description, '; '.join(diagnosis.get('missing_evidence') or ['the error rate is partial'])))
+                         description, '; '.join(diagnosis.get('partial_reasons') or diagnosis.get('missing_evidence')
+                                                or ['the evidence is partial'])))
     if mode == 'advise':
         return _step(attempt, action, call, 'advise', 'advice only (mitigate_mode=advise): %s' % description)
     return _step(attempt, action, call, 'act', description)

@@ -148,8 +148,11 @@ class Evidence:
         # What the triage could not gather (its sources are optional at run time), said once.
         seen = {m.split(':', 1)[0] for m in self.missing}
         self.missing += [m for m in self.incident.get('missing_evidence') or [] if m.split(':', 1)[0] not in seen]
-        self.partial = bool(self.measured.get('partial') or self.logs.get('partial')
-                            or self.traces.get('partial') or self.missing)
+        # Why the evidence is partial, one sentence each: what the gate says when it refuses.
+        self.partial_reasons = [why for why, part in (
+            ('%s is partial' % SYMPTOMS[self.symptom], self.measured), ('the logs are partial', self.logs),
+            ('the traces are partial', self.traces)) if part.get('partial')] + self.missing
+        self.partial = bool(self.partial_reasons)
         # {image: why}: versions a rollback must not return to, set by diagnose() once the change
         # before the onset is known.
         self.known_bad: dict[str, str] = {}
@@ -404,8 +407,9 @@ def change_before_onset(ev: Evidence, opts: dict[str, Any], split: ErrorSplit) -
     for change in ev.changes:
         if change.get('kind') not in ('deploy', 'config'):
             continue
-        if change.get('kind') == 'deploy' and change.get('previous_image') == change.get('image'):
-            continue  # recreated with the same image: not a new version
+        if change.get('kind') == 'deploy' and change.get('previous_image') == change.get('image') \
+                and not change.get('settings'):
+            continue  # recreated or restarted with the same image and settings: not a change
         gap = change.get('seconds_before_onset')
         if gap is None:
             if unknown is None or (change.get('time') or 0) > (unknown[0].get('time') or 0):
@@ -1049,5 +1053,6 @@ def decide(ev: Evidence, opts: dict[str, Any], causes: list[dict[str, Any]], rul
         'refused': refused,
         'missing_evidence': ev.missing,
         'partial': ev.partial,
+        'partial_reasons': ev.partial_reasons,
         'ranking': ranking,
     }

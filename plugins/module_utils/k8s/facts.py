@@ -108,6 +108,13 @@ def restarted_containers(pod: dict[str, Any]) -> list[str]:
     return [s['name'] for s in container_statuses(pod) if s.get('restartCount', 0) > 0]
 
 
+def never_started(pod: dict[str, Any]) -> list[str]:
+    """Containers waiting that have never run (an image not pulled, a missing ConfigMap key): they
+    have no log to read."""
+    return [s['name'] for s in container_statuses(pod)
+            if _state(s)[0] == 'waiting' and not s.get('restartCount') and not _terminated(s)]
+
+
 def pod_ready(pod: dict[str, Any]) -> bool:
     ready = kr.condition(pod, 'Ready')
     if ready is not None:

@@ -89,16 +89,54 @@ def revisions(owned: Iterable[dict[str, Any]]) -> list[tuple[int, dict[str, Any]
     return sorted(((n, rs) for n, rs in pairs if n is not None), key=lambda pair: pair[0], reverse=True)
 
 
+def _container_settings(container: dict[str, Any]) -> dict[str, Any]:
+    env = {e.get('name'): e.get('value', e.get('valueFrom')) for e in container.get('env') or []}
+    return {'env': env, 'envFrom': container.get('envFrom'), 'resources': container.get('resources'),
+            'command': container.get('command'), 'args': container.get('args'), 'probes': [
+                container.get(probe) for probe in ('livenessProbe', 'readinessProbe', 'startupProbe')]}
+
+
+def settings_changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[str]:
+    """What the pod template of `after` changes from `before`'s (two ReplicaSets) besides the
+    images: ['env MODEL_SERVICE_URL', 'resources of gateway', 'pod spec'...]; [] for a restart
+    (`kubectl rollout restart` changes only its annotation) or the first revision."""
+    if before is None:
+        return []
+    old, new = template(before), template(after)
+    old_containers = {c.get('name'): _container_settings(c) for c in (old.get('spec') or {}).get('containers') or []}
+    changes: list[str] = []
+    for container in (new.get('spec') or {}).get('containers') or []:
+        name, now = container.get('name'), _container_settings(container)
+        was = old_containers.get(name)
+        if was is None:
+            changes.append('container %s added' % name)
+            continue
+        env = sorted(key for key in set(was['env']) | set(now['env']) if was['env'].get(key) != now['env'].get(key))
+        changes += ['env %s' % key for key in env]
+        changes += ['%s of %s' % (field, name) for field in ('envFrom', 'resources', 'command', 'args', 'probes')
+                    if was[field] != now[field]]
+
+    def rest(spec: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in spec.items() if k not in ('containers',)}
+    if rest(old.get('spec') or {}) != rest(new.get('spec') or {}):
+        changes.append('pod spec')
+    return changes
+
+
 def history(deployment: dict[str, Any], owned: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One entry per revision, oldest first: what `kubectl rollout history` lists, and more."""
+    """One entry per revision, oldest first: what `kubectl rollout history` lists, and more: the
+    settings its pod template changes from the revision before (settings_changes)."""
     current = revision(deployment)
     entries = []
+    previous = None
     for number, rs in reversed(revisions(owned)):
         status = rs.get('status') or {}
+        settings, previous = settings_changes(previous, rs), rs
         entries.append({
             'revision': number,
             'replica_set': rs['metadata']['name'],
             'images': images(rs),
+            'settings': settings,
             'change_cause': annotations_of(rs).get(CHANGE_CAUSE),
             'created': rs['metadata'].get('creationTimestamp'),
             'replicas': (rs.get('spec') or {}).get('replicas', 0),

@@ -36,7 +36,7 @@ from ansible_collections.sre.runbooks.plugins.module_utils.api.client import Api
 from ansible_collections.sre.runbooks.plugins.module_utils.common.parallel import run_all
 from ansible_collections.sre.runbooks.plugins.module_utils.docker.engine import docker_client, list_containers
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.client import K8sError
-from ansible_collections.sre.runbooks.plugins.module_utils.k8s.facts import pod_facts, restarted_containers
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.facts import never_started, pod_facts, restarted_containers
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.observe import Reader
 
 DOCKER_CHUNK = 64 * 1024
@@ -420,14 +420,16 @@ def kubernetes_entries(text: str, source: str) -> list[tuple[float | None, str, 
 
 
 def kubernetes_reads(pods: Iterable[dict[str, Any]]) -> list[tuple[str, str, bool]]:
-    """(pod, container, previous) to read: every container of every pod, and the previous instance
-    of those that restarted (its log holds the crash's reason)."""
+    """(pod, container, previous) to read: every container of every pod but those that never ran
+    (no log: not a gap in the evidence), and the previous instance of those that restarted (its
+    log holds the crash's reason)."""
     reads = []
     for pod in pods:
         name = pod['metadata']['name']
-        restarted = restarted_containers(pod)
+        restarted, waiting = restarted_containers(pod), never_started(pod)
         for container in (pod.get('spec') or {}).get('containers') or []:
-            reads.append((name, container['name'], False))
+            if container['name'] not in waiting:
+                reads.append((name, container['name'], False))
             if container['name'] in restarted:
                 reads.append((name, container['name'], True))
     return reads
@@ -464,7 +466,7 @@ def kubernetes_logs(params: Mapping[str, Any], window: Window) -> Fetched:
         got = kubernetes_entries(text, source)
         truncated = truncated or len(got) >= window.max_lines
         entries.extend(e for e in got if e[0] is None or window.since <= e[0] <= window.until)
-    if unread == len(reads):
+    if reads and unread == len(reads):
         raise ApiError('no log of the pods of selector %s in namespace %s could be read: %s'
                        % (selector, namespace, '; '.join(warnings)))
     entries.sort(key=lambda e: e[0] or 0)
