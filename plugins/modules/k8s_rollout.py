@@ -176,6 +176,13 @@ history:
     change_cause:
       description: The C(kubernetes.io/change-cause) annotation, or null.
       type: str
+    settings:
+      description:
+        - What the pod template changes from the revision before, besides the images (C(env NAME), C(resources of
+          CONTAINER), C(command), C(args), C(probes), C(envFrom), C(pod spec)); empty for the first revision and for a
+          restart (only C(kubectl.kubernetes.io/restartedAt) changed).
+      type: list
+      elements: str
     created:
       description: Creation time of the ReplicaSet (RFC 3339).
       type: str
@@ -192,7 +199,7 @@ history:
       description: Whether this is the Deployment's current revision.
       type: bool
   sample:
-    - {revision: 6, replica_set: inference-gateway-5d9c7b, images: [registry/gateway:1.4.1], change_cause: null,
+    - {revision: 6, replica_set: inference-gateway-5d9c7b, images: [registry/gateway:1.4.1], settings: [], change_cause: null,
        created: "2026-11-20T09:12:03+00:00", replicas: 0, ready_replicas: 0, available_replicas: 0, current: false}
 before:
   description: The Deployment before the change.

@@ -153,6 +153,12 @@ changes:
     change_cause:
       description: Kubernetes deploys only; its C(kubernetes.io/change-cause) annotation, or V(null).
       type: str
+    settings:
+      description:
+        - Kubernetes deploys only; the settings the revision's pod template changed (C(env NAME), C(resources of
+          CONTAINER)...). A revision with the same image and no settings changed is a restart, not a change.
+      type: list
+      elements: str
     commit:
       description: Commits only; the commit id.
       type: str
