@@ -174,3 +174,20 @@ def test_partial_logs_refuse_a_rollback_saying_it_is_the_logs():
     step = mitigation_step(inc, 1, mode='auto', allowed_actions=['rollback'])
     assert step['decision'] == 'insufficient'
     assert step['reason'] == 'not enough evidence to rollback to v1.2.2, which interrupts the service: the logs are partial'
+
+
+def test_a_crash_loop_after_a_change_of_settings_rolls_back_the_revision():
+    """kubectl set env on the same image, then a crash loop: the revision before it is the target,
+    and its image (the same) is not a version known bad."""
+    change = {'kind': 'deploy', 'time': ONSET - 8, 'time_iso': 'T', 'seconds_before_onset': 8, 'revision': 6,
+              'previous_revision': 5, 'image': GW + 'v1.2.2', 'previous_image': GW + 'v1.2.2',
+              'settings': ['env MODEL_SERVICE_URL'], 'summary': 'revision 6: env MODEL_SERVICE_URL changed'}
+    crash = {'kind': 'CrashLoopBackOff', 'pods': ['gw-1'], 'message': 'container gw keeps crashing (3 restarts)'}
+    pods = [pod('gw-1', ready=False, restarts=3, waiting='CrashLoopBackOff', reason='Error', code=1)]
+    logs = ['config error: MODEL_SERVICE_URL \'not-a-url\' is not a URL']
+    d = diagnose(crash_incident('kubernetes', k8s_checks([crash], pods, logs=logs), [change], down=True))
+    assert (d['recommended']['cause'], d['action']['name']) == ('service_down', 'rollback'), d['summary']
+    assert d['action']['params']['to_revision'] == 5 and not d['refused']
+    restart = dict(change, settings=[], summary='revision 6: restarted')
+    d = diagnose(crash_incident('kubernetes', k8s_checks([crash], pods, logs=logs), [restart], down=True))
+    assert d['action']['name'] == 'restart', d['summary']

@@ -440,7 +440,9 @@ def known_bad_images(ev: Evidence, split: ErrorSplit, change: tuple[dict[str, An
     any a rollback of this incident moved away from, and any deployed in the change window that a
     later deploy rolled back or that was followed by a rise of the service's own errors."""
     bad: dict[str, str] = {}
-    if change and change[0].get('kind') == 'deploy' and change[0].get('image'):
+    # (A change of settings with the same image says nothing against the image.)
+    if change and change[0].get('kind') == 'deploy' and change[0].get('image') \
+            and change[0]['image'] != change[0].get('previous_image'):
         bad[change[0]['image']] = 'the errors began after it was deployed'
     for attempt in (ev.incident.get('mitigation') or {}).get('attempts') or []:
         if (isinstance(attempt, dict) and attempt.get('acted')
