@@ -191,3 +191,18 @@ def test_a_crash_loop_after_a_change_of_settings_rolls_back_the_revision():
     restart = dict(change, settings=[], summary='revision 6: restarted')
     d = diagnose(crash_incident('kubernetes', k8s_checks([crash], pods, logs=logs), [restart], down=True))
     assert d['action']['name'] == 'restart', d['summary']
+
+
+def test_an_undone_revision_keeps_its_old_time_and_is_not_taken_for_a_bad_version():
+    """v1.2.2 (revision 5), v9.9.9 (6), undone to v1.2.2 as revision 7, whose ReplicaSet keeps the
+    time it was made (before 6): v9.9.9 is the version rolled back, not v1.2.2."""
+    def rev(number, image, previous, time, settings=()):
+        return {'kind': 'deploy', 'time': time, 'time_iso': 'T', 'seconds_before_onset': ONSET - time, 'revision': number,
+                'image': GW + image, 'previous_image': GW + previous, 'settings': list(settings),
+                'summary': 'revision %d' % number}
+    changes = [rev(5, 'v1.2.2', 'v1.2.3', ONSET - 600), rev(6, 'v9.9.9', 'v1.2.2', ONSET - 300),
+               rev(7, 'v1.2.2', 'v9.9.9', ONSET - 600), rev(8, 'v1.2.2', 'v1.2.2', ONSET - 10, ['env MODEL_SERVICE_URL'])]
+    crash = {'kind': 'CrashLoopBackOff', 'pods': ['gw-1'], 'message': 'container gw keeps crashing (3 restarts)'}
+    pods = [pod('gw-1', ready=False, restarts=3, waiting='CrashLoopBackOff', reason='Error', code=1)]
+    d = diagnose(crash_incident('kubernetes', k8s_checks([crash], pods), changes, down=True))
+    assert d['action']['name'] == 'rollback' and not d['refused'], (d['summary'], d['refused'])

@@ -451,8 +451,12 @@ def known_bad_images(ev: Evidence, split: ErrorSplit, change: tuple[dict[str, An
             image = ', '.join(before['images']) if before.get('images') else before.get('image')
             if image:
                 bad.setdefault(image, 'a rollback of this incident moved away from it')
-    deploys = sorted((c for c in ev.changes if c.get('kind') == 'deploy' and c.get('image')
-                      and c.get('previous_image') != c['image']), key=lambda c: c.get('time') or 0)
+    deploys = [c for c in ev.changes if c.get('kind') == 'deploy' and c.get('image')
+               and c.get('previous_image') != c['image']]
+    # A Deployment's revisions are in the order they rolled out; their times are not: an undo
+    # renumbers an old ReplicaSet and keeps its creation time.
+    in_revisions = bool(deploys) and all(c.get('revision') is not None for c in deploys)
+    deploys.sort(key=lambda c: c['revision'] if in_revisions else c.get('time') or 0)
     # Walked from the newest: a deploy that reverses the one before it rolled it back, unless it
     # brought errors of the service's own (then it deployed a bad version again); the one it
     # rolled back was a bad deploy, not a rollback of the one before it.
