@@ -86,8 +86,10 @@ CLEARED = {'cleared': 'endpoint'}
 # 90 s: a fresh stack waits this long before a fault goes in.
 CLEAN_SECONDS = 100
 # The compose inventory's mitigate_cooldown: a scenario that needs no baseline still waits this
-# long after the stack is back, so that the action of the one before it does not hold its own.
+# long after the run before it ended, so that that run's action does not hold its own back. (A
+# baseline of the good version is no clock for it: the action may have started that version.)
 COOLDOWN_SECONDS = 60
+LAST_RUN_END = [0.0]
 
 
 def rig(*args, timeout=600):
@@ -239,8 +241,11 @@ def run(fault, workdir, mode):
     rig('clear')
     rig('wait-clear', 180)
     injected = CLEARED.get(fault) or FAULT_OF.get(fault, fault)
-    if fault not in CLEARED and fault not in SERVICE:
-        rig('wait-baseline', COOLDOWN_SECONDS if fault in NO_BASELINE else CLEAN_SECONDS)
+    if fault in NO_BASELINE:
+        # The cooldown counts from the action of the scenario before, taken before its run ended.
+        time.sleep(max(0.0, COOLDOWN_SECONDS - (time.monotonic() - LAST_RUN_END[0])))
+    elif fault not in CLEARED and fault not in SERVICE:
+        rig('wait-baseline', CLEAN_SECONDS)
     started = time.monotonic()
     rig('inject', injected)
     rig('wait-fault', injected, 240)
@@ -250,7 +255,10 @@ def run(fault, workdir, mode):
         rig('clear')
         rig('wait-clear', 180)
     observable = time.monotonic() - started
-    incident, to_diagnosis, took, output = runbook(workdir, mode, fault)
+    try:
+        incident, to_diagnosis, took, output = runbook(workdir, mode, fault)
+    finally:
+        LAST_RUN_END[0] = time.monotonic()
     diagnosis = incident.get('diagnosis') or {'recommended': {}, 'action': {}}
     expected = expected_for(fault, mode)
     got = (diagnosis['recommended'].get('cause'), diagnosis['action'].get('name'), incident['outcome'])
