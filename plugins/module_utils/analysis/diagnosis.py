@@ -329,7 +329,7 @@ def rule_service_down(ev: Evidence, opts: dict[str, Any], change: tuple[dict[str
     return [_service_down_compose(ev, opts, change, kind)] if down or crashing else []
 
 
-def _down_evidence(ev: Evidence, kind: str = 'service_down') -> list[str]:
+def _down_evidence(ev: Evidence, kind: str) -> list[str]:
     if kind == 'crash_loop':
         return [ev.measured.get('message') or 'the containers keep crashing']
     failing = ev.health.get('failed_checks') or []
