@@ -26,8 +26,7 @@ from ansible_collections.sre.runbooks.plugins.module_utils.docker.engine import 
     PROJECT_LABEL,
     container_events,
     docker_client,
-    inspect_container,
-    list_containers,
+    service_containers,
 )
 from ansible_collections.sre.runbooks.plugins.module_utils.logs.readers import Window, read_container
 
@@ -43,7 +42,6 @@ CLI_TIMEOUT = 60
 FILES_LABEL = 'com.docker.compose.project.config_files'
 DIR_LABEL = 'com.docker.compose.project.working_dir'
 HASH_LABEL = 'com.docker.compose.config-hash'
-ONEOFF_LABEL = 'com.docker.compose.oneoff'
 
 READ_STATES = ('status', 'logs', 'config_check')
 COMMON_ARGS = dict(
@@ -96,18 +94,7 @@ class ComposeService:
     # ------------------------------------------------------------------ Docker facts
 
     def containers(self) -> list[dict[str, Any]]:
-        summaries = [s for s in list_containers(self.client, self.service, self.project)
-                     if (s.get('Labels') or {}).get(ONEOFF_LABEL) != 'True']
-        inspected = run_all({s['Id']: (lambda cid=s['Id']: inspect_container(self.client, cid))
-                             for s in summaries})
-        facts: list[dict[str, Any]] = []
-        for summary in summaries:
-            details, error = inspected[summary['Id']]
-            if isinstance(error, ApiError) and error.status == 404:
-                continue  # removed meanwhile
-            if error is not None:
-                raise error
-            facts.append(cu.container_facts(details))
+        facts = [cu.container_facts(details) for details in service_containers(self.client, self.service, self.project)]
         return sorted(facts, key=lambda c: -(c['created_epoch'] or 0))
 
     def resolve_project(self) -> tuple[list[dict[str, Any]], list[str], str]:

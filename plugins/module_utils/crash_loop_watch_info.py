@@ -19,19 +19,16 @@ from ansible_collections.sre.runbooks.plugins.module_utils.analysis.restarts imp
     restarts_during,
     watch_verdict,
 )
-from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 from ansible_collections.sre.runbooks.plugins.module_utils.common.parallel import run_all
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import epoch, iso, option_seconds
-from ansible_collections.sre.runbooks.plugins.module_utils.compose_service import ONEOFF_LABEL
 from ansible_collections.sre.runbooks.plugins.module_utils.docker.compose import docker_time
 from ansible_collections.sre.runbooks.plugins.module_utils.docker.engine import (
     DOCKER_ARGS,
     PROJECT_LABEL,
     container_events,
     docker_client,
-    inspect_container,
-    list_containers,
+    service_containers,
 )
 from ansible_collections.sre.runbooks.plugins.module_utils.error_rate_info import error_text, short_error
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s import facts as kf
@@ -142,31 +139,22 @@ class ComposeService:
 
     def read(self, now: float, since: float, first: bool) -> Sample:
         outcomes = run_all({
-            'containers': lambda: list_containers(self.client, self.service, self.project),
+            'containers': lambda: service_containers(self.client, self.service, self.project),
             'oom': lambda: container_events(self.client, self.service, self.project, since, now, ['oom']),
         })
-        listed, error = outcomes['containers']
+        containers, error = outcomes['containers']
         if error is not None:
             raise error
-        summaries = [s for s in listed if (s.get('Labels') or {}).get(ONEOFF_LABEL) != 'True']
         if first:
-            self.resolve(summaries)
-        inspected = run_all({s['Id']: (lambda cid=s['Id']: inspect_container(self.client, cid)) for s in summaries})
-        containers = []
-        for details, error in inspected.values():
-            if isinstance(error, ApiError) and error.status == 404:
-                continue  # removed meanwhile: a recreate's old container
-            if error is not None:
-                raise error
-            containers.append(details)
+            self.resolve(containers)
         # Without the events, the OOM kills are those the containers' state still shows.
         events, _error = outcomes['oom']
         return containers_sample(now, containers, since, len(events or []))
 
-    def resolve(self, summaries: list[dict[str, Any]]) -> None:
+    def resolve(self, containers: list[dict[str, Any]]) -> None:
         """The project of the first answer; TargetError when the service has no container, or
         several projects have one and project was not given."""
-        projects = sorted({(s.get('Labels') or {}).get(PROJECT_LABEL) or '' for s in summaries})
+        projects = sorted({((c.get('Config') or {}).get('Labels') or {}).get(PROJECT_LABEL) or '' for c in containers})
         if not projects:
             raise TargetError('no container of %s on the docker host at %s, nothing to watch: check the service name '
                               'and project (docker ps -a --filter label=com.docker.compose.service=%s) and the host '

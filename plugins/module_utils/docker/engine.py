@@ -10,9 +10,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ansible_collections.sre.runbooks.plugins.module_utils.api.client import ApiError, HttpClient
+from ansible_collections.sre.runbooks.plugins.module_utils.common.parallel import run_all
 
 PROJECT_LABEL = 'com.docker.compose.project'
 SERVICE_LABEL = 'com.docker.compose.service'
+ONEOFF_LABEL = 'com.docker.compose.oneoff'
 
 DOCKER_ARGS = dict(
     docker_host=dict(type='str', default='unix:///var/run/docker.sock'),
@@ -46,6 +48,23 @@ def list_containers(client: HttpClient, service: str, project: str | None = None
 
 def inspect_container(client: HttpClient, container_id: str) -> Any:
     return client.get_json('/containers/%s/json' % container_id)
+
+
+def service_containers(client: HttpClient, service: str, project: str | None = None) -> list[Any]:
+    """The inspect answers of the compose service's containers (not its one-off `run` ones), read
+    concurrently; a container removed meanwhile (a recreate's old one) is left out."""
+    summaries = [s for s in list_containers(client, service, project)
+                 if (s.get('Labels') or {}).get(ONEOFF_LABEL) != 'True']
+    inspected = run_all({s['Id']: (lambda cid=s['Id']: inspect_container(client, cid)) for s in summaries})
+    containers = []
+    for summary in summaries:
+        details, error = inspected[summary['Id']]
+        if isinstance(error, ApiError) and error.status == 404:
+            continue
+        if error is not None:
+            raise error
+        containers.append(details)
+    return containers
 
 
 def container_events(client: HttpClient, service: str, project: str | None, since: float, until: float,
