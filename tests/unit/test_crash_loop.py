@@ -206,3 +206,30 @@ def test_an_undone_revision_keeps_its_old_time_and_is_not_taken_for_a_bad_versio
     pods = [pod('gw-1', ready=False, restarts=3, waiting='CrashLoopBackOff', reason='Error', code=1)]
     d = diagnose(crash_incident('kubernetes', k8s_checks([crash], pods), changes, down=True))
     assert d['action']['name'] == 'rollback' and not d['refused'], (d['summary'], d['refused'])
+
+
+LIVENESS = {'kind': 'LivenessProbe', 'pods': ['gw-1'],
+            'message': 'container gw restarted 3 times, killed by its liveness probe: Liveness probe failed: '
+                       'Get "http://10.244.0.7:8000/health": context deadline exceeded'}
+
+
+def test_containers_killed_by_their_liveness_probe_are_restarted_once_or_their_change_rolled_back():
+    pods = [pod('gw-1', ready=False, restarts=3, waiting='CrashLoopBackOff', reason='Error', code=137), pod('gw-2')]
+    crash = {'kind': 'CrashLoopBackOff', 'pods': ['gw-1'], 'message': 'container gw keeps crashing (3 restarts)'}
+    checks = k8s_checks([crash, LIVENESS], pods)
+    measured = crash_loop_measurement(checks, 'kubernetes')
+    assert measured['kinds'] == ['CrashLoopBackOff', 'LivenessProbe'] and measured['exit_code'] == 137
+    d = diagnose(crash_incident('kubernetes', checks))
+    assert d['action']['name'] == 'restart' and d['action']['description'].startswith(
+        'rollout restart inference-gateway once: its liveness probe kills the containers'), d['summary']
+    assert any(line.startswith('LivenessProbe in 1 pod (gw-1): container gw restarted 3 times, killed by its liveness probe')
+               for line in d['recommended']['evidence']), d['recommended']['evidence']
+    probes = {'kind': 'deploy', 'time': ONSET - 30, 'time_iso': 'T', 'seconds_before_onset': 30, 'revision': 4,
+              'previous_revision': 3, 'image': GW + 'v1.2.2', 'previous_image': GW + 'v1.2.2',
+              'settings': ['probes of inference-gateway'], 'summary': 'revision 4: probes of inference-gateway changed'}
+    d = diagnose(crash_incident('kubernetes', checks, [probes]))
+    assert d['action']['name'] == 'rollback' and d['action']['params']['to_revision'] == 3, d['summary']
+    assert 'the liveness probe kills the containers' in d['recommended']['evidence']
+    # Killed once, ready since: an older story.
+    healed = k8s_checks([LIVENESS], [pod('gw-1', restarts=1, reason='Error', code=137), pod('gw-2')])
+    assert crash_loop_measurement(healed, 'kubernetes')['verdict'] == 'ok'

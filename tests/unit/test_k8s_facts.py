@@ -115,7 +115,7 @@ def test_problems_by_kind():
                         kf.endpoints_facts('backend', SERVICE, {'subsets': [{'notReadyAddresses': [{'ip': '10.0.0.1'}, {'ip': '10.0.0.2'}]}]}),
                         [{'object': 'Pod/backend-f', 'reason': 'Unhealthy', 'message': 'Readiness probe failed: HTTP probe failed with statuscode: 503'}])
     by_kind = {p['kind']: p for p in found}
-    assert [p['kind'] for p in found] == [kind for kind in kf.PROBLEM_KINDS if kind != 'NoEndpointsObject']
+    assert [p['kind'] for p in found] == [kind for kind in kf.PROBLEM_KINDS if kind not in ('NoEndpointsObject', 'LivenessProbe')]
     assert by_kind['CrashLoopBackOff'] == {'kind': 'CrashLoopBackOff', 'pods': ['backend-a'],
                                            'message': 'container backend keeps crashing (6 restarts), last exit OOMKilled code 137'}
     assert by_kind['OOMKilled']['pods'] == ['backend-a'] and '256Mi' in by_kind['OOMKilled']['message']
@@ -344,3 +344,23 @@ def test_a_crash_loop_caught_between_two_back_offs_is_still_a_crash_loop():
         'kind': 'CrashLoopBackOff', 'pods': ['backend-g'],
         'message': 'container backend keeps crashing (4 restarts), last exit Error code 1; started again, not ready'}
     assert found['NotReady']['pods'] == ['backend-h']
+
+
+def test_a_container_killed_by_its_liveness_probe_says_so_and_what_the_probe_saw():
+    """The kubelet's events tell a liveness kill from a crash: Unhealthy "Liveness probe failed",
+    the container restarted (exit 137 or 143, reason Error). A readiness failure is only NotReady."""
+    hung = pod('backend-i', ready=False, statuses=[waiting('CrashLoopBackOff', 'back-off 20s', restarts=3, last='Error')])
+    unready = pod('backend-j', ready=False, statuses=[running(ready=False)])
+    events = [{'object': 'Pod/backend-i', 'reason': 'Unhealthy',
+               'message': 'Liveness probe failed: Get "http://10.244.0.7:8000/health": context deadline exceeded'},
+              {'object': 'Pod/backend-j', 'reason': 'Unhealthy', 'message': 'Readiness probe failed: HTTP probe failed with statuscode: 503'},
+              {'object': 'Pod/backend-j', 'reason': 'Unhealthy', 'message': 'Liveness probe failed: HTTP probe failed with statuscode: 503'}]
+    found = {p['kind']: p for p in kf.problems(deployment(), [], [hung, unready], kf.endpoints_facts('backend', SERVICE, {}), events)}
+    assert found['LivenessProbe'] == {
+        'kind': 'LivenessProbe', 'pods': ['backend-i'],
+        'message': 'container backend restarted 3 times, killed by its liveness probe: '
+                   'Liveness probe failed: Get "http://10.244.0.7:8000/health": context deadline exceeded'}
+    # Not restarted yet: its liveness failures are no kill; its readiness failure is why it is not ready.
+    assert found['NotReady'] == {'kind': 'NotReady', 'pods': ['backend-j'],
+                                 'message': 'Readiness probe failed: HTTP probe failed with statuscode: 503'}
+    assert list(found)[:2] == ['CrashLoopBackOff', 'LivenessProbe']

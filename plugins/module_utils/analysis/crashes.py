@@ -13,8 +13,10 @@ from typing import Any
 
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import epoch
 
-# The pod problems that are a crash loop: containers that keep crashing, or that cannot start.
-CRASH_KINDS = ('CrashLoopBackOff', 'OOMKilled', 'ImagePullBackOff', 'CreateContainerConfigError')
+# The pod problems that are a crash loop: containers that keep crashing (on their own, OOM-killed
+# or killed by their liveness probe), or that cannot start.
+CRASH_KINDS = ('CrashLoopBackOff', 'OOMKilled', 'LivenessProbe', 'ImagePullBackOff', 'CreateContainerConfigError')
+_KILLED = ('OOMKilled', 'LivenessProbe')
 
 
 def crash_loop_measurement(checks: Mapping[str, Any] | None, platform: str | None) -> dict[str, Any]:
@@ -32,9 +34,9 @@ def _kubernetes(checks: Mapping[str, Any]) -> dict[str, Any]:
     problems = {p.get('kind'): p for p in checks.get('problems') or []}
     pods = checks.get('pods') or []
     ready = {p.get('name') for p in pods if p.get('ready')}
-    # A pod OOM-killed once that has run ready since is an older story, not a crash loop.
+    # A pod OOM-killed or killed by its probe once that has run ready since is an older story.
     kinds = [kind for kind in CRASH_KINDS if kind in problems
-             and (kind != 'OOMKilled' or set(problems[kind].get('pods') or []) - ready)]
+             and (kind not in _KILLED or set(problems[kind].get('pods') or []) - ready)]
     crashed = sorted((p for p in pods if p.get('restarts') or p.get('waiting_reason')),
                      key=lambda p: -(p.get('restarts') or 0))
     affected = sorted({pod for kind in kinds for pod in problems[kind].get('pods') or []})

@@ -566,9 +566,10 @@ def _service_down_kubernetes(ev: Evidence, change: tuple[dict[str, Any], float |
     """The pods' state decides: an image that cannot be pulled or a stalled rollout of a new
     version is rolled back; a missing ConfigMap/Secret or nodes without room are escalated (no
     action of ours creates them); OOM kills raise the memory limit; a crash loop is rolled back
-    when a change preceded it, else restarted; pods that run but are not ready are restarted,
-    unless a dependency they wait for fails. A missing ConfigMap key that the ConfigMap's last
-    applied configuration still holds is put back (k8s_status_info's config_refs)."""
+    when a change preceded it, else restarted once (killed by their liveness probe too); pods that
+    run but are not ready are restarted, unless a dependency they wait for fails. A missing
+    ConfigMap key that the ConfigMap's last applied configuration still holds is put back
+    (k8s_status_info's config_refs)."""
     status = ev.host if ev.has(ev.host) else {}
     problems: dict[Any, dict[str, Any]] = {}
     for problem in status.get('problems') or []:
@@ -630,6 +631,13 @@ def _service_down_kubernetes(ev: Evidence, change: tuple[dict[str, Any], float |
         return [new_cause(kind, 0.8, evidence + _quote(port), 'escalate', {},
                           'escalate: a port is taken inside the pod (another container, or '
                           'hostNetwork/hostPort): fix the pod spec')]
+    if problems.get('LivenessProbe'):
+        # The kubelet kills a container its liveness probe finds hung: a new pod may not hang.
+        if change:
+            return [_change_rollback(ev, change, 0.8, evidence + ['the liveness probe kills the containers'], kind)]
+        return [new_cause(kind, 0.75, evidence, 'restart', {},
+                          'rollout restart %s once: its liveness probe kills the containers; if the new pods '
+                          'fail it too, escalate' % name, needs=('health',))]
     startup = (['previous container log: "%s"' % line[:160] for line in
                 [line for line in status.get('logs') or [] if _STARTUP_ERROR.search(line)][:2]]
                or _quote(ev.messages_matching(_STARTUP_ERROR)))

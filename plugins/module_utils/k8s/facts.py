@@ -9,7 +9,7 @@ dicts the API returns (as `kubectl get -o json`), no I/O (the reads are k8s_obse
   restarts), the containers to read previous logs of, OOM kills.
 - Resources: metrics.k8s.io PodMetrics against each container's limits, in the record shape of
   module_utils/analysis/resources.py, so that its `assess` gives the same verdicts as for docker.
-- The "Service Completely Down" checks: problems (CrashLoopBackOff, ImagePullBackOff,
+- The "Service Completely Down" checks: problems (CrashLoopBackOff, LivenessProbe, ImagePullBackOff,
   CreateContainerConfigError, OOMKilled, Unschedulable, ReplicaFailure, ProgressDeadlineExceeded,
   NoReadyEndpoints, NoEndpointsObject, NotReady), Warning events of the Deployment, its
   ReplicaSets and pods, the Service's endpoints and the HorizontalPodAutoscaler.
@@ -32,7 +32,8 @@ from ansible_collections.sre.runbooks.plugins.module_utils.k8s.workload import f
 OOM = 'OOMKilled'
 CRASH_LOOP = 'CrashLoopBackOff'
 PULL_FAILURES = frozenset(('ImagePullBackOff', 'ErrImagePull', 'InvalidImageName', 'ErrImageNeverPull'))
-PROBLEM_KINDS = ('CrashLoopBackOff', 'ImagePullBackOff', 'CreateContainerConfigError', 'OOMKilled', 'Unschedulable',
+LIVENESS = 'LivenessProbe'
+PROBLEM_KINDS = ('CrashLoopBackOff', LIVENESS, 'ImagePullBackOff', 'CreateContainerConfigError', 'OOMKilled', 'Unschedulable',
                  kr.REPLICA_FAILURE, 'ProgressDeadlineExceeded', 'NoReadyEndpoints', 'NoEndpointsObject', 'NotReady')
 METRICS_ABSENT = 'metrics-server is not installed: CPU and memory unknown; kubectl top would fail too'
 METRICS_DOWN = ('metrics-server is installed but does not answer (metrics.k8s.io unavailable): CPU and memory '
@@ -317,8 +318,9 @@ def no_endpoints_object(endpoints: dict[str, Any]) -> str:
 
 # --------------------------------------------------------------------------- Service Completely Down
 
-def _pod_event(events: Iterable[dict[str, Any]], pod: str, reasons: Collection[str]) -> str | None:
-    return next((e['message'] for e in events if e['object'] == 'Pod/%s' % pod and e['reason'] in reasons), None)
+def _pod_event(events: Iterable[dict[str, Any]], pod: str, reasons: Collection[str], starts: str = '') -> str | None:
+    return next((e['message'] for e in events if e['object'] == 'Pod/%s' % pod and e['reason'] in reasons
+                 and e['message'].startswith(starts)), None)
 
 
 def replica_failures(deployment: dict[str, Any], owned: Iterable[dict[str, Any]]) -> list[str]:
@@ -354,6 +356,7 @@ def problems(deployment: dict[str, Any], owned: Iterable[dict[str, Any]], pods: 
         limits = {c['name']: ((c.get('resources') or {}).get('limits') or {}).get('memory')
                   for c in spec.get('containers') or []}
         waiting_any = False
+        liveness = _pod_event(events, name, ('Unhealthy',), 'Liveness probe failed')
         crashed: list[str] = []  # containers restarted after a failure, whatever their state now
         for status in container_statuses(pod):
             state, details = _state(status)
@@ -371,6 +374,9 @@ def problems(deployment: dict[str, Any], owned: Iterable[dict[str, Any]], pods: 
                 add(reason, name, details.get('message') or 'container %s: invalid configuration' % container)
             if is_oom_killed(status):
                 add(OOM, name, 'container %s was OOM-killed (memory limit %s)' % (container, limits.get(container) or 'none'))
+            elif status.get('restartCount', 0) >= 1 and liveness:
+                add(LIVENESS, name, 'container %s restarted %d times, killed by its liveness probe: %s' % (
+                    container, status['restartCount'], liveness))
             if status.get('restartCount', 0) >= 1 and last.get('exitCode') not in (None, 0):
                 crashed.append('container %s keeps crashing (%d restarts), last exit %s code %s; started again, not ready' % (
                     container, status['restartCount'], last.get('reason'), last.get('exitCode')))
@@ -385,7 +391,7 @@ def problems(deployment: dict[str, Any], owned: Iterable[dict[str, Any]], pods: 
             if crashed:
                 add(CRASH_LOOP, name, crashed[0])
             else:
-                add('NotReady', name, _pod_event(events, name, ('Unhealthy',))
+                add('NotReady', name, _pod_event(events, name, ('Unhealthy',), 'Readiness probe failed')
                     or 'running but not ready: its readiness probe fails')
     for message in replica_failures(deployment, owned):
         add(kr.REPLICA_FAILURE, None, message)
