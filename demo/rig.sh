@@ -65,7 +65,7 @@ FAULT_DIR="$STATE_DIR/faults"
 SQUATTER_PIDFILE="$RUN_DIR/port-squatter.pid"
 SQUATTER_LOG="$LOG_DIR/port-squatter.log"
 FAULTS=(bad-deploy slow-deploy endpoint dependency dependency-down saturation memory crash crash-deploy port-conflict
-        two-causes db-idle-tx)
+        two-causes db-idle-tx startup-crash hang)
 BAD_VERSION=v1.2.3
 # The slow build: /predict answers 200 about 0.5 s later (an N+1 lookup; HighResponseTime, no 5xx).
 SLOW_VERSION=v1.2.4
@@ -131,7 +131,8 @@ usage: demo/rig.sh COMMAND [ARGS]
                           Alertmanager, so that a new bad deploy is paged anew (default 360 s)
   inject FAULT            inject one fault: ${FAULTS[*]}
   wait-fault FAULT [TIMEOUT]  wait until the fault is observable (default 180 s): HighErrorRate with the
-                          fault's evidence, HighResponseTime at $SLOW_VERSION for slow-deploy
+                          fault's evidence, HighResponseTime at $SLOW_VERSION for slow-deploy, the gateway
+                          down and restarting for the crashes, its /health timing out for hang
   clear                   undo any fault: stack at $GOOD_VERSION with the compose defaults, healthy;
                           the API stand-ins' journal and state reset
   wait-page [TIMEOUT]     wait for Alertmanager's page of the gateway at the API stand-in; print its dedup key
@@ -707,10 +708,13 @@ clear_runtime_faults() {
     id=$(docker ps -q --filter "label=com.docker.compose.project=$PROJECT" \
       --filter "label=com.docker.compose.service=$svc" --filter status=running | head -n 1)
     [[ -n $id ]] || continue
-    # The admin API answers even when the service is slow; a crash-looping one refuses.
+    # The admin API answers even when the service is slow or hung (it releases the waiting
+    # requests); a crash-looping one refuses.
     "${HELPER[@]}" admin "$svc" all off --timeout 2 >/dev/null 2>&1 ||
       log "could not switch the runtime faults of $svc (127.0.0.1:$port) off; its state file is removed anyway"
   done
+  # Without its state file a gateway that crash-looped on a persisted fault (startup_crash,
+  # memory_growth) starts clean: reset_gateway_state restarts it.
   mkdir -p "$FAULT_DIR"
   find "$FAULT_DIR" -maxdepth 1 -type f -delete
 }
@@ -952,6 +956,9 @@ cmd_inject() {
       compose -- stop -t 3 model-service 2>&1 | sed 's/^/  /' ;;
     saturation) "${HELPER[@]}" admin inference-gateway cpu_saturation on || die "could not switch cpu_saturation on" ;;
     memory) "${HELPER[@]}" admin inference-gateway memory_growth on || die "could not switch memory_growth on" ;;
+    # Poisoned state: saved to the state file, then the gateway exits 1, and at every start again.
+    startup-crash) "${HELPER[@]}" admin inference-gateway startup_crash on || die "could not switch startup_crash on" ;;
+    hang) "${HELPER[@]}" admin inference-gateway hang on || die "could not switch hang on" ;;
     crash)
       log "recreating inference-gateway with MODEL_SERVICE_URL=$BAD_MODEL_SERVICE_URL"
       compose GATEWAY_VERSION="$GOOD_VERSION" GATEWAY_MODEL_SERVICE_URL="$BAD_MODEL_SERVICE_URL" -- \

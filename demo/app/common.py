@@ -17,6 +17,7 @@ import os
 import random
 import re
 import secrets
+import select
 import signal
 import sys
 import threading
@@ -233,6 +234,26 @@ class HttpError(Exception):
         self.extra = extra
 
 
+class ClientGone(Exception):
+    """Raise from a before_dispatch hook: the client hung up while its request waited; nothing is
+    answered (no status, not counted, not logged) and the connection is closed."""
+
+
+def peer_closed(sock):
+    """True when the peer of a connected socket has hung up (Linux POLLRDHUP: its FIN arrived,
+    even ahead of request bytes not read yet) or the socket is in error. False when that cannot
+    be known (no socket, no POLLRDHUP)."""
+    rdhup = getattr(select, "POLLRDHUP", None)
+    if sock is None or rdhup is None:
+        return False
+    try:
+        poller = select.poll()
+        poller.register(sock, rdhup)  # POLLHUP, POLLERR and POLLNVAL are always reported
+        return bool(poller.poll(0))
+    except (OSError, ValueError):
+        return True
+
+
 class Request:
     def __init__(self, handler, endpoint, params, trace_id, started=None):
         self.handler = handler
@@ -309,7 +330,8 @@ class Service:
         self.ready_check = None  # optional callable -> (ok, payload)
         # optional callable(method, path, body) -> (status, payload): /admin/... (faults.py)
         self.admin = None
-        # optional callable(path): runs before every request but /metrics and /admin/...
+        # optional callable(path, connection): runs before every request but /metrics and
+        # /admin/...; it may block, and raise ClientGone to drop a request whose client left
         self.before_dispatch = None
 
     # -- routing -----------------------------------------------------------
@@ -381,7 +403,11 @@ class Service:
             self.handle_admin(h, method, path, trace_id, started)
             return
         if self.before_dispatch is not None and path != "/metrics":
-            self.before_dispatch(path)
+            try:
+                self.before_dispatch(path, h.connection)
+            except ClientGone:
+                h.close_connection = True
+                return
 
         if path in PROBE_PATHS and method == "GET":
             status, body = self.handle_probe(h, path)

@@ -15,8 +15,11 @@ feature flag in a flag store would. Each fault is a class with hooks that the
 service calls at fixed points:
 
     start() / stop()                when switched on (at start or at runtime) / off
-    before_dispatch(path)           before every request of the service but /metrics
-                                    and /admin/... (slow model-service)
+    startup_error()                 at start, before the service listens: (message, error)
+                                    makes it log that ERROR line and exit 1 (startup_crash)
+    before_dispatch(path, conn)     before every request of the service but /metrics
+                                    and /admin/... (slow model-service, hung gateway); it may
+                                    raise common.ClientGone to drop a request whose client left
     before_request(req)             before a routed gateway handler (CPU cost per request)
     corrupt(name, value, req)       lets a fault spoil an intermediate value inside a
                                     gateway handler (the v1.2.3 bug), or slow the handler
@@ -35,7 +38,7 @@ import random
 import threading
 import time
 
-from common import env_float, utc_timestamp
+from common import VERSION, ClientGone, env_float, peer_closed, utc_timestamp
 
 GATEWAY = "inference-gateway"
 MODEL_SERVICE = "model-service"
@@ -58,7 +61,10 @@ class Fault:
     def stop(self):
         pass
 
-    def before_dispatch(self, path):
+    def startup_error(self):
+        return None
+
+    def before_dispatch(self, path, conn=None):
         pass
 
     def before_request(self, req):
@@ -240,12 +246,92 @@ class SlowResponses(Fault):
         super().__init__(owner)
         self.delay = env_float("SLOW_MS", 3000.0) / 1000.0
 
-    def before_dispatch(self, path):
+    def before_dispatch(self, path, conn=None):
         time.sleep(self.delay)
 
 
+class StartupCrash(Fault):
+    """Poisoned state that a restart does not mend: the gateway exits 1 at every start.
+
+    Switched on at runtime, it is saved to FAULT_STATE_FILE first (it is persistent); about
+    0.2 s later, once the admin API has answered, the gateway logs ERROR "fatal: cannot load the
+    warm cache from /var/lib/sre-demo/cache/warm-cache.bin: checksum mismatch (...); exiting" and
+    exits with status 1. Every later start reads the state file, logs the same line (ending
+    "refusing to start on a corrupt cache") and exits 1 before it listens: a crash loop (the
+    restart policy's backoff) with no change of configuration or image and no OOM kill, until
+    the state file is removed (demo/rig.sh clear); the admin API cannot switch it off then, since
+    the gateway never listens.
+    """
+
+    name = "startup_crash"
+    runtime = True
+    persistent = True
+    cache = "/var/lib/sre-demo/cache/warm-cache.bin"
+    delay = 0.2  # the admin API's answer goes out first
+
+    def __init__(self, owner):
+        super().__init__(owner)
+        self.timer = None
+
+    def startup_error(self, outcome="refusing to start on a corrupt cache"):
+        expected = hashlib.sha256(("warm-cache " + VERSION).encode()).hexdigest()[:12]
+        found = hashlib.sha256(("warm-cache torn " + VERSION).encode()).hexdigest()[:12]
+        return ("fatal: cannot load the warm cache from %s: checksum mismatch (expected sha256:%s, found"
+                " sha256:%s); %s" % (self.cache, expected, found, outcome),
+                "CacheCorrupted: checksum mismatch in %s" % self.cache)
+
+    def start(self):
+        self.timer = threading.Timer(self.delay, self.crash)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def stop(self):
+        if self.timer is not None:
+            self.timer.cancel()
+
+    def crash(self):
+        message, error = self.startup_error("exiting")  # a cache reload, at runtime
+        self.owner.log.error(message, error=error)
+        os._exit(1)  # a crash: no shutdown, no answer to the requests in flight
+
+
+class Hang(Fault):
+    """The gateway's workers stop answering: every request but /metrics and /admin/... waits.
+
+    /health, /ready, / and the routed endpoints block on an event that only switching the fault
+    off sets, for at most HANG_MAX_S (default 300) s, so clients and probes time out (the
+    Docker health check, a Kubernetes liveness probe: the kubelet kills the container). Nothing
+    is answered, counted or logged while it holds; /metrics is still scraped (the request rate
+    drops to 0) and the admin API answers. A waiting request whose client hangs up is dropped
+    within 0.5 s (no thread is held for a client that left); switched off, the waiting requests
+    go on at once and are answered (slow). Persistent: a restarted gateway hangs again.
+    """
+
+    name = "hang"
+    runtime = True
+    persistent = True
+    poll = 0.5
+
+    def __init__(self, owner):
+        super().__init__(owner)
+        self.bound = max(env_float("HANG_MAX_S", 300.0), 0.0)
+        self.released = threading.Event()
+
+    def before_dispatch(self, path, conn=None):
+        deadline = time.monotonic() + self.bound
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or self.released.wait(min(left, self.poll)):
+                return
+            if peer_closed(conn):
+                raise ClientGone(path)
+
+    def stop(self):
+        self.released.set()
+
+
 REGISTRY = {cls.name: cls for cls in (BadVersion, SlowVersion, PredictV2, CpuSaturation, MemoryGrowth,
-                                      SlowResponses)}
+                                      SlowResponses, StartupCrash, Hang)}
 
 # Builds that carry a fault by themselves (APP_VERSION baked into the image).
 BAD_VERSIONS = {
@@ -394,9 +480,17 @@ class Faults:
                 "state_file": self.state_file}
 
     # -- hooks ---------------------------------------------------------------
-    def before_dispatch(self, path):
+    def startup_error(self):
+        """(message, error) of the first active fault that keeps the service from starting, or None."""
         for fault in self._hooks:
-            fault.before_dispatch(path)
+            found = fault.startup_error()
+            if found:
+                return found
+        return None
+
+    def before_dispatch(self, path, conn=None):
+        for fault in self._hooks:
+            fault.before_dispatch(path, conn)
 
     def before_request(self, req):
         for fault in self._hooks:

@@ -4,7 +4,8 @@ POST /predict   -> feature-store GET /v1/features/<id> + model-service POST /v1/
 POST /embed     -> model-service POST /v1/embed
 POST /classify  -> model-service POST /v1/infer
 GET  /models    -> local
-/health /ready (dependencies probed, 1 s timeout) /metrics, GET|HEAD /, /admin/faults (faults.py)
+/health /ready (dependencies probed, 1 s timeout) /metrics, GET|HEAD /, /admin/faults (faults.py;
+its hooks before every request but /metrics and /admin/..., before a routed handler and in it).
 Upstream calls time out after UPSTREAM_TIMEOUT (2 s): failure -> 502, timeout -> 504.
 
 Protections (always on):
@@ -24,7 +25,8 @@ Switches (env, read at start):
   stops calling it for TIMEOUT seconds and answers the requests that need it from
   the fallback path (200, "degraded": true); then one trial call decides.
 Config errors (a dependency URL that is not a URL, a setting the build needs and the
-environment lacks) end the process with status 1.
+environment lacks) and a fault that poisons the start (startup_crash) end the process with
+status 1.
 """
 
 import contextlib
@@ -207,6 +209,7 @@ class Gateway:
                   ("service", "dependency", "outcome"))
         self.svc.ready_check = self.ready
         self.svc.admin = self.faults.admin
+        self.svc.before_dispatch = self.faults.before_dispatch
         self.disabled = {}
         for method, path, handler, fallback, log_name in (
             ("POST", "/predict", self.predict, self.predict_fallback, "prediction"),
@@ -384,6 +387,10 @@ class Gateway:
     def run(self):
         if self.config_error:
             self.log.error("config error: %s" % self.config_error, error="ConfigError: %s" % self.config_error)
+            return 1
+        fatal = self.faults.startup_error()
+        if fatal:
+            self.log.error(fatal[0], error=fatal[1])
             return 1
         if self.faults.unknown:
             self.log.warning("ignoring unknown FAULT value(s): %s" % ",".join(self.faults.unknown))

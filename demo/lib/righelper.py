@@ -28,7 +28,9 @@ FAULTS_5XX = ("bad-deploy", "endpoint", "dependency", "dependency-down", "satura
               "db-idle-tx")
 # The service whose errors show a fault, when it is not the gateway.
 FAULT_SERVICE = {"db-idle-tx": "orders"}
-FAULTS_DOWN = ("crash", "crash-deploy", "port-conflict")
+FAULTS_DOWN = ("crash", "crash-deploy", "port-conflict", "startup-crash")
+# Faults that show as a gateway that takes connections and answers nothing (but /metrics and /admin).
+FAULTS_HUNG = ("hang",)
 # Faults that show as HighResponseTime (the gateway's p99), with no 5xx.
 FAULTS_LATENCY = ("slow-deploy",)
 # The p99 of the request-duration histogram, as HighResponseTime reads it: (", endpoint" or "", selector, window).
@@ -466,6 +468,19 @@ def fault_evidence(fault, window, info, slow_version):
     if fault in FAULTS_LATENCY:
         return latency_evidence(window, slow_version)
     sel = 'service="%s"' % FAULT_SERVICE.get(fault, GATEWAY)
+    if fault in FAULTS_HUNG:
+        started = time.monotonic()
+        status, body = http_get("http://127.0.0.1:%d/health" % SERVICES[GATEWAY], 3.0)
+        took = time.monotonic() - started
+        admin, text = http_get("http://127.0.0.1:%d/admin/faults" % SERVICES[GATEWAY], 2.0)
+        try:
+            active = json.loads(text).get("active", []) if admin == 200 else []
+        except (ValueError, AttributeError):
+            active = []
+        hung = status is None and "timed out" in body
+        msg = "/health %s after %.1fs; /admin/faults %s (active: %s)" % (
+            "timed out" if hung else status or body[:60], took, admin or text[:60], ", ".join(active) or "none")
+        return hung and "hang" in active, msg
     if fault in FAULTS_DOWN:
         status, body = http_get("http://127.0.0.1:%d/health" % SERVICES[GATEWAY], 1.5)
         state = docker_state(GATEWAY) or {}
@@ -538,6 +553,8 @@ def cmd_wait_fault(args):
         what = "HighResponseTime of %s firing at %s" % (GATEWAY, slow_version)
     elif args.fault in FAULTS_5XX:
         what = "HighErrorRate of %s firing with the evidence of %s" % (FAULT_SERVICE.get(args.fault, GATEWAY), args.fault)
+    elif args.fault in FAULTS_HUNG:
+        what = "inference-gateway /health timing out while its admin API answers"
     else:
         what = "inference-gateway /health failing and its container restarting or exited"
 
@@ -748,7 +765,7 @@ def main(argv=None):
     p.set_defaults(func=cmd_admin)
 
     p = sub.add_parser("wait-fault")
-    p.add_argument("fault", choices=FAULTS_5XX + FAULTS_DOWN + FAULTS_LATENCY)
+    p.add_argument("fault", choices=FAULTS_5XX + FAULTS_DOWN + FAULTS_HUNG + FAULTS_LATENCY)
     p.add_argument("timeout", type=int, nargs="?", default=180)
     p.add_argument("--window", default="30s")
     p.add_argument("--fault-file", required=True)
