@@ -1,7 +1,8 @@
 """What went wrong on real clusters, each case on the real control plane of `make cluster`
 (or the kubeconfig in SRE_RUNBOOKS_TEST_KUBECONFIG): pods of a Deployment chosen by owner beside
 an overlapping canary, a Service without an Endpoints object, an undo onto revisions that cannot
-progress, and a rollout blocked by a ResourceQuota. Each test works in a namespace of its own.
+progress, a rollout blocked by a ResourceQuota, and failing probes and restarts told by the
+kubelet's Events. Each test works in a namespace of its own.
 
 A pod cannot start when its image is in no store the node reaches: `make cluster`'s node holds the
 rig's images and no registry (a real kubelet with no reachable registry behaves the same), so
@@ -137,6 +138,62 @@ def test_a_rollout_blocked_by_a_quota_names_the_quota(kube):
     assert 'ReplicaFailure' in kinds, found['problems']
     failure = found['problems'][kinds.index('ReplicaFailure')]
     assert 'exceeded quota: pods' in failure['message'] and 'ReplicaFailure' in found['summary']
+
+
+def running_pod(kube, app):
+    """The pod of the Deployment `app` once it has an address."""
+    def pod():
+        return next((p for p in kube.core.list_namespaced_pod(kube.namespace, label_selector='app=%s' % app, _request_timeout=30).items
+                     if p.status.pod_ip), None)
+    wait_until('a pod of %s with an address' % app, pod)
+    return pod()
+
+
+def kubelet_events(kube, pod, reason):
+    return kube.core.list_namespaced_event(kube.namespace, field_selector='involvedObject.name=%s,reason=%s' % (pod.metadata.name, reason),
+                                           _request_timeout=30).items
+
+
+def test_failing_probes_and_restarts_are_the_kubelets_events(kube):
+    """What a kubelet records as Events: a readiness probe failing again and again is one Unhealthy
+    Event counted up, which k8s_status_info gives as why the pod is not ready; a liveness probe
+    failing kills the container (Killing) and its restart waits for the back-off (BackOff).
+    Nothing listens on port 8080 in either pod."""
+    for name, kind, path in (('unready', 'readinessProbe', '/ready'), ('killed', 'livenessProbe', '/health')):
+        body = manifest(name, {'app': name}, {'app': name}, '1')
+        body['spec']['template']['spec']['containers'][0][kind] = {'httpGet': {'path': path, 'port': 8080}, 'periodSeconds': 1,
+                                                                   'failureThreshold': 2}
+        kube.apps.create_namespaced_deployment(kube.namespace, body, _request_timeout=30)
+    unready, killed = running_pod(kube, 'unready'), running_pod(kube, 'killed')
+
+    def refused(pod, path):  # the kubelet's HTTP prober, on a port that refuses
+        return 'Get "http://%s:8080%s": dial tcp %s:8080: connect: connection refused' % (pod.status.pod_ip, path, pod.status.pod_ip)
+
+    wait_until('the readiness probe failed twice', lambda: [e.count >= 2 for e in kubelet_events(kube, unready, 'Unhealthy')] == [True])
+    [first] = kubelet_events(kube, unready, 'Unhealthy')
+    assert (first.type, first.message) == ('Warning', 'Readiness probe failed: ' + refused(unready, '/ready'))
+    involved = first.involved_object
+    assert (involved.kind, involved.name, involved.uid, involved.field_path) == (
+        'Pod', unready.metadata.name, unready.metadata.uid, 'spec.containers{app}')
+    assert (first.source.component, first.source.host, first.reporting_component) == ('kubelet', unready.spec.node_name, 'kubelet')
+    # Failing again: the same Event, its count and lastTimestamp moved on.
+    wait_until('the Unhealthy Event counted up', lambda: kubelet_events(kube, unready, 'Unhealthy')[0].count > first.count + 1)
+    [again] = kubelet_events(kube, unready, 'Unhealthy')
+    assert again.metadata.name == first.metadata.name and again.last_timestamp > first.first_timestamp
+    found = status(kube, 'unready')
+    assert {'kind': 'NotReady', 'pods': [unready.metadata.name], 'message': first.message} in found['problems'], found['problems']
+    assert ('Unhealthy', first.message, True) in [(e['reason'], e['message'], e['count'] >= 2) for e in found['events']], found['events']
+
+    wait_until('the liveness kill and the back-off', lambda: kubelet_events(kube, killed, 'BackOff'))
+    [unhealthy] = kubelet_events(kube, killed, 'Unhealthy')
+    assert unhealthy.message == 'Liveness probe failed: ' + refused(killed, '/health') and unhealthy.count >= 2, unhealthy
+    [killing] = kubelet_events(kube, killed, 'Killing')
+    assert (killing.type, killing.message) == ('Normal', 'Container app failed liveness probe, will be restarted')
+    [backoff] = kubelet_events(kube, killed, 'BackOff')
+    assert (backoff.type, backoff.message) == ('Warning', 'Back-off restarting failed container app in pod %s_%s(%s)' % (
+        killed.metadata.name, kube.namespace, killed.metadata.uid))
+    wait_until('the restart after the back-off', lambda: kube.core.read_namespaced_pod(
+        killed.metadata.name, kube.namespace, _request_timeout=30).status.container_statuses[0].restart_count >= 1)
 
 
 def one_error_line(result):

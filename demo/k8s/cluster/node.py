@@ -5,9 +5,10 @@ It registers the Node (Ready, with capacity for the scheduler) and runs every po
 kube-scheduler binds to it (pods.py): a network namespace with the pod's own address, its
 containers run by runc from the local Docker engine's images (a missing image waits in
 ErrImagePull / ImagePullBackOff, as under a kubelet with no reachable registry), probes, restarts,
-and the status a kubelet writes. A pod being deleted has its containers stopped within its grace
-period, then is confirmed deleted. It serves the kubelet's log endpoint (`kubectl logs`, through the
-API server) on the node's address, port 10250. Not served: exec, attach and port-forward.
+and the status and Events a kubelet writes. A pod being deleted has its containers stopped within
+its grace period, then is confirmed deleted. It serves the kubelet's log endpoint (`kubectl logs`,
+through the API server) on the node's address, port 10250. Not served: exec, attach and
+port-forward.
 
 Pod IPs come from --pod-cidr, which cluster.sh routes into the cluster's network namespace.
 
@@ -52,6 +53,7 @@ class Node:
         self.address, self.pool = hosts[0], hosts[1:]  # the node's own address in the same routed range
         self.images = runtime.ImageStore()
         self.services = services.Services(api_server)
+        self.events = pods.Recorder(self.core, name)
         self.pods = {}          # uid -> pods.Pod, running or being stopped
         self.deleting = set()   # uids whose deletion is under way
         self.reserved = set()   # the addresses the API says pods hold (after a restart of the agent)
@@ -100,7 +102,7 @@ class Node:
                 LOG.warning('%s/%s: no pod address left in the node\'s range', meta.namespace, meta.name)
                 return
             obj = self.api.sanitize_for_serialization(pod)
-            worker = self.pods[meta.uid] = pods.Pod(self.core, obj, ip, self.address, self.images, self.services)
+            worker = self.pods[meta.uid] = pods.Pod(self.core, obj, ip, self.address, self.images, self.services, self.events)
         threading.Thread(target=worker.run, daemon=True, name='pod-%s' % meta.name).start()
         LOG.info('%s/%s: starting at %s', meta.namespace, meta.name, ip)
 

@@ -1,5 +1,6 @@
 """A pod on the test node, as a kubelet runs it: the sandbox, the volumes, each container through
-runtime.py (restarted with the kubelet's back-off), the probes, and the status the kubelet writes.
+runtime.py (restarted with the kubelet's back-off), the probes, and the status and the Events
+(Unhealthy, Killing, BackOff) the kubelet writes.
 
 Supported: containers (no init or ephemeral containers), env (value, fieldRef, configMapKeyRef,
 secretKeyRef, envFrom) and the Services' *_SERVICE_HOST/PORT variables, command/args with $(VAR),
@@ -10,17 +11,18 @@ restartPolicy. Unsupported fields are ignored, as an older kubelet ignores newer
 """
 
 import base64
+import collections
 import http.client
 import json
 import logging
 import os
+import queue
 import re
 import socket
 import ssl
 import subprocess
 import threading
 import time
-import urllib.request
 
 from kubernetes.client.rest import ApiException
 
@@ -37,6 +39,13 @@ PULL_MESSAGE = ('failed to pull image "%s": it is not in the node\'s image store
                 'reached from this machine')
 # HTTPS probes check no certificate, as the kubelet's do.
 UNVERIFIED = ssl._create_unverified_context()  # pylint: disable=protected-access
+# client-go's EventCorrelator, as the kubelet runs it: 4096 Events remembered, and 25 Events of a type
+# about a pod, then one more every 5 minutes (the ones left out still count).
+REMEMBERED = 4096
+SPAM_BURST, SPAM_REFILL = 25, 300.0
+EXEC_OUTPUT_MAX = 10 * 1024   # what the kubelet keeps of an exec probe's output
+# What the kubelet's HTTP client says when the probe's timeout ends before the answer's headers.
+DEADLINE = 'context deadline exceeded (Client.Timeout exceeded while awaiting headers)'
 UNITS = {'Ki': 2 ** 10, 'Mi': 2 ** 20, 'Gi': 2 ** 30, 'Ti': 2 ** 40, 'k': 10 ** 3, 'M': 10 ** 6, 'G': 10 ** 9, 'T': 10 ** 12}
 
 
@@ -67,6 +76,97 @@ def key_of(data, ref, kind, namespace):
     return data[ref['key']]
 
 
+def go_error(err):
+    """An OSError's text as Go's syscall errors read ('connection refused')."""
+    text = err.strerror or str(err)
+    return text[:1].lower() + text[1:]
+
+
+def dial_error(host, port, err):
+    """A failed TCP connect as Go's net.Dial says it."""
+    return 'dial tcp %s:%d: %s' % (host, port, 'i/o timeout' if isinstance(err, TimeoutError) else 'connect: ' + go_error(err))
+
+
+def go_duration(seconds):
+    """Whole seconds as Go's time.Duration prints them (1s, 1m30s, 1h0m0s)."""
+    hours, minutes = seconds // 3600, seconds // 60 % 60
+    return '%dh%dm%ds' % (hours, minutes, seconds % 60) if hours else '%dm%ds' % (minutes, seconds % 60) if minutes else '%ds' % seconds
+
+
+def remember(cache, key, value):
+    """cache[key] = value, the least recently remembered left out past REMEMBERED (an LRU cache)."""
+    cache.pop(key, None)
+    cache[key] = value
+    if len(cache) > REMEMBERED:
+        cache.popitem(last=False)
+
+
+class Recorder:
+    """The kubelet's event recorder: pods queue their containers' Events (a full queue drops one) and
+    a thread of its own writes them, as client-go's EventCorrelator does: the same Event again (pod,
+    container, type, reason, message) is the one Event patched with its count + 1 and its
+    lastTimestamp, within the spam filter's budget. One API write per Event at most: one that fails
+    is logged and lost."""
+
+    def __init__(self, core, node):
+        self.core, self.node = core, node
+        self.queue = queue.Queue(1000)
+        self.seen = collections.OrderedDict()     # (pod uid, container, type, reason, message) -> what the API has
+        self.budgets = collections.OrderedDict()  # (pod uid, type) -> (tokens, monotonic time): the spam filter
+        threading.Thread(target=self.run, daemon=True, name='events').start()
+
+    def record(self, pod, container, kind, reason, message):
+        try:
+            self.queue.put_nowait((pod, container, kind, reason, message, time.time_ns()))
+        except queue.Full:
+            LOG.warning('%s/%s: event %s dropped, too many queued', pod.namespace, pod.name, reason)
+
+    def run(self):
+        while True:
+            pod, container, kind, reason, message, nanos = self.queue.get()
+            try:
+                self.write(pod, container, kind, reason, message, nanos)
+            except Exception as err:  # pylint: disable=broad-except  # the API down or refusing: this one is lost
+                LOG.warning('%s/%s: event %s not written: %s', pod.namespace, pod.name, reason,
+                            '%s %s' % (err.status, err.reason) if isinstance(err, ApiException) else err)
+
+    def write(self, pod, container, kind, reason, message, nanos):
+        at = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(nanos // 10 ** 9))
+        key = (pod.uid, container, kind, reason, message)
+        seen = self.seen.get(key) or {'name': '%s.%x' % (pod.name, nanos), 'count': 0, 'first': at, 'exists': False}
+        seen['count'] += 1
+        remember(self.seen, key, seen)
+        if self.filtered((pod.uid, kind)):
+            return
+        try:
+            if seen['exists']:
+                self.core.patch_namespaced_event(seen['name'], pod.namespace, {'count': seen['count'], 'lastTimestamp': at, 'message': message},
+                                                 _request_timeout=10, _content_type='application/strategic-merge-patch+json')
+            else:
+                self.core.create_namespaced_event(pod.namespace, {
+                    'metadata': {'name': seen['name'], 'namespace': pod.namespace},
+                    'involvedObject': {'kind': 'Pod', 'apiVersion': 'v1', 'name': pod.name, 'namespace': pod.namespace, 'uid': pod.uid,
+                                       'resourceVersion': pod.obj['metadata'].get('resourceVersion'),
+                                       'fieldPath': 'spec.containers{%s}' % container},
+                    'type': kind, 'reason': reason, 'message': message, 'count': seen['count'],
+                    'firstTimestamp': seen['first'], 'lastTimestamp': at, 'source': {'component': 'kubelet', 'host': self.node},
+                    'reportingComponent': 'kubelet', 'reportingInstance': self.node}, _request_timeout=10)
+        except ApiException as err:
+            # An Event already there is patched next time; one gone (its TTL over) is made again.
+            seen['exists'] = err.status != 404 if seen['exists'] else err.status == 409
+            raise
+        seen['exists'] = True
+
+    def filtered(self, key):
+        """Whether the spam filter leaves this Event out: a token bucket of SPAM_BURST per pod and
+        type, refilled by one every SPAM_REFILL seconds."""
+        now = time.monotonic()
+        tokens, then = self.budgets.get(key, (SPAM_BURST, now))
+        tokens = min(SPAM_BURST, tokens + (now - then) / SPAM_REFILL)
+        remember(self.budgets, key, (tokens - 1 if tokens >= 1 else tokens, now))
+        return tokens < 1
+
+
 class Attempt:
     """What the node knows of one container: the current attempt and what came before."""
 
@@ -88,13 +188,14 @@ class Attempt:
 class Pod:
     """One pod: run() in a thread of its own until stop()."""
 
-    def __init__(self, core, obj, ip, node_ip, images, services):
+    def __init__(self, core, obj, ip, node_ip, images, services, events):
         self.core = core
         self.obj = obj                                   # the pod as a JSON dict (camelCase)
         meta = obj['metadata']
         self.uid, self.name, self.namespace = meta['uid'], meta['name'], meta['namespace']
+        self.described = '%s_%s(%s)' % (self.name, self.namespace, self.uid)   # as the kubelet names it in messages
         self.ip, self.node_ip = ip, node_ip
-        self.images, self.services = images, services
+        self.images, self.services, self.events = images, services, events
         self.dir = os.path.join(runtime.PODS, self.uid)
         self.logs = os.path.join(runtime.POD_LOGS, '%s_%s_%s' % (self.namespace, self.name, self.uid))
         self.sandbox = runtime.Sandbox(self.uid, ip)
@@ -173,10 +274,13 @@ class Pod:
             return
         if ran >= BACKOFF_RESET:
             attempt.backoff = BACKOFF_START
+        name = attempt.spec['name']
         attempt.next_start = time.monotonic() + attempt.backoff
-        attempt.waiting = ('CrashLoopBackOff', 'back-off %ds restarting failed container=%s pod=%s_%s(%s)' % (
-            attempt.backoff, attempt.spec['name'], self.name, self.namespace, self.uid))
+        attempt.waiting = ('CrashLoopBackOff', 'back-off %ds restarting failed container=%s pod=%s' % (
+            attempt.backoff, name, self.described))
         attempt.backoff = min(attempt.backoff * 2, BACKOFF_MAX)
+        self.events.record(self, name, 'Warning', 'BackOff', 'Back-off restarting failed container %s in pod %s' % (
+            name, self.described))
 
     def start(self, attempt):
         if self.stopping.is_set():
@@ -412,8 +516,15 @@ class Pod:
             if running_for < state[0]:
                 continue
             state[0] = running_for + probe.get('periodSeconds', 10)
-            ok = self.check(probe, spec)
-            state[1], state[2] = (state[1] + 1, 0) if ok else (0, state[2] + 1)
+            which = kind[:-len('Probe')].capitalize()
+            try:
+                why = self.check(probe, spec)
+                failure = None if why is None else '%s probe failed: %s' % (which, why)
+            except ValueError as err:  # a port name the container does not declare
+                failure = '%s probe errored and resulted in unknown state: %s' % (which, err)
+            if failure:
+                self.events.record(self, spec['name'], 'Warning', 'Unhealthy', failure)
+            state[1], state[2] = (0, state[2] + 1) if failure else (state[1] + 1, 0)
             if kind == 'readinessProbe':
                 if state[1] >= probe.get('successThreshold', 1):
                     attempt.ready = True
@@ -422,28 +533,63 @@ class Pod:
             elif state[2] >= probe.get('failureThreshold', 3):
                 LOG.info('%s/%s %s: liveness probe failed %d times, restarting', self.namespace, self.name,
                          spec['name'], state[2])
+                # A failed container restarts unless restartPolicy is Never.
+                self.events.record(self, spec['name'], 'Normal', 'Killing', 'Container %s failed liveness probe%s' % (
+                    spec['name'], ', will be restarted' if self.restarts(1) else ''))
                 self.ended(attempt, reason='Error', grace=self.obj['spec'].get('terminationGracePeriodSeconds', 30))
 
     def check(self, probe, spec):
+        """None when the probe succeeds, else why not, as the kubelet's prober says it. Raises
+        ValueError for a port name the container does not declare."""
         timeout = probe.get('timeoutSeconds', 1)
+        if 'httpGet' in probe:
+            return self.http_check(probe['httpGet'], spec, timeout)
+        if 'tcpSocket' in probe:
+            host, port = probe['tcpSocket'].get('host') or self.ip, self.port(probe['tcpSocket']['port'], spec)
+            try:
+                socket.create_connection((host, port), timeout=timeout).close()
+            except OSError as err:
+                return dial_error(host, port, err)
+            return None
+        if 'exec' not in probe:
+            return 'the test node runs httpGet, tcpSocket and exec probes only'
+        command = probe['exec']['command']
         try:
-            if 'httpGet' in probe:
-                get = probe['httpGet']
-                url = '%s://%s:%d%s' % (get.get('scheme', 'HTTP').lower(), get.get('host') or self.ip,
-                                        self.port(get['port'], spec), get.get('path', '/'))
-                request = urllib.request.Request(url, headers={h['name']: h['value'] for h in get.get('httpHeaders') or []})
-                with urllib.request.urlopen(request, timeout=timeout, context=UNVERIFIED) as answer:
-                    return 200 <= answer.status < 400
-            if 'tcpSocket' in probe:
-                with socket.create_connection((self.ip, self.port(probe['tcpSocket']['port'], spec)), timeout=timeout):
-                    return True
-            if 'exec' in probe:
-                return subprocess.run(runtime.RUNC + ['exec', self.containers[spec['name']].container.id]
-                                      + probe['exec']['command'], capture_output=True, timeout=timeout,
-                                      check=False).returncode == 0
-        except (OSError, ValueError, subprocess.TimeoutExpired, http.client.HTTPException):
-            return False
-        return False
+            done = subprocess.run(runtime.RUNC + ['exec', self.containers[spec['name']].container.id] + command,
+                                  capture_output=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            return 'command timed out: %s timed out after %s' % (json.dumps(' '.join(command), ensure_ascii=False),
+                                                                 go_duration(timeout))
+        # A failed command's output, stdout then stderr, is all the kubelet says of it.
+        return None if done.returncode == 0 else (done.stdout + done.stderr)[:EXEC_OUTPUT_MAX].decode(errors='replace')
+
+    def http_check(self, get, spec, timeout):
+        """None for an answer 200 to 399, else why not."""
+        scheme, host, port = get.get('scheme', 'HTTP').lower(), get.get('host') or self.ip, self.port(get['port'], spec)
+        failed = 'Get "%s://%s:%d%s": ' % (scheme, host, port, get.get('path', '/'))
+        try:
+            sock = socket.create_connection((host, port), timeout=timeout)
+        except OSError as err:
+            return failed + (DEADLINE if isinstance(err, TimeoutError) else dial_error(host, port, err))
+        local = '%s:%d' % sock.getsockname()[:2]
+        connection = http.client.HTTPConnection(host, port, timeout=timeout)
+        connection.sock = sock
+        try:
+            if scheme == 'https':
+                connection.sock = UNVERIFIED.wrap_socket(sock, server_hostname=host)
+            connection.request('GET', get.get('path', '/'), headers={h['name']: h['value'] for h in get.get('httpHeaders') or []})
+            status = connection.getresponse().status
+        except TimeoutError:
+            return failed + DEADLINE
+        except http.client.RemoteDisconnected:
+            return failed + 'EOF'
+        except ConnectionError as err:
+            return failed + 'read tcp %s->%s:%d: read: %s' % (local, host, port, go_error(err))
+        except (OSError, http.client.HTTPException) as err:  # TLS, an answer that is not HTTP
+            return failed + str(err)
+        finally:
+            connection.close()
+        return None if 200 <= status < 400 else 'HTTP probe failed with statuscode: %d' % status
 
     @staticmethod
     def port(port, spec):
@@ -451,7 +597,7 @@ class Pod:
             return int(port)
         named = {p.get('name'): p['containerPort'] for p in spec.get('ports') or []}
         if port not in named:
-            raise ValueError('no port named %s' % port)
+            raise ValueError("couldn't find port: %s" % port)
         return named[port]
 
     # ------------------------------------------------------------------ status
