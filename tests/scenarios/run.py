@@ -55,6 +55,9 @@ EXPECTED = {
     # The memory fault seen as a crash loop (OOM-killed every ~19 s, serving in between): Pod Crash
     # Loop finds the memory at its limit (saturation, which also holds the OOM kills) and raises it.
     'memory-loop': ('saturation', 'resources', 'resolved'),
+    # A crash at every start with nothing to blame (no change, no drift, no OOM: a state the
+    # gateway cannot load, kept in its flag store): restarted once, it crashes again; escalated.
+    'crash-restart': ('service_down', 'restart', 'escalated'),
     'port-conflict': ('service_down', 'free_port', 'escalated'),
     # A slow dependency, then a bad deploy 3 s later: the dependency's 504s (three endpoints)
     # outnumber the deploy's 500s (/predict), so the circuit breaker comes first; the rollback
@@ -71,14 +74,14 @@ EXPECTED = {
 SERVICE = {'db-idle-tx': 'orders'}
 RUNBOOK = {'db-idle-tx': 'playbooks/database_issues.yml', 'slow-deploy': 'playbooks/high_response_time.yml',
            'crash-loop': 'playbooks/pod_crash_loop.yml', 'crash-deploy': 'playbooks/pod_crash_loop.yml',
-           'memory-loop': 'playbooks/pod_crash_loop.yml'}
+           'memory-loop': 'playbooks/pod_crash_loop.yml', 'crash-restart': 'playbooks/pod_crash_loop.yml'}
 # Scenarios that inject another's fault.
-FAULT_OF = {'crash-loop': 'crash', 'memory-loop': 'memory'}
+FAULT_OF = {'crash-loop': 'crash', 'memory-loop': 'memory', 'crash-restart': 'startup-crash'}
 # A crash loop is judged on the containers, not against the error rate's baseline: no clean one.
-NO_BASELINE = ('crash-loop', 'crash-deploy', 'memory-loop')
+NO_BASELINE = ('crash-loop', 'crash-deploy', 'memory-loop', 'crash-restart')
 # Restarts of the gateway's container the run waits for after the fault shows: a container
 # restarted once is not yet a crash loop (compose_service_info's crash_restarts, 3 in its window).
-RESTARTS = {'memory-loop': 3}
+RESTARTS = {'memory-loop': 3, 'crash-restart': 3}
 # Scenarios whose fault is gone before the runbook runs: the fault injected, then cleared. They
 # read no baseline, so they need no clean one.
 CLEARED = {'cleared': 'endpoint'}
@@ -153,11 +156,19 @@ def expected_for(fault, mode):
     return cause, action, outcome if mode == 'auto' or fault in CLEARED else 'advised'
 
 
+def standin_journal():
+    with urllib.request.urlopen(STANDIN + '/journal', timeout=10) as response:
+        return json.load(response)
+
+
 def standin_slack_texts():
     """What the run posted to Slack, from the rig's stand-in journal."""
-    with urllib.request.urlopen(STANDIN + '/journal', timeout=10) as response:
-        return [e['body']['text'] for e in json.load(response)
-                if e['api'] == 'slack' and e['path'].endswith('chat.postMessage')]
+    return [e['body']['text'] for e in standin_journal() if e['api'] == 'slack' and e['path'].endswith('chat.postMessage')]
+
+
+def standin_pages():
+    """The PagerDuty events that the run triggered."""
+    return [e['body'] for e in standin_journal() if e['api'] == 'pagerduty-events' and (e.get('body') or {}).get('event_action') == 'trigger']
 
 
 def two_causes_problems(incident, mode):
@@ -212,7 +223,8 @@ def slow_deploy_problems(incident, mode):
 
 def crash_loop_problems(incident, mode):
     """Judged on the containers (a crash loop, its exit code); in auto mode verified by watching
-    them run ready with no restart, and the thread told of the Pod Crash Loop."""
+    them run ready with no restart (or, escalated, seen restarting again and paged), and the
+    thread told of the Pod Crash Loop."""
     crash = incident['triage'].get('crash_loop') or {}
     problems = []
     code = 137 if crash.get('reason') == 'OOMKilled' else 1
@@ -220,7 +232,12 @@ def crash_loop_problems(incident, mode):
         problems.append('the containers were not judged a crash loop with exit code %d: %s' % (code, crash))
     if mode == 'auto':
         verify = incident.get('verify') or {}
-        if not verify.get('recovered') or verify.get('restarts_during') != 0:
+        if incident.get('outcome') == 'escalated':
+            if verify.get('recovered') or not verify.get('restarts_during'):
+                problems.append('escalated without seeing the containers restart again: %s' % verify.get('message'))
+            if not standin_pages():
+                problems.append('escalated, but nobody was paged')
+        elif not verify.get('recovered') or verify.get('restarts_during') != 0:
             problems.append('not verified on the containers: %s' % verify.get('message'))
         texts = standin_slack_texts()
         if not any('Pod Crash Loop' in t and 'Containers' in t for t in texts):
@@ -230,11 +247,13 @@ def crash_loop_problems(incident, mode):
 
 # Variables beyond the inventory's, by fault. two-causes: the circuit breaker cannot clear the
 # deploy's 500s, so its verification runs to the deadline before the rollback; 60 s is enough for
-# a verification on the rig (about 26 s) and spares the scenario 90 s of waiting.
-EXTRA_VARS = {'two-causes': {'verify_deadline': '60s'}}
+# a verification on the rig (about 26 s) and spares the scenario 90 s of waiting. crash-restart:
+# the restart cannot mend it, and 60 s show the containers crash again.
+EXTRA_VARS = {'two-causes': {'verify_deadline': '60s'}, 'crash-restart': {'verify_deadline': '60s'}}
 # Checks beyond (cause, action, outcome), by fault: a list of what is wrong.
 CHECKS = {'two-causes': two_causes_problems, 'cleared': cleared_problems, 'slow-deploy': slow_deploy_problems,
-          'crash-loop': crash_loop_problems, 'crash-deploy': crash_loop_problems, 'memory-loop': crash_loop_problems}
+          'crash-loop': crash_loop_problems, 'crash-deploy': crash_loop_problems, 'memory-loop': crash_loop_problems,
+          'crash-restart': crash_loop_problems}
 
 
 def run(fault, workdir, mode):
