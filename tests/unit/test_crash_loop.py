@@ -230,6 +230,10 @@ def test_containers_killed_by_their_liveness_probe_are_restarted_once_or_their_c
     d = diagnose(crash_incident('kubernetes', checks, [probes]))
     assert d['action']['name'] == 'rollback' and d['action']['params']['to_revision'] == 3, d['summary']
     assert 'the liveness probe kills the containers' in d['recommended']['evidence']
+    # A Deployment's first revision is no change to undo: nothing came before it.
+    created = dict(probes, revision=1, previous_revision=None, previous_image=None, settings=[],
+                   summary='revision 1: sre-demo/inference-gateway:v1.2.2')
+    assert diagnose(crash_incident('kubernetes', checks, [created]))['action']['name'] == 'restart'
     # Killed once, ready since: an older story.
     healed = k8s_checks([LIVENESS], [pod('gw-1', restarts=1, reason='Error', code=137), pod('gw-2')])
     assert crash_loop_measurement(healed, 'kubernetes')['verdict'] == 'ok'

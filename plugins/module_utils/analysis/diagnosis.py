@@ -410,6 +410,8 @@ def change_before_onset(ev: Evidence, opts: dict[str, Any], split: ErrorSplit) -
         if change.get('kind') == 'deploy' and change.get('previous_image') == change.get('image') \
                 and not change.get('settings'):
             continue  # recreated or restarted with the same image and settings: not a change
+        if change.get('revision') == 1:
+            continue  # a Deployment's first revision: nothing was there before it to return to
         gap = change.get('seconds_before_onset')
         if gap is None:
             if unknown is None or (change.get('time') or 0) > (unknown[0].get('time') or 0):
