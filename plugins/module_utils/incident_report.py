@@ -24,7 +24,7 @@ from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import 
 from ansible_collections.sre.runbooks.plugins.module_utils.common.state_files import StateError, read_text, write_atomic
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import moment
 from ansible_collections.sre.runbooks.plugins.module_utils.render.links import grafana_dashboard, graph_words, prometheus_graph
-from ansible_collections.sre.runbooks.plugins.module_utils.render.markers import ended_at, incident_markers
+from ansible_collections.sre.runbooks.plugins.module_utils.render.markers import ended_at, failure, incident_markers
 from ansible_collections.sre.runbooks.plugins.module_utils.render.markers import get as _get
 from ansible_collections.sre.runbooks.plugins.module_utils.render.svg_chart import error_rate_chart, incident_chart, seconds_axis
 
@@ -453,6 +453,8 @@ def outcome_of(attempt: dict[str, Any]) -> tuple[str, Any]:
         if attempt.get('decision') == 'advise':
             return 'Not done', 'a fix is recommended, not applied: %s' % attempt.get('reason')
         return 'Not done', '%s: %s' % (attempt.get('decision'), attempt.get('reason'))
+    if attempt.get('decision') == 'failed':   # changed, then failed (a rollout that did not complete)
+        return 'Did not work', 'applied, then failed: %s' % failure(attempt)
     if not verify:
         return 'Not verified', 'applied, the error rate was not measured afterwards'
     if not_measured(verify):

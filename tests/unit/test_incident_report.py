@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 from ansible_collections.sre.runbooks.plugins.module_utils import incident_report as report
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import moment
+from ansible_collections.sre.runbooks.plugins.module_utils.notify.slack import Facts
 
 POSTMORTEM = {'attendees': list(report.DEFAULT_ATTENDEES), 'organizer': None, 'within_hours': 48,
               'duration_minutes': 60}
@@ -327,3 +328,20 @@ def test_an_error_rate_document_keeps_its_error_rate_graph(tmp_path):
         '![Error rate during the incident, with the deploys, actions and recovery](%s-error-rate.svg)' % stem)
     assert (tmp_path / '2026-11' / (stem + '-error-rate.svg')).read_text() == report.render_graph(failing)
     assert '% of requests answering 5xx' in report.render_graph(failing)
+
+
+def test_a_fix_applied_whose_rollout_then_failed_is_applied_and_did_not_work():
+    """k8s_rollout restarted the Deployment, then its new pods never became ready: the change was
+    made (acted, with before and after) and the attempt failed; neither reads as not done."""
+    failed = attempt(decision='failed', description='rollout restart inference-gateway once',
+                     reason='rollout restart inference-gateway once failed: deployment "inference-gateway" exceeded '
+                            'its progress deadline of 120 s (progressDeadlineSeconds)')
+    incident = dict(FULL, outcome='escalated', verify=None, escalation={'reason': failed['reason']},
+                    mitigation={'mode': 'auto', 'attempts': [failed]})
+    text, _event = render(incident)
+    assert ('- **Did not work**: rollout restart inference-gateway once (applied, then failed: deployment '
+            '"inference-gateway" exceeded its progress deadline of 120 s (progressDeadlineSeconds))') in text
+    assert 'Attempt 1: failed, rollout restart inference-gateway once (applied)' in text
+    words = Facts(incident, {}, datetime(2026, 11, 23, 15, tzinfo=timezone.utc)).attempt(failed)
+    assert words == ('rollout restart inference-gateway once (applied, then failed: deployment "inference-gateway" '
+                     'exceeded its progress deadline of 120 s (progressDeadlineSeconds))')

@@ -22,6 +22,7 @@ from ansible_collections.sre.runbooks.plugins.module_utils.api.client import Api
 from ansible_collections.sre.runbooks.plugins.module_utils.common import formatting
 from ansible_collections.sre.runbooks.plugins.module_utils.common.times import moment
 from ansible_collections.sre.runbooks.plugins.module_utils.render.links import grafana_dashboard, graph_words, prometheus_graph
+from ansible_collections.sre.runbooks.plugins.module_utils.render.markers import failure
 
 TEMPLATES = ('incident', 'update', 'resolved', 'escalation', 'closed', 'joined')
 JSON_UTF8 = {'Content-Type': 'application/json; charset=utf-8'}
@@ -287,6 +288,8 @@ class Facts:
         what = escape(attempt.get('description') or 'an action')
         reason = escape(attempt.get('reason') or '')
         decision = attempt.get('decision')
+        if attempt.get('acted') and decision == 'failed':
+            return '%s (applied, then failed: %s)' % (what, escape(failure(attempt)))
         if attempt.get('acted'):
             return '%s (applied%s)' % (what, ', could not be verified' if self.unverified() else '')
         if attempt.get('check_mode') and decision == 'act':

@@ -23,6 +23,12 @@ def get(data: Any, path: str, default: Any = None) -> Any:
     return data
 
 
+def failure(attempt: dict[str, Any]) -> str:
+    """Why an attempt failed, without its description (the role says '<description> failed: <why>')."""
+    reason = str(attempt.get('reason') or '')
+    return reason.partition(' failed: ')[2] or reason
+
+
 def ended_at(incident: dict[str, Any]) -> datetime | None:
     """When the incident ended: ended_at when set, else the last sample of a recovered verify."""
     explicit = moment(incident.get('ended_at'))
