@@ -22,7 +22,8 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR ?= 1
 
 .PHONY: help deps venv rig second-rig demo demo-down preflight demo-k8s cluster cluster-down cluster-build eda \
-	test lint sanity docs units integration faults integration-rig integration-cluster molecule scenarios bench \
+	test lint sanity docs units integration faults integration-rig integration-cluster cluster-ready molecule scenarios \
+	scenarios-compose scenarios-cluster bench \
 	ee clean test-clock test-lane-rig test-lane-second-rig test-lane-cluster
 
 help:
@@ -34,7 +35,7 @@ help:
 	@echo "make demo-k8s   the demo's incident on that cluster (or on \$$KUBECONFIG's), rolled back through the API"
 	@echo "make ee         the AWX execution environment image (ansible-builder; docs/awx.md)"
 	@echo "make test       lint, sanity, ansible-doc, unit, integration and Molecule tests, scenarios"
-	@echo "make scenarios  every demo fault handled by the runbook (MODE=advise, FAULTS=...)"
+	@echo "make scenarios  every demo fault handled by the runbook (MODE=advise, FAULTS=...), then the cluster's"
 	@echo "make bench      time to diagnosis, to recovery, and against a naive playbook"
 
 # Packages only: policy-rc.d keeps their daemons (sshd on *:22, PostgreSQL on 5432) from starting;
@@ -190,23 +191,33 @@ faults: venv rig
 integration-rig: venv rig
 	pytest -q --durations=25 $(addprefix --ignore=,$(FAULT_TESTS) $(REAL_CLUSTER)) tests/integration
 
-# The test namespaces that an interrupted run left (their pods hold the node's CPU) go first.
-integration-cluster: venv rig ee
+integration-cluster: cluster-ready ee
+	$(CLUSTER_ENV) pytest -q --durations=10 $(REAL_CLUSTER)
+
+# The cluster up with the rig's images; the test namespaces that an interrupted run left (their
+# pods hold the node's CPU) go first.
+cluster-ready: venv rig
 	$(CLUSTER) up
 	$(CLUSTER) images
 	export KUBECONFIG=$$($(CLUSTER) kubeconfig); kubectl get namespaces -o name \
 	  | { grep '^namespace/sre-runbooks-test-' || true; } | xargs -r kubectl delete --timeout=120s
-	$(CLUSTER_ENV) pytest -q --durations=10 $(REAL_CLUSTER)
 
 molecule: venv rig
 	for scenario in roles/*/molecule/default; do \
 	  (cd $$scenario/../.. && molecule test) || exit 1; \
 	done
 
-# Every demo fault in turn, handled by the whole runbook (MODE=advise: diagnosis only);
-# FAULTS="endpoint crash" for a subset.
-scenarios: venv rig
+# Every demo fault in turn on the compose rig, handled by the whole runbook (MODE=advise: diagnosis
+# only; FAULTS="endpoint crash" for a subset); then Pod Crash Loop's causes on the real cluster, in
+# auto mode (make test runs those in its cluster lane, with the other real-cluster tests).
+CLUSTER_SCENARIOS := tests/integration/test_k8s_real_cluster_crash_loop.py
+scenarios: scenarios-compose scenarios-cluster
+
+scenarios-compose: venv rig
 	python tests/scenarios/run.py --mode $(MODE) $(FAULTS)
+
+scenarios-cluster: cluster-ready
+	$(CLUSTER_ENV) pytest -q --durations=10 $(CLUSTER_SCENARIOS)
 
 # Speed on the rig against the targets of docs/bench.md: prints a table, asserts nothing.
 bench: venv rig
@@ -232,7 +243,7 @@ test-lane-rig:
 	+@$(LANE) rig integration-rig molecule
 
 test-lane-second-rig:
-	+@$(SECOND_RIG) run env $(LANE) second-rig faults scenarios
+	+@$(SECOND_RIG) run env $(LANE) second-rig faults scenarios-compose
 
 test-lane-cluster:
 	+@nice -n 10 env $(LANE) cluster lint sanity docs units

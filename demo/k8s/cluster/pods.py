@@ -258,7 +258,7 @@ class Pod:
         policy = self.obj['spec'].get('restartPolicy', 'Always')
         return policy == 'Always' or (policy == 'OnFailure' and code != 0)
 
-    def ended(self, attempt, code=None, reason=None, grace=0):
+    def ended(self, attempt, code=None, grace=0):
         """The attempt over (stopped within `grace` s when it still runs), its terminated state
         recorded, and its restart planned with the kubelet's back-off when the policy restarts it."""
         container = attempt.container
@@ -266,7 +266,7 @@ class Pod:
         container.stop(grace)
         code = container.exited() if code is None else code
         ran = time.monotonic() - attempt.started
-        attempt.ended = {'exitCode': code, 'reason': 'OOMKilled' if oom else reason or ('Completed' if code == 0 else 'Error'),
+        attempt.ended = {'exitCode': code, 'reason': 'OOMKilled' if oom else 'Completed' if code == 0 else 'Error',
                          'startedAt': container.started, 'finishedAt': runtime.now(), 'containerID': 'runc://' + container.id}
         attempt.ready = False
         LOG.info('%s/%s %s: exited %s (%s)', self.namespace, self.name, attempt.spec['name'], code, attempt.ended['reason'])
@@ -536,7 +536,7 @@ class Pod:
                 # A failed container restarts unless restartPolicy is Never.
                 self.events.record(self, spec['name'], 'Normal', 'Killing', 'Container %s failed liveness probe%s' % (
                     spec['name'], ', will be restarted' if self.restarts(1) else ''))
-                self.ended(attempt, reason='Error', grace=self.obj['spec'].get('terminationGracePeriodSeconds', 30))
+                self.ended(attempt, grace=self.obj['spec'].get('terminationGracePeriodSeconds', 30))
 
     def check(self, probe, spec):
         """None when the probe succeeds, else why not, as the kubelet's prober says it. Raises
