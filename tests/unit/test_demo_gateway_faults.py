@@ -181,8 +181,8 @@ def test_hang_blocks_every_request_but_metrics_and_admin_and_releases_them_when_
 
     # Many requests at once: 60 clients that give up after 0.5 s (probes) and 20 that wait.
     held, left = [], []
-    threads = [threading.Thread(target=timed_get, args=(gateway, '/models', 60.0, held)) for _ in range(20)]
-    threads += [threading.Thread(target=timed_get, args=(gateway, '/health', 0.5, left)) for _ in range(60)]
+    threads = [threading.Thread(target=timed_get, args=(gateway, '/models', 60.0, held)) for _client in range(20)]
+    threads += [threading.Thread(target=timed_get, args=(gateway, '/health', 0.5, left)) for _probe in range(60)]
     for thread in threads:
         thread.start()
     time.sleep(2.5)
