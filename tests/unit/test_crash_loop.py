@@ -136,6 +136,14 @@ def test_a_compose_crash_loop_with_nothing_to_blame_is_restarted_once():
     d = diagnose(crash_incident('compose', compose_checks()))
     assert d['action']['name'] == 'restart' and d['action']['description'].startswith('restart the service once')
     assert [c['action']['name'] for c in d['plan']] == ['restart']
+    # OOM kills earlier in the window (the memory fault, its limit since raised) are another story
+    # when the containers now exit 1; exiting 137, they are this one.
+    inc = crash_incident('compose', compose_checks(code=1))
+    inc['investigate']['resources'].update(oom_kills=3)
+    assert diagnose(inc)['action']['name'] == 'restart'
+    inc = crash_incident('compose', compose_checks(code=137))
+    inc['investigate']['resources'].update(oom_kills=3)
+    assert diagnose(inc)['action']['name'] == 'resources'
 
 
 def test_the_channels_and_the_document_name_the_runbook_and_the_containers():

@@ -345,7 +345,10 @@ def _service_down_compose(ev: Evidence, opts: dict[str, Any], change: tuple[dict
     host = ev.host if ev.has(ev.host) else {}
     restarts = max((ev.resources.get('restarts') or 0) if ev.has(ev.resources) else 0,
                    (host.get('crash') or {}).get('restarts_in_window') or 0)
-    oom = (ev.resources.get('oom_kills') or 0) if ev.has(ev.resources) else 0
+    # The window's OOM kills are this crash loop's when its last exit was one (137): containers
+    # that now exit 1 were OOM-killed before, by another story (a limit raised since, a recreate).
+    last_exit = (host.get('crash') or {}).get('last_exit_code')
+    oom = (ev.resources.get('oom_kills') or 0) if ev.has(ev.resources) and last_exit in (None, 137) else 0
     oom = oom or int(bool((host.get('oom') or {}).get('oom_killed')))
     if restarts and kind != 'crash_loop':
         evidence.append('crash loop: %d restarts' % restarts)
