@@ -17,6 +17,7 @@ In file order:
   one page.
 - OOM kills: the memory fault; the runbook doubles the memory limit, and the new pods, whose cache
   grows as before, hold it (checked a minute after the run).
+- a crash at start after a change of settings (the demo's crash fault): rolled back.
 - an image that cannot be pulled: rolled back.
 - a ConfigMap key removed since it was applied: restored.
 About ten minutes.
@@ -211,6 +212,28 @@ def test_a_gateway_oom_killed_gets_twice_the_memory_and_holds_its_growth(demo, t
         assert len(demo.serving()) == demo.deployment()['spec']['replicas']
     finally:
         demo.clear()
+
+
+def test_a_crash_at_start_after_a_change_of_settings_is_rolled_back(demo, tmp_path):
+    """The demo's crash fault as a rolling update (kubectl set env MODEL_SERVICE_URL=not-a-url): the
+    new pod exits 1 at start ("config error") and crash-loops while the old ones serve. The change of
+    settings, with the same image, is the cause: rolled back to the revision before it, verified."""
+    before = demo.deployment()
+    body = {'spec': {'template': {'spec': {'containers': [{'name': GATEWAY, 'env': [{'name': 'MODEL_SERVICE_URL', 'value': 'not-a-url'}]}]}}}}
+    demo.apps.patch_namespaced_deployment(GATEWAY, demo.namespace, body, _request_timeout=30,
+                                          _content_type='application/strategic-merge-patch+json')
+    wait_problem(demo, 'CrashLoopBackOff')
+    incident, output = crash_loop_run(demo, tmp_path)
+    crash = incident['triage']['crash_loop']
+    assert 'CrashLoopBackOff' in crash['kinds'] and (crash['reason'], crash['exit_code']) == ('Error', 1), crash
+    recommended = incident['diagnosis']['recommended']
+    assert recommended['action']['name'] == 'rollback', incident['diagnosis']['summary']
+    assert str(recommended['action']['params']['to_revision']) == before['metadata']['annotations'][REVISION], recommended
+    assert any('env MODEL_SERVICE_URL changed' in line for line in recommended['evidence']), recommended['evidence']
+    assert incident['outcome'] == 'resolved' and incident['verify']['restarts_during'] == 0, output
+    env = {e['name']: e.get('value') for e in demo.deployment()['spec']['template']['spec']['containers'][0]['env']}
+    assert env['MODEL_SERVICE_URL'] == 'http://model-service:8080', env
+    assert not demo.pod_problems(), demo.pod_problems()
 
 
 def test_pod_crash_loop_rolls_back_a_version_whose_image_cannot_be_pulled(demo, tmp_path):
